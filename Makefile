@@ -1,0 +1,37 @@
+# The two commands of the README, and a few more.  Everything installs into .venv/
+# from PyPI; nothing needs to be pre-installed beyond Python 3.11+, gcc, git and make.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test down status bench-engine lint clean
+
+$(STAMP): requirements.txt requirements-dev.txt matcher/requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python dependencies into $(VENV) ..."
+	@$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
+	@$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@touch $(STAMP)
+
+## run: set up and run the whole exchange locally (http://127.0.0.1:8000)
+run: $(STAMP)
+	$(PY) -m devstack up
+
+## test: set up and run the whole test suite
+test: $(STAMP)
+	$(PY) -m pytest
+
+down: $(STAMP)
+	$(PY) -m devstack down
+
+status: $(STAMP)
+	$(PY) -m devstack status
+
+## bench-engine: the matching-engine benchmark against the PyPI order books
+bench-engine: $(STAMP)
+	$(PY) -m pip install --disable-pip-version-check -q -r bench/requirements.txt
+	$(PY) -m bench.engine.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

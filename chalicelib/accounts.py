@@ -1,0 +1,66 @@
+"""Accounts: one per Cognito user (plus the EXTERNAL and FEES system accounts)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from chalicelib.db import Tx
+from chalicelib.errors import ExchangeError, Failure, Reason
+
+_USERNAME = re.compile(r"^[A-Za-z0-9._%+@-]{3,128}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: int
+    username: str
+    email: str | None
+    cognito_sub: str | None
+    kind: str
+    can_trade: bool
+    can_deposit: bool
+    can_withdraw: bool
+
+
+_COLS = "account_id, username, email, cognito_sub, kind, can_trade, can_deposit, can_withdraw"
+
+
+def _account(row: dict | None) -> Account | None:
+    return Account(**row) if row else None
+
+
+def ensure_account(tx: Tx, username: str, email: str | None = None, cognito_sub: str | None = None) -> Account:
+    """The account of ``username``, created if missing; the Cognito sub is recorded
+    the first time it is known.  Idempotent."""
+    if not _USERNAME.match(username or ""):
+        raise ExchangeError(Failure(Reason.INVALID_PARAMETER, f"Invalid username {username!r}."))
+    row = tx.one(
+        f"INSERT INTO accounts (username, email, cognito_sub) VALUES (:u, :e, :s)"
+        f" ON CONFLICT (username) DO UPDATE SET cognito_sub = COALESCE(accounts.cognito_sub, excluded.cognito_sub),"
+        f" email = COALESCE(accounts.email, excluded.email)"
+        f" RETURNING {_COLS}",
+        {"u": username, "e": email, "s": cognito_sub},
+    )
+    return _account(row)
+
+
+def get_account(tx: Tx, account_id: int) -> Account | None:
+    return _account(tx.one(f"SELECT {_COLS} FROM accounts WHERE account_id = :a", {"a": account_id}))
+
+
+def find_account(tx: Tx, *, username: str | None = None, cognito_sub: str | None = None) -> Account | None:
+    if cognito_sub:
+        return _account(tx.one(f"SELECT {_COLS} FROM accounts WHERE cognito_sub = :s", {"s": cognito_sub}))
+    return _account(tx.one(f"SELECT {_COLS} FROM accounts WHERE username = :u", {"u": username}))
+
+
+def sync_assets(tx: Tx, catalog) -> None:
+    """Make the assets table match the symbols file (new assets are added; a changed
+    precision is refused, since existing balances were kept to the old one)."""
+    for spec in catalog.assets.values():
+        row = tx.one("INSERT INTO assets (asset, precision) VALUES (:a, :p)"
+                     " ON CONFLICT (asset) DO UPDATE SET precision = assets.precision RETURNING precision",
+                     {"a": spec.asset, "p": spec.precision})
+        if row["precision"] != spec.precision:
+            raise RuntimeError(f"asset {spec.asset} has precision {row['precision']} in the database,"
+                               f" {spec.precision} in the symbols file")

@@ -1,0 +1,44 @@
+"""Parsing amounts from text without ever passing through float.
+
+Every quantity, price and balance enters the system as a string (HTTP parameter, CLI
+argument, JSON field) and becomes a ``Decimal`` here, or a Binance-style error value.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from chalicelib.errors import ExchangeError, Failure, Reason
+
+# Binance's own pattern for decimals: optional sign is refused, at most one dot.
+_DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$|^\.[0-9]{1,20}$")
+
+
+def parse_decimal(raw, name: str) -> Decimal:
+    """A non-negative decimal from text; raises ExchangeError(-1100/-1102) naming the
+    parameter on anything else (NaN, infinity, exponents, signs, floats)."""
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        raise ExchangeError(Failure(Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED,
+                                    f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."))
+    if isinstance(raw, bool) or isinstance(raw, float):
+        raise ExchangeError(Failure(Reason.ILLEGAL_CHARS, f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."))
+    text = str(raw).strip()
+    if not _DECIMAL.match(text):
+        raise ExchangeError(Failure(Reason.ILLEGAL_CHARS, f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."))
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the regex admits only valid text
+        raise ExchangeError(Failure(Reason.ILLEGAL_CHARS, f"Illegal characters found in parameter '{name}'.")) from None
+
+
+def check_precision(value: Decimal, precision: int, name: str) -> Decimal:
+    """``value`` unchanged if it has at most ``precision`` decimals, else -1111."""
+    if value != value.quantize(Decimal(1).scaleb(-precision), rounding="ROUND_DOWN"):
+        raise ExchangeError(Failure(Reason.BAD_PRECISION,
+                                    f"Precision is over the maximum defined for this asset (parameter '{name}')."))
+    return value
+
+
+def fmt(value: Decimal, decimals: int) -> str:
+    """Binance prints amounts as fixed-point strings with the asset's decimals."""
+    return f"{value:.{decimals}f}"

@@ -1,0 +1,128 @@
+"""Account reads and the account's deposits and withdrawals (Binance's
+``/api/v3/account`` and the ``capital`` endpoints, without the ``sapi`` prefix)."""
+from __future__ import annotations
+
+from datetime import timezone
+from decimal import Decimal
+
+from chalicelib.errors import ExchangeError, Failure, Reason
+
+
+def _s(v, d: int = 8) -> str:
+    return f"{Decimal(v):.{d}f}"
+
+
+def _tx():
+    from chalicelib.db import transaction
+
+    return transaction()
+
+
+def _ms(ts) -> int:
+    return int(ts.timestamp() * 1000) if hasattr(ts, "timestamp") else int(ts or 0)
+
+
+def _rates(maker: Decimal, taker: Decimal) -> dict:
+    return {"maker": _s(maker), "taker": _s(taker), "buyer": _s(0), "seller": _s(0)}
+
+
+def _default_fees() -> tuple[Decimal, Decimal]:
+    from chalicelib.symbols import load_catalog
+
+    specs = list(load_catalog().symbols.values())
+    return (max(s.maker_fee for s in specs), max(s.taker_fee for s in specs)) if specs else (Decimal(0), Decimal(0))
+
+
+def account(ctx) -> dict:
+    from chalicelib import accounts, ledger
+    from chalicelib.symbols import load_catalog
+
+    with _tx() as tx:
+        acct = accounts.get_account(tx, ctx.account_id)
+        rows = ledger.balances(tx, ctx.account_id)
+        updated = tx.scalar("SELECT CAST(extract(epoch FROM max(updated_at)) * 1000 AS bigint) FROM balances"
+                            " WHERE account_id = :a", {"a": ctx.account_id})
+    held = {r["asset"]: r for r in rows}
+    balances = []
+    for asset, spec in sorted(load_catalog().assets.items()):
+        r = held.get(asset)
+        free, locked = (r["free"], r["locked"]) if r else (Decimal(0), Decimal(0))
+        if ctx.args["omitZeroBalances"] and not free and not locked:
+            continue
+        balances.append({"asset": asset, "free": _s(free, 8), "locked": _s(locked, 8)})
+    maker, taker = _default_fees()
+    can_trade = bool(acct.can_trade and ctx.principal.can_trade)
+    return {
+        "makerCommission": int(maker * 10000), "takerCommission": int(taker * 10000), "buyerCommission": 0,
+        "sellerCommission": 0, "commissionRates": _rates(maker, taker), "canTrade": can_trade,
+        "canWithdraw": bool(acct.can_withdraw), "canDeposit": bool(acct.can_deposit), "brokered": False,
+        "requireSelfTradePrevention": False, "preventSor": False, "updateTime": int(updated or 0),
+        "accountType": "SPOT", "balances": balances, "permissions": ["SPOT"], "uid": ctx.account_id,
+    }
+
+
+def commission(ctx) -> dict:
+    from chalicelib.symbols import load_catalog
+
+    spec = load_catalog().symbol(ctx.args["symbol"])
+    return {"symbol": spec.symbol, "standardCommission": _rates(spec.maker_fee, spec.taker_fee),
+            "taxCommission": _rates(Decimal(0), Decimal(0)),
+            "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": None,
+                         "discount": _s(0)}}
+
+
+def _history(ctx, direction: str) -> list[dict]:
+    from chalicelib import funds
+
+    a = ctx.args
+    with _tx() as tx:
+        rows = funds.history(tx, ctx.account_id, direction, a["coin"], limit=5000)
+    start, end = a["startTime"], a["endTime"]
+    out = [r for r in rows if (start is None or _ms(r["created_at"]) >= start)
+           and (end is None or _ms(r["created_at"]) <= end)]
+    return out[a.get("offset", 0):][: a.get("limit", 1000)]
+
+
+_DEPOSIT_STATUS = {"PENDING": 0, "COMPLETED": 1, "REJECTED": 7}
+_WITHDRAW_STATUS = {"PENDING": 2, "COMPLETED": 6, "REJECTED": 3}
+
+
+def deposit_history(ctx) -> list:
+    rows = _history(ctx, "DEPOSIT")
+    status = ctx.args["status"]
+    out = [{"id": r["transfer_id"], "amount": _s(r["amount"]), "coin": r["asset"], "network": "LOCAL",
+            "status": _DEPOSIT_STATUS[r["status"]], "address": r["address"] or "", "addressTag": "",
+            "txId": r["tx_id"] or f"internal:{r['transfer_id']}", "insertTime": _ms(r["created_at"]),
+            "transferType": 1, "confirmTimes": "1/1", "unlockConfirm": 0, "walletType": 0}
+           for r in rows]
+    return [d for d in out if status is None or d["status"] == status]
+
+
+def _fmt_time(ts) -> str:
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if hasattr(ts, "astimezone") else str(ts)
+
+
+def withdraw_history(ctx) -> list:
+    rows = _history(ctx, "WITHDRAWAL")
+    status, woid = ctx.args["status"], ctx.args["withdrawOrderId"]
+    out = [{"id": r["transfer_id"], "amount": _s(r["amount"]), "transactionFee": _s(0), "coin": r["asset"],
+            "status": _WITHDRAW_STATUS[r["status"]], "address": r["address"] or "",
+            "txId": r["tx_id"] or "", "applyTime": _fmt_time(r["created_at"]), "network": "LOCAL",
+            "transferType": 0, "withdrawOrderId": r["transfer_id"], "info": "",
+            "completeTime": _fmt_time(r["updated_at"]) if r["status"] != "PENDING" else ""}
+           for r in rows]
+    return [d for d in out if (status is None or d["status"] == status) and (woid is None or d["id"] == woid)]
+
+
+def withdraw_apply(ctx) -> dict:
+    from chalicelib import accounts, funds
+
+    a = ctx.args
+    with _tx() as tx:
+        acct = accounts.get_account(tx, ctx.account_id)
+        if not acct.can_withdraw:
+            raise ExchangeError(Failure(Reason.FORBIDDEN, "Withdrawals are disabled for this account."))
+        t = funds.request_withdrawal(tx, ctx.account_id, a["coin"], a["amount"], a["address"], a["withdrawOrderId"])
+        if t.account_id != ctx.account_id:  # pragma: no cover - funds refuses a reused id
+            raise ExchangeError(Failure(Reason.INVALID_PARAMETER, "Transfer id reused for a different transfer."))
+    return {"id": t.transfer_id}

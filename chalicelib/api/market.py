@@ -1,0 +1,430 @@
+"""Public market data: exchange info from the symbols file; book, trades, klines and
+tickers from Redis (written by the matcher through ``chalicelib.marketdata``), and
+from Aurora's trades table / the DynamoDB book item when the cache is cold."""
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+
+from chalicelib import marketdata as md
+from chalicelib.errors import ExchangeError, Failure, Reason
+
+ZERO = "0.00000000"
+ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]
+STP_MODES = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _catalog():
+    from chalicelib.symbols import load_catalog
+
+    return load_catalog()
+
+
+def _redis():
+    from chalicelib.clients import get_clients
+
+    return get_clients().redis
+
+
+def _f(value, decimals: int = 8) -> str:
+    return f"{Decimal(value):.{decimals}f}"
+
+
+def _symbols_of(ctx) -> tuple[list[str], bool]:
+    """The symbols a request names (``symbol`` or ``symbols``) or all; and whether it
+    asked for a single one (then the answer is an object, not a list)."""
+    if ctx.args["symbol"] and ctx.args["symbols"]:
+        raise ExchangeError(Failure(Reason.PARAM_NOT_REQUIRED,
+                                    "Parameter 'symbol' and 'symbols' cannot be sent together."))
+    if ctx.args["symbol"]:
+        return [ctx.args["symbol"]], True
+    if ctx.args["symbols"]:
+        return list(ctx.args["symbols"]), False
+    return sorted(_catalog().symbols), False
+
+
+def _tx():
+    from chalicelib.db import transaction
+
+    return transaction()
+
+
+# -- general --------------------------------------------------------------------------
+def ping(ctx) -> dict:
+    return {}
+
+
+def server_time(ctx) -> dict:
+    return {"serverTime": _now_ms()}
+
+
+def symbol_info(spec, permission_sets: bool = True) -> dict:
+    d = 8
+    info = {
+        "symbol": spec.symbol, "status": spec.status,
+        "baseAsset": spec.base_asset, "baseAssetPrecision": spec.base_precision,
+        "quoteAsset": spec.quote_asset, "quotePrecision": spec.quote_precision,
+        "quoteAssetPrecision": spec.quote_precision, "baseCommissionPrecision": spec.base_precision,
+        "quoteCommissionPrecision": spec.quote_precision, "orderTypes": ORDER_TYPES,
+        "icebergAllowed": False, "ocoAllowed": False, "otoAllowed": False, "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": False, "cancelReplaceAllowed": True, "amendAllowed": False,
+        "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": _f(spec.min_price, d), "maxPrice": _f(spec.max_price, d),
+             "tickSize": _f(spec.tick_size, d)},
+            {"filterType": "LOT_SIZE", "minQty": _f(spec.min_qty, d), "maxQty": _f(spec.max_qty, d),
+             "stepSize": _f(spec.step_size, d)},
+            {"filterType": "MARKET_LOT_SIZE", "minQty": _f(spec.market_min_qty, d),
+             "maxQty": _f(spec.market_max_qty, d), "stepSize": _f(spec.step_size, d)},
+            {"filterType": "NOTIONAL", "minNotional": _f(spec.min_notional, d),
+             "applyMinToMarket": spec.apply_min_to_market, "maxNotional": _f(spec.max_notional, d),
+             "applyMaxToMarket": spec.apply_max_to_market, "avgPriceMins": 5},
+        ],
+        "permissions": [] if permission_sets else ["SPOT"],
+        "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": "NONE",
+        "allowedSelfTradePreventionModes": STP_MODES,
+    }
+    return info
+
+
+def exchange_info(ctx) -> dict:
+    from chalicelib.api.ratelimit import rate_limits_info
+
+    cat = _catalog()
+    names, _ = _symbols_of(ctx)
+    perms = ctx.args["permissions"]
+    if perms is not None:
+        try:
+            wanted = json.loads(perms) if perms.startswith("[") else [perms]
+        except ValueError:
+            wanted = None
+        if not isinstance(wanted, list) or not all(isinstance(p, str) for p in wanted):
+            raise ExchangeError(Failure(Reason.ILLEGAL_CHARS, "Illegal characters found in parameter 'permissions'."))
+        if "SPOT" not in wanted:
+            names = []
+    specs = [cat.symbols[n] for n in names]
+    if ctx.args["symbolStatus"]:
+        specs = [s for s in specs if s.status == ctx.args["symbolStatus"]]
+    show_sets = ctx.args.get("showPermissionSets", True)
+    return {"timezone": "UTC", "serverTime": _now_ms(), "rateLimits": rate_limits_info(), "exchangeFilters": [],
+            "symbols": [symbol_info(s, show_sets) for s in specs]}
+
+
+# -- order book -----------------------------------------------------------------------
+def _depth_snapshot(symbol: str) -> dict:
+    snap = md.read_depth(_redis(), symbol)
+    if snap is not None:
+        return snap
+    try:  # cold cache: the matcher's last book item in DynamoDB
+        from chalicelib.tables import BookModel
+
+        item = BookModel.get(symbol, md.DEPTH_ITEM)
+        return json.loads(item.body)
+    except Exception as exc:
+        if type(exc).__name__ not in ("DoesNotExist", "TableDoesNotExist"):
+            raise
+    return {"lastUpdateId": 0, "bids": [], "asks": []}
+
+
+def depth(ctx) -> dict:
+    snap = _depth_snapshot(ctx.args["symbol"])
+    limit = ctx.args.get("limit", 100)
+    return {"lastUpdateId": int(snap.get("lastUpdateId", 0)), "bids": snap.get("bids", [])[:limit],
+            "asks": snap.get("asks", [])[:limit]}
+
+
+# -- trades -----------------------------------------------------------------------------
+def _trade_out(t: dict) -> dict:
+    return {"id": t["id"], "price": t["price"], "qty": t["qty"], "quoteQty": t["quoteQty"], "time": t["time"],
+            "isBuyerMaker": t["isBuyerMaker"], "isBestMatch": True}
+
+
+def _db_trades(symbol: str, *, from_id: int | None = None, start: int | None = None, end: int | None = None,
+               limit: int = 500, newest: bool = False) -> list[dict]:
+    """Trades of ``symbol`` from Aurora, ascending id (``newest``: the last ``limit``)."""
+    spec = _catalog().symbol(symbol)
+    where = ["symbol = :s"]
+    params: dict = {"s": symbol, "l": limit}
+    if from_id is not None:
+        where.append("trade_id >= :f")
+        params["f"] = from_id
+    if start is not None:
+        where.append("executed_at >= to_timestamp(CAST(:st AS double precision) / 1000)")
+        params["st"] = start
+    if end is not None:
+        where.append("executed_at <= to_timestamp(CAST(:en AS double precision) / 1000)")
+        params["en"] = end
+    order = "DESC" if newest else "ASC"
+    with _tx() as tx:
+        rows = tx.query(
+            "SELECT trade_id, price, qty, quote_qty, is_buyer_maker,"
+            " CAST(floor(extract(epoch FROM executed_at) * 1000) AS bigint) AS time_ms,"
+            " CASE WHEN is_buyer_maker THEN seller_order_id ELSE buyer_order_id END AS taker"
+            f" FROM trades WHERE {' AND '.join(where)} ORDER BY trade_id {order} LIMIT :l", params)
+    if newest:
+        rows.reverse()
+    pd, qd = spec.quote_precision, spec.base_precision
+    return [{"id": int(r["trade_id"]), "price": _f(r["price"], pd), "qty": _f(r["qty"], qd),
+             "quoteQty": _f(r["quote_qty"], pd), "time": int(r["time_ms"]), "isBuyerMaker": bool(r["is_buyer_maker"]),
+             "isBestMatch": True, "o": int(r["taker"])} for r in rows]
+
+
+def _recent(symbol: str, limit: int) -> list[dict]:
+    rows = md.read_trades(_redis(), symbol, limit)
+    if rows is None:
+        rows = _db_trades(symbol, limit=limit, newest=True)
+    return rows
+
+
+def recent_trades(ctx) -> list:
+    return [_trade_out(t) for t in _recent(ctx.args["symbol"], ctx.args.get("limit", 500))]
+
+
+def historical_trades(ctx) -> list:
+    limit = ctx.args.get("limit", 500)
+    if ctx.args["fromId"] is None:
+        return recent_trades(ctx)
+    return [_trade_out(t) for t in _db_trades(ctx.args["symbol"], from_id=ctx.args["fromId"], limit=limit)]
+
+
+def _aggregate(trades: list[dict]) -> list[dict]:
+    """Binance's aggregate trades: consecutive fills of one taker order at one price.
+    The aggregate id is the id of its first trade."""
+    out: list[dict] = []
+    for t in trades:
+        last = out[-1] if out else None
+        if last and last["_o"] == t.get("o") and last["p"] == t["price"] and last["l"] + 1 == t["id"]:
+            last["q"] = str(Decimal(last["q"]) + Decimal(t["qty"]))
+            last["l"] = t["id"]
+            continue
+        out.append({"a": t["id"], "p": t["price"], "q": t["qty"], "f": t["id"], "l": t["id"], "T": t["time"],
+                    "m": t["isBuyerMaker"], "M": True, "_o": t.get("o")})
+    qd = 8
+    for a in out:
+        a.pop("_o")
+        a["q"] = _f(a["q"], qd)
+    return out
+
+
+def agg_trades(ctx) -> list:
+    symbol, limit = ctx.args["symbol"], ctx.args.get("limit", 500)
+    start, end, from_id = ctx.args["startTime"], ctx.args["endTime"], ctx.args["fromId"]
+    if start is not None and end is not None and end < start:
+        raise ExchangeError(Failure(Reason.INVALID_PARAMETER, "endTime must not be before startTime."))
+    if from_id is None and start is None and end is None:
+        aggs = _aggregate(_recent(symbol, min(1000, limit * 4)))
+        return aggs[-limit:]
+    fetch = min(5000, limit * 4)
+    rows = _db_trades(symbol, from_id=from_id, start=start, end=end, limit=fetch)
+    aggs = _aggregate(rows)
+    if len(rows) == fetch and len(aggs) > 1:
+        aggs = aggs[:-1]  # the last group may continue beyond what was fetched
+    return aggs[:limit]
+
+
+# -- klines -----------------------------------------------------------------------------
+def _db_klines(symbol: str, interval: str, start: int | None, end: int | None, limit: int) -> list[list]:
+    spec = _catalog().symbol(symbol)
+    ms = "CAST(floor(extract(epoch FROM executed_at) * 1000) AS bigint)"
+    if interval == "1M":
+        bucket = "CAST(extract(epoch FROM date_trunc('month', executed_at AT TIME ZONE 'UTC')) * 1000 AS bigint)"
+    elif interval == "1w":
+        bucket = f"(({ms} - 345600000) / 604800000) * 604800000 + 345600000"
+    else:
+        bucket = f"({ms} / {md.INTERVALS[interval]}) * {md.INTERVALS[interval]}"
+    where = ["symbol = :s"]
+    params: dict = {"s": symbol, "l": limit}
+    if start is not None:
+        where.append(f"{bucket} >= :st")
+        params["st"] = start
+    if end is not None:
+        where.append(f"{bucket} <= :en")
+        params["en"] = end
+    order = "ASC" if start is not None else "DESC"
+    with _tx() as tx:
+        rows = tx.query(
+            f"SELECT {bucket} AS open_ms, (array_agg(price ORDER BY trade_id))[1] AS o, max(price) AS h,"
+            " min(price) AS lo, (array_agg(price ORDER BY trade_id DESC))[1] AS c, sum(qty) AS v,"
+            " sum(quote_qty) AS qv, count(*) AS n,"
+            " COALESCE(sum(qty) FILTER (WHERE NOT is_buyer_maker), 0) AS tbv,"
+            " COALESCE(sum(quote_qty) FILTER (WHERE NOT is_buyer_maker), 0) AS tbq"
+            f" FROM trades WHERE {' AND '.join(where)} GROUP BY 1 ORDER BY 1 {order} LIMIT :l", params)
+    if order == "DESC":
+        rows.reverse()
+    pd, qd = spec.quote_precision, spec.base_precision
+    return [[int(r["open_ms"]), _f(r["o"], pd), _f(r["h"], pd), _f(r["lo"], pd), _f(r["c"], pd), _f(r["v"], qd),
+             md.kline_close(interval, int(r["open_ms"])), _f(r["qv"], pd), int(r["n"]), _f(r["tbv"], qd),
+             _f(r["tbq"], pd), "0"] for r in rows]
+
+
+def klines(ctx) -> list:
+    symbol, interval = ctx.args["symbol"], ctx.args["interval"]
+    start, end, limit = ctx.args["startTime"], ctx.args["endTime"], ctx.args.get("limit", 500)
+    tz = ctx.args["timeZone"]
+    if tz not in (None, "0", "+0", "-0", "00:00", "+00:00", "-00:00", "0:00", "+0:00"):
+        raise ExchangeError(Failure(Reason.INVALID_PARAMETER, "Only timeZone 0 (UTC) is supported."))
+    if start is not None and end is not None and end < start:
+        raise ExchangeError(Failure(Reason.INVALID_PARAMETER, "endTime must not be before startTime."))
+    rows = md.read_klines(_redis(), symbol, interval, start, end, limit)
+    if rows is None:
+        rows = _db_klines(symbol, interval, start, end, limit)
+    return rows
+
+
+ui_klines = klines
+
+
+# -- tickers ----------------------------------------------------------------------------
+def _window_stats(symbols: list[str], window_ms: int, now: int) -> dict[str, dict]:
+    """Per symbol: open/high/low/last/volume/quoteVolume/count/ids over [now - window, now]."""
+    start = now - window_ms
+    interval = "1m" if window_ms <= 86_400_000 else "1h"
+    cached = md.read_klines_many(_redis(), symbols, interval, md.kline_open(interval, start))
+    out: dict[str, dict] = {}
+    cold = [s for s, rows in cached.items() if rows is None]
+    for s, rows in cached.items():
+        if rows is None:
+            continue
+        if rows:
+            out[s] = {"open": Decimal(rows[0][1]), "high": max(Decimal(r[2]) for r in rows),
+                      "low": min(Decimal(r[3]) for r in rows), "last": Decimal(rows[-1][4]),
+                      "volume": sum((Decimal(r[5]) for r in rows), Decimal(0)),
+                      "quote": sum((Decimal(r[7]) for r in rows), Decimal(0)), "count": sum(int(r[8]) for r in rows)}
+        else:
+            out[s] = None
+    if cold:
+        with _tx() as tx:
+            rows = tx.query(
+                "SELECT symbol, (array_agg(price ORDER BY trade_id))[1] AS o, max(price) AS h, min(price) AS lo,"
+                " (array_agg(price ORDER BY trade_id DESC))[1] AS c, sum(qty) AS v, sum(quote_qty) AS qv,"
+                " count(*) AS n, max(trade_id) AS last_id FROM trades WHERE symbol = ANY(string_to_array(:syms, ','))"
+                " AND executed_at >= to_timestamp(CAST(:st AS double precision) / 1000) GROUP BY symbol",
+                {"syms": ",".join(cold), "st": start})
+        by = {r["symbol"]: r for r in rows}
+        for s in cold:
+            r = by.get(s)
+            out[s] = None if r is None else {
+                "open": r["o"], "high": r["h"], "low": r["lo"], "last": r["c"], "volume": r["v"], "quote": r["qv"],
+                "count": int(r["n"]), "last_id": int(r["last_id"])}
+    return out
+
+
+def _last_trades(symbols: list[str]) -> dict[str, dict | None]:
+    r = _redis()
+    many = md.read_many(r, symbols)
+    out = {}
+    cold = []
+    for s, (_, last) in many.items():
+        out[s] = last
+        if last is None:
+            cold.append(s)
+    if cold:
+        with _tx() as tx:
+            rows = tx.query(
+                "SELECT DISTINCT ON (symbol) symbol, trade_id, price, qty FROM trades"
+                " WHERE symbol = ANY(string_to_array(:syms, ',')) ORDER BY symbol, trade_id DESC",
+                {"syms": ",".join(cold)})
+        for row in rows:
+            spec = _catalog().symbol(row["symbol"])
+            out[row["symbol"]] = {"lastId": str(row["trade_id"]), "price": _f(row["price"], spec.quote_precision),
+                                  "qty": _f(row["qty"], spec.base_precision)}
+    return out
+
+
+def _tops(symbols: list[str]) -> dict[str, tuple[list, list]]:
+    out = {}
+    for s, (snap, _) in md.read_many(_redis(), symbols).items():
+        if snap is None:
+            snap = _depth_snapshot(s)
+        bids, asks = snap.get("bids") or [], snap.get("asks") or []
+        out[s] = (bids[0] if bids else [ZERO, ZERO], asks[0] if asks else [ZERO, ZERO])
+    return out
+
+
+def _ticker(symbol: str, stats: dict | None, last: dict | None, top, window_ms: int, now: int, kind: str,
+            full_24h: bool) -> dict:
+    spec = _catalog().symbol(symbol)
+    pd, qd = spec.quote_precision, spec.base_precision
+    last_id = int(last["lastId"]) if last and last.get("lastId") is not None else -1
+    if stats:
+        o, h, low, c = Decimal(stats["open"]), Decimal(stats["high"]), Decimal(stats["low"]), Decimal(stats["last"])
+        vol, quote, n = Decimal(stats["volume"]), Decimal(stats["quote"]), stats["count"]
+        last_id = stats.get("last_id", last_id)
+        first_id = last_id - n + 1
+    else:
+        o = h = low = c = vol = quote = Decimal(0)
+        n, first_id = 0, -1
+        last_id = -1 if not stats else last_id
+        if last:  # no trade in the window: Binance shows the last price with zero volume
+            c = Decimal(last["price"])
+    d = {"symbol": symbol, "openPrice": _f(o, pd), "highPrice": _f(h, pd), "lowPrice": _f(low, pd),
+         "lastPrice": _f(c, pd), "volume": _f(vol, qd), "quoteVolume": _f(quote, pd), "openTime": now - window_ms,
+         "closeTime": now, "firstId": first_id if n else -1, "lastId": last_id if n else -1, "count": n}
+    if kind == "MINI":
+        return d
+    change = c - o if n else Decimal(0)
+    pct = (change / o * 100) if n and o else Decimal(0)
+    wavg = (quote / vol) if vol else Decimal(0)
+    full = {"symbol": symbol, "priceChange": _f(change, pd), "priceChangePercent": f"{pct:.3f}",
+            "weightedAvgPrice": _f(wavg, pd)}
+    if full_24h:
+        full.update({"prevClosePrice": _f(o, pd), "lastPrice": _f(c, pd),
+                     "lastQty": _f(last["qty"], qd) if last and n else _f(0, qd),
+                     "bidPrice": top[0][0], "bidQty": top[0][1], "askPrice": top[1][0], "askQty": top[1][1]})
+    full.update({k: v for k, v in d.items() if k != "symbol"})
+    return full
+
+
+def _tickers(ctx, window_ms: int, full_24h: bool):
+    names, single = _symbols_of(ctx)
+    now = _now_ms()
+    kind = ctx.args.get("type", "FULL")
+    stats = _window_stats(names, window_ms, now)
+    lasts = _last_trades(names)
+    tops = _tops(names) if full_24h and kind == "FULL" else {}
+    rows = [_ticker(s, stats.get(s), lasts.get(s), tops.get(s), window_ms, now, kind, full_24h) for s in names]
+    return rows[0] if single else rows
+
+
+def ticker_24hr(ctx):
+    return _tickers(ctx, 86_400_000, True)
+
+
+def ticker_window(ctx):
+    size = ctx.args.get("windowSize", "1d")
+    unit = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}[size[-1]]
+    return _tickers(ctx, int(size[:-1]) * unit, False)
+
+
+def ticker_price(ctx):
+    names, single = _symbols_of(ctx)
+    lasts = _last_trades(names)
+    rows = [{"symbol": s, "price": lasts[s]["price"] if lasts.get(s) else ZERO} for s in names]
+    return rows[0] if single else rows
+
+
+def book_ticker(ctx):
+    names, single = _symbols_of(ctx)
+    tops = _tops(names)
+    rows = [{"symbol": s, "bidPrice": tops[s][0][0], "bidQty": tops[s][0][1], "askPrice": tops[s][1][0],
+             "askQty": tops[s][1][1]} for s in names]
+    return rows[0] if single else rows
+
+
+def avg_price(ctx) -> dict:
+    symbol = ctx.args["symbol"]
+    now = _now_ms()
+    stats = _window_stats([symbol], 5 * 60_000, now).get(symbol)
+    pd = _catalog().symbol(symbol).quote_precision
+    if stats and Decimal(stats["volume"]):
+        price = Decimal(stats["quote"]) / Decimal(stats["volume"])
+    else:
+        last = _last_trades([symbol]).get(symbol)
+        price = Decimal(last["price"]) if last else Decimal(0)
+    return {"mins": 5, "price": _f(price, pd), "closeTime": now}

@@ -1,0 +1,120 @@
+"""Transactions against Aurora PostgreSQL, through the Data API or a direct connection.
+
+Domain code (accounts, ledger, orders) takes a :class:`Tx` and writes SQL once, with
+``:name`` placeholders as the Data API wants them.  Lambdas get a Tx over
+``aurora_data_api`` (HTTP to the Data API, no connection pool to exhaust); the
+long-lived matcher, migrations and tests may use a direct psycopg connection.  Both
+commit on success and roll back on any exception.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
+
+from chalicelib.sqlparams import named_to_pyformat
+
+
+class Tx:
+    """One open transaction: run statements, get rows back as tuples or dicts."""
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        raise NotImplementedError
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict]:
+        raise NotImplementedError
+
+    def one(self, sql: str, params: Mapping[str, Any] | None = None) -> dict | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        rows = self.execute(sql, params)
+        return rows[0][0] if rows else None
+
+
+class DataApiTx(Tx):
+    """A transaction over ``aurora_data_api`` (one Data API transaction id)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.rowcount = -1
+
+    def _run(self, sql, params):
+        cur = self.conn.cursor()
+        cur.execute(sql, dict(params) if params else None)
+        self.rowcount = cur.rowcount
+        return cur
+
+    def execute(self, sql, params=None):
+        cur = self._run(sql, params)
+        return [tuple(r) for r in cur.fetchall()] if cur.description else []
+
+    def query(self, sql, params=None):
+        cur = self._run(sql, params)
+        if not cur.description:
+            return []
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+class PgTx(Tx):
+    """A transaction over a psycopg 3 connection."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.rowcount = -1
+
+    def _run(self, sql, params):
+        if params:
+            sql, _ = named_to_pyformat(sql)
+        cur = self.conn.execute(sql, dict(params) if params else None, prepare=False)
+        self.rowcount = cur.rowcount
+        return cur
+
+    def execute(self, sql, params=None):
+        cur = self._run(sql, params)
+        return [tuple(r) for r in cur.fetchall()] if cur.description else []
+
+    def query(self, sql, params=None):
+        cur = self._run(sql, params)
+        if not cur.description:
+            return []
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def data_api_connection(clients=None):
+    """A DB-API connection to Aurora through the Data API, per the settings."""
+    import aurora_data_api
+
+    from chalicelib.clients import get_clients
+
+    clients = clients or get_clients()
+    s = clients.settings
+    return aurora_data_api.connect(aurora_cluster_arn=s.db_cluster_arn, secret_arn=s.db_secret_arn,
+                                   database=s.db_name, rds_data_client=clients.rds_data)
+
+
+@contextmanager
+def transaction(clients=None) -> Iterator[Tx]:
+    """A Data API transaction: commit on success, roll back on any exception."""
+    conn = data_api_connection(clients)
+    try:
+        yield DataApiTx(conn)
+    except BaseException:
+        conn.rollback()
+        raise
+    else:
+        conn.commit()
+
+
+@contextmanager
+def pg_transaction(conn) -> Iterator[Tx]:
+    """A transaction on a direct psycopg connection (autocommit off)."""
+    try:
+        yield PgTx(conn)
+    except BaseException:
+        conn.rollback()
+        raise
+    else:
+        conn.commit()

@@ -1,0 +1,281 @@
+"""Market data in Redis: the one definition of its keys, and the helpers that write
+and read them.
+
+The matcher (the single writer per symbol, since it holds the symbol's lease) calls
+:func:`publish_depth` after each batch of book changes and :func:`record_trades`
+with the batch's trades; the API reads with the ``read_*`` helpers and falls back to
+Aurora/DynamoDB when a key is missing (a cold cache).  Keys, all under
+``settings.redis_key_prefix`` (``p``)::
+
+    {p}depth:{symbol}            string  JSON {"lastUpdateId", "E", "bids": [[price, qty]...], "asks": [...]}
+    {p}trades:{symbol}           list    newest first, JSON trades (Binance /trades fields + "o":
+                                         taker order id), capped at TRADES_KEPT
+    {p}ticker:{symbol}           hash    lastId, price, qty, time (last trade; also the
+                                         idempotency mark: trades with id <= lastId are skipped)
+    {p}kline:{symbol}:{interval} zset    score = open time, member = the Binance kline array
+                                         as JSON; KLINES_KEPT per interval
+    {p}md:{symbol}               pub/sub JSON {"e": "depth"|"trade", ...} notifications
+
+DynamoDB's book table item ``(symbol, DEPTH_ITEM)`` may hold the same depth JSON as a
+durable fallback.
+
+Amounts are Decimal in, Binance-style fixed-point strings out (price with the quote
+asset's precision, quantity with the base asset's).
+"""
+from __future__ import annotations
+
+import calendar
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Iterable, Sequence
+
+TRADES_KEPT = 1000
+#: The BOOK_TABLE item (range key) holding the same depth snapshot JSON, the API's
+#: fallback when Redis is cold: BookModel(symbol, DEPTH_ITEM, body=json, seq=lastUpdateId).
+DEPTH_ITEM = "depth"
+KLINES_KEPT = 5000
+
+_MIN = 60_000
+_HOUR = 60 * _MIN
+_DAY = 24 * _HOUR
+#: Every Binance kline interval and its length in ms (1M: calendar months, see kline_open).
+INTERVALS: dict[str, int] = {
+    "1s": 1000, "1m": _MIN, "3m": 3 * _MIN, "5m": 5 * _MIN, "15m": 15 * _MIN, "30m": 30 * _MIN,
+    "1h": _HOUR, "2h": 2 * _HOUR, "4h": 4 * _HOUR, "6h": 6 * _HOUR, "8h": 8 * _HOUR, "12h": 12 * _HOUR,
+    "1d": _DAY, "3d": 3 * _DAY, "1w": 7 * _DAY, "1M": 31 * _DAY,
+}
+_WEEK_OFFSET = 4 * _DAY  # 1970-01-01 was a Thursday; Binance weeks open on Monday 00:00 UTC
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """A trade as market data sees it (no accounts)."""
+
+    trade_id: int
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal
+    time_ms: int
+    is_buyer_maker: bool
+    taker_order_id: int = 0
+
+
+# -- keys ---------------------------------------------------------------------------
+def _prefix(prefix: str | None) -> str:
+    if prefix is not None:
+        return prefix
+    from chalicelib.settings import get_settings
+
+    return get_settings().redis_key_prefix
+
+
+def depth_key(symbol: str, prefix: str | None = None) -> str:
+    return f"{_prefix(prefix)}depth:{symbol}"
+
+
+def trades_key(symbol: str, prefix: str | None = None) -> str:
+    return f"{_prefix(prefix)}trades:{symbol}"
+
+
+def ticker_key(symbol: str, prefix: str | None = None) -> str:
+    return f"{_prefix(prefix)}ticker:{symbol}"
+
+
+def kline_key(symbol: str, interval: str, prefix: str | None = None) -> str:
+    return f"{_prefix(prefix)}kline:{symbol}:{interval}"
+
+
+def channel(symbol: str, prefix: str | None = None) -> str:
+    return f"{_prefix(prefix)}md:{symbol}"
+
+
+# -- formatting -----------------------------------------------------------------------
+def _spec(symbol: str):
+    from chalicelib.symbols import load_catalog
+
+    return load_catalog().symbol(symbol)
+
+
+def _decimals(symbol: str) -> tuple[int, int]:
+    """(price decimals, quantity decimals) as Binance prints them."""
+    spec = _spec(symbol)
+    return (spec.quote_precision, spec.base_precision) if spec else (8, 8)
+
+
+def _f(value, decimals: int) -> str:
+    return f"{Decimal(value):.{decimals}f}"
+
+
+def kline_open(interval: str, time_ms: int) -> int:
+    """Open time of the ``interval`` candle that contains ``time_ms``."""
+    if interval == "1M":
+        d = datetime.fromtimestamp(time_ms / 1000, tz=timezone.utc)
+        return calendar.timegm((d.year, d.month, 1, 0, 0, 0)) * 1000
+    size = INTERVALS[interval]
+    if interval == "1w":
+        return (time_ms - _WEEK_OFFSET) // size * size + _WEEK_OFFSET
+    return time_ms // size * size
+
+
+def kline_close(interval: str, open_ms: int) -> int:
+    """Close time (inclusive, ms) of the candle opening at ``open_ms``."""
+    if interval == "1M":
+        d = datetime.fromtimestamp(open_ms / 1000, tz=timezone.utc)
+        y, m = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+        return calendar.timegm((y, m, 1, 0, 0, 0)) * 1000 - 1
+    return open_ms + INTERVALS[interval] - 1
+
+
+# -- writes (the matcher) -------------------------------------------------------------
+def publish_depth(redis, symbol: str, last_update_id: int, bids: Iterable[Sequence], asks: Iterable[Sequence],
+                  time_ms: int | None = None, prefix: str | None = None) -> dict:
+    """Store the full aggregated book of ``symbol`` (levels best first, as (price,
+    quantity) pairs) and notify subscribers.  Returns the stored snapshot."""
+    pd, qd = _decimals(symbol)
+    snap = {"lastUpdateId": int(last_update_id), "E": int(time_ms if time_ms is not None else time.time() * 1000),
+            "bids": [[_f(p, pd), _f(q, qd)] for p, q in bids],
+            "asks": [[_f(p, pd), _f(q, qd)] for p, q in asks]}
+    pipe = redis.pipeline(transaction=True)
+    pipe.set(depth_key(symbol, prefix), json.dumps(snap, separators=(",", ":")))
+    pipe.publish(channel(symbol, prefix), json.dumps({"e": "depth", "s": symbol, "u": snap["lastUpdateId"]}))
+    pipe.execute()
+    return snap
+
+
+def _merge_kline(row: list | None, open_ms: int, close_ms: int, trades: list[Trade], pd: int, qd: int) -> list:
+    d = Decimal
+    if row is None:
+        first = trades[0].price
+        o, h, low, c = first, first, first, first
+        vol = qv = tbv = tbq = d(0)
+        n = 0
+    else:
+        o, h, low, c = d(row[1]), d(row[2]), d(row[3]), d(row[4])
+        vol, qv, n, tbv, tbq = d(row[5]), d(row[7]), int(row[8]), d(row[9]), d(row[10])
+    for t in trades:
+        h = max(h, t.price)
+        low = min(low, t.price)
+        c = t.price
+        vol += t.qty
+        qv += t.quote_qty
+        n += 1
+        if not t.is_buyer_maker:  # the taker bought
+            tbv += t.qty
+            tbq += t.quote_qty
+    return [open_ms, _f(o, pd), _f(h, pd), _f(low, pd), _f(c, pd), _f(vol, qd), close_ms, _f(qv, pd), n,
+            _f(tbv, qd), _f(tbq, pd), "0"]
+
+
+def record_trades(redis, symbol: str, trades: Sequence[Trade], prefix: str | None = None) -> int:
+    """Add a batch of trades (ascending trade id) to the recent-trades list, the last
+    trade and the klines of every interval, and notify subscribers.  Trades at or
+    below the last recorded id are skipped, so a redelivered batch changes nothing.
+    Returns how many trades were new."""
+    if not trades:
+        return 0
+    pd, qd = _decimals(symbol)
+    tk = ticker_key(symbol, prefix)
+    last = redis.hget(tk, "lastId")
+    last_id = int(last) if last is not None else -1
+    new = sorted((t for t in trades if t.trade_id > last_id), key=lambda t: t.trade_id)
+    if not new:
+        return 0
+    # read the candles the batch touches (one round trip), merge, write back (one more)
+    touched: list[tuple[str, int, list[Trade]]] = []
+    for interval in INTERVALS:
+        buckets: dict[int, list[Trade]] = {}
+        for t in new:
+            buckets.setdefault(kline_open(interval, t.time_ms), []).append(t)
+        touched.extend((interval, o, ts) for o, ts in buckets.items())
+    pipe = redis.pipeline(transaction=False)
+    for interval, open_ms, _ in touched:
+        pipe.zrangebyscore(kline_key(symbol, interval, prefix), open_ms, open_ms)
+    existing = pipe.execute()
+    pipe = redis.pipeline(transaction=True)
+    for (interval, open_ms, ts), rows in zip(touched, existing):
+        row = json.loads(rows[0]) if rows else None
+        merged = _merge_kline(row, open_ms, kline_close(interval, open_ms), ts, pd, qd)
+        key = kline_key(symbol, interval, prefix)
+        pipe.zremrangebyscore(key, open_ms, open_ms)
+        pipe.zadd(key, {json.dumps(merged, separators=(",", ":")): open_ms})
+        pipe.zremrangebyrank(key, 0, -KLINES_KEPT - 1)
+    docs = [json.dumps({"id": t.trade_id, "price": _f(t.price, pd), "qty": _f(t.qty, qd),
+                        "quoteQty": _f(t.quote_qty, pd), "time": t.time_ms, "isBuyerMaker": t.is_buyer_maker,
+                        "isBestMatch": True, "o": t.taker_order_id}, separators=(",", ":")) for t in new]
+    pipe.lpush(trades_key(symbol, prefix), *docs)
+    pipe.ltrim(trades_key(symbol, prefix), 0, TRADES_KEPT - 1)
+    t = new[-1]
+    pipe.hset(tk, mapping={"lastId": t.trade_id, "price": _f(t.price, pd), "qty": _f(t.qty, qd),
+                           "time": t.time_ms})
+    pipe.publish(channel(symbol, prefix), json.dumps({"e": "trade", "s": symbol, "t": [json.loads(x) for x in docs]},
+                                                     separators=(",", ":")))
+    pipe.execute()
+    return len(new)
+
+
+# -- reads (the API) ------------------------------------------------------------------
+def read_depth(redis, symbol: str, prefix: str | None = None) -> dict | None:
+    raw = redis.get(depth_key(symbol, prefix))
+    return json.loads(raw) if raw else None
+
+
+def read_trades(redis, symbol: str, limit: int, prefix: str | None = None) -> list[dict] | None:
+    """Up to ``limit`` most recent trades, oldest first; None when the cache is cold."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.exists(trades_key(symbol, prefix))
+    pipe.lrange(trades_key(symbol, prefix), 0, limit - 1)
+    exists, rows = pipe.execute()
+    if not exists:
+        return None
+    return [json.loads(r) for r in reversed(rows)]
+
+
+def read_last(redis, symbol: str, prefix: str | None = None) -> dict | None:
+    row = redis.hgetall(ticker_key(symbol, prefix))
+    return row or None
+
+
+def read_klines(redis, symbol: str, interval: str, start_ms: int | None, end_ms: int | None, limit: int,
+                prefix: str | None = None) -> list[list] | None:
+    """Klines of ``interval`` (ascending open time) within [start, end]: the first
+    ``limit`` from start if start is given, else the last ``limit`` up to end.  None
+    when the cache is cold for this symbol."""
+    key = kline_key(symbol, interval, prefix)
+    lo = "-inf" if start_ms is None else start_ms
+    hi = "+inf" if end_ms is None else end_ms
+    pipe = redis.pipeline(transaction=False)
+    pipe.exists(key)
+    if start_ms is not None:
+        pipe.zrangebyscore(key, lo, hi, start=0, num=limit)
+    else:
+        pipe.zrevrangebyscore(key, hi, lo, start=0, num=limit)
+    exists, rows = pipe.execute()
+    if not exists:
+        return None
+    out = [json.loads(r) for r in rows]
+    return out if start_ms is not None else out[::-1]
+
+
+def read_klines_many(redis, symbols: Sequence[str], interval: str, start_ms: int,
+                     prefix: str | None = None) -> dict[str, list[list] | None]:
+    """Klines since ``start_ms`` for several symbols in one round trip."""
+    pipe = redis.pipeline(transaction=False)
+    for s in symbols:
+        pipe.exists(kline_key(s, interval, prefix))
+        pipe.zrangebyscore(kline_key(s, interval, prefix), start_ms, "+inf")
+    res = pipe.execute()
+    return {s: ([json.loads(r) for r in res[2 * i + 1]] if res[2 * i] else None) for i, s in enumerate(symbols)}
+
+
+def read_many(redis, symbols: Sequence[str], prefix: str | None = None) -> dict[str, tuple[dict | None, dict | None]]:
+    """(depth snapshot, last trade) of several symbols in one round trip."""
+    pipe = redis.pipeline(transaction=False)
+    for s in symbols:
+        pipe.get(depth_key(s, prefix))
+        pipe.hgetall(ticker_key(s, prefix))
+    res = pipe.execute()
+    return {s: (json.loads(res[2 * i]) if res[2 * i] else None, res[2 * i + 1] or None)
+            for i, s in enumerate(symbols)}

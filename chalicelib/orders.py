@@ -1,0 +1,537 @@
+"""The order entry path: validate, reserve, record, hand the intent to the matcher.
+
+``place_order`` (and cancel / cancel-replace) run in two steps:
+
+1. One Aurora transaction through the Data API: allocate the order id, insert the
+   order as ``PENDING_NEW``, reserve its funds in the ledger (``reserve:<order_id>``,
+   free -> locked; -2010 when the free balance is short) and write an
+   ``intent_outbox`` row.  Either all of it happens or none of it.
+2. A conditional put of the intent into the DynamoDB intents table (PynamoDB),
+   keyed ``<account_id>:<clientOrderId>`` (``...:cancel:<orderId>`` for a cancel),
+   so a retry of the same request writes nothing twice.
+
+If the process dies between the two, the reconciler (:mod:`chalicelib.reconcile`)
+finds the unacknowledged outbox row and puts the intent (or voids and reverses it
+when it is too old).  The matcher acknowledges an intent by stamping
+``intent_outbox.sent_at`` in its settlement transaction.
+
+Reservations (what ``reserved_amount`` holds; the matcher settles fills out of it
+and releases what is left when the order is done):
+
+* SELL: the base quantity.
+* BUY with a limit price (LIMIT, LIMIT_MAKER, *_LIMIT stops): price x quantity,
+  rounded up to the quote asset's precision.
+* MARKET BUY by ``quoteOrderQty``: that amount (the engine never spends more).
+* MARKET BUY by ``quantity`` and BUY STOP_LOSS / TAKE_PROFIT (market when
+  triggered): priced with *market protection* -- the engine gets a LIMIT IOC (or a
+  stop-limit IOC) at ``reference x (1 + MARKET_PROTECTION)`` rounded up to a tick,
+  where the reference is the best ask in the published depth (the stop price for
+  stops), and that price x quantity is reserved.  No asks published: -1112.
+* MARKET SELL by ``quoteOrderQty`` is refused (-1014): the base it needs cannot be
+  bounded before it runs.
+
+Trade amounts: a trade's quote amount is price x qty (exact, stored in ``trades``);
+the amount that moves between balances is that, rounded *down* to the quote
+asset's precision (so a buyer's fills never exceed the reservation).  Fees are
+``amount x rate`` rounded down to the received asset's precision.  See
+``matcher/service/settlement.py``.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from chalicelib.errors import ExchangeError, Failure, Reason
+
+MARKET_PROTECTION = Decimal("0.05")
+OPEN_STATUSES = ("PENDING_NEW", "NEW", "PARTIALLY_FILLED", "PENDING_CANCEL")
+DONE_STATUSES = ("FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH")
+_CLIENT_ID = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str | None
+    quantity: Decimal | None
+    quote_order_qty: Decimal | None
+    price: Decimal | None
+    stop_price: Decimal | None
+    client_order_id: str
+    stp_mode: str = "NONE"
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _clients(clients):
+    if clients is not None:
+        return clients
+    from chalicelib.clients import get_clients
+
+    return get_clients()
+
+
+def _spec(symbol: str):
+    from chalicelib.symbols import load_catalog
+
+    spec = load_catalog().symbol(symbol)
+    if spec is None:
+        raise ExchangeError(Reason.BAD_SYMBOL)
+    return spec
+
+
+_CODECS: dict = {}
+
+
+def codec_for(spec):
+    from matcher.engine.convert import SymbolCodec
+
+    codec = _CODECS.get(spec.symbol)
+    if codec is None:
+        codec = _CODECS[spec.symbol] = SymbolCodec(spec)
+    return codec
+
+
+def _ceil(value: Decimal, precision: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-precision), rounding=ROUND_CEILING)
+
+
+def floor_to(value: Decimal, precision: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-precision), rounding=ROUND_FLOOR)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _dec(v) -> Decimal | None:
+    return None if v is None else Decimal(str(v))
+
+
+def engine_command_json(cmd) -> list:
+    """A NewOrder as the plain int list the matcher rebuilds it from."""
+    return [int(x) for x in cmd]
+
+
+def _best_ask(clients, symbol: str) -> Decimal | None:
+    from chalicelib import marketdata
+
+    try:
+        snap = marketdata.read_depth(clients.redis, symbol, clients.settings.redis_key_prefix)
+    except Exception:  # a cold or unreachable cache: treat as no published depth
+        return None
+    if not snap or not snap.get("asks"):
+        return None
+    return Decimal(snap["asks"][0][0])
+
+
+def plan_order(req: OrderRequest, account_id: int, clients=None):
+    """Validate ``req`` against the symbol's filters and decide what the engine gets
+    and what is reserved: ``(spec, NewOrder with order_id 0, reserved asset,
+    reserved amount)``; raises ExchangeError for every expected refusal."""
+    from matcher.engine.types import OrderType, Side, TimeInForce
+
+    spec = _spec(req.symbol)
+    if spec.status != "TRADING":
+        raise ExchangeError(Reason.SYMBOL_NOT_TRADING)
+    if not req.client_order_id or not _CLIENT_ID.match(req.client_order_id):
+        raise ExchangeError(Failure(Reason.ILLEGAL_CHARS, "Illegal characters found in parameter 'newClientOrderId';"
+                                    " legal range is '^[a-zA-Z0-9-_]{1,36}$'."))
+    codec = codec_for(spec)
+    cmd = codec.new_order(order_id=0, account_id=account_id, side=req.side, order_type=req.type,
+                          time_in_force=req.time_in_force, price=req.price, quantity=req.quantity,
+                          quote_order_qty=req.quote_order_qty, stop_price=req.stop_price, stp_mode=req.stp_mode)
+    if isinstance(cmd, Reason):
+        raise ExchangeError(cmd)
+    t = cmd.order_type
+    if cmd.side == Side.SELL:
+        if cmd.quote_qty:
+            raise ExchangeError(Failure(Reason.UNSUPPORTED_OPERATION,
+                                        "MARKET SELL by quoteOrderQty is not supported; send quantity."))
+        return spec, cmd, spec.base_asset, spec.lots_to_qty(cmd.qty)
+    # BUY
+    if t in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
+        return spec, cmd, spec.quote_asset, _ceil(spec.quote_of(cmd.price, cmd.qty), spec.quote_precision)
+    if t == OrderType.MARKET and cmd.quote_qty:
+        return spec, cmd, spec.quote_asset, Decimal(req.quote_order_qty)
+    # market BUY by quantity (or a stop that becomes one): market protection
+    if t == OrderType.MARKET:
+        ref = _best_ask(_clients(clients), spec.symbol)
+        if ref is None:
+            raise ExchangeError(Reason.NO_DEPTH)
+        new_type, tif = OrderType.LIMIT, TimeInForce.IOC
+    else:
+        ref = spec.ticks_to_price(cmd.stop_price)
+        new_type = OrderType.STOP_LOSS_LIMIT if t == OrderType.STOP_LOSS else OrderType.TAKE_PROFIT_LIMIT
+        tif = TimeInForce.IOC
+    limit = ref * (1 + MARKET_PROTECTION)
+    ticks = int((limit / spec.tick_size).to_integral_value(ROUND_CEILING))
+    ticks = min(ticks, codec.filters.max_price)
+    cmd = cmd._replace(order_type=new_type, tif=tif, price=ticks)
+    reason = codec.check(cmd)
+    if reason is not None:
+        raise ExchangeError(reason)
+    return spec, cmd, spec.quote_asset, _ceil(spec.quote_of(ticks, cmd.qty), spec.quote_precision)
+
+
+# -- rendering -------------------------------------------------------------------------
+_ORDER_COLS = ("order_id, account_id, symbol, client_order_id, side, type, time_in_force, price, stop_price,"
+               " orig_qty, orig_quote_qty, executed_qty, cum_quote_qty, status, stp_mode, reserved_asset,"
+               " reserved_amount, reserved_left, reject_reason, last_event_seq,"
+               " CAST(extract(epoch FROM created_at) * 1000 AS bigint) AS created_ms,"
+               " CAST(extract(epoch FROM updated_at) * 1000 AS bigint) AS updated_ms,"
+               " CAST(extract(epoch FROM working_at) * 1000 AS bigint) AS working_ms")
+
+
+def order_dict(row: dict) -> dict:
+    """An orders row in Binance's words (amounts as Decimal at the symbol's decimals)."""
+    spec = _spec(row["symbol"])
+    pq = Decimal(1).scaleb(-spec.price_decimals)
+    qq = Decimal(1).scaleb(-spec.qty_decimals)
+    cq = Decimal(1).scaleb(-spec.quote_precision)
+
+    def q(v, unit):
+        return (Decimal(0) if v is None else Decimal(str(v))).quantize(unit)
+
+    created = int(row["created_ms"] or 0)
+    return {
+        "symbol": row["symbol"],
+        "orderId": int(row["order_id"]),
+        "orderListId": -1,
+        "clientOrderId": row["client_order_id"],
+        "price": q(row["price"], pq),
+        "origQty": q(row["orig_qty"], qq),
+        "executedQty": q(row["executed_qty"], qq),
+        "cummulativeQuoteQty": q(row["cum_quote_qty"], cq),
+        "status": row["status"],
+        "timeInForce": row["time_in_force"] or "GTC",
+        "type": row["type"],
+        "side": row["side"],
+        "stopPrice": q(row["stop_price"], pq),
+        "icebergQty": Decimal(0).quantize(qq),
+        "time": created,
+        "updateTime": int(row["updated_ms"] or created),
+        "isWorking": row["status"] not in ("PENDING_NEW", "REJECTED") and row["type"] not in (
+            "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT") or row.get("working_ms") is not None,
+        "workingTime": int(row["working_ms"]) if row.get("working_ms") is not None else -1,
+        "origQuoteOrderQty": q(row["orig_quote_qty"], cq),
+        "selfTradePreventionMode": row["stp_mode"],
+        "transactTime": created,
+        "rejectReason": row.get("reject_reason"),
+    }
+
+
+def _find(tx, account_id: int, symbol: str, order_id=None, client_order_id=None) -> dict | None:
+    if order_id is not None:
+        return tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o AND account_id = :a AND symbol = :s",
+                      {"o": int(order_id), "a": account_id, "s": symbol})
+    if client_order_id:
+        return tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE client_order_id = :c AND account_id = :a"
+                      " AND symbol = :s", {"c": client_order_id, "a": account_id, "s": symbol})
+    raise ExchangeError(Failure(Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED,
+                                "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"))
+
+
+# -- intents -------------------------------------------------------------------------------
+def put_intent(intent_id: str, symbol: str, account_id: int, kind: str, order_id: int | None,
+               payload: dict | str, created_ms: int | None = None) -> bool:
+    """Conditional put of an intent: True if written now, False if it existed (a retry,
+    or a reconciler's void)."""
+    from pynamodb.exceptions import PutError
+
+    from chalicelib.tables import IntentModel
+
+    body = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"), sort_keys=True)
+    item = IntentModel(intent_id, symbol=symbol, account_id=account_id, kind=kind, order_id=order_id,
+                       payload=body, created_ms=created_ms or now_ms())
+    try:
+        item.save(condition=IntentModel.intent_id.does_not_exist())
+        return True
+    except PutError as exc:
+        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str, amount: Decimal) -> int | None:
+    """Insert the order + reservation; the new order id, or None if the client order id
+    is taken (nothing was written then)."""
+    from chalicelib import ledger
+
+    row = tx.one(
+        "INSERT INTO orders (order_id, account_id, symbol, client_order_id, side, type, time_in_force, price,"
+        " stop_price, orig_qty, orig_quote_qty, status, stp_mode, reserved_asset, reserved_amount, reserved_left)"
+        " VALUES (nextval('order_id_seq'), :a, :s, :c, :side, :type, :tif, CAST(:p AS numeric), CAST(:sp AS numeric),"
+        " CAST(:q AS numeric), CAST(:qq AS numeric), 'PENDING_NEW', :stp, :ra, CAST(:rm AS numeric),"
+        " CAST(:rm AS numeric)) ON CONFLICT (account_id, client_order_id) DO NOTHING RETURNING order_id",
+        {"a": account_id, "s": spec.symbol, "c": req.client_order_id, "side": req.side.upper(),
+         "type": req.type.upper(),
+         "tif": (req.time_in_force.upper() if req.time_in_force else
+                 ("GTC" if req.type.upper() in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") else None)),
+         "p": None if req.price is None else str(req.price),
+         "sp": None if req.stop_price is None else str(req.stop_price),
+         "q": None if req.quantity is None else str(req.quantity),
+         "qq": None if req.quote_order_qty is None else str(req.quote_order_qty),
+         "stp": (req.stp_mode or "NONE").upper(), "ra": asset, "rm": str(amount)})
+    if row is None:
+        return None
+    order_id = int(row["order_id"])
+    if amount > 0:
+        ledger.post(tx, ledger.transfer(f"reserve:{order_id}", "RESERVE", asset, amount,
+                                        (account_id, "free"), (account_id, "locked"), ref=str(order_id)))
+    return order_id
+
+
+def _outbox(tx, intent_id, account_id, symbol, kind, order_id, payload: dict) -> None:
+    tx.execute("INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
+               " VALUES (:i, :a, :s, :k, :o, CAST(:p AS jsonb)) ON CONFLICT (intent_id) DO NOTHING",
+               {"i": intent_id, "a": account_id, "s": symbol, "k": kind, "o": order_id,
+                "p": json.dumps(payload, separators=(",", ":"), sort_keys=True)})
+
+
+def _same_request(row: dict, req: OrderRequest) -> bool:
+    def eq(a, b):
+        return (a is None and b is None) or (a is not None and b is not None and Decimal(str(a)) == Decimal(b))
+
+    return (row["symbol"] == req.symbol and row["side"] == req.side.upper() and row["type"] == req.type.upper()
+            and eq(row["price"], req.price) and eq(row["orig_qty"], req.quantity)
+            and eq(row["orig_quote_qty"], req.quote_order_qty))
+
+
+def _retry_existing(tx, account_id: int, req: OrderRequest) -> tuple[dict, dict | None]:
+    """The order a repeated clientOrderId names, and its outbox row if still
+    unacknowledged (so the retry re-sends the intent); a different request under the
+    same clientOrderId is a duplicate (-2010)."""
+    row = tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE account_id = :a AND client_order_id = :c",
+                 {"a": account_id, "c": req.client_order_id})
+    if row is None or not _same_request(row, req):
+        raise ExchangeError(Reason.DUPLICATE_ORDER)
+    box = tx.one("SELECT intent_id, kind, payload::text AS payload, created_at FROM intent_outbox"
+                 " WHERE intent_id = :i AND sent_at IS NULL", {"i": f"{account_id}:{req.client_order_id}"})
+    return row, box
+
+
+# -- the contract ----------------------------------------------------------------------------
+def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
+    """Validate, reserve and record a new order, then send its intent.  Returns the
+    order (status PENDING_NEW until the matcher has sequenced it)."""
+    from chalicelib.db import transaction
+
+    clients = _clients(clients)
+    spec, cmd, asset, amount = plan_order(req, account_id, clients)
+    intent_id = f"{account_id}:{req.client_order_id}"
+    with transaction(clients) as tx:
+        order_id = _insert_order(tx, account_id, req, spec, cmd, asset, amount)
+        if order_id is None:
+            row, box = _retry_existing(tx, account_id, req)
+            payload = json.loads(box["payload"]) if box else None
+        else:
+            payload = {"kind": "NEW", "order_id": order_id, "account_id": account_id,
+                       "cmd": engine_command_json(cmd._replace(order_id=order_id))}
+            _outbox(tx, intent_id, account_id, spec.symbol, "NEW", order_id, payload)
+            row = tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o", {"o": order_id})
+    if payload is not None:
+        put_intent(intent_id, spec.symbol, account_id, "NEW", int(row["order_id"]), payload)
+    return order_dict(row)
+
+
+def cancel_order(account_id: int, symbol: str, order_id: int | None, orig_client_order_id: str | None,
+                 clients=None, wait_s: float = 3.0) -> dict:
+    """Ask the matcher to cancel an open order; returns the order as it stands after
+    up to ``wait_s`` seconds (CANCELED when the matcher got to it)."""
+    from chalicelib.db import transaction
+
+    clients = _clients(clients)
+    _spec(symbol)
+    with transaction(clients) as tx:
+        row = _find(tx, account_id, symbol, order_id, orig_client_order_id)
+        if row is None or row["status"] in DONE_STATUSES:
+            raise ExchangeError(Reason.CANCEL_REJECTED)
+        oid = int(row["order_id"])
+        intent_id = f"{account_id}:cancel:{oid}"
+        payload = {"kind": "CANCEL", "order_id": oid, "account_id": account_id}
+        _outbox(tx, intent_id, account_id, symbol, "CANCEL", oid, payload)
+    put_intent(intent_id, symbol, account_id, "CANCEL", oid, payload)
+    done = wait_for_result(oid, wait_s, clients, until=DONE_STATUSES) if wait_s > 0 else None
+    return done or order_dict(row)
+
+
+def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, cancel_orig_client_order_id: str | None,
+                   new: OrderRequest, mode: str = "STOP_ON_FAILURE", clients=None, wait_s: float = 3.0) -> dict:
+    """Cancel an order and place ``new`` as one matcher command (Binance's
+    cancelReplace).  The new order's funds are reserved up front (so free funds must
+    cover it before the old order's are released)."""
+    from matcher.engine.types import CancelReplaceMode
+
+    from chalicelib.db import transaction
+
+    clients = _clients(clients)
+    mode = (mode or "").upper()
+    if mode not in CancelReplaceMode.__members__:
+        raise ExchangeError(Failure(Reason.INVALID_PARAMETER, "Invalid cancelReplaceMode."))
+    if new.symbol != symbol:
+        raise ExchangeError(Reason.BAD_SYMBOL)
+    spec, cmd, asset, amount = plan_order(new, account_id, clients)
+    intent_id = f"{account_id}:{new.client_order_id}"
+    with transaction(clients) as tx:
+        old = _find(tx, account_id, symbol, cancel_order_id, cancel_orig_client_order_id)
+        if old is None and mode == "STOP_ON_FAILURE":
+            raise ExchangeError(Reason.CANCEL_REJECTED)
+        old_id = int(old["order_id"]) if old else 0
+        order_id = _insert_order(tx, account_id, new, spec, cmd, asset, amount)
+        if order_id is None:
+            row, box = _retry_existing(tx, account_id, new)
+            payload = json.loads(box["payload"]) if box else None
+        else:
+            payload = {"kind": "CANCEL_REPLACE", "order_id": order_id, "account_id": account_id,
+                       "cancel_order_id": old_id, "mode": mode,
+                       "cmd": engine_command_json(cmd._replace(order_id=order_id))}
+            _outbox(tx, intent_id, account_id, symbol, "CANCEL_REPLACE", order_id, payload)
+            row = tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o", {"o": order_id})
+    new_id = int(row["order_id"])
+    if payload is not None:
+        put_intent(intent_id, symbol, account_id, "CANCEL_REPLACE", new_id, payload)
+    new_res = (wait_for_result(new_id, wait_s, clients) if wait_s > 0 else None) or order_dict(row)
+    old_res = get_order(account_id, symbol, order_id=old_id, clients=clients) if old else None
+    cancel_ok = old_res is not None and old_res["status"] == "CANCELED"
+    new_ok = new_res["status"] not in ("REJECTED",)
+    return {
+        "cancelResult": "SUCCESS" if cancel_ok else ("NOT_ATTEMPTED" if old is None else "FAILURE"),
+        "newOrderResult": "SUCCESS" if new_ok else ("NOT_ATTEMPTED" if not cancel_ok else "FAILURE"),
+        "cancelResponse": old_res,
+        "newOrderResponse": new_res,
+    }
+
+
+def get_order(account_id: int, symbol: str, order_id=None, orig_client_order_id=None, clients=None) -> dict | None:
+    from chalicelib.db import transaction
+
+    _spec(symbol)
+    with transaction(_clients(clients)) as tx:
+        row = _find(tx, account_id, symbol, order_id, orig_client_order_id)
+    return order_dict(row) if row else None
+
+
+def open_orders(account_id: int, symbol: str | None = None, clients=None) -> list[dict]:
+    from chalicelib.db import transaction
+
+    if symbol:
+        _spec(symbol)
+    with transaction(_clients(clients)) as tx:
+        rows = tx.query(f"SELECT {_ORDER_COLS} FROM orders WHERE account_id = :a"
+                        " AND (CAST(:s AS text) IS NULL OR symbol = :s)"
+                        " AND status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED', 'PENDING_CANCEL')"
+                        " ORDER BY order_id", {"a": account_id, "s": symbol})
+    return [order_dict(r) for r in rows]
+
+
+def _ms_to_ts(ms):
+    return None if ms is None else int(ms)
+
+
+def all_orders(account_id: int, symbol: str, order_id=None, start_time=None, end_time=None, limit=500,
+               clients=None) -> list[dict]:
+    from chalicelib.db import transaction
+
+    _spec(symbol)
+    limit = max(1, min(int(limit or 500), 1000))
+    with transaction(_clients(clients)) as tx:
+        rows = tx.query(
+            f"SELECT {_ORDER_COLS} FROM orders WHERE account_id = :a AND symbol = :s"
+            " AND (CAST(:o AS bigint) IS NULL OR order_id >= :o)"
+            " AND (CAST(:st AS bigint) IS NULL OR created_at >= to_timestamp(CAST(:st AS bigint) / 1000.0))"
+            " AND (CAST(:et AS bigint) IS NULL OR created_at <= to_timestamp(CAST(:et AS bigint) / 1000.0))"
+            " ORDER BY order_id " + ("ASC" if order_id is not None or start_time is not None else "DESC")
+            + " LIMIT :l",
+            {"a": account_id, "s": symbol, "o": order_id, "st": _ms_to_ts(start_time), "et": _ms_to_ts(end_time),
+             "l": limit})
+    return sorted((order_dict(r) for r in rows), key=lambda d: d["orderId"])
+
+
+def my_trades(account_id: int, symbol: str, order_id=None, start_time=None, end_time=None, from_id=None, limit=500,
+              clients=None) -> list[dict]:
+    from chalicelib.db import transaction
+
+    spec = _spec(symbol)
+    limit = max(1, min(int(limit or 500), 1000))
+    with transaction(_clients(clients)) as tx:
+        rows = tx.query(
+            "SELECT * FROM (SELECT t.*, true AS is_buyer, " + _TIME_MS + " FROM trades t WHERE t.symbol = :s"
+            " AND t.buyer_account_id = :a UNION ALL SELECT t.*, false AS is_buyer, " + _TIME_MS + " FROM trades t WHERE t.symbol = :s AND t.seller_account_id = :a) x"
+            " WHERE (CAST(:o AS bigint) IS NULL OR (CASE WHEN is_buyer THEN buyer_order_id ELSE seller_order_id END) = :o)"
+            " AND (CAST(:f AS bigint) IS NULL OR trade_id >= :f)"
+            " AND (CAST(:st AS bigint) IS NULL OR executed_at >= to_timestamp(CAST(:st AS bigint) / 1000.0))"
+            " AND (CAST(:et AS bigint) IS NULL OR executed_at <= to_timestamp(CAST(:et AS bigint) / 1000.0))"
+            " ORDER BY trade_id " + ("ASC" if from_id is not None or start_time is not None else "DESC")
+            + ", is_buyer LIMIT :l",
+            {"s": symbol, "a": account_id, "o": order_id, "f": from_id, "st": _ms_to_ts(start_time),
+             "et": _ms_to_ts(end_time), "l": limit})
+    return sorted((trade_dict(r, spec) for r in rows), key=lambda d: (d["id"], not d["isBuyer"]))
+
+
+_TIME_MS = "CAST(extract(epoch FROM t.executed_at) * 1000 AS bigint) AS time_ms"
+
+
+def trade_dict(r: dict, spec) -> dict:
+    pq = Decimal(1).scaleb(-spec.price_decimals)
+    qq = Decimal(1).scaleb(-spec.qty_decimals)
+    cq = Decimal(1).scaleb(-spec.quote_precision)
+    buyer = bool(r["is_buyer"])
+    fee = Decimal(str(r["buyer_fee"] if buyer else r["seller_fee"]))
+    time_ms = int(r["time_ms"])
+    return {
+        "symbol": r["symbol"], "id": int(r["trade_id"]),
+        "orderId": int(r["buyer_order_id"] if buyer else r["seller_order_id"]), "orderListId": -1,
+        "price": Decimal(str(r["price"])).quantize(pq), "qty": Decimal(str(r["qty"])).quantize(qq),
+        "quoteQty": Decimal(str(r["quote_qty"])).quantize(cq, rounding=ROUND_FLOOR),
+        "commission": fee.normalize() if fee else Decimal(0),
+        "commissionAsset": r["buyer_fee_asset"] if buyer else r["seller_fee_asset"],
+        "time": time_ms, "isBuyer": buyer, "isMaker": bool(r["is_buyer_maker"]) == buyer, "isBestMatch": True,
+    }
+
+
+def fills(order_id: int, clients=None) -> list[dict]:
+    """The fills of an order, for newOrderRespType FULL."""
+    from chalicelib.db import transaction
+
+    with transaction(_clients(clients)) as tx:
+        rows = tx.query("SELECT trade_id, price, qty, buyer_order_id, buyer_fee, buyer_fee_asset, seller_fee,"
+                        " seller_fee_asset FROM trades WHERE buyer_order_id = :o OR seller_order_id = :o"
+                        " ORDER BY trade_id", {"o": order_id})
+    out = []
+    for r in rows:
+        buyer = int(r["buyer_order_id"]) == order_id
+        out.append({"price": Decimal(str(r["price"])), "qty": Decimal(str(r["qty"])),
+                    "commission": Decimal(str(r["buyer_fee"] if buyer else r["seller_fee"])),
+                    "commissionAsset": r["buyer_fee_asset"] if buyer else r["seller_fee_asset"],
+                    "tradeId": int(r["trade_id"])})
+    return out
+
+
+def wait_for_result(order_id: int, timeout_s: float, clients=None, until=None) -> dict | None:
+    """The order once the matcher has processed it (status no longer PENDING_NEW, or
+    in ``until``), polling the orders row; None on timeout.  The result carries
+    ``fills`` (for newOrderRespType FULL)."""
+    from chalicelib.db import transaction
+
+    clients = _clients(clients)
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while True:
+        with transaction(clients) as tx:
+            row = tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o", {"o": int(order_id)})
+        if row is None:
+            return None
+        done = row["status"] in until if until else row["status"] not in ("PENDING_NEW", "PENDING_CANCEL")
+        if done:
+            d = order_dict(row)
+            d["fills"] = fills(int(order_id), clients) if Decimal(str(row["executed_qty"])) > 0 else []
+            return d
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.2)

@@ -1,0 +1,112 @@
+"""The reconciler: repairs what a crash between the Aurora commit and the DynamoDB
+put left half-done.  A scheduled Lambda in AWS (:func:`handler`), a loop in the
+matcher process locally (``matcher/service/reconciler.py``).
+
+It reads outbox rows the matcher has not acknowledged (``sent_at`` is stamped in
+the matcher's settlement transaction) that are older than a grace period:
+
+* intent missing from DynamoDB, order young enough -> **complete**: put the intent
+  (conditional, so racing the API's own retry is harmless);
+* intent missing and the order too old to go live now -> **reverse**: put a VOID
+  intent under the same key (conditional: if the real one got there first, the
+  matcher will sequence it and nothing is reversed), then expire the order and
+  release its reservation (``release:<order_id>:void``) in one transaction;
+* intent present but never acknowledged for that long (its stream record was lost
+  or expired) -> **nudge**: touch the item so the stream delivers it again (the
+  matcher drops it if it was sequenced after all);
+* a VOID intent -> make sure the reversal happened.
+
+Every step is idempotent; running two reconcilers at once changes nothing twice.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Callable
+
+from chalicelib import ledger
+
+
+def _intent(intent_id: str):
+    from chalicelib.tables import IntentModel
+
+    try:
+        return IntentModel.get(intent_id, consistent_read=True)
+    except IntentModel.DoesNotExist:
+        return None
+
+
+def _void(row: dict) -> bool:
+    from chalicelib.orders import put_intent
+
+    return put_intent(row["intent_id"], row["symbol"], int(row["account_id"]), "VOID", row["order_id"],
+                      {"kind": "VOID", "order_id": row["order_id"], "account_id": int(row["account_id"])})
+
+
+def reverse(tx, row: dict) -> bool:
+    """Expire a never-sequenced order and release its funds; ack the outbox row."""
+    done = False
+    if row["kind"] in ("NEW", "CANCEL_REPLACE") and row["order_id"] is not None:
+        o = tx.one("UPDATE orders SET status = 'EXPIRED', reject_reason = 'NOT_SEQUENCED', updated_at = now()"
+                   " WHERE order_id = :o AND status = 'PENDING_NEW'"
+                   " RETURNING account_id, reserved_asset, reserved_left", {"o": int(row["order_id"])})
+        if o is not None:
+            left = Decimal(str(o["reserved_left"]))
+            if left > 0:
+                ledger.post(tx, ledger.transfer(f"release:{row['order_id']}:void", "RELEASE", o["reserved_asset"], left,
+                                                (int(o["account_id"]), "locked"), (int(o["account_id"]), "free"),
+                                                ref=str(row["order_id"])))
+                tx.execute("UPDATE orders SET reserved_left = 0 WHERE order_id = :o", {"o": int(row["order_id"])})
+            done = True
+    tx.execute("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = :i AND sent_at IS NULL",
+               {"i": row["intent_id"]})
+    return done
+
+
+def run_once(tx_factory: Callable, grace_ms: int = 5000, void_after_ms: int = 300_000, limit: int = 500) -> dict:
+    """One pass; returns counts of what it did."""
+    from chalicelib.orders import put_intent
+
+    counts = {"checked": 0, "completed": 0, "reversed": 0, "nudged": 0, "in_flight": 0}
+    with tx_factory() as tx:
+        rows = tx.query(
+            "SELECT intent_id, account_id, symbol, kind, order_id, payload::text AS payload,"
+            " CAST(extract(epoch FROM (now() - created_at)) * 1000 AS bigint) AS age_ms FROM intent_outbox"
+            " WHERE sent_at IS NULL AND created_at < now() - CAST(:g AS bigint) * interval '1 millisecond'"
+            " ORDER BY created_at LIMIT :l", {"g": grace_ms, "l": limit})
+    for row in rows:
+        counts["checked"] += 1
+        item = _intent(row["intent_id"])
+        age = int(row["age_ms"])
+        if item is None:
+            if age < void_after_ms:
+                put_intent(row["intent_id"], row["symbol"], int(row["account_id"]), row["kind"], row["order_id"],
+                           json.loads(row["payload"]))
+                counts["completed"] += 1
+                continue
+            if not _void(row):
+                continue  # the real intent got there first; the matcher will take it
+            item_kind = "VOID"
+        else:
+            item_kind = item.kind
+        if item_kind == "VOID":
+            with tx_factory() as tx:
+                if reverse(tx, row):
+                    counts["reversed"] += 1
+        elif age >= void_after_ms:
+            item.update(actions=[item.__class__.created_ms.set(item.created_ms)])  # a MODIFY record
+            counts["nudged"] += 1
+        else:
+            counts["in_flight"] += 1
+    return counts
+
+
+def handler(event, context):  # pragma: no cover - the scheduled Lambda's entry point
+    from aws_lambda_powertools import Logger
+
+    from chalicelib.db import transaction
+
+    log = Logger(service="reconciler")
+    counts = run_once(transaction)
+    log.info("reconciled", extra=counts)
+    return counts

@@ -1,0 +1,149 @@
+"""Every setting the exchange reads, read and validated in one place.
+
+Each setting is an environment variable.  ``.chalice/config.json`` declares them per
+stage for the Lambdas, ``infra/`` writes the deployed values there, the local stack
+sets the local ones, and the matcher container gets them from its task definition.
+A missing or malformed variable fails fast with a message that names it.
+
+This is a small hand-rolled reader rather than pydantic-settings on purpose: it is
+imported on every Lambda cold start and must stay cheap (see the cold-start budget in
+the README).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$")
+_URL = re.compile(r"^(https?|rediss?|unix|postgres(ql)?)://.*$")
+
+STAGES = ("local", "test", "dev", "prod")
+LOCAL_API_KEY_MASTER = "local-only-insecure-api-key-master"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one variable is read: default (None = required), a check, and why it exists."""
+
+    env: str
+    default: str | None
+    check: re.Pattern | tuple | None
+    doc: str
+    required_in_aws: bool = False  # the default is a local stand-in; AWS stages must set it
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("EXCHANGE_STAGE", "local", STAGES, "deployment stage"),
+    Spec("AWS_DEFAULT_REGION", "us-east-1", re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$"), "AWS region"),
+    Spec("INTENTS_TABLE", "exchange-local-intents", _NAME, "DynamoDB table of order intents (stream on)", required_in_aws=True),
+    Spec("TRADES_TABLE", "exchange-local-trades", _NAME, "DynamoDB table of trade executions", required_in_aws=True),
+    Spec("BOOK_TABLE", "exchange-local-book", _NAME, "DynamoDB table of order book levels/snapshots", required_in_aws=True),
+    Spec("JOURNAL_TABLE", "exchange-local-journal", _NAME, "DynamoDB table of the matcher's sequenced input", required_in_aws=True),
+    Spec("LEASES_TABLE", "exchange-local-leases", _NAME, "DynamoDB table of matcher leases and checkpoints", required_in_aws=True),
+    Spec("IDEMPOTENCY_TABLE", "exchange-local-idempotency", _NAME, "DynamoDB table for Powertools idempotency", required_in_aws=True),
+    Spec("DB_CLUSTER_ARN", "arn:aws:rds:us-east-1:000000000000:cluster:exchange-local", _ARN,
+         "Aurora cluster ARN for the Data API", required_in_aws=True),
+    Spec("DB_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:000000000000:secret:exchange-local", _ARN,
+         "Secrets Manager ARN of the Aurora credentials", required_in_aws=True),
+    Spec("DB_NAME", "exchange", _NAME, "database name in the Aurora cluster"),
+    Spec("DATAAPI_ENDPOINT_URL", "", _URL, "rds-data endpoint override (local Data API); empty in AWS"),
+    Spec("AWS_ENDPOINT_URL", "", _URL, "endpoint override for every other AWS service (moto locally)"),
+    Spec("REDIS_URL", "redis://127.0.0.1:6379/0", _URL, "Redis (ElastiCache) URL", required_in_aws=True),
+    Spec("REDIS_KEY_PREFIX", "ex:", re.compile(r"^[A-Za-z0-9:_.-]{0,32}$"), "prefix of every Redis key"),
+    Spec("COGNITO_USER_POOL_ID", "", re.compile(r"^([a-z]{2}-[a-z]+-\d_[A-Za-z0-9]+)?$"), "Cognito user pool id", required_in_aws=True),
+    Spec("COGNITO_CLIENT_ID", "", re.compile(r"^[A-Za-z0-9]*$"), "Cognito app client id of the web app", required_in_aws=True),
+    Spec("BACKUP_BUCKET", "exchange-local-backups", _NAME, "S3 bucket for backups and exports", required_in_aws=True),
+    Spec("EXCHANGE_SYMBOLS_FILE", "", None, "path of the symbols file (default: chalicelib/symbols.json)"),
+    Spec("API_KEY_SECRET_ARN", "", re.compile(r"^(arn:aws[a-z-]*:secretsmanager:.+)?$"),
+         "Secrets Manager ARN of the master key API secrets are derived from (AWS stages)"),
+    Spec("API_KEY_MASTER_SECRET", LOCAL_API_KEY_MASTER, None,
+         "master key API secrets are derived from (local stages only; AWS reads API_KEY_SECRET_ARN)"),
+    Spec("DATABASE_URL", "", _URL, "direct PostgreSQL URL (matcher settlement, migrations, local stack)"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    intents_table: str
+    trades_table: str
+    book_table: str
+    journal_table: str
+    leases_table: str
+    idempotency_table: str
+    db_cluster_arn: str
+    db_secret_arn: str
+    db_name: str
+    dataapi_endpoint_url: str
+    aws_endpoint_url: str
+    redis_url: str
+    redis_key_prefix: str
+    cognito_user_pool_id: str
+    cognito_client_id: str
+    backup_bucket: str
+    symbols_file: str
+    api_key_secret_arn: str
+    api_key_master_secret: str
+    database_url: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage in ("local", "test")
+
+
+def _validate(spec: Spec, value: str) -> str:
+    if value == "" and spec.default == "":
+        return value  # optional and unset
+    if isinstance(spec.check, tuple):
+        if value not in spec.check:
+            raise SettingsError(f"{spec.env}={value!r} is not one of {', '.join(spec.check)} ({spec.doc})")
+    elif spec.check is not None and not spec.check.match(value):
+        raise SettingsError(f"{spec.env}={value!r} is malformed ({spec.doc})")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise SettingsError naming the first bad one."""
+    env = os.environ if environ is None else environ
+    stage = (env.get("EXCHANGE_STAGE") or "local").strip()
+    in_aws = stage not in ("local", "test")
+    values = []
+    for spec in SPECS:
+        raw = env.get(spec.env)
+        if raw is None or raw == "":
+            if spec.default is None or (in_aws and spec.required_in_aws):
+                raise SettingsError(f"{spec.env} is required on stage {stage} ({spec.doc})")
+            raw = spec.default
+        values.append(_validate(spec, raw.strip()))
+    names = [f.name for f in fields(Settings)]
+    settings = Settings(**dict(zip(names, values)))
+    if not settings.is_local and not settings.api_key_secret_arn:
+        raise SettingsError(f"API_KEY_SECRET_ARN is required on stage {settings.stage} "
+                            "(the local API key master secret is for local stages only)")
+    return settings
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read once (warm Lambdas reuse them)."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local stack change the environment)."""
+    global _settings
+    _settings = None

@@ -1,0 +1,146 @@
+"""Symbol and asset specifications: the one definition of what can be traded.
+
+The specs live in ``symbols.json`` beside this module (or the file named by
+``EXCHANGE_SYMBOLS_FILE``) and are read by the API, the matcher, the local stack,
+the tests and ``infra/``.  Everything money-related is a ``Decimal``; the engine
+works in integer *ticks* (price / tickSize) and *lots* (quantity / stepSize), and
+the conversions between the two worlds live here so that there is exactly one of
+each.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Mapping
+
+DEFAULT_SYMBOLS_FILE = Path(__file__).with_name("symbols.json")
+
+
+@dataclass(frozen=True, slots=True)
+class AssetSpec:
+    """An asset and the number of decimals every balance of it is kept to."""
+
+    asset: str
+    precision: int
+
+    @property
+    def unit(self) -> Decimal:
+        """The smallest amount of this asset (``1e-precision``)."""
+        return Decimal(1).scaleb(-self.precision)
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolSpec:
+    """A spot symbol with its Binance-style filters and fee rates."""
+
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    base_precision: int
+    quote_precision: int
+    tick_size: Decimal
+    min_price: Decimal
+    max_price: Decimal
+    step_size: Decimal
+    min_qty: Decimal
+    max_qty: Decimal
+    market_min_qty: Decimal
+    market_max_qty: Decimal
+    min_notional: Decimal
+    max_notional: Decimal
+    apply_min_to_market: bool = True
+    apply_max_to_market: bool = False
+    maker_fee: Decimal = Decimal("0.001")
+    taker_fee: Decimal = Decimal("0.001")
+    status: str = "TRADING"
+
+    # -- Decimal <-> integer units -------------------------------------------------
+    def price_to_ticks(self, price: Decimal) -> int | None:
+        """Integer ticks for ``price``, or None when it is not a multiple of tickSize."""
+        q, r = divmod(Decimal(price), self.tick_size)
+        return int(q) if r == 0 else None
+
+    def ticks_to_price(self, ticks: int) -> Decimal:
+        return (self.tick_size * ticks).quantize(self.tick_size)
+
+    def qty_to_lots(self, qty: Decimal) -> int | None:
+        """Integer lots for ``qty``, or None when it is not a multiple of stepSize."""
+        q, r = divmod(Decimal(qty), self.step_size)
+        return int(q) if r == 0 else None
+
+    def lots_to_qty(self, lots: int) -> Decimal:
+        return (self.step_size * lots).quantize(self.step_size)
+
+    def quote_of(self, ticks: int, lots: int) -> Decimal:
+        """Exact quote amount of ``lots`` at ``ticks`` (price * quantity)."""
+        return (self.tick_size * self.step_size * ticks * lots).quantize(
+            self.tick_size * self.step_size
+        )
+
+    @property
+    def price_decimals(self) -> int:
+        return max(0, -self.tick_size.normalize().as_tuple().exponent)
+
+    @property
+    def qty_decimals(self) -> int:
+        return max(0, -self.step_size.normalize().as_tuple().exponent)
+
+    @classmethod
+    def from_json(cls, raw: Mapping, assets: Mapping[str, AssetSpec]) -> "SymbolSpec":
+        d = Decimal
+        return cls(
+            symbol=raw["symbol"],
+            base_asset=raw["baseAsset"],
+            quote_asset=raw["quoteAsset"],
+            base_precision=assets[raw["baseAsset"]].precision,
+            quote_precision=assets[raw["quoteAsset"]].precision,
+            tick_size=d(raw["tickSize"]),
+            min_price=d(raw["minPrice"]),
+            max_price=d(raw["maxPrice"]),
+            step_size=d(raw["stepSize"]),
+            min_qty=d(raw["minQty"]),
+            max_qty=d(raw["maxQty"]),
+            market_min_qty=d(raw.get("marketMinQty", raw["minQty"])),
+            market_max_qty=d(raw.get("marketMaxQty", raw["maxQty"])),
+            min_notional=d(raw["minNotional"]),
+            max_notional=d(raw["maxNotional"]),
+            apply_min_to_market=bool(raw.get("applyMinToMarket", True)),
+            apply_max_to_market=bool(raw.get("applyMaxToMarket", False)),
+            maker_fee=d(raw.get("makerFee", "0.001")),
+            taker_fee=d(raw.get("takerFee", "0.001")),
+            status=raw.get("status", "TRADING"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """All assets and symbols the exchange knows, as loaded from the symbols file."""
+
+    assets: Mapping[str, AssetSpec]
+    symbols: Mapping[str, SymbolSpec]
+
+    def symbol(self, name: str) -> SymbolSpec | None:
+        return self.symbols.get(name)
+
+
+def parse_catalog(raw: Mapping) -> Catalog:
+    assets = {a["asset"]: AssetSpec(a["asset"], int(a["precision"])) for a in raw["assets"]}
+    symbols = {s["symbol"]: SymbolSpec.from_json(s, assets) for s in raw["symbols"]}
+    return Catalog(assets=assets, symbols=symbols)
+
+
+_CATALOGS: dict[str, Catalog] = {}
+
+
+def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
+    """Load (once per process per path) the symbols file."""
+    path = str(path or os.environ.get("EXCHANGE_SYMBOLS_FILE") or DEFAULT_SYMBOLS_FILE)
+    cat = _CATALOGS.get(path)
+    if cat is None:
+        with open(path, encoding="utf-8") as fh:
+            cat = parse_catalog(json.load(fh))
+        _CATALOGS[path] = cat
+    return cat

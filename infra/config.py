@@ -1,0 +1,158 @@
+"""Per-stage settings of the infrastructure, in one place.
+
+Sizes (Aurora ACUs, Redis nodes, matcher tasks) are fixed per stage here; the optional
+pieces an operator owns (domain, identity providers, alarm e-mail, the API's domain) come
+from CDK context (``cdk deploy -c domain_name=ex.example.com``) or from environment
+variables ``EXCHANGE_<KEY>`` (``EXCHANGE_DOMAIN_NAME=...``), context winning.
+
+Nothing secret lives here: identity-provider client *secrets* are read at deploy time
+from Secrets Manager by name (see docs/deploy.md), never from the repository.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Callable, Mapping
+
+APP = "exchange"
+
+# Custom metrics the code publishes with Powertools (EMF).  The dashboard and alarms
+# read these names; the API and the matcher must publish under the same ones.
+METRIC_NAMESPACE = "Exchange"
+METRICS = {
+    "intents": "IntentsAccepted",       # API: intents written (Count)
+    "trades": "Trades",                 # matcher: trades executed (Count)
+    "matcher_lag": "MatcherLagMs",      # matcher: now - intent created_ms at sequencing (Milliseconds)
+    "settle_lag": "SettlementLagMs",    # matcher: trade -> settled in Aurora (Milliseconds)
+}
+
+# The matcher's health/admin HTTP port and path (served by ``python -m matcher``).
+MATCHER_HEALTH_PORT = 8080
+MATCHER_HEALTH_PATH = "/healthz"
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    stage: str
+    region: str = "us-east-1"
+    account: str | None = None                      # None: the CLI's credentials decide
+    availability_zones: tuple[str, ...] = ("us-east-1a", "us-east-1b")
+    vpc_cidr: str = "10.40.0.0/16"
+    nat_gateways: int = 1
+    interface_endpoints: bool = False               # PrivateLink for AWS APIs besides DynamoDB/S3
+    # Aurora PostgreSQL Serverless v2
+    aurora_min_acu: float = 0.5
+    aurora_max_acu: float = 4
+    aurora_backup_days: int = 7
+    # ElastiCache Redis
+    redis_node_type: str = "cache.t4g.micro"
+    redis_replicas: int = 1                         # per shard; >= 1 for Multi-AZ failover
+    # Matcher on Fargate
+    matcher_cpu: int = 512
+    matcher_memory_mib: int = 1024
+    matcher_desired: int = 1
+    matcher_max: int = 2
+    jobs_cpu: int = 256
+    jobs_memory_mib: int = 512
+    jobs_schedule: str = "rate(5 minutes)"
+    jobs_enabled: bool = False                      # enable once `python -m matcher.jobs` exists
+    # Identity
+    mfa: str = "OPTIONAL"                           # OFF | OPTIONAL | REQUIRED
+    threat_protection: bool = False                 # Cognito Plus feature plan (priced per MAU)
+    cognito_domain_prefix: str | None = None
+    google_client_id: str | None = None
+    okta_client_id: str | None = None
+    okta_issuer_url: str | None = None
+    # Edge
+    domain_name: str | None = None
+    hosted_zone_id: str | None = None
+    hosted_zone_name: str | None = None
+    api_domain: str | None = None                   # <rest-api-id>.execute-api.<region>.amazonaws.com
+    waf_rate_limit: int | None = None               # requests per 5 min per IP; None: no WAF
+    # Ops
+    log_retention_days: int = 14
+    alarm_email: str | None = None
+    backup_daily_retention_days: int = 7
+    backup_monthly_retention_days: int | None = None
+    lambda_memory_mib: int = 512
+    lambda_timeout_s: int = 15
+
+    def name(self, suffix: str) -> str:
+        """A physical name scoped to this stage: ``exchange-prod-intents``."""
+        return f"{APP}-{self.stage}-{suffix}"
+
+    def stack_name(self, part: str) -> str:
+        return f"Exchange-{self.stage}-{part}"
+
+    @property
+    def is_prod(self) -> bool:
+        return self.stage == "prod"
+
+
+STAGES: dict[str, StageConfig] = {
+    "dev": StageConfig(stage="dev"),
+    "prod": StageConfig(
+        stage="prod",
+        availability_zones=("us-east-1a", "us-east-1b", "us-east-1c"),
+        vpc_cidr="10.50.0.0/16",
+        nat_gateways=2,
+        interface_endpoints=True,
+        aurora_min_acu=2,
+        aurora_max_acu=32,
+        aurora_backup_days=35,
+        redis_node_type="cache.r7g.large",
+        redis_replicas=1,
+        matcher_cpu=2048,
+        matcher_memory_mib=4096,
+        matcher_desired=2,
+        matcher_max=6,
+        jobs_cpu=512,
+        jobs_memory_mib=1024,
+        mfa="REQUIRED",
+        threat_protection=True,
+        waf_rate_limit=2000,
+        log_retention_days=90,
+        backup_daily_retention_days=35,
+        backup_monthly_retention_days=365,
+        lambda_memory_mib=1024,
+    ),
+}
+
+# Keys an operator may set per deployment (context or EXCHANGE_<KEY> env var).
+OVERRIDABLE = (
+    "account", "region", "domain_name", "hosted_zone_id", "hosted_zone_name", "api_domain",
+    "google_client_id", "okta_client_id", "okta_issuer_url", "alarm_email", "mfa",
+    "cognito_domain_prefix", "waf_rate_limit", "jobs_enabled", "matcher_desired",
+)
+
+
+def _coerce(key: str, value: str):
+    if key == "waf_rate_limit":
+        return int(value) if value not in ("", "0", "none", "None") else None
+    if key == "matcher_desired":
+        return int(value)
+    if key == "jobs_enabled":
+        return str(value).lower() in ("1", "true", "yes", "on")
+    if key == "mfa":
+        value = str(value).upper()
+        if value not in ("OFF", "OPTIONAL", "REQUIRED"):
+            raise ValueError(f"mfa={value!r}: expected OFF, OPTIONAL or REQUIRED")
+    return value
+
+
+def load_stage(stage: str, context: Callable[[str], object] | None = None,
+               environ: Mapping[str, str] | None = None) -> StageConfig:
+    """The stage's config with the operator's overrides applied.
+
+    ``context`` looks up a CDK context key (``app.node.try_get_context``)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+    env = os.environ if environ is None else environ
+    overrides = {}
+    for key in OVERRIDABLE:
+        value = context(key) if context else None
+        if value is None:
+            value = env.get(f"EXCHANGE_{key.upper()}")
+        if value not in (None, ""):
+            overrides[key] = _coerce(key, value)
+    return replace(STAGES[stage], **overrides)

@@ -1,0 +1,1 @@
+"""The stacks, in deployment order: network, data, identity, matcher, ops, edge."""

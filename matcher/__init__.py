@@ -1,0 +1,1 @@
+"""The matcher: long-lived owner of a symbol's book (see ``matcher.engine``)."""

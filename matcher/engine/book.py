@@ -1,0 +1,158 @@
+"""The one interface every book implements, and what all books share.
+
+A book owns one symbol's whole engine state: resting orders by price level
+(FIFO within a level), pending stop orders, the last trade price and the
+sequence counters.  Implementations:
+
+* :class:`matcher.engine.reference.ReferenceBook` -- plain and obviously right;
+  the model the differential tests trust.
+* :class:`matcher.engine.fast.FastBook` -- the production book, tuned for the
+  hot path (one limit order that rests or crosses one level).
+
+Both produce the same events for the same commands, serialise to the same bytes
+and report the same :meth:`state_hash`, so either can restore the other's
+snapshot.  Shared here: the command dispatcher, cancel-replace (composed of
+cancel and new order), and the snapshot format.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from abc import ABC, abstractmethod
+
+from chalicelib.errors import Reason
+
+from .commands import Amend, Cancel, CancelReplace, NewOrder
+from .events import EventKind
+from .filters import NO_FILTERS, EngineFilters, check_new_order
+from .types import CancelReplaceMode, Side
+
+SNAPSHOT_MAGIC = b"MXEB"
+SNAPSHOT_VERSION = 1
+
+Level = tuple[int, int]  # (price, total_qty)
+
+
+class OrderBook(ABC):
+    """One symbol's matching engine.  No I/O, clock or randomness: the same
+    snapshot and the same commands give the same events, byte for byte."""
+
+    def __init__(self, filters: EngineFilters = NO_FILTERS):
+        self.filters = filters
+
+    # -- commands ---------------------------------------------------------------
+    def process(self, command) -> list[tuple]:
+        """Apply one command and return its events (see :mod:`.events`)."""
+        kind = type(command)
+        if kind is NewOrder:
+            return self.new_order(command)
+        if kind is Cancel:
+            return self.cancel(command.order_id, command.account_id)
+        if kind is Amend:
+            return self.amend(command.order_id, command.account_id, command.new_qty)
+        if kind is CancelReplace:
+            return self.cancel_replace(command)
+        raise TypeError(f"not a command: {command!r}")
+
+    @abstractmethod
+    def new_order(self, order: NewOrder) -> list[tuple]: ...
+
+    @abstractmethod
+    def cancel(self, order_id: int, account_id: int) -> list[tuple]: ...
+
+    @abstractmethod
+    def amend(self, order_id: int, account_id: int, new_qty: int) -> list[tuple]: ...
+
+    def cancel_replace(self, command: CancelReplace) -> list[tuple]:
+        """Cancel then place, as one command.
+
+        The new order's filters are checked first, against the book as it is, so a
+        new order that can never be accepted leaves the old one untouched.  A failed
+        cancel under STOP_ON_FAILURE reports the new order as not placed."""
+        new = command.new_order
+        reason = self.precheck(new)
+        if reason is not None:
+            return [self._reject_event(new.order_id, reason)]
+        events = self.cancel(command.cancel_order_id, command.account_id)
+        if events[-1][1] == EventKind.REJECTED and command.mode == CancelReplaceMode.STOP_ON_FAILURE:
+            events.append(self._reject_event(new.order_id, Reason.NEW_ORDER_REJECTED))
+            return events
+        events.extend(self.new_order(new))
+        return events
+
+    def precheck(self, order: NewOrder) -> Reason | None:
+        """The filter failure ``order`` would be rejected with now, without touching
+        the book."""
+        best = self.best_ask() if order.side == Side.BUY else self.best_bid()
+        return check_new_order(self.filters, order, best[0] if best else None, self.last_price)
+
+    @abstractmethod
+    def _reject_event(self, order_id: int, reason: Reason) -> tuple:
+        """A REJECTED event with the next sequence number."""
+
+    # -- queries (market data is a read of the book, not a copy) -----------------
+    @property
+    @abstractmethod
+    def last_price(self) -> int | None: ...
+
+    @abstractmethod
+    def best_bid(self) -> Level | None: ...
+
+    @abstractmethod
+    def best_ask(self) -> Level | None: ...
+
+    @abstractmethod
+    def depth(self, n: int) -> tuple[list[Level], list[Level]]:
+        """Up to ``n`` levels a side, best first: ``(bids, asks)``."""
+
+    @abstractmethod
+    def resting_count(self) -> int: ...
+
+    @abstractmethod
+    def open_order(self, order_id: int) -> tuple | None:
+        """``(side, price, leaves_qty, orig_qty, is_stop)`` of a resting order or a
+        pending stop, else None."""
+
+    # -- state --------------------------------------------------------------------
+    @abstractmethod
+    def export_state(self) -> dict:
+        """The canonical state: plain ints and lists, identical for equal books::
+
+            {"version", "seq", "trade_id", "last_price",
+             "bids"/"asks": [[price, [[order_id, account, leaves, orig], ...]], ...]
+                            best level first, FIFO within a level,
+             "stops": [[order_id, account, side, type, tif, price, qty, stop_price,
+                        stp_mode, accept_seq], ...] in acceptance order}
+        """
+
+    @abstractmethod
+    def import_state(self, state: dict) -> None:
+        """Replace this (empty) book's state by ``state`` from :meth:`export_state`."""
+
+    @abstractmethod
+    def validate_internal_state(self) -> None:
+        """Raise AssertionError when an internal invariant does not hold."""
+
+    def snapshot(self) -> bytes:
+        """Compact, versioned serialisation: magic, version byte, zlib'd JSON."""
+        return SNAPSHOT_MAGIC + bytes([SNAPSHOT_VERSION]) + zlib.compress(_canonical_json(self.export_state()), 6)
+
+    @classmethod
+    def restore(cls, data: bytes, filters: EngineFilters = NO_FILTERS) -> "OrderBook":
+        if data[:4] != SNAPSHOT_MAGIC:
+            raise ValueError("not an engine snapshot")
+        if data[4] != SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported snapshot version {data[4]}")
+        state = json.loads(zlib.decompress(data[5:]))
+        book = cls(filters)
+        book.import_state(state)
+        return book
+
+    def state_hash(self) -> str:
+        """SHA-256 of the canonical state: equal for equal books of any kind."""
+        return hashlib.sha256(_canonical_json(self.export_state())).hexdigest()
+
+
+def _canonical_json(state: dict) -> bytes:
+    return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()

@@ -1,0 +1,62 @@
+"""Commands: the engine's only input, small immutable values.
+
+All prices are integer *ticks*, quantities integer *lots* and quote amounts integer
+*notional units* of ``tick_size * step_size`` (so ``price * qty`` of a trade is an
+exact quote amount in the same unit).  :mod:`matcher.engine.convert` builds commands
+from Binance-style Decimal fields.  Order ids are assigned by the caller (the
+symbol's sequencer), which keeps the engine deterministic.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .types import CancelReplaceMode, OrderType, StpMode, TimeInForce
+
+
+class NewOrder(NamedTuple):
+    """Place an order.
+
+    ``price`` is used by LIMIT-priced types, ``stop_price`` by the STOP_LOSS /
+    TAKE_PROFIT families; ``quote_qty`` (notional units) replaces ``qty`` for a
+    MARKET order by quoteOrderQty.  Unused fields are 0.
+    """
+
+    order_id: int
+    account_id: int
+    side: int
+    order_type: int = OrderType.LIMIT
+    tif: int = TimeInForce.GTC
+    price: int = 0
+    qty: int = 0
+    quote_qty: int = 0
+    stop_price: int = 0
+    stp_mode: int = StpMode.NONE
+
+
+class Cancel(NamedTuple):
+    """Cancel a resting order or a pending stop of ``account_id``."""
+
+    order_id: int
+    account_id: int
+
+
+class Amend(NamedTuple):
+    """Reduce an order's original quantity to ``new_qty`` lots, keeping its priority
+    (Binance's order amend keep priority: ``0 < new_qty < origQty``)."""
+
+    order_id: int
+    account_id: int
+    new_qty: int
+
+
+class CancelReplace(NamedTuple):
+    """Cancel ``cancel_order_id`` and place ``new_order`` as one command.
+
+    With STOP_ON_FAILURE a failed cancel leaves the new order unplaced; with
+    ALLOW_FAILURE it is placed anyway (Binance's ``cancelReplaceMode``).
+    """
+
+    cancel_order_id: int
+    account_id: int
+    new_order: NewOrder
+    mode: int = CancelReplaceMode.STOP_ON_FAILURE

@@ -1,0 +1,200 @@
+"""The boundary between Binance-style Decimal requests and the integer engine.
+
+:class:`SymbolCodec` turns request fields (strings or Decimals, Binance names) into
+engine commands, refusing what only the Decimal form can show -- a price that is
+not a multiple of tickSize, a quantity that is not a multiple of stepSize, an
+unknown enum name -- with the same :class:`Reason` members the engine uses; and
+renders events back with Decimal strings at the symbol's precisions.  The range
+and notional filters are the engine's (:mod:`.filters`), computed once per symbol.
+
+Units: price ticks (price / tickSize), quantity lots (qty / stepSize) and quote
+*notional units* (quote / (tickSize * stepSize)).  A quoteOrderQty finer than a
+notional unit is floored: no trade can spend less than one unit, so the floored
+part could never execute.
+"""
+from __future__ import annotations
+
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+
+from chalicelib.errors import Reason
+
+from .commands import Amend, Cancel, CancelReplace, NewOrder
+from .events import FIELDS, EventKind
+from .filters import EngineFilters, check_new_order
+from .types import (LIMIT_PRICED_TYPES, STOP_TYPES, CancelReplaceMode, OrderStatus, OrderType,
+                    Side, StpMode, TimeInForce)
+
+_QTY_TYPES_MARKET = (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
+
+
+def _enum(enum_cls, name, reason: Reason, default=None):
+    if name is None or name == "":
+        if default is not None:
+            return default
+        return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
+    try:
+        return enum_cls[str(name).upper()]
+    except KeyError:
+        return reason
+
+
+def _decimal(value) -> Decimal | None | Reason:
+    if value is None or value == "":
+        return None
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
+    if not d.is_finite():
+        return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
+    return d
+
+
+class SymbolCodec:
+    """Decimal <-> integer conversions and boundary checks for one symbol."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.filters = EngineFilters.from_spec(spec)
+        self.notional_unit = spec.tick_size * spec.step_size
+
+    # -- requests -> commands -----------------------------------------------------------
+    def new_order(self, *, order_id: int, account_id: int, side, order_type, time_in_force=None,
+                  price=None, quantity=None, quote_order_qty=None, stop_price=None,
+                  stp_mode=None) -> NewOrder | Reason:
+        """A :class:`NewOrder` from Binance request fields, or the Reason it is refused.
+
+        The engine's range/notional filters are applied too (as :meth:`check`), so a
+        request refused here would also be refused by the engine; the MARKET
+        notional, which needs the book, is left to the engine."""
+        side_v = _enum(Side, side, Reason.INVALID_SIDE)
+        if isinstance(side_v, Reason):
+            return side_v
+        type_v = _enum(OrderType, order_type, Reason.INVALID_ORDER_TYPE)
+        if isinstance(type_v, Reason):
+            return type_v
+        stp_v = _enum(StpMode, stp_mode, Reason.INVALID_PARAMETER, StpMode.NONE)
+        if isinstance(stp_v, Reason):
+            return stp_v
+        needs_tif = type_v in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT,
+                               OrderType.TAKE_PROFIT_LIMIT)
+        if needs_tif:
+            tif_v = _enum(TimeInForce, time_in_force, Reason.INVALID_TIF)
+            if isinstance(tif_v, Reason):
+                return tif_v
+        else:
+            tif_v = TimeInForce.GTC
+
+        values = {}
+        for name, raw in (("price", price), ("quantity", quantity),
+                          ("quote_order_qty", quote_order_qty), ("stop_price", stop_price)):
+            d = _decimal(raw)
+            if isinstance(d, Reason):
+                return d
+            values[name] = d
+        p, q, qq, sp = (values["price"], values["quantity"], values["quote_order_qty"],
+                        values["stop_price"])
+
+        # mandatory parameters per type
+        if type_v in LIMIT_PRICED_TYPES and p is None:
+            return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
+        if type_v in STOP_TYPES and sp is None:
+            return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
+        if type_v == OrderType.MARKET:
+            if (q is None) == (qq is None):
+                return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
+        elif q is None:
+            return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
+
+        spec = self.spec
+        price_t = stop_t = qty_l = quote_u = 0
+        if type_v in LIMIT_PRICED_TYPES:
+            if p <= 0:
+                return Reason.INVALID_PRICE
+            price_t = spec.price_to_ticks(p)
+            if price_t is None:
+                return Reason.FILTER_PRICE
+        if type_v in STOP_TYPES:
+            if sp <= 0:
+                return Reason.INVALID_PRICE
+            stop_t = spec.price_to_ticks(sp)
+            if stop_t is None:
+                return Reason.FILTER_PRICE
+        if q is not None:
+            if q <= 0:
+                return Reason.INVALID_QUANTITY
+            qty_l = spec.qty_to_lots(q)
+            if qty_l is None:
+                return (Reason.FILTER_MARKET_LOT_SIZE if type_v in _QTY_TYPES_MARKET
+                        else Reason.FILTER_LOT_SIZE)
+        if qq is not None:
+            if qq <= 0:
+                return Reason.INVALID_QUANTITY
+            if qq != qq.quantize(Decimal(1).scaleb(-spec.quote_precision), ROUND_FLOOR):
+                return Reason.BAD_PRECISION
+            quote_u = int((qq / self.notional_unit).to_integral_value(ROUND_FLOOR))
+        cmd = NewOrder(order_id, account_id, side_v, type_v, tif_v, price_t, qty_l, quote_u,
+                       stop_t, stp_v)
+        reason = self.check(cmd)
+        return cmd if reason is None else reason
+
+    def check(self, cmd: NewOrder) -> Reason | None:
+        """The engine's filters that do not need the book (all but a MARKET order's
+        notional and a stop's immediate trigger)."""
+        return check_new_order(self.filters, cmd, None, None)
+
+    def cancel(self, *, order_id: int, account_id: int) -> Cancel:
+        return Cancel(order_id, account_id)
+
+    def amend(self, *, order_id: int, account_id: int, new_qty) -> Amend | Reason:
+        d = _decimal(new_qty)
+        if d is None or isinstance(d, Reason):
+            return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
+        if d <= 0:
+            return Reason.INVALID_QUANTITY
+        lots = self.spec.qty_to_lots(d)
+        if lots is None:
+            return Reason.FILTER_LOT_SIZE
+        return Amend(order_id, account_id, lots)
+
+    def cancel_replace(self, *, cancel_order_id: int, account_id: int, mode="STOP_ON_FAILURE",
+                       **new_order) -> CancelReplace | Reason:
+        mode_v = _enum(CancelReplaceMode, mode, Reason.INVALID_PARAMETER)
+        if isinstance(mode_v, Reason):
+            return mode_v
+        new = self.new_order(account_id=account_id, **new_order)
+        if isinstance(new, Reason):
+            return new
+        return CancelReplace(cancel_order_id, account_id, new, mode_v)
+
+    # -- units -> Decimal ------------------------------------------------------------
+    def price(self, ticks: int) -> Decimal:
+        return self.spec.ticks_to_price(ticks)
+
+    def qty(self, lots: int) -> Decimal:
+        return self.spec.lots_to_qty(lots)
+
+    def quote(self, units: int) -> Decimal:
+        return (self.notional_unit * units).quantize(self.notional_unit)
+
+    def render(self, event: tuple) -> dict:
+        """An event as a dict of Binance-style values: names for enums, Decimal
+        strings for prices and quantities."""
+        kind = EventKind(event[1])
+        out: dict = {"seq": event[0], "kind": kind.name}
+        for name, value in zip(FIELDS[kind], event[2:]):
+            if name in ("price", "last_price"):
+                value = None if value is None else str(self.price(value))
+            elif name in ("qty", "leaves_qty", "executed_qty", "total_qty"):
+                value = str(self.qty(value))
+            elif name == "quote_qty":
+                value = str(self.quote(value))
+            elif name in ("side", "maker_side"):
+                value = Side(value).name
+            elif name == "status":
+                value = OrderStatus(value).name
+            elif name == "reason":
+                out["code"], out["msg"] = value.code, value.msg
+                value = value.name
+            out[name] = value
+        return out

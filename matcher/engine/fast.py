@@ -1,0 +1,635 @@
+"""The production book: same rules as the reference book, built for speed.
+
+Layout, chosen by profiling the hot path (a limit order that rests or crosses
+one level):
+
+* per side, a dict ``price -> _Level`` and a sorted list of *keys* with the best
+  level at the end (key = price for bids, -price for asks), so the best level is
+  ``keys[-1]`` on both sides, the crossing test is one comparison
+  (``keys[-1] >= limit_key``) and adding or dropping a level near the touch is a
+  short memmove;
+* a level is a deque of ``_Order`` objects (FIFO) with its total and live count;
+* ``_orders`` maps order id -> order for O(1) cancel.  A cancelled order is only
+  marked (``leaves = 0``) and skipped when it reaches the head of its queue; a
+  level whose live count drops to 0 is dropped with its dead entries, and a queue
+  holding more dead than live entries is compacted;
+* pending stops sit in two heaps (those that fire on a rise, those that fire on
+  a fall), ordered by stop price then acceptance, with lazy deletion.
+
+Events are plain tuples; sequence numbers and trade ids come from
+``itertools.count`` so that helpers need not thread counters through calls.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import deque
+from heapq import heappop, heappush
+from itertools import count, islice
+
+from chalicelib.errors import Reason
+
+from .book import OrderBook
+from .commands import NewOrder
+from .events import EventKind
+from .filters import NO_FILTERS, EngineFilters, check_new_order
+from .types import OrderStatus, OrderType, Side, StpMode, TimeInForce, triggers_upward
+
+# Plain ints for the hot path (an IntEnum compare goes through the same int code,
+# but loading a global int is cheaper than an enum attribute).
+_ORDER, _TRADE, _LEVEL, _REJECTED, _TRIGGERED, _PREVENTED, _AMENDED = (int(k) for k in EventKind)
+_NEW, _PARTIALLY_FILLED, _FILLED, _CANCELED, _EXPIRED, _EXPIRED_IN_MATCH = (
+    int(OrderStatus.NEW), int(OrderStatus.PARTIALLY_FILLED), int(OrderStatus.FILLED),
+    int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED), int(OrderStatus.EXPIRED_IN_MATCH))
+_GTC, _IOC, _FOK = int(TimeInForce.GTC), int(TimeInForce.IOC), int(TimeInForce.FOK)
+_STP_NONE, _EXPIRE_TAKER, _EXPIRE_MAKER, _EXPIRE_BOTH = (int(m) for m in StpMode)
+_ANY_PRICE = -(1 << 63)  # a limit key every level crosses: a market order's
+_SIDES = frozenset(Side)
+_TIFS = frozenset(TimeInForce)
+_STPS = frozenset(StpMode)
+_STOP_MARKET_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
+_STOP_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT,
+                         OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT})
+
+
+class _Order:
+    """A resting order.  ``leaves == 0`` marks one that is no longer live."""
+
+    __slots__ = ("order_id", "account", "leaves", "orig", "level")
+
+    def __init__(self, order_id: int, account: int, leaves: int, orig: int, level: "_Level"):
+        self.order_id = order_id
+        self.account = account
+        self.leaves = leaves
+        self.orig = orig
+        self.level = level
+
+
+class _Level:
+    __slots__ = ("price", "total", "count", "orders", "book_side")
+
+    def __init__(self, price: int, book_side: "_BookSide"):
+        self.price = price
+        self.total = 0
+        self.count = 0      # live orders; the queue may also hold dead ones
+        self.orders: deque[_Order] = deque()
+        self.book_side = book_side
+
+
+class _BookSide:
+    __slots__ = ("side", "sign", "levels", "keys")
+
+    def __init__(self, side: int):
+        self.side = side
+        self.sign = 1 if side == Side.BUY else -1
+        self.levels: dict[int, _Level] = {}
+        self.keys: list[int] = []   # sign * price, ascending: the best level is last
+
+    def remove_level(self, level: _Level) -> None:
+        del self.levels[level.price]
+        keys = self.keys
+        key = self.sign * level.price
+        if keys[-1] == key:
+            keys.pop()
+        else:
+            del keys[bisect_left(keys, key)]
+
+
+class _Stop:
+    """A pending stop order; ``live`` is cleared when it is cancelled or fires."""
+
+    __slots__ = ("order_id", "account", "side", "order_type", "tif", "price", "qty",
+                 "stop_price", "stp_mode", "accept_seq", "live")
+
+    def __init__(self, order_id, account, side, order_type, tif, price, qty, stop_price,
+                 stp_mode, accept_seq):
+        self.order_id = order_id
+        self.account = account
+        self.side = side
+        self.order_type = order_type
+        self.tif = tif
+        self.price = price
+        self.qty = qty
+        self.stop_price = stop_price
+        self.stp_mode = stp_mode
+        self.accept_seq = accept_seq
+        self.live = True
+
+    def row(self) -> list:
+        return [self.order_id, self.account, self.side, self.order_type, self.tif, self.price,
+                self.qty, self.stop_price, self.stp_mode, self.accept_seq]
+
+
+class FastBook(OrderBook):
+    def __init__(self, filters: EngineFilters = NO_FILTERS):
+        super().__init__(filters)
+        self._bids = _BookSide(Side.BUY)
+        self._asks = _BookSide(Side.SELL)
+        self._sides = (self._bids, self._asks)
+        self._orders: dict[int, _Order | _Stop] = {}
+        self._stops_up: list = []     # (stop_price, accept_seq, _Stop): fire when last >= stop
+        self._stops_down: list = []   # (-stop_price, accept_seq, _Stop): fire when last <= stop
+        self._triggered: deque[_Stop] = deque()
+        self._running_triggers = False
+        self._live_stops = 0          # pending stops in _orders, so resting_count is O(1)
+        self._last_price: int | None = None
+        self._set_counters(1, 1)
+
+    def _set_counters(self, seq: int, trade_id: int) -> None:
+        self._seq_counter = count(seq)
+        self._next_seq = self._seq_counter.__next__
+        self._trade_counter = count(trade_id)
+        self._next_trade_id = self._trade_counter.__next__
+
+    def _counters(self) -> tuple[int, int]:
+        """The next sequence number and trade id, without consuming them."""
+        seq, trade_id = self._next_seq(), self._next_trade_id()
+        self._set_counters(seq, trade_id)
+        return seq, trade_id
+
+    def _reject_event(self, order_id: int, reason: Reason) -> tuple:
+        return (self._next_seq(), _REJECTED, order_id, reason)
+
+    # -- commands ------------------------------------------------------------------
+    def new_order(self, o: NewOrder) -> list[tuple]:
+        t = o.order_type
+        if o.side in _SIDES and o.tif in _TIFS and o.stp_mode in _STPS:
+            if t == OrderType.LIMIT:
+                return self.new_limit(o.order_id, o.account_id, o.side, o.price, o.qty, o.tif,
+                                      o.stp_mode)
+            if t == OrderType.MARKET and not o.quote_qty:
+                return self.new_market(o.order_id, o.account_id, o.side, o.qty, o.stp_mode)
+        reason = self.precheck(o)
+        if reason is None and o.order_id in self._orders:
+            reason = Reason.DUPLICATE_ORDER
+        if reason is None and t == OrderType.LIMIT_MAKER:
+            opp = self._sides[o.side ^ 1]
+            if opp.keys and opp.keys[-1] >= opp.sign * o.price:
+                reason = Reason.WOULD_TAKE
+        if reason is not None:
+            return [self._reject_event(o.order_id, reason)]
+        if t in _STOP_TYPES:
+            return self._accept_stop(o)
+        events = [(self._next_seq(), _ORDER, o.order_id, _NEW, o.qty, 0)]
+        if t == OrderType.LIMIT_MAKER:
+            return self.new_limit(o.order_id, o.account_id, o.side, o.price, o.qty, _GTC,
+                                  o.stp_mode, events)
+        if o.quote_qty:
+            return self._market_quote(events, o.order_id, o.account_id, o.side, o.quote_qty,
+                                      o.stp_mode)
+        return self._market(events, o.order_id, o.account_id, o.side, o.qty, o.stp_mode)
+
+    def new_limit(self, order_id: int, account: int, side: int, price: int, qty: int,
+                  tif: int = _GTC, stp_mode: int = _STP_NONE, events: list | None = None
+                  ) -> list[tuple]:
+        """LIMIT order: the hot path, kept in one function on purpose.
+
+        Called without ``events`` it is a new order: the filter checks are
+        :func:`check_new_order`'s for LIMIT, inlined (side, tif and stp_mode are
+        trusted to be valid), then the NEW event.  Called with ``events`` it
+        executes an order already accepted (a LIMIT_MAKER, a triggered stop-limit)
+        and appends to that list.  Either way the order then matches, and rests,
+        expires or is reported filled."""
+        nxt = self._next_seq
+        if events is None:
+            f = self.filters
+            if not f.min_price <= price <= f.max_price:
+                return [(nxt(), _REJECTED, order_id, Reason.FILTER_PRICE)]
+            if not f.min_qty <= qty <= f.max_qty:
+                return [(nxt(), _REJECTED, order_id, Reason.FILTER_LOT_SIZE)]
+            if not f.min_notional <= price * qty <= f.max_notional:
+                return [(nxt(), _REJECTED, order_id, f.notional_reason)]
+            if order_id in self._orders:
+                return [(nxt(), _REJECTED, order_id, Reason.DUPLICATE_ORDER)]
+            events = [(nxt(), _ORDER, order_id, _NEW, qty, 0)]
+        opp = self._sides[side ^ 1]
+        keys = opp.keys
+        limit_key = opp.sign * price
+        left = qty
+        if keys and keys[-1] >= limit_key:
+            if tif == _FOK and not self._fillable(opp, limit_key, qty, account, stp_mode):
+                events.append((nxt(), _ORDER, order_id, _EXPIRED, 0, 0))
+                return events
+            left = self._take(events, order_id, account, opp, limit_key, qty, stp_mode)
+            if left <= 0 or tif != _GTC:
+                if left == 0:
+                    events.append((nxt(), _ORDER, order_id, _FILLED, 0, qty))
+                elif left < 0:  # self-trade prevention expired the taker
+                    events.append((nxt(), _ORDER, order_id, _EXPIRED_IN_MATCH, 0, qty + left))
+                else:
+                    events.append((nxt(), _ORDER, order_id, _EXPIRED, 0, qty - left))
+                if self._triggered and not self._running_triggers:
+                    self._run_triggered(events)
+                return events
+            if left != qty:  # (self-trade prevention may have expired makers only)
+                events.append((nxt(), _ORDER, order_id, _PARTIALLY_FILLED, left, qty - left))
+        elif tif != _GTC:
+            events.append((nxt(), _ORDER, order_id, _EXPIRED, 0, 0))
+            return events
+        # rest the remainder
+        own = self._sides[side]
+        level = own.levels.get(price)
+        if level is None:
+            level = own.levels[price] = _Level(price, own)
+            insort(own.keys, own.sign * price)
+        order = _Order(order_id, account, left, qty, level)
+        level.orders.append(order)
+        self._orders[order_id] = order
+        level.count += 1
+        total = level.total = level.total + left
+        events.append((nxt(), _LEVEL, side, price, total))
+        if self._triggered and not self._running_triggers:
+            self._run_triggered(events)
+        return events
+
+    def new_market(self, order_id: int, account: int, side: int, qty: int,
+                   stp_mode: int = _STP_NONE) -> list[tuple]:
+        """MARKET order by base quantity; :func:`check_new_order`'s MARKET checks inlined
+        (notional at the best opposite price, when there is one)."""
+        nxt = self._next_seq
+        f = self.filters
+        if not f.market_min_qty <= qty <= f.market_max_qty:
+            return [(nxt(), _REJECTED, order_id, Reason.FILTER_MARKET_LOT_SIZE)]
+        opp = self._sides[side ^ 1]
+        if opp.keys:
+            notional = opp.sign * opp.keys[-1] * qty
+            if (f.apply_min_to_market and notional < f.min_notional
+                    or f.apply_max_to_market and notional > f.max_notional):
+                return [(nxt(), _REJECTED, order_id, f.notional_reason)]
+        if order_id in self._orders:
+            return [(nxt(), _REJECTED, order_id, Reason.DUPLICATE_ORDER)]
+        return self._market([(nxt(), _ORDER, order_id, _NEW, qty, 0)], order_id, account, side,
+                            qty, stp_mode)
+
+    def _market(self, events: list, order_id: int, account: int, side: int, qty: int,
+                stp_mode: int) -> list[tuple]:
+        nxt = self._next_seq
+        opp = self._sides[side ^ 1]
+        left = self._take(events, order_id, account, opp, _ANY_PRICE, qty, stp_mode) if opp.keys else qty
+        if left == 0:
+            events.append((nxt(), _ORDER, order_id, _FILLED, 0, qty))
+        elif left < 0:
+            events.append((nxt(), _ORDER, order_id, _EXPIRED_IN_MATCH, 0, qty + left))
+        else:
+            events.append((nxt(), _ORDER, order_id, _EXPIRED, 0, qty - left))
+        if self._triggered and not self._running_triggers:
+            self._run_triggered(events)
+        return events
+
+    def _market_quote(self, events: list, order_id: int, account: int, side: int, quote: int,
+                      stp_mode: int) -> list[tuple]:
+        """MARKET by quoteOrderQty: at each best price spend what buys whole lots,
+        until the remainder does not buy one lot at the best price (FILLED) or the
+        book runs out (EXPIRED)."""
+        opp = self._sides[side ^ 1]
+        keys = opp.keys
+        executed = 0
+        expired_in_match = False
+        while keys:
+            price = opp.sign * keys[-1]
+            afford = quote // price
+            if not afford:
+                break
+            left = self._take(events, order_id, account, opp, keys[-1], afford, stp_mode)
+            filled = afford - abs(left)
+            executed += filled
+            quote -= filled * price
+            if left < 0:
+                expired_in_match = True
+                break
+        if expired_in_match:
+            status = _EXPIRED_IN_MATCH
+        elif executed and (quote == 0 or (keys and quote < opp.sign * keys[-1])):
+            status = _FILLED
+        else:
+            status = _EXPIRED
+        events.append((self._next_seq(), _ORDER, order_id, status, 0, executed))
+        if self._triggered and not self._running_triggers:
+            self._run_triggered(events)
+        return events
+
+    def _fillable(self, opp: _BookSide, limit_key: int, qty: int, account: int,
+                  stp_mode: int) -> bool:
+        """Whether a FOK order can fill completely, given self-trade prevention."""
+        levels, sign = opp.levels, opp.sign
+        for key in reversed(opp.keys):
+            if key < limit_key:
+                break
+            level = levels[sign * key]
+            if stp_mode == _STP_NONE:
+                qty -= level.total
+                if qty <= 0:
+                    return True
+                continue
+            for o in level.orders:
+                if not o.leaves:
+                    continue
+                if o.account == account:
+                    if stp_mode == _EXPIRE_MAKER:
+                        continue
+                    return False
+                qty -= o.leaves
+                if qty <= 0:
+                    return True
+        return False
+
+    def _take(self, events: list, order_id: int, account: int, opp: _BookSide, limit_key: int,
+              qty: int, stp_mode: int) -> int:
+        """Trade ``qty`` lots against ``opp`` while its best key is >= ``limit_key``.
+
+        Returns the lots left; a negative value ``-left`` means self-trade prevention
+        expired the taker with ``left`` lots unfilled."""
+        keys, levels, sign, maker_side = opp.keys, opp.levels, opp.sign, opp.side
+        orders = self._orders
+        nxt, next_trade_id = self._next_seq, self._next_trade_id
+        append = events.append
+        start = len(events)
+        last = 0
+        taker_expired = False
+        while keys and keys[-1] >= limit_key:
+            price = sign * keys[-1]
+            level = levels[price]
+            queue = level.orders
+            total = start_total = level.total
+            live = level.count
+            while True:
+                maker = queue[0]
+                m_left = maker.leaves
+                if not m_left:  # cancelled earlier: drop the dead entry
+                    queue.popleft()
+                    continue
+                if maker.account == account and stp_mode:
+                    append((nxt(), _PREVENTED, maker.order_id, order_id, price,
+                            m_left if m_left < qty else qty))
+                    if stp_mode != _EXPIRE_TAKER:
+                        queue.popleft()
+                        del orders[maker.order_id]
+                        maker.leaves = 0
+                        total -= m_left
+                        live -= 1
+                        append((nxt(), _ORDER, maker.order_id, _EXPIRED_IN_MATCH, 0,
+                                maker.orig - m_left))
+                    if stp_mode != _EXPIRE_MAKER:
+                        taker_expired = True
+                        break
+                    if not live:
+                        break
+                    continue
+                last = price
+                if m_left <= qty:
+                    queue.popleft()
+                    del orders[maker.order_id]
+                    maker.leaves = 0
+                    qty -= m_left
+                    total -= m_left
+                    live -= 1
+                    append((nxt(), _TRADE, next_trade_id(), price, m_left, price * m_left,
+                            maker_side, maker.order_id, order_id, maker.account, account))
+                    append((nxt(), _ORDER, maker.order_id, _FILLED, 0, maker.orig))
+                    if not live or not qty:
+                        break
+                else:
+                    m_left -= qty
+                    maker.leaves = m_left
+                    total -= qty
+                    append((nxt(), _TRADE, next_trade_id(), price, qty, price * qty,
+                            maker_side, maker.order_id, order_id, maker.account, account))
+                    append((nxt(), _ORDER, maker.order_id, _PARTIALLY_FILLED, m_left,
+                            maker.orig - m_left))
+                    qty = 0
+                    break
+            if total != start_total:
+                level.total = total
+                level.count = live
+                append((nxt(), _LEVEL, maker_side, price, total))
+                if not live:
+                    del levels[price]
+                    keys.pop()
+            if taker_expired:
+                qty = -qty
+                break
+            if not qty:
+                break
+        if last:
+            self._last_price = last
+            if self._stops_up or self._stops_down:
+                self._collect_triggered(events, start)
+        return qty
+
+    # -- stops -----------------------------------------------------------------------
+    def _accept_stop(self, o: NewOrder) -> list[tuple]:
+        seq = self._next_seq()
+        stop = _Stop(o.order_id, o.account_id, o.side, o.order_type, o.tif, o.price, o.qty,
+                     o.stop_price, o.stp_mode, seq)
+        self._orders[o.order_id] = stop
+        self._live_stops += 1
+        if triggers_upward(o.order_type, o.side):
+            heappush(self._stops_up, (o.stop_price, seq, stop))
+        else:
+            heappush(self._stops_down, (-o.stop_price, seq, stop))
+        return [(seq, _ORDER, o.order_id, _NEW, o.qty, 0)]
+
+    def _collect_triggered(self, events: list, start: int) -> None:
+        """Queue the stops the trades in ``events[start:]`` triggered: trade by trade
+        along the price path, and in acceptance order among those one trade fires."""
+        up, down, orders = self._stops_up, self._stops_down, self._orders
+        previous = None
+        for e in islice(events, start, None):
+            if e[1] != _TRADE or e[3] == previous:
+                continue
+            price = previous = e[3]
+            batch = []
+            while up and up[0][0] <= price:
+                stop = heappop(up)[2]
+                if stop.live:
+                    batch.append(stop)
+            while down and -down[0][0] >= price:
+                stop = heappop(down)[2]
+                if stop.live:
+                    batch.append(stop)
+            batch.sort(key=lambda s: s.accept_seq)
+            self._live_stops -= len(batch)
+            for stop in batch:
+                stop.live = False
+                del orders[stop.order_id]
+                self._triggered.append(stop)
+
+    def _run_triggered(self, events: list) -> None:
+        """Release triggered stops in trigger order; their own trades may trigger
+        more, which queue behind."""
+        self._running_triggers = True
+        try:
+            nxt = self._next_seq
+            while self._triggered:
+                s = self._triggered.popleft()
+                events.append((nxt(), _TRIGGERED, s.order_id, self._last_price))
+                if s.order_type in _STOP_MARKET_TYPES:
+                    self._market(events, s.order_id, s.account, s.side, s.qty, s.stp_mode)
+                else:
+                    self.new_limit(s.order_id, s.account, s.side, s.price, s.qty, s.tif,
+                                   s.stp_mode, events)
+        finally:
+            self._running_triggers = False
+
+    # -- cancel, amend -----------------------------------------------------------------
+    def cancel(self, order_id: int, account_id: int) -> list[tuple]:
+        order = self._orders.get(order_id)
+        if order is None or order.account != account_id:
+            return [(self._next_seq(), _REJECTED, order_id, Reason.CANCEL_REJECTED)]
+        del self._orders[order_id]
+        if order.__class__ is _Stop:
+            order.live = False
+            self._live_stops -= 1
+            return [(self._next_seq(), _ORDER, order_id, _CANCELED, 0, 0)]
+        left = order.leaves
+        order.leaves = 0
+        level = order.level
+        total = level.total = level.total - left
+        live = level.count = level.count - 1
+        nxt = self._next_seq
+        book_side = level.book_side
+        events = [(nxt(), _ORDER, order_id, _CANCELED, 0, order.orig - left),
+                  (nxt(), _LEVEL, book_side.side, level.price, total)]
+        if not live:
+            book_side.remove_level(level)
+        elif len(level.orders) > 2 * live + 8:
+            level.orders = deque(o for o in level.orders if o.leaves)
+        return events
+
+    def amend(self, order_id: int, account_id: int, new_qty: int) -> list[tuple]:
+        order = self._orders.get(order_id)
+        if order is None or order.account != account_id:
+            return [self._reject_event(order_id, Reason.NO_SUCH_ORDER)]
+        is_stop = order.__class__ is _Stop
+        orig = order.qty if is_stop else order.orig
+        if new_qty >= orig:
+            return [self._reject_event(order_id, Reason.ORDER_AMEND_QTY_INCREASE)]
+        if new_qty <= 0:
+            return [self._reject_event(order_id, Reason.INVALID_QUANTITY)]
+        if new_qty < self.filters.min_qty:
+            return [self._reject_event(order_id, Reason.FILTER_LOT_SIZE)]
+        nxt = self._next_seq
+        if is_stop:
+            order.qty = new_qty
+            return [(nxt(), _AMENDED, order_id, new_qty, 0)]
+        executed = order.orig - order.leaves
+        leaves = max(0, new_qty - executed)
+        level = order.level
+        level.total -= order.leaves - leaves
+        order.orig = new_qty
+        order.leaves = leaves
+        events = [(nxt(), _AMENDED, order_id, leaves, executed)]
+        if not leaves:
+            del self._orders[order_id]
+            level.count -= 1
+            events.append((nxt(), _ORDER, order_id, _FILLED, 0, executed))
+        events.append((nxt(), _LEVEL, level.book_side.side, level.price, level.total))
+        if not level.count:
+            level.book_side.remove_level(level)
+        return events
+
+    # -- queries ---------------------------------------------------------------------
+    @property
+    def last_price(self) -> int | None:
+        return self._last_price
+
+    def best_bid(self):
+        keys = self._bids.keys
+        if not keys:
+            return None
+        level = self._bids.levels[keys[-1]]
+        return (level.price, level.total)
+
+    def best_ask(self):
+        keys = self._asks.keys
+        if not keys:
+            return None
+        level = self._asks.levels[-keys[-1]]
+        return (level.price, level.total)
+
+    def depth(self, n: int):
+        def side_depth(s: _BookSide) -> list[tuple[int, int]]:
+            levels, sign = s.levels, s.sign
+            out = []
+            for key in reversed(s.keys):
+                if len(out) >= n:
+                    break
+                level = levels[sign * key]
+                out.append((level.price, level.total))
+            return out
+
+        return side_depth(self._bids), side_depth(self._asks)
+
+    def resting_count(self) -> int:
+        return len(self._orders) - self._live_stops
+
+    def open_order(self, order_id: int):
+        o = self._orders.get(order_id)
+        if o is None:
+            return None
+        if o.__class__ is _Stop:
+            return (o.side, o.price, o.qty, o.qty, True)
+        return (o.level.book_side.side, o.level.price, o.leaves, o.orig, False)
+
+    # -- state -------------------------------------------------------------------------
+    def export_state(self) -> dict:
+        def side_state(s: _BookSide) -> list:
+            return [[s.sign * key,
+                     [[o.order_id, o.account, o.leaves, o.orig]
+                      for o in s.levels[s.sign * key].orders if o.leaves]]
+                    for key in reversed(s.keys)]
+
+        seq, trade_id = self._counters()
+        stops = sorted((o for o in self._orders.values() if o.__class__ is _Stop),
+                       key=lambda s: s.accept_seq)
+        return {
+            "version": 1, "seq": seq, "trade_id": trade_id, "last_price": self._last_price,
+            "bids": side_state(self._bids), "asks": side_state(self._asks),
+            "stops": [s.row() for s in stops],
+        }
+
+    def import_state(self, state: dict) -> None:
+        self._set_counters(state["seq"], state["trade_id"])
+        self._last_price = state["last_price"]
+        for s, key in ((self._bids, "bids"), (self._asks, "asks")):
+            for price, queue in state[key]:
+                level = s.levels[price] = _Level(price, s)
+                s.keys.append(s.sign * price)
+                for order_id, account, leaves, orig in queue:
+                    o = _Order(order_id, account, leaves, orig, level)
+                    level.orders.append(o)
+                    level.total += leaves
+                    level.count += 1
+                    self._orders[order_id] = o
+            s.keys.sort()
+        for row in state["stops"]:
+            stop = _Stop(*row)
+            self._orders[stop.order_id] = stop
+            self._live_stops += 1
+            if triggers_upward(stop.order_type, stop.side):
+                heappush(self._stops_up, (stop.stop_price, stop.accept_seq, stop))
+            else:
+                heappush(self._stops_down, (-stop.stop_price, stop.accept_seq, stop))
+
+    def validate_internal_state(self) -> None:
+        seen = 0
+        for s in self._sides:
+            assert s.keys == sorted(s.keys), "keys out of order"
+            assert len(set(s.keys)) == len(s.keys), "duplicate level key"
+            assert sorted(s.sign * p for p in s.levels) == s.keys, "keys and levels disagree"
+            for price, level in s.levels.items():
+                assert level.price == price and level.book_side is s
+                live = [o for o in level.orders if o.leaves]
+                assert live, f"empty level {price} kept"
+                assert level.count == len(live), f"level {price} count"
+                assert level.total == sum(o.leaves for o in live), f"level {price} total"
+                for o in live:
+                    assert o.level is level and self._orders.get(o.order_id) is o
+                    assert 0 < o.leaves <= o.orig
+                seen += len(live)
+        stops = [o for o in self._orders.values() if o.__class__ is _Stop]
+        assert seen + len(stops) == len(self._orders), "order index out of step with the book"
+        assert all(s.live for s in stops) and len(stops) == self._live_stops
+        live_in_heaps = {id(e[2]) for e in self._stops_up + self._stops_down if e[2].live}
+        assert live_in_heaps == {id(s) for s in stops}, "stop heaps out of step"
+        bid, ask = self.best_bid(), self.best_ask()
+        assert bid is None or ask is None or bid[0] < ask[0], "book crossed at rest"

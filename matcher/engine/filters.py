@@ -1,0 +1,131 @@
+"""Binance symbol filters in the engine's integer units, and the one readable check.
+
+The boundary (:mod:`.convert`) rejects what only Decimals can show (a price that
+is not a multiple of tickSize, too many decimals).  Everything else -- ranges and
+notional -- is checked here in ints, *before the book is touched*, so that the
+rules hold whoever builds the command (the API, a replay, a test).
+:func:`check_new_order` is the plain statement of the rules; the fast book inlines
+the same checks for LIMIT orders and is tested against it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from chalicelib.errors import Reason
+
+from .commands import NewOrder
+from .types import (LIMIT_PRICED_TYPES, STOP_TYPES, OrderType, Side, StpMode, TimeInForce,
+                    triggers_upward)
+
+UNLIMITED = 1 << 62
+
+
+@dataclass(frozen=True, slots=True)
+class EngineFilters:
+    """PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE and NOTIONAL in ticks, lots and
+    notional units (tick * lot).  Bounds are inclusive; a 0 in the SymbolSpec
+    ("filter off" on Binance) becomes an open bound."""
+
+    min_price: int = 1
+    max_price: int = UNLIMITED
+    min_qty: int = 1
+    max_qty: int = UNLIMITED
+    market_min_qty: int = 1
+    market_max_qty: int = UNLIMITED
+    min_notional: int = 0
+    max_notional: int = UNLIMITED
+    apply_min_to_market: bool = True
+    apply_max_to_market: bool = False
+    notional_reason: Reason = Reason.FILTER_NOTIONAL
+
+    @classmethod
+    def from_spec(cls, spec) -> "EngineFilters":
+        """Precompute the integer bounds of a :class:`chalicelib.symbols.SymbolSpec`.
+
+        Lower bounds round up and upper bounds round down, so an integer value
+        passes exactly when its Decimal value passes."""
+        tick, step = spec.tick_size, spec.step_size
+        unit = tick * step
+
+        def lo(v: Decimal, u: Decimal) -> int:
+            return max(1, int((v / u).to_integral_value(ROUND_CEILING))) if v > 0 else 1
+
+        def hi(v: Decimal, u: Decimal) -> int:
+            return int((v / u).to_integral_value(ROUND_FLOOR)) if v > 0 else UNLIMITED
+
+        has_max_notional = spec.max_notional > 0
+        return cls(
+            min_price=lo(spec.min_price, tick), max_price=hi(spec.max_price, tick),
+            min_qty=lo(spec.min_qty, step), max_qty=hi(spec.max_qty, step),
+            market_min_qty=lo(spec.market_min_qty, step),
+            market_max_qty=hi(spec.market_max_qty, step),
+            min_notional=lo(spec.min_notional, unit) if spec.min_notional > 0 else 0,
+            max_notional=hi(spec.max_notional, unit),
+            apply_min_to_market=spec.apply_min_to_market,
+            apply_max_to_market=spec.apply_max_to_market,
+            notional_reason=Reason.FILTER_NOTIONAL if has_max_notional else Reason.FILTER_MIN_NOTIONAL,
+        )
+
+
+NO_FILTERS = EngineFilters()
+
+_SIDES = frozenset(Side)
+_TYPES = frozenset(OrderType)
+_TIFS = frozenset(TimeInForce)
+_STP = frozenset(StpMode)
+_MARKET_QTY_TYPES = frozenset({OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
+
+
+def check_new_order(f: EngineFilters, o: NewOrder, best_opposite: int | None,
+                    last_price: int | None) -> Reason | None:
+    """The reason ``o`` must be rejected, or None.  Reads the book's best opposite
+    price (for the notional of a MARKET order) and the last trade price (a stop that
+    would trigger at once is refused), never changes it.
+
+    MARKET notional: Binance uses a 5-minute average price; the engine has no clock,
+    so it uses the best opposite price at the moment the order is sequenced (no
+    check when that side is empty -- such an order expires unfilled anyway).  A
+    stop-market's notional uses its stop price.
+    """
+    if o.side not in _SIDES:
+        return Reason.INVALID_SIDE
+    if o.order_type not in _TYPES:
+        return Reason.INVALID_ORDER_TYPE
+    if o.tif not in _TIFS:
+        return Reason.INVALID_TIF
+    if o.stp_mode not in _STP:
+        return Reason.INVALID_PARAMETER
+    t = o.order_type
+    if t in LIMIT_PRICED_TYPES and not f.min_price <= o.price <= f.max_price:
+        return Reason.FILTER_PRICE
+    if t in STOP_TYPES and not f.min_price <= o.stop_price <= f.max_price:
+        return Reason.FILTER_PRICE
+    if t == OrderType.MARKET and o.quote_qty:
+        if o.qty:
+            return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
+        if f.apply_min_to_market and o.quote_qty < f.min_notional or o.quote_qty <= 0:
+            return f.notional_reason
+        if f.apply_max_to_market and o.quote_qty > f.max_notional:
+            return f.notional_reason
+        return None
+    if t in _MARKET_QTY_TYPES:
+        if not f.market_min_qty <= o.qty <= f.market_max_qty:
+            return Reason.FILTER_MARKET_LOT_SIZE
+        ref = o.stop_price if t != OrderType.MARKET else best_opposite
+        if ref is not None:
+            notional = ref * o.qty
+            if f.apply_min_to_market and notional < f.min_notional:
+                return f.notional_reason
+            if f.apply_max_to_market and notional > f.max_notional:
+                return f.notional_reason
+    else:
+        if not f.min_qty <= o.qty <= f.max_qty:
+            return Reason.FILTER_LOT_SIZE
+        if not f.min_notional <= o.price * o.qty <= f.max_notional:
+            return f.notional_reason
+    if t in STOP_TYPES and last_price is not None:
+        up = triggers_upward(t, o.side)
+        if (last_price >= o.stop_price) if up else (last_price <= o.stop_price):
+            return Reason.WOULD_TRIGGER
+    return None

@@ -1,0 +1,208 @@
+"""Leases in the LEASES table, kept the way the Kinesis Client Library keeps them.
+
+One item per lease (``LeaseModel``'s layout): ``shard:<shardId>`` for a stream
+shard (with its checkpoint, parents and finished flag) and ``symbol:<SYMBOL>`` for
+the right to sequence a symbol.  ``counter`` is bumped on every *take*, never on a
+renewal, so it is the fencing token: every write of the holder is conditional on
+it (the checkpoint here, the journal by first-writer-wins, settlement by
+``settlement_progress.fencing_token``), and a paused holder that wakes up after a
+takeover has its writes refused.
+
+A lease is free when its ``expires_ms`` has passed; the holder renews it well
+before that.  A restarted process with the same worker id may take its own lease
+at once (the counter still moves, fencing out its previous incarnation).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class LeaseLost(RuntimeError):
+    """A lease this worker held was taken over: stop acting on it."""
+
+
+@dataclass
+class Lease:
+    key: str
+    owner: str | None
+    counter: int
+    expires_ms: int
+    checkpoint: str | None = None
+    parents: tuple[str, ...] = ()
+    finished: bool = False
+
+    @classmethod
+    def from_item(cls, item: dict) -> "Lease":
+        parents = item.get("parents", {}).get("S") or ""
+        return cls(
+            key=item["lease_key"]["S"],
+            owner=item.get("owner", {}).get("S"),
+            counter=int(item.get("counter", {}).get("N", "0")),
+            expires_ms=int(item.get("expires_ms", {}).get("N", "0")),
+            checkpoint=item.get("checkpoint", {}).get("S"),
+            parents=tuple(p for p in parents.split(",") if p),
+            finished=bool(item.get("finished", {}).get("BOOL", False)),
+        )
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class LeaseTable:
+    def __init__(self, dynamodb, table: str, worker_id: str, ttl_ms: int):
+        self.ddb = dynamodb
+        self.table = table
+        self.worker_id = worker_id
+        self.ttl_ms = ttl_ms
+        self.held: dict[str, Lease] = {}
+        self.lost: set[str] = set()
+        self._lock = threading.Lock()
+        self.requests = 0  # DynamoDB requests made (reads and writes)
+
+    # -- reads --------------------------------------------------------------------
+    def get(self, key: str) -> Lease | None:
+        self.requests += 1
+        item = self.ddb.get_item(TableName=self.table, Key={"lease_key": {"S": key}}, ConsistentRead=True).get("Item")
+        return Lease.from_item(item) if item else None
+
+    def scan(self, prefix: str) -> list[Lease]:
+        out, start = [], None
+        while True:
+            kw = {"TableName": self.table, "ConsistentRead": True, "FilterExpression": "begins_with(lease_key, :p)",
+                  "ExpressionAttributeValues": {":p": {"S": prefix}}}
+            if start:
+                kw["ExclusiveStartKey"] = start
+            self.requests += 1
+            resp = self.ddb.scan(**kw)
+            out.extend(Lease.from_item(i) for i in resp.get("Items", []))
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                return out
+
+    # -- writes -------------------------------------------------------------------
+    def create(self, key: str, parents: tuple[str, ...] = ()) -> bool:
+        """Create a free lease if it does not exist."""
+        item = {"lease_key": {"S": key}, "counter": {"N": "0"}, "expires_ms": {"N": "0"},
+                "finished": {"BOOL": False}}
+        if parents:
+            item["parents"] = {"S": ",".join(parents)}
+        try:
+            self.requests += 1
+            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(lease_key)")
+            return True
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+
+    def try_take(self, lease: Lease) -> Lease | None:
+        """Take ``lease`` (as last read) if it is free or ours; the new lease (with a
+        bumped counter = the new fencing token) or None if someone else holds it."""
+        now = now_ms()
+        if lease.owner and lease.owner != self.worker_id and lease.expires_ms > now:
+            return None
+        try:
+            self.requests += 1
+            resp = self.ddb.update_item(
+                TableName=self.table, Key={"lease_key": {"S": lease.key}},
+                UpdateExpression="SET #o = :me, #c = #c + :one, expires_ms = :exp",
+                ConditionExpression="#c = :c",
+                ExpressionAttributeNames={"#o": "owner", "#c": "counter"},
+                ExpressionAttributeValues={":me": {"S": self.worker_id}, ":one": {"N": "1"},
+                                           ":exp": {"N": str(now + self.ttl_ms)}, ":c": {"N": str(lease.counter)}},
+                ReturnValues="ALL_NEW")
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return None
+            raise
+        taken = Lease.from_item(resp["Attributes"])
+        with self._lock:
+            self.held[taken.key] = taken
+            self.lost.discard(taken.key)
+        return taken
+
+    def _held_update(self, key: str, expr: str, values: dict, names: dict | None = None) -> None:
+        lease = self.held.get(key)
+        if lease is None or key in self.lost:
+            raise LeaseLost(key)
+        try:
+            self.requests += 1
+            self.ddb.update_item(
+                TableName=self.table, Key={"lease_key": {"S": key}}, UpdateExpression=expr,
+                ConditionExpression="#o = :me AND #c = :c",
+                ExpressionAttributeNames={"#o": "owner", "#c": "counter", **(names or {})},
+                ExpressionAttributeValues={":me": {"S": self.worker_id}, ":c": {"N": str(lease.counter)}, **values})
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                with self._lock:
+                    self.lost.add(key)
+                raise LeaseLost(key) from None
+            raise
+
+    def renew(self, key: str) -> None:
+        exp = now_ms() + self.ttl_ms
+        self._held_update(key, "SET expires_ms = :exp", {":exp": {"N": str(exp)}})
+        self.held[key].expires_ms = exp
+
+    def checkpoint(self, key: str, value: str, finished: bool = False) -> None:
+        """Move a held lease's checkpoint (renewing it too), fenced by its counter."""
+        exp = now_ms() + self.ttl_ms
+        self._held_update(key, "SET checkpoint = :cp, expires_ms = :exp, finished = :f",
+                          {":cp": {"S": value}, ":exp": {"N": str(exp)}, ":f": {"BOOL": finished}})
+        lease = self.held[key]
+        lease.checkpoint, lease.expires_ms, lease.finished = value, exp, finished
+
+    def release(self, key: str) -> None:
+        """Give a lease up so that a standby may take it at once."""
+        try:
+            self._held_update(key, "SET expires_ms = :z", {":z": {"N": "0"}})
+        except LeaseLost:
+            pass
+        with self._lock:
+            self.held.pop(key, None)
+
+    def renew_all(self) -> set[str]:
+        """Renew every held lease; returns the keys lost since the last call."""
+        lost = set()
+        for key in list(self.held):
+            if key in self.lost:
+                lost.add(key)
+                continue
+            try:
+                self.renew(key)
+            except LeaseLost:
+                lost.add(key)
+            except Exception:  # an outage: the lease may still expire; retried next round
+                pass
+        return lost
+
+    def token(self, key: str) -> int:
+        lease = self.held.get(key)
+        if lease is None or key in self.lost:
+            raise LeaseLost(key)
+        return lease.counter
+
+
+class Renewer(threading.Thread):
+    """Renews held leases in the background (a batch may take longer than a renewal
+    interval).  A lost lease is recorded in ``LeaseTable.lost``; the main loop stops
+    acting on it."""
+
+    def __init__(self, leases: LeaseTable, every_ms: int):
+        super().__init__(name="lease-renewer", daemon=True)
+        self.leases = leases
+        self.every = every_ms / 1000
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every):
+            self.leases.renew_all()

@@ -1,0 +1,56 @@
+"""Powertools Logger, Metrics and Tracer for a long-lived process (not a Lambda).
+
+The logger writes JSON lines with ``symbol``, ``order_id`` and ``seq`` keys where
+they apply; metrics are EMF documents flushed every few seconds (CloudWatch picks
+them up from the container's log stream); tracer segments are opened per batch by
+hand, since there is no Lambda facade segment to hang subsegments on.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+SERVICE = "matcher"
+logger = Logger(service=SERVICE, level=os.environ.get("MATCHER_LOG_LEVEL", "INFO"))
+metrics = Metrics(namespace="Exchange", service=SERVICE)
+tracer = Tracer(service=SERVICE, disabled=os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() == "true")
+
+Unit = MetricUnit
+
+
+@contextlib.contextmanager
+def segment(name: str, **annotations):
+    """A top-level X-Ray segment (per stream batch); a no-op when tracing is off."""
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() == "true":
+        yield None
+        return
+    rec = tracer.provider
+    seg = rec.begin_segment(name)
+    try:
+        for k, v in annotations.items():
+            seg.put_annotation(k, v)
+        yield seg
+    finally:
+        rec.end_segment()
+
+
+@contextlib.contextmanager
+def subsegment(name: str):
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() == "true":
+        yield None
+        return
+    with tracer.provider.in_subsegment(name) as sub:
+        yield sub
+
+
+def flush_metrics() -> None:
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+        metrics.clear_metrics()
+        return
+    try:
+        metrics.flush_metrics(raise_on_empty_metrics=False)
+    except Exception:  # never let metrics take the matcher down
+        logger.exception("metrics flush failed")

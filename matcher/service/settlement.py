@@ -1,0 +1,274 @@
+"""What a batch of engine events means in money, and its settlement in PostgreSQL.
+
+:func:`derive` is pure: from the journal entries and the events the engine gave for
+them it computes the fills (with exact and settled amounts and fees) and each
+order's last state.  :func:`settle` applies that in *one* transaction (the caller's):
+ledger transactions keyed ``trade:<symbol>:<trade_id>`` and
+``release:<order_id>:<event seq>``, trade rows, order rows, outbox
+acknowledgements, and last the fenced move of ``settlement_progress``.
+
+Rounding (exact, so that money is conserved): a trade moves ``price x qty``
+rounded *down* to the quote asset's precision from the buyer's locked quote to
+the seller (a buyer's fills thus never exceed its reservation, which was rounded
+up); each side's fee is the amount it receives x its rate (maker or taker),
+rounded down to that asset's precision, and goes to the FEES account.
+
+Idempotency: ``settlement_progress.last_seq`` is the last journal entry settled;
+entries at or below it are skipped, so a replayed batch changes nothing, and the
+ledger's txn keys and the trades' primary key make every row a no-op on repeat.
+Fencing: the progress row moves only while its ``fencing_token`` is not above
+ours; a stale owner's whole transaction rolls back.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+
+from chalicelib import ledger
+from chalicelib.errors import Reason
+from matcher.engine.events import EventKind
+from matcher.engine.types import OrderStatus, Side
+
+from .journal import Entry
+
+_ORDER, _TRADE, _REJECTED, _TRIGGERED = int(EventKind.ORDER), int(EventKind.TRADE), int(EventKind.REJECTED), int(
+    EventKind.TRIGGERED)
+TERMINAL = {int(OrderStatus.FILLED), int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED),
+            int(OrderStatus.EXPIRED_IN_MATCH), int(OrderStatus.REJECTED)}
+
+
+class Fenced(RuntimeError):
+    """A newer owner holds the symbol: this worker's writes are refused."""
+
+
+@dataclass
+class Applied:
+    entry: Entry
+    events: list[tuple]
+
+
+@dataclass(frozen=True)
+class Fill:
+    trade_id: int
+    seq: int            # engine event seq
+    jseq: int           # journal entry seq
+    price: Decimal
+    qty: Decimal
+    quote: Decimal      # exact price x qty
+    settled: Decimal    # quote rounded down to the quote precision: what moves
+    buyer_order_id: int
+    seller_order_id: int
+    buyer_account: int
+    seller_account: int
+    is_buyer_maker: bool
+    buyer_fee: Decimal
+    seller_fee: Decimal
+    time_ms: int
+
+
+@dataclass
+class OrderChange:
+    order_id: int
+    status: int | None = None       # last status in the batch (engine OrderStatus)
+    executed_lots: int | None = None
+    last_seq: int = 0
+    reject_reason: str | None = None
+    working: bool = False
+    cum_quote: Decimal = Decimal(0)  # exact quote traded in the batch
+    charged: Decimal = Decimal(0)    # reservation consumed by fills in the batch
+    done_seq: int = 0                # event seq of the terminal status, if any
+
+
+@dataclass
+class Derived:
+    fills: list[Fill] = field(default_factory=list)
+    orders: dict[int, OrderChange] = field(default_factory=dict)
+    last_event_seq: int = 0
+
+
+def _floor(v: Decimal, places: int) -> Decimal:
+    return v.quantize(Decimal(1).scaleb(-places), rounding=ROUND_FLOOR)
+
+
+def derive(spec, codec, applied: list[Applied]) -> Derived:
+    d = Derived()
+    orders = d.orders
+
+    def ch(oid: int) -> OrderChange:
+        c = orders.get(oid)
+        if c is None:
+            c = orders[oid] = OrderChange(oid)
+        return c
+
+    for a in applied:
+        new_id = a.entry.payload.get("order_id") if a.entry.kind in ("NEW", "CANCEL_REPLACE") else None
+        for e in a.events:
+            kind = e[1]
+            d.last_event_seq = max(d.last_event_seq, e[0])
+            if kind == _TRADE:
+                _, _, trade_id, price, qty, quote_u, maker_side, maker_oid, taker_oid, maker_acct, taker_acct = e
+                buyer_is_maker = maker_side == Side.BUY
+                buyer_oid, seller_oid = (maker_oid, taker_oid) if buyer_is_maker else (taker_oid, maker_oid)
+                buyer_acct, seller_acct = (maker_acct, taker_acct) if buyer_is_maker else (taker_acct, maker_acct)
+                q = codec.qty(qty)
+                quote = codec.quote(quote_u)
+                settled = _floor(quote, spec.quote_precision)
+                b_rate = spec.maker_fee if buyer_is_maker else spec.taker_fee
+                s_rate = spec.taker_fee if buyer_is_maker else spec.maker_fee
+                f = Fill(trade_id, e[0], a.entry.seq, codec.price(price), q, quote, settled, buyer_oid, seller_oid,
+                         buyer_acct, seller_acct, buyer_is_maker, _floor(q * b_rate, spec.base_precision),
+                         _floor(settled * s_rate, spec.quote_precision), a.entry.ts)
+                d.fills.append(f)
+                b, s = ch(buyer_oid), ch(seller_oid)
+                b.cum_quote += quote
+                b.charged += settled
+                s.cum_quote += quote
+                s.charged += q
+            elif kind == _ORDER:
+                c = ch(e[2])
+                c.status, c.executed_lots, c.last_seq = e[3], e[5], e[0]
+                if e[3] == OrderStatus.NEW:
+                    c.working = True
+                if e[3] in TERMINAL:
+                    c.done_seq = e[0]
+            elif kind == _REJECTED:
+                oid, reason = e[2], e[3]
+                if oid != new_id or reason == Reason.DUPLICATE_ORDER:
+                    continue  # a failed cancel (or a repeat the sequencer should have dropped)
+                c = ch(oid)
+                c.status, c.executed_lots, c.last_seq = int(OrderStatus.REJECTED), 0, e[0]
+                c.reject_reason, c.done_seq = getattr(reason, "name", str(reason)), e[0]
+            elif kind == _TRIGGERED:
+                c = ch(e[2])
+                c.working = True
+                c.last_seq = max(c.last_seq, e[0])
+    return d
+
+
+def ensure_progress(tx, symbol: str, token: int) -> int:
+    """Claim ``symbol``'s settlement progress for ``token`` (at takeover); the last
+    settled journal seq.  Raises Fenced if a newer token holds it."""
+    tx.execute("INSERT INTO settlement_progress (symbol) VALUES (:s) ON CONFLICT (symbol) DO NOTHING", {"s": symbol})
+    row = tx.one("UPDATE settlement_progress SET fencing_token = :t, updated_at = now()"
+                 " WHERE symbol = :s AND fencing_token <= :t RETURNING last_seq", {"s": symbol, "t": token})
+    if row is None:
+        raise Fenced(f"{symbol}: settlement progress is held by a newer owner")
+    return int(row["last_seq"])
+
+
+def progress(tx, symbol: str) -> tuple[int, int]:
+    row = tx.one("SELECT last_seq, fencing_token FROM settlement_progress WHERE symbol = :s", {"s": symbol})
+    return (int(row["last_seq"]), int(row["fencing_token"])) if row else (0, 0)
+
+
+@dataclass
+class SettleResult:
+    settled_entries: int = 0
+    fills: int = 0
+    statements: int = 0
+
+
+def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int) -> SettleResult:
+    """Settle the entries of ``applied`` not settled yet, in the caller's transaction."""
+    res = SettleResult()
+    last_seq, held_by = progress(tx, symbol)
+    res.statements += 1
+    if held_by > token:
+        raise Fenced(f"{symbol}: token {token} < {held_by}")
+    todo = [a for a in applied if a.entry.seq > last_seq]
+    if not todo:
+        return res
+    d = derive(spec, codec, todo)
+    hi = todo[-1].entry.seq
+    base, quote = spec.base_asset, spec.quote_asset
+    ids = sorted(d.orders)
+    rows = {int(r["order_id"]): r for r in tx.query(
+        "SELECT order_id, account_id, side, reserved_asset, reserved_left, status FROM orders WHERE order_id = ANY(:ids)", {"ids": ids})}
+    res.statements += 1
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise RuntimeError(f"{symbol}: events for unknown orders {missing[:5]}")
+
+    txns: list[ledger.LedgerTxn] = []
+    fees = ledger.FEES_ACCOUNT
+    for f in d.fills:
+        postings = [
+            ledger.Posting(f.buyer_account, quote, "locked", -f.settled),
+            ledger.Posting(f.seller_account, quote, "free", f.settled - f.seller_fee),
+            ledger.Posting(fees, quote, "free", f.seller_fee),
+            ledger.Posting(f.seller_account, base, "locked", -f.qty),
+            ledger.Posting(f.buyer_account, base, "free", f.qty - f.buyer_fee),
+            ledger.Posting(fees, base, "free", f.buyer_fee),
+        ]
+        txns.append(ledger.LedgerTxn(f"trade:{symbol}:{f.trade_id}", "TRADE",
+                                     tuple(p for p in postings if p.amount != 0), ref=str(f.trade_id)))
+    updates = []
+    for oid in ids:
+        c, r = d.orders[oid], rows[oid]
+        left = Decimal(str(r["reserved_left"])) - c.charged
+        if left < 0:
+            raise RuntimeError(f"order {oid} overdrew its reservation by {-left}")
+        if c.done_seq and left > 0:
+            txns.append(ledger.transfer(f"release:{oid}:{c.done_seq}", "RELEASE", r["reserved_asset"], left,
+                                        (int(r["account_id"]), "locked"), (int(r["account_id"]), "free"),
+                                        ref=str(oid)))
+            left = Decimal(0)
+        status = OrderStatus(c.status).name if c.status is not None else None
+        executed = str(codec.qty(c.executed_lots)) if c.executed_lots is not None else None
+        updates.append((oid, status, executed, str(c.cum_quote), str(left), c.last_seq, c.working, c.reject_reason))
+    for i in range(0, len(txns), 300):
+        ledger.post_many(tx, txns[i:i + 300])
+        res.statements += 2
+    for i in range(0, len(d.fills), 500):
+        _insert_trades(tx, symbol, spec, d.fills[i:i + 500])
+        res.statements += 1
+    for i in range(0, len(updates), 1000):
+        _update_orders(tx, updates[i:i + 1000])
+        res.statements += 1
+    tx.execute("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = ANY(:ids) AND sent_at IS NULL",
+               {"ids": [a.entry.intent_id for a in applied]})
+    row = tx.one("UPDATE settlement_progress SET last_seq = :hi, fencing_token = :t, updated_at = now()"
+                 " WHERE symbol = :s AND fencing_token <= :t AND last_seq = :lo RETURNING last_seq",
+                 {"hi": hi, "t": token, "s": symbol, "lo": last_seq})
+    res.statements += 2
+    if row is None:
+        raise Fenced(f"{symbol}: settlement progress moved under us (token {token})")
+    res.settled_entries, res.fills = len(todo), len(d.fills)
+    return res
+
+
+def _insert_trades(tx, symbol: str, spec, fills: list[Fill]) -> None:
+    if not fills:
+        return
+    rows, params = [], {}
+    for i, f in enumerate(fills):
+        rows.append(f"(:sym, :t{i}, CAST(:p{i} AS numeric), CAST(:q{i} AS numeric), CAST(:qq{i} AS numeric),"
+                    f" :bo{i}, :so{i}, :ba{i}, :sa{i}, :m{i}, CAST(:bf{i} AS numeric), :bfa,"
+                    f" CAST(:sf{i} AS numeric), :sfa, :e{i}, to_timestamp(CAST(:ts{i} AS bigint) / 1000.0))")
+        params.update({f"t{i}": f.trade_id, f"p{i}": str(f.price), f"q{i}": str(f.qty), f"qq{i}": str(f.quote),
+                       f"bo{i}": f.buyer_order_id, f"so{i}": f.seller_order_id, f"ba{i}": f.buyer_account,
+                       f"sa{i}": f.seller_account, f"m{i}": f.is_buyer_maker, f"bf{i}": str(f.buyer_fee),
+                       f"sf{i}": str(f.seller_fee), f"e{i}": f.seq, f"ts{i}": f.time_ms})
+    params.update({"sym": symbol, "bfa": spec.base_asset, "sfa": spec.quote_asset})
+    tx.execute("INSERT INTO trades (symbol, trade_id, price, qty, quote_qty, buyer_order_id, seller_order_id,"
+               " buyer_account_id, seller_account_id, is_buyer_maker, buyer_fee, buyer_fee_asset, seller_fee,"
+               " seller_fee_asset, event_seq, executed_at) VALUES " + ", ".join(rows)
+               + " ON CONFLICT (symbol, trade_id) DO NOTHING", params)
+
+
+def _update_orders(tx, updates: list[tuple]) -> None:
+    rows, params = [], {}
+    for i, (oid, status, executed, dq, left, seq, working, reason) in enumerate(updates):
+        rows.append(f"(CAST(:o{i} AS bigint), CAST(:st{i} AS text), CAST(:ex{i} AS numeric), CAST(:dq{i} AS numeric),"
+                    f" CAST(:l{i} AS numeric), CAST(:sq{i} AS bigint), CAST(:w{i} AS boolean), CAST(:r{i} AS text))")
+        params.update({f"o{i}": oid, f"st{i}": status, f"ex{i}": executed, f"dq{i}": dq, f"l{i}": left,
+                       f"sq{i}": seq, f"w{i}": working, f"r{i}": reason})
+    tx.execute(
+        "UPDATE orders o SET status = COALESCE(v.status, o.status), executed_qty = COALESCE(v.executed, o.executed_qty),"
+        " cum_quote_qty = o.cum_quote_qty + v.dq, reserved_left = v.reserved_left,"
+        " last_event_seq = GREATEST(o.last_event_seq, v.seq), reject_reason = COALESCE(v.reason, o.reject_reason),"
+        " working_at = CASE WHEN v.working THEN COALESCE(o.working_at, now()) ELSE o.working_at END,"
+        " updated_at = now()"
+        " FROM (VALUES " + ", ".join(rows) + ") AS v(order_id, status, executed, dq, reserved_left, seq, working, reason)"
+        " WHERE o.order_id = v.order_id", params)

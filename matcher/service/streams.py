@@ -1,0 +1,188 @@
+"""Reading the intents table's DynamoDB Stream: shards, parent-before-child order,
+iterators, and records as intents.
+
+Shards split and close: a closed shard has an ``EndingSequenceNumber`` and, once
+read to its end, GetRecords returns no ``NextShardIterator``.  A child shard may be
+read only when every parent is *finished* (its lease says so) or no longer exists
+(trimmed after 24 h).  Records are delivered at least once; the worker drops
+repeats by the (symbol, shard) position it has journaled.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from botocore.exceptions import ClientError
+
+SHARD_END = "SHARD_END"
+TRIM_HORIZON = "TRIM_HORIZON"
+
+
+@dataclass(frozen=True)
+class Shard:
+    shard_id: str
+    parent_id: str | None
+    closed: bool
+
+    @property
+    def lease_key(self) -> str:
+        return f"shard:{self.shard_id}"
+
+
+def list_shards(streams, stream_arn: str) -> list[Shard]:
+    """Every shard of the stream (paginated DescribeStream)."""
+    shards, start = [], None
+    while True:
+        kw = {"StreamArn": stream_arn}
+        if start:
+            kw["ExclusiveStartShardId"] = start
+        desc = streams.describe_stream(**kw)["StreamDescription"]
+        for s in desc.get("Shards", []):
+            shards.append(Shard(s["ShardId"], s.get("ParentShardId"),
+                                "EndingSequenceNumber" in s.get("SequenceNumberRange", {})))
+        start = desc.get("LastEvaluatedShardId")
+        if not start:
+            return shards
+
+
+def ready_shards(shards: list[Shard], finished: set[str]) -> list[Shard]:
+    """The unfinished shards that may be read now: each parent is finished or gone.
+    Parents come before children in the result."""
+    known = {s.shard_id for s in shards}
+    out = []
+    for s in shards:
+        if s.shard_id in finished:
+            continue
+        if s.parent_id and s.parent_id in known and s.parent_id not in finished:
+            continue
+        out.append(s)
+    return out
+
+
+@dataclass
+class Intent:
+    """A stream record, parsed."""
+
+    intent_id: str
+    symbol: str
+    kind: str
+    account_id: int
+    order_id: int | None
+    payload: dict
+    shard_id: str
+    position: int           # the record's sequence number, as an int
+    created_ms: int
+    event_name: str = "INSERT"
+    extra: dict = field(default_factory=dict)
+
+
+def _s(image: dict, name: str) -> str | None:
+    v = image.get(name)
+    return None if v is None else v.get("S")
+
+
+def _n(image: dict, name: str) -> int | None:
+    v = image.get(name)
+    if v is None or "N" not in v:
+        return None
+    return int(v["N"])
+
+
+def parse_record(record: dict, shard_id: str) -> Intent | None:
+    """An intent from an INSERT/MODIFY record, or None (REMOVE, or not an intent)."""
+    if record.get("eventName") not in ("INSERT", "MODIFY"):
+        return None
+    ddb = record.get("dynamodb", {})
+    image = ddb.get("NewImage") or {}
+    try:
+        payload = json.loads(_s(image, "payload") or "{}")
+        return Intent(
+            intent_id=_s(image, "intent_id"), symbol=_s(image, "symbol"), kind=_s(image, "kind"),
+            account_id=_n(image, "account_id") or 0, order_id=_n(image, "order_id"), payload=payload,
+            shard_id=shard_id, position=int(ddb["SequenceNumber"]), created_ms=_n(image, "created_ms") or 0,
+            event_name=record["eventName"])
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+class ShardReader:
+    """One shard's iterator, resumed from a checkpoint."""
+
+    def __init__(self, streams, stream_arn: str, shard: Shard, checkpoint: str | None):
+        self.streams = streams
+        self.arn = stream_arn
+        self.shard = shard
+        self.checkpoint = checkpoint
+        self.iterator: str | None = None
+        self.ended = checkpoint == SHARD_END
+        self.requests = 0
+
+    def _open(self) -> None:
+        kw = {"StreamArn": self.arn, "ShardId": self.shard.shard_id}
+        if self.checkpoint and self.checkpoint not in (TRIM_HORIZON, SHARD_END):
+            kw.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=self.checkpoint)
+        else:
+            kw["ShardIteratorType"] = TRIM_HORIZON
+        self.requests += 1
+        self.iterator = self.streams.get_shard_iterator(**kw)["ShardIterator"]
+
+    def read(self, limit: int) -> list[dict]:
+        """The next records (possibly none); sets ``ended`` when the shard is closed
+        and read to its end."""
+        if self.ended:
+            return []
+        if self.iterator is None:
+            self._open()
+        try:
+            self.requests += 1
+            resp = self.streams.get_records(ShardIterator=self.iterator, Limit=limit)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                self.iterator = None
+                if code == "TrimmedDataAccessException":
+                    self.checkpoint = TRIM_HORIZON
+                return []
+            raise
+        self.iterator = resp.get("NextShardIterator")
+        if self.iterator is None:
+            self.ended = True
+        return resp.get("Records", [])
+
+    def advance(self, sequence_number: str) -> None:
+        self.checkpoint = sequence_number
+
+
+class ChaosStreams:
+    """Fault injection (``MATCHER_CHAOS_DUPLICATES=<probability>``): a streams client
+    that delivers records more than once -- the previous response again, and
+    records repeated within a response -- as DynamoDB Streams may."""
+
+    def __init__(self, inner, probability: float, seed: int | None = None):
+        import random
+
+        self.inner = inner
+        self.p = probability
+        self.rng = random.Random(seed)
+        self.previous: list[dict] = []
+        self.injected = 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def get_records(self, **kw):
+        resp = dict(self.inner.get_records(**kw))
+        records = list(resp.get("Records", []))
+        out = []
+        if records and self.previous and self.rng.random() < self.p:
+            out.extend(self.previous)  # a redelivery of what came before
+            self.injected += len(self.previous)
+        for r in records:
+            out.append(r)
+            if self.rng.random() < self.p:
+                out.append(r)
+                self.injected += 1
+        if records:
+            self.previous = records[-5:]
+        resp["Records"] = out
+        return resp

@@ -1,0 +1,439 @@
+"""The matcher loop: leases, sequencing, effects, checkpoints, recovery.
+
+One worker is *active*: it holds the lease of every symbol (taken in symbol order,
+so two workers never deadlock on halves) and then the leases of the readable
+shards; the others are standbys that take over when the active worker's leases
+expire (a few seconds) -- or at once when it stopped cleanly and released them.
+The intents of all symbols share the stream's shards, which is why one worker
+sequences them all; a symbol lease's counter is still that symbol's fencing token.
+
+Per stream batch (records of one shard):
+
+1. parse; drop repeats (a record at or before the (symbol, shard) position already
+   journaled, the same intent twice in the batch, a NEW whose order is no longer
+   PENDING_NEW in Aurora, a reconciler's VOID);
+2. number the rest per symbol and **journal** them (conditional put, first writer
+   wins), then apply them to the engine;
+3. write trades / order states / depth to DynamoDB (BatchWriteItem);
+4. settle everything in **one** PostgreSQL transaction, fenced per symbol;
+5. publish market data to Redis;
+6. move the shard checkpoint (conditional on the lease counter).
+
+A crash anywhere is repaired by recovery, which runs when a worker takes the
+symbols: the book is rebuilt from the latest snapshot plus the journal after it;
+the journal entries after the snapshot get steps 3-5 again (each is idempotent:
+settlement skips entries at or below ``settlement_progress.last_seq``), and
+reading resumes from the shard checkpoints, skipping records already journaled.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+from chalicelib.db import PgTx
+from chalicelib.symbols import load_catalog
+from matcher.engine import FastBook
+from matcher.engine.commands import Cancel, CancelReplace, NewOrder
+from matcher.engine.convert import SymbolCodec
+from matcher.engine.types import CancelReplaceMode
+
+from . import effects as fx
+from .config import MatcherConfig
+from .journal import Entry, Journal, JournalConflict
+from .leases import LeaseLost, LeaseTable, Renewer, now_ms
+from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
+from .settlement import Applied, Fenced, derive, ensure_progress, settle
+from .streams import SHARD_END, Intent, ShardReader, list_shards, parse_record, ready_shards
+
+ORDER_KINDS = ("NEW", "CANCEL_REPLACE")
+
+
+class StepDown(RuntimeError):
+    """This worker is no longer the owner; it stops and comes back as a standby."""
+
+
+def command(entry: Entry):
+    p = entry.payload
+    if entry.kind == "NEW":
+        return NewOrder(*p["cmd"])
+    if entry.kind == "CANCEL":
+        return Cancel(int(p["order_id"]), int(p["account_id"]))
+    if entry.kind == "CANCEL_REPLACE":
+        return CancelReplace(int(p["cancel_order_id"]), int(p["account_id"]), NewOrder(*p["cmd"]),
+                             CancelReplaceMode[p.get("mode", "STOP_ON_FAILURE")])
+    raise ValueError(f"not an order intent: {entry.kind}")
+
+
+@dataclass
+class SymbolState:
+    symbol: str
+    spec: object
+    codec: SymbolCodec
+    book: FastBook
+    token: int
+    next_seq: int = 1
+    last_event_seq: int = 0  # the engine's last event seq: depth snapshots' lastUpdateId
+    positions: dict[str, int] = field(default_factory=dict)
+    since_snapshot: int = 0
+
+    def depth(self, n: int):
+        bids, asks = self.book.depth(n)
+        c = self.codec
+        return ([(c.price(p), c.qty(q)) for p, q in bids], [(c.price(p), c.qty(q)) for p, q in asks])
+
+
+@dataclass
+class Stats:
+    intents: int = 0
+    trades: int = 0
+    batches: int = 0
+    ddb_requests: int = 0
+    pg_transactions: int = 0
+
+
+class Worker:
+    def __init__(self, config: MatcherConfig | None = None, clients=None, streams=None, pg_connect=None,
+                 symbols: list[str] | None = None):
+        from chalicelib.clients import get_clients
+
+        self.config = config or MatcherConfig.from_env()
+        self.clients = clients or get_clients()
+        s = self.clients.settings
+        self.settings = s
+        self.ddb = self.clients.dynamodb
+        self.streams = streams or self.clients.dynamodbstreams
+        chaos = float(os.environ.get("MATCHER_CHAOS_DUPLICATES") or 0)
+        if chaos > 0:
+            from .streams import ChaosStreams
+
+            self.streams = ChaosStreams(self.streams, chaos)
+        self.catalog = load_catalog()
+        self.symbols = sorted(symbols or self.catalog.symbols)
+        self.leases = LeaseTable(self.ddb, s.leases_table, self.config.worker_id, self.config.lease_ttl_ms)
+        self.journal = Journal(self.ddb, s.journal_table, s.book_table)
+        self.dynamo = fx.DynamoEffects(self.ddb, s.trades_table, s.book_table)
+        self._pg_connect = pg_connect
+        self.pg = None
+        self.books: dict[str, SymbolState] = {}
+        self.readers: dict[str, ShardReader] = {}
+        self.stream_arn: str | None = None
+        self.stop = threading.Event()
+        self.stats = Stats()
+        self._last_describe = 0.0
+        self._last_metrics = time.monotonic()
+        self._renewer: Renewer | None = None
+        self._reconciler = None
+        self.on_batch = None  # test hook: called after each batch is durable
+
+    # -- connections ----------------------------------------------------------------
+    def pg_conn(self):
+        if self.pg is None or self.pg.closed:
+            if self._pg_connect:
+                self.pg = self._pg_connect()
+            else:
+                import psycopg
+
+                self.pg = psycopg.connect(self.settings.database_url, autocommit=False,
+                                          options="-c idle_in_transaction_session_timeout=20000"
+                                                  " -c statement_timeout=30000")
+        return self.pg
+
+    def _stream_arn(self) -> str:
+        if self.stream_arn is None:
+            self.stats.ddb_requests += 1
+            table = self.ddb.describe_table(TableName=self.settings.intents_table)["Table"]
+            self.stream_arn = table["LatestStreamArn"]
+        return self.stream_arn
+
+    # -- ownership ------------------------------------------------------------------
+    def acquire_symbols(self) -> bool:
+        """Take the symbol leases in order; True once all are held (recovering the
+        books of those just taken)."""
+        for sym in self.symbols:
+            key = f"symbol:{sym}"
+            if key in self.leases.held:
+                continue
+            lease = self.leases.get(key)
+            if lease is None:
+                self.leases.create(key)
+                lease = self.leases.get(key)
+            taken = self.leases.try_take(lease)
+            if taken is None:
+                return False  # held by a live owner: stand by (ordered, so no deadlock)
+            logger.info("took symbol lease", extra={"symbol": sym, "fencing_token": taken.counter})
+        for sym in self.symbols:
+            if sym not in self.books:
+                self.recover(sym)
+        return True
+
+    def acquire_shards(self) -> None:
+        now = time.monotonic()
+        if now - self._last_describe < self.config.describe_every_ms / 1000 and self.readers:
+            return
+        self._last_describe = now
+        arn = self._stream_arn()
+        shards = list_shards(self.streams, arn)
+        self.stats.ddb_requests += 1
+        leases = {l.key: l for l in self.leases.scan("shard:")}
+        for sh in shards:
+            if sh.lease_key not in leases:
+                self.leases.create(sh.lease_key, (sh.parent_id,) if sh.parent_id else ())
+                leases[sh.lease_key] = self.leases.get(sh.lease_key)
+        finished = {k.split(":", 1)[1] for k, l in leases.items() if l and l.finished}
+        for sh in ready_shards(shards, finished):
+            if sh.shard_id in self.readers:
+                continue
+            lease = self.leases.held.get(sh.lease_key) or self.leases.try_take(leases[sh.lease_key])
+            if lease is None:
+                continue
+            self.readers[sh.shard_id] = ShardReader(self.streams, arn, sh, lease.checkpoint)
+            logger.info("reading shard", extra={"shard": sh.shard_id, "checkpoint": lease.checkpoint,
+                                                "parent": sh.parent_id})
+
+    def check_leases(self) -> None:
+        if self.leases.lost:
+            raise StepDown(f"lost leases {sorted(self.leases.lost)}")
+
+    # -- recovery -------------------------------------------------------------------
+    def recover(self, sym: str) -> None:
+        t0 = time.monotonic()
+        spec = self.catalog.symbol(sym)
+        codec = SymbolCodec(spec)
+        token = self.leases.token(f"symbol:{sym}")
+        conn = self.pg_conn()
+        with conn.transaction():
+            settled = ensure_progress(PgTx(conn), sym, token)
+        self.stats.pg_transactions += 1
+        snap = self.journal.load_snapshot(sym)
+        if snap:
+            snap_seq, data, positions = snap
+            book = FastBook.restore(data, codec.filters)
+            positions = {k: int(v) for k, v in positions.items()}
+        else:
+            snap_seq, book, positions = 0, FastBook(codec.filters), {}
+        state = SymbolState(sym, spec, codec, book, token, snap_seq + 1, book.export_state()["seq"] - 1, positions)
+        entries = self.journal.read_after(sym, snap_seq)
+        applied = []
+        for e in entries:
+            applied.append(Applied(e, book.process(command(e))))
+            state.positions[e.shard_id] = max(state.positions.get(e.shard_id, 0), e.position)
+        state.next_seq = (entries[-1].seq if entries else snap_seq) + 1
+        state.since_snapshot = len(entries)
+        self.books[sym] = state
+        if applied:
+            self.apply_effects({sym: applied})
+        logger.info("recovered book", extra={"symbol": sym, "snapshot_seq": snap_seq, "replayed": len(entries),
+                                             "settled_seq": settled, "seq": state.next_seq - 1,
+                                             "fencing_token": token, "resting": book.resting_count(),
+                                             "ms": int((time.monotonic() - t0) * 1000)})
+
+    # -- a batch -----------------------------------------------------------------------
+    def handle_records(self, reader: ShardReader, records: list[dict]) -> None:
+        shard = reader.shard.shard_id
+        intents: list[Intent] = []
+        seen: set[str] = set()
+        for r in records:
+            it = parse_record(r, shard)
+            if it is None or it.kind not in ("NEW", "CANCEL", "CANCEL_REPLACE"):
+                continue
+            st = self.books.get(it.symbol)
+            if st is None:
+                logger.warning("intent for an unknown symbol", extra={"symbol": it.symbol, "intent": it.intent_id})
+                continue
+            if it.position <= st.positions.get(shard, 0) or it.intent_id in seen:
+                continue  # a repeat delivery
+            seen.add(it.intent_id)
+            intents.append(it)
+        conn = self.pg_conn()
+        by_symbol: dict[str, list[Applied]] = {}
+        with segment("matcher.batch", shard=shard, records=len(records)):
+            with conn.transaction():
+                tx = PgTx(conn)
+                order_ids = [int(i.payload["order_id"]) for i in intents if i.kind in ORDER_KINDS]
+                pending = set()
+                if order_ids:
+                    pending = {int(r["order_id"]) for r in tx.query(
+                        "SELECT order_id FROM orders WHERE order_id = ANY(:ids) AND status = 'PENDING_NEW'",
+                        {"ids": order_ids})}
+                ts = now_ms()
+                for it in intents:
+                    if it.kind in ORDER_KINDS and int(it.payload["order_id"]) not in pending:
+                        continue  # already sequenced before (or voided)
+                    st = self.books[it.symbol]
+                    e = Entry(st.next_seq, it.intent_id, it.kind, it.payload, shard, it.position, ts)
+                    st.next_seq += 1
+                    by_symbol.setdefault(it.symbol, []).append(Applied(e, []))
+                with subsegment("journal"):
+                    for sym, items in by_symbol.items():
+                        st = self.books[sym]
+                        self.check_leases()
+                        try:
+                            self.journal.append(sym, [a.entry for a in items], st.token)
+                        except JournalConflict as exc:
+                            raise StepDown(str(exc)) from None
+                with subsegment("engine"):
+                    for sym, items in by_symbol.items():
+                        st = self.books[sym]
+                        for a in items:
+                            a.events = st.book.process(command(a.entry))
+                            st.positions[shard] = max(st.positions.get(shard, 0), a.entry.position)
+                            st.since_snapshot += 1
+                self._effects_in_tx(tx, by_symbol)
+            self.stats.pg_transactions += 1
+            self._publish(by_symbol)
+            if records:
+                self.check_leases()
+                self.leases.checkpoint(reader.shard.lease_key, records[-1]["dynamodb"]["SequenceNumber"])
+                reader.advance(records[-1]["dynamodb"]["SequenceNumber"])
+        n = sum(len(v) for v in by_symbol.values())
+        self.stats.intents += n
+        self.stats.batches += 1
+        metrics.add_metric(name="Intents", unit=Unit.Count, value=n)
+        metrics.add_metric(name="BatchSize", unit=Unit.Count, value=len(records))
+        if records:
+            created = records[-1]["dynamodb"].get("ApproximateCreationDateTime")
+            if created is not None:
+                created_ms = created.timestamp() * 1000 if hasattr(created, "timestamp") else float(created) * 1000
+                metrics.add_metric(name="StreamLagMs", unit=Unit.Milliseconds, value=max(0.0, now_ms() - created_ms))
+        for sym, items in by_symbol.items():
+            logger.debug("batch sequenced", extra={"symbol": sym, "seq": items[-1].entry.seq, "intents": len(items),
+                                                   "order_id": items[-1].entry.payload.get("order_id")})
+        self.maybe_snapshot()
+        if self.on_batch:
+            self.on_batch(self, by_symbol)
+
+    def apply_effects(self, by_symbol: dict[str, list[Applied]]) -> None:
+        """Steps 3-5 for already-journaled entries (recovery)."""
+        conn = self.pg_conn()
+        with conn.transaction():
+            self._effects_in_tx(PgTx(conn), by_symbol)
+        self.stats.pg_transactions += 1
+        self._publish(by_symbol)
+
+    def _effects_in_tx(self, tx, by_symbol: dict[str, list[Applied]]) -> None:
+        items = []
+        self._derived = {}
+        for sym, applied in by_symbol.items():
+            st = self.books[sym]
+            d = derive(st.spec, st.codec, applied)
+            depth = st.depth(self.config.depth_levels)
+            st.last_event_seq = max(st.last_event_seq, d.last_event_seq)
+            self._derived[sym] = (d, depth, st.last_event_seq)
+            items.extend(self.dynamo.items(sym, st.codec, d, depth, st.token, self._derived[sym][2]))
+        with subsegment("dynamodb"):
+            self.dynamo.write(items)
+        t0 = time.monotonic()
+        with subsegment("settlement"):
+            for sym, applied in by_symbol.items():
+                st = self.books[sym]
+                try:
+                    res = settle(tx, st.spec, st.codec, sym, applied, st.token)
+                except Fenced as exc:
+                    raise StepDown(str(exc)) from None
+                self.stats.trades += res.fills
+                if res.fills:
+                    metrics.add_metric(name="Trades", unit=Unit.Count, value=res.fills)
+        metrics.add_metric(name="SettlementMs", unit=Unit.Milliseconds, value=(time.monotonic() - t0) * 1000)
+
+    def _publish(self, by_symbol) -> None:
+        prefix = self.settings.redis_key_prefix
+        with subsegment("redis"):
+            for sym in by_symbol:
+                d, depth, depth_seq = self._derived[sym]
+                fx.publish(self.clients.redis, sym, d, depth, depth_seq, prefix)
+
+    def maybe_snapshot(self, force: bool = False) -> None:
+        for sym, st in self.books.items():
+            if st.since_snapshot and (force or st.since_snapshot >= self.config.snapshot_every):
+                ok = self.journal.save_snapshot(sym, st.next_seq - 1, st.book.snapshot(),
+                                                {k: str(v) for k, v in st.positions.items()}, st.token)
+                st.since_snapshot = 0
+                logger.info("snapshot", extra={"symbol": sym, "seq": st.next_seq - 1, "saved": ok})
+
+    # -- the loop --------------------------------------------------------------------------
+    def poll_once(self) -> bool:
+        """One pass over the readable shards; True if any records were handled."""
+        self.check_leases()
+        if not self.acquire_symbols():
+            return False
+        self.acquire_shards()
+        busy = False
+        for shard_id, reader in list(self.readers.items()):
+            records = reader.read(self.config.batch_limit)
+            if records:
+                self.handle_records(reader, records)
+                busy = True
+            if reader.ended:
+                self.leases.checkpoint(reader.shard.lease_key, SHARD_END, finished=True)
+                self.leases.release(reader.shard.lease_key)
+                del self.readers[shard_id]
+                self._last_describe = 0.0  # look for its children now
+                logger.info("shard finished", extra={"shard": shard_id})
+                busy = True
+        return busy
+
+    def flush_metrics(self, force: bool = False) -> None:
+        if force or time.monotonic() - self._last_metrics >= self.config.metrics_every_ms / 1000:
+            self._last_metrics = time.monotonic()
+            flush_metrics()
+
+    def start_background(self) -> None:
+        self._renewer = Renewer(self.leases, self.config.renew_every_ms)
+        self._renewer.start()
+        if self.config.reconcile_every_ms > 0:
+            from .reconciler import ReconcilerThread
+
+            self._reconciler = ReconcilerThread(self)
+            self._reconciler.start()
+
+    def run(self) -> int:
+        logger.info("matcher starting", extra={"worker": self.config.worker_id, "symbols": self.symbols})
+        self.start_background()
+        code = 0
+        try:
+            while not self.stop.is_set():
+                busy = self.poll_once()
+                self.flush_metrics()
+                if not busy:
+                    self.stop.wait(self.config.poll_ms / 1000 if self.books else self.config.renew_every_ms / 1000)
+        except (StepDown, LeaseLost) as exc:
+            logger.warning("stepping down", extra={"reason": str(exc)})
+            code = 0
+        finally:
+            self.shutdown(clean=code == 0 and self.stop.is_set())
+        return code
+
+    def shutdown(self, clean: bool) -> None:
+        if self._renewer:
+            self._renewer.stop.set()
+        if self._reconciler:
+            self._reconciler.stop.set()
+        if clean:
+            try:
+                self.maybe_snapshot(force=True)
+            except Exception:
+                logger.exception("final snapshot failed")
+            for key in list(self.leases.held):
+                self.leases.release(key)
+        self.flush_metrics(force=True)
+        if self.pg is not None:
+            try:
+                self.pg.close()
+            except Exception:
+                pass
+        logger.info("matcher stopped", extra={"clean": clean, "intents": self.stats.intents,
+                                              "trades": self.stats.trades})
+
+
+def main() -> int:
+    worker = Worker()
+
+    def on_term(signum, frame):
+        worker.stop.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    return worker.run()

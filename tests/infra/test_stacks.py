@@ -1,0 +1,302 @@
+"""The synthesised CloudFormation has the properties the design promises."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match
+
+from infra.config import STAGES
+from infra.tables import stage_tables
+
+STAGE_NAMES = ("dev", "prod")
+
+
+def resources(template, rtype: str) -> dict:
+    return template.find_resources(rtype)
+
+
+def props(template, rtype: str) -> list[dict]:
+    return [r.get("Properties", {}) for r in resources(template, rtype).values()]
+
+
+# ------------------------------------------------------------------------ synthesis
+def test_every_stack_of_both_stages_synthesises(synth):
+    assert synth.error is None, synth.error
+    for stage in STAGE_NAMES:
+        for part in ("Network", "Data", "Identity", "Matcher", "Ops", "Edge"):
+            assert synth.template(stage, part)["Resources"], (stage, part)
+
+
+def test_stacks_deploy_in_order(synth):
+    manifest = json.loads((synth.outdir / "manifest.json").read_text())
+    deps = {name: set(a.get("dependencies", [])) for name, a in manifest["artifacts"].items()}
+    assert "Exchange-prod-Network" in deps["Exchange-prod-Data"]
+    assert "Exchange-prod-Data" in deps["Exchange-prod-Matcher"]
+    assert "Exchange-prod-Matcher" in deps["Exchange-prod-Ops"]
+
+
+# -------------------------------------------------------------------------- network
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_vpc_spans_azs_with_three_tiers_and_gateway_endpoints(templates, stage):
+    t = templates[(stage, "Network")]
+    azs = len(STAGES[stage].availability_zones)
+    assert azs >= 2
+    assert len(resources(t, "AWS::EC2::Subnet")) == 3 * azs
+    assert {p["AvailabilityZone"] for p in props(t, "AWS::EC2::Subnet")} == set(STAGES[stage].availability_zones)
+    gateways = [p for p in props(t, "AWS::EC2::VPCEndpoint") if p.get("VpcEndpointType") == "Gateway"]
+    services = json.dumps([g["ServiceName"] for g in gateways])
+    assert "dynamodb" in services and ".s3" in services
+    interface = [p for p in props(t, "AWS::EC2::VPCEndpoint") if p.get("VpcEndpointType") == "Interface"]
+    assert bool(interface) == STAGES[stage].interface_endpoints
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_no_security_group_is_open_to_the_internet(templates, stage):
+    t = templates[(stage, "Network")]
+    for sg in props(t, "AWS::EC2::SecurityGroup"):
+        for rule in sg.get("SecurityGroupIngress", []):
+            assert rule.get("CidrIp") != "0.0.0.0/0", sg["GroupDescription"]
+            assert rule.get("CidrIpv6") != "::/0", sg["GroupDescription"]
+    for rule in props(t, "AWS::EC2::SecurityGroupIngress"):
+        assert rule.get("CidrIp") != "0.0.0.0/0"
+    # data tiers never talk out
+    for sg in props(t, "AWS::EC2::SecurityGroup"):
+        if sg["GroupDescription"].startswith(("Aurora", "Redis")):
+            assert sg["SecurityGroupEgress"][0]["CidrIp"] == "255.255.255.255/32"  # CDK's "no egress" marker
+
+
+# ----------------------------------------------------------------------------- data
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_aurora_serverless_v2_multi_az_encrypted_data_api(templates, stage):
+    t = templates[(stage, "Data")]
+    cfg = STAGES[stage]
+    t.has_resource("AWS::RDS::DBCluster", {
+        "DeletionPolicy": "Snapshot",
+        "Properties": Match.object_like({
+            "Engine": "aurora-postgresql",
+            "StorageEncrypted": True,
+            "KmsKeyId": Match.any_value(),
+            "DeletionProtection": True,
+            "EnableHttpEndpoint": True,
+            "BackupRetentionPeriod": cfg.aurora_backup_days,
+            "ServerlessV2ScalingConfiguration": {"MinCapacity": cfg.aurora_min_acu,
+                                                 "MaxCapacity": cfg.aurora_max_acu},
+        }),
+    })
+    (cluster,) = props(t, "AWS::RDS::DBCluster")
+    assert "resolve:secretsmanager" in json.dumps(cluster["MasterUserPassword"])   # from Secrets Manager
+    instances = props(t, "AWS::RDS::DBInstance")
+    assert len(instances) == 2                                   # writer + reader
+    assert {i["DBInstanceClass"] for i in instances} == {"db.serverless"}
+    assert {i.get("PromotionTier") for i in instances} >= {0}
+    t.resource_count_is("AWS::SecretsManager::SecretTargetAttachment", 1)
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_dynamodb_tables_are_exactly_the_code_definitions(templates, stage):
+    t = templates[(stage, "Data")]
+    tables = {p["TableName"]: p for p in props(t, "AWS::DynamoDB::Table")}
+    expected = stage_tables()
+    assert len(tables) == len(expected)
+    for st in expected:
+        spec = st.spec
+        p = tables[f"exchange-{stage}-{st.suffix}"]
+        assert p["KeySchema"] == spec.key_schema
+        assert sorted(p["AttributeDefinitions"], key=str) == sorted(spec.attribute_definitions, key=str)
+        assert p["BillingMode"] == "PAY_PER_REQUEST"
+        assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert p["SSESpecification"]["SSEEnabled"] is True
+        assert p["DeletionProtectionEnabled"] is True
+        if spec.stream_view_type:
+            assert p["StreamSpecification"] == {"StreamViewType": spec.stream_view_type}
+        else:
+            assert "StreamSpecification" not in p
+        if spec.ttl_attribute:
+            assert p["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
+        else:
+            assert "TimeToLiveSpecification" not in p
+    # the matcher's input has its stream
+    assert tables[f"exchange-{stage}-intents"]["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_redis_multi_az_tls_auth(templates, stage):
+    t = templates[(stage, "Data")]
+    (rg,) = props(t, "AWS::ElastiCache::ReplicationGroup")
+    assert rg["MultiAZEnabled"] is True and rg["AutomaticFailoverEnabled"] is True
+    assert rg["TransitEncryptionEnabled"] is True and rg["AtRestEncryptionEnabled"] is True
+    assert rg["ReplicasPerNodeGroup"] >= 1
+    assert rg["CacheNodeType"] == STAGES[stage].redis_node_type
+    assert "resolve:secretsmanager" in json.dumps(rg["AuthToken"])   # never a literal
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_backup_bucket_private_encrypted_with_lifecycle(templates, stage):
+    from chalicelib.resources import BACKUP_LIFECYCLE_DAYS
+
+    t = templates[(stage, "Data")]
+    buckets = [p for p in props(t, "AWS::S3::Bucket") if "LifecycleConfiguration" in p
+               and any(r.get("Id") == "exports" for r in p["LifecycleConfiguration"]["Rules"])]
+    assert len(buckets) == 1
+    b = buckets[0]
+    rule = next(r for r in b["LifecycleConfiguration"]["Rules"] if r.get("Id") == "exports")
+    assert rule["ExpirationInDays"] == BACKUP_LIFECYCLE_DAYS["expire"]
+    assert rule["Transitions"][0] == {"StorageClass": "GLACIER",
+                                      "TransitionInDays": BACKUP_LIFECYCLE_DAYS["to_glacier"]}
+    assert b["PublicAccessBlockConfiguration"] == {k: True for k in (
+        "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")}
+    assert b["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
+        "SSEAlgorithm"] == "aws:kms"
+
+
+# -------------------------------------------------------------------------- matcher
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_matcher_service_fargate_circuit_breaker_autoscaling(templates, stage):
+    t = templates[(stage, "Matcher")]
+    cfg = STAGES[stage]
+    services = {p["ServiceName"]: p for p in props(t, "AWS::ECS::Service")}
+    matcher = services[f"exchange-{stage}-matcher"]
+    assert matcher["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE", "Weight": 1}]
+    assert matcher["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    assert matcher["DesiredCount"] == cfg.matcher_desired
+    jobs = services[f"exchange-{stage}-jobs"]
+    assert jobs["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]
+    (assoc,) = props(t, "AWS::ECS::ClusterCapacityProviderAssociations")
+    assert set(assoc["CapacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
+    (target,) = props(t, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (cfg.matcher_desired, cfg.matcher_max)
+    metrics = {p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
+               ["PredefinedMetricType"] for p in props(t, "AWS::ApplicationAutoScaling::ScalingPolicy")}
+    assert metrics == {"ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization"}
+    t.has_resource_properties("AWS::ElasticLoadBalancingV2::LoadBalancer", {"Scheme": "internal"})
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_matcher_image_is_a_cdk_docker_asset(synth, stage):
+    assets = json.loads((synth.outdir / f"Exchange-{stage}-Matcher.assets.json").read_text())
+    (image,) = assets["dockerImages"].values()
+    assert image["source"]["dockerFile"] == "infra/docker/matcher.Dockerfile"
+    staged = synth.outdir / image["source"]["directory"]
+    assert (staged / "infra/docker/matcher.Dockerfile").exists()
+    assert (staged / "chalicelib").is_dir()
+    assert not (staged / ".venv").exists() and not (staged / "tests").exists()
+
+
+def _statements(template, role_logical_prefix: str) -> list[dict]:
+    out = []
+    for lid, res in resources(template, "AWS::IAM::Policy").items():
+        if lid.startswith(role_logical_prefix):
+            out.extend(res["Properties"]["PolicyDocument"]["Statement"])
+    return out
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_matcher_task_role_is_least_privilege(templates, stage):
+    t = templates[(stage, "Matcher")]
+    statements = _statements(t, "TaskRole")
+    assert statements
+    unscoped_ok = {"dynamodb:ListStreams", "cloudwatch:PutMetricData", "xray:PutTraceSegments",
+                   "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"}
+    for s in statements:
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        assert not any(a.endswith("*") for a in actions), s
+        if s["Resource"] == "*":
+            assert set(actions) <= unscoped_ok, s
+    by_sid = {s["Sid"]: s for s in statements}
+    assert all(not a.startswith(("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete"))
+               for a in by_sid["ReadIntents"]["Action"])                        # intents: read only
+    assert by_sid["Metrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Exchange"}}
+
+
+# ------------------------------------------------------------------------- identity
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_user_pool_from_shared_definition(templates, stage):
+    from chalicelib import resources as R
+
+    t = templates[(stage, "Identity")]
+    (pool,) = props(t, "AWS::Cognito::UserPool")
+    pp = pool["Policies"]["PasswordPolicy"]
+    assert pp["MinimumLength"] == R.PASSWORD_POLICY["MinimumLength"]
+    assert pp["RequireSymbols"] == R.PASSWORD_POLICY["RequireSymbols"]
+    assert pool["UsernameAttributes"] == ["email"]
+    assert pool["MfaConfiguration"] == {"OPTIONAL": "OPTIONAL", "REQUIRED": "ON"}[STAGES[stage].mfa]
+    assert pool["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+    clients = {c["ClientName"]: c for c in props(t, "AWS::Cognito::UserPoolClient")}
+    web = clients[f"exchange-web-{stage}"]
+    assert web.get("GenerateSecret", False) is False
+    assert set(web["ExplicitAuthFlows"]) >= {"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    assert clients[f"exchange-server-{stage}"]["GenerateSecret"] is True
+
+
+def test_identity_providers_only_when_configured(templates):
+    dev = props(templates[("dev", "Identity")], "AWS::Cognito::UserPoolIdentityProvider")
+    prod = {p["ProviderName"]: p for p in props(templates[("prod", "Identity")],
+                                                "AWS::Cognito::UserPoolIdentityProvider")}
+    assert dev == []
+    assert set(prod) == {"Google", "Okta"}
+    for p in prod.values():   # client secrets come from Secrets Manager at deploy time
+        assert "resolve:secretsmanager" in json.dumps(p["ProviderDetails"]["client_secret"])
+
+
+# ----------------------------------------------------------------------------- edge
+def test_edge_private_bucket_oac_and_api_route(templates, api_domain):
+    for stage in STAGE_NAMES:
+        t = templates[(stage, "Edge")]
+        t.resource_count_is("AWS::CloudFront::OriginAccessControl", 1)
+        (dist,) = props(t, "AWS::CloudFront::Distribution")
+        cfg = dist["DistributionConfig"]
+        api = [b for b in cfg["CacheBehaviors"] if b["PathPattern"] == "/api/*"]
+        assert len(api) == 1 and api[0]["ViewerProtocolPolicy"] == "https-only"
+        origin = next(o for o in cfg["Origins"] if o["Id"] == api[0]["TargetOriginId"])
+        assert origin["DomainName"] == api_domain
+        assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+        assert cfg["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+        assert "Logging" in cfg
+        site = [p for p in props(t, "AWS::S3::Bucket")]
+        assert all(p["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] for p in site)
+    prod = templates[("prod", "Edge")]
+    prod.resource_count_is("AWS::CertificateManager::Certificate", 1)
+    prod.resource_count_is("AWS::Route53::RecordSet", 2)
+    prod.has_resource_properties("AWS::WAFv2::WebACL", {"Scope": "CLOUDFRONT", "Rules": Match.array_with([
+        Match.object_like({"Statement": {"RateBasedStatement": Match.object_like({"AggregateKeyType": "IP"})}})])})
+    dev = templates[("dev", "Edge")]
+    dev.resource_count_is("AWS::CertificateManager::Certificate", 0)
+    dev.resource_count_is("AWS::WAFv2::WebACL", 0)
+
+
+# ------------------------------------------------------------------------------ ops
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_ops_dashboard_alarms_xray_backup(templates, stage):
+    t = templates[(stage, "Ops")]
+    t.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    alarms = props(t, "AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 10 and all(a["AlarmActions"] for a in alarms)
+    names = {a["AlarmName"] for a in alarms}
+    assert {f"exchange-{stage}-matcher-lag-p99", f"exchange-{stage}-api-5xx", f"exchange-{stage}-aurora-acu",
+            f"exchange-{stage}-redis-cpu"} <= names
+    (topic,) = props(t, "AWS::SNS::Topic")
+    assert "KmsMasterKeyId" in topic
+    t.resource_count_is("AWS::XRay::SamplingRule", 1)
+    t.has_resource_properties("AWS::Backup::BackupVault", {"EncryptionKeyArn": Match.any_value()})
+    (plan,) = props(t, "AWS::Backup::BackupPlan")
+    assert len(plan["BackupPlan"]["BackupPlanRule"]) == (2 if STAGES[stage].backup_monthly_retention_days else 1)
+    (selection,) = props(t, "AWS::Backup::BackupSelection")
+    assert len(selection["BackupSelection"]["Resources"]) == 1 + len(stage_tables())   # Aurora + every table
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_every_log_group_has_retention(synth, stage):
+    for part in ("Network", "Data", "Matcher", "Ops"):
+        for lid, res in synth.template(stage, part)["Resources"].items():
+            if res["Type"] == "AWS::Logs::LogGroup":
+                assert res["Properties"].get("RetentionInDays"), (part, lid)
+
+
+def test_backup_export_job_is_scheduled(templates):
+    t = templates[("prod", "Data")]
+    fns = [p for p in props(t, "AWS::Lambda::Function") if p.get("Handler") == "backup_export.handler"]
+    assert len(fns) == 1
+    assert set(fns[0]["Environment"]["Variables"]) >= {"BACKUP_BUCKET", "TABLE_ARNS", "DB_CLUSTER_ID",
+                                                        "EXPORT_ROLE_ARN", "KMS_KEY_ARN"}
+    assert any(p.get("ScheduleExpression", "").startswith("cron") for p in props(t, "AWS::Events::Rule"))

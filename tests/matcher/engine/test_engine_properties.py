@@ -1,0 +1,200 @@
+"""Property and differential tests: the fast book against the reference model on
+random command streams, plus the invariants every book must keep."""
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matcher.engine import (Amend, Cancel, CancelReplace, CancelReplaceMode, EngineFilters,
+                            EventKind, FastBook, NewOrder, OrderStatus, OrderType, ReferenceBook,
+                            Side, StpMode, TimeInForce)
+from matcher.engine.events import digest
+
+K = EventKind
+FILTERS = EngineFilters(min_price=1, max_price=200, min_qty=1, max_qty=40, market_min_qty=1,
+                        market_max_qty=30, min_notional=150, max_notional=3000)
+DETERMINISTIC = settings(max_examples=60, derandomize=True, deadline=None, database=None,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+# -- command streams ------------------------------------------------------------------
+@st.composite
+def new_orders(draw, oid: int) -> NewOrder:
+    t = draw(st.sampled_from(list(OrderType)))
+    side = draw(st.sampled_from(list(Side)))
+    tif = draw(st.sampled_from(list(TimeInForce)))
+    stp = draw(st.sampled_from(list(StpMode)))
+    account = draw(st.integers(1, 3))
+    price = draw(st.integers(95, 105))
+    qty = draw(st.integers(1, 14))
+    quote = 0
+    if t == OrderType.MARKET and draw(st.booleans()):
+        qty, quote = 0, draw(st.integers(100, 2500))
+    stop_price = draw(st.integers(95, 105)) if t not in (OrderType.LIMIT, OrderType.MARKET,
+                                                          OrderType.LIMIT_MAKER) else 0
+    if t in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT):
+        price = 0
+    return NewOrder(oid, account, side, t, tif, price, qty, quote, stop_price, stp)
+
+
+@st.composite
+def command_streams(draw, max_size: int = 60) -> list:
+    n = draw(st.integers(1, max_size))
+    commands, oid, accounts = [], 0, {}
+    for _ in range(n):
+        kind = draw(st.sampled_from("LLLLLNCCAR"))
+        if kind in "CAR" and oid:
+            target = draw(st.integers(1, oid))
+            account = accounts[target] if draw(st.integers(0, 9)) else 99  # sometimes a stranger
+            if kind == "C":
+                commands.append(Cancel(target, account))
+            elif kind == "A":
+                commands.append(Amend(target, account, draw(st.integers(0, 14))))
+            else:
+                oid += 1
+                new = draw(new_orders(oid))._replace(account_id=account)
+                accounts[oid] = account
+                mode = draw(st.sampled_from(list(CancelReplaceMode)))
+                commands.append(CancelReplace(target, account, new, mode))
+            continue
+        oid += 1
+        if kind == "L":  # the common case: a plain limit order near the touch
+            o = NewOrder(oid, draw(st.integers(1, 3)), draw(st.sampled_from(list(Side))),
+                         OrderType.LIMIT, TimeInForce.GTC, draw(st.integers(97, 103)),
+                         draw(st.integers(1, 14)), stp_mode=draw(st.sampled_from(list(StpMode))))
+        else:
+            o = draw(new_orders(oid))
+        accounts[oid] = o.account_id
+        commands.append(o)
+    return commands
+
+
+def random_stream(rng: random.Random, n: int) -> list:
+    """A longer stream from a seeded RNG, same mix as :func:`command_streams`."""
+    commands, accounts, oid = [], {}, 0
+    for _ in range(n):
+        kind = rng.choice("LLLLLLNCCCAR")
+        if kind in "CAR" and oid:
+            target = rng.randint(max(1, oid - 40), oid)
+            account = accounts[target] if rng.random() < 0.9 else 99
+            if kind == "C":
+                commands.append(Cancel(target, account))
+            elif kind == "A":
+                commands.append(Amend(target, account, rng.randint(0, 14)))
+            else:
+                oid += 1
+                accounts[oid] = account
+                commands.append(CancelReplace(target, account, NewOrder(
+                    oid, account, rng.choice(list(Side)), OrderType.LIMIT, TimeInForce.GTC,
+                    rng.randint(97, 103), rng.randint(2, 14)), rng.choice(list(CancelReplaceMode))))
+            continue
+        oid += 1
+        t = OrderType.LIMIT if kind == "L" else rng.choice(list(OrderType))
+        qty, quote = rng.randint(1, 14), 0
+        if t == OrderType.MARKET and rng.random() < 0.5:
+            qty, quote = 0, rng.randint(100, 2500)
+        o = NewOrder(oid, rng.randint(1, 4), rng.choice(list(Side)), t,
+                     rng.choice(list(TimeInForce)) if kind != "L" else TimeInForce.GTC,
+                     rng.randint(94, 106), qty, quote, rng.randint(94, 106),
+                     rng.choice(list(StpMode)))
+        if t in (OrderType.LIMIT, OrderType.MARKET, OrderType.LIMIT_MAKER):
+            o = o._replace(stop_price=0)
+        if t in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT):
+            o = o._replace(price=0)
+        accounts[oid] = o.account_id
+        commands.append(o)
+    return commands
+
+
+# -- the differential test ----------------------------------------------------------------
+def assert_same_behaviour(commands: list) -> None:
+    ref, fast = ReferenceBook(FILTERS), FastBook(FILTERS)
+    ref_all, fast_all = [], []
+    for i, c in enumerate(commands):
+        expected, got = ref.process(c), fast.process(c)
+        assert got == expected, f"command {i}: {c}"
+        fast.validate_internal_state()
+        ref_all.extend(expected)
+        fast_all.extend(got)
+    assert digest(fast_all) == digest(ref_all)
+    assert fast.state_hash() == ref.state_hash()
+    assert fast.depth(100) == ref.depth(100)
+    assert fast.snapshot() == ref.snapshot()
+
+
+@DETERMINISTIC
+@given(command_streams())
+def test_fast_book_matches_the_reference(commands):
+    assert_same_behaviour(commands)
+
+
+def test_fast_book_matches_the_reference_on_long_streams():
+    for seed in range(6):
+        assert_same_behaviour(random_stream(random.Random(seed), 1500))
+
+
+# -- invariants ------------------------------------------------------------------------------
+@DETERMINISTIC
+@given(command_streams())
+def test_invariants_hold_after_every_command(commands):
+    book = FastBook(FILTERS)
+    traded: Counter = Counter()
+    open_ids: set[int] = set()
+    for c in commands:
+        before_bid, before_ask = book.best_bid(), book.best_ask()
+        events = book.process(c)
+        book.validate_internal_state()
+        # never crossed at rest
+        bid, ask = book.best_bid(), book.best_ask()
+        assert bid is None or ask is None or bid[0] < ask[0]
+        # quantity conserved: every status reports exactly what traded
+        taker_prices = []
+        for e in events:
+            if e[1] == K.TRADE:
+                traded[e[7]] += e[4]
+                traded[e[8]] += e[4]
+                assert e[5] == e[3] * e[4]          # quote = price * qty
+                taker_prices.append((e[8], e[3]))
+            elif e[1] == K.ORDER:
+                assert e[5] == traded[e[2]], e
+                if e[3] == OrderStatus.FILLED:
+                    assert e[4] == 0
+            elif e[1] == K.AMENDED:
+                assert e[4] == traded[e[2]]
+            if e[1] in (K.ORDER, K.AMENDED):
+                open_ids.add(e[2])
+        totals = sum(q for _, q in book.depth(10**6)[0] + book.depth(10**6)[1])
+        resting = [book.open_order(i) for i in open_ids]
+        assert totals == sum(o[2] for o in resting if o is not None and not o[4])
+        if isinstance(c, NewOrder) and c.order_type in (OrderType.LIMIT, OrderType.MARKET):
+            # IOC, FOK and MARKET never rest
+            if c.order_type == OrderType.MARKET or c.tif != TimeInForce.GTC:
+                assert book.open_order(c.order_id) is None
+            # price priority: the first fill is at the best opposite price, no later
+            # fill is at a better one, and none beyond the limit
+            own = [p for oid, p in taker_prices if oid == c.order_id]
+            best = before_ask if c.side == Side.BUY else before_bid
+            if own and c.stp_mode == StpMode.NONE:
+                assert own[0] == best[0]
+            step = 1 if c.side == Side.BUY else -1
+            assert all((b - a) * step >= 0 for a, b in zip(own, own[1:]))
+            if c.order_type == OrderType.LIMIT:
+                assert all((c.price - p) * step >= 0 for p in own)
+
+
+@DETERMINISTIC
+@given(command_streams(), st.integers(0, 60), st.booleans())
+def test_snapshot_restore_and_replay_is_byte_identical(commands, cut, into_reference):
+    cut = min(cut, len(commands))
+    whole = FastBook(FILTERS)
+    expected = [e for c in commands for e in whole.process(c)]
+    head = FastBook(FILTERS)
+    head_events = [e for c in commands[:cut] for e in head.process(c)]
+    restored = (ReferenceBook if into_reference else FastBook).restore(head.snapshot(), FILTERS)
+    assert restored.state_hash() == head.state_hash()
+    tail_events = [e for c in commands[cut:] for e in restored.process(c)]
+    assert digest(head_events + tail_events) == digest(expected)
+    assert restored.state_hash() == whole.state_hash()
