@@ -15,13 +15,29 @@ from chalicelib.sqlparams import named_to_pyformat
 
 
 class Tx:
-    """One open transaction: run statements, get rows back as tuples or dicts."""
+    """One open transaction: run statements, get rows back as tuples or dicts.
+    Subclasses only say how one statement runs (``_run`` returns a DB-API cursor)."""
+
+    rowcount: int = -1
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def _run(self, sql: str, params: Mapping[str, Any] | None):
+        raise NotImplementedError
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
-        raise NotImplementedError
+        cur = self._run(sql, params)
+        self.rowcount = cur.rowcount
+        return [tuple(r) for r in cur.fetchall()] if cur.description else []
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict]:
-        raise NotImplementedError
+        cur = self._run(sql, params)
+        self.rowcount = cur.rowcount
+        if not cur.description:
+            return []
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
 
     def one(self, sql: str, params: Mapping[str, Any] | None = None) -> dict | None:
         rows = self.query(sql, params)
@@ -35,52 +51,19 @@ class Tx:
 class DataApiTx(Tx):
     """A transaction over ``aurora_data_api`` (one Data API transaction id)."""
 
-    def __init__(self, conn):
-        self.conn = conn
-        self.rowcount = -1
-
     def _run(self, sql, params):
         cur = self.conn.cursor()
         cur.execute(sql, dict(params) if params else None)
-        self.rowcount = cur.rowcount
         return cur
-
-    def execute(self, sql, params=None):
-        cur = self._run(sql, params)
-        return [tuple(r) for r in cur.fetchall()] if cur.description else []
-
-    def query(self, sql, params=None):
-        cur = self._run(sql, params)
-        if not cur.description:
-            return []
-        names = [d.name for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
 class PgTx(Tx):
-    """A transaction over a psycopg 3 connection."""
-
-    def __init__(self, conn):
-        self.conn = conn
-        self.rowcount = -1
+    """A transaction over a psycopg 3 connection (``:name`` rewritten for it)."""
 
     def _run(self, sql, params):
         if params:
             sql, _ = named_to_pyformat(sql)
-        cur = self.conn.execute(sql, dict(params) if params else None, prepare=False)
-        self.rowcount = cur.rowcount
-        return cur
-
-    def execute(self, sql, params=None):
-        cur = self._run(sql, params)
-        return [tuple(r) for r in cur.fetchall()] if cur.description else []
-
-    def query(self, sql, params=None):
-        cur = self._run(sql, params)
-        if not cur.description:
-            return []
-        names = [d.name for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        return self.conn.execute(sql, dict(params) if params else None, prepare=False)
 
 
 def data_api_connection(clients=None):

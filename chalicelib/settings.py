@@ -147,3 +147,17 @@ def reset_settings() -> None:
     """Forget the cached settings (tests and the local stack change the environment)."""
     global _settings
     _settings = None
+
+
+def markdown_table() -> str:
+    """The settings as the README's table (a test keeps the README in step)."""
+    lines = ["| variable | local default | what it is |", "|---|---|---|"]
+    for s in SPECS:
+        default = f"`{s.default}`" if s.default else "(unset)"
+        must = " Required on dev/prod." if s.required_in_aws else ""
+        lines.append(f"| `{s.env}` | {default} | {s.doc}.{must} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from aws_cdk import (
     CfnOutput, Duration, RemovalPolicy, SecretValue, Stack,
-    aws_dynamodb as ddb, aws_ec2 as ec2, aws_elasticache as elasticache, aws_kms as kms,
+    aws_dynamodb as ddb, aws_elasticache as elasticache, aws_kms as kms,
     aws_rds as rds, aws_s3 as s3, aws_secretsmanager as sm,
 )
 from constructs import Construct

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aws_cdk import (
     CfnOutput, Duration, IgnoreMode, Stack,
-    aws_ec2 as ec2, aws_ecs as ecs, aws_elasticloadbalancingv2 as elbv2, aws_iam as iam, aws_logs as logs,
+    aws_ecs as ecs, aws_elasticloadbalancingv2 as elbv2, aws_iam as iam, aws_logs as logs,
     aws_secretsmanager as sm,
 )
 from aws_cdk.aws_ecr_assets import Platform
@@ -35,9 +35,9 @@ from infra.stacks.data import DB_NAME, DataStack
 from infra.stacks.network import DB_PORT, NetworkStack
 
 DOCKERFILE = "infra/docker/matcher.Dockerfile"
-# The image's build context is the repository root; only these paths are part of the
-# asset (everything else - .venv, .git, tests, web - is excluded before hashing).
-IMAGE_PATHS = ("chalicelib", "matcher", "requirements.txt", "infra/docker")
+# The image's build context is the repository root; only chalicelib/, matcher/,
+# requirements.txt and infra/docker/ are part of the asset (everything else - .venv,
+# .git, tests, web - is excluded before hashing), as matcher.Dockerfile.dockerignore says.
 IMAGE_EXCLUDE = ["*", ".*", "!chalicelib", "!matcher", "!requirements.txt", "!infra", "infra/*", "!infra/docker",
                  "**/__pycache__", "**/*.pyc"]
 

@@ -25,6 +25,7 @@ from bisect import bisect_left, insort
 from collections import deque
 from heapq import heappop, heappush
 from itertools import count, islice
+from operator import attrgetter
 
 from chalicelib.errors import Reason
 
@@ -49,6 +50,7 @@ _STPS = frozenset(StpMode)
 _STOP_MARKET_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
 _STOP_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT,
                          OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT})
+_is_live = attrgetter("leaves")  # C-level filter for compacting a queue
 
 
 class _Order:
@@ -491,8 +493,8 @@ class FastBook(OrderBook):
                   (nxt(), _LEVEL, book_side.side, level.price, total)]
         if not live:
             book_side.remove_level(level)
-        elif len(level.orders) > 2 * live + 8:
-            level.orders = deque(o for o in level.orders if o.leaves)
+        elif len(level.orders) > 2 * live + 8:  # more dead entries than live: compact
+            level.orders = deque(filter(_is_live, level.orders))
         return events
 
     def amend(self, order_id: int, account_id: int, new_qty: int) -> list[tuple]:

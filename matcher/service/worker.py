@@ -137,7 +137,7 @@ class Worker:
                 import psycopg
 
                 self.pg = psycopg.connect(self.settings.database_url, autocommit=False,
-                                          options="-c idle_in_transaction_session_timeout=20000"
+                                          options="-c idle_in_transaction_session_timeout=10000"
                                                   " -c statement_timeout=30000")
         return self.pg
 

@@ -43,8 +43,6 @@ def test_cdk_nag_really_runs(tmp_path):
 
 
 def test_an_acknowledgment_needs_a_reason():
-    from constructs import Construct  # noqa: F401
-
     import aws_cdk as cdk
 
     from infra.nag import acknowledge
