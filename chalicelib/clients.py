@@ -56,8 +56,14 @@ class Clients:
     def redis(self):
         import redis
 
-        return redis.Redis.from_url(self.settings.redis_url, decode_responses=True,
-                                    socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+        s = self.settings
+        extra = {}
+        if s.redis_auth_secret_arn:  # ElastiCache AUTH token, kept out of the URL and the config
+            from aws_lambda_powertools.utilities import parameters
+
+            extra["password"] = parameters.get_secret(s.redis_auth_secret_arn, max_age=300)
+        return redis.Redis.from_url(s.redis_url, decode_responses=True, socket_connect_timeout=2,
+                                    socket_timeout=5, health_check_interval=30, **extra)
 
 
 _clients: Clients | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
-from chalicelib.sqlparams import named_to_pyformat
+from chalicelib.sqlparams import compile_named
 
 
 class Tx:
@@ -58,12 +58,19 @@ class DataApiTx(Tx):
 
 
 class PgTx(Tx):
-    """A transaction over a psycopg 3 connection (``:name`` rewritten for it)."""
+    """A transaction over a psycopg 3 connection: ``:name`` compiled to ``$n`` and sent
+    with a raw cursor, as the local Data API does."""
 
     def _run(self, sql, params):
+        from psycopg import RawCursor
+
+        cur = RawCursor(self.conn)
         if params:
-            sql, _ = named_to_pyformat(sql)
-        return self.conn.execute(sql, dict(params) if params else None, prepare=False)
+            compiled = compile_named(sql)
+            cur.execute(compiled.sql, [params[name] for name in compiled.names], prepare=False)
+        else:
+            cur.execute(sql, prepare=False)
+        return cur
 
 
 def data_api_connection(clients=None):

@@ -57,6 +57,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("DATAAPI_ENDPOINT_URL", "", _URL, "rds-data endpoint override (local Data API); empty in AWS"),
     Spec("AWS_ENDPOINT_URL", "", _URL, "endpoint override for every other AWS service (moto locally)"),
     Spec("REDIS_URL", "redis://127.0.0.1:6379/0", _URL, "Redis (ElastiCache) URL", required_in_aws=True),
+    Spec("REDIS_AUTH_SECRET_ARN", "", re.compile(r"^(arn:aws[a-z-]*:secretsmanager:.+)?$"),
+         "Secrets Manager ARN of the Redis AUTH token (ElastiCache); empty locally"),
     Spec("REDIS_KEY_PREFIX", "ex:", re.compile(r"^[A-Za-z0-9:_.-]{0,32}$"), "prefix of every Redis key"),
     Spec("COGNITO_USER_POOL_ID", "", re.compile(r"^([a-z]{2}-[a-z]+-\d_[A-Za-z0-9]+)?$"), "Cognito user pool id", required_in_aws=True),
     Spec("COGNITO_CLIENT_ID", "", re.compile(r"^[A-Za-z0-9]*$"), "Cognito app client id of the web app", required_in_aws=True),
@@ -86,6 +88,7 @@ class Settings:
     dataapi_endpoint_url: str
     aws_endpoint_url: str
     redis_url: str
+    redis_auth_secret_arn: str
     redis_key_prefix: str
     cognito_user_pool_id: str
     cognito_client_id: str

@@ -42,9 +42,9 @@ PARTS = ("Network", "Data", "Identity", "Matcher", "Ops", "Edge")
 # Settings variables the stacks provide (chalicelib/settings.py SPECS names).
 STACK_VARS = ("INTENTS_TABLE", "TRADES_TABLE", "BOOK_TABLE", "JOURNAL_TABLE", "LEASES_TABLE", "IDEMPOTENCY_TABLE",
               "DB_CLUSTER_ARN", "DB_SECRET_ARN", "DB_NAME", "COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID",
-              "BACKUP_BUCKET")
-# Provided by the stacks but not (yet) settings of the code: passed through when present.
-EXTRA_VARS = ("API_KEY_SECRET_ARN",)
+              "BACKUP_BUCKET", "API_KEY_SECRET_ARN")
+# Provided by the stacks but not settings of the code: passed through when present.
+EXTRA_VARS = ()
 TABLE_VARS = STACK_VARS[:6]
 
 DDB_API_ACTIONS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
@@ -122,10 +122,8 @@ def policy(flat: dict, stage: str, app_name: str = APP) -> dict:
     region, account = _need(flat, "Region"), _need(flat, "Account")
     arn = lambda service, resource: f"arn:aws:{service}:{region}:{account}:{resource}"  # noqa: E731
     tables = [arn("dynamodb", f"table/{flat[output_key(v)]}") for v in TABLE_VARS]
-    secrets = [_need(flat, output_key("DB_SECRET_ARN"))]
-    if output_key("API_KEY_SECRET_ARN") in flat:
-        secrets.append(flat[output_key("API_KEY_SECRET_ARN")])
-    secrets.append(_need(flat, "RedisAuthSecretArn"))
+    secrets = [_need(flat, output_key("DB_SECRET_ARN")), _need(flat, output_key("API_KEY_SECRET_ARN")),
+               _need(flat, "RedisAuthSecretArn")]
     statements = [
         {"Sid": "Tables", "Effect": "Allow", "Action": DDB_API_ACTIONS,
          "Resource": tables + [t + "/index/*" for t in tables]},

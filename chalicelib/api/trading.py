@@ -170,14 +170,27 @@ def _place_idempotently():
 
         from chalicelib.clients import get_clients
 
+        class Layer(RedisCachePersistenceLayer):
+            """Powertools 3.37's Redis layer drops the payload hash when it marks a
+            record COMPLETED, so every retry would fail validation; keep it."""
+
+            def _update_record(self, data_record):
+                if not self.payload_validation_enabled:
+                    return super()._update_record(data_record)
+                item = {self.data_attr: data_record.response_data, self.status_attr: data_record.status,
+                        self.expiry_attr: data_record.expiry_timestamp,
+                        self.validation_key_attr: data_record.payload_hash}
+                self.client.set(name=data_record.idempotency_key, value=self._json_serializer(item),
+                                ex=self._get_expiry_second(data_record.expiry_timestamp))
+
         c = get_clients()
-        layer = RedisCachePersistenceLayer(client=c.redis)
-        layer._prefix = f"{c.settings.redis_key_prefix}idem"  # keep every key under our prefix
+        layer = Layer(client=c.redis)
         config = IdempotencyConfig(event_key_jmespath="[account_id, client_order_id]",
                                    payload_validation_jmespath="request", expires_after_seconds=IDEMPOTENCY_TTL_S,
                                    raise_on_no_idempotency_key=True, use_local_cache=False)
 
-        @idempotent_function(data_keyword_argument="data", persistence_store=layer, config=config)
+        @idempotent_function(data_keyword_argument="data", persistence_store=layer, config=config,
+                             key_prefix=f"{c.settings.redis_key_prefix}idem:newOrder")
         def place(data: dict) -> dict:
             from chalicelib.orders import OrderRequest
 
@@ -205,7 +218,8 @@ def place(account_id: int, req, lambda_context=None) -> dict:
     try:
         return fn(data={"account_id": account_id, "client_order_id": req.client_order_id,
                                            "request": request})
-    except (IdempotencyValidationError, IdempotencyAlreadyInProgressError):
+    except (IdempotencyValidationError, IdempotencyAlreadyInProgressError) as exc:
+        obs.logger.info("duplicate clientOrderId", extra={"error": type(exc).__name__})
         raise ExchangeError(Reason.DUPLICATE_ORDER) from None
 
 

@@ -112,13 +112,12 @@ class DataStack(Stack):
                 secret_string_template="{}", generate_string_key="token",
                 exclude_punctuation=True, password_length=64),
         )
-        # Server-side secret of the API-key scheme (the code reads it by ARN).
+        # Master key the API secrets are derived from (API_KEY_SECRET_ARN; read by ARN).
         self.api_key_secret = sm.Secret(
             self, "ApiKeySecret", secret_name=f"{cfg.name('api')}/api-keys", encryption_key=self.key,
             description="server-side key material of the API-key + HMAC scheme",
-            generate_secret_string=sm.SecretStringGenerator(
-                secret_string_template="{}", generate_string_key="key", exclude_punctuation=True,
-                password_length=64))
+            # a plain string: chalicelib/apikeys.py uses the whole SecretString as the key
+            generate_secret_string=sm.SecretStringGenerator(exclude_punctuation=True, password_length=64))
         subnet_group = elasticache.CfnSubnetGroup(
             self, "RedisSubnets", description=f"{cfg.name('redis')} data subnets",
             cache_subnet_group_name=cfg.name("redis"),

@@ -75,7 +75,7 @@ class OpsStack(Stack):
             return cw.MathExpression(expression=f"{var} / PERIOD({var})", using_metrics={var: metric},
                                      label=label, period=period)
 
-        intents_ps = per_second("intents", app_metric("intents", "Sum", "api"), "intents/s")
+        intents_ps = per_second("intents", app_metric("intents", "Sum", "exchange-api"), "intents/s")
         trades_ps = per_second("trades", app_metric("trades", "Sum", "matcher"), "trades/s")
         lag = app_metric("matcher_lag", "p99", "matcher")
         ecs_dims = {"ClusterName": matcher.cluster.cluster_name, "ServiceName": matcher.service.service_name}

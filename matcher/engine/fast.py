@@ -16,15 +16,16 @@ one level):
 * pending stops sit in two heaps (those that fire on a rise, those that fire on
   a fall), ordered by stop price then acceptance, with lazy deletion.
 
-Events are plain tuples; sequence numbers and trade ids come from
-``itertools.count`` so that helpers need not thread counters through calls.
+Events are plain tuples.  The hot paths keep the next sequence number and trade
+id in locals and write them back (``self._seq``, ``self._trade_id``) before any
+other method emits; the rest use :meth:`FastBook._next_seq`.
 """
 from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import deque
 from heapq import heappop, heappush
-from itertools import count, islice
+from itertools import islice
 from operator import attrgetter
 
 from chalicelib.errors import Reason
@@ -134,19 +135,13 @@ class FastBook(OrderBook):
         self._running_triggers = False
         self._live_stops = 0          # pending stops in _orders, so resting_count is O(1)
         self._last_price: int | None = None
-        self._set_counters(1, 1)
+        self._seq = 1                 # the next event sequence number
+        self._trade_id = 1            # the next trade id
 
-    def _set_counters(self, seq: int, trade_id: int) -> None:
-        self._seq_counter = count(seq)
-        self._next_seq = self._seq_counter.__next__
-        self._trade_counter = count(trade_id)
-        self._next_trade_id = self._trade_counter.__next__
-
-    def _counters(self) -> tuple[int, int]:
-        """The next sequence number and trade id, without consuming them."""
-        seq, trade_id = self._next_seq(), self._next_trade_id()
-        self._set_counters(seq, trade_id)
-        return seq, trade_id
+    def _next_seq(self) -> int:
+        seq = self._seq
+        self._seq = seq + 1
+        return seq
 
     def _reject_event(self, order_id: int, reason: Reason) -> tuple:
         return (self._next_seq(), _REJECTED, order_id, reason)
@@ -191,54 +186,66 @@ class FastBook(OrderBook):
         executes an order already accepted (a LIMIT_MAKER, a triggered stop-limit)
         and appends to that list.  Either way the order then matches, and rests,
         expires or is reported filled."""
-        nxt = self._next_seq
         if events is None:
             f = self.filters
             if not f.min_price <= price <= f.max_price:
-                return [(nxt(), _REJECTED, order_id, Reason.FILTER_PRICE)]
+                return [self._reject_event(order_id, Reason.FILTER_PRICE)]
             if not f.min_qty <= qty <= f.max_qty:
-                return [(nxt(), _REJECTED, order_id, Reason.FILTER_LOT_SIZE)]
+                return [self._reject_event(order_id, Reason.FILTER_LOT_SIZE)]
             if not f.min_notional <= price * qty <= f.max_notional:
-                return [(nxt(), _REJECTED, order_id, f.notional_reason)]
+                return [self._reject_event(order_id, f.notional_reason)]
             if order_id in self._orders:
-                return [(nxt(), _REJECTED, order_id, Reason.DUPLICATE_ORDER)]
-            events = [(nxt(), _ORDER, order_id, _NEW, qty, 0)]
+                return [self._reject_event(order_id, Reason.DUPLICATE_ORDER)]
+            seq = self._seq
+            events = [(seq, _ORDER, order_id, _NEW, qty, 0)]
+            seq += 1
+        else:
+            seq = self._seq
+        # ``seq`` is the next sequence number, kept in a local on the hot path and
+        # written back to self._seq before anything else emits events.
         opp = self._sides[side ^ 1]
         keys = opp.keys
         limit_key = opp.sign * price
         left = qty
         if keys and keys[-1] >= limit_key:
             if tif == _FOK and not self._fillable(opp, limit_key, qty, account, stp_mode):
-                events.append((nxt(), _ORDER, order_id, _EXPIRED, 0, 0))
+                events.append((seq, _ORDER, order_id, _EXPIRED, 0, 0))
+                self._seq = seq + 1
                 return events
+            self._seq = seq
             left = self._take(events, order_id, account, opp, limit_key, qty, stp_mode)
+            seq = self._seq
             if left <= 0 or tif != _GTC:
                 if left == 0:
-                    events.append((nxt(), _ORDER, order_id, _FILLED, 0, qty))
+                    events.append((seq, _ORDER, order_id, _FILLED, 0, qty))
                 elif left < 0:  # self-trade prevention expired the taker
-                    events.append((nxt(), _ORDER, order_id, _EXPIRED_IN_MATCH, 0, qty + left))
+                    events.append((seq, _ORDER, order_id, _EXPIRED_IN_MATCH, 0, qty + left))
                 else:
-                    events.append((nxt(), _ORDER, order_id, _EXPIRED, 0, qty - left))
+                    events.append((seq, _ORDER, order_id, _EXPIRED, 0, qty - left))
+                self._seq = seq + 1
                 if self._triggered and not self._running_triggers:
                     self._run_triggered(events)
                 return events
             if left != qty:  # (self-trade prevention may have expired makers only)
-                events.append((nxt(), _ORDER, order_id, _PARTIALLY_FILLED, left, qty - left))
+                events.append((seq, _ORDER, order_id, _PARTIALLY_FILLED, left, qty - left))
+                seq += 1
         elif tif != _GTC:
-            events.append((nxt(), _ORDER, order_id, _EXPIRED, 0, 0))
+            events.append((seq, _ORDER, order_id, _EXPIRED, 0, 0))
+            self._seq = seq + 1
             return events
         # rest the remainder
         own = self._sides[side]
         level = own.levels.get(price)
         if level is None:
             level = own.levels[price] = _Level(price, own)
-            insort(own.keys, own.sign * price)
+            insort(own.keys, -limit_key)
         order = _Order(order_id, account, left, qty, level)
         level.orders.append(order)
         self._orders[order_id] = order
         level.count += 1
         total = level.total = level.total + left
-        events.append((nxt(), _LEVEL, side, price, total))
+        events.append((seq, _LEVEL, side, price, total))
+        self._seq = seq + 1
         if self._triggered and not self._running_triggers:
             self._run_triggered(events)
         return events
@@ -247,32 +254,31 @@ class FastBook(OrderBook):
                    stp_mode: int = _STP_NONE) -> list[tuple]:
         """MARKET order by base quantity; :func:`check_new_order`'s MARKET checks inlined
         (notional at the best opposite price, when there is one)."""
-        nxt = self._next_seq
         f = self.filters
         if not f.market_min_qty <= qty <= f.market_max_qty:
-            return [(nxt(), _REJECTED, order_id, Reason.FILTER_MARKET_LOT_SIZE)]
+            return [self._reject_event(order_id, Reason.FILTER_MARKET_LOT_SIZE)]
         opp = self._sides[side ^ 1]
         if opp.keys:
             notional = opp.sign * opp.keys[-1] * qty
             if (f.apply_min_to_market and notional < f.min_notional
                     or f.apply_max_to_market and notional > f.max_notional):
-                return [(nxt(), _REJECTED, order_id, f.notional_reason)]
+                return [self._reject_event(order_id, f.notional_reason)]
         if order_id in self._orders:
-            return [(nxt(), _REJECTED, order_id, Reason.DUPLICATE_ORDER)]
-        return self._market([(nxt(), _ORDER, order_id, _NEW, qty, 0)], order_id, account, side,
+            return [self._reject_event(order_id, Reason.DUPLICATE_ORDER)]
+        return self._market([(self._next_seq(), _ORDER, order_id, _NEW, qty, 0)], order_id,
+                            account, side,
                             qty, stp_mode)
 
     def _market(self, events: list, order_id: int, account: int, side: int, qty: int,
                 stp_mode: int) -> list[tuple]:
-        nxt = self._next_seq
         opp = self._sides[side ^ 1]
         left = self._take(events, order_id, account, opp, _ANY_PRICE, qty, stp_mode) if opp.keys else qty
         if left == 0:
-            events.append((nxt(), _ORDER, order_id, _FILLED, 0, qty))
+            events.append((self._next_seq(), _ORDER, order_id, _FILLED, 0, qty))
         elif left < 0:
-            events.append((nxt(), _ORDER, order_id, _EXPIRED_IN_MATCH, 0, qty + left))
+            events.append((self._next_seq(), _ORDER, order_id, _EXPIRED_IN_MATCH, 0, qty + left))
         else:
-            events.append((nxt(), _ORDER, order_id, _EXPIRED, 0, qty - left))
+            events.append((self._next_seq(), _ORDER, order_id, _EXPIRED, 0, qty - left))
         if self._triggered and not self._running_triggers:
             self._run_triggered(events)
         return events
@@ -342,7 +348,7 @@ class FastBook(OrderBook):
         expired the taker with ``left`` lots unfilled."""
         keys, levels, sign, maker_side = opp.keys, opp.levels, opp.sign, opp.side
         orders = self._orders
-        nxt, next_trade_id = self._next_seq, self._next_trade_id
+        seq, trade_id = self._seq, self._trade_id
         append = events.append
         start = len(events)
         last = 0
@@ -360,16 +366,18 @@ class FastBook(OrderBook):
                     queue.popleft()
                     continue
                 if maker.account == account and stp_mode:
-                    append((nxt(), _PREVENTED, maker.order_id, order_id, price,
+                    append((seq, _PREVENTED, maker.order_id, order_id, price,
                             m_left if m_left < qty else qty))
+                    seq += 1
                     if stp_mode != _EXPIRE_TAKER:
                         queue.popleft()
                         del orders[maker.order_id]
                         maker.leaves = 0
                         total -= m_left
                         live -= 1
-                        append((nxt(), _ORDER, maker.order_id, _EXPIRED_IN_MATCH, 0,
+                        append((seq, _ORDER, maker.order_id, _EXPIRED_IN_MATCH, 0,
                                 maker.orig - m_left))
+                        seq += 1
                     if stp_mode != _EXPIRE_MAKER:
                         taker_expired = True
                         break
@@ -384,25 +392,30 @@ class FastBook(OrderBook):
                     qty -= m_left
                     total -= m_left
                     live -= 1
-                    append((nxt(), _TRADE, next_trade_id(), price, m_left, price * m_left,
+                    append((seq, _TRADE, trade_id, price, m_left, price * m_left,
                             maker_side, maker.order_id, order_id, maker.account, account))
-                    append((nxt(), _ORDER, maker.order_id, _FILLED, 0, maker.orig))
+                    append((seq + 1, _ORDER, maker.order_id, _FILLED, 0, maker.orig))
+                    seq += 2
+                    trade_id += 1
                     if not live or not qty:
                         break
                 else:
                     m_left -= qty
                     maker.leaves = m_left
                     total -= qty
-                    append((nxt(), _TRADE, next_trade_id(), price, qty, price * qty,
+                    append((seq, _TRADE, trade_id, price, qty, price * qty,
                             maker_side, maker.order_id, order_id, maker.account, account))
-                    append((nxt(), _ORDER, maker.order_id, _PARTIALLY_FILLED, m_left,
+                    append((seq + 1, _ORDER, maker.order_id, _PARTIALLY_FILLED, m_left,
                             maker.orig - m_left))
+                    seq += 2
+                    trade_id += 1
                     qty = 0
                     break
             if total != start_total:
                 level.total = total
                 level.count = live
-                append((nxt(), _LEVEL, maker_side, price, total))
+                append((seq, _LEVEL, maker_side, price, total))
+                seq += 1
                 if not live:
                     del levels[price]
                     keys.pop()
@@ -411,6 +424,7 @@ class FastBook(OrderBook):
                 break
             if not qty:
                 break
+        self._seq, self._trade_id = seq, trade_id
         if last:
             self._last_price = last
             if self._stops_up or self._stops_down:
@@ -460,10 +474,9 @@ class FastBook(OrderBook):
         more, which queue behind."""
         self._running_triggers = True
         try:
-            nxt = self._next_seq
             while self._triggered:
                 s = self._triggered.popleft()
-                events.append((nxt(), _TRIGGERED, s.order_id, self._last_price))
+                events.append((self._next_seq(), _TRIGGERED, s.order_id, self._last_price))
                 if s.order_type in _STOP_MARKET_TYPES:
                     self._market(events, s.order_id, s.account, s.side, s.qty, s.stp_mode)
                 else:
@@ -476,7 +489,7 @@ class FastBook(OrderBook):
     def cancel(self, order_id: int, account_id: int) -> list[tuple]:
         order = self._orders.get(order_id)
         if order is None or order.account != account_id:
-            return [(self._next_seq(), _REJECTED, order_id, Reason.CANCEL_REJECTED)]
+            return [self._reject_event(order_id, Reason.CANCEL_REJECTED)]
         del self._orders[order_id]
         if order.__class__ is _Stop:
             order.live = False
@@ -487,10 +500,11 @@ class FastBook(OrderBook):
         level = order.level
         total = level.total = level.total - left
         live = level.count = level.count - 1
-        nxt = self._next_seq
         book_side = level.book_side
-        events = [(nxt(), _ORDER, order_id, _CANCELED, 0, order.orig - left),
-                  (nxt(), _LEVEL, book_side.side, level.price, total)]
+        seq = self._seq
+        events = [(seq, _ORDER, order_id, _CANCELED, 0, order.orig - left),
+                  (seq + 1, _LEVEL, book_side.side, level.price, total)]
+        self._seq = seq + 2
         if not live:
             book_side.remove_level(level)
         elif len(level.orders) > 2 * live + 8:  # more dead entries than live: compact
@@ -580,7 +594,7 @@ class FastBook(OrderBook):
                       for o in s.levels[s.sign * key].orders if o.leaves]]
                     for key in reversed(s.keys)]
 
-        seq, trade_id = self._counters()
+        seq, trade_id = self._seq, self._trade_id
         stops = sorted((o for o in self._orders.values() if o.__class__ is _Stop),
                        key=lambda s: s.accept_seq)
         return {
@@ -590,7 +604,7 @@ class FastBook(OrderBook):
         }
 
     def import_state(self, state: dict) -> None:
-        self._set_counters(state["seq"], state["trade_id"])
+        self._seq, self._trade_id = state["seq"], state["trade_id"]
         self._last_price = state["last_price"]
         for s, key in ((self._bids, "bids"), (self._asks, "asks")):
             for price, queue in state[key]:

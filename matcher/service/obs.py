@@ -54,3 +54,15 @@ def flush_metrics() -> None:
         metrics.flush_metrics(raise_on_empty_metrics=False)
     except Exception:  # never let metrics take the matcher down
         logger.exception("metrics flush failed")
+
+
+def count_requests(client, counter: dict) -> None:
+    """Count every AWS API call ``client`` makes into ``counter`` as
+    ``"<service>.<Operation>"`` (for the benchmark's requests-per-order figures)."""
+    service = client.meta.service_model.service_name
+
+    def before_call(model=None, **_):
+        key = f"{service}.{model.name}"
+        counter[key] = counter.get(key, 0) + 1
+
+    client.meta.events.register(f"before-call.{service}", before_call)

@@ -115,6 +115,12 @@ class Worker:
         self.leases = LeaseTable(self.ddb, s.leases_table, self.config.worker_id, self.config.lease_ttl_ms)
         self.journal = Journal(self.ddb, s.journal_table, s.book_table)
         self.dynamo = fx.DynamoEffects(self.ddb, s.trades_table, s.book_table)
+        self.requests: dict[str, int] = {}
+        from .obs import count_requests
+
+        count_requests(self.ddb, self.requests)
+        if hasattr(self.streams, "meta"):
+            count_requests(self.streams, self.requests)
         self._pg_connect = pg_connect
         self.pg = None
         self.books: dict[str, SymbolState] = {}
@@ -379,6 +385,7 @@ class Worker:
         if force or time.monotonic() - self._last_metrics >= self.config.metrics_every_ms / 1000:
             self._last_metrics = time.monotonic()
             flush_metrics()
+            self.write_stats()
 
     def start_background(self) -> None:
         self._renewer = Renewer(self.leases, self.config.renew_every_ms)
@@ -424,8 +431,22 @@ class Worker:
                 self.pg.close()
             except Exception:
                 pass
+        self.write_stats()
         logger.info("matcher stopped", extra={"clean": clean, "intents": self.stats.intents,
                                               "trades": self.stats.trades})
+
+    def write_stats(self) -> None:
+        """Counters for the benchmark (``MATCHER_STATS_FILE``): requests by operation,
+        PostgreSQL transactions, batches, intents, trades."""
+        path = os.environ.get("MATCHER_STATS_FILE")
+        if not path:
+            return
+        import json
+
+        doc = {"requests": dict(self.requests), "pg_transactions": self.stats.pg_transactions,
+               "batches": self.stats.batches, "intents": self.stats.intents, "trades": self.stats.trades}
+        with open(path, "w") as fh:
+            json.dump(doc, fh)
 
 
 def main() -> int:

@@ -153,3 +153,33 @@ def web_url(app_module):
     yield f"http://127.0.0.1:{port}"
     server.server.shutdown()
     server.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def matcher(exchange_env, app_module, tmp_path_factory):
+    """The matcher service (``python -m matcher``) as a process beside the API, so that
+    orders fill; RESULT/FULL responses wait for it as they would in production."""
+    import os
+    import subprocess
+    import sys
+
+    from chalicelib.api import trading
+
+    log = tmp_path_factory.mktemp("matcher") / "matcher.log"
+    fh = open(log, "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "matcher"], cwd=str(ROOT), stdout=fh, stderr=subprocess.STDOUT,
+                            env={**os.environ, **exchange_env})
+    trading.RESULT_WAIT_S = 3.0
+    trading.CANCEL_WAIT_S = 3.0
+    time.sleep(1.0)
+    assert proc.poll() is None, log.read_text()[-3000:]
+    yield log
+    trading.RESULT_WAIT_S = 0.3
+    trading.CANCEL_WAIT_S = 0.3
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    fh.close()

@@ -55,6 +55,9 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
         time.sleep(krng.uniform(0.4, 1.6))
         if kills == KILLS // 2 and not paused_checked:
             # a second matcher while the first is paused: it takes over, the first is fenced out
+            wait_until(lambda: _owner("BTCUSDT") == worker_id and _owner("ETHUSDT") == worker_id, 30,
+                       "the first matcher to be active")
+            time.sleep(0.5)
             m.pause()
             m2 = matcher_factory("w2", chaos).start()
             wait_until(lambda: _owner("BTCUSDT") == "w2" and _owner("ETHUSDT") == "w2", 30, "w2 to take over")
