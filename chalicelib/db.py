@@ -108,3 +108,33 @@ def pg_transaction(conn) -> Iterator[Tx]:
         raise
     else:
         conn.commit()
+
+
+class PgTxFactory:
+    """``with factory() as tx:`` over one lazily (re)opened psycopg connection — for
+    long-lived loops (reconciler, jobs) that must survive a dropped connection."""
+
+    def __init__(self, database_url: str):
+        self.database_url = database_url
+        self.conn = None
+
+    @contextmanager
+    def __call__(self) -> Iterator[Tx]:
+        import psycopg
+
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg.connect(self.database_url, autocommit=False)
+        try:
+            with self.conn.transaction():
+                yield PgTx(self.conn)
+        except psycopg.OperationalError:
+            self.reset()
+            raise
+
+    def reset(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+        self.conn = None

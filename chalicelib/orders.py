@@ -88,7 +88,7 @@ _CODECS: dict = {}
 
 
 def codec_for(spec):
-    from matcher.engine.convert import SymbolCodec
+    from chalicelib.trading.codec import SymbolCodec
 
     codec = _CODECS.get(spec.symbol)
     if codec is None:
@@ -133,7 +133,7 @@ def plan_order(req: OrderRequest, account_id: int, clients=None):
     """Validate ``req`` against the symbol's filters and decide what the engine gets
     and what is reserved: ``(spec, NewOrder with order_id 0, reserved asset,
     reserved amount)``; raises ExchangeError for every expected refusal."""
-    from matcher.engine.types import OrderType, Side, TimeInForce
+    from chalicelib.trading.types import OrderType, Side, TimeInForce
 
     spec = _spec(req.symbol)
     if spec.status != "TRADING":
@@ -257,17 +257,25 @@ def put_intent(intent_id: str, symbol: str, account_id: int, kind: str, order_id
         raise
 
 
-def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str, amount: Decimal) -> int | None:
-    """Insert the order + reservation; the new order id, or None if the client order id
-    is taken (nothing was written then)."""
+def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str, amount: Decimal, intent_id: str,
+                  kind: str = "NEW", extra: dict | None = None) -> tuple[dict, dict] | None:
+    """Insert the order and its outbox row (one statement), then reserve its funds;
+    ``(order row, intent payload)``, or None if the client order id is taken
+    (nothing was written then)."""
     from chalicelib import ledger
 
     row = tx.one(
-        "INSERT INTO orders (order_id, account_id, symbol, client_order_id, side, type, time_in_force, price,"
-        " stop_price, orig_qty, orig_quote_qty, status, stp_mode, reserved_asset, reserved_amount, reserved_left)"
-        " VALUES (nextval('order_id_seq'), :a, :s, :c, :side, :type, :tif, CAST(:p AS numeric), CAST(:sp AS numeric),"
-        " CAST(:q AS numeric), CAST(:qq AS numeric), 'PENDING_NEW', :stp, :ra, CAST(:rm AS numeric),"
-        " CAST(:rm AS numeric)) ON CONFLICT (account_id, client_order_id) DO NOTHING RETURNING order_id",
+        "WITH o AS (INSERT INTO orders (order_id, account_id, symbol, client_order_id, side, type, time_in_force,"
+        " price, stop_price, orig_qty, orig_quote_qty, status, stp_mode, reserved_asset, reserved_amount,"
+        " reserved_left) VALUES (nextval('order_id_seq'), :a, :s, :c, :side, :type, :tif, CAST(:p AS numeric),"
+        " CAST(:sp AS numeric), CAST(:q AS numeric), CAST(:qq AS numeric), 'PENDING_NEW', :stp, :ra,"
+        " CAST(:rm AS numeric), CAST(:rm AS numeric)) ON CONFLICT (account_id, client_order_id) DO NOTHING"
+        f" RETURNING {_ORDER_COLS}),"
+        " b AS (INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
+        " SELECT :iid, :a, :s, :kind, o.order_id, jsonb_build_object('kind', CAST(:kind AS text), 'order_id', o.order_id,"
+        " 'account_id', CAST(:a AS bigint), 'cmd', jsonb_build_array(o.order_id) || CAST(:rest AS jsonb))"
+        " || CAST(:extra AS jsonb) FROM o ON CONFLICT (intent_id) DO NOTHING RETURNING payload)"
+        " SELECT o.*, (SELECT CAST(payload AS text) FROM b) AS payload FROM o",
         {"a": account_id, "s": spec.symbol, "c": req.client_order_id, "side": req.side.upper(),
          "type": req.type.upper(),
          "tif": (req.time_in_force.upper() if req.time_in_force else
@@ -276,14 +284,16 @@ def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str,
          "sp": None if req.stop_price is None else str(req.stop_price),
          "q": None if req.quantity is None else str(req.quantity),
          "qq": None if req.quote_order_qty is None else str(req.quote_order_qty),
-         "stp": (req.stp_mode or "NONE").upper(), "ra": asset, "rm": str(amount)})
+         "stp": (req.stp_mode or "NONE").upper(), "ra": asset, "rm": str(amount), "iid": intent_id, "kind": kind,
+         "rest": json.dumps(engine_command_json(cmd)[1:]), "extra": json.dumps(extra or {})})
     if row is None:
         return None
     order_id = int(row["order_id"])
     if amount > 0:
         ledger.post(tx, ledger.transfer(f"reserve:{order_id}", "RESERVE", asset, amount,
                                         (account_id, "free"), (account_id, "locked"), ref=str(order_id)))
-    return order_id
+    payload = json.loads(row.pop("payload"))
+    return row, payload
 
 
 def _outbox(tx, intent_id, account_id, symbol, kind, order_id, payload: dict) -> None:
@@ -325,15 +335,12 @@ def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
     spec, cmd, asset, amount = plan_order(req, account_id, clients)
     intent_id = f"{account_id}:{req.client_order_id}"
     with transaction(clients) as tx:
-        order_id = _insert_order(tx, account_id, req, spec, cmd, asset, amount)
-        if order_id is None:
+        inserted = _insert_order(tx, account_id, req, spec, cmd, asset, amount, intent_id)
+        if inserted is None:
             row, box = _retry_existing(tx, account_id, req)
             payload = json.loads(box["payload"]) if box else None
         else:
-            payload = {"kind": "NEW", "order_id": order_id, "account_id": account_id,
-                       "cmd": engine_command_json(cmd._replace(order_id=order_id))}
-            _outbox(tx, intent_id, account_id, spec.symbol, "NEW", order_id, payload)
-            row = tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o", {"o": order_id})
+            row, payload = inserted
     if payload is not None:
         put_intent(intent_id, spec.symbol, account_id, "NEW", int(row["order_id"]), payload)
     return order_dict(row)
@@ -365,7 +372,7 @@ def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, ca
     """Cancel an order and place ``new`` as one matcher command (Binance's
     cancelReplace).  The new order's funds are reserved up front (so free funds must
     cover it before the old order's are released)."""
-    from matcher.engine.types import CancelReplaceMode
+    from chalicelib.trading.types import CancelReplaceMode
 
     from chalicelib.db import transaction
 
@@ -382,16 +389,13 @@ def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, ca
         if old is None and mode == "STOP_ON_FAILURE":
             raise ExchangeError(Reason.CANCEL_REJECTED)
         old_id = int(old["order_id"]) if old else 0
-        order_id = _insert_order(tx, account_id, new, spec, cmd, asset, amount)
-        if order_id is None:
+        inserted = _insert_order(tx, account_id, new, spec, cmd, asset, amount, intent_id, "CANCEL_REPLACE",
+                                 {"cancel_order_id": old_id, "mode": mode})
+        if inserted is None:
             row, box = _retry_existing(tx, account_id, new)
             payload = json.loads(box["payload"]) if box else None
         else:
-            payload = {"kind": "CANCEL_REPLACE", "order_id": order_id, "account_id": account_id,
-                       "cancel_order_id": old_id, "mode": mode,
-                       "cmd": engine_command_json(cmd._replace(order_id=order_id))}
-            _outbox(tx, intent_id, account_id, symbol, "CANCEL_REPLACE", order_id, payload)
-            row = tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o", {"o": order_id})
+            row, payload = inserted
     new_id = int(row["order_id"])
     if payload is not None:
         put_intent(intent_id, symbol, account_id, "CANCEL_REPLACE", new_id, payload)

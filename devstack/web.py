@@ -50,6 +50,14 @@ class ExchangeRequestHandler(ChaliceRequestHandler):
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
+    def __getattr__(self, name):
+        """Any other HTTP method (TRACE, QUERY, ...) is refused as API Gateway refuses it,
+        rather than with http.server's 501."""
+        if name.startswith("do_"):
+            return lambda: self._send_http_response(
+                403, {"Content-Type": "application/json"}, b'{"message":"Missing Authentication Token"}')
+        raise AttributeError(name)
+
     def _serve_static(self, path: str) -> None:
         root = self.static_root.resolve()
         target = (root / path.lstrip("/")).resolve()

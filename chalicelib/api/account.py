@@ -18,8 +18,17 @@ def _tx():
     return transaction()
 
 
+def _dt(ts):
+    """A timestamp column as an aware datetime (the Data API sends UTC text)."""
+    from datetime import datetime
+
+    if isinstance(ts, str):
+        ts = datetime.fromisoformat(ts)
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
 def _ms(ts) -> int:
-    return int(ts.timestamp() * 1000) if hasattr(ts, "timestamp") else int(ts or 0)
+    return int(_dt(ts).timestamp() * 1000) if ts else 0
 
 
 def _rates(maker: Decimal, taker: Decimal) -> dict:
@@ -99,7 +108,7 @@ def deposit_history(ctx) -> list:
 
 
 def _fmt_time(ts) -> str:
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if hasattr(ts, "astimezone") else str(ts)
+    return _dt(ts).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
 
 
 def withdraw_history(ctx) -> list:

@@ -29,10 +29,12 @@ def _cognito():
 
 @contextmanager
 def _relay():
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError, ParamValidationError
 
     try:
         yield
+    except (ParamValidationError, UnicodeError) as exc:
+        raise ExchangeError(Failure(Reason.INVALID_PARAMETER, str(exc)[:200])) from None
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         msg = (exc.response.get("Error", {}).get("Message") or code)[:200]

@@ -26,6 +26,7 @@ SIGNED = (USER_DATA, TRADE)
 ORDER_TYPES = ("LIMIT", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER")
 STP_MODES = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")
 INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
+EMAIL_RE = r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}$"
 WINDOW_RE = r"^([1-9]|[1-5][0-9])m$|^([1-9]|1[0-9]|2[0-3])h$|^[1-7]d$"
 
 # -- JSON schema helpers ----------------------------------------------------------------
@@ -64,8 +65,9 @@ DEPTH = obj({"lastUpdateId": INT, "bids": LEVELS, "asks": LEVELS})
 TRADE_ROW = obj({"id": INT, "price": NUM, "qty": NUM, "quoteQty": NUM, "time": INT, "isBuyerMaker": BOOL,
                  "isBestMatch": BOOL})
 AGG_TRADE = obj({"a": INT, "p": NUM, "q": NUM, "f": INT, "l": INT, "T": INT, "m": BOOL, "M": BOOL})
-KLINE = {"type": "array", "minItems": 12, "maxItems": 12,
-         "prefixItems": [INT, NUM, NUM, NUM, NUM, NUM, INT, NUM, INT, NUM, NUM, STR]}
+KLINE = {"type": "array", "minItems": 12, "maxItems": 12, "items": {"type": ["integer", "string"]},
+         "description": "[openTime, open, high, low, close, volume, closeTime, quoteVolume, trades, "
+                        "takerBuyBaseVolume, takerBuyQuoteVolume, ignore]"}
 AVG_PRICE = obj({"mins": INT, "price": NUM, "closeTime": INT})
 TICKER_24H = obj({
     "symbol": STR, "priceChange": NUM, "priceChangePercent": NUM, "weightedAvgPrice": NUM, "prevClosePrice": NUM,
@@ -213,7 +215,7 @@ OPS: tuple[Op, ...] = (
     Op("ping", "GET", "/v3/ping", "market:ping", "Test connectivity", response=obj({})),
     Op("time", "GET", "/v3/time", "market:server_time", "Server time", response=obj({"serverTime": INT})),
     Op("exchangeInfo", "GET", "/v3/exchangeInfo", "market:exchange_info", "Trading rules and symbols", weight=20,
-       params=(SYM_OPT, SYMBOLS, Param("permissions", "str", max_len=200),
+       params=(SYM_OPT, SYMBOLS, Param("permissions", "str", max_len=200, pattern=r'^[\x20-\x7e]{0,200}$'),
                Param("showPermissionSets", "bool"),
                Param("symbolStatus", "enum", values=("TRADING", "HALT", "BREAK"))),
        response=EXCHANGE_INFO),
@@ -296,7 +298,7 @@ OPS: tuple[Op, ...] = (
                Param("withdrawOrderId", "str", pattern=r"^[A-Za-z0-9._:-]{1,64}$"),
                Param("network", "str", pattern=r"^[A-Z0-9]{1,20}$"),
                Param("addressTag", "str", pattern=r"^[A-Za-z0-9]{0,64}$"),
-               Param("name", "str", max_len=64)) + SIGNED_PARAMS),
+               Param("name", "str", max_len=64, pattern=r"^[A-Za-z0-9 ._-]{0,64}$")) + SIGNED_PARAMS),
     Op("withdrawHistory", "GET", "/v1/capital/withdraw/history", "account:withdraw_history", "Withdrawal history",
        security=USER_DATA, weight=1, params=_FUND_HISTORY + (Param("withdrawOrderId", "str",
                                                                   pattern=r"^[A-Za-z0-9._:-]{1,64}$"),),
@@ -315,38 +317,38 @@ OPS: tuple[Op, ...] = (
     # -- Cognito sign-up/sign-in for the web app
     Op("signUp", "POST", "/v1/auth/signUp", "cognito:sign_up", "Sign up", tag="Auth", body="json",
        weight=10, response=obj({"userConfirmed": BOOL, "userSub": STR}),
-       params=(Param("email", "str", required=True, pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$", max_len=254),
-               Param("password", "str", required=True, max_len=256))),
+       params=(Param("email", "str", required=True, pattern=EMAIL_RE, max_len=254),
+               Param("password", "str", required=True, max_len=256, pattern=r"^[\x20-\x7e]{1,256}$"))),
     Op("confirmSignUp", "POST", "/v1/auth/confirm", "cognito:confirm", "Confirm a sign-up with the emailed code",
        tag="Auth", body="json", weight=10, response=obj({"confirmed": BOOL}),
-       params=(Param("email", "str", required=True, pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$", max_len=254),
+       params=(Param("email", "str", required=True, pattern=EMAIL_RE, max_len=254),
                Param("code", "str", required=True, pattern=r"^[0-9A-Za-z]{1,16}$"))),
     Op("signIn", "POST", "/v1/auth/signIn", "cognito:sign_in", "Sign in (may answer with an MFA challenge)",
        tag="Auth", body="json", weight=10, response={"anyOf": [TOKENS, CHALLENGE]},
-       params=(Param("email", "str", required=True, pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$", max_len=254),
-               Param("password", "str", required=True, max_len=256))),
+       params=(Param("email", "str", required=True, pattern=EMAIL_RE, max_len=254),
+               Param("password", "str", required=True, max_len=256, pattern=r"^[\x20-\x7e]{1,256}$"))),
     Op("respondToChallenge", "POST", "/v1/auth/respondToChallenge", "cognito:respond",
        "Answer a sign-in challenge (SOFTWARE_TOKEN_MFA)", tag="Auth", body="json", weight=10, response=TOKENS,
-       params=(Param("email", "str", required=True, pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$", max_len=254),
-               Param("session", "str", required=True, max_len=4096),
+       params=(Param("email", "str", required=True, pattern=EMAIL_RE, max_len=254),
+               Param("session", "str", required=True, max_len=4096, pattern=r"^[\x21-\x7e]{1,4096}$"),
                Param("challengeName", "enum", values=("SOFTWARE_TOKEN_MFA",), default="SOFTWARE_TOKEN_MFA"),
                Param("code", "str", required=True, pattern=r"^[0-9]{6}$"))),
     Op("refresh", "POST", "/v1/auth/refresh", "cognito:refresh", "New tokens from a refresh token", tag="Auth",
-       body="json", weight=10, response=TOKENS, params=(Param("refreshToken", "str", required=True, max_len=4096),)),
+       body="json", weight=10, response=TOKENS, params=(Param("refreshToken", "str", required=True, max_len=4096, pattern=r"^[\x21-\x7e]{1,4096}$"),)),
     Op("mfaAssociate", "POST", "/v1/auth/mfa/associate", "cognito:mfa_associate",
        "Start enrolling a TOTP authenticator (returns the secret)", security=WEB, tag="Auth", body="json",
        weight=10, response=obj({"secretCode": STR}),
-       params=(Param("accessToken", "str", required=True, max_len=4096),)),
+       params=(Param("accessToken", "str", required=True, max_len=4096, pattern=r"^[\x21-\x7e]{1,4096}$"),)),
     Op("mfaVerify", "POST", "/v1/auth/mfa/verify", "cognito:mfa_verify",
        "Finish enrolling a TOTP authenticator and turn TOTP MFA on", security=WEB, tag="Auth", body="json",
        weight=10, response=obj({"status": STR, "mfaEnabled": BOOL}),
-       params=(Param("accessToken", "str", required=True, max_len=4096),
+       params=(Param("accessToken", "str", required=True, max_len=4096, pattern=r"^[\x21-\x7e]{1,4096}$"),
                Param("code", "str", required=True, pattern=r"^[0-9]{6}$"),
                Param("deviceName", "str", max_len=64, pattern=r"^[A-Za-z0-9 ._-]{0,64}$"))),
     # -- operators (local/demo funds)
     Op("adminDeposit", "POST", "/v1/admin/deposits", "admin:deposit", "Credit a deposit (operators)", security=ADMIN,
        tag="Admin", body="json", response=TRANSFER,
-       params=(Param("user", "str", required=True, pattern=r"^([0-9]{1,18}|[^@\s]{1,64}@[^@\s]{1,190})$", max_len=254),
+       params=(Param("user", "str", required=True, pattern=r"^([0-9]{1,18}|[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190})$", max_len=254),
                Param("asset", "str", required=True, pattern=r"^[A-Z0-9]{2,12}$"),
                Param("amount", "decimal", required=True),
                Param("transferId", "str", pattern=r"^[A-Za-z0-9._:-]{1,64}$"))),

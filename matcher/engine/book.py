@@ -23,10 +23,10 @@ from abc import ABC, abstractmethod
 
 from chalicelib.errors import Reason
 
-from .commands import Amend, Cancel, CancelReplace, NewOrder
-from .events import EventKind
-from .filters import NO_FILTERS, EngineFilters, check_new_order
-from .types import CancelReplaceMode, Side
+from chalicelib.trading.commands import Amend, Cancel, CancelReplace, NewOrder
+from chalicelib.trading.events import EventKind
+from chalicelib.trading.filters import NO_FILTERS, EngineFilters, check_new_order
+from chalicelib.trading.types import CancelReplaceMode, Side
 
 SNAPSHOT_MAGIC = b"MXEB"
 SNAPSHOT_VERSION = 1
@@ -75,7 +75,8 @@ class OrderBook(ABC):
         if reason is not None:
             return [self._reject_event(new.order_id, reason)]
         events = self.cancel(command.cancel_order_id, command.account_id)
-        if events[-1][1] == EventKind.REJECTED and command.mode == CancelReplaceMode.STOP_ON_FAILURE:
+        cancel_failed = events[-1][1] == EventKind.REJECTED
+        if cancel_failed and command.mode == CancelReplaceMode.STOP_ON_FAILURE:
             events.append(self._reject_event(new.order_id, Reason.NEW_ORDER_REJECTED))
             return events
         events.extend(self.new_order(new))
@@ -136,7 +137,8 @@ class OrderBook(ABC):
 
     def snapshot(self) -> bytes:
         """Compact, versioned serialisation: magic, version byte, zlib'd JSON."""
-        return SNAPSHOT_MAGIC + bytes([SNAPSHOT_VERSION]) + zlib.compress(_canonical_json(self.export_state()), 6)
+        body = zlib.compress(_canonical_json(self.export_state()), 6)
+        return SNAPSHOT_MAGIC + bytes([SNAPSHOT_VERSION]) + body
 
     @classmethod
     def restore(cls, data: bytes, filters: EngineFilters = NO_FILTERS) -> "OrderBook":

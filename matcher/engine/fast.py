@@ -8,10 +8,11 @@ one level):
   ``keys[-1]`` on both sides, the crossing test is one comparison
   (``keys[-1] >= limit_key``) and adding or dropping a level near the touch is a
   short memmove;
-* a level is a deque of ``_Order`` objects (FIFO) with its total and live count;
+* a level is a deque of ``_Order`` objects (FIFO) with its total; it is empty
+  exactly when its total is 0, since every live order has ``leaves > 0``;
 * ``_orders`` maps order id -> order for O(1) cancel.  A cancelled order is only
   marked (``leaves = 0``) and skipped when it reaches the head of its queue; a
-  level whose live count drops to 0 is dropped with its dead entries, and a queue
+  level whose total drops to 0 is dropped with its dead entries, and a queue
   holding more dead than live entries is compacted;
 * pending stops sit in two heaps (those that fire on a rise, those that fire on
   a fall), ordered by stop price then acceptance, with lazy deletion.
@@ -25,16 +26,16 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import deque
 from heapq import heappop, heappush
-from itertools import islice
+from itertools import filterfalse, islice
 from operator import attrgetter
 
 from chalicelib.errors import Reason
 
 from .book import OrderBook
-from .commands import NewOrder
-from .events import EventKind
-from .filters import NO_FILTERS, EngineFilters, check_new_order
-from .types import OrderStatus, OrderType, Side, StpMode, TimeInForce, triggers_upward
+from chalicelib.trading.commands import NewOrder
+from chalicelib.trading.events import EventKind
+from chalicelib.trading.filters import NO_FILTERS, EngineFilters
+from chalicelib.trading.types import OrderStatus, OrderType, Side, StpMode, TimeInForce, triggers_upward
 
 # Plain ints for the hot path (an IntEnum compare goes through the same int code,
 # but loading a global int is cheaper than an enum attribute).
@@ -55,7 +56,8 @@ _is_live = attrgetter("leaves")  # C-level filter for compacting a queue
 
 
 class _Order:
-    """A resting order.  ``leaves == 0`` marks one that is no longer live."""
+    """A resting order.  ``leaves == 0`` marks one that is no longer live; once off
+    its queue the object may be reused for another order (``FastBook._spare``)."""
 
     __slots__ = ("order_id", "account", "leaves", "orig", "level")
 
@@ -68,12 +70,12 @@ class _Order:
 
 
 class _Level:
-    __slots__ = ("price", "total", "count", "orders", "book_side")
+    __slots__ = ("price", "total", "dead", "orders", "book_side")
 
     def __init__(self, price: int, book_side: "_BookSide"):
         self.price = price
         self.total = 0
-        self.count = 0      # live orders; the queue may also hold dead ones
+        self.dead = 0       # cancelled entries still in the queue
         self.orders: deque[_Order] = deque()
         self.book_side = book_side
 
@@ -129,6 +131,10 @@ class FastBook(OrderBook):
         self._asks = _BookSide(Side.SELL)
         self._sides = (self._bids, self._asks)
         self._orders: dict[int, _Order | _Stop] = {}
+        # Orders that left their queue for good (filled, or dead entries dropped) are
+        # reused for new resting orders: setting five slots is cheaper than building
+        # an object, and the garbage collector sees far fewer new objects.
+        self._spare: list[_Order] = []
         self._stops_up: list = []     # (stop_price, accept_seq, _Stop): fire when last >= stop
         self._stops_down: list = []   # (-stop_price, accept_seq, _Stop): fire when last <= stop
         self._triggered: deque[_Stop] = deque()
@@ -239,10 +245,15 @@ class FastBook(OrderBook):
         if level is None:
             level = own.levels[price] = _Level(price, own)
             insort(own.keys, -limit_key)
-        order = _Order(order_id, account, left, qty, level)
+        spare = self._spare
+        if spare:
+            order = spare.pop()
+            order.order_id, order.account, order.leaves, order.orig, order.level = (
+                order_id, account, left, qty, level)
+        else:
+            order = _Order(order_id, account, left, qty, level)
         level.orders.append(order)
         self._orders[order_id] = order
-        level.count += 1
         total = level.total = level.total + left
         events.append((seq, _LEVEL, side, price, total))
         self._seq = seq + 1
@@ -265,14 +276,15 @@ class FastBook(OrderBook):
                 return [self._reject_event(order_id, f.notional_reason)]
         if order_id in self._orders:
             return [self._reject_event(order_id, Reason.DUPLICATE_ORDER)]
-        return self._market([(self._next_seq(), _ORDER, order_id, _NEW, qty, 0)], order_id,
-                            account, side,
-                            qty, stp_mode)
+        events = [(self._next_seq(), _ORDER, order_id, _NEW, qty, 0)]
+        return self._market(events, order_id, account, side, qty, stp_mode)
 
     def _market(self, events: list, order_id: int, account: int, side: int, qty: int,
                 stp_mode: int) -> list[tuple]:
         opp = self._sides[side ^ 1]
-        left = self._take(events, order_id, account, opp, _ANY_PRICE, qty, stp_mode) if opp.keys else qty
+        left = qty
+        if opp.keys:
+            left = self._take(events, order_id, account, opp, _ANY_PRICE, qty, stp_mode)
         if left == 0:
             events.append((self._next_seq(), _ORDER, order_id, _FILLED, 0, qty))
         elif left < 0:
@@ -348,9 +360,9 @@ class FastBook(OrderBook):
         expired the taker with ``left`` lots unfilled."""
         keys, levels, sign, maker_side = opp.keys, opp.levels, opp.sign, opp.side
         orders = self._orders
+        spare = self._spare
         seq, trade_id = self._seq, self._trade_id
         append = events.append
-        start = len(events)
         last = 0
         taker_expired = False
         while keys and keys[-1] >= limit_key:
@@ -358,12 +370,13 @@ class FastBook(OrderBook):
             level = levels[price]
             queue = level.orders
             total = start_total = level.total
-            live = level.count
             while True:
                 maker = queue[0]
                 m_left = maker.leaves
                 if not m_left:  # cancelled earlier: drop the dead entry
                     queue.popleft()
+                    level.dead -= 1
+                    spare.append(maker)
                     continue
                 if maker.account == account and stp_mode:
                     append((seq, _PREVENTED, maker.order_id, order_id, price,
@@ -374,14 +387,14 @@ class FastBook(OrderBook):
                         del orders[maker.order_id]
                         maker.leaves = 0
                         total -= m_left
-                        live -= 1
                         append((seq, _ORDER, maker.order_id, _EXPIRED_IN_MATCH, 0,
                                 maker.orig - m_left))
                         seq += 1
+                        spare.append(maker)
                     if stp_mode != _EXPIRE_MAKER:
                         taker_expired = True
                         break
-                    if not live:
+                    if not total:
                         break
                     continue
                 last = price
@@ -391,13 +404,13 @@ class FastBook(OrderBook):
                     maker.leaves = 0
                     qty -= m_left
                     total -= m_left
-                    live -= 1
                     append((seq, _TRADE, trade_id, price, m_left, price * m_left,
                             maker_side, maker.order_id, order_id, maker.account, account))
                     append((seq + 1, _ORDER, maker.order_id, _FILLED, 0, maker.orig))
+                    spare.append(maker)
                     seq += 2
                     trade_id += 1
-                    if not live or not qty:
+                    if not total or not qty:
                         break
                 else:
                     m_left -= qty
@@ -413,10 +426,11 @@ class FastBook(OrderBook):
                     break
             if total != start_total:
                 level.total = total
-                level.count = live
                 append((seq, _LEVEL, maker_side, price, total))
                 seq += 1
-                if not live:
+                if not total:
+                    if level.dead:
+                        spare.extend(queue)  # only dead entries are left
                     del levels[price]
                     keys.pop()
             if taker_expired:
@@ -424,11 +438,12 @@ class FastBook(OrderBook):
                 break
             if not qty:
                 break
+        appended = seq - self._seq  # this call's events, one sequence number each
         self._seq, self._trade_id = seq, trade_id
         if last:
             self._last_price = last
             if self._stops_up or self._stops_down:
-                self._collect_triggered(events, start)
+                self._collect_triggered(events, len(events) - appended)
         return qty
 
     # -- stops -----------------------------------------------------------------------
@@ -487,10 +502,11 @@ class FastBook(OrderBook):
 
     # -- cancel, amend -----------------------------------------------------------------
     def cancel(self, order_id: int, account_id: int) -> list[tuple]:
-        order = self._orders.get(order_id)
+        order = self._orders.pop(order_id, None)
         if order is None or order.account != account_id:
+            if order is not None:  # someone else's: put it back untouched
+                self._orders[order_id] = order
             return [self._reject_event(order_id, Reason.CANCEL_REJECTED)]
-        del self._orders[order_id]
         if order.__class__ is _Stop:
             order.live = False
             self._live_stops -= 1
@@ -499,16 +515,20 @@ class FastBook(OrderBook):
         order.leaves = 0
         level = order.level
         total = level.total = level.total - left
-        live = level.count = level.count - 1
         book_side = level.book_side
         seq = self._seq
         events = [(seq, _ORDER, order_id, _CANCELED, 0, order.orig - left),
                   (seq + 1, _LEVEL, book_side.side, level.price, total)]
         self._seq = seq + 2
-        if not live:
+        if not total:
+            self._spare.extend(level.orders)  # only dead entries are left
             book_side.remove_level(level)
-        elif len(level.orders) > 2 * live + 8:  # more dead entries than live: compact
-            level.orders = deque(filter(_is_live, level.orders))
+        else:
+            dead = level.dead = level.dead + 1
+            if dead > 8 and 2 * dead > len(level.orders) + 8:  # more dead than live + 8
+                self._spare.extend(filterfalse(_is_live, level.orders))
+                level.orders = deque(filter(_is_live, level.orders))
+                level.dead = 0
         return events
 
     def amend(self, order_id: int, account_id: int, new_qty: int) -> list[tuple]:
@@ -536,10 +556,11 @@ class FastBook(OrderBook):
         events = [(nxt(), _AMENDED, order_id, leaves, executed)]
         if not leaves:
             del self._orders[order_id]
-            level.count -= 1
+            level.dead += 1
             events.append((nxt(), _ORDER, order_id, _FILLED, 0, executed))
         events.append((nxt(), _LEVEL, level.book_side.side, level.price, level.total))
-        if not level.count:
+        if not level.total:
+            self._spare.extend(level.orders)
             level.book_side.remove_level(level)
         return events
 
@@ -614,7 +635,6 @@ class FastBook(OrderBook):
                     o = _Order(order_id, account, leaves, orig, level)
                     level.orders.append(o)
                     level.total += leaves
-                    level.count += 1
                     self._orders[order_id] = o
             s.keys.sort()
         for row in state["stops"]:
@@ -636,12 +656,15 @@ class FastBook(OrderBook):
                 assert level.price == price and level.book_side is s
                 live = [o for o in level.orders if o.leaves]
                 assert live, f"empty level {price} kept"
-                assert level.count == len(live), f"level {price} count"
+                assert level.dead == len(level.orders) - len(live), f"level {price} dead count"
                 assert level.total == sum(o.leaves for o in live), f"level {price} total"
                 for o in live:
                     assert o.level is level and self._orders.get(o.order_id) is o
                     assert 0 < o.leaves <= o.orig
                 seen += len(live)
+        queued = {id(o) for s in self._sides for level in s.levels.values() for o in level.orders}
+        assert len({id(o) for o in self._spare}) == len(self._spare), "spare order twice"
+        assert not any(id(o) in queued for o in self._spare), "spare order still queued"
         stops = [o for o in self._orders.values() if o.__class__ is _Stop]
         assert seen + len(stops) == len(self._orders), "order index out of step with the book"
         assert all(s.live for s in stops) and len(stops) == self._live_stops

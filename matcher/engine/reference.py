@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from chalicelib.errors import Reason
 
 from .book import OrderBook
-from .commands import NewOrder
-from .events import EventKind as K
-from .filters import NO_FILTERS, EngineFilters
-from .types import OrderStatus as S
-from .types import OrderType as T
-from .types import Side, StpMode, TimeInForce, triggers_upward
+from chalicelib.trading.commands import NewOrder
+from chalicelib.trading.events import EventKind as K
+from chalicelib.trading.filters import NO_FILTERS, EngineFilters
+from chalicelib.trading.types import OrderStatus as S
+from chalicelib.trading.types import OrderType as T
+from chalicelib.trading.types import Side, StpMode, TimeInForce, triggers_upward
 
 
 @dataclass
@@ -92,6 +92,9 @@ class ReferenceBook(OrderBook):
                 return s
         return None
 
+    def _emit_level(self, events: list, side: int, price: int) -> None:
+        self._emit(events, K.LEVEL, side, price, self._level_total(side, price))
+
     def _level_total(self, side: int, price: int) -> int:
         return sum(o.leaves for o in self.resting if o.side == side and o.price == price)
 
@@ -153,7 +156,7 @@ class ReferenceBook(OrderBook):
             return events
         self.resting.remove(found)
         self._emit(events, K.ORDER, order_id, S.CANCELED, 0, found.executed)
-        self._emit(events, K.LEVEL, found.side, found.price, self._level_total(found.side, found.price))
+        self._emit_level(events, found.side, found.price)
         return events
 
     def amend(self, order_id: int, account_id: int, new_qty: int) -> list[tuple]:
@@ -187,7 +190,7 @@ class ReferenceBook(OrderBook):
         if found.leaves == 0:
             self.resting.remove(found)
             self._emit(events, K.ORDER, order_id, S.FILLED, 0, executed)
-        self._emit(events, K.LEVEL, found.side, found.price, self._level_total(found.side, found.price))
+        self._emit_level(events, found.side, found.price)
         return events
 
     # -- matching --------------------------------------------------------------------

@@ -26,6 +26,7 @@ class MatcherConfig:
     reconcile_grace_ms: int     # an unacknowledged outbox row younger than this is left alone
     reconcile_void_after_ms: int  # an intent missing this long is voided and its order reversed
     metrics_every_ms: int
+    health_port: int            # /healthz for the load balancer (Fargate: 8080); 0 = none
 
     @classmethod
     def from_env(cls) -> "MatcherConfig":
@@ -42,4 +43,5 @@ class MatcherConfig:
             reconcile_grace_ms=_int("MATCHER_RECONCILE_GRACE_MS", 5000),
             reconcile_void_after_ms=_int("MATCHER_RECONCILE_VOID_MS", 300000),
             metrics_every_ms=_int("MATCHER_METRICS_MS", 10000),
+            health_port=_int("MATCHER_HEALTH_PORT", 0),
         )

@@ -16,7 +16,7 @@ import json
 import time
 
 from chalicelib import marketdata
-from matcher.engine.types import OrderStatus
+from chalicelib.trading.types import OrderStatus
 
 from .settlement import Derived
 

@@ -3,12 +3,23 @@ scheduled Lambdas); the logic is :mod:`chalicelib.reconcile`'s."""
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 
 from chalicelib import reconcile
-from chalicelib.db import PgTx
+from chalicelib.db import PgTxFactory
 
 from .obs import logger
+
+
+def reconcile_pass(tx_factory: PgTxFactory, config) -> None:
+    """One pass, logged; a failure is logged and the connection dropped, never raised
+    (the next pass retries: every step is idempotent)."""
+    try:
+        counts = reconcile.run_once(tx_factory, config.reconcile_grace_ms, config.reconcile_void_after_ms)
+        if counts["checked"]:
+            logger.info("reconciled", extra=counts)
+    except Exception:
+        logger.exception("reconciler pass failed")
+        tx_factory.reset()
 
 
 class ReconcilerThread(threading.Thread):
@@ -16,26 +27,10 @@ class ReconcilerThread(threading.Thread):
         super().__init__(name="reconciler", daemon=True)
         self.worker = worker
         self.stop = threading.Event()
-        self.conn = None
-
-    @contextmanager
-    def tx(self):
-        import psycopg
-
-        if self.conn is None or self.conn.closed:
-            self.conn = psycopg.connect(self.worker.settings.database_url, autocommit=False)
-        with self.conn.transaction():
-            yield PgTx(self.conn)
+        self.tx = PgTxFactory(worker.settings.database_url)
 
     def run(self) -> None:
         cfg = self.worker.config
         while not self.stop.wait(cfg.reconcile_every_ms / 1000):
-            if not self.worker.books:
-                continue  # only the active worker reconciles
-            try:
-                counts = reconcile.run_once(self.tx, cfg.reconcile_grace_ms, cfg.reconcile_void_after_ms)
-                if counts["checked"]:
-                    logger.info("reconciled", extra=counts)
-            except Exception:
-                logger.exception("reconciler pass failed")
-                self.conn = None
+            if self.worker.books:  # only the active worker reconciles
+                reconcile_pass(self.tx, cfg)

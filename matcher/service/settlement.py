@@ -27,8 +27,8 @@ from decimal import ROUND_FLOOR, Decimal
 
 from chalicelib import ledger
 from chalicelib.errors import Reason
-from matcher.engine.events import EventKind
-from matcher.engine.types import OrderStatus, Side
+from chalicelib.trading.events import EventKind
+from chalicelib.trading.types import OrderStatus, Side
 
 from .journal import Entry
 

@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from chalicelib.db import PgTx
 from chalicelib.symbols import load_catalog
 from matcher.engine import FastBook
-from matcher.engine.commands import Cancel, CancelReplace, NewOrder
-from matcher.engine.convert import SymbolCodec
-from matcher.engine.types import CancelReplaceMode
+from chalicelib.trading.commands import Cancel, CancelReplace, NewOrder
+from chalicelib.trading.codec import SymbolCodec
+from chalicelib.trading.types import CancelReplaceMode
 
 from . import effects as fx
 from .config import MatcherConfig
@@ -130,6 +130,8 @@ class Worker:
         self.stats = Stats()
         self._last_describe = 0.0
         self._last_metrics = time.monotonic()
+        self.last_loop = time.monotonic()  # the health check's heartbeat
+        self._health = None
         self._renewer: Renewer | None = None
         self._reconciler = None
         self.on_batch = None  # test hook: called after each batch is durable
@@ -390,6 +392,10 @@ class Worker:
     def start_background(self) -> None:
         self._renewer = Renewer(self.leases, self.config.renew_every_ms)
         self._renewer.start()
+        if self.config.health_port:
+            from .health import serve_health
+
+            self._health = serve_health(self, self.config.health_port)
         if self.config.reconcile_every_ms > 0:
             from .reconciler import ReconcilerThread
 
@@ -402,6 +408,7 @@ class Worker:
         code = 0
         try:
             while not self.stop.is_set():
+                self.last_loop = time.monotonic()
                 busy = self.poll_once()
                 self.flush_metrics()
                 if not busy:
@@ -414,6 +421,8 @@ class Worker:
         return code
 
     def shutdown(self, clean: bool) -> None:
+        if self._health is not None:
+            self._health.shutdown()
         if self._renewer:
             self._renewer.stop.set()
         if self._reconciler:

@@ -155,10 +155,12 @@ def web_url(app_module):
     server.server.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def matcher(exchange_env, app_module, tmp_path_factory):
     """The matcher service (``python -m matcher``) as a process beside the API, so that
-    orders fill; RESULT/FULL responses wait for it as they would in production."""
+    orders fill; RESULT/FULL responses wait for it as they would in production.
+    Module-scoped: a matcher left running would compete for the stream's leases with
+    the matchers other test folders start."""
     import os
     import subprocess
     import sys

@@ -4,16 +4,12 @@ checks every test ends with (conservation, fills, no duplicate trades)."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
-import time
-import uuid
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from pipeline_support import MatcherProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,64 +24,6 @@ def pipeline_env(exchange_env):
                 "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true"})
     os.environ.update(env)
     return env
-
-
-def make_accounts(n: int, deposits: dict[str, str], tag: str | None = None) -> list[int]:
-    from chalicelib import admin
-    from chalicelib.accounts import ensure_account
-    from chalicelib.db import transaction
-
-    tag = tag or uuid.uuid4().hex[:6]
-    ids = []
-    for i in range(n):
-        with transaction() as tx:
-            acct = ensure_account(tx, f"u{tag}{i}@test.local")
-        for asset, amount in deposits.items():
-            admin.deposit(acct.account_id, asset, Decimal(amount), transfer_id=f"dep-{tag}-{i}-{asset}")
-        ids.append(acct.account_id)
-    return ids
-
-
-class MatcherProcess:
-    """``python -m matcher`` as a child process with the session's environment."""
-
-    def __init__(self, env: dict, worker_id: str, log_path: Path, extra: dict | None = None):
-        self.env = {**os.environ, **env, "MATCHER_WORKER_ID": worker_id, **(extra or {})}
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "MatcherProcess":
-        fh = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "matcher"], cwd=str(ROOT), env=self.env,
-                                     stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        fh.close()
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def pause(self) -> None:
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.proc.send_signal(signal.SIGCONT)
-
-    def terminate(self, timeout: float = 15) -> int | None:
-        if self.proc is None:
-            return None
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
 
 
 @pytest.fixture
@@ -114,56 +52,3 @@ def matcher_thread(pipeline_env):
     yield worker
     worker.stop.set()
     t.join(20)
-
-
-def wait_until(check, timeout: float, what: str, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
-
-
-def pending_count(pg_url: str) -> int:
-    import psycopg
-
-    with psycopg.connect(pg_url) as conn:
-        return conn.execute("SELECT count(*) FROM orders WHERE status = 'PENDING_NEW'").fetchone()[0] + \
-            conn.execute("SELECT count(*) FROM intent_outbox WHERE sent_at IS NULL").fetchone()[0]
-
-
-def assert_invariants(pg_url: str) -> dict:
-    """Conservation per asset, executed qty == sum of fills per order, reservations
-    consistent, no trade twice; returns a few figures."""
-    import psycopg
-
-    from chalicelib.db import PgTx
-    from chalicelib.ledger import totals
-
-    with psycopg.connect(pg_url) as conn:
-        tx = PgTx(conn)
-        for asset, t in totals(tx).items():
-            assert t["held"] == t["external_in"], f"{asset}: held {t['held']} != deposits-withdrawals {t['external_in']}"
-        bad = tx.query(
-            "SELECT o.order_id, o.executed_qty, COALESCE(f.q, 0) AS filled FROM orders o LEFT JOIN ("
-            " SELECT order_id, sum(qty) AS q FROM (SELECT buyer_order_id AS order_id, qty FROM trades UNION ALL"
-            " SELECT seller_order_id, qty FROM trades) x GROUP BY order_id) f ON f.order_id = o.order_id"
-            " WHERE o.executed_qty <> COALESCE(f.q, 0)")
-        assert not bad, f"executed qty != sum of fills: {bad[:5]}"
-        # every open order's reservation is still locked; closed orders hold nothing
-        leftover = tx.query("SELECT order_id, status, reserved_left FROM orders WHERE reserved_left <> 0"
-                            " AND status IN ('FILLED', 'CANCELED', 'REJECTED', 'EXPIRED', 'EXPIRED_IN_MATCH')")
-        assert not leftover, f"closed orders still hold reservations: {leftover[:5]}"
-        locked = tx.query(
-            "SELECT b.account_id, b.asset, b.locked, COALESCE(r.l, 0) AS reserved FROM balances b LEFT JOIN ("
-            " SELECT account_id, reserved_asset AS asset, sum(reserved_left) AS l FROM orders GROUP BY 1, 2) r"
-            " USING (account_id, asset) WHERE b.locked <> COALESCE(r.l, 0)")
-        assert not locked, f"locked balances != open reservations: {locked[:5]}"
-        dup = tx.query("SELECT symbol, trade_id, count(*) FROM trades GROUP BY 1, 2 HAVING count(*) > 1")
-        assert not dup
-        n_trades = tx.scalar("SELECT count(*) FROM trades")
-        n_orders = tx.scalar("SELECT count(*) FROM orders")
-    return {"trades": n_trades, "orders": n_orders}

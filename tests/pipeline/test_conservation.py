@@ -3,7 +3,7 @@ for every asset free + locked + fees == deposits - withdrawals, every order's
 executed quantity is the sum of its fills, nothing is left pending."""
 from __future__ import annotations
 
-from conftest import assert_invariants, make_accounts, pending_count, wait_until
+from pipeline_support import assert_invariants, cancel_all, make_accounts, pending_count, wait_until
 from load import run_load
 
 
@@ -15,3 +15,5 @@ def test_randomized_run_conserves_money(pipeline_env, matcher_thread, migrated_d
     figures = assert_invariants(migrated_db)
     assert figures["trades"] > 300, figures
     assert matcher_thread.stats.pg_transactions < matcher_thread.stats.intents  # batching
+    cancel_all(accounts)
+    assert_invariants(migrated_db)  # releases balance too: nothing stays locked

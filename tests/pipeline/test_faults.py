@@ -9,7 +9,7 @@ import random
 import threading
 import time
 
-from conftest import assert_invariants, make_accounts, pending_count, wait_until
+from pipeline_support import assert_invariants, cancel_all, make_accounts, pending_count, wait_until
 from load import run_load
 
 KILLS = 22
@@ -92,3 +92,5 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
     ddb_trades = [(t.symbol, t.trade_id) for t in TradeModel.scan()]
     assert len(ddb_trades) == len(set(ddb_trades))
     assert set(ddb_trades) >= pg_trades
+    cancel_all(accounts)
+    assert_invariants(migrated_db)

@@ -5,12 +5,14 @@ numbers, trades, order statuses, level changes), self-trade prevention is
 checked on every match (mode EXPIRE_TAKER, account id = order id, so it never
 fires), the stop-trigger check runs after every trade, and the integer filters
 are checked on every order (with open bounds).
+
+Bytes per resting order can also be measured without the driver:
+``python -c "from matcher.engine.memory import measure_bytes_per_order as m; print(m())"``.
 """
 from __future__ import annotations
 
 from matcher.engine import FastBook, StpMode, TimeInForce
-from matcher.engine.events import EventKind
-from matcher.engine.memory import measure_bytes_per_order  # noqa: F401  (driver may call it)
+from chalicelib.trading.events import EventKind
 
 _TRADE = int(EventKind.TRADE)
 _GTC = int(TimeInForce.GTC)
@@ -54,16 +56,17 @@ class Adapter:
         new_limit, cancel, new_market = book.new_limit, book.cancel, book.new_market
         record = self._record
         keep = self._keep
+        gtc, stp = _GTC, _STP
         for c in commands:
             kind = c[0]
             if kind == 'L':
                 oid = c[1]
-                events = new_limit(oid, oid, 0 if c[2] else 1, c[3], c[4], _GTC, _STP)
+                events = new_limit(oid, oid, 0 if c[2] else 1, c[3], c[4], gtc, stp)
             elif kind == 'C':
                 events = cancel(c[1], c[1])
             else:
                 oid = c[1]
-                events = new_market(oid, oid, 0 if c[2] else 1, c[3], _STP)
+                events = new_market(oid, oid, 0 if c[2] else 1, c[3], stp)
             if record:
                 keep(events)
 

@@ -9,7 +9,7 @@ from chalicelib.errors import Reason
 from chalicelib.symbols import load_catalog
 from matcher.engine import (CancelReplace, EngineFilters, FastBook, NewOrder, OrderType, Side,
                             StpMode, TimeInForce)
-from matcher.engine.convert import SymbolCodec
+from chalicelib.trading.codec import SymbolCodec
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from chalicelib.errors import Reason
 from matcher.engine import (Amend, Cancel, CancelReplace, CancelReplaceMode, EngineFilters,
                             EventKind, FastBook, NewOrder, OrderStatus, OrderType, ReferenceBook,
                             Side, StpMode, TimeInForce)
-from matcher.engine.events import digest
+from chalicelib.trading.events import digest
 
 BUY, SELL = Side.BUY, Side.SELL
 K = EventKind

@@ -2,7 +2,7 @@
 
 All prices are integer *ticks*, quantities integer *lots* and quote amounts integer
 *notional units* of ``tick_size * step_size`` (so ``price * qty`` of a trade is an
-exact quote amount in the same unit).  :mod:`matcher.engine.convert` builds commands
+exact quote amount in the same unit).  :mod:`chalicelib.trading.codec` builds commands
 from Binance-style Decimal fields.  Order ids are assigned by the caller (the
 symbol's sequencer), which keeps the engine deterministic.
 """

@@ -2,7 +2,7 @@
 
 Every value is an ``IntEnum`` so that the public API reads in exchange words while
 the hot path compares plain ints (an ``IntEnum`` member *is* an int).  Events carry
-the plain int value; :mod:`matcher.engine.convert` renders the Binance names.
+the plain int value; :mod:`chalicelib.trading.codec` renders the Binance names.
 """
 from __future__ import annotations
 

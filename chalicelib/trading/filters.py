@@ -64,7 +64,8 @@ class EngineFilters:
             max_notional=hi(spec.max_notional, unit),
             apply_min_to_market=spec.apply_min_to_market,
             apply_max_to_market=spec.apply_max_to_market,
-            notional_reason=Reason.FILTER_NOTIONAL if has_max_notional else Reason.FILTER_MIN_NOTIONAL,
+            notional_reason=(Reason.FILTER_NOTIONAL if has_max_notional
+                             else Reason.FILTER_MIN_NOTIONAL),
         )
 
 

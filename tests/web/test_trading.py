@@ -1,0 +1,208 @@
+"""Two users trade through the web app: a limit sell, a crossing buy, and what both
+of them see afterwards; a rejected order shows the API's message."""
+import re
+
+from playwright.sync_api import expect
+
+from conftest import DESKTOP, PHONE, screenshot, unlabelled_controls
+
+SYMBOL = "BTCUSDT"
+PRICE = "61000"        # far from anything else on BTCUSDT (the bot quotes only ETH symbols)
+QTY = "0.01"
+
+
+def order_form(page):
+    return page.locator("[data-testid=order-form]")
+
+
+def place(page, side: str, price: str | None, qty: str, order_type: str = "Limit"):
+    form = order_form(page)
+    form.locator("fieldset.side label").get_by_text(side, exact=True).click()
+    form.locator("fieldset.type label").get_by_text(order_type, exact=True).click()
+    if price is not None:
+        form.get_by_label("Price", exact=True).fill(price)
+    form.get_by_label("Amount", exact=True).fill(qty)
+    form.get_by_role("button", name=f"{side} BTC").click()
+
+
+def balance_row(page, asset: str):
+    page.get_by_role("tab", name="Balances").click()
+    return page.locator(f"[data-testid=panel-balances] tr[data-asset={asset}]")
+
+
+def test_limit_sell_then_crossing_buy_shows_everywhere(pages):
+    alice = pages.sign_in(pages.new(), "alice@demo.local")
+    bob = pages.sign_in(pages.new(), "bob@demo.local")
+    for page in (alice, bob):
+        expect(page.locator("#symbol-select")).to_have_value(SYMBOL)
+        expect(page.locator("[data-testid=available]")).to_have_text("100,000.00 USDT")
+
+    # alice: limit sell 0.01 BTC at 61,000
+    place(alice, "Sell", PRICE, QTY)
+    expect(alice.locator("[data-testid=order-status]")).to_contain_text("placed: Sell 0.01000 BTC at 61,000.00")
+    expect(alice.locator("[data-testid=order-error]")).to_be_empty()
+    alice_order = alice.locator("[data-testid=panel-open] tr[data-order-id]")
+    expect(alice_order).to_have_count(1)
+    expect(alice_order).to_contain_text("61,000.00")
+    expect(alice_order).to_contain_text("Sell")
+    expect(alice.locator("[data-testid=available]")).to_have_text("4.99000 BTC")  # 0.01 locked
+    ask = ".asks .level[data-price='61000.00000000']"
+    for page in (alice, bob):
+        expect(page.locator(ask)).to_contain_text("0.01000")
+    screenshot(alice, "01-alice-limit-sell-resting")
+
+    # bob: a buy at the same price crosses it
+    bob.locator("[data-testid=order-book]").locator(ask).click()  # clicking a level fills the price
+    expect(order_form(bob).get_by_label("Price", exact=True)).to_have_value("61000.00")
+    place(bob, "Buy", None, QTY)
+    expect(bob.locator("[data-testid=order-status]")).to_contain_text("placed: Buy 0.01000 BTC at 61,000.00")
+
+    # both see the trade on the tape, the level gone from the book, no open orders
+    trade = "[data-testid=trades] tr[data-price='61000.00000000'][data-qty='0.01000000']"
+    for page in (alice, bob):
+        expect(page.locator(trade)).to_have_count(1)
+        expect(page.locator(ask)).to_have_count(0)
+        expect(page.locator("[data-testid=panel-open]")).to_contain_text("No open orders.")
+        expect(page.locator("[data-testid=last-price]")).to_have_text("61,000.00")
+
+    # balances: 0.1 % fee on what each receives
+    expect(balance_row(alice, "USDT")).to_contain_text("100,609.39000000")
+    expect(balance_row(alice, "BTC")).to_contain_text("4.99000000")
+    expect(balance_row(bob, "BTC")).to_contain_text("5.00999000")
+    expect(balance_row(bob, "USDT")).to_contain_text("99,390.00000000")
+    expect(alice.locator("[data-testid=panel-balances] tr[data-asset=BTC] td").nth(2)).to_have_text("0.00000000")
+
+    # trade history with the fee
+    alice.get_by_role("tab", name="Trade history").click()
+    row = alice.locator("[data-testid=panel-trades] tr[data-trade-id]")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("0.61000000 USDT")
+    expect(row).to_contain_text("Maker")
+    bob.get_by_role("tab", name="Order history").click()
+    expect(bob.locator("[data-testid=panel-orders] tr[data-order-id]").first).to_contain_text("Filled")
+    screenshot(alice, "02-alice-after-trade")
+    screenshot(bob, "03-bob-after-trade")
+
+
+def test_rejected_order_shows_the_api_message(pages):
+    bob = pages.sign_in(pages.new(), "bob@demo.local")
+    sent = []
+    bob.on("request", lambda r: sent.append(r.url) if r.method == "POST" and "/api/v3/order" in r.url else None)
+
+    # caught before sending: the symbol's filters
+    place(bob, "Buy", "61000.001", QTY)
+    price = order_form(bob).get_by_label("Price", exact=True)
+    expect(price).to_have_attribute("aria-invalid", "true")
+    expect(order_form(bob).locator("[data-field=price] .field-error")).to_have_text(
+        "Price must be a multiple of 0.01.")
+    expect(price).to_be_focused()
+    place(bob, "Buy", "61000", "0.000001")
+    expect(order_form(bob).locator("[data-field=quantity] .field-error")).to_contain_text("at least 0.00001 BTC")
+    place(bob, "Buy", "1", "1")
+    expect(order_form(bob).locator("[data-field=quantity] .field-error")).to_contain_text(
+        "Order value must be at least 5.00 USDT")
+    assert sent == []
+
+    # refused by the API: more than bob has
+    place(bob, "Buy", "61000", "10")
+    error = bob.locator("[data-testid=order-error]")
+    expect(error).to_have_text("Account has insufficient balance for requested action. (code -2010)")
+    expect(error).to_have_attribute("role", "alert")
+    assert len(sent) == 1
+    screenshot(bob, "04-rejected-order")
+
+
+def test_order_entry_by_keyboard_only(pages):
+    """Side, type, fields and submit are reachable and usable with the keyboard."""
+    alice = pages.sign_in(pages.new(), "alice@demo.local")
+    form = order_form(alice)
+    expect(alice.locator("[data-testid=panel-open] table")).to_be_visible()
+    assert unlabelled_controls(alice) == []
+    form.locator("fieldset.side input").first.focus()
+    alice.keyboard.press("ArrowRight")          # Buy -> Sell
+    expect(form.get_by_role("button", name="Sell BTC")).to_be_visible()
+    alice.keyboard.press("Tab")                  # -> order type group
+    alice.keyboard.press("ArrowRight")           # Limit -> Market
+    expect(form.get_by_label("Price", exact=True)).to_be_hidden()
+    alice.keyboard.press("ArrowRight")           # Market -> Stop-limit
+    expect(form.get_by_label("Stop price", exact=True)).to_be_visible()
+    alice.keyboard.press("Tab")
+    expect(form.get_by_label("Stop price", exact=True)).to_be_focused()
+    alice.keyboard.type("59000")
+    alice.keyboard.press("Tab")
+    alice.keyboard.type("58900")
+    alice.keyboard.press("Tab")
+    alice.keyboard.type("0.001")
+    alice.keyboard.press("Enter")
+    expect(alice.locator("[data-testid=order-status]")).to_contain_text("placed: Sell 0.00100 BTC at 58,900.00")
+    # the resting stop-limit order is cancelled from the open orders tab, by keyboard too
+    cancel = alice.get_by_role("button", name=re.compile(r"^Cancel sell order \d+, 0.00100 BTC at 58,900.00"))
+    expect(cancel).to_have_count(1)
+    expect(alice.locator("[data-testid=panel-open] tr[data-order-id]")).to_contain_text("Stop-limit")
+    cancel.focus()
+    alice.keyboard.press("Enter")
+    expect(alice.locator("[data-testid=panel-open]")).to_contain_text("No open orders.")
+
+
+def test_trading_view_fits_a_phone(pages):
+    phone = pages.sign_in(pages.new(PHONE), "alice@demo.local")
+    expect(phone.locator("[data-testid=order-form]")).to_be_visible()
+    expect(phone.locator("[data-testid=last-price]")).not_to_have_text("—")
+    expect(phone.locator("[data-testid=available]")).not_to_have_text(re.compile("^—"))
+    expect(phone.locator("[data-testid=chart]")).not_to_have_attribute("data-candles", "0")
+    expect(phone.locator("[data-testid=order-book]")).to_be_visible()
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways at 375 px ({width} px wide)"
+    screenshot(phone, "05-trading-375px")
+    desk = pages.sign_in(pages.new(DESKTOP), "alice@demo.local")
+    expect(desk.locator("[data-testid=chart]")).not_to_have_attribute("data-candles", "0")
+    expect(desk.locator("[data-testid=panel-open] table")).to_be_visible()
+    width = desk.evaluate("document.documentElement.scrollWidth")
+    assert width <= DESKTOP["width"]
+    screenshot(desk, "06-trading-1440px", full_page=False)
+
+
+def test_filter_checks_and_exact_decimals_in_the_browser(pages):
+    """The order form's checks (web/js/orders.js) and decimals (web/js/dec.js), run in
+    the page against BTCUSDT's filters from exchangeInfo."""
+    page = pages.new()
+    pages.goto(page, "/trade/BTCUSDT")
+    expect(page.locator("#symbol-select")).to_have_value(SYMBOL)
+    result = page.evaluate("""async () => {
+      const { validate, stopLimitType } = await import('/js/orders.js');
+      const { loadSymbols } = await import('/js/market.js');
+      const d = await import('/js/dec.js');
+      const info = (await loadSymbols()).BTCUSDT;
+      const v = (o, last) => validate(info, { type: 'LIMIT', ...o }, last);
+      return {
+        ok: v({ price: '61000.01', quantity: '0.00123' }),
+        tick: v({ price: '61000.015', quantity: '0.001' }).price,
+        tooPrecise: v({ price: '1.123456789', quantity: '0.001' }).price,
+        step: v({ price: '61000', quantity: '0.000015' }).quantity,
+        minQty: v({ price: '61000', quantity: '0.000001' }).quantity,
+        notional: v({ price: '100', quantity: '0.01' }).quantity,
+        maxPrice: v({ price: '1000000.01', quantity: '0.001' }).price,
+        empty: v({ price: '', quantity: '' }),
+        marketNeedsNoPrice: validate(info, { type: 'MARKET', quantity: '0.001' }, '61000'),
+        marketNotional: validate(info, { type: 'MARKET', quantity: '0.00001' }, '61000').quantity,
+        stopMissing: validate(info, { type: 'STOP_LIMIT', price: '61000', quantity: '0.001' }, '61000').stopPrice,
+        stops: [stopLimitType('BUY', '62000', '61000'), stopLimitType('BUY', '60000', '61000'),
+                stopLimitType('SELL', '60000', '61000'), stopLimitType('SELL', '62000', '61000')],
+        fmt: [d.fmt('1234567.89000000', 2), d.fmt('0.00012345', 5), d.fmt('-5.5', 1)],
+        exact: d.toStr(d.mul(d.units('0.1'), d.units('0.2'))) + ' ' + d.add('0.1', '0.2'),
+      };
+    }""")
+    assert result["ok"] == {}
+    assert result["tick"] == "Price must be a multiple of 0.01."
+    assert result["tooPrecise"] == "Price must be a number with at most 8 decimals."
+    assert result["step"] == "Amount must be a multiple of 0.00001 BTC."
+    assert result["minQty"] == "Amount must be at least 0.00001 BTC."
+    assert result["notional"] == "Order value must be at least 5.00 USDT."
+    assert result["maxPrice"] == "Price must be at most 1,000,000.00 USDT."
+    assert result["empty"] == {"price": "Enter a price.", "quantity": "Enter an amount."}
+    assert result["marketNeedsNoPrice"] == {}
+    assert result["marketNotional"] == "Order value must be at least 5.00 USDT."
+    assert result["stopMissing"] == "Enter a stop price."
+    assert result["stops"] == ["STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
+    assert result["fmt"] == ["1,234,567.89", "0.00012", "-5.5"]
+    assert result["exact"] == "0.02000000 0.30000000"

@@ -1,0 +1,259 @@
+// The signed-in user's account: balances (free/locked), open orders with cancel,
+// order history, trade history with fees, deposits (demo) and withdrawals.
+import * as api from './api.js';
+import { add, div, fmt, isZero, toStr, units } from './dec.js';
+import { announce, every, fill, h, table, tabs, time, uid } from './ui.js';
+
+const STATUS = { NEW: 'Open', PARTIALLY_FILLED: 'Partially filled', FILLED: 'Filled', CANCELED: 'Cancelled',
+                 EXPIRED: 'Expired', REJECTED: 'Rejected', PENDING_NEW: 'Pending', EXPIRED_IN_MATCH: 'Expired' };
+const TYPE = { LIMIT: 'Limit', MARKET: 'Market', STOP_LOSS_LIMIT: 'Stop-limit', TAKE_PROFIT_LIMIT: 'Stop-limit',
+               STOP_LOSS: 'Stop', TAKE_PROFIT: 'Take profit', LIMIT_MAKER: 'Limit maker' };
+const side = (s) => h(`span.${s === 'BUY' ? 'up' : 'down'}`, {}, s === 'BUY' ? 'Buy' : 'Sell');
+
+export function balancesTable(balances) {
+  const rows = balances.map((b) => ({
+    attrs: { 'data-asset': b.asset },
+    cells: [b.asset, fmt(b.free, 8), fmt(b.locked, 8), fmt(add(b.free, b.locked), 8)],
+  }));
+  return table('Balances', [{ label: 'Asset' }, { label: 'Available', cls: 'num' }, { label: 'In orders', cls: 'num' },
+                            { label: 'Total', cls: 'num' }], rows, 'No balances.', 'balances');
+}
+
+export function openOrdersTable(orders, symbols, onCancel) {
+  const rows = orders.map((o) => {
+    const info = symbols[o.symbol] || { priceDp: 8, qtyDp: 8, base: '', label: o.symbol };
+    const what = `${o.side === 'BUY' ? 'buy' : 'sell'} order ${o.orderId}, ${fmt(o.origQty, info.qtyDp)} ${info.base}`
+      + ` at ${fmt(o.price, info.priceDp)}`;
+    return {
+      attrs: { 'data-order-id': String(o.orderId) },
+      cells: [time(o.time, true), info.label, TYPE[o.type] || o.type, side(o.side), fmt(o.price, info.priceDp),
+              fmt(o.origQty, info.qtyDp), fmt(o.executedQty, info.qtyDp),
+              isZero(o.stopPrice) ? '—' : fmt(o.stopPrice, info.priceDp),
+              h('button.link-button', { type: 'button', 'aria-label': `Cancel ${what}`,
+                                        onclick: (e) => onCancel(o, e.currentTarget) }, 'Cancel')],
+    };
+  });
+  return table('Open orders', [{ label: 'Time' }, { label: 'Pair' }, { label: 'Type' }, { label: 'Side' },
+    { label: 'Price', cls: 'num' }, { label: 'Amount', cls: 'num' }, { label: 'Filled', cls: 'num' },
+    { label: 'Stop', cls: 'num' }, { label: 'Action' }], rows, 'No open orders.', 'open-orders');
+}
+
+export function orderHistoryTable(orders, symbols) {
+  const rows = orders.map((o) => {
+    const info = symbols[o.symbol] || { priceDp: 8, qtyDp: 8, label: o.symbol };
+    const avg = !isZero(o.executedQty) && o.cummulativeQuoteQty
+      ? fmt(toStr(div(units(o.cummulativeQuoteQty), units(o.executedQty))), info.priceDp) : '—';
+    return {
+      attrs: { 'data-order-id': String(o.orderId) },
+      cells: [time(o.time, true), info.label, TYPE[o.type] || o.type, side(o.side),
+              o.type === 'MARKET' ? 'Market' : fmt(o.price, info.priceDp), avg, fmt(o.origQty, info.qtyDp),
+              fmt(o.executedQty, info.qtyDp), STATUS[o.status] || o.status],
+    };
+  });
+  return table('Order history', [{ label: 'Time' }, { label: 'Pair' }, { label: 'Type' }, { label: 'Side' },
+    { label: 'Price', cls: 'num' }, { label: 'Average', cls: 'num' }, { label: 'Amount', cls: 'num' },
+    { label: 'Filled', cls: 'num' }, { label: 'Status' }], rows, 'No orders yet.', 'order-history');
+}
+
+export function tradeHistoryTable(trades, symbols) {
+  const rows = trades.map((t) => {
+    const info = symbols[t.symbol] || { priceDp: 8, qtyDp: 8, label: t.symbol };
+    return {
+      attrs: { 'data-trade-id': String(t.id) },
+      cells: [time(t.time, true), info.label, side(t.isBuyer ? 'BUY' : 'SELL'), fmt(t.price, info.priceDp),
+              fmt(t.qty, info.qtyDp), fmt(t.quoteQty, info.priceDp), `${fmt(t.commission, 8)} ${t.commissionAsset}`,
+              t.isMaker ? 'Maker' : 'Taker'],
+    };
+  });
+  return table('Trade history', [{ label: 'Time' }, { label: 'Pair' }, { label: 'Side' }, { label: 'Price', cls: 'num' },
+    { label: 'Amount', cls: 'num' }, { label: 'Total', cls: 'num' }, { label: 'Fee', cls: 'num' }, { label: 'Role' }],
+  rows, 'No trades yet.', 'trade-history');
+}
+
+/** Orders/trades of several symbols, newest first. */
+async function acrossSymbols(fn, symbols, key) {
+  const lists = await Promise.all(symbols.map((s) => fn(s)));
+  return lists.flat().sort((a, b) => b[key] - a[key]);
+}
+
+export async function cancel(order, button) {
+  button.disabled = true;
+  try {
+    await api.cancelOrder(order.symbol, order.orderId);
+    announce(`Order ${order.orderId} cancelled.`);
+    return true;
+  } catch (err) {
+    announce(`Could not cancel order ${order.orderId}: ${err}`, 'error');
+    button.disabled = false;
+    return false;
+  }
+}
+
+/** The tabs under the trading view: open orders, order/trade history, balances of
+ *  the current symbol (balances: all assets).  `onBalances` gets every balance fetch. */
+export class TradingAccount {
+  constructor(info, symbols, { onBalances } = {}) {
+    this.info = info;
+    this.symbols = symbols;
+    this.onBalances = onBalances || (() => {});
+    this.current = 'open';
+    this.panels = {};
+    const items = [{ id: 'open', label: 'Open orders' }, { id: 'orders', label: 'Order history' },
+                   { id: 'trades', label: 'Trade history' }, { id: 'balances', label: 'Balances' }];
+    this.tabs = tabs('Your orders and balances', items, (id) => this.show(id));
+    for (const it of items) {
+      this.panels[it.id] = h('div.tabpanel', { role: 'tabpanel', id: `panel-${it.id}`, 'aria-labelledby': `tab-${it.id}`,
+                                               tabindex: '0', hidden: it.id !== this.current,
+                                               'data-testid': `panel-${it.id}` }, h('p.empty', {}, 'Loading…'));
+    }
+    this.el = h('section.panel.account-panel', { 'aria-label': 'Your orders and balances' },
+      this.tabs.el, Object.values(this.panels));
+  }
+
+  show(id) {
+    this.current = id;
+    for (const [k, p] of Object.entries(this.panels)) p.hidden = k !== id;
+    this.histPoller?.now();
+  }
+
+  start() {
+    this.poller = every(2500, () => this.refresh());
+    this.histPoller = every(5000, () => this.refreshHistory());
+  }
+
+  stop() {
+    this.poller?.stop();
+    this.histPoller?.stop();
+  }
+
+  refreshNow() {
+    this.poller?.now();
+    this.histPoller?.now();
+  }
+
+  async refresh() {
+    const [acct, open] = await Promise.all([api.account(), api.openOrders(this.info.symbol)]);
+    this.onBalances(acct.balances);
+    fill(this.panels.balances, balancesTable(acct.balances));
+    fill(this.panels.open, openOrdersTable(open.sort((a, b) => b.time - a.time), this.symbols, async (o, btn) => {
+      if (await cancel(o, btn)) this.refreshNow();
+    }));
+  }
+
+  async refreshHistory() {
+    if (this.current === 'orders') {
+      const orders = await api.allOrders(this.info.symbol, 50);
+      fill(this.panels.orders, orderHistoryTable(orders.sort((a, b) => b.time - a.time), this.symbols));
+    } else if (this.current === 'trades') {
+      const trades = await api.myTrades(this.info.symbol, 50);
+      fill(this.panels.trades, tradeHistoryTable(trades.sort((a, b) => b.time - a.time), this.symbols));
+    }
+  }
+}
+
+// -- the account page ---------------------------------------------------------------
+const DEPOSIT_STATUS = { 0: 'Pending', 1: 'Completed', 6: 'Credited', 7: 'Rejected' };
+const WITHDRAW_STATUS = { 2: 'Pending', 3: 'Rejected', 4: 'Processing', 6: 'Completed' };
+
+function amountField(name, label) {
+  const id = uid(name);
+  return [h('label', { for: id }, label), h('input', { id, name, inputmode: 'decimal', autocomplete: 'off', required: true })];
+}
+
+function assetSelect(name, assets) {
+  const id = uid(name);
+  return [h('label', { for: id }, 'Asset'), h('select', { id, name }, assets.map((a) => h('option', { value: a }, a)))];
+}
+
+export class AccountPage {
+  constructor(symbols) {
+    this.symbols = symbols;
+    this.assets = [...new Set(Object.values(symbols).flatMap((s) => [s.base, s.quote]))].sort();
+    this.balancesEl = h('div', {}, h('p.empty', {}, 'Loading…'));
+    this.openEl = h('div', {}, h('p.empty', {}, 'Loading…'));
+    this.ordersEl = h('div', {}, h('p.empty', {}, 'Loading…'));
+    this.tradesEl = h('div', {}, h('p.empty', {}, 'Loading…'));
+    this.depositsEl = h('div', {}, h('p.empty', {}, 'Loading…'));
+    this.withdrawalsEl = h('div', {}, h('p.empty', {}, 'Loading…'));
+
+    const depMsg = h('div.form-status', { role: 'status' });
+    const depForm = h('form.inline-form', { 'aria-labelledby': 'deposit-h', onsubmit: async (e) => {
+      e.preventDefault();
+      const f = e.currentTarget;
+      depMsg.textContent = '';
+      try {
+        await api.demoDeposit(f.asset.value, f.amount.value.trim());
+        depMsg.textContent = `Deposited ${f.amount.value.trim()} ${f.asset.value} (demo).`;
+        f.amount.value = '';
+        this.refreshAll();
+      } catch (err) {
+        depMsg.textContent = err.status === 403 || err.status === 404
+          ? 'Demo deposits are not available on this exchange.' : `Deposit refused: ${err}`;
+      }
+    } }, assetSelect('asset', this.assets), amountField('amount', 'Amount'),
+    h('button.primary', { type: 'submit' }, 'Deposit (demo)'));
+
+    const wdMsg = h('div.form-status', { role: 'status' });
+    const wdForm = h('form.inline-form', { 'aria-labelledby': 'withdraw-h', onsubmit: async (e) => {
+      e.preventDefault();
+      const f = e.currentTarget;
+      wdMsg.textContent = '';
+      try {
+        const r = await api.withdraw(f.asset.value, f.amount.value.trim(), f.address.value.trim());
+        wdMsg.textContent = `Withdrawal ${r.id} requested; the funds are held until it is processed.`;
+        f.amount.value = '';
+        this.refreshAll();
+      } catch (err) {
+        wdMsg.textContent = `Withdrawal refused: ${err}`;
+      }
+    } }, assetSelect('asset', this.assets), amountField('amount', 'Amount'),
+    (() => { const id = uid('addr'); return [h('label', { for: id }, 'Address'),
+      h('input', { id, name: 'address', autocomplete: 'off', required: true, pattern: '[A-Za-z0-9:_.\\-]{1,128}' })]; })(),
+    h('button.primary', { type: 'submit' }, 'Withdraw'));
+
+    const section = (id, title, ...body) => h('section.panel.account-section', { 'aria-labelledby': id },
+      h('div.panel-head', {}, h(`h2#${id}`, {}, title)), ...body);
+    this.el = h('div.page.account-page', {},
+      h('h1#view-title', { tabindex: '-1' }, 'Account'),
+      section('balances-h', 'Balances', this.balancesEl),
+      section('open-h', 'Open orders', this.openEl),
+      section('history-h', 'Order history', this.ordersEl),
+      section('trades-h2', 'Trade history', this.tradesEl),
+      h('div.funds', {},
+        section('deposit-h', 'Deposits', depForm, depMsg, this.depositsEl),
+        section('withdraw-h', 'Withdrawals', wdForm, wdMsg, this.withdrawalsEl)));
+  }
+
+  start() {
+    this.poller = every(5000, () => this.refreshAll());
+  }
+
+  stop() {
+    this.poller?.stop();
+  }
+
+  refreshAll() {
+    const syms = Object.keys(this.symbols);
+    const show = (el, promise, render) => promise.then((v) => fill(el, render(v)))
+      .catch((err) => fill(el, h('p.error', { role: 'alert' }, String(err))));
+    return Promise.all([
+      show(this.balancesEl, api.account(), (a) => balancesTable(a.balances)),
+      show(this.openEl, acrossSymbols(api.openOrders, syms, 'time'),
+        (orders) => openOrdersTable(orders, this.symbols, async (o, btn) => {
+          if (await cancel(o, btn)) this.refreshAll();
+        })),
+      show(this.ordersEl, acrossSymbols((s) => api.allOrders(s, 100), syms, 'time'),
+        (orders) => orderHistoryTable(orders.slice(0, 100), this.symbols)),
+      show(this.tradesEl, acrossSymbols((s) => api.myTrades(s, 100), syms, 'time'),
+        (trades) => tradeHistoryTable(trades.slice(0, 100), this.symbols)),
+      show(this.depositsEl, api.deposits(), (rows) => table('Deposit history',
+        [{ label: 'Time' }, { label: 'Asset' }, { label: 'Amount', cls: 'num' }, { label: 'Status' }, { label: 'Reference' }],
+        rows.map((d) => ({ cells: [time(d.insertTime, true), d.coin, fmt(d.amount, 8), DEPOSIT_STATUS[d.status] || d.status,
+                                   d.txId] })), 'No deposits yet.', 'deposits')),
+      show(this.withdrawalsEl, api.withdrawals(), (rows) => table('Withdrawal history',
+        [{ label: 'Time' }, { label: 'Asset' }, { label: 'Amount', cls: 'num' }, { label: 'Address' }, { label: 'Status' }],
+        rows.map((w) => ({ cells: [w.applyTime, w.coin, fmt(w.amount, 8), w.address,
+                                   WITHDRAW_STATUS[w.status] || w.status] })), 'No withdrawals yet.', 'withdrawals')),
+    ]);
+  }
+}

@@ -1,0 +1,122 @@
+// The exchange's HTTP API, as the web app calls it.
+//
+// The app is served from the same origin as the API (CloudFront in AWS, the local
+// stack locally): `/api/v3/...` is the Binance-compatible REST API and `/api/v1/...`
+// holds sign-in and API keys.  Signed-in calls carry the Cognito access token as a
+// Bearer token, which the API accepts in place of an API key + HMAC signature.
+import * as auth from './auth.js';
+
+export const BASE = (document.querySelector('meta[name="exchange-api"]')?.content || '/api').replace(/\/$/, '');
+
+/** An error the API answered with: Binance-style `{code, msg}`. */
+export class ApiError extends Error {
+  constructor(status, code, msg) {
+    super(msg);
+    this.status = status;
+    this.code = code;
+  }
+  toString() {
+    return this.code !== undefined && this.code !== null ? `${this.message} (code ${this.code})` : this.message;
+  }
+}
+
+async function parse(resp) {
+  const text = await resp.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (resp.ok) return body;
+  if (body && typeof body.msg === 'string') throw new ApiError(resp.status, body.code, body.msg);
+  const detail = body?.Message || body?.message || text.slice(0, 200) || resp.statusText;
+  throw new ApiError(resp.status, null, `HTTP ${resp.status}: ${detail}`);
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v !== undefined && v !== null && v !== '') q.append(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+async function send(method, path, { params, form, json, signed = false, retry = true } = {}) {
+  const headers = {};
+  let body;
+  if (form) {
+    headers['Content-Type'] = 'application/x-www-form-urlencoded';
+    body = new URLSearchParams(Object.entries(form).filter(([, v]) => v !== undefined && v !== null && v !== ''))
+      .toString();
+  } else if (json) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(json);
+  }
+  if (signed) {
+    const token = await auth.accessToken();
+    if (!token) throw new ApiError(401, -1002, 'Please sign in first.');
+    headers.Authorization = `Bearer ${token}`;
+  }
+  let resp;
+  try {
+    resp = await fetch(`${BASE}${path}${query(params)}`, { method, headers, body, cache: 'no-store' });
+  } catch (err) {
+    throw new ApiError(0, null, 'The exchange cannot be reached. Check your connection.');
+  }
+  if (signed && retry && resp.status === 401) {
+    // an expired or revoked token: refresh once, then give up (sign-out)
+    let refreshed = false;
+    try {
+      refreshed = await auth.refresh();
+    } catch (err) {
+      if (auth.isTransient(err)) return parse(resp);
+    }
+    if (refreshed) return send(method, path, { params, form, json, signed, retry: false });
+    auth.signOut('Your session has expired. Please sign in again.');
+  }
+  return parse(resp);
+}
+
+export const get = (path, params) => send('GET', path, { params });
+export const userGet = (path, params) => send('GET', path, { params, signed: true });
+
+// -- public market data
+export const exchangeInfo = () => get('/v3/exchangeInfo');
+export const depth = (symbol, limit = 50) => get('/v3/depth', { symbol, limit });
+export const aggTrades = (symbol, limit = 40) => get('/v3/aggTrades', { symbol, limit });
+export const klines = (symbol, interval, limit = 500) => get('/v3/uiKlines', { symbol, interval, limit });
+export const ticker24h = (symbol) => get('/v3/ticker/24hr', { symbol });
+export const tickers = () => get('/v3/ticker/24hr', { type: 'MINI' });
+
+// -- the signed-in user's trading and account
+export const account = () => userGet('/v3/account');
+export const openOrders = (symbol) => userGet('/v3/openOrders', symbol ? { symbol } : {});
+export const allOrders = (symbol, limit = 100) => userGet('/v3/allOrders', { symbol, limit });
+export const myTrades = (symbol, limit = 100) => userGet('/v3/myTrades', { symbol, limit });
+export const newOrder = (order) => send('POST', '/v3/order', { form: { ...order, newOrderRespType: 'RESULT' },
+                                                              signed: true });
+export const cancelOrder = (symbol, orderId) => send('DELETE', '/v3/order', { params: { symbol, orderId },
+                                                                              signed: true });
+export const deposits = () => userGet('/v1/capital/deposit/hisrec');
+export const withdrawals = () => userGet('/v1/capital/withdraw/history');
+export const withdraw = (coin, amount, address) => send('POST', '/v1/capital/withdraw/apply',
+                                                        { form: { coin, amount, address }, signed: true });
+export const demoDeposit = (asset, amount) => send('POST', '/v1/capital/deposit/demo',
+                                                   { json: { asset, amount }, signed: true });
+
+// -- API keys
+export const listKeys = () => send('GET', '/v1/apiKeys', { signed: true });
+export const createKey = (label, canTrade, ipList) => send('POST', '/v1/apiKeys', {
+  json: { canTrade, ...(label ? { label } : {}), ...(ipList ? { ipList } : {}) }, signed: true,
+});
+export const revokeKey = (apiKey) => send('DELETE', `/v1/apiKeys/${encodeURIComponent(apiKey)}`, { signed: true });
+
+// -- sign-in (Cognito, relayed by the API)
+export const authCall = (path, json) => send('POST', `/v1/auth/${path}`, { json });
+export const mfaAssociate = (accessToken) => send('POST', '/v1/auth/mfa/associate', { json: { accessToken },
+                                                                                     signed: true });
+export const mfaVerify = (accessToken, code, deviceName) => send('POST', '/v1/auth/mfa/verify',
+                                                                 { json: { accessToken, code, deviceName },
+                                                                   signed: true });

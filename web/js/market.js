@@ -1,0 +1,293 @@
+// The market view of one symbol: 24h ticker, candlestick chart with volume, order
+// book with depth bars and spread, and the trade tape; all polled while visible.
+import {
+  CandlestickSeries, ColorType, CrosshairMode, HistogramSeries, createChart,
+} from '../vendor/lightweight-charts/lightweight-charts.standalone.production.mjs';
+import * as api from './api.js';
+import { decimals, fmt, toStr, units } from './dec.js';
+import { every, fill, h, table, time } from './ui.js';
+
+export const INTERVALS = ['1s', '1m', '5m', '15m', '1h', '4h', '1d'];
+const TZ_OFFSET_S = new Date().getTimezoneOffset() * 60; // the chart shows local time
+const POLL = { depth: 1000, trades: 1500, ticker: 2000, klines: 2000 };
+
+// -- symbols and their filters ---------------------------------------------------------
+let symbolsPromise = null;
+
+/** {SYMBOL: info} from exchangeInfo, with the filters the order form checks. */
+export function loadSymbols() {
+  if (!symbolsPromise) {
+    symbolsPromise = api.exchangeInfo().then((info) => {
+      const out = {};
+      for (const s of info.symbols) {
+        const f = Object.fromEntries(s.filters.map((x) => [x.filterType, x]));
+        const price = f.PRICE_FILTER || {};
+        const lot = f.LOT_SIZE || {};
+        const mlot = f.MARKET_LOT_SIZE || lot;
+        const notional = f.NOTIONAL || f.MIN_NOTIONAL || {};
+        out[s.symbol] = {
+          symbol: s.symbol, base: s.baseAsset, quote: s.quoteAsset, status: s.status, orderTypes: s.orderTypes,
+          label: `${s.baseAsset}/${s.quoteAsset}`,
+          tickSize: price.tickSize, minPrice: price.minPrice, maxPrice: price.maxPrice,
+          stepSize: lot.stepSize, minQty: lot.minQty, maxQty: lot.maxQty,
+          marketStepSize: mlot.stepSize, marketMinQty: mlot.minQty, marketMaxQty: mlot.maxQty,
+          minNotional: notional.minNotional, maxNotional: notional.maxNotional,
+          applyMinToMarket: notional.applyMinToMarket ?? true, applyMaxToMarket: notional.applyMaxToMarket ?? false,
+          priceDp: decimals(price.tickSize || '0.01'), qtyDp: decimals(lot.stepSize || '0.00001'),
+        };
+      }
+      return out;
+    }).catch((err) => {
+      symbolsPromise = null;
+      throw err;
+    });
+  }
+  return symbolsPromise;
+}
+
+const pct = (text) => {
+  const v = String(text ?? '0');
+  return `${v.startsWith('-') ? '' : '+'}${fmt(v, 2)}%`;
+};
+
+// -- the view --------------------------------------------------------------------------
+export class MarketView {
+  /** `info`: the symbol's entry from loadSymbols(); `all`: every symbol (switcher);
+   *  `onPrice(price)`: a book price was clicked. */
+  constructor(info, all, { onPrice, onLast } = {}) {
+    this.info = info;
+    this.all = all;
+    this.onPrice = onPrice || (() => {});
+    this.onLast = onLast || (() => {});
+    this.interval = sessionStorage.getItem('exchange.interval') || '1m';
+    this.pollers = [];
+    this.last = null;
+    this.lastCandle = null;
+    this.build();
+  }
+
+  build() {
+    const { info } = this;
+    const select = h('select#symbol-select', { 'aria-label': 'Market', onchange: (e) => {
+      location.hash = `#/trade/${e.target.value}`;
+    } }, Object.values(this.all).map((s) => h('option', { value: s.symbol, selected: s.symbol === info.symbol },
+                                                   s.label)));
+    this.lastEl = h('span.ticker-last', { 'data-testid': 'last-price' }, '—');
+    this.stats = h('dl.ticker-stats', {});
+    this.tickerEl = h('section.panel.ticker', { 'aria-label': `${info.label} 24 hour statistics` },
+      h('div.ticker-symbol', {},
+        h('h1.visually-hidden', { tabindex: '-1', id: 'view-title' }, `${info.label} market`),
+        select),
+      h('div.ticker-price', {}, this.lastEl, h('span.ticker-change', { 'data-testid': 'change' })),
+      this.stats);
+
+    // chart
+    this.intervalButtons = INTERVALS.map((iv) => h('button.iv', {
+      type: 'button', 'aria-pressed': String(iv === this.interval), onclick: () => this.setInterval(iv),
+    }, iv));
+    this.chartEl = h('div.chart', { role: 'img', 'data-testid': 'chart', 'data-candles': '0',
+                                     'aria-label': `Candlestick chart of ${info.label}` });
+    this.chartPanel = h('section.panel.chart-panel', { 'aria-labelledby': 'chart-h' },
+      h('div.panel-head', {}, h('h2#chart-h', {}, 'Chart'),
+        h('div.intervals', { role: 'group', 'aria-label': 'Candle interval' }, this.intervalButtons)),
+      this.chartEl);
+
+    // order book
+    this.asksEl = h('div.book-side.asks', {});
+    this.spreadEl = h('div.book-spread', { 'data-testid': 'spread' });
+    this.bidsEl = h('div.book-side.bids', {});
+    this.bookPanel = h('section.panel.book-panel', { 'aria-labelledby': 'book-h', 'data-testid': 'order-book' },
+      h('div.panel-head', {}, h('h2#book-h', {}, 'Order book')),
+      h('div.book-cols', { 'aria-hidden': 'true' },
+        h('span', {}, `Price (${info.quote})`), h('span', {}, `Amount (${info.base})`), h('span', {}, 'Total')),
+      this.asksEl, this.spreadEl, this.bidsEl);
+
+    // trades
+    this.tradesEl = h('div.tape', {});
+    this.tradesPanel = h('section.panel.trades-panel', { 'aria-labelledby': 'trades-h', 'data-testid': 'trades' },
+      h('div.panel-head', {}, h('h2#trades-h', {}, 'Market trades')), this.tradesEl);
+  }
+
+  start() {
+    this.makeChart();
+    this.pollers.push(every(POLL.ticker, () => this.loadTicker()));
+    this.pollers.push(every(POLL.depth, () => this.loadDepth()));
+    this.pollers.push(every(POLL.trades, () => this.loadTrades()));
+    this.klinePoller = every(POLL.klines, () => this.loadKlines());
+  }
+
+  stop() {
+    for (const p of this.pollers) p.stop();
+    this.klinePoller?.stop();
+    this.chart?.remove();
+    this.chart = null;
+  }
+
+  // -- ticker
+  async loadTicker() {
+    const t = await api.ticker24h(this.info.symbol);
+    const { priceDp, base, quote, label } = this.info;
+    const up = !String(t.priceChange).startsWith('-');
+    const has = Number(t.count) > 0;
+    this.setLast(has ? t.lastPrice : null);
+    const change = this.tickerEl.querySelector('.ticker-change');
+    change.textContent = has ? `${fmt(t.priceChange, priceDp)} ${pct(t.priceChangePercent)}` : '';
+    change.className = `ticker-change ${up ? 'up' : 'down'}`;
+    const stat = (k, v) => h('div', {}, h('dt', {}, k), h('dd', {}, v));
+    fill(this.stats,
+      stat('24h high', has ? fmt(t.highPrice, priceDp) : '—'),
+      stat('24h low', has ? fmt(t.lowPrice, priceDp) : '—'),
+      stat(`24h volume (${base})`, fmt(t.volume, 4)),
+      stat(`24h volume (${quote})`, fmt(t.quoteVolume, 2)),
+      stat('Trades', String(t.count)));
+    document.title = has ? `${fmt(t.lastPrice, priceDp)} | ${label} | Exchange` : `${label} | Exchange`;
+  }
+
+  setLast(price) {
+    if (!price) {
+      this.lastEl.textContent = '—';
+      return;
+    }
+    const prev = this.last;
+    this.last = price;
+    this.lastEl.textContent = fmt(price, this.info.priceDp);
+    const inBook = this.spreadEl.querySelector('.spread-last');
+    if (inBook) inBook.textContent = this.lastEl.textContent;
+    if (prev && prev !== price) {
+      this.lastEl.classList.toggle('up', units(price) > units(prev));
+      this.lastEl.classList.toggle('down', units(price) < units(prev));
+    }
+    this.onLast(price);
+  }
+
+  // -- order book
+  async loadDepth() {
+    const d = await api.depth(this.info.symbol, 20);
+    const rows = window.matchMedia('(max-width: 760px)').matches ? 8 : 14;
+    const asks = d.asks.slice(0, rows);
+    const bids = d.bids.slice(0, rows);
+    const { priceDp, qtyDp } = this.info;
+    const cum = (levels) => {
+      let acc = 0n;
+      return levels.map(([p, q]) => {
+        acc += units(q);
+        return [p, q, acc];
+      });
+    };
+    const a = cum(asks);
+    const b = cum(bids);
+    const max = [...a, ...b].reduce((m, r) => (r[2] > m ? r[2] : m), 1n);
+    const row = (side) => ([p, q, total]) => h('div.level', {
+      role: 'row', 'data-price': p, title: `Use price ${fmt(p, priceDp)}`,
+      style: `--depth:${Number((total * 1000n) / max) / 10}%`,
+      onclick: () => this.onPrice(toStr(units(p), priceDp)),
+    }, h('span.price', { role: 'cell' }, fmt(p, priceDp)), h('span', { role: 'cell' }, fmt(q, qtyDp)),
+      h('span', { role: 'cell' }, fmt(toStr(total), qtyDp)));
+    const labelled = (label, items) => [h('div.visually-hidden', { role: 'row' },
+      h('span', { role: 'columnheader' }, 'Price'), h('span', { role: 'columnheader' }, 'Amount'),
+      h('span', { role: 'columnheader' }, 'Total')), ...items];
+    fill(this.asksEl, a.length ? labelled('asks', a.map(row('ask')).reverse()) : h('p.empty', {}, 'No sell orders'));
+    this.asksEl.setAttribute('role', 'table');
+    this.asksEl.setAttribute('aria-label', 'Sell orders (asks)');
+    fill(this.bidsEl, b.length ? labelled('bids', b.map(row('bid'))) : h('p.empty', {}, 'No buy orders'));
+    this.bidsEl.setAttribute('role', 'table');
+    this.bidsEl.setAttribute('aria-label', 'Buy orders (bids)');
+    if (asks.length && bids.length) {
+      const ask = units(asks[0][0]);
+      const bid = units(bids[0][0]);
+      const spread = ask - bid;
+      const bps = ask > 0n ? Number((spread * 1000000n) / ask) / 10000 : 0;
+      fill(this.spreadEl, h('span.spread-last', {}, this.last ? fmt(this.last, priceDp) : ''),
+        h('span', {}, `Spread ${fmt(toStr(spread), priceDp)} (${bps.toFixed(3)}%)`));
+    } else {
+      fill(this.spreadEl, h('span.spread-last', {}, this.last ? fmt(this.last, priceDp) : ''),
+        h('span', {}, 'Spread —'));
+    }
+  }
+
+  // -- trades
+  async loadTrades() {
+    const trades = await api.aggTrades(this.info.symbol, 40);
+    const { priceDp, qtyDp, base, quote } = this.info;
+    const rows = trades.slice().reverse().map((t) => ({
+      attrs: { class: t.m ? 'sell' : 'buy', 'data-price': t.p, 'data-qty': t.q },
+      cells: [h('span.price', {}, fmt(t.p, priceDp)), fmt(t.q, qtyDp), time(t.T)],
+    }));
+    fill(this.tradesEl, table(`Recent ${this.info.label} trades`, [
+      { label: `Price (${quote})` }, { label: `Amount (${base})`, cls: 'num' }, { label: 'Time', cls: 'num' },
+    ], rows, 'No trades yet.', 'tape-table'));
+  }
+
+  // -- chart
+  makeChart() {
+    const { priceDp, tickSize } = this.info;
+    this.chart = createChart(this.chartEl, {
+      autoSize: true,
+      layout: { background: { type: ColorType.Solid, color: 'transparent' }, textColor: '#a7b0bd', fontSize: 11,
+                attributionLogo: true },
+      grid: { vertLines: { color: 'rgba(127,135,150,0.12)' }, horzLines: { color: 'rgba(127,135,150,0.12)' } },
+      crosshair: { mode: CrosshairMode.Normal },
+      rightPriceScale: { borderColor: 'rgba(127,135,150,0.3)' },
+      timeScale: { borderColor: 'rgba(127,135,150,0.3)', timeVisible: true, secondsVisible: this.interval === '1s',
+                   barSpacing: 10, rightOffset: 4 },
+    });
+    this.candles = this.chart.addSeries(CandlestickSeries, {
+      upColor: '#0ecb81', downColor: '#f6465d', wickUpColor: '#0ecb81', wickDownColor: '#f6465d', borderVisible: false,
+      priceFormat: { type: 'price', precision: priceDp, minMove: Number(tickSize || '0.01') },
+    });
+    this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.28 } });
+    this.volume = this.chart.addSeries(HistogramSeries, { priceFormat: { type: 'volume' }, priceScaleId: 'vol',
+                                                          lastValueVisible: false, priceLineVisible: false });
+    this.volume.priceScale().applyOptions({ scaleMargins: { top: 0.78, bottom: 0 } });
+    this.lastCandle = null;
+  }
+
+  setInterval(iv) {
+    if (iv === this.interval) return;
+    this.interval = iv;
+    sessionStorage.setItem('exchange.interval', iv);
+    for (const b of this.intervalButtons) b.setAttribute('aria-pressed', String(b.textContent === iv));
+    this.chart.applyOptions({ timeScale: { secondsVisible: iv === '1s' } });
+    this.lastCandle = null;
+    this.candles.setData([]);
+    this.volume.setData([]);
+    this.klinePoller.now();
+  }
+
+  static bar(k) {
+    const t = k[0] / 1000 - TZ_OFFSET_S;
+    const up = Number(k[4]) >= Number(k[1]);
+    return [
+      { time: t, open: Number(k[1]), high: Number(k[2]), low: Number(k[3]), close: Number(k[4]) },
+      { time: t, value: Number(k[5]), color: up ? 'rgba(14,203,129,0.45)' : 'rgba(246,70,93,0.45)' },
+    ];
+  }
+
+  async loadKlines() {
+    const iv = this.interval;
+    const full = this.lastCandle === null;
+    const ks = await api.klines(this.info.symbol, iv, full ? 500 : 3);
+    if (iv !== this.interval || !this.chart) return;
+    if (full) {
+      const bars = ks.map(MarketView.bar);
+      this.candles.setData(bars.map((b) => b[0]));
+      this.volume.setData(bars.map((b) => b[1]));
+      this.count = bars.length;
+      if (bars.length) this.chart.timeScale().scrollToRealTime();
+    } else {
+      for (const k of ks) {
+        if (k[0] < this.lastCandle) continue;
+        const [c, v] = MarketView.bar(k);
+        if (k[0] > this.lastCandle) this.count += 1;
+        this.candles.update(c);
+        this.volume.update(v);
+      }
+    }
+    if (ks.length) this.lastCandle = Math.max(this.lastCandle ?? 0, ks[ks.length - 1][0]);
+    else this.lastCandle = this.lastCandle ?? 0;
+    this.chartEl.dataset.candles = String(this.count || 0);
+    const lastClose = ks.length ? fmt(ks[ks.length - 1][4], this.info.priceDp) : 'no trades yet';
+    this.chartEl.setAttribute('aria-label',
+      `Candlestick chart of ${this.info.label}, ${iv} candles, ${this.count || 0} shown; last close ${lastClose}`);
+  }
+}

@@ -1,0 +1,292 @@
+// Order entry: buy/sell, limit/market/stop-limit, time in force; checked against the
+// symbol's filters (PRICE_FILTER, LOT_SIZE / MARKET_LOT_SIZE, NOTIONAL) before it is
+// sent, and the API's own message shown when it refuses the order.
+import * as api from './api.js';
+import * as auth from './auth.js';
+import { ONE_UNIT, fmt, mul, toStr, units } from './dec.js';
+import { h, uid } from './ui.js';
+
+const TYPES = [
+  { id: 'LIMIT', label: 'Limit' },
+  { id: 'MARKET', label: 'Market' },
+  { id: 'STOP_LIMIT', label: 'Stop-limit' },
+];
+
+/** The problems of an order against the symbol's filters: {field: message}. Pure. */
+export function validate(info, o, lastPrice) {
+  const errs = {};
+  const priceDp = info.priceDp;
+  const checkPrice = (field, text, name) => {
+    const p = units(text);
+    const min = units(info.minPrice);
+    const max = units(info.maxPrice);
+    const tick = units(info.tickSize);
+    if (!String(text || '').trim()) errs[field] = `Enter a ${name}.`;
+    else if (p === null) errs[field] = `${cap(name)} must be a number with at most 8 decimals.`;
+    else if (p <= 0n) errs[field] = `${cap(name)} must be greater than 0.`;
+    else if (min && p < min) errs[field] = `${cap(name)} must be at least ${fmt(info.minPrice, priceDp)} ${info.quote}.`;
+    else if (max && p > max) errs[field] = `${cap(name)} must be at most ${fmt(info.maxPrice, priceDp)} ${info.quote}.`;
+    else if (tick && (p - (min || 0n)) % tick !== 0n) errs[field] = `${cap(name)} must be a multiple of ${toStr(tick, priceDp)}.`;
+    return errs[field] ? null : p;
+  };
+  const market = o.type === 'MARKET';
+  const price = market ? null : checkPrice('price', o.price, 'price');
+  if (o.type === 'STOP_LIMIT') checkPrice('stopPrice', o.stopPrice, 'stop price');
+
+  const qtyText = String(o.quantity || '').trim();
+  let qty = null;
+  if (!qtyText) errs.quantity = 'Enter an amount.';
+  else if ((qty = units(qtyText)) === null) errs.quantity = 'Amount must be a number with at most 8 decimals.';
+  else if (qty <= 0n) errs.quantity = 'Amount must be greater than 0.';
+  else {
+    const [minT, maxT, stepT] = market ? [info.marketMinQty, info.marketMaxQty, info.marketStepSize]
+                                       : [info.minQty, info.maxQty, info.stepSize];
+    const min = units(minT);
+    const max = units(maxT);
+    const step = units(stepT);
+    if (min && qty < min) errs.quantity = `Amount must be at least ${fmt(minT, info.qtyDp)} ${info.base}.`;
+    else if (max && qty > max) errs.quantity = `Amount must be at most ${fmt(maxT, info.qtyDp)} ${info.base}.`;
+    else if (step && step > 0n && (qty - (min || 0n)) % step !== 0n) {
+      errs.quantity = `Amount must be a multiple of ${toStr(step, info.qtyDp)} ${info.base}.`;
+    }
+  }
+  if (!errs.quantity && qty !== null) {
+    const ref = market ? units(lastPrice || '') : price;
+    if (ref && !errs.price) {
+      const notional = mul(ref, qty);
+      const minN = units(info.minNotional);
+      const maxN = units(info.maxNotional);
+      const checkMin = !market || info.applyMinToMarket;
+      const checkMax = !market || info.applyMaxToMarket;
+      if (checkMin && minN && notional < minN) {
+        errs.quantity = `Order value must be at least ${fmt(info.minNotional, priceDp)} ${info.quote}.`;
+      } else if (checkMax && maxN && notional > maxN) {
+        errs.quantity = `Order value must be at most ${fmt(info.maxNotional, priceDp)} ${info.quote}.`;
+      }
+    }
+  }
+  return errs;
+}
+
+const cap = (s) => s[0].toUpperCase() + s.slice(1);
+
+/** The Binance order type of a stop-limit order: a stop that triggers when the price
+ *  moves against you is STOP_LOSS_LIMIT, one that triggers in your favour TAKE_PROFIT_LIMIT. */
+export function stopLimitType(side, stopPrice, lastPrice) {
+  const stop = units(stopPrice);
+  const last = units(lastPrice || '');
+  if (!last || stop === null) return 'STOP_LOSS_LIMIT';
+  if (side === 'BUY') return stop >= last ? 'STOP_LOSS_LIMIT' : 'TAKE_PROFIT_LIMIT';
+  return stop <= last ? 'STOP_LOSS_LIMIT' : 'TAKE_PROFIT_LIMIT';
+}
+
+export class OrderForm {
+  constructor(info, { onPlaced } = {}) {
+    this.info = info;
+    this.onPlaced = onPlaced || (() => {});
+    this.side = 'BUY';
+    this.type = 'LIMIT';
+    this.balances = {};
+    this.lastPrice = null;
+    this.build();
+  }
+
+  field(name, label, suffix, attrs = {}) {
+    const id = uid(name);
+    const errId = `${id}-err`;
+    const input = h('input', { id, name, inputmode: 'decimal', autocomplete: 'off', spellcheck: 'false',
+                               'aria-describedby': errId, ...attrs });
+    input.addEventListener('input', () => { this.clearError(name); this.updateTotal(); });
+    const wrap = h('div.field', { 'data-field': name },
+      h('label', { for: id }, label),
+      h('div.input-affix', {}, input, h('span.affix', { 'aria-hidden': 'true' }, suffix)),
+      h('p.field-error', { id: errId }));
+    this.inputs[name] = input;
+    this.wraps[name] = wrap;
+    return wrap;
+  }
+
+  build() {
+    const { info } = this;
+    this.inputs = {};
+    this.wraps = {};
+    const sideGroup = h('fieldset.segmented.side', {},
+      h('legend.visually-hidden', {}, 'Side'),
+      ['BUY', 'SELL'].map((s) => {
+        const id = uid('side');
+        return [h('input.visually-hidden', { type: 'radio', name: 'side', id, value: s, checked: s === this.side,
+                                             onchange: () => this.setSide(s) }),
+                h(`label.${s.toLowerCase()}`, { for: id }, s === 'BUY' ? 'Buy' : 'Sell')];
+      }));
+    const typeGroup = h('fieldset.segmented.type', {},
+      h('legend.visually-hidden', {}, 'Order type'),
+      TYPES.map((t) => {
+        const id = uid('type');
+        return [h('input.visually-hidden', { type: 'radio', name: 'otype', id, value: t.id, checked: t.id === this.type,
+                                             onchange: () => this.setType(t.id) }),
+                h('label', { for: id }, t.label)];
+      }));
+    this.availEl = h('span', { 'data-testid': 'available' }, '—');
+    this.tif = h('select', { id: uid('tif'), name: 'timeInForce' },
+      h('option', { value: 'GTC' }, 'GTC — good till cancelled'),
+      h('option', { value: 'IOC' }, 'IOC — immediate or cancel'),
+      h('option', { value: 'FOK' }, 'FOK — fill or kill'));
+    this.tifWrap = h('div.field', {}, h('label', { for: this.tif.id }, 'Time in force'), this.tif);
+    this.totalEl = h('output', { 'data-testid': 'order-total' }, '—');
+    this.errorEl = h('div.form-error', { role: 'alert', 'data-testid': 'order-error' });
+    this.statusEl = h('div.form-status', { role: 'status', 'data-testid': 'order-status' });
+    this.submit = h('button.submit', { type: 'submit' });
+    this.pcts = h('div.pcts', { role: 'group', 'aria-label': 'Amount as a share of the available balance' },
+      [25, 50, 75, 100].map((p) => h('button', { type: 'button', onclick: () => this.usePct(p) }, `${p}%`)));
+    this.form = h('form.order-form', { novalidate: true, 'aria-labelledby': 'order-h',
+                                       onsubmit: (e) => { e.preventDefault(); this.place(); } },
+      h('p.avail', {}, 'Available ', this.availEl),
+      this.field('stopPrice', 'Stop price', info.quote),
+      this.field('price', 'Price', info.quote),
+      this.field('quantity', 'Amount', info.base),
+      this.pcts,
+      this.tifWrap,
+      h('p.total', {}, h('span', {}, 'Total ≈ '), this.totalEl, ` ${info.quote}`),
+      this.errorEl, this.statusEl, this.submit);
+    this.signinNote = h('p.signin-note', {}, h('a', { href: '#/signin' }, 'Sign in'), ' or ',
+                        h('a', { href: '#/signup' }, 'create an account'), ' to trade.');
+    this.el = h('section.panel.order-panel', { 'aria-labelledby': 'order-h', 'data-testid': 'order-form' },
+      h('div.panel-head', {}, h('h2#order-h', {}, 'Place order')), sideGroup, typeGroup, this.form, this.signinNote);
+    this.setSide(this.side);
+    this.setType(this.type);
+    this.setSignedIn(auth.signedIn());
+  }
+
+  setSignedIn(yes) {
+    this.form.hidden = !yes;
+    this.signinNote.hidden = yes;
+  }
+
+  setSide(side) {
+    this.side = side;
+    const { base } = this.info;
+    this.submit.textContent = `${side === 'BUY' ? 'Buy' : 'Sell'} ${base}`;
+    this.submit.className = `submit ${side === 'BUY' ? 'buy' : 'sell'}`;
+    this.el.dataset.side = side;
+    this.renderAvailable();
+  }
+
+  setType(type) {
+    this.type = type;
+    this.wraps.stopPrice.hidden = type !== 'STOP_LIMIT';
+    this.wraps.price.hidden = type === 'MARKET';
+    this.tifWrap.hidden = type === 'MARKET';
+    for (const k of ['stopPrice', 'price']) this.clearError(k);
+    this.updateTotal();
+  }
+
+  setPrice(price) {
+    if (this.type === 'MARKET') return;
+    this.inputs.price.value = price;
+    this.clearError('price');
+    this.updateTotal();
+  }
+
+  setLastPrice(p) {
+    this.lastPrice = p;
+    if (this.type === 'MARKET') this.updateTotal();
+  }
+
+  setBalances(balances) {
+    this.balances = Object.fromEntries(balances.map((b) => [b.asset, b]));
+    this.renderAvailable();
+  }
+
+  available() {
+    const asset = this.side === 'BUY' ? this.info.quote : this.info.base;
+    return [asset, this.balances[asset]?.free ?? null];
+  }
+
+  renderAvailable() {
+    if (!this.availEl) return;
+    const [asset, free] = this.available();
+    this.availEl.textContent = free === null ? `— ${asset}` : `${fmt(free, asset === this.info.base ? this.info.qtyDp : 2)} ${asset}`;
+  }
+
+  usePct(p) {
+    const [, free] = this.available();
+    const avail = units(free || '0');
+    const priceText = this.type === 'MARKET' ? this.lastPrice : this.inputs.price.value;
+    const step = units(this.info.stepSize) || 1n;
+    let qty;
+    if (this.side === 'SELL') qty = (avail * BigInt(p)) / 100n;
+    else {
+      const price = units(priceText || '');
+      if (!price) {
+        this.showError('price', 'Enter a price first.');
+        return;
+      }
+      qty = ((avail * BigInt(p)) / 100n) * ONE_UNIT / price;
+    }
+    qty -= qty % step;
+    this.inputs.quantity.value = toStr(qty, this.info.qtyDp);
+    this.clearError('quantity');
+    this.updateTotal();
+  }
+
+  updateTotal() {
+    const q = units(this.inputs.quantity.value);
+    const p = units((this.type === 'MARKET' ? this.lastPrice : this.inputs.price.value) || '');
+    this.totalEl.textContent = q && p ? fmt(toStr(mul(p, q)), this.info.priceDp) : '—';
+  }
+
+  showError(name, msg) {
+    const input = this.inputs[name];
+    input.setAttribute('aria-invalid', 'true');
+    this.wraps[name].querySelector('.field-error').textContent = msg;
+  }
+
+  clearError(name) {
+    this.inputs[name].removeAttribute('aria-invalid');
+    this.wraps[name].querySelector('.field-error').textContent = '';
+  }
+
+  values() {
+    return { type: this.type, price: this.inputs.price.value.trim(), stopPrice: this.inputs.stopPrice.value.trim(),
+             quantity: this.inputs.quantity.value.trim() };
+  }
+
+  async place() {
+    this.errorEl.textContent = '';
+    this.statusEl.textContent = '';
+    const v = this.values();
+    for (const k of Object.keys(this.inputs)) this.clearError(k);
+    const errs = validate(this.info, v, this.lastPrice);
+    const names = Object.keys(errs);
+    if (names.length) {
+      for (const k of names) this.showError(k, errs[k]);
+      this.inputs[['stopPrice', 'price', 'quantity'].find((k) => errs[k])].focus();
+      return;
+    }
+    const order = { symbol: this.info.symbol, side: this.side, quantity: v.quantity };
+    if (v.type === 'MARKET') order.type = 'MARKET';
+    else {
+      order.price = v.price;
+      order.timeInForce = this.tif.value;
+      if (v.type === 'LIMIT') order.type = 'LIMIT';
+      else {
+        order.type = stopLimitType(this.side, v.stopPrice, this.lastPrice);
+        order.stopPrice = v.stopPrice;
+      }
+    }
+    this.submit.disabled = true;
+    this.form.setAttribute('aria-busy', 'true');
+    try {
+      const r = await api.newOrder(order);
+      const what = `${order.side === 'BUY' ? 'Buy' : 'Sell'} ${fmt(order.quantity, this.info.qtyDp)} ${this.info.base}`
+        + (order.price ? ` at ${fmt(order.price, this.info.priceDp)}` : ' at market');
+      this.statusEl.textContent = `Order ${r.orderId} placed: ${what} — ${(r.status || 'NEW').replace('_', ' ').toLowerCase()}.`;
+      this.onPlaced(r);
+    } catch (err) {
+      this.errorEl.textContent = err instanceof api.ApiError ? err.toString() : String(err.message || err);
+    } finally {
+      this.submit.disabled = false;
+      this.form.removeAttribute('aria-busy');
+    }
+  }
+}
