@@ -255,3 +255,13 @@ def openapi():
     from chalicelib.api.openapi import document
 
     return document()
+
+
+# -- scheduled ------------------------------------------------------------------------------
+@app.schedule("rate(1 minute)", name="reconciler")
+def reconciler(event):
+    """Repairs what a crash between the Aurora commit and the DynamoDB put left
+    half-done (see chalicelib/reconcile.py); every step is idempotent."""
+    from chalicelib.reconcile import handler
+
+    return handler(event, None)

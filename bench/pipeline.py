@@ -12,8 +12,19 @@ several threads, and reports:
 * DynamoDB requests per order (API + matcher, by operation) and PostgreSQL
   transactions per order (API Data API transactions + matcher transactions),
 * moto's own capacity for the same DynamoDB request mix, measured in the same run
-  right after: the mix per order replayed straight at moto from as many threads,
+  right after: the requests per order replayed straight at moto from as many threads,
   giving a ceiling in orders/s; the pipeline's throughput as a ratio of it.
+
+The replay is the pipeline's requests, not just their operation names (see
+``moto_ceiling``): each (side, operation) in the same proportion per order, on the
+same kind of table (the intent put on the stream table, the journal put on a table
+without one), of the same mean size (request bytes measured on both sides; items
+per BatchWriteItem), conditional where the pipeline's are, and the stream read by
+ONE consumer as the one active matcher reads it -- so a GetRecords returns about as
+many records as the matcher's did.  (Replaying GetRecords from every thread with
+its own iterator would return each record once per thread: many times the bytes
+per call, and a ceiling far too low.)  The figures of the replay are printed next
+to the pipeline's, so the match can be checked.
 """
 from __future__ import annotations
 
@@ -93,18 +104,25 @@ def make_accounts(n: int) -> list[int]:
     return ids
 
 
-def count_clients(counter: dict):
-    """Count the API side's AWS calls (DynamoDB puts, Data API statements)."""
+def count_clients(counter: dict, shape: dict):
+    """Count the API side's AWS calls (DynamoDB puts, Data API statements), with the
+    bytes of each DynamoDB request (for the ceiling's replay)."""
     from chalicelib.clients import get_clients
     from matcher.service.obs import count_requests
 
     c = get_clients()
     count_requests(c.rds_data, counter)
-    count_requests(c.dynamodb, counter)
+
+    def autocommitted(params=None, **_):  # a statement without transactionId is a transaction too
+        if params is not None and not params.get("transactionId"):
+            counter["rds-data.autocommit"] = counter.get("rds-data.autocommit", 0) + 1
+
+    c.rds_data.meta.events.register("before-parameter-build.rds-data.ExecuteStatement", autocommitted)
+    count_requests(c.dynamodb, counter, shape)
     # PynamoDB builds its own botocore client: count through the model's connection
     from chalicelib.tables import IntentModel
 
-    count_requests(IntentModel._get_connection().connection.client, counter)
+    count_requests(IntentModel._get_connection().connection.client, counter, shape)
 
 
 def run_pipeline(seconds: float, threads: int, accounts: list[int]) -> dict:
@@ -187,67 +205,130 @@ def run_pipeline(seconds: float, threads: int, accounts: list[int]) -> dict:
                            "p99": lat[int(len(lat) * 0.99) - 1] if lat else None}}
 
 
-def moto_ceiling(env: dict, mix: dict[str, float], threads: int, seconds: float = 10.0) -> dict:
-    """Replay the pipeline's DynamoDB request mix (per order) straight at moto."""
+def _pad_to(build, target: int) -> dict:
+    """``build(pad)`` -> request params; the pad (a string length) that makes the
+    request's JSON body about ``target`` bytes (what the pipeline's requests of this
+    operation averaged)."""
+    base = len(json.dumps(build(0), separators=(",", ":")))
+    return build(max(0, target - base))
+
+
+def moto_ceiling(env: dict, mix: list[dict], threads: int, seconds: float = 10.0, batch_limit: int = 500) -> dict:
+    """Replay the pipeline's DynamoDB requests (per order: the same operations, in the
+    same proportions, on the same kind of table, of the same size) straight at moto
+    from ``threads`` threads, as fast as it answers.
+
+    ``mix``: one row per (side, operation) the pipeline made, with ``per_order`` (how
+    many per order), ``req_bytes`` (mean request body) and ``items`` (mean items per
+    BatchWriteItem).  What each stands for:
+
+    * api PutItem: the conditional put of an intent into the intents table (the one
+      with the stream), shaped like ``put_intent``'s;
+    * matcher PutItem: the journal's conditional put (JOURNAL table, no stream);
+    * BatchWriteItem: that many items per request into the BOOK table, same bytes;
+    * GetRecords: ONE consumer (a shared iterator, as the one active matcher reads
+      the shard), Limit as the matcher's, over the records the replayed intent puts
+      produce -- so each record is returned once and a call returns as many records
+      as the pipeline's did on average;
+    * UpdateItem: a lease update conditional on owner and counter (the fencing of
+      checkpoints and renewals); GetItem: a consistent lease read; Scan / Query /
+      Describe*: rare (recovery, shard discovery), replayed as their cheap kin.
+    """
     import boto3
 
     from chalicelib.settings import get_settings
+    from matcher.service.obs import count_requests
 
     s = get_settings()
     kw = {"endpoint_url": env["AWS_ENDPOINT_URL"], "region_name": "us-east-1", "aws_access_key_id": "local",
           "aws_secret_access_key": "local"}
-    ops = [(op, w) for op, w in mix.items() if w > 0]
-    total_w = sum(w for _, w in ops)
+    ops = [m for m in mix if m["per_order"] > 0]
+    total_w = sum(m["per_order"] for m in ops)
     done = [0]
     lock = threading.Lock()
     stop = threading.Event()
-    arn = boto3.client("dynamodb", **kw).describe_table(TableName=s.intents_table)["Table"]["LatestStreamArn"]
+    setup = boto3.client("dynamodb", **kw)
+    arn = setup.describe_table(TableName=s.intents_table)["Table"]["LatestStreamArn"]
+    setup_streams = boto3.client("dynamodbstreams", **kw)
+    shard = setup_streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    reader = {"it": setup_streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                                     ShardIteratorType="LATEST")["ShardIterator"],
+              "lock": threading.Lock(), "records": 0}
+    leases = [f"ceil:{i}" for i in range(8)]
+    for key in leases:
+        setup.put_item(TableName=s.leases_table, Item={"lease_key": {"S": key}, "owner": {"S": "ceil"},
+                                                        "counter": {"N": "1"}, "expires_ms": {"N": "0"}})
+    replay_counter: dict[str, int] = {}
+    replay_shape: dict[str, dict] = {}
 
-    def one(ddb, streams, op: str, rng, it_holder):
+    def target(m):
+        return int(m.get("req_bytes") or 0)
+
+    def one(ddb, streams, m: dict, rng):
+        op, side = m["op"], m["side"]
         u = uuid.uuid4().hex
-        if op == "dynamodb.PutItem":
-            ddb.put_item(TableName=s.intents_table, Item={
-                "intent_id": {"S": f"ceil:{u}"}, "symbol": {"S": "BTCUSDT"}, "account_id": {"N": "9"},
-                "kind": {"S": "CEILING"}, "order_id": {"N": "1"}, "payload": {"S": "x" * 160},
-                "created_ms": {"N": "1"}}, ConditionExpression="attribute_not_exists(intent_id)")
+        if op == "dynamodb.PutItem" and side == "api":
+            ddb.put_item(**_pad_to(lambda n: {
+                "TableName": s.intents_table, "ConditionExpression": "attribute_not_exists(intent_id)",
+                "Item": {"intent_id": {"S": f"ceil:{u}"}, "symbol": {"S": "BTCUSDT"}, "account_id": {"N": "9"},
+                         "kind": {"S": "NEW"}, "order_id": {"N": "1"}, "payload": {"S": "x" * n},
+                         "created_ms": {"N": "1"}}}, target(m)))
+        elif op == "dynamodb.PutItem":
+            ddb.put_item(**_pad_to(lambda n: {
+                "TableName": s.journal_table, "ConditionExpression": "attribute_not_exists(#q)",
+                "ExpressionAttributeNames": {"#q": "seq"},
+                "Item": {"symbol": {"S": "CEIL"}, "seq": {"N": str(rng.randint(1, 10**15))},
+                         "intent_id": {"S": u}, "fencing_token": {"N": "1"}, "body": {"S": "x" * n}}}, target(m)))
         elif op == "dynamodb.BatchWriteItem":
-            ddb.batch_write_item(RequestItems={s.trades_table: [{"PutRequest": {"Item": {
-                "symbol": {"S": "CEIL"}, "trade_id": {"N": str(rng.randint(1, 10**12))}, "price": {"S": "30000.00"},
-                "qty": {"S": "0.01000"}, "quote_qty": {"S": "300.0000000"}, "buyer_order_id": {"N": "1"},
-                "seller_order_id": {"N": "2"}, "is_buyer_maker": {"BOOL": True}, "event_seq": {"N": "1"},
-                "time_ms": {"N": "1"}}}} for _ in range(25)]})
+            k = max(1, min(25, round(m.get("items") or 25)))
+            per_item = max(0, target(m) // k)
+
+            def build(n):
+                return {"RequestItems": {s.book_table: [{"PutRequest": {"Item": {
+                    "symbol": {"S": "CEIL"}, "item": {"S": f"order#{u}{j}"}, "seq": {"N": "1"},
+                    "fencing_token": {"N": "1"}, "body": {"S": "x" * n}}}} for j in range(k)]}}
+
+            base = len(json.dumps(build(0), separators=(",", ":"))) // k
+            ddb.batch_write_item(**build(max(0, per_item - base)))
         elif op == "dynamodbstreams.GetRecords":
-            if it_holder[0] is None:
-                sh = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-                it_holder[0] = streams.get_shard_iterator(StreamArn=arn, ShardId=sh,
-                                                          ShardIteratorType="LATEST")["ShardIterator"]
-            resp = streams.get_records(ShardIterator=it_holder[0], Limit=500)
-            it_holder[0] = resp.get("NextShardIterator")
-        elif op in ("dynamodb.UpdateItem", "dynamodb.GetItem"):
-            key = {"lease_key": {"S": f"ceil:{rng.randint(1, 50)}"}}
-            if op == "dynamodb.GetItem":
-                ddb.get_item(TableName=s.leases_table, Key=key, ConsistentRead=True)
-            else:
-                ddb.update_item(TableName=s.leases_table, Key=key, UpdateExpression="SET expires_ms = :e",
-                                ExpressionAttributeValues={":e": {"N": "1"}})
+            with reader["lock"]:  # one consumer, as the one active matcher
+                resp = streams.get_records(ShardIterator=reader["it"], Limit=batch_limit)
+                reader["it"] = resp.get("NextShardIterator") or reader["it"]
+                reader["records"] += len(resp.get("Records", []))
+        elif op == "dynamodb.UpdateItem":
+            ddb.update_item(TableName=s.leases_table, Key={"lease_key": {"S": rng.choice(leases)}},
+                            UpdateExpression="SET checkpoint = :cp, expires_ms = :exp, finished = :f",
+                            ConditionExpression="#o = :me AND #c = :c",
+                            ExpressionAttributeNames={"#o": "owner", "#c": "counter"},
+                            ExpressionAttributeValues={":me": {"S": "ceil"}, ":c": {"N": "1"},
+                                                       ":cp": {"S": str(rng.randint(1, 10**20))},
+                                                       ":exp": {"N": "1"}, ":f": {"BOOL": False}})
+        elif op == "dynamodb.GetItem":
+            ddb.get_item(TableName=s.leases_table, Key={"lease_key": {"S": rng.choice(leases)}},
+                         ConsistentRead=True)
         elif op == "dynamodb.Query":
             ddb.query(TableName=s.journal_table, KeyConditionExpression="#s = :s",
-                      ExpressionAttributeNames={"#s": "symbol"}, ExpressionAttributeValues={":s": {"S": "CEIL"}})
-        else:  # DescribeTable, DescribeStream, GetShardIterator, Scan: rare; a cheap read stands in
+                      ExpressionAttributeNames={"#s": "symbol"}, ExpressionAttributeValues={":s": {"S": "NONE"}})
+        elif op == "dynamodb.Scan":
+            ddb.scan(TableName=s.leases_table, ConsistentRead=True, FilterExpression="begins_with(lease_key, :p)",
+                     ExpressionAttributeValues={":p": {"S": "shard:"}})
+        else:  # DescribeTable, DescribeStream, GetShardIterator: rare; a cheap read stands in
             ddb.describe_table(TableName=s.leases_table)
 
     def worker(k: int):
         ddb = boto3.client("dynamodb", **kw)
         streams = boto3.client("dynamodbstreams", **kw)
+        with lock:
+            count_requests(ddb, replay_counter, replay_shape)
+            count_requests(streams, replay_counter, replay_shape)
         rng = random.Random(k)
-        it_holder = [None]
         while not stop.is_set():
             x = rng.random() * total_w
-            for op, w in ops:
-                x -= w
+            for m in ops:
+                x -= m["per_order"]
                 if x <= 0:
                     break
-            one(ddb, streams, op, rng, it_holder)
+            one(ddb, streams, m, rng)
             with lock:
                 done[0] += 1
 
@@ -260,7 +341,14 @@ def moto_ceiling(env: dict, mix: dict[str, float], threads: int, seconds: float 
     for t in ts:
         t.join()
     rps = done[0] / (time.monotonic() - t0)
-    return {"requests_per_s": rps, "orders_per_s": rps / total_w}
+    n = max(1, done[0])
+    replay = {k: {"per_request": round(replay_counter[k] / n * total_w, 4),
+                  "req_bytes": round(v["req_bytes"] / max(1, replay_counter.get(k, 0))),
+                  "resp_bytes": round(v["resp_bytes"] / max(1, replay_counter.get(k, 0)))}
+              for k, v in replay_shape.items() if replay_counter.get(k)}
+    gr = replay_counter.get("dynamodbstreams.GetRecords", 0)
+    return {"requests_per_s": rps, "orders_per_s": rps / total_w, "requests_per_order": total_w,
+            "replayed": replay, "records_per_get_records": reader["records"] / gr if gr else None}
 
 
 def main(argv=None) -> int:
@@ -278,7 +366,8 @@ def main(argv=None) -> int:
     try:
         accounts = make_accounts(args.accounts)
         api_counter: dict[str, int] = {}
-        count_clients(api_counter)
+        api_shape: dict[str, dict] = {}
+        count_clients(api_counter, api_shape)
         menv = {**os.environ, **env, "MATCHER_STATS_FILE": str(stats_file), "MATCHER_LOG_LEVEL": "WARNING",
                 "MATCHER_METRICS_MS": "2000", "POWERTOOLS_METRICS_DISABLED": "true", "MATCHER_RECONCILE_MS": "0"}
         matcher = subprocess.Popen([sys.executable, "-m", "matcher"], cwd=str(ROOT), env=menv,
@@ -294,16 +383,20 @@ def main(argv=None) -> int:
         ddb_matcher = sum(v for k, v in mstats["requests"].items())
         ddb_writes_m = sum(v for k, v in mstats["requests"].items()
                            if k.split(".")[1] in ("PutItem", "BatchWriteItem", "UpdateItem"))
-        dataapi_tx = api_counter.get("rds-data.BeginTransaction", 0)
-        mix = {}
-        for k, v in mstats["requests"].items():
-            mix[k] = mix.get(k, 0) + v / n
-        for k, v in api_counter.items():
-            if k.startswith("dynamodb"):
-                mix[k] = mix.get(k, 0) + v / n
+        dataapi_tx = api_counter.get("rds-data.BeginTransaction", 0) + api_counter.get("rds-data.autocommit", 0)
+        # the request mix per order, by side and operation, with each one's mean size
+        mix = []
+        for side, counts, shape in (("api", {k: v for k, v in api_counter.items() if k.startswith("dynamodb")},
+                                     api_shape),
+                                    ("matcher", mstats["requests"], mstats.get("request_shape", {}))):
+            for k, v in sorted(counts.items()):
+                sh = shape.get(k, {})
+                mix.append({"side": side, "op": k, "per_order": v / n, "req_bytes": sh.get("req_bytes", 0) / v,
+                            "resp_bytes": sh.get("resp_bytes", 0) / v, "items": sh.get("items", 0) / v})
         print(f"moto ceiling: replaying the same DynamoDB request mix for {args.ceiling_seconds:.0f} s ...",
               flush=True)
-        ceiling = moto_ceiling(env, mix, args.threads, args.ceiling_seconds)
+        ceiling = moto_ceiling(env, mix, args.threads, args.ceiling_seconds,
+                               int(menv.get("MATCHER_BATCH_LIMIT") or 500))
         out = {
             **res,
             "dynamodb_requests_per_order": {"api": ddb_api / n, "matcher": ddb_matcher / n,
@@ -312,11 +405,15 @@ def main(argv=None) -> int:
             "postgres_transactions_per_order": {"api_data_api": dataapi_tx / n,
                                                 "matcher": mstats["pg_transactions"] / n,
                                                 "data_api_calls": sum(v for k, v in api_counter.items()
-                                                                      if k.startswith("rds-data")) / n},
+                                                                      if k.startswith("rds-data")
+                                                                      and k != "rds-data.autocommit") / n},
             "matcher": {"batches": mstats["batches"], "pg_transactions": mstats["pg_transactions"],
                         "intents_per_batch": mstats["intents"] / max(1, mstats["batches"]),
                         "trades": mstats["trades"], "requests": mstats["requests"]},
             "api_requests": api_counter,
+            "request_mix": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()} for m in mix],
+            "records_per_get_records": mstats.get("records", 0) / max(1, mstats["requests"].get(
+                "dynamodbstreams.GetRecords", 0)),
             "moto_ceiling": ceiling,
             "ratio_to_ceiling": res["orders_per_s"] / ceiling["orders_per_s"],
         }
@@ -328,6 +425,14 @@ def main(argv=None) -> int:
               f"(matcher writes {ddb_writes_m / n:.3f}); PostgreSQL transactions/order: API {dataapi_tx / n:.2f}"
               f" + matcher {mstats['pg_transactions'] / n:.3f} ({mstats['pg_transactions']} for"
               f" {mstats['batches']} batches)")
+        for m in mix:
+            if m["per_order"] >= 0.01:
+                r = ceiling["replayed"].get(m["op"], {})
+                print(f"  {m['side']:>7} {m['op']:<30} {m['per_order']:.3f}/order  {m['req_bytes']:7.0f} B"
+                      + (f"  {m['items']:.1f} items" if m["items"] else "")
+                      + (f"  {m['resp_bytes']:7.0f} B back" if m["op"].endswith("GetRecords") else "")
+                      + f"   | replay {r.get('req_bytes', 0)} B" + (f", {r.get('resp_bytes', 0)} B back"
+                                                                    if m["op"].endswith("GetRecords") else ""))
         print(f"moto ceiling for this mix: {ceiling['orders_per_s']:.1f} orders/s "
               f"({ceiling['requests_per_s']:.0f} req/s); pipeline = {out['ratio_to_ceiling']:.0%} of it")
         if args.json:

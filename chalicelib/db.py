@@ -98,6 +98,67 @@ def transaction(clients=None) -> Iterator[Tx]:
         conn.commit()
 
 
+class _JsonResult:
+    """The cursor face (description, rowcount, fetchall) of an ExecuteStatement
+    response whose records came as JSON (``formatRecordsAs="JSON"``)."""
+
+    class _Col(str):
+        @property
+        def name(self) -> str:
+            return str(self)
+
+    def __init__(self, resp: dict):
+        import json
+
+        self.rowcount = resp.get("numberOfRecordsUpdated", -1)
+        records = json.loads(resp["formattedRecords"]) if "formattedRecords" in resp else []
+        self.description = [self._Col(k) for k in records[0]] if records else None
+        self._rows = [tuple(r.values()) for r in records]
+
+    def fetchall(self) -> list[tuple]:
+        return self._rows
+
+
+class DataApiAutocommit(Tx):
+    """Statements sent *without* a transaction id: the Data API runs each one as its
+    own transaction and commits it (or rolls all of it back on an error).  One HTTP
+    call per statement instead of BeginTransaction + statement + CommitTransaction.
+
+    Only for a unit of work that is one statement (a single INSERT ... or a
+    data-modifying ``WITH``): two statements through this are two transactions.
+
+    Records come back as JSON (``formatRecordsAs``) without result metadata: the
+    service then skips the per-column catalog lookups ``aurora_data_api`` asks for
+    (``includeResultMetadata``), and the client parses one JSON string instead of a
+    typed structure per field.  Values: numbers as JSON numbers, NUMERIC as strings
+    (``decimalReturnType`` STRING, so money never passes through a float), NULL as
+    null -- callers read amounts with ``Decimal(str(v))`` either way."""
+
+    def __init__(self, clients=None):
+        from aurora_data_api import AuroraDataAPICursor
+
+        from chalicelib.clients import get_clients
+
+        clients = clients or get_clients()
+        s = clients.settings
+        self._client = clients.rds_data
+        self._base = {"resourceArn": s.db_cluster_arn, "secretArn": s.db_secret_arn, "database": s.db_name,
+                      "formatRecordsAs": "JSON", "resultSetOptions": {"decimalReturnType": "STRING"}}
+        self._param = AuroraDataAPICursor().prepare_param  # the same parameter typing as DataApiTx
+        super().__init__(None)
+
+    def _run(self, sql, params):
+        kw = dict(self._base, sql=sql)
+        if params:
+            kw["parameters"] = [self._param(k, v) for k, v in params.items()]
+        return _JsonResult(self._client.execute_statement(**kw))
+
+
+def autocommit(clients=None) -> Tx:
+    """A :class:`DataApiAutocommit` (each statement its own committed transaction)."""
+    return DataApiAutocommit(clients)
+
+
 @contextmanager
 def pg_transaction(conn) -> Iterator[Tx]:
     """A transaction on a direct psycopg connection (autocommit off)."""

@@ -14,6 +14,7 @@ sum(free + locked of all other accounts) == -(EXTERNAL's ledger sum)
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable, Sequence
@@ -91,12 +92,8 @@ def post_many(tx: Tx, txns: Sequence[LedgerTxn]) -> set[str]:
             params.update({f"k{i}": t.txn_key, f"a{i}": p.account_id, f"s{i}": p.asset, f"b{i}": p.bucket,
                            f"m{i}": str(p.amount), f"t{i}": t.kind, f"r{i}": t.ref})
             i += 1
-    inserted = tx.execute(
-        "INSERT INTO ledger_entries (txn_key, account_id, asset, bucket, amount, kind, ref) VALUES "
-        + ", ".join(rows)
-        + " ON CONFLICT (txn_key, account_id, asset, bucket) DO NOTHING RETURNING txn_key",
-        params,
-    )
+    inserted = tx.execute("WITH " + entries_cte("e", "VALUES " + ", ".join(rows)) + " SELECT txn_key FROM e",
+                          params)
     counts: dict[str, int] = defaultdict(int)
     for (key,) in inserted:
         counts[key] += 1
@@ -109,6 +106,101 @@ def post_many(tx: Tx, txns: Sequence[LedgerTxn]) -> set[str]:
             raise RuntimeError(f"ledger txn {t.txn_key} partially present: {n}/{len(t.postings)} entries")
     apply_deltas(tx, (p for t in txns if t.txn_key in applied for p in t.postings))
     return applied
+
+
+# -- the posting logic, as SQL fragments --------------------------------------------------
+# ``post_many`` runs these as two statements with a check in between; the order entry
+# path (chalicelib.orders) splices them into its one statement, so that placing an
+# order is a single Data API call.  Either way it is the same SQL.
+def entries_cte(name: str, rows_sql: str) -> str:
+    """``name AS (INSERT ...)``: insert the ledger entries that ``rows_sql`` yields
+    (columns txn_key, account_id, asset, bucket, amount, kind, ref); an entry already
+    present is skipped (the unique key makes a repeat a no-op).  RETURNING only the
+    entries inserted now, so deltas taken from it apply each posting exactly once."""
+    return (f"{name} AS (INSERT INTO ledger_entries (txn_key, account_id, asset, bucket, amount, kind, ref) "
+            + rows_sql + " ON CONFLICT (txn_key, account_id, asset, bucket) DO NOTHING"
+            " RETURNING txn_key, account_id, asset, bucket, amount)")
+
+
+def deltas_from_entries_cte(name: str, entries: str, condition: str = "TRUE") -> str:
+    """``name(account_id, asset, free, locked) AS (...)``: the balance deltas of the
+    entries CTE ``entries`` (EXTERNAL has no balance row), under ``condition``."""
+    return (f"{name}(account_id, asset, free, locked) AS (SELECT account_id, asset,"
+            " sum(CASE WHEN bucket = 'free' THEN amount ELSE 0 END),"
+            " sum(CASE WHEN bucket = 'locked' THEN amount ELSE 0 END)"
+            f" FROM {entries} WHERE account_id <> {EXTERNAL_ACCOUNT} AND {condition} GROUP BY account_id, asset)")
+
+
+def balance_ctes(deltas: str, prefix: str = "") -> str:
+    """Two CTEs applying the relation ``deltas(account_id, asset, free, locked)`` to
+    ``balances``: existing rows updated in place, missing ones inserted.  (An INSERT
+    ... ON CONFLICT alone would check the CHECK constraint against the bare delta.)
+    A balance going below zero fails the CHECK ``balance_not_negative``: run the
+    statement under :func:`overdraft_guard`.  Rows are not locked in a global order
+    here: a caller touching more than one balance row takes the locks first (as
+    :func:`apply_deltas` does)."""
+    return (f"{prefix}upd AS (UPDATE balances b SET free = b.free + d.free, locked = b.locked + d.locked,"
+            f" updated_at = now() FROM {deltas} d WHERE b.account_id = d.account_id AND b.asset = d.asset"
+            " RETURNING b.account_id, b.asset),"
+            f" {prefix}ins AS (INSERT INTO balances AS b (account_id, asset, free, locked)"
+            f" SELECT d.account_id, d.asset, d.free, d.locked FROM {deltas} d WHERE NOT EXISTS"
+            f" (SELECT 1 FROM {prefix}upd u WHERE u.account_id = d.account_id AND u.asset = d.asset)"
+            " ON CONFLICT (account_id, asset) DO UPDATE SET free = b.free + excluded.free,"
+            " locked = b.locked + excluded.locked, updated_at = now())")
+
+
+@contextmanager
+def overdraft_guard():
+    """Turn the CHECK that keeps balances non-negative into INSUFFICIENT_BALANCE."""
+    try:
+        yield
+    except ExchangeError:
+        raise
+    except Exception as exc:  # the CHECK constraint is the guard against overdraft
+        if "balance_not_negative" in str(exc):
+            raise ExchangeError(Reason.INSUFFICIENT_BALANCE) from None
+        raise
+
+
+def single_row_postings(txn: LedgerTxn) -> None:
+    """Refuse a transaction to be spliced into another statement when it touches more
+    than one balance row: those need the ordered row locks of :func:`apply_deltas`
+    (two concurrent statements could otherwise deadlock)."""
+    txn.check()
+    rows = {(p.account_id, p.asset) for p in txn.postings if p.account_id != EXTERNAL_ACCOUNT}
+    if len(rows) > 1:
+        raise ValueError(f"ledger txn {txn.txn_key} touches {len(rows)} balance rows; use post()")
+
+
+def post_ctes(txn: LedgerTxn, source: str, key_suffix_sql: str, ref_sql: str, params: dict,
+              prefix: str = "l") -> str:
+    """CTEs that post ``txn`` once for each row of the CTE ``source`` of the same
+    statement -- for a posting keyed by a value that statement allocates (the order
+    path reserves ``reserve:<order_id>`` for the order it inserts, in one Data API
+    call).  The stored txn_key is ``txn.txn_key`` followed by ``key_suffix_sql``, and
+    ``ref`` is ``ref_sql`` (both SQL over ``source``'s columns).  Same semantics as
+    :func:`post`: entries already present are skipped and only the entries inserted
+    now move balances (idempotent); a transaction found partially present fails the
+    statement; an overdraft fails the CHECK (run it under :func:`overdraft_guard`).
+    Adds its parameters to ``params``; only for single-balance-row transactions (see
+    :func:`single_row_postings`), so it needs no ordered locking."""
+    single_row_postings(txn)
+    rows = []
+    for i, p in enumerate(txn.postings):
+        rows.append(f"(CAST(:{prefix}a{i} AS bigint), :{prefix}s{i}, :{prefix}b{i}, CAST(:{prefix}m{i} AS numeric))")
+        params.update({f"{prefix}a{i}": p.account_id, f"{prefix}s{i}": p.asset, f"{prefix}b{i}": p.bucket,
+                       f"{prefix}m{i}": str(p.amount)})
+    params.update({f"{prefix}key": txn.txn_key, f"{prefix}kind": txn.kind})
+    entries = (f"SELECT CAST(:{prefix}key AS text) || {key_suffix_sql}, p.account_id, p.asset, p.bucket, p.amount,"
+               f" CAST(:{prefix}kind AS text), {ref_sql} FROM {source} CROSS JOIN (VALUES {', '.join(rows)})"
+               " AS p(account_id, asset, bucket, amount)")
+    # A txn_key with some but not all of its entries inserted now was partially
+    # present: fail the whole statement (a text that is no integer), as post_many
+    # raises.  Uncorrelated, so it is checked once, before any delta is applied.
+    partial = (f"(SELECT CAST(min('ledger txn partially present: ' || txn_key) AS integer) FROM"
+               f" (SELECT txn_key FROM {prefix}e GROUP BY txn_key HAVING count(*) <> {len(txn.postings)}) x)")
+    deltas = deltas_from_entries_cte(f"{prefix}d", f"{prefix}e", f"{partial} IS NULL")
+    return ", ".join([entries_cte(f"{prefix}e", entries), deltas, balance_ctes(f"{prefix}d", prefix)])
 
 
 def apply_deltas(tx: Tx, postings: Iterable[Posting]) -> None:
@@ -125,30 +217,14 @@ def apply_deltas(tx: Tx, postings: Iterable[Posting]) -> None:
         rows.append(f"(CAST(:a{i} AS bigint), :s{i}, CAST(:f{i} AS numeric), CAST(:l{i} AS numeric))")
         params.update({f"a{i}": account_id, f"s{i}": asset, f"f{i}": str(dfree), f"l{i}": str(dlocked)})
     values = ", ".join(rows)
-    try:
+    with overdraft_guard():
         if len(rows) > 1:
             # lock the rows in one global order first, so that concurrent postings over
             # the same accounts (two symbols' settlements, say) cannot deadlock
             tx.execute("SELECT 1 FROM balances b JOIN (VALUES " + values + ") AS d(account_id, asset, free, locked)"
                        " USING (account_id, asset) ORDER BY account_id, asset FOR UPDATE OF b", params)
-        # Existing rows are updated in place; missing ones inserted.  (An INSERT ... ON
-        # CONFLICT alone would check the CHECK constraint against the bare delta.)
-        tx.execute(
-            "WITH d(account_id, asset, free, locked) AS (VALUES " + values + "),"
-            " upd AS (UPDATE balances b SET free = b.free + d.free, locked = b.locked + d.locked,"
-            " updated_at = now() FROM d WHERE b.account_id = d.account_id AND b.asset = d.asset"
-            " RETURNING b.account_id, b.asset)"
-            " INSERT INTO balances AS b (account_id, asset, free, locked)"
-            " SELECT d.account_id, d.asset, d.free, d.locked FROM d"
-            " WHERE NOT EXISTS (SELECT 1 FROM upd WHERE upd.account_id = d.account_id AND upd.asset = d.asset)"
-            " ON CONFLICT (account_id, asset) DO UPDATE SET free = b.free + excluded.free,"
-            " locked = b.locked + excluded.locked, updated_at = now()",
-            params,
-        )
-    except Exception as exc:  # the CHECK constraint is the guard against overdraft
-        if "balance_not_negative" in str(exc):
-            raise ExchangeError(Reason.INSUFFICIENT_BALANCE) from None
-        raise
+        tx.execute("WITH d(account_id, asset, free, locked) AS (VALUES " + values + "), " + balance_ctes("d")
+                   + " SELECT 1", params)
 
 
 def balances(tx: Tx, account_id: int) -> list[dict]:

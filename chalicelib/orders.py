@@ -2,10 +2,12 @@
 
 ``place_order`` (and cancel / cancel-replace) run in two steps:
 
-1. One Aurora transaction through the Data API: allocate the order id, insert the
-   order as ``PENDING_NEW``, reserve its funds in the ledger (``reserve:<order_id>``,
-   free -> locked; -2010 when the free balance is short) and write an
-   ``intent_outbox`` row.  Either all of it happens or none of it.
+1. One Aurora statement through the Data API, which is its own transaction (no
+   transaction id: one HTTP call, not Begin + statements + Commit): allocate the
+   order id, insert the order as ``PENDING_NEW``, reserve its funds in the ledger
+   (``reserve:<order_id>``, free -> locked; -2010 when the free balance is short) and
+   write an ``intent_outbox`` row, as data-modifying CTEs of one statement.  Either
+   all of it happens or none of it.
 2. A conditional put of the intent into the DynamoDB intents table (PynamoDB),
    keyed ``<account_id>:<clientOrderId>`` (``...:cancel:<orderId>`` for a cancel),
    so a retry of the same request writes nothing twice.
@@ -259,39 +261,48 @@ def put_intent(intent_id: str, symbol: str, account_id: int, kind: str, order_id
 
 def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str, amount: Decimal, intent_id: str,
                   kind: str = "NEW", extra: dict | None = None) -> tuple[dict, dict] | None:
-    """Insert the order and its outbox row (one statement), then reserve its funds;
-    ``(order row, intent payload)``, or None if the client order id is taken
-    (nothing was written then)."""
+    """Insert the order, its outbox row and its reservation (ledger entries
+    ``reserve:<order_id>`` + the balance move free -> locked) in ONE statement of
+    data-modifying CTEs; ``(order row, intent payload)``, or None if the client order
+    id is taken (nothing was written then).  -2010 (INSUFFICIENT_BALANCE) when the
+    free balance is short: the statement fails as a whole.
+
+    One statement, so that ``place_order`` needs a single Data API call (no
+    Begin/Commit round trips): the order id is allocated by the statement itself and
+    the reservation's SQL comes from :func:`chalicelib.ledger.post_ctes` (the ledger's
+    one definition of posting, idempotency and the overdraft CHECK included)."""
     from chalicelib import ledger
 
-    row = tx.one(
-        "WITH o AS (INSERT INTO orders (order_id, account_id, symbol, client_order_id, side, type, time_in_force,"
+    params = {"a": account_id, "s": spec.symbol, "c": req.client_order_id, "side": req.side.upper(),
+              "type": req.type.upper(),
+              "tif": (req.time_in_force.upper() if req.time_in_force else
+                      ("GTC" if req.type.upper() in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") else None)),
+              "p": None if req.price is None else str(req.price),
+              "sp": None if req.stop_price is None else str(req.stop_price),
+              "q": None if req.quantity is None else str(req.quantity),
+              "qq": None if req.quote_order_qty is None else str(req.quote_order_qty),
+              "stp": (req.stp_mode or "NONE").upper(), "ra": asset, "rm": str(amount), "iid": intent_id,
+              "kind": kind, "rest": json.dumps(engine_command_json(cmd)[1:]), "extra": json.dumps(extra or {})}
+    ctes = [
+        "o AS (INSERT INTO orders (order_id, account_id, symbol, client_order_id, side, type, time_in_force,"
         " price, stop_price, orig_qty, orig_quote_qty, status, stp_mode, reserved_asset, reserved_amount,"
         " reserved_left) VALUES (nextval('order_id_seq'), :a, :s, :c, :side, :type, :tif, CAST(:p AS numeric),"
         " CAST(:sp AS numeric), CAST(:q AS numeric), CAST(:qq AS numeric), 'PENDING_NEW', :stp, :ra,"
         " CAST(:rm AS numeric), CAST(:rm AS numeric)) ON CONFLICT (account_id, client_order_id) DO NOTHING"
-        f" RETURNING {_ORDER_COLS}),"
-        " b AS (INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
+        f" RETURNING {_ORDER_COLS})",
+        "b AS (INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
         " SELECT :iid, :a, :s, :kind, o.order_id, jsonb_build_object('kind', CAST(:kind AS text), 'order_id', o.order_id,"
         " 'account_id', CAST(:a AS bigint), 'cmd', jsonb_build_array(o.order_id) || CAST(:rest AS jsonb))"
-        " || CAST(:extra AS jsonb) FROM o ON CONFLICT (intent_id) DO NOTHING RETURNING payload)"
-        " SELECT o.*, (SELECT CAST(payload AS text) FROM b) AS payload FROM o",
-        {"a": account_id, "s": spec.symbol, "c": req.client_order_id, "side": req.side.upper(),
-         "type": req.type.upper(),
-         "tif": (req.time_in_force.upper() if req.time_in_force else
-                 ("GTC" if req.type.upper() in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") else None)),
-         "p": None if req.price is None else str(req.price),
-         "sp": None if req.stop_price is None else str(req.stop_price),
-         "q": None if req.quantity is None else str(req.quantity),
-         "qq": None if req.quote_order_qty is None else str(req.quote_order_qty),
-         "stp": (req.stp_mode or "NONE").upper(), "ra": asset, "rm": str(amount), "iid": intent_id, "kind": kind,
-         "rest": json.dumps(engine_command_json(cmd)[1:]), "extra": json.dumps(extra or {})})
+        " || CAST(:extra AS jsonb) FROM o ON CONFLICT (intent_id) DO NOTHING RETURNING payload)",
+    ]
+    if amount > 0:
+        reserve = ledger.transfer("reserve:", "RESERVE", asset, amount, (account_id, "free"), (account_id, "locked"))
+        ctes.append(ledger.post_ctes(reserve, "o", "o.order_id", "CAST(o.order_id AS text)", params))
+    with ledger.overdraft_guard():
+        row = tx.one("WITH " + ", ".join(ctes) + " SELECT o.*, (SELECT CAST(payload AS text) FROM b) AS payload FROM o",
+                     params)
     if row is None:
         return None
-    order_id = int(row["order_id"])
-    if amount > 0:
-        ledger.post(tx, ledger.transfer(f"reserve:{order_id}", "RESERVE", asset, amount,
-                                        (account_id, "free"), (account_id, "locked"), ref=str(order_id)))
     payload = json.loads(row.pop("payload"))
     return row, payload
 
@@ -329,18 +340,19 @@ def _retry_existing(tx, account_id: int, req: OrderRequest) -> tuple[dict, dict 
 def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
     """Validate, reserve and record a new order, then send its intent.  Returns the
     order (status PENDING_NEW until the matcher has sequenced it)."""
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit, transaction
 
     clients = _clients(clients)
     spec, cmd, asset, amount = plan_order(req, account_id, clients)
     intent_id = f"{account_id}:{req.client_order_id}"
-    with transaction(clients) as tx:
-        inserted = _insert_order(tx, account_id, req, spec, cmd, asset, amount, intent_id)
-        if inserted is None:
+    # one statement, autocommitted: a single Data API call (see _insert_order)
+    inserted = _insert_order(autocommit(clients), account_id, req, spec, cmd, asset, amount, intent_id)
+    if inserted is None:  # a retried clientOrderId (its insert is committed: ours waited on it)
+        with transaction(clients) as tx:
             row, box = _retry_existing(tx, account_id, req)
-            payload = json.loads(box["payload"]) if box else None
-        else:
-            row, payload = inserted
+        payload = json.loads(box["payload"]) if box else None
+    else:
+        row, payload = inserted
     if payload is not None:
         put_intent(intent_id, spec.symbol, account_id, "NEW", int(row["order_id"]), payload)
     return order_dict(row)

@@ -45,7 +45,8 @@ BASE_SIZE = {"BTCUSDT": Decimal("0.01"), "ETHUSDT": Decimal("0.15"), "ETHBTC": D
 
 GRID_BPS = 2          # quote grid spacing: 0.02 % of the price
 MAX_STEP_GRIDS = 2    # the reference moves at most 2 grid steps per update
-BAND_BPS = 800        # beyond +-8 % of the anchor the walk is pulled back
+BAND_BPS = 800        # beyond +-8 % of the anchor the walk is pulled back hard
+PULL_STEPS = 1200     # and within it, each step closes 1/1200 of the gap to the anchor
 TAKER_PROBABILITY = 0.7
 
 
@@ -85,13 +86,13 @@ class Market:
 
 
 def walk(m: Market, rng: random.Random) -> int:
-    """Move the reference price one step: noise plus a drift that itself wanders and
-    decays (so the market trends for a while, then turns), at most MAX_STEP_GRIDS grid
-    steps, pulled back towards the anchor outside the band.  Returns the move in
-    ticks.  Integer arithmetic only."""
+    """Move the reference price one step: noise, plus a drift that wanders and decays
+    (the market trends for a while, then turns), plus a weak pull towards the anchor
+    (about 1 % a hour either way); at most MAX_STEP_GRIDS grid steps, and pulled back
+    hard outside the band.  Returns the move in ticks.  Integer arithmetic only."""
     g = m.grid
-    m.drift = m.drift * 7 // 8 + rng.randint(-(g // 6) - 1, g // 6 + 1)
-    move = m.drift + rng.randint(-g, g)
+    m.drift = m.drift * 4 // 5 + rng.randint(-(g // 4), g // 4)
+    move = m.drift + rng.randint(-g, g) + (m.anchor_ticks - m.ref_ticks) // PULL_STEPS
     band = m.anchor_ticks * BAND_BPS // 10000
     if m.ref_ticks > m.anchor_ticks + band:
         move -= g

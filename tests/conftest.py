@@ -129,7 +129,8 @@ def exchange_env(migrated_db, redis_url, redis_prefix, moto_endpoint, dataapi_ur
     saved = dict(os.environ)
     base = stack_env(Ports(), migrated_db, redis_url)
     base.update({"AWS_ENDPOINT_URL": moto_endpoint, "DATAAPI_ENDPOINT_URL": dataapi_url,
-                 "REDIS_KEY_PREFIX": redis_prefix, "EXCHANGE_STAGE": "test"})
+                 "REDIS_KEY_PREFIX": redis_prefix, "EXCHANGE_STAGE": "test",
+                 "POWERTOOLS_LOG_LEVEL": "WARNING"})
     base.pop("EXCHANGE_API_URL", None)
     apply_env(base)
     pool_id, client_id = create_aws_resources(moto_endpoint)

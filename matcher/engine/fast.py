@@ -130,6 +130,8 @@ class FastBook(OrderBook):
         self._bids = _BookSide(Side.BUY)
         self._asks = _BookSide(Side.SELL)
         self._sides = (self._bids, self._asks)
+        # side -> (opposite side, own side): one subscript and unpack on the hot path
+        self._routes = ((self._asks, self._bids), (self._bids, self._asks))
         self._orders: dict[int, _Order | _Stop] = {}
         # Orders that left their queue for good (filled, or dead entries dropped) are
         # reused for new resting orders: setting five slots is cheaper than building
@@ -191,7 +193,15 @@ class FastBook(OrderBook):
         trusted to be valid), then the NEW event.  Called with ``events`` it
         executes an order already accepted (a LIMIT_MAKER, a triggered stop-limit)
         and appends to that list.  Either way the order then matches, and rests,
-        expires or is reported filled."""
+        expires or is reported filled.
+
+        The most common case, a new order that rests without trading, builds its
+        two events (NEW, LEVEL) in one list display at the end instead of
+        appending to a list made up front, and skips the triggered-stops check
+        (no trade, nothing can have fired)."""
+        # ``seq`` is the next sequence number, kept in a local on the hot path and
+        # written back to self._seq before anything else emits events.
+        seq = self._seq
         if events is None:
             f = self.filters
             if not f.min_price <= price <= f.max_price:
@@ -202,18 +212,14 @@ class FastBook(OrderBook):
                 return [self._reject_event(order_id, f.notional_reason)]
             if order_id in self._orders:
                 return [self._reject_event(order_id, Reason.DUPLICATE_ORDER)]
-            seq = self._seq
-            events = [(seq, _ORDER, order_id, _NEW, qty, 0)]
-            seq += 1
-        else:
-            seq = self._seq
-        # ``seq`` is the next sequence number, kept in a local on the hot path and
-        # written back to self._seq before anything else emits events.
-        opp = self._sides[side ^ 1]
+        opp, own = self._routes[side]
         keys = opp.keys
         limit_key = opp.sign * price
         left = qty
         if keys and keys[-1] >= limit_key:
+            if events is None:
+                events = [(seq, _ORDER, order_id, _NEW, qty, 0)]
+                seq += 1
             if tif == _FOK and not self._fillable(opp, limit_key, qty, account, stp_mode):
                 events.append((seq, _ORDER, order_id, _EXPIRED, 0, 0))
                 self._seq = seq + 1
@@ -236,11 +242,14 @@ class FastBook(OrderBook):
                 events.append((seq, _ORDER, order_id, _PARTIALLY_FILLED, left, qty - left))
                 seq += 1
         elif tif != _GTC:
+            if events is None:
+                self._seq = seq + 2
+                return [(seq, _ORDER, order_id, _NEW, qty, 0),
+                        (seq + 1, _ORDER, order_id, _EXPIRED, 0, 0)]
             events.append((seq, _ORDER, order_id, _EXPIRED, 0, 0))
             self._seq = seq + 1
             return events
         # rest the remainder
-        own = self._sides[side]
         level = own.levels.get(price)
         if level is None:
             level = own.levels[price] = _Level(price, own)
@@ -255,6 +264,9 @@ class FastBook(OrderBook):
         level.orders.append(order)
         self._orders[order_id] = order
         total = level.total = level.total + left
+        if events is None:  # a new order that rests without trading
+            self._seq = seq + 2
+            return [(seq, _ORDER, order_id, _NEW, qty, 0), (seq + 1, _LEVEL, side, price, total)]
         events.append((seq, _LEVEL, side, price, total))
         self._seq = seq + 1
         if self._triggered and not self._running_triggers:
@@ -503,14 +515,8 @@ class FastBook(OrderBook):
     # -- cancel, amend -----------------------------------------------------------------
     def cancel(self, order_id: int, account_id: int) -> list[tuple]:
         order = self._orders.pop(order_id, None)
-        if order is None or order.account != account_id:
-            if order is not None:  # someone else's: put it back untouched
-                self._orders[order_id] = order
-            return [self._reject_event(order_id, Reason.CANCEL_REJECTED)]
-        if order.__class__ is _Stop:
-            order.live = False
-            self._live_stops -= 1
-            return [(self._next_seq(), _ORDER, order_id, _CANCELED, 0, 0)]
+        if order.__class__ is not _Order or order.account != account_id:
+            return self._cancel_other(order_id, account_id, order)
         left = order.leaves
         order.leaves = 0
         level = order.level
@@ -530,6 +536,17 @@ class FastBook(OrderBook):
                 level.orders = deque(filter(_is_live, level.orders))
                 level.dead = 0
         return events
+
+    def _cancel_other(self, order_id: int, account_id: int, order) -> list[tuple]:
+        """Cancel of anything but one's own resting order: a pending stop, someone
+        else's order (put back untouched) or an unknown id."""
+        if order is not None:
+            if order.__class__ is _Stop and order.account == account_id:
+                order.live = False
+                self._live_stops -= 1
+                return [(self._next_seq(), _ORDER, order_id, _CANCELED, 0, 0)]
+            self._orders[order_id] = order
+        return [self._reject_event(order_id, Reason.CANCEL_REJECTED)]
 
     def amend(self, order_id: int, account_id: int, new_qty: int) -> list[tuple]:
         order = self._orders.get(order_id)

@@ -56,9 +56,13 @@ def flush_metrics() -> None:
         logger.exception("metrics flush failed")
 
 
-def count_requests(client, counter: dict) -> None:
+def count_requests(client, counter: dict, shape: dict | None = None) -> None:
     """Count every AWS API call ``client`` makes into ``counter`` as
-    ``"<service>.<Operation>"`` (for the benchmark's requests-per-order figures)."""
+    ``"<service>.<Operation>"`` (for the benchmark's requests-per-order figures).
+
+    With ``shape``, also sum per operation what the benchmark needs to replay the same
+    requests at the emulator: ``shape[key] = {"req_bytes", "resp_bytes", "items"}``
+    (request and response body bytes; items written, for BatchWriteItem)."""
     service = client.meta.service_model.service_name
 
     def before_call(model=None, **_):
@@ -66,3 +70,28 @@ def count_requests(client, counter: dict) -> None:
         counter[key] = counter.get(key, 0) + 1
 
     client.meta.events.register(f"before-call.{service}", before_call)
+    if shape is None:
+        return
+
+    def _slot(event_name: str) -> dict:
+        key = f"{service}.{event_name.rsplit('.', 1)[-1]}"
+        slot = shape.get(key)
+        if slot is None:
+            slot = shape[key] = {"req_bytes": 0, "resp_bytes": 0, "items": 0}
+        return slot
+
+    def on_params(params=None, event_name="", **_):
+        if event_name.endswith(".BatchWriteItem") and params:
+            _slot(event_name)["items"] += sum(len(v) for v in params.get("RequestItems", {}).values())
+
+    def on_send(request=None, event_name="", **_):
+        body = getattr(request, "body", None) or b""
+        _slot(event_name)["req_bytes"] += len(body)
+
+    def on_response(http_response=None, event_name="", **_):
+        if http_response is not None:
+            _slot(event_name)["resp_bytes"] += len(http_response.content or b"")
+
+    client.meta.events.register(f"before-parameter-build.{service}", on_params)
+    client.meta.events.register(f"before-send.{service}", on_send)
+    client.meta.events.register(f"after-call.{service}", on_response)

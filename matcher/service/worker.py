@@ -92,6 +92,7 @@ class Stats:
     batches: int = 0
     ddb_requests: int = 0
     pg_transactions: int = 0
+    records: int = 0  # stream records read (GetRecords results, repeats included)
 
 
 class Worker:
@@ -116,11 +117,13 @@ class Worker:
         self.journal = Journal(self.ddb, s.journal_table, s.book_table)
         self.dynamo = fx.DynamoEffects(self.ddb, s.trades_table, s.book_table)
         self.requests: dict[str, int] = {}
+        self.request_shape: dict[str, dict] = {}  # bytes and items per operation (benchmark only)
         from .obs import count_requests
 
-        count_requests(self.ddb, self.requests)
+        shape = self.request_shape if os.environ.get("MATCHER_STATS_FILE") else None
+        count_requests(self.ddb, self.requests, shape)
         if hasattr(self.streams, "meta"):
-            count_requests(self.streams, self.requests)
+            count_requests(self.streams, self.requests, shape)
         self._pg_connect = pg_connect
         self.pg = None
         self.books: dict[str, SymbolState] = {}
@@ -371,6 +374,7 @@ class Worker:
         busy = False
         for shard_id, reader in list(self.readers.items()):
             records = reader.read(self.config.batch_limit)
+            self.stats.records += len(records)
             if records:
                 self.handle_records(reader, records)
                 busy = True
@@ -445,15 +449,17 @@ class Worker:
                                               "trades": self.stats.trades})
 
     def write_stats(self) -> None:
-        """Counters for the benchmark (``MATCHER_STATS_FILE``): requests by operation,
-        PostgreSQL transactions, batches, intents, trades."""
+        """Counters for the benchmark (``MATCHER_STATS_FILE``): requests by operation
+        (and their bytes / items), PostgreSQL transactions, batches, intents, trades."""
         path = os.environ.get("MATCHER_STATS_FILE")
         if not path:
             return
         import json
 
-        doc = {"requests": dict(self.requests), "pg_transactions": self.stats.pg_transactions,
-               "batches": self.stats.batches, "intents": self.stats.intents, "trades": self.stats.trades}
+        doc = {"requests": dict(self.requests), "request_shape": dict(self.request_shape),
+               "pg_transactions": self.stats.pg_transactions,
+               "batches": self.stats.batches, "intents": self.stats.intents, "trades": self.stats.trades,
+               "records": self.stats.records}
         with open(path, "w") as fh:
             json.dump(doc, fh)
 

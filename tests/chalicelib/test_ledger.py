@@ -105,3 +105,45 @@ def test_conservation_holds_over_all_postings(exchange_env):
     with transaction() as tx:
         for asset, t in ledger.totals(tx).items():
             assert t["held"] == t["external_in"], asset
+
+
+def test_spliced_posting_keeps_the_ledger_rules(two_accounts):
+    """``post_ctes`` (the order path's one-statement reservation) posts with the same
+    rules as ``post``: idempotent by txn_key, overdraft refused with nothing changed,
+    a partially present transaction refused, one balance row only."""
+    from chalicelib.db import autocommit
+
+    a, b = two_accounts
+    with transaction() as tx:
+        ledger.post(tx, transfer(f"dep6-{a}", "DEPOSIT", "USDT", D("10"), (EXTERNAL_ACCOUNT, "free"), (a, "free")))
+
+    def splice(suffix: str, amount: str) -> None:
+        params = {"suffix": suffix}
+        txn = transfer(f"res6-{a}-", "RESERVE", "USDT", D(amount), (a, "free"), (a, "locked"))
+        sql = ("WITH src AS (SELECT CAST(:suffix AS text) AS k), "
+               + ledger.post_ctes(txn, "src", "src.k", "src.k", params) + " SELECT count(*) FROM src")
+        with ledger.overdraft_guard():
+            autocommit().execute(sql, params)
+
+    splice("1", "4")
+    splice("1", "4")  # a repeat changes nothing
+    with transaction() as tx:
+        assert bal(tx, a) == (D("6"), D("4"))
+        assert tx.scalar("SELECT count(*) FROM ledger_entries WHERE txn_key = :k", {"k": f"res6-{a}-1"}) == 2
+    with pytest.raises(ExchangeError) as err:
+        splice("2", "7")
+    assert err.value.failure.reason is Reason.INSUFFICIENT_BALANCE
+    with transaction() as tx:
+        assert bal(tx, a) == (D("6"), D("4"))
+        assert tx.scalar("SELECT count(*) FROM ledger_entries WHERE txn_key = :k", {"k": f"res6-{a}-2"}) == 0
+    # one of the two entries already there under the same key: refused, nothing moves
+    with transaction() as tx:
+        ledger.post(tx, LedgerTxn(f"res6-{a}-3", "RESERVE", (Posting(a, "USDT", "free", D("-1")),
+                                                              Posting(EXTERNAL_ACCOUNT, "USDT", "free", D("1")))))
+    with pytest.raises(Exception, match="partially present"):
+        splice("3", "1")
+    with transaction() as tx:
+        assert bal(tx, a) == (D("5"), D("4"))
+        assert tx.scalar("SELECT count(*) FROM ledger_entries WHERE txn_key = :k", {"k": f"res6-{a}-3"}) == 2
+    with pytest.raises(ValueError):
+        ledger.post_ctes(transfer("x", "TRADE", "USDT", D(1), (a, "free"), (b, "free")), "src", "''", "NULL", {})

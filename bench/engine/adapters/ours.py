@@ -51,24 +51,36 @@ class Adapter:
 
     def run(self, commands) -> None:
         """Replay a whole workload with the book's methods bound to locals (the
-        same calls as :meth:`limit`, :meth:`cancel`, :meth:`market`)."""
+        same calls as :meth:`limit`, :meth:`cancel`, :meth:`market`).  Like the
+        peers' ``run``, the timed loop does not keep the results; when trades are
+        recorded a separate loop hands every event list to :meth:`_keep`."""
         book = self._book
         new_limit, cancel, new_market = book.new_limit, book.cancel, book.new_market
-        record = self._record
-        keep = self._keep
         gtc, stp = _GTC, _STP
+        if self._record:
+            keep = self._keep
+            for c in commands:
+                kind = c[0]
+                if kind == 'L':
+                    oid = c[1]
+                    keep(new_limit(oid, oid, 0 if c[2] else 1, c[3], c[4], gtc, stp))
+                elif kind == 'C':
+                    keep(cancel(c[1], c[1]))
+                else:
+                    oid = c[1]
+                    keep(new_market(oid, oid, 0 if c[2] else 1, c[3], stp))
+            return
         for c in commands:
             kind = c[0]
             if kind == 'L':
                 oid = c[1]
-                events = new_limit(oid, oid, 0 if c[2] else 1, c[3], c[4], gtc, stp)
+                new_limit(oid, oid, 0 if c[2] else 1, c[3], c[4], gtc, stp)
             elif kind == 'C':
-                events = cancel(c[1], c[1])
+                oid = c[1]
+                cancel(oid, oid)
             else:
                 oid = c[1]
-                events = new_market(oid, oid, 0 if c[2] else 1, c[3], stp)
-            if record:
-                keep(events)
+                new_market(oid, oid, 0 if c[2] else 1, c[3], stp)
 
     def trades(self) -> list[tuple[int, int, int, int]]:
         return self._trades
