@@ -20,6 +20,7 @@ run: $(STAMP)
 
 ## test: set up and run the whole test suite
 test: $(STAMP)
+	@sh scripts/ensure-chromium.sh
 	$(PY) -m pytest
 
 down: $(STAMP)

@@ -171,6 +171,11 @@ def deposit_history():
     return run("depositHistory")
 
 
+@app.route("/v1/capital/deposit/demo", methods=["POST"], content_types=ANY, authorizer=cognito)
+def demo_deposit():
+    return run("demoDeposit")
+
+
 @app.route("/v1/capital/withdraw/apply", methods=["POST"], content_types=ANY)
 def withdraw_apply():
     return run("withdrawApply")

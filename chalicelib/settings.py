@@ -68,6 +68,8 @@ SPECS: tuple[Spec, ...] = (
          "Secrets Manager ARN of the master key API secrets are derived from (AWS stages)"),
     Spec("API_KEY_MASTER_SECRET", LOCAL_API_KEY_MASTER, None,
          "master key API secrets are derived from (local stages only; AWS reads API_KEY_SECRET_ARN)"),
+    Spec("DEMO_DEPOSITS", "off", ("on", "off"),
+         "whether signed-in users may credit themselves demo deposits (the local stack turns it on)"),
     Spec("DATABASE_URL", "", _URL, "direct PostgreSQL URL (matcher settlement, migrations, local stack)"),
 )
 
@@ -96,6 +98,7 @@ class Settings:
     symbols_file: str
     api_key_secret_arn: str
     api_key_master_secret: str
+    demo_deposits: str
     database_url: str
 
     @property

@@ -144,6 +144,7 @@ def stack_env(ports: Ports, database_url: str, redis_url: str, pool_id: str = ""
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "EXCHANGE_API_URL": f"http://127.0.0.1:{ports.web}/api",
+        "DEMO_DEPOSITS": "on",
     }
 
 
@@ -278,7 +279,7 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
         apply_env(env)
         with Step(f"moto server on :{ports.moto}"):
             moto = spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports.moto)],
-                         state_dir, env)
+                         state_dir, {**env, "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true"})
             children.append(moto)
             save_state("starting")
             wait_until(lambda: http_ok(f"http://127.0.0.1:{ports.moto}/moto-api/"), "moto server", child=moto)

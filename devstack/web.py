@@ -77,9 +77,24 @@ class ExchangeRequestHandler(ChaliceRequestHandler):
             super().log_message(format, *args)
 
 
+def thread_local_current_request() -> None:
+    """Lambda runs one request per container at a time; this server runs requests on
+    threads, and Chalice keeps ``app.current_request`` on the shared app object, so
+    concurrent requests would read each other's parameters.  Keep it per thread."""
+    from chalice import Chalice
+
+    if getattr(Chalice, "_exchange_thread_local", False):
+        return
+    local = threading.local()
+    Chalice.current_request = property(lambda self: getattr(local, "request", None),
+                                       lambda self, value: setattr(local, "request", value))
+    Chalice._exchange_thread_local = True
+
+
 def create_server(host: str, port: int, stage: str = "local") -> LocalDevServer:
     from chalice.cli.factory import CLIFactory
 
+    thread_local_current_request()
     factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name=stage)
     return LocalDevServer(config.chalice_app, config, host, port, handler_cls=ExchangeRequestHandler)

@@ -123,6 +123,25 @@ def withdraw_history(ctx) -> list:
     return [d for d in out if (status is None or d["status"] == status) and (woid is None or d["id"] == woid)]
 
 
+DEMO_DEPOSIT_MAX = Decimal("1000000")  # per request: a demo faucet, not a printing press
+
+
+def demo_deposit(ctx) -> dict:
+    """A signed-in user credits themselves test funds — only where the stage allows it
+    (``DEMO_DEPOSITS=on``, which the local stack sets); refused everywhere else."""
+    from chalicelib import funds
+    from chalicelib.settings import get_settings
+
+    if get_settings().demo_deposits != "on":
+        raise ExchangeError(Failure(Reason.FORBIDDEN, "Demo deposits are not available on this exchange."))
+    a = ctx.args
+    if a["amount"] > DEMO_DEPOSIT_MAX:
+        raise ExchangeError(Failure(Reason.INVALID_PARAMETER, f"A demo deposit is at most {DEMO_DEPOSIT_MAX}."))
+    with _tx() as tx:
+        t = funds.credit_deposit(tx, ctx.account_id, a["asset"], a["amount"])
+    return {"id": t.transfer_id, "asset": t.asset, "amount": _s(t.amount)}
+
+
 def withdraw_apply(ctx) -> dict:
     from chalicelib import accounts, funds
 

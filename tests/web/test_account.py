@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from devstack.binance_client import BinanceClient, BinanceError
 
-from conftest import DESKTOP, PHONE, screenshot, unlabelled_controls
+from tests.web.conftest import DESKTOP, PHONE, screenshot, unlabelled_controls
 
 PASSWORD = "Browser-Test-Pw-1"
 

@@ -5,7 +5,7 @@ import time
 
 from playwright.sync_api import expect
 
-from conftest import DESKTOP, PHONE, screenshot
+from tests.web.conftest import DESKTOP, PHONE, screenshot
 
 LIVE_WITHIN_S = 60
 

@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import DESKTOP, PHONE, screenshot, unlabelled_controls
+from tests.web.conftest import DESKTOP, PHONE, screenshot, unlabelled_controls
 
 SYMBOL = "BTCUSDT"
 PRICE = "61000"        # far from anything else on BTCUSDT (the bot quotes only ETH symbols)
