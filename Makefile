@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test down status bench-engine lint clean
+.PHONY: run test down status bench-engine bench-pipeline bench-api clean
 
 $(STAMP): requirements.txt requirements-dev.txt matcher/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,15 @@ status: $(STAMP)
 ## bench-engine: the matching-engine benchmark against the PyPI order books
 bench-engine: $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q -r bench/requirements.txt
-	$(PY) -m bench.engine.run
+	$(PY) bench/engine/run.py
+
+## bench-pipeline: the whole local pipeline for 60 s, against moto's own ceiling
+bench-pipeline: $(STAMP)
+	$(PY) bench/pipeline.py --seconds 60
+
+## bench-api: Lambda cold start (import) and warm handler overhead
+bench-api: $(STAMP)
+	$(PY) -m bench.api_coldstart
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

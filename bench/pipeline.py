@@ -277,7 +277,7 @@ def moto_ceiling(env: dict, mix: list[dict], threads: int, seconds: float = 10.0
             ddb.put_item(**_pad_to(lambda n: {
                 "TableName": s.journal_table, "ConditionExpression": "attribute_not_exists(#q)",
                 "ExpressionAttributeNames": {"#q": "seq"},
-                "Item": {"symbol": {"S": "CEIL"}, "seq": {"N": str(rng.randint(1, 10**15))},
+                "Item": {"symbol": {"S": "CEIL"}, "seq": {"N": str(uuid.uuid4().int % 10**18)},
                          "intent_id": {"S": u}, "fencing_token": {"N": "1"}, "body": {"S": "x" * n}}}, target(m)))
         elif op == "dynamodb.BatchWriteItem":
             k = max(1, min(25, round(m.get("items") or 25)))

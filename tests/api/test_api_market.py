@@ -132,6 +132,16 @@ def test_cold_cache_falls_back_to_aurora(api, pg_conn, alice, bob):
                         (base + i, price, qty, str(D(price) * D(qty)), ids[0], ids[1], alice.account_id,
                          bob.account_id, base + i, 1 - i))
     pg_conn.commit()
+    try:
+        _check_cold_reads(api, alice, base)
+    finally:  # the rows are not a real settlement: leave the shared database as it was
+        with pg_conn.cursor() as cur:
+            cur.execute("DELETE FROM trades WHERE symbol = 'ETHUSDT' AND trade_id IN (%s, %s)", (base, base + 1))
+            cur.execute("DELETE FROM orders WHERE order_id = ANY(%s)", (ids,))
+        pg_conn.commit()
+
+
+def _check_cold_reads(api, alice, base):
     trades = api.get("/v3/trades", {"symbol": "ETHUSDT", "limit": 2}).json
     assert [(t["id"], t["price"], t["qty"]) for t in trades] == [(base, "2000.50000000", "1.50000000"),
                                                                   (base + 1, "2001.00000000", "0.50000000")]
