@@ -10,27 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port_block
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port_block(n: int = 3) -> int:
-    """A base port with the next n-1 ports free too."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n > 65535:
-            continue
-        ok = True
-        for p in range(base, base + n):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-        if ok:
-            return base
-    raise RuntimeError("no free port block")
 
 
 def devstack(state_dir, *args, env=None, timeout=60):
