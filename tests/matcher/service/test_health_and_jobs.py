@@ -35,7 +35,9 @@ def test_healthz_follows_the_main_loop_heartbeat():
 
 
 def test_jobs_process_reconciles_and_stops_on_sigterm(exchange_env):
-    env = dict(os.environ, MATCHER_RECONCILE_MS="1000", MATCHER_RECONCILE_GRACE_MS="0")
+    # INFO: the assertions read the start/stop log lines (a session fixture of
+    # tests/pipeline leaves MATCHER_LOG_LEVEL=WARNING in os.environ when run first)
+    env = dict(os.environ, MATCHER_RECONCILE_MS="1000", MATCHER_RECONCILE_GRACE_MS="0", MATCHER_LOG_LEVEL="INFO")
     proc = subprocess.Popen([sys.executable, "-m", "matcher.jobs"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(2.5)  # at least one pass
