@@ -60,10 +60,10 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
             time.sleep(0.5)
             m.pause()
             m2 = matcher_factory("w2", chaos).start()
-            wait_until(lambda: _owner("BTCUSDT") == "w2" and _owner("ETHUSDT") == "w2", 30, "w2 to take over")
+            wait_until(lambda: _owner("BTCUSDT") == "w2" and _owner("ETHUSDT") == "w2", 60, "w2 to take over")
             time.sleep(1.0)
             m.resume()
-            wait_until(lambda: not m.alive(), 20, "the paused matcher to step down")
+            wait_until(lambda: not m.alive(), 60, "the paused matcher to step down")
             m, worker_id, paused_checked = m2, "w2", True
             continue
         m.kill()
