@@ -147,3 +147,6 @@ def test_spliced_posting_keeps_the_ledger_rules(two_accounts):
         assert tx.scalar("SELECT count(*) FROM ledger_entries WHERE txn_key = :k", {"k": f"res6-{a}-3"}) == 2
     with pytest.raises(ValueError):
         ledger.post_ctes(transfer("x", "TRADE", "USDT", D(1), (a, "free"), (b, "free")), "src", "''", "NULL", {})
+    # leave nothing locked without an order behind it (the pipeline tests check that)
+    with transaction() as tx:
+        ledger.post(tx, transfer(f"res6-{a}-release", "RELEASE", "USDT", D("4"), (a, "locked"), (a, "free")))
