@@ -46,6 +46,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+
+def run_threads(target, threads: int, seconds: float, stop: threading.Event) -> float:
+    """Run ``target(k)`` on ``threads`` threads for ``seconds``, then set ``stop`` and
+    join them; return the elapsed wall time (the pipeline and the ceiling are driven
+    alike, so their rates compare)."""
+    ts = [threading.Thread(target=target, args=(k,), daemon=True) for k in range(threads)]
+    t0 = time.monotonic()
+    for t in ts:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in ts:
+        t.join()
+    return time.monotonic() - t0
+
 def free_port() -> int:
     import socket
 
@@ -176,15 +191,8 @@ def run_pipeline(seconds: float, threads: int, accounts: list[int]) -> dict:
                         errors[0] += 1
             i += 1
 
-    ts = [threading.Thread(target=trader, args=(k,), daemon=True) for k in range(threads)]
     t0 = time.monotonic()
-    for t in ts:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in ts:
-        t.join()
-    elapsed = time.monotonic() - t0
+    elapsed = run_threads(trader, threads, seconds, stop)
     listen_until[0] = time.monotonic() + 30
     # wait for the matcher to drain
     from chalicelib.db import transaction
@@ -332,15 +340,7 @@ def moto_ceiling(env: dict, mix: list[dict], threads: int, seconds: float = 10.0
             with lock:
                 done[0] += 1
 
-    ts = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(threads)]
-    t0 = time.monotonic()
-    for t in ts:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in ts:
-        t.join()
-    rps = done[0] / (time.monotonic() - t0)
+    rps = done[0] / run_threads(worker, threads, seconds, stop)
     n = max(1, done[0])
     replay = {k: {"per_request": round(replay_counter[k] / n * total_w, 4),
                   "req_bytes": round(v["req_bytes"] / max(1, replay_counter.get(k, 0))),

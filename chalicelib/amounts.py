@@ -39,6 +39,7 @@ def check_precision(value: Decimal, precision: int, name: str) -> Decimal:
     return value
 
 
-def fmt(value: Decimal, decimals: int) -> str:
-    """Binance prints amounts as fixed-point strings with the asset's decimals."""
-    return f"{value:.{decimals}f}"
+def fmt(value, decimals: int = 8) -> str:
+    """Binance prints amounts as fixed-point strings with the asset's decimals; the one
+    formatter for the API, market data and the CLI (None prints as zero)."""
+    return f"{Decimal(0 if value is None else value):.{decimals}f}"

@@ -44,7 +44,6 @@ class ApiKey:
         return any(addr in ipaddress.ip_network(net, strict=False) for net in self.ip_allowlist)
 
 
-_master_cache: dict[str, bytes] = {}
 
 
 def master_key(settings=None) -> bytes:

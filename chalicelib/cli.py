@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from chalicelib.amounts import parse_decimal
+from chalicelib.amounts import fmt, parse_decimal
 from chalicelib.errors import ExchangeError
 
 def _load_local_env() -> None:
@@ -82,8 +82,8 @@ def main(argv=None) -> int:
                  f"API key:    {key.api_key}\nSecret key: {secret}\n(the secret is shown only now)")
         elif args.command == "balances":
             rows = admin.balances(args.user)
-            data = [{"asset": r["asset"], "free": f"{r['free']:.{r['precision']}f}",
-                     "locked": f"{r['locked']:.{r['precision']}f}"} for r in rows]
+            data = [{"asset": r["asset"], "free": fmt(r["free"], r["precision"]),
+                     "locked": fmt(r["locked"], r["precision"])} for r in rows]
             _out(args, {"balances": data},
                  "\n".join(f"{d['asset']:<6} free {d['free']:>22}  locked {d['locked']:>22}" for d in data)
                  or "no balances")

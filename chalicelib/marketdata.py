@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Sequence
+from chalicelib.amounts import fmt as _f
 
 TRADES_KEPT = 1000
 #: The BOOK_TABLE item (range key) holding the same depth snapshot JSON, the API's
@@ -103,10 +104,6 @@ def _decimals(symbol: str) -> tuple[int, int]:
     """(price decimals, quantity decimals) as Binance prints them."""
     spec = _spec(symbol)
     return (spec.quote_precision, spec.base_precision) if spec else (8, 8)
-
-
-def _f(value, decimals: int) -> str:
-    return f"{Decimal(value):.{decimals}f}"
 
 
 def kline_open(interval: str, time_ms: int) -> int:

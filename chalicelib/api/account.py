@@ -6,10 +6,7 @@ from datetime import timezone
 from decimal import Decimal
 
 from chalicelib.errors import ExchangeError, Failure, Reason
-
-
-def _s(v, d: int = 8) -> str:
-    return f"{Decimal(v):.{d}f}"
+from chalicelib.amounts import fmt as _s
 
 
 def _tx():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
+from chalicelib.amounts import fmt
 from chalicelib.errors import ExchangeError, Failure, Reason
 
 _TRANSFER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def _view(t) -> dict:
-    return {"transferId": t.transfer_id, "accountId": t.account_id, "asset": t.asset, "amount": f"{t.amount:.8f}",
+    return {"transferId": t.transfer_id, "accountId": t.account_id, "asset": t.asset, "amount": fmt(t.amount),
             "direction": t.direction, "status": t.status}
 
 

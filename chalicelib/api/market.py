@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from chalicelib import marketdata as md
 from chalicelib.errors import ExchangeError, Failure, Reason
+from chalicelib.amounts import fmt as _f
 
 ZERO = "0.00000000"
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]
@@ -29,10 +30,6 @@ def _redis():
     from chalicelib.clients import get_clients
 
     return get_clients().redis
-
-
-def _f(value, decimals: int = 8) -> str:
-    return f"{Decimal(value):.{decimals}f}"
 
 
 def _symbols_of(ctx) -> tuple[list[str], bool]:

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from chalicelib.api import observability as obs
 from chalicelib.errors import ExchangeError, Failure, Reason
+from chalicelib.amounts import fmt as _s
 
 RESULT_WAIT_S = 1.5   # how long RESULT/FULL wait for the matcher
 CANCEL_WAIT_S = 1.5   # how long DELETE order waits for the matcher to confirm
@@ -98,8 +99,6 @@ def order_request(args, prefix: str = "") -> "object":
 
 
 # -- rendering -------------------------------------------------------------------------------
-def _s(v, decimals: int = 8) -> str:
-    return f"{Decimal(0 if v is None else v):.{decimals}f}"
 
 
 _AMOUNTS = ("price", "origQty", "executedQty", "cummulativeQuoteQty", "stopPrice", "icebergQty",
@@ -279,7 +278,7 @@ def cancel_order(ctx) -> dict:
                                       orig_client_order_id=a["origClientOrderId"])
         wanted = "NEW" if a["cancelRestrictions"] == "ONLY_NEW" else "PARTIALLY_FILLED"
         if current is not None and current["status"] != wanted:
-            raise ExchangeError(Failure(Reason.CANCEL_REJECTED, f"Order was not canceled due to cancel restrictions."))
+            raise ExchangeError(Failure(Reason.CANCEL_REJECTED, "Order was not canceled due to cancel restrictions."))
     o = _orders().cancel_order(ctx.account_id, a["symbol"], a["orderId"], a["origClientOrderId"],
                                wait_s=CANCEL_WAIT_S)
     obs.annotate(order_id=o["orderId"])

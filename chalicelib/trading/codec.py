@@ -50,6 +50,14 @@ def _decimal(value) -> Decimal | None | Reason:
     return d
 
 
+
+def _ticks(spec, price) -> "int | Reason":
+    """A positive price on the symbol's tick grid, in ticks, or why not."""
+    if price <= 0:
+        return Reason.INVALID_PRICE
+    ticks = spec.price_to_ticks(price)
+    return Reason.FILTER_PRICE if ticks is None else ticks
+
 class SymbolCodec:
     """Decimal <-> integer conversions and boundary checks for one symbol."""
 
@@ -109,17 +117,13 @@ class SymbolCodec:
         spec = self.spec
         price_t = stop_t = qty_l = quote_u = 0
         if type_v in LIMIT_PRICED_TYPES:
-            if p <= 0:
-                return Reason.INVALID_PRICE
-            price_t = spec.price_to_ticks(p)
-            if price_t is None:
-                return Reason.FILTER_PRICE
+            price_t = _ticks(spec, p)
+            if isinstance(price_t, Reason):
+                return price_t
         if type_v in STOP_TYPES:
-            if sp <= 0:
-                return Reason.INVALID_PRICE
-            stop_t = spec.price_to_ticks(sp)
-            if stop_t is None:
-                return Reason.FILTER_PRICE
+            stop_t = _ticks(spec, sp)
+            if isinstance(stop_t, Reason):
+                return stop_t
         if q is not None:
             if q <= 0:
                 return Reason.INVALID_QUANTITY

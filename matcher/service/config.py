@@ -5,6 +5,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 
 def _int(name: str, default: int) -> int:
@@ -27,6 +28,7 @@ class MatcherConfig:
     reconcile_void_after_ms: int  # an intent missing this long is voided and its order reversed
     metrics_every_ms: int
     health_port: int            # /healthz for the load balancer (Fargate: 8080); 0 = none
+    chaos_duplicates: Decimal   # tests/bench only: probability a stream record is delivered again
 
     @classmethod
     def from_env(cls) -> "MatcherConfig":
@@ -44,4 +46,5 @@ class MatcherConfig:
             reconcile_void_after_ms=_int("MATCHER_RECONCILE_VOID_MS", 300000),
             metrics_every_ms=_int("MATCHER_METRICS_MS", 10000),
             health_port=_int("MATCHER_HEALTH_PORT", 0),
+            chaos_duplicates=Decimal(os.environ.get("MATCHER_CHAOS_DUPLICATES") or "0"),
         )

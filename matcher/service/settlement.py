@@ -21,7 +21,6 @@ ours; a stale owner's whole transaction rolls back.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 

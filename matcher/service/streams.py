@@ -158,7 +158,7 @@ class ChaosStreams:
     that delivers records more than once -- the previous response again, and
     records repeated within a response -- as DynamoDB Streams may."""
 
-    def __init__(self, inner, probability: float, seed: int | None = None):
+    def __init__(self, inner, probability, seed: int | None = None):
         import random
 
         self.inner = inner

@@ -32,6 +32,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from chalicelib.db import PgTx
 from chalicelib.symbols import load_catalog
@@ -106,11 +107,10 @@ class Worker:
         self.settings = s
         self.ddb = self.clients.dynamodb
         self.streams = streams or self.clients.dynamodbstreams
-        chaos = float(os.environ.get("MATCHER_CHAOS_DUPLICATES") or 0)
-        if chaos > 0:
+        if self.config.chaos_duplicates > 0:
             from .streams import ChaosStreams
 
-            self.streams = ChaosStreams(self.streams, chaos)
+            self.streams = ChaosStreams(self.streams, self.config.chaos_duplicates)
         self.catalog = load_catalog()
         self.symbols = sorted(symbols or self.catalog.symbols)
         self.leases = LeaseTable(self.ddb, s.leases_table, self.config.worker_id, self.config.lease_ttl_ms)
@@ -307,8 +307,10 @@ class Worker:
         if records:
             created = records[-1]["dynamodb"].get("ApproximateCreationDateTime")
             if created is not None:
-                created_ms = created.timestamp() * 1000 if hasattr(created, "timestamp") else float(created) * 1000
-                metrics.add_metric(name="StreamLagMs", unit=Unit.Milliseconds, value=max(0.0, now_ms() - created_ms))
+                # boto3 gives a datetime; a raw record has epoch seconds (a number)
+                created_ms = int(created.timestamp() * 1000) if hasattr(created, "timestamp") \
+                    else int(Decimal(str(created)) * 1000)
+                metrics.add_metric(name="StreamLagMs", unit=Unit.Milliseconds, value=max(0, now_ms() - created_ms))
         for sym, items in by_symbol.items():
             logger.debug("batch sequenced", extra={"symbol": sym, "seq": items[-1].entry.seq, "intents": len(items),
                                                    "order_id": items[-1].entry.payload.get("order_id")})
