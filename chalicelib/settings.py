@@ -71,6 +71,10 @@ SPECS: tuple[Spec, ...] = (
     Spec("DEMO_DEPOSITS", "off", ("on", "off"),
          "whether signed-in users may credit themselves demo deposits (the local stack turns it on)"),
     Spec("DATABASE_URL", "", _URL, "direct PostgreSQL URL (matcher settlement, migrations, local stack)"),
+    Spec("ORIGIN_VERIFY_SECRET_ARN", "", re.compile(r"^(arn:aws[a-z-]*:secretsmanager:.+)?$"),
+         "Secrets Manager ARN of the origin-verify secret CloudFront sends in X-Origin-Verify (AWS stages)"),
+    Spec("ORIGIN_VERIFY_SECRET", "", None,
+         "origin-verify value a trusted local proxy sends in X-Origin-Verify (local stages only; unset: no proxy trusted)"),
 )
 
 
@@ -100,6 +104,8 @@ class Settings:
     api_key_master_secret: str
     demo_deposits: str
     database_url: str
+    origin_verify_secret_arn: str
+    origin_verify_secret: str
 
     @property
     def is_local(self) -> bool:
