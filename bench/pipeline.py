@@ -50,8 +50,18 @@ sys.path.insert(0, str(ROOT))
 def run_threads(target, threads: int, seconds: float, stop: threading.Event) -> float:
     """Run ``target(k)`` on ``threads`` threads for ``seconds``, then set ``stop`` and
     join them; return the elapsed wall time (the pipeline and the ceiling are driven
-    alike, so their rates compare)."""
-    ts = [threading.Thread(target=target, args=(k,), daemon=True) for k in range(threads)]
+    alike, so their rates compare).  A thread that dies takes the run down with its
+    error: a silent death would report a rate of zero (or a ceiling to divide by)."""
+    errors: list[BaseException] = []
+
+    def guarded(k: int) -> None:
+        try:
+            target(k)
+        except BaseException as e:  # noqa: BLE001 -- re-raised in the caller's thread below
+            errors.append(e)
+            stop.set()
+
+    ts = [threading.Thread(target=guarded, args=(k,), daemon=True) for k in range(threads)]
     t0 = time.monotonic()
     for t in ts:
         t.start()
@@ -59,6 +69,8 @@ def run_threads(target, threads: int, seconds: float, stop: threading.Event) -> 
     stop.set()
     for t in ts:
         t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {threads} load threads failed") from errors[0]
     return time.monotonic() - t0
 
 def free_port() -> int:
@@ -206,6 +218,8 @@ def run_pipeline(seconds: float, threads: int, accounts: list[int]) -> dict:
         time.sleep(0.5)
     drained = time.monotonic() - t0
     time.sleep(1.0)
+    listen_until[0] = 0.0  # the listener ends before the servers it reads from do
+    lt.join(5)
     lat = sorted((settled[o] - written[o]) * 1000 for o in settled if o in written and settled[o] >= written[o])
     return {"orders": placed[0], "errors": errors[0], "seconds": elapsed, "drain_seconds": drained,
             "orders_per_s": placed[0] / elapsed, "settled_orders_per_s": placed[0] / drained,
@@ -340,7 +354,8 @@ def moto_ceiling(env: dict, mix: list[dict], threads: int, seconds: float = 10.0
             with lock:
                 done[0] += 1
 
-    rps = done[0] / run_threads(worker, threads, seconds, stop)
+    elapsed = run_threads(worker, threads, seconds, stop)  # before reading done[0]: it counts during the run
+    rps = done[0] / elapsed
     n = max(1, done[0])
     replay = {k: {"per_request": round(replay_counter[k] / n * total_w, 4),
                   "req_bytes": round(v["req_bytes"] / max(1, replay_counter.get(k, 0))),
@@ -358,7 +373,11 @@ def main(argv=None) -> int:
     ap.add_argument("--accounts", type=int, default=20)
     ap.add_argument("--ceiling-seconds", type=float, default=15)
     ap.add_argument("--json", help="also write the figures as JSON here")
+    ap.add_argument("--smoke", action="store_true",
+                    help="seconds-long run the test suite makes so the script cannot rot (figures meaningless)")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.seconds, args.ceiling_seconds, args.threads, args.accounts = 3, 2, 2, 4
     tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     env, procs, servers, url, _ = start_servers(tmp)
     stats_file = tmp / "matcher-stats.json"

@@ -457,6 +457,8 @@ def render(results, engines, args):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="100k commands, 100k resting orders for memory")
+    ap.add_argument("--smoke", action="store_true",
+                    help="seconds-long run the test suite makes so the script cannot rot (figures meaningless)")
     ap.add_argument("-n", "--commands", type=int, default=None, help="commands per workload (default 1,000,000)")
     ap.add_argument("--deep", action="store_true", help="deep workload only")
     ap.add_argument("--default-only", action="store_true", help="default workload only")
@@ -477,6 +479,13 @@ def main(argv=None):
     ap.add_argument("--_mem", help=argparse.SUPPRESS)
     ap.add_argument("--_mem-what", dest="_mem_what", default="tracemalloc", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.smoke:  # every stage runs (generate, replay, cross-check, latency, memory), on tiny sizes
+        args.commands = args.commands or 3_000
+        args.mem_orders = args.mem_orders or 2_000
+        args.runs = 1
+        args.no_cache = True
+        if args.engines == ",".join(DEFAULT_ENGINES):
+            args.engines = "ours,barebones"
 
     n = args.commands or (100_000 if args.quick else 1_000_000)
     if args.mem_orders is None:
