@@ -48,17 +48,11 @@ def test_order_count_limit(api, tight, trusted_proxy):
 
 
 def test_deposit_withdraw_complete_and_reject(api, exchange_env, pg_conn):
-    from chalicelib.clients import get_clients
+    from chalicelib import admin as operator_actions
 
     u = make_user("funds", {})
     admin = make_user("operator", {})
-    c = get_clients()
-    try:
-        c.cognito.create_group(GroupName="admin", UserPoolId=c.settings.cognito_user_pool_id)
-    except c.cognito.exceptions.GroupExistsException:
-        pass
-    c.cognito.admin_add_user_to_group(UserPoolId=c.settings.cognito_user_pool_id, Username=admin.email,
-                                      GroupName="admin")
+    operator_actions.set_admin(admin.email, True)  # what `python -m chalicelib.cli grant-admin` does
     admin._tokens = None
     body = {"user": u.email, "asset": "USDT", "amount": "250.5", "transferId": f"dep-{u.account_id}"}
     assert api.web("POST", "/v1/admin/deposits", u.id_token, body).json["code"] == -1002  # not an operator
