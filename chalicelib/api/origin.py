@@ -64,7 +64,12 @@ def accepted_secrets(settings) -> tuple[str, ...]:
         if hit is not None and now - hit[0] < CACHE_S:
             return hit[1]
         with _lock:
-            values = _from_secrets_manager(arn)
+            try:
+                values = _from_secrets_manager(arn)
+            except Exception:
+                if hit is None:
+                    raise  # never read: an outage (the request is answered -1001/-1000)
+                values = hit[1]  # Secrets Manager unreachable: keep the last values a while
             _cache[arn] = (now, values)
         return values
     if settings.is_local and settings.origin_verify_secret:
