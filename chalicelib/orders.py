@@ -12,6 +12,15 @@
    keyed ``<account_id>:<clientOrderId>`` (``...:cancel:<orderId>`` for a cancel),
    so a retry of the same request writes nothing twice.
 
+Cancels are answered from the engine's outcome for *that* request, never from the
+order's status read afterwards: the request whose INSERT of the cancel's outbox row
+inserted owns the cancel (a concurrent one inserts nothing and gets -2011 at once);
+the matcher's settlement stamps each CANCEL / CANCEL_REPLACE row with what the engine
+did (``intent_outbox.outcome``: CANCELED, REJECTED, NOT_ATTEMPTED) in the transaction
+that also moves the order; the owner waits for it and answers CANCELED with the
+order's final fields, or -2011 (the order filled first), or -1007 when the matcher
+does not answer in time.
+
 If the process dies between the two, the reconciler (:mod:`chalicelib.reconcile`)
 finds the unacknowledged outbox row and puts the intent (or voids and reverses it
 when it is too old).  The matcher acknowledges an intent by stamping
