@@ -125,6 +125,14 @@ def test_local_host_source_ip_is_the_socket_peer(web_url, fenced_user):
     assert (status, json.loads(body)["code"]) == (401, -2015)
 
 
+def test_local_host_behind_a_trusted_proxy(web_url, fenced_user, trusted_proxy):
+    """With ORIGIN_VERIFY_SECRET set, a proxy sending it may vouch for the viewer."""
+    q = signed_query(fenced_user.secret, {})
+    status, body, _ = _http(f"{web_url}/api/v3/account?{q}", headers={
+        "X-MBX-APIKEY": fenced_user.api_key, "CloudFront-Viewer-Address": "10.9.8.7:443", **trusted_proxy})
+    assert status == 200, body
+
+
 # -- every refusal before the app runs is Binance-shaped, from the gateway-response table ------------
 def _gateway(kind: str):
     from chalicelib.api.gateway_errors import GATEWAY_RESPONSES
