@@ -270,3 +270,34 @@ def reconciler(event):
     from chalicelib.reconcile import handler
 
     return handler(event, None)
+
+
+# -- what stock clients ask of a Binance with futures and margin (honest empty answers) -----
+@app.route("/sapi/v1/system/status", methods=["GET"], content_types=ANY)
+def system_status():
+    return run("systemStatus")
+
+
+@app.route("/fapi/v1/exchangeInfo", methods=["GET"], content_types=ANY)
+def futures_exchange_info():
+    return run("futuresExchangeInfo")
+
+
+@app.route("/dapi/v1/exchangeInfo", methods=["GET"], content_types=ANY)
+def delivery_exchange_info():
+    return run("deliveryExchangeInfo")
+
+
+@app.route("/sapi/v1/capital/config/getall", methods=["GET"], content_types=ANY)
+def capital_config():
+    return run("capitalConfig")
+
+
+@app.route("/sapi/v1/margin/allPairs", methods=["GET"], content_types=ANY)
+def margin_all_pairs():
+    return run("marginAllPairs")
+
+
+@app.route("/sapi/v1/margin/isolated/allPairs", methods=["GET"], content_types=ANY)
+def margin_isolated_all_pairs():
+    return run("marginIsolatedAllPairs")

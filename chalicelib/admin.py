@@ -104,3 +104,61 @@ def migrate(clients: Clients | None = None, progress=None) -> list[int]:
         conn.rollback()
         raise
     return applied
+
+
+# -- operator role: the system of record for admin rights -------------------------------------
+ADMIN_GROUP = "admin"
+
+
+def is_admin(account_id: int, clients: Clients | None = None) -> bool:
+    """Whether the account holds the ADMIN role in Aurora.  Admin routes check this on
+    every request *in addition to* the token's ``cognito:groups``: a token (which a
+    leaked or, locally, a published signing key can mint) never makes an admin alone."""
+    with transaction(clients) as tx:
+        return tx.scalar("SELECT count(*) FROM accounts WHERE account_id = :a AND role = 'ADMIN'", {"a": int(account_id)}) == 1
+
+
+def _set_cognito_group(clients: Clients, email: str | None, member: bool) -> None:
+    """Add or remove the user to/from the pool's ``admin`` group (created if missing on
+    local stages; in AWS the identity stack declares it).  No pool or no Cognito
+    user: nothing to do."""
+    pool = clients.settings.cognito_user_pool_id
+    if not pool or not email:
+        return
+    cognito = clients.cognito
+    try:
+        if member:
+            try:
+                cognito.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName=ADMIN_GROUP)
+            except cognito.exceptions.ResourceNotFoundException:
+                if not clients.settings.is_local:
+                    raise
+                try:
+                    cognito.create_group(UserPoolId=pool, GroupName=ADMIN_GROUP,
+                                         Description="Operators (rights also require the account's ADMIN role)")
+                except cognito.exceptions.GroupExistsException:
+                    pass
+                cognito.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName=ADMIN_GROUP)
+        else:
+            cognito.admin_remove_user_from_group(UserPoolId=pool, Username=email, GroupName=ADMIN_GROUP)
+    except cognito.exceptions.UserNotFoundException:
+        return  # an account without a web sign-in
+    except cognito.exceptions.ResourceNotFoundException:
+        if member:
+            raise
+        return  # revoking: no group, nobody in it
+
+
+def set_admin(user: str | int, admin: bool, clients: Clients | None = None) -> dict:
+    """Grant (``admin``) or revoke the ADMIN role of a user (email or account id) in
+    Aurora and its membership of the Cognito ``admin`` group; idempotent.  Returns
+    ``{"accountId", "email", "admin"}``."""
+    clients = clients or get_clients()
+    with transaction(clients) as tx:
+        account_id = _account_id(tx, user)
+        row = tx.one("UPDATE accounts SET role = :r WHERE account_id = :a AND kind = 'USER' RETURNING email",
+                     {"r": "ADMIN" if admin else "USER", "a": account_id})
+        if row is None:
+            raise ExchangeError(Failure(Reason.INVALID_PARAMETER, f"Account {account_id} is a system account."))
+    _set_cognito_group(clients, row["email"], admin)
+    return {"accountId": account_id, "email": row["email"], "admin": admin}

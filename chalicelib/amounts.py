@@ -10,8 +10,15 @@ from decimal import Decimal, InvalidOperation
 
 from chalicelib.errors import ExchangeError, Failure, Reason
 
-# Binance's own pattern for decimals: optional sign is refused, at most one dot.
-_DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$|^\.[0-9]{1,20}$")
+# Binance's published pattern for every decimal parameter, and nothing looser: no sign,
+# no exponent, no surrounding blanks, no leading or trailing dot, ASCII digits only.
+DECIMAL_PATTERN = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
+_DECIMAL = re.compile(r"([0-9]{1,20})(\.[0-9]{1,20})?", re.ASCII)
+
+
+def _illegal(name: str) -> ExchangeError:
+    return ExchangeError(Failure(Reason.ILLEGAL_CHARS,
+                                 f"Illegal characters found in parameter '{name}'; legal range is '{DECIMAL_PATTERN}'."))
 
 
 def parse_decimal(raw, name: str) -> Decimal:
@@ -21,10 +28,10 @@ def parse_decimal(raw, name: str) -> Decimal:
         raise ExchangeError(Failure(Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED,
                                     f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."))
     if isinstance(raw, bool) or isinstance(raw, float):
-        raise ExchangeError(Failure(Reason.ILLEGAL_CHARS, f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."))
-    text = str(raw).strip()
-    if not _DECIMAL.match(text):
-        raise ExchangeError(Failure(Reason.ILLEGAL_CHARS, f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."))
+        raise _illegal(name)
+    text = str(raw)
+    if not _DECIMAL.fullmatch(text):  # fullmatch: "$" alone would let a trailing newline through
+        raise _illegal(name)
     try:
         return Decimal(text)
     except InvalidOperation:  # pragma: no cover - the regex admits only valid text

@@ -35,6 +35,20 @@ def _out(args, data, text: str) -> None:
         print(text)
 
 
+# -- operator role (grant-admin / revoke-admin) ------------------------------------------------
+def _admin_role_parsers(sub) -> None:
+    for name, what in (("grant-admin", "give a user operator rights (Aurora role + Cognito group)"),
+                       ("revoke-admin", "take a user's operator rights away (Aurora role + Cognito group)")):
+        sub.add_parser(name, help=what).add_argument("user", help="email or account id")
+
+
+def _admin_role(args) -> None:
+    from chalicelib import admin
+
+    r = admin.set_admin(args.user, args.command == "grant-admin")
+    _out(args, r, f"account {r['accountId']} ({r['email']}) is {'now' if r['admin'] else 'no longer'} an operator")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description="Exchange operator commands.")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -55,6 +69,7 @@ def main(argv=None) -> int:
     p.add_argument("--ip", action="append", help="allow only this IP/network (repeatable)")
     p = sub.add_parser("balances", help="list a user's balances")
     p.add_argument("user")
+    _admin_role_parsers(sub)
     args = parser.parse_args(argv)
     _load_local_env()
 
@@ -80,6 +95,8 @@ def main(argv=None) -> int:
             _out(args, {"apiKey": key.api_key, "secretKey": secret, "canTrade": key.can_trade,
                         "ipAllowlist": list(key.ip_allowlist)},
                  f"API key:    {key.api_key}\nSecret key: {secret}\n(the secret is shown only now)")
+        elif args.command in ("grant-admin", "revoke-admin"):
+            _admin_role(args)
         elif args.command == "balances":
             rows = admin.balances(args.user)
             data = [{"asset": r["asset"], "free": fmt(r["free"], r["precision"]),

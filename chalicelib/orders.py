@@ -12,6 +12,15 @@
    keyed ``<account_id>:<clientOrderId>`` (``...:cancel:<orderId>`` for a cancel),
    so a retry of the same request writes nothing twice.
 
+Cancels are answered from the engine's outcome for *that* request, never from the
+order's status read afterwards: the request whose INSERT of the cancel's outbox row
+inserted owns the cancel (a concurrent one inserts nothing and gets -2011 at once);
+the matcher's settlement stamps each CANCEL / CANCEL_REPLACE row with what the engine
+did (``intent_outbox.outcome``: CANCELED, REJECTED, NOT_ATTEMPTED) in the transaction
+that also moves the order; the owner waits for it and answers CANCELED with the
+order's final fields, or -2011 (the order filled first), or -1007 when the matcher
+does not answer in time.
+
 If the process dies between the two, the reconciler (:mod:`chalicelib.reconcile`)
 finds the unacknowledged outbox row and puts the intent (or voids and reverses it
 when it is too old).  The matcher acknowledges an intent by stamping
@@ -358,35 +367,161 @@ def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
     return order_dict(row)
 
 
+# -- cancels: answered from the engine's outcome for THIS request -----------------------------
+_CLAIM_CANCELS = (
+    "INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
+    " SELECT CAST(o.account_id AS text) || ':cancel:' || CAST(o.order_id AS text)"
+    " || CASE WHEN p.n = 0 THEN '' ELSE ':' || CAST(p.n AS text) END,"
+    " o.account_id, o.symbol, 'CANCEL', o.order_id,"
+    " jsonb_build_object('kind', 'CANCEL', 'order_id', o.order_id, 'account_id', o.account_id)"
+    " FROM orders o CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE b.sent_at IS NULL) AS pending"
+    " FROM intent_outbox b WHERE b.kind = 'CANCEL' AND b.order_id = o.order_id) p"
+    " WHERE o.account_id = :a AND o.symbol = :s AND (CAST(:o AS bigint) IS NULL OR o.order_id = :o)"
+    " AND o.status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED', 'PENDING_CANCEL') AND p.pending = 0"
+    " ON CONFLICT (intent_id) DO NOTHING RETURNING intent_id, order_id, CAST(payload AS text) AS payload")
+
+
+def claim_cancels(tx, account_id: int, symbol: str, order_id: int | None = None) -> list[dict]:
+    """Write the cancel intents (outbox rows) of the account's open orders on
+    ``symbol`` (or of ``order_id`` alone) that no cancel is in flight for, in one
+    statement.  The request whose INSERT actually inserted owns that cancel; a
+    concurrent request for the same order inserts nothing (same key) and is answered
+    -2011 at once.  The key is ``<account>:cancel:<order>`` with ``:<n>`` appended after
+    ``n`` earlier cancels were settled (one the engine refused because the order was
+    not in the book yet leaves the order cancellable)."""
+    return tx.query(_CLAIM_CANCELS, {"a": account_id, "s": symbol, "o": order_id})
+
+
+def _send_claims(claims: list[dict], account_id: int, symbol: str) -> dict[str, int]:
+    out = {}
+    for c in claims:
+        oid = int(c["order_id"])
+        put_intent(c["intent_id"], symbol, account_id, "CANCEL", oid, json.loads(c["payload"]))
+        out[c["intent_id"]] = oid
+    return out
+
+
+def await_outcomes(intents: dict[str, int], timeout_s: float, clients=None) -> dict[str, tuple[str | None, dict]]:
+    """For each intent id -> order id: ``(outcome, order row)`` once the matcher has
+    settled it (outcome None: it was voided, never sequenced); intents still unsettled
+    at the timeout are left out."""
+    from chalicelib.db import autocommit
+
+    clients = _clients(clients)
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    done: dict[str, tuple[str | None, dict]] = {}
+    while True:
+        todo = [i for i in intents if i not in done]
+        if not todo:
+            return done
+        rows = autocommit(clients).query(
+            f"SELECT b.intent_id AS outbox_intent, b.outcome AS outbox_outcome, x.* FROM intent_outbox b"
+            f" JOIN LATERAL (SELECT {_ORDER_COLS} FROM orders WHERE order_id = b.order_id) x ON true"
+            " WHERE b.intent_id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb))) AND b.sent_at IS NOT NULL",
+            {"ids": json.dumps(todo)})
+        for r in rows:
+            done[r.pop("outbox_intent")] = (r.pop("outbox_outcome"), r)
+        if len(done) == len(intents) or time.monotonic() >= deadline:
+            return done
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.2)
+
+
 def cancel_order(account_id: int, symbol: str, order_id: int | None, orig_client_order_id: str | None,
                  clients=None, wait_s: float = 3.0) -> dict:
-    """Ask the matcher to cancel an open order; returns the order as it stands after
-    up to ``wait_s`` seconds (CANCELED when the matcher got to it)."""
-    from chalicelib.db import transaction
+    """Cancel one open order and answer as Binance does: the order with status
+    CANCELED (its final fields) if the engine cancelled it for this request; -2011
+    if it was not open, if another request's cancel owns it, or if the engine found
+    it already done (it filled first); -1007 if the matcher did not answer within
+    ``wait_s`` (the cancel may still happen).  ``wait_s`` 0: send and return the
+    order as it stands (bulk tools that read the outcome later)."""
+    from chalicelib.db import autocommit
 
     clients = _clients(clients)
     _spec(symbol)
-    with transaction(clients) as tx:
-        row = _find(tx, account_id, symbol, order_id, orig_client_order_id)
-        if row is None or row["status"] in DONE_STATUSES:
-            raise ExchangeError(Reason.CANCEL_REJECTED)
-        oid = int(row["order_id"])
-        intent_id = f"{account_id}:cancel:{oid}"
-        payload = {"kind": "CANCEL", "order_id": oid, "account_id": account_id}
-        _outbox(tx, intent_id, account_id, symbol, "CANCEL", oid, payload)
-    put_intent(intent_id, symbol, account_id, "CANCEL", oid, payload)
-    done = wait_for_result(oid, wait_s, clients, until=DONE_STATUSES) if wait_s > 0 else None
-    return done or order_dict(row)
+    tx = autocommit(clients)
+    row = _find(tx, account_id, symbol, order_id, orig_client_order_id)
+    if row is None or row["status"] in DONE_STATUSES:
+        raise ExchangeError(Reason.CANCEL_REJECTED)
+    claims = claim_cancels(tx, account_id, symbol, int(row["order_id"]))
+    if not claims:
+        raise ExchangeError(Reason.CANCEL_REJECTED)  # another request's cancel owns it
+    intents = _send_claims(claims, account_id, symbol)
+    if wait_s <= 0:
+        return order_dict(row)
+    outcome = await_outcomes(intents, wait_s, clients).get(next(iter(intents)))
+    if outcome is None:
+        raise ExchangeError(Reason.TIMEOUT)
+    if outcome[0] != "CANCELED":
+        raise ExchangeError(Reason.CANCEL_REJECTED)
+    return order_dict(outcome[1])
+
+
+def cancel_open_orders(account_id: int, symbol: str, clients=None, wait_s: float = 3.0) -> list[dict]:
+    """Cancel every open order of the account on ``symbol``: exactly the orders the
+    engine cancelled for this request, with their final fields (by orderId).  Orders
+    another request is cancelling, or that the engine found done, are not listed;
+    -2011 if that leaves nothing; -1007 if the matcher did not answer in time."""
+    from chalicelib.db import autocommit
+
+    clients = _clients(clients)
+    _spec(symbol)
+    claims = claim_cancels(autocommit(clients), account_id, symbol)
+    if not claims:
+        raise ExchangeError(Reason.CANCEL_REJECTED)
+    intents = _send_claims(claims, account_id, symbol)
+    outcomes = await_outcomes(intents, wait_s, clients)
+    canceled = sorted((order_dict(row) for outcome, row in outcomes.values() if outcome == "CANCELED"),
+                      key=lambda o: o["orderId"])
+    if canceled:
+        return canceled  # what this request cancelled; any still unsettled were not confirmed
+    if len(outcomes) < len(intents):
+        raise ExchangeError(Reason.TIMEOUT)
+    raise ExchangeError(Reason.CANCEL_REJECTED)
+
+
+@dataclass
+class CancelReplaceResult:
+    """Both halves of a cancel-replace, as the engine decided them.  ``cancel``: the
+    old order as cancelled, or the Failure of the cancel; ``new``: the new order, its
+    Failure, or None when it was not attempted."""
+
+    cancel: dict | Failure
+    new: dict | Failure | None
+
+    @property
+    def cancel_ok(self) -> bool:
+        return isinstance(self.cancel, dict)
+
+    @property
+    def new_ok(self) -> bool:
+        return isinstance(self.new, dict)
+
+
+def _rejection(reason_name: str | None) -> Failure:
+    reason = Reason.__members__.get(reason_name or "", Reason.NEW_ORDER_REJECTED)
+    return Failure(reason)
 
 
 def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, cancel_orig_client_order_id: str | None,
-                   new: OrderRequest, mode: str = "STOP_ON_FAILURE", clients=None, wait_s: float = 3.0) -> dict:
+                   new: OrderRequest, mode: str = "STOP_ON_FAILURE", clients=None,
+                   wait_s: float = 3.0) -> CancelReplaceResult:
     """Cancel an order and place ``new`` as one matcher command (Binance's
     cancelReplace).  The new order's funds are reserved up front (so free funds must
-    cover it before the old order's are released)."""
+    cover it before the old order's are released).
+
+    Outcomes, from the engine's answer to this command: the cancel SUCCESS or FAILURE
+    (-2011); the new order SUCCESS, FAILURE (its reject reason) or, under
+    STOP_ON_FAILURE after a failed cancel, not attempted.  An old order that is
+    unknown or already done fails the cancel right here (STOP_ON_FAILURE then places
+    nothing).  A new order the engine's pre-check refuses leaves the old order alone
+    and is answered as a plain error, as Binance refuses a new order failing its
+    filters before cancelling anything.  -1007 if the matcher did not answer in
+    time."""
     from chalicelib.trading.types import CancelReplaceMode
 
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit, transaction
 
     clients = _clients(clients)
     mode = (mode or "").upper()
@@ -395,12 +530,12 @@ def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, ca
     if new.symbol != symbol:
         raise ExchangeError(Reason.BAD_SYMBOL)
     spec, cmd, asset, amount = plan_order(new, account_id, clients)
+    old = _find(autocommit(clients), account_id, symbol, cancel_order_id, cancel_orig_client_order_id)
+    if (old is None or old["status"] in DONE_STATUSES) and mode == "STOP_ON_FAILURE":
+        return CancelReplaceResult(Failure(Reason.CANCEL_REJECTED), None)
+    old_id = int(old["order_id"]) if old else 0
     intent_id = f"{account_id}:{new.client_order_id}"
     with transaction(clients) as tx:
-        old = _find(tx, account_id, symbol, cancel_order_id, cancel_orig_client_order_id)
-        if old is None and mode == "STOP_ON_FAILURE":
-            raise ExchangeError(Reason.CANCEL_REJECTED)
-        old_id = int(old["order_id"]) if old else 0
         inserted = _insert_order(tx, account_id, new, spec, cmd, asset, amount, intent_id, "CANCEL_REPLACE",
                                  {"cancel_order_id": old_id, "mode": mode})
         if inserted is None:
@@ -411,16 +546,23 @@ def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, ca
     new_id = int(row["order_id"])
     if payload is not None:
         put_intent(intent_id, symbol, account_id, "CANCEL_REPLACE", new_id, payload)
-    new_res = (wait_for_result(new_id, wait_s, clients) if wait_s > 0 else None) or order_dict(row)
-    old_res = get_order(account_id, symbol, order_id=old_id, clients=clients) if old else None
-    cancel_ok = old_res is not None and old_res["status"] == "CANCELED"
-    new_ok = new_res["status"] not in ("REJECTED",)
-    return {
-        "cancelResult": "SUCCESS" if cancel_ok else ("NOT_ATTEMPTED" if old is None else "FAILURE"),
-        "newOrderResult": "SUCCESS" if new_ok else ("NOT_ATTEMPTED" if not cancel_ok else "FAILURE"),
-        "cancelResponse": old_res,
-        "newOrderResponse": new_res,
-    }
+    got = await_outcomes({intent_id: new_id}, wait_s, clients).get(intent_id)
+    if got is None:
+        raise ExchangeError(Reason.TIMEOUT)
+    outcome, new_row = got
+    if outcome == "NOT_ATTEMPTED" or outcome is None:  # pre-check refused the new order (or it was voided)
+        raise ExchangeError(_rejection(new_row.get("reject_reason")))
+    if outcome == "CANCELED":
+        cancel = get_order(account_id, symbol, order_id=old_id, clients=clients)
+    else:
+        cancel = Failure(Reason.CANCEL_REJECTED)
+    if new_row["status"] == "REJECTED":
+        if outcome != "CANCELED" and mode == "STOP_ON_FAILURE":
+            return CancelReplaceResult(cancel, None)
+        return CancelReplaceResult(cancel, _rejection(new_row.get("reject_reason")))
+    result = order_dict(new_row)
+    result["fills"] = fills(new_id, clients) if Decimal(str(new_row["executed_qty"])) > 0 else []
+    return CancelReplaceResult(cancel, result)
 
 
 def get_order(account_id: int, symbol: str, order_id=None, orig_client_order_id=None, clients=None) -> dict | None:

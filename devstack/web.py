@@ -7,10 +7,18 @@ CloudFront serves them from S3) and hands ``/api/*`` to the Chalice app with the
 Lambda event are exactly those of ``chalice local``.  The raw query string is passed
 on in a header because Binance-style signatures are computed over it and API Gateway's
 parsed parameters lose its order.
+
+What API Gateway guarantees, the local host guarantees too: the Lambda event's
+``requestContext.identity.sourceIp`` is the real socket peer (never a header), and
+every request refused before the app runs -- unknown path or method, oversized URL,
+headers or body, a failed authorizer -- is answered with the status and
+``{"code", "msg"}`` body of :data:`chalicelib.api.gateway_errors.GATEWAY_RESPONSES`,
+the same table ``infra/`` turns into the REST API's gateway responses.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import mimetypes
 import os
 import signal
@@ -18,10 +26,14 @@ import sys
 import threading
 from pathlib import Path
 
-from chalice.local import ChaliceRequestHandler, LocalDevServer
+from chalice.local import (ChaliceRequestHandler, ForbiddenError, InvalidAuthorizerError, LocalDevServer,
+                          NotAuthorizedError)
+
+from chalicelib.api.gateway_errors import GATEWAY_RESPONSES
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW_QUERY_HEADER = "x-exchange-raw-query"
+MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's payload limit (the app refuses much less itself)
 
 
 def web_root() -> Path:
@@ -35,10 +47,59 @@ def web_root() -> Path:
 class ExchangeRequestHandler(ChaliceRequestHandler):
     static_root: Path = web_root()
 
+    def _gateway_error(self, response_type: str) -> None:
+        """Answer as API Gateway's gateway response ``response_type`` is configured."""
+        status, code, msg = GATEWAY_RESPONSES[response_type]
+        body = json.dumps({"code": code, "msg": msg}, separators=(",", ":")).encode()
+        self._send_http_response(status, {"Content-Type": "application/json"}, body)
+
+    def send_error(self, code, message=None, explain=None):  # noqa: D401 - http.server's hook
+        """http.server's own refusals (URL or headers too long, a malformed request
+        line) in the gateway's dialect instead of an HTML page."""
+        self.close_connection = True
+        self._gateway_error("REQUEST_TOO_LARGE" if code in (413, 414, 431) else "DEFAULT_4XX")
+
+    def _send_error_response(self, error) -> None:
+        """Chalice's local authorizer refusals, as the gateway responses say."""
+        if isinstance(error, NotAuthorizedError):
+            return self._gateway_error("UNAUTHORIZED")
+        if isinstance(error, InvalidAuthorizerError):
+            return self._gateway_error("AUTHORIZER_CONFIGURATION_ERROR")
+        if isinstance(error, ForbiddenError):
+            return self._gateway_error("ACCESS_DENIED")
+        return self._gateway_error("DEFAULT_4XX")
+
+    def _api_route_known(self, api_path: str) -> bool:
+        """Whether API Gateway would route ``self.command`` on ``api_path`` to the
+        Lambda (an unknown path or an undeclared method never reaches it)."""
+        routes = self.local_gateway._app_object.routes
+        try:
+            route = self.local_gateway.event_converter._route_matcher.match_route(api_path).route
+        except ValueError:
+            return False
+        return self.command == "OPTIONS" or self.command in routes[route]
+
     def _generic_handle(self) -> None:  # noqa: D401 - Chalice's hook name
         path, _, query = self.path.partition("?")
         if path == "/api" or path.startswith("/api/"):
-            self.path = path[len("/api"):] or "/"
+            api_path = path[len("/api"):] or "/"
+            try:
+                length = int(self.headers.get("content-length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self.close_connection = True
+                return self._gateway_error("DEFAULT_4XX")
+            if length > MAX_PAYLOAD:
+                self.close_connection = True
+                return self._gateway_error("REQUEST_TOO_LARGE")
+            if not self._api_route_known(api_path):
+                if length:
+                    self.rfile.read(length)
+                return self._gateway_error("MISSING_AUTHENTICATION_TOKEN")
+            # what API Gateway puts there: the TCP peer, never a header
+            self.local_gateway.event_converter.LOCAL_SOURCE_IP = self.client_address[0]
+            self.path = api_path
             if query:
                 self.path += "?" + query
             del self.headers[RAW_QUERY_HEADER]  # only ours is trusted
@@ -54,8 +115,7 @@ class ExchangeRequestHandler(ChaliceRequestHandler):
         """Any other HTTP method (TRACE, QUERY, ...) is refused as API Gateway refuses it,
         rather than with http.server's 501."""
         if name.startswith("do_"):
-            return lambda: self._send_http_response(
-                403, {"Content-Type": "application/json"}, b'{"message":"Missing Authentication Token"}')
+            return lambda: self._gateway_error("MISSING_AUTHENTICATION_TOKEN")
         raise AttributeError(name)
 
     def _serve_static(self, path: str) -> None:

@@ -195,8 +195,12 @@ def authenticate(ctx, qp: dict[str, list[str]], bp: dict[str, list[str]], body_t
     sec = ctx.op.security
     if sec in (O.WEB, O.ADMIN):
         principal = web_principal(ctx.request)
-        if sec == O.ADMIN and "admin" not in principal.groups:
-            raise ExchangeError(Reason.FORBIDDEN)
+        if sec == O.ADMIN:
+            from chalicelib.admin import ADMIN_GROUP, is_admin
+
+            # both the token's group and the account's role in Aurora (the system of record)
+            if ADMIN_GROUP not in principal.groups or not is_admin(principal.account_id):
+                raise ExchangeError(Reason.FORBIDDEN)
         return principal
     bearer = ctx.request.headers.get("authorization") or ""
     if sec in O.SIGNED and bearer[:7].lower() == "bearer " and not ctx.request.headers.get("x-mbx-apikey"):

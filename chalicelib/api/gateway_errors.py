@@ -9,16 +9,20 @@ builds the ``AWS::ApiGateway::GatewayResponse`` resources from it and the local 
 client sees one dialect wherever it connects.
 
 Keys are API Gateway gateway-response types; values are (HTTP status, Binance code,
-message).
+message).  Binance documents no code for an unknown endpoint or an oversized request;
+the closest documented ones are used: -1020 UNSUPPORTED_OPERATION ("This operation is
+not supported.") for a path or method that does not exist, -1101
+TOO_MANY_PARAMETERS for a request too large to read, -1002 UNAUTHORIZED (401, or 403
+when a WAF rule or a policy refuses: Binance's use of 403) for authorizer failures.
 """
 from __future__ import annotations
 
 GATEWAY_RESPONSES: dict[str, tuple[int, int, str]] = {
     # an unknown path (API Gateway REST calls it a missing token) or method
-    "MISSING_AUTHENTICATION_TOKEN": (404, -1000, "Unknown path or method."),
-    "RESOURCE_NOT_FOUND": (404, -1000, "Unknown path or method."),
-    "UNSUPPORTED_MEDIA_TYPE": (415, -1000, "Unsupported media type."),
-    "REQUEST_TOO_LARGE": (413, -1000, "Request too large."),
+    "MISSING_AUTHENTICATION_TOKEN": (404, -1020, "This operation is not supported."),
+    "RESOURCE_NOT_FOUND": (404, -1020, "This operation is not supported."),
+    "UNSUPPORTED_MEDIA_TYPE": (415, -1020, "This operation is not supported."),
+    "REQUEST_TOO_LARGE": (413, -1101, "Request too large."),
     "ACCESS_DENIED": (403, -1002, "You are not authorized to execute this request."),
     "UNAUTHORIZED": (401, -1002, "You are not authorized to execute this request."),
     "EXPIRED_TOKEN": (401, -1002, "You are not authorized to execute this request."),

@@ -21,6 +21,7 @@ from chalice import Response
 
 from chalicelib.api import observability as obs
 from chalicelib.api import ops as O
+from chalicelib.api.origin import client_ip
 from chalicelib.api.params import Args, collect, parse
 from chalicelib.errors import ExchangeError, Failure, Reason
 
@@ -46,15 +47,6 @@ class Ctx:
 
     def path_param(self, name: str) -> str:
         return (self.request.uri_params or {}).get(name, "")
-
-
-def client_ip(request) -> str:
-    """The caller's address.  Behind CloudFront, API Gateway sees CloudFront's edge;
-    the viewer's address comes in ``CloudFront-Viewer-Address`` (ip:port)."""
-    viewer = request.headers.get("cloudfront-viewer-address")
-    if viewer:
-        return viewer.rsplit(":", 1)[0].strip("[]")
-    return ((request.context or {}).get("identity") or {}).get("sourceIp") or "0.0.0.0"
 
 
 def query_params(request) -> dict[str, list[str]]:

@@ -24,7 +24,7 @@ MAX_VALUE_LEN = 1024
 
 SYMBOL_RE = r"^[A-Z0-9-_.]{1,20}$"
 CLIENT_ID_RE = r"^[\.A-Z\:/a-z0-9_-]{1,36}$"
-DECIMAL_RE = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
+from chalicelib.amounts import DECIMAL_PATTERN as DECIMAL_RE  # noqa: E402 - one definition
 
 
 def _illegal(name: str, legal: str) -> ExchangeError:

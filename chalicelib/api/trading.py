@@ -18,7 +18,7 @@ from chalicelib.errors import ExchangeError, Failure, Reason
 from chalicelib.amounts import fmt as _s
 
 RESULT_WAIT_S = 1.5   # how long RESULT/FULL wait for the matcher
-CANCEL_WAIT_S = 1.5   # how long DELETE order waits for the matcher to confirm
+CANCEL_WAIT_S = 3.0   # how long a cancel waits for the engine's outcome (then -1007)
 IDEMPOTENCY_TTL_S = 3600
 _ID_CHARS = string.ascii_letters + string.digits
 
@@ -286,23 +286,26 @@ def cancel_order(ctx) -> dict:
 
 
 def cancel_replace(ctx) -> dict:
+    """Binance's answer per outcome: both succeeded 200; the cancel failed and the new
+    order was not attempted (STOP_ON_FAILURE) or failed too 400 -2022; one of the two
+    failed 409 -2021.  A failed half is its ``{"code", "msg"}``."""
     a = ctx.args
     _need_order_ref(a["cancelOrderId"], a["cancelOrigClientOrderId"], "cancelOrigClientOrderId")
     req = order_request(a)
     res = _orders().cancel_replace(ctx.account_id, a["symbol"], a["cancelOrderId"], a["cancelOrigClientOrderId"],
-                                   req, a["cancelReplaceMode"], wait_s=RESULT_WAIT_S)
-    obs.count("OrdersAccepted")
+                                   req, a["cancelReplaceMode"], wait_s=CANCEL_WAIT_S)
     resp_type = a["newOrderRespType"] or "FULL"
-    new = res.get("newOrderResponse")
-    old = res.get("cancelResponse")
-    body = {"cancelResult": res["cancelResult"], "newOrderResult": res["newOrderResult"],
-            "cancelResponse": render_canceled(old, a["cancelOrigClientOrderId"], a["cancelNewClientOrderId"])
-            if old else None,
-            "newOrderResponse": render_new(new, resp_type, new if new and new.get("status") != "PENDING_NEW" else None)
-            if new else None}
-    if body["cancelResult"] == "SUCCESS" and body["newOrderResult"] == "SUCCESS":
+    if res.new_ok:
+        obs.count("OrdersAccepted")
+    body = {"cancelResult": "SUCCESS" if res.cancel_ok else "FAILURE",
+            "newOrderResult": "SUCCESS" if res.new_ok else ("NOT_ATTEMPTED" if res.new is None else "FAILURE"),
+            "cancelResponse": render_canceled(res.cancel, a["cancelOrigClientOrderId"], a["cancelNewClientOrderId"])
+            if res.cancel_ok else res.cancel.body(),
+            "newOrderResponse": render_new(res.new, resp_type, res.new) if res.new_ok
+            else (res.new.body() if res.new is not None else None)}
+    if res.cancel_ok and res.new_ok:
         return body
-    if body["cancelResult"] == "SUCCESS" or body["newOrderResult"] == "SUCCESS":
+    if res.cancel_ok or res.new_ok:
         ctx.status = 409
         return {"code": -2021, "msg": "Order cancel-replace partially failed.", "data": body}
     ctx.status = 400
@@ -314,17 +317,9 @@ def open_orders(ctx) -> list:
 
 
 def cancel_open_orders(ctx) -> list:
-    orders = _orders()
-    out = []
-    for o in orders.open_orders(ctx.account_id, ctx.args["symbol"]):
-        try:
-            done = orders.cancel_order(ctx.account_id, o["symbol"], o["orderId"], None, wait_s=0)
-        except ExchangeError:
-            continue  # finished meanwhile
-        out.append(done)
-    if not out:
-        raise ExchangeError(Failure(Reason.CANCEL_REJECTED, "Unknown order sent."))
-    return [render_canceled(o, None, None) for o in out]
+    """Exactly the orders this request cancelled, with their final fields."""
+    done = _orders().cancel_open_orders(ctx.account_id, ctx.args["symbol"], wait_s=CANCEL_WAIT_S)
+    return [render_canceled(o, None, None) for o in done]
 
 
 def all_orders(ctx) -> list:

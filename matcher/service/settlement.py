@@ -227,6 +227,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int) -> 
         res.statements += 1
     tx.execute("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = ANY(:ids) AND sent_at IS NULL",
                {"ids": [a.entry.intent_id for a in applied]})
+    res.statements += record_cancel_outcomes(tx, todo)
     row = tx.one("UPDATE settlement_progress SET last_seq = :hi, fencing_token = :t, updated_at = now()"
                  " WHERE symbol = :s AND fencing_token <= :t AND last_seq = :lo RETURNING last_seq",
                  {"hi": hi, "t": token, "s": symbol, "lo": last_seq})
@@ -235,6 +236,43 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int) -> 
         raise Fenced(f"{symbol}: settlement progress moved under us (token {token})")
     res.settled_entries, res.fills = len(todo), len(d.fills)
     return res
+
+
+def cancel_outcomes(applied: list[Applied]) -> dict[str, str]:
+    """What the engine did with the cancel of each CANCEL / CANCEL_REPLACE entry:
+    ``CANCELED``, ``REJECTED`` (the order was not open in the book) or
+    ``NOT_ATTEMPTED`` (a cancel-replace whose new order failed the pre-check).  The API
+    answers each cancel request from this, not from the order's status, so that of
+    many cancels of one order exactly one is told CANCELED."""
+    out: dict[str, str] = {}
+    for a in applied:
+        kind, p = a.entry.kind, a.entry.payload
+        if kind not in ("CANCEL", "CANCEL_REPLACE"):
+            continue
+        target = int(p["order_id"] if kind == "CANCEL" else p.get("cancel_order_id") or 0)
+        outcome = "NOT_ATTEMPTED"
+        for e in a.events:
+            if e[1] == _ORDER and e[2] == target and e[3] == OrderStatus.CANCELED:
+                outcome = "CANCELED"
+                break
+            if e[1] == _REJECTED and e[2] == target:
+                outcome = "REJECTED"
+                break
+        out[a.entry.intent_id] = outcome
+    return out
+
+
+def record_cancel_outcomes(tx, applied: list[Applied]) -> int:
+    """Stamp :func:`cancel_outcomes` on the intents' outbox rows (in the settlement
+    transaction, so an outcome is visible together with the order's new state);
+    the number of statements run."""
+    outcomes = cancel_outcomes(applied)
+    if not outcomes:
+        return 0
+    tx.execute("UPDATE intent_outbox b SET outcome = v.outcome FROM (SELECT unnest(CAST(:ids AS text[])) AS id,"
+               " unnest(CAST(:outs AS text[])) AS outcome) v WHERE b.intent_id = v.id AND b.outcome IS NULL",
+               {"ids": list(outcomes), "outs": list(outcomes.values())})
+    return 1
 
 
 def _insert_trades(tx, symbol: str, spec, fills: list[Fill]) -> None:

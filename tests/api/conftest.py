@@ -127,6 +127,22 @@ def api(app_module):
         yield Api(client)
 
 
+ORIGIN_SECRET = "local-proxy-origin-secret"
+
+
+@pytest.fixture
+def trusted_proxy(monkeypatch):
+    """The local stack configured as CloudFront (ORIGIN_VERIFY_SECRET set): requests
+    with these headers may name the viewer's address in CloudFront-Viewer-Address."""
+    from dataclasses import replace
+
+    from chalicelib.clients import get_clients
+
+    c = get_clients()
+    monkeypatch.setattr(c, "settings", replace(c.settings, origin_verify_secret=ORIGIN_SECRET))
+    return {"X-Origin-Verify": ORIGIN_SECRET}
+
+
 @pytest.fixture(scope="session")
 def alice(exchange_env) -> User:
     return make_user("alice", {"USDT": "100000", "BTC": "10", "ETH": "100"})

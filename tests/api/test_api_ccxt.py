@@ -3,23 +3,50 @@ API (over HTTP through devstack.web's front door), spot only."""
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.api.conftest import make_user
+from tests.api.conftest import ROOT, make_user
+
+
+def readme_snippet() -> str:
+    """The ccxt snippet of the README, as a user pastes it."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("```python\n", text.index("## Trading against it")) + len("```python\n")
+    return text[start:text.index("```", start)]
+
+
+def point_at_host(ex, host: str) -> None:
+    """What the README snippet does to a stock ccxt client: every URL to ``host``."""
+    for name, url in ex.urls["api"].items():
+        path = urlsplit(url).path
+        ex.urls["api"][name] = host + (path if path.startswith("/api/") else "/api" + path)
+
+
+@pytest.fixture
+def stays_on_host(monkeypatch, web_url):
+    """Every request a ccxt client makes, failing the test on any that leaves our host."""
+    import ccxt
+
+    seen = []
+    real = ccxt.binance.fetch
+
+    def guarded(self, url, method="GET", headers=None, body=None):
+        seen.append((method, url))
+        if not url.startswith(web_url + "/api/"):
+            pytest.fail(f"ccxt left the host: {method} {url}")
+        return real(self, url, method, headers, body)
+
+    monkeypatch.setattr(ccxt.binance, "fetch", guarded)
+    return seen
 
 
 def _client(web_url: str, user) -> "object":
     import ccxt
 
-    ex = ccxt.binance({
-        "apiKey": user.api_key, "secret": user.secret, "enableRateLimit": False, "timeout": 20000,
-        "options": {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
-                    "adjustForTimeDifference": False, "warnOnFetchOpenOrdersWithoutSymbol": False,
-                    "fetchMargins": False},
-    })
-    ex.urls["api"]["public"] = f"{web_url}/api/v3"
-    ex.urls["api"]["private"] = f"{web_url}/api/v3"
+    ex = ccxt.binance({"apiKey": user.api_key, "secret": user.secret, "enableRateLimit": False, "timeout": 20000})
+    point_at_host(ex, web_url)
     return ex
 
 
@@ -30,7 +57,7 @@ def clients(web_url, matcher):
     return _client(web_url, seller), _client(web_url, buyer)
 
 
-def test_ccxt_binance_end_to_end(clients):
+def test_ccxt_binance_end_to_end(clients, stays_on_host):
     seller, buyer = clients
     markets = seller.load_markets()
     assert markets["BTC/USDT"]["id"] == "BTCUSDT" and markets["BTC/USDT"]["spot"]
@@ -80,3 +107,27 @@ def test_ccxt_binance_end_to_end(clients):
     assert seller.fetch_open_orders("BTC/USDT") == []
     after = seller.fetch_balance()
     assert after["BTC"]["total"] == pytest.approx(2 - 0.004) and after["BTC"]["used"] == 0
+
+
+def test_readme_snippet_with_a_key_never_leaves_the_host(web_url, stays_on_host, matcher):
+    """The README's snippet, pasted as is (stock class, an API key, no options): every
+    request -- load_markets' futures, currencies and margin calls included -- goes to
+    our host, and it places its order."""
+    user = make_user("ccxt-readme", {"USDT": "1000"})
+    code = readme_snippet()
+    assert '"options"' not in code and 'HOST = "http://127.0.0.1:8000"' in code
+    scope = {"KEY": user.api_key, "SECRET": user.secret}
+    exec(compile(code.replace("http://127.0.0.1:8000", web_url), "README.md", "exec"), scope)  # noqa: S102
+    ex = scope["ex"]
+    paths = {urlsplit(url).path for _, url in stays_on_host}
+    assert {"/api/v3/exchangeInfo", "/api/sapi/v1/capital/config/getall", "/api/fapi/v1/exchangeInfo",
+            "/api/dapi/v1/exchangeInfo", "/api/v3/order"} <= paths, paths
+    assert ex.markets["BTC/USDT"]["spot"] and all(m["spot"] for m in ex.markets.values())
+    opened = ex.fetch_open_orders("BTC/USDT")
+    assert len(opened) == 1 and opened[0]["price"] == 30000.0
+    canceled = ex.cancel_all_orders("BTC/USDT")
+    assert [(o["id"], o["status"]) for o in canceled] == [(opened[0]["id"], "canceled")]
+    assert ex.fetch_status()["status"] == "ok"
+    ex.options["fetchMargins"] = True  # the margin pairs ccxt asks for when configured to
+    ex.load_markets(reload=True)
+    assert "/api/sapi/v1/margin/allPairs" in {urlsplit(url).path for _, url in stays_on_host}
