@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / ".devstack"
@@ -33,15 +34,6 @@ class Options:
 
 class StackError(RuntimeError):
     """A one-line reason the stack cannot start."""
-
-
-@dataclass
-class Child:
-    name: str
-    proc: subprocess.Popen
-    log: Path
-    restart: bool = False
-    argv: list[str] = field(default_factory=list)
 
 
 def say(msg: str, *, end: str = "\n") -> None:
@@ -113,14 +105,19 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def wait_until(check, what: str, timeout: float = 30.0, child: Child | None = None) -> None:
+def wait_until(check, what: str, timeout: float = 30.0, child: "Service | None" = None,
+               stop=lambda: False) -> None:
+    """Poll ``check`` until true; fail early with the log's tail if ``child`` exits,
+    and at once if ``stop()`` (Ctrl-C during a start or restart)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
-        if child is not None and child.proc.poll() is not None:
+        if stop():
+            raise StackError(f"stopping while waiting for {what}")
+        if child is not None and child.proc is not None and child.proc.poll() is not None:
             tail = child.log.read_text(errors="replace").strip().splitlines()[-5:] if child.log.exists() else []
-            raise StackError(f"{what} exited with code {child.proc.returncode}: " + " | ".join(tail))
+            raise StackError(f"{what} {describe_exit(child.proc.poll())}: " + " | ".join(tail))
         time.sleep(0.1)
     raise StackError(f"{what} did not become healthy within {timeout:.0f} s")
 
@@ -157,33 +154,166 @@ def apply_env(env: dict) -> None:
     reset_clients()
 
 
-# -- children -----------------------------------------------------------------------
-def spawn(name: str, argv: list[str], state_dir: Path, env: dict, restart: bool = False) -> Child:
-    logs = state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"{name}.log"
-    fh = open(log, "ab")
-    proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **env}, cwd=str(ROOT), start_new_session=True)
-    fh.close()
-    return Child(name, proc, log, restart, argv)
+# -- supervised processes -----------------------------------------------------------
+BACKOFF_FIRST = 0.2   # s before restarting a process that died
+BACKOFF_MAX = 10.0    # the wait doubles with each quick death or failed restart, up to this
+STABLE_AFTER = 30.0   # a process up this long is healthy again: its next restart waits BACKOFF_FIRST
+RESTART_TIMEOUT = 60.0  # a restarted process not healthy by then is started again
 
 
-def stop_child(child: Child, timeout: float = 10.0) -> None:
-    if child.proc.poll() is not None:
-        return
-    try:
-        os.killpg(child.proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        child.proc.wait(timeout)
-    except subprocess.TimeoutExpired:
+class ChildProcess:
+    """A process the stack starts itself, in its own session: Ctrl-C in the terminal
+    reaches only the supervisor, which then stops the children in order."""
+
+    def __init__(self, argv: list[str], log: Path, env: dict):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as fh:
+            self.popen = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          env={**os.environ, **env}, cwd=str(ROOT), start_new_session=True)
+        self.pid = self.popen.pid
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.popen.poll() is not None:
+            return
         try:
-            os.killpg(child.proc.pid, signal.SIGKILL)
+            os.killpg(self.pid, signal.SIGTERM)
         except ProcessLookupError:
-            pass
-        child.proc.wait()
+            return
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait()
+
+
+class Postmaster:
+    """The embedded PostgreSQL server as a supervised process.  pg_ctl daemonises it,
+    so it is watched through its pid and started again through pgserver; it is
+    stopped with the server handle when the stack stops, not here."""
+
+    def __init__(self, postgres):
+        self.pid = postgres.pid
+
+    def poll(self) -> int | None:
+        return None if pid_alive(self.pid) else -1
+
+    def stop(self, timeout: float = 10.0) -> None:
+        pass
+
+
+@dataclass
+class Service:
+    """One long-lived process of the stack and how to bring it back."""
+
+    name: str
+    launch: Callable[[], ChildProcess | Postmaster]
+    ready: Callable[[], bool]
+    log: Path
+    after_restart: Callable[[], None] | None = None  # what a fresh instance needs (moto: tables, pool, users)
+    dependents: tuple[str, ...] = ()  # restarted once this one is back (they hold its connections or ids)
+    proc: ChildProcess | Postmaster | None = None
+    restarts: int = 0
+    started: float = 0.0
+    backoff: float = BACKOFF_FIRST
+    due: float | None = None  # a restart is scheduled for this monotonic time
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None or code == -1:
+        return "is gone"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class Supervisor:
+    """Keeps every long-lived process of the stack running: a process that dies is
+    started again after a back-off (doubling while it keeps dying, reset once it has
+    stayed up), made ready (moto gets its tables and Cognito pool again), and the
+    processes that depend on it are restarted after it.  Only ``stop()`` (Ctrl-C,
+    SIGTERM, ``down``) ends it."""
+
+    def __init__(self, on_change: Callable[[], None]):
+        self.services: dict[str, Service] = {}
+        self.stopping = False
+        self.on_change = on_change
+
+    def start(self, svc: Service, timeout: float = 60.0) -> None:
+        """The first start (no back-off): launch and wait until ready."""
+        self.services[svc.name] = svc
+        svc.proc = svc.launch()
+        svc.started = time.monotonic()
+        self.on_change()
+        wait_until(svc.ready, svc.name, timeout, child=svc, stop=lambda: self.stopping)
+
+    def watch(self) -> None:
+        """One look at every process: schedule restarts of the dead, run those due."""
+        now = time.monotonic()
+        for svc in list(self.services.values()):
+            if svc.due is None and svc.proc is not None and svc.proc.poll() is not None:
+                up_for = now - svc.started
+                if up_for >= STABLE_AFTER:
+                    svc.backoff = BACKOFF_FIRST
+                say(f"{clock()} {svc.name} {describe_exit(svc.proc.poll())} after {up_for:.1f} s;"
+                    f" restarting in {svc.backoff:.1f} s")
+                svc.due = now + svc.backoff
+                svc.backoff = min(svc.backoff * 2, BACKOFF_MAX)
+                self.on_change()
+        for svc in list(self.services.values()):
+            if svc.due is not None and time.monotonic() >= svc.due and not self.stopping:
+                self.restart(svc)
+
+    def restart(self, svc: Service) -> bool:
+        t0 = time.monotonic()
+        try:
+            if svc.proc is not None:
+                svc.proc.stop()
+            svc.proc = svc.launch()
+            svc.started = time.monotonic()
+            svc.due = None
+            self.on_change()
+            wait_until(svc.ready, svc.name, RESTART_TIMEOUT, child=svc, stop=lambda: self.stopping)
+            if svc.after_restart is not None:
+                svc.after_restart()
+            svc.restarts += 1
+        except Exception as exc:  # noqa: BLE001 - any failure means: try again later
+            if self.stopping:
+                return False
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            say(f"{clock()} {svc.name} restart failed ({reason}); retrying in {svc.backoff:.1f} s")
+            svc.due = time.monotonic() + svc.backoff
+            svc.backoff = min(svc.backoff * 2, BACKOFF_MAX)
+            self.on_change()
+            return False
+        say(f"{clock()} {svc.name} is back (pid {svc.proc.pid}, restart {svc.restarts},"
+            f" {time.monotonic() - t0:.1f} s)")
+        self.on_change()
+        for name in svc.dependents:
+            dep = self.services.get(name)
+            if dep is not None and dep.due is None and not self.stopping:
+                say(f"{clock()} restarting {name}: it depends on {svc.name}")
+                self.restart(dep)
+        return True
+
+    def stop_all(self) -> None:
+        """Stop every process, the last started first."""
+        self.stopping = True
+        for svc in reversed(list(self.services.values())):
+            if svc.proc is not None:
+                svc.proc.stop()
+
+
+def clock() -> str:
+    return time.strftime("%H:%M:%S")
 
 
 # -- AWS stand-ins ------------------------------------------------------------------
@@ -229,6 +359,37 @@ def migrate_database(database_url: str) -> list[int]:
 
 
 # -- commands -----------------------------------------------------------------------
+def redis_socket_path(state_dir: Path) -> Path:
+    """The embedded Redis's socket: in the state dir unless that path is too long for a
+    Unix socket (then a private temp folder); fixed for the stack's lifetime."""
+    path = state_dir / "redis" / "redis.sock"
+    if len(str(path)) < 100:
+        return path
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="exchange-redis-")) / "redis.sock"
+
+
+def redis_ready(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def postgres_ready(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
 def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -> int:
     state = read_state(state_dir)
     if state and pid_alive(state.get("pid")):
@@ -242,25 +403,38 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
                 if name != "web" else f"error: port {port} is busy; choose another with --port")
             return 2
     state_dir.mkdir(parents=True, exist_ok=True)
-    children: list[Child] = []
+    logs = state_dir / "logs"
     servers = []
-    stopping = {"flag": False}
     urls: dict = {}
-    env: dict = {}
+    env: dict = {}  # the children's settings; updated in place when moto comes back with a new pool
+    status = {"now": "starting"}
+    started = time.time()
 
-    def save_state(status: str) -> None:
-        """Written from the start, so that `down` and a second `up` see a starting stack."""
+    def save_state() -> None:
+        """Written from the start and on every restart, so that `down`, `status` and a
+        second `up` see what runs."""
+        procs = {s.name: {"pid": s.proc.pid if s.proc else None, "restarts": s.restarts,
+                          "restarting": s.due is not None, "log": str(s.log)} for s in sup.services.values()}
         state_file(state_dir).write_text(json.dumps(
-            {"pid": os.getpid(), "status": status, "started": time.time(), "urls": urls, "env": env,
-             "children": {c.name: c.proc.pid for c in children}}, indent=2))
+            {"pid": os.getpid(), "status": status["now"], "started": started, "urls": urls, "env": env,
+             "processes": procs,
+             "children": {s.name: s.proc.pid for s in sup.services.values() if isinstance(s.proc, ChildProcess)}},
+            indent=2))
+        if env:
+            (state_dir / "env").write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
 
-    save_state("starting")
+    sup = Supervisor(save_state)
+    save_state()
 
     def on_signal(signum, frame):
-        stopping["flag"] = True
+        sup.stopping = True
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+
+    def child(name: str, argv: list[str], extra: dict | None = None) -> Callable[[], ChildProcess]:
+        return lambda: ChildProcess(argv, logs / f"{name}.log", {**env, **(extra or {})})
+
     try:
         say(f"starting the exchange (state in {state_dir})")
         from devstack import postgres as pg
@@ -270,74 +444,92 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
             postgres = pg.start(os.environ.get("DATABASE_URL"), state_dir / "pgdata")
             servers.append(postgres)
             database_url = postgres.database_url(os.environ.get("EXCHANGE_DB_NAME", "exchange"))
+            if postgres.embedded is not None:  # already running: watched from here on
+                sup.start(Service("postgres", lambda: (postgres.ensure_running(), Postmaster(postgres))[1],
+                                  lambda: postgres_ready(database_url), state_dir / "pgdata" / "log",
+                                  dependents=("dataapi", "matcher")))
         with Step("migrations"):
             migrate_database(database_url)
         with Step("Redis" + (" (REDIS_URL)" if os.environ.get("REDIS_URL") else " (embedded)")):
-            redis = redisserver.start(os.environ.get("REDIS_URL"), state_dir / "redis")
-            servers.append(redis)
-        env = stack_env(ports, database_url, redis.url)
+            if os.environ.get("REDIS_URL"):
+                redis_url = redisserver.start(os.environ["REDIS_URL"], state_dir / "redis").url
+            else:
+                sock = redis_socket_path(state_dir)
+                sock.parent.mkdir(parents=True, exist_ok=True)
+                redis_url = f"unix://{sock}?db=0"
+                sup.start(Service("redis", child("redis", redisserver.embedded_argv(state_dir / "redis", sock)),
+                                  lambda: redis_ready(redis_url), logs / "redis.log"))
+        env.update(stack_env(ports, database_url, redis_url))
         apply_env(env)
-        with Step(f"moto server on :{ports.moto}"):
-            moto = spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports.moto)],
-                         state_dir, {**env, "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true"})
-            children.append(moto)
-            save_state("starting")
-            wait_until(lambda: http_ok(f"http://127.0.0.1:{ports.moto}/moto-api/"), "moto server", child=moto)
-        with Step("DynamoDB tables, Cognito pool, S3 bucket"):
+
+        def provision_aws() -> None:
+            """Tables, Cognito pool + client, bucket; the children get the pool's ids."""
             pool_id, client_id = create_aws_resources(env["AWS_ENDPOINT_URL"])
-            env = stack_env(ports, database_url, redis.url, pool_id, client_id)
+            env.update(stack_env(ports, database_url, redis_url, pool_id, client_id))
             apply_env(env)
+
+        def moto_restarted() -> None:
+            """moto keeps everything in memory: recreate what `up` creates and re-link the
+            demo users to their new Cognito identities (balances are in PostgreSQL)."""
+            provision_aws()
+            if options.demo:
+                from devstack.demo import seed
+
+                seed()
+            urls["moto"] = env["AWS_ENDPOINT_URL"]
+
+        with Step(f"moto server on :{ports.moto}"):
+            sup.start(Service("moto", child("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                                                     str(ports.moto)], {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true"}),
+                              lambda: http_ok(f"http://127.0.0.1:{ports.moto}/moto-api/"), logs / "moto.log",
+                              after_restart=moto_restarted, dependents=("web", "matcher")))
+        with Step("DynamoDB tables, Cognito pool, S3 bucket"):
+            provision_aws()
         with Step(f"Aurora Data API on :{ports.dataapi}"):
-            dataapi = spawn("dataapi", [sys.executable, "-m", "devstack.dataapi", "--database-url", database_url,
-                                        "--host", "127.0.0.1", "--port", str(ports.dataapi)], state_dir, env)
-            children.append(dataapi)
-            save_state("starting")
-            wait_until(lambda: http_ok(f"http://127.0.0.1:{ports.dataapi}/health"), "Data API", child=dataapi)
+            sup.start(Service("dataapi", child("dataapi", [sys.executable, "-m", "devstack.dataapi", "--database-url",
+                                                           database_url, "--host", "127.0.0.1", "--port",
+                                                           str(ports.dataapi)]),
+                              lambda: http_ok(f"http://127.0.0.1:{ports.dataapi}/health"), logs / "dataapi.log"))
         if options.demo:
             with Step("demo users and balances"):
                 from devstack.demo import seed
 
                 seed()
         with Step(f"web app + API on :{ports.web}"):
-            web = spawn("web", [sys.executable, "-m", "devstack.web", "--port", str(ports.web)], state_dir, env)
-            children.append(web)
-            save_state("starting")
-            wait_until(lambda: http_ok(f"http://127.0.0.1:{ports.web}/api/v3/ping"), "web + API", child=web)
+            sup.start(Service("web", child("web", [sys.executable, "-m", "devstack.web", "--port", str(ports.web)]),
+                              lambda: http_ok(f"http://127.0.0.1:{ports.web}/api/v3/ping"), logs / "web.log"))
         if options.matcher and (ROOT / "matcher" / "__main__.py").exists():
             with Step("matcher"):
-                children.append(spawn("matcher", [sys.executable, "-m", "matcher"], state_dir, env, restart=True))
+                # one stable worker id: a restarted matcher reclaims its own leases at once
+                sup.start(Service("matcher", child("matcher", [sys.executable, "-m", "matcher"],
+                                                   {"MATCHER_WORKER_ID": "devstack-matcher"}),
+                                  lambda: True, logs / "matcher.log"))
         if options.bot and (ROOT / "devstack" / "marketmaker.py").exists():
             with Step("demo market maker"):
-                children.append(spawn("marketmaker", [sys.executable, "-m", "devstack.marketmaker"], state_dir, env,
-                                      restart=True))
+                sup.start(Service("marketmaker", child("marketmaker", [sys.executable, "-m", "devstack.marketmaker"]),
+                                  lambda: True, logs / "marketmaker.log"))
         urls.update({"web": f"http://127.0.0.1:{ports.web}/", "api": f"http://127.0.0.1:{ports.web}/api/v3",
-                "moto": env["AWS_ENDPOINT_URL"], "dataapi": env["DATAAPI_ENDPOINT_URL"],
-                "postgres": pg.redact(database_url), "redis": redis.url})
-        save_state("running")
-        (state_dir / "env").write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
+                     "moto": env["AWS_ENDPOINT_URL"], "dataapi": env["DATAAPI_ENDPOINT_URL"],
+                     "postgres": pg.redact(database_url), "redis": redis_url})
+        status["now"] = "running"
+        save_state()
         if as_json:
             say(json.dumps({"status": "ready", "urls": urls}))
         else:
             say("the exchange is up:")
             for k, v in urls.items():
                 say(f"  {k:<9}{v}")
-            say(f"logs in {state_dir / 'logs'}; `source {state_dir / 'env'}` to use the operator CLI;"
+            say(f"logs in {logs}; `source {state_dir / 'env'}` to use the operator CLI;"
                 " Ctrl-C or `python -m devstack down` stops everything")
-        while not stopping["flag"]:
-            for child in children:
-                if child.proc.poll() is not None:
-                    if child.restart:
-                        say(f"{child.name} exited with code {child.proc.returncode}; restarting")
-                        children[children.index(child)] = spawn(child.name, child.argv, state_dir, env, restart=True)
-                        save_state("running")
-                    else:
-                        say(f"{child.name} exited with code {child.proc.returncode}; stopping (see {child.log})")
-                        stopping["flag"] = True
+        while not sup.stopping:
+            sup.watch()
             time.sleep(0.2)
         return 0
     except StackError as exc:
-        say(f"error: {exc}")
-        return 1
+        if not sup.stopping:
+            say(f"error: {exc}")
+            return 1
+        return 0
     except Exception as exc:  # a one-line reason, not a traceback, for the usual failures
         from devstack.postgres import PostgresUnavailable
         from devstack.redisserver import RedisUnavailable
@@ -348,8 +540,7 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
         raise
     finally:
         say("stopping ...", end=" ")
-        for child in reversed(children):
-            stop_child(child)
+        sup.stop_all()
         for server in reversed(servers):
             try:
                 server.stop()
@@ -381,6 +572,9 @@ def down(state_dir: Path, timeout: float = 30.0) -> int:
                 os.killpg(child_pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+    postmaster = state.get("processes", {}).get("postgres", {}).get("pid")
+    if pid_alive(postmaster):  # embedded PostgreSQL left behind: its fast shutdown
+        os.kill(postmaster, signal.SIGINT)
     state_file(state_dir).unlink(missing_ok=True)
     say("the exchange is stopped")
     return 0
@@ -407,15 +601,18 @@ def status(state_dir: Path, as_json: bool = False) -> int:
         "moto": http_ok(urls["moto"] + "/moto-api/"),
         "dataapi": http_ok(urls["dataapi"] + "/health"),
     }
-    children = {name: pid_alive(pid) for name, pid in state.get("children", {}).items()}
-    healthy = all(checks.values()) and all(children.values())
+    procs = {name: {"pid": p.get("pid"), "running": pid_alive(p.get("pid")), "restarts": p.get("restarts", 0)}
+             for name, p in state.get("processes", {}).items()}
+    healthy = all(checks.values()) and all(p["running"] for p in procs.values())
     if as_json:
         say(json.dumps({"running": True, "healthy": healthy, "pid": state["pid"], "urls": urls,
-                        "checks": checks, "processes": children}))
+                        "checks": checks, "processes": procs}))
     else:
         say(f"the exchange is running (pid {state['pid']}), {'healthy' if healthy else 'UNHEALTHY'}")
         for name, ok in checks.items():
-            say(f"  {name:<9}{'ok  ' if ok else 'DOWN'}  {urls[name]}")
-        for name, alive in children.items():
-            say(f"  {name:<9}{'running' if alive else 'EXITED'}")
+            say(f"  {name:<12}{'ok  ' if ok else 'DOWN'}  {urls[name]}")
+        say("processes:")
+        for name, p in procs.items():
+            restarts = f", restarted {p['restarts']}x" if p["restarts"] else ""
+            say(f"  {name:<12}{'running' if p['running'] else 'RESTARTING'} (pid {p['pid']}{restarts})")
     return 0 if healthy else 1
