@@ -192,6 +192,41 @@ class ChildProcess:
             self.popen.wait()
 
 
+def become_subreaper() -> bool:
+    """Make the supervisor the reaper of its processes' orphans (Linux): pg_ctl leaves
+    the postmaster behind as one.  Reaped here (:func:`reap_orphans`) a killed
+    postmaster is gone at once instead of lingering as a zombie until init gets to it,
+    during which PostgreSQL refuses to start again ("is another postmaster running?")."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans(own: set[int]) -> None:
+    """Reap exited processes adopted as orphans (never one a Popen in ``own`` waits for)."""
+    me = os.getpid()
+    try:
+        pids = [int(e) for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        if pid in own:
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] == "Z" and int(fields[1]) == me:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
 class Postmaster:
     """The embedded PostgreSQL server as a supervised process.  pg_ctl daemonises it,
     so it is watched through its pid and started again through pgserver; it is
@@ -257,6 +292,7 @@ class Supervisor:
 
     def watch(self) -> None:
         """One look at every process: schedule restarts of the dead, run those due."""
+        reap_orphans({s.proc.pid for s in self.services.values() if isinstance(s.proc, ChildProcess)})
         now = time.monotonic()
         for svc in list(self.services.values()):
             if svc.due is None and svc.proc is not None and svc.proc.poll() is not None:
@@ -425,6 +461,7 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
 
     sup = Supervisor(save_state)
     save_state()
+    become_subreaper()
 
     def on_signal(signum, frame):
         sup.stopping = True
