@@ -185,6 +185,22 @@ class LeaseTable:
                 pass
         return lost
 
+    def raise_above(self, key: str, floor: int) -> int:
+        """Make a held lease's counter greater than ``floor`` (the highest fencing token
+        Aurora has recorded for it) and return the counter: after the LEASES table was
+        recreated or restored its counters restart low, and a token that went
+        backwards would be refused by settlement for good.  Conditional on the counter
+        as taken, like every write of the holder; a counter already above is kept."""
+        lease = self.held.get(key)
+        if lease is None or key in self.lost:
+            raise LeaseLost(key)
+        if lease.counter > floor:
+            return lease.counter
+        target = floor + 1
+        self._held_update(key, "SET #c = :n", {":n": {"N": str(target)}})
+        lease.counter = target
+        return target
+
     def token(self, key: str) -> int:
         lease = self.held.get(key)
         if lease is None or key in self.lost:

@@ -1,0 +1,209 @@
+"""Restart and recovery (issue 11): the matcher stopped and started again -- with
+DynamoDB intact, with every DynamoDB table recreated empty meanwhile (a restore, or
+moto's in-memory tables after a local restart), with only the leases table reset --
+goes on trading: the old resting orders are in the book, can be cancelled (funds
+back to the unit) and are matched; new orders trade; money is conserved; nothing
+stays PENDING_NEW.  And a corrupted snapshot stops its symbol instead of trading
+from it."""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+import zlib
+from decimal import Decimal
+
+import pytest
+
+from pipeline_support import assert_invariants, cancel_all, make_accounts, pending_count, wait_until
+
+
+def _req(symbol, side, qty, price, tag):
+    from chalicelib import orders
+
+    return orders.OrderRequest(symbol, side, "LIMIT", "GTC", Decimal(qty), None, Decimal(price), None,
+                               f"{tag}{uuid.uuid4().hex[:12]}")
+
+
+def _place(account, symbol, side, qty, price, tag="r"):
+    from chalicelib import orders
+
+    return orders.place_order(account, _req(symbol, side, qty, price, tag))["orderId"]
+
+
+def _status(order_id: int, timeout: float = 60) -> dict:
+    from chalicelib import orders
+
+    done = orders.wait_for_result(order_id, timeout)
+    assert done is not None, f"order {order_id} still PENDING_NEW after {timeout} s"
+    return done
+
+
+def _balances(account: int) -> dict:
+    from chalicelib import ledger
+    from chalicelib.db import transaction
+
+    with transaction() as tx:
+        return {r["asset"]: (Decimal(str(r["free"])), Decimal(str(r["locked"]))) for r in ledger.balances(tx, account)}
+
+
+def _depth_has(symbol: str, side: str, price: str) -> bool:
+    from chalicelib import marketdata
+    from chalicelib.clients import get_clients
+
+    snap = marketdata.read_depth(get_clients().redis, symbol)
+    return bool(snap) and any(Decimal(p) == Decimal(price) for p, _ in snap[side])
+
+
+def _reset_tables(only: str | None = None) -> None:
+    """Delete the DynamoDB tables (or only ``only``) and create them again, empty."""
+    from chalicelib.clients import get_clients
+    from chalicelib.tables import create_tables, table_specs
+
+    ddb = get_clients().dynamodb
+    for spec in table_specs():
+        if only and spec.logical_name != only:
+            continue
+        ddb.delete_table(TableName=spec.table_name)
+        ddb.get_waiter("table_not_exists").wait(TableName=spec.table_name, WaiterConfig={"Delay": 0.2})
+    create_tables(ddb)
+
+
+def _audit(symbol: str) -> dict:
+    import contextlib
+    import io
+
+    from chalicelib import cli
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = cli.main(["--json", "audit-book", symbol])
+    doc = json.loads(buf.getvalue())
+    doc["exit"] = code
+    return doc
+
+
+@pytest.mark.parametrize("reset", [None, "all", "Lease"], ids=["restart", "tables-recreated", "leases-reset"])
+def test_trading_goes_on_after_a_restart(reset, pipeline_env, matcher_factory, migrated_db):
+    a, b = make_accounts(2, {"USDT": "100000", "BTC": "2", "ETH": "20"})
+    m = matcher_factory("rec1").start()
+    before = _balances(a)
+    # resting orders on two symbols, both sides
+    old = {
+        "btc_bid": _place(a, "BTCUSDT", "BUY", "0.01000", "20000.00"),
+        "btc_ask": _place(b, "BTCUSDT", "SELL", "0.02000", "40000.00"),
+        "eth_bid": _place(a, "ETHUSDT", "BUY", "0.5000", "1500.00"),
+        "eth_ask": _place(b, "ETHUSDT", "SELL", "0.4000", "2500.00"),
+    }
+    for oid in old.values():
+        assert _status(oid)["status"] == "NEW"
+    assert m.terminate() == 0  # SIGTERM, as Ctrl-C / `make down` stops it
+    if reset == "all":
+        _reset_tables()
+    elif reset:
+        _reset_tables(reset)
+
+    m = matcher_factory("rec2").start()
+    # the old orders are in the book (the operator's audit says so once it is back) ...
+    for sym in ("BTCUSDT", "ETHUSDT"):
+        doc = wait_until(lambda: (d := _audit(sym))["ok"] and d, 60, f"{sym}'s book to agree with Aurora")
+        assert doc["exit"] == 0 and doc["auroraOrders"] >= 2, doc
+    # ... and in what clients see of it
+    assert _depth_has("BTCUSDT", "bids", "20000.00") and _depth_has("ETHUSDT", "asks", "2500.00")
+    # an old order can be cancelled: its funds come back to the unit
+    from chalicelib import orders
+
+    c = orders.cancel_order(a, "BTCUSDT", old["btc_bid"], None, wait_s=30)
+    assert c["status"] == "CANCELED", c
+    after = _balances(a)
+    assert after["USDT"][0] == before["USDT"][0] - Decimal("750.00")  # only the ETH bid still holds USDT
+    assert after["USDT"][1] == Decimal("750.00")
+    # an old order is matched by a new crossing one
+    taker = _place(a, "BTCUSDT", "BUY", "0.01500", "40000.00")
+    assert _status(taker)["status"] == "FILLED"
+    assert _status(old["btc_ask"])["status"] == "PARTIALLY_FILLED"
+    # new orders trade with each other (between the old ETH orders)
+    s = _place(b, "ETHUSDT", "SELL", "0.1000", "2000.00")
+    assert _status(s)["status"] == "NEW"
+    t = _place(a, "ETHUSDT", "BUY", "0.1000", "2000.00")
+    assert _status(t)["status"] == "FILLED"
+    assert orders.get_order(b, "ETHUSDT", order_id=s)["status"] == "FILLED"
+    # the old ETH ask is matched too, after the restart, at its price
+    t2 = _place(a, "ETHUSDT", "BUY", "0.4000", "2600.00")
+    done = _status(t2)
+    assert done["status"] == "FILLED" and done["cummulativeQuoteQty"] == Decimal("1000.00000000")
+    wait_until(lambda: pending_count(migrated_db) == 0, 60, "nothing left PENDING_NEW or unacknowledged")
+    assert_invariants(migrated_db)
+    with __import__("psycopg").connect(migrated_db) as conn:
+        for sym in ("BTCUSDT", "ETHUSDT"):  # trade ids continue Aurora's: dense, none twice
+            tids = [r[0] for r in conn.execute("SELECT trade_id FROM trades WHERE symbol = %s ORDER BY trade_id",
+                                               (sym,))]
+            assert tids == list(range(1, len(tids) + 1)), sym
+    cancel_all([a, b])
+    assert_invariants(migrated_db)
+    assert m.alive()
+
+
+def test_a_corrupted_snapshot_stops_its_symbol(pipeline_env, matcher_factory, migrated_db, tmp_path):
+    import psycopg
+
+    from chalicelib import orders
+    from chalicelib.clients import get_clients
+
+    a, b = make_accounts(2, {"USDT": "100000", "BTC": "2", "ETH": "20"})
+    m = matcher_factory("aud1").start()
+    victim = _place(a, "ETHUSDT", "BUY", "0.5000", "1500.00")
+    assert _status(victim)["status"] == "NEW"
+    assert m.terminate() == 0  # a clean stop writes the snapshot
+    # corrupt it: one order's quantity changed
+    ddb = get_clients().dynamodb
+    table = get_clients().settings.book_table
+    key = {"symbol": {"S": "ETHUSDT"}, "item": {"S": "snapshot"}}
+    item = ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    body = json.loads(item["body"]["S"])
+    raw = base64.b64decode(body["engine"])
+    state = json.loads(zlib.decompress(raw[5:]))
+    found = [o for _, q in state["bids"] for o in q if o[0] == victim]
+    assert found
+    found[0][2] += 1000  # leaves
+    found[0][3] += 1000  # orig
+    raw = raw[:5] + zlib.compress(json.dumps(state, separators=(",", ":"), sort_keys=True).encode())
+    body["engine"] = base64.b64encode(raw).decode()
+    item["body"] = {"S": json.dumps(body, separators=(",", ":"), sort_keys=True)}
+    ddb.put_item(TableName=table, Item=item)
+    with psycopg.connect(migrated_db) as conn:
+        progress = conn.execute("SELECT last_seq FROM settlement_progress WHERE symbol = 'ETHUSDT'").fetchone()[0]
+        eth_trades = conn.execute("SELECT count(*) FROM trades WHERE symbol = 'ETHUSDT'").fetchone()[0]
+
+    doc = _audit("ETHUSDT")  # the operator's command sees it too
+    assert doc["exit"] == 1 and not doc["ok"] and any(str(victim) in d for d in doc["differences"]), doc
+
+    m = matcher_factory("aud2").start()
+    wait_until(lambda: "cannot be reconciled with Aurora" in m.log_path.read_text(), 60, "the stop message")
+    log = m.log_path.read_text()
+    assert f"order {victim}: book has BUY 6000 lots" in log and "ETHUSDT" in log
+    # nothing is settled from it: a crossing order stays PENDING_NEW, no trade, progress unmoved
+    cross = _place(b, "ETHUSDT", "SELL", "0.5000", "1500.00")
+    # ... while other symbols trade on
+    s = _place(b, "BTCUSDT", "SELL", "0.00100", "30000.00")
+    t = _place(a, "BTCUSDT", "BUY", "0.00100", "30000.00")
+    assert _status(t)["status"] == "FILLED" and _status(s)["status"] == "FILLED"
+    assert orders.wait_for_result(cross, 3) is None
+    with psycopg.connect(migrated_db) as conn:
+        assert conn.execute("SELECT last_seq FROM settlement_progress WHERE symbol = 'ETHUSDT'").fetchone()[0] \
+            == progress
+        assert conn.execute("SELECT count(*) FROM trades WHERE symbol = 'ETHUSDT'").fetchone()[0] == eth_trades
+        assert conn.execute("SELECT status FROM orders WHERE order_id = %s", (victim,)).fetchone()[0] == "NEW"
+    assert m.alive()
+
+    # the operator's way out: drop the bad snapshot; the next owner rebuilds from Aurora
+    assert m.terminate() == 0
+    ddb.delete_item(TableName=table, Key=key)
+    m = matcher_factory("aud3").start()
+    done = _status(cross)
+    assert done["status"] == "FILLED", done
+    assert _status(victim)["status"] == "FILLED"
+    assert _audit("ETHUSDT")["ok"]
+    wait_until(lambda: pending_count(migrated_db) == 0, 60, "nothing left PENDING_NEW or unacknowledged")
+    assert_invariants(migrated_db)
+    cancel_all([a, b])
