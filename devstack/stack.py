@@ -175,6 +175,14 @@ class ChildProcess:
     def poll(self) -> int | None:
         return self.popen.poll()
 
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM to its group) without waiting; ``stop`` waits."""
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.popen.poll() is not None:
             return
@@ -238,6 +246,9 @@ class Postmaster:
     def poll(self) -> int | None:
         return None if pid_alive(self.pid) else -1
 
+    def terminate(self) -> None:
+        pass
+
     def stop(self, timeout: float = 10.0) -> None:
         pass
 
@@ -250,7 +261,8 @@ class Service:
     launch: Callable[[], ChildProcess | Postmaster]
     ready: Callable[[], bool]
     log: Path
-    after_restart: Callable[[], None] | None = None  # what a fresh instance needs (moto: tables, pool, users)
+    after_restart: Callable[[], None] | None = None  # what a fresh instance needs (moto: tables, pool)
+    after_dependents: Callable[[], None] | None = None  # then, once its dependents are back (moto: users)
     dependents: tuple[str, ...] = ()  # restarted once this one is back (they hold its connections or ids)
     proc: ChildProcess | Postmaster | None = None
     restarts: int = 0
@@ -308,37 +320,60 @@ class Supervisor:
             if svc.due is not None and time.monotonic() >= svc.due and not self.stopping:
                 self.restart(svc)
 
-    def restart(self, svc: Service) -> bool:
+    def restart(self, svc: Service) -> None:
+        self.restart_group([svc])
+
+    def restart_group(self, group: list[Service]) -> None:
+        """Start ``group`` again together (stopped first if still running), wait until
+        each is ready, then restart whatever depends on those that came back."""
         t0 = time.monotonic()
-        try:
+        for svc in group:
             if svc.proc is not None:
-                svc.proc.stop()
-            svc.proc = svc.launch()
-            svc.started = time.monotonic()
-            svc.due = None
-            self.on_change()
-            wait_until(svc.ready, svc.name, RESTART_TIMEOUT, child=svc, stop=lambda: self.stopping)
-            if svc.after_restart is not None:
-                svc.after_restart()
-            svc.restarts += 1
-        except Exception as exc:  # noqa: BLE001 - any failure means: try again later
-            if self.stopping:
-                return False
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            say(f"{clock()} {svc.name} restart failed ({reason}); retrying in {svc.backoff:.1f} s")
-            svc.due = time.monotonic() + svc.backoff
-            svc.backoff = min(svc.backoff * 2, BACKOFF_MAX)
-            self.on_change()
-            return False
-        say(f"{clock()} {svc.name} is back (pid {svc.proc.pid}, restart {svc.restarts},"
-            f" {time.monotonic() - t0:.1f} s)")
+                svc.proc.terminate()
+        launched = []
+        for svc in group:
+            try:
+                if svc.proc is not None:
+                    svc.proc.stop()
+                svc.proc = svc.launch()
+                svc.started = time.monotonic()
+                svc.due = None
+                launched.append(svc)
+            except Exception as exc:  # noqa: BLE001 - any failure means: try again later
+                self._failed(svc, exc)
         self.on_change()
-        for name in svc.dependents:
-            dep = self.services.get(name)
-            if dep is not None and dep.due is None and not self.stopping:
-                say(f"{clock()} restarting {name}: it depends on {svc.name}")
-                self.restart(dep)
-        return True
+        back = []
+        for svc in launched:
+            try:
+                wait_until(svc.ready, svc.name, RESTART_TIMEOUT, child=svc, stop=lambda: self.stopping)
+                if svc.after_restart is not None:
+                    svc.after_restart()
+            except Exception as exc:  # noqa: BLE001
+                self._failed(svc, exc)
+                continue
+            svc.restarts += 1
+            back.append(svc)
+            say(f"{clock()} {svc.name} is back (pid {svc.proc.pid}, restart {svc.restarts},"
+                f" {time.monotonic() - t0:.1f} s)")
+        self.on_change()
+        for svc in back:
+            deps = [self.services[n] for n in svc.dependents if n in self.services and self.services[n].due is None]
+            if deps and not self.stopping:
+                say(f"{clock()} restarting {', '.join(d.name for d in deps)}: {'it depends' if len(deps) == 1 else 'they depend'} on {svc.name}")
+                self.restart_group(deps)
+            if svc.after_dependents is not None and not self.stopping:
+                try:
+                    svc.after_dependents()
+                except Exception as exc:  # noqa: BLE001 - logged; the stack runs on
+                    say(f"{clock()} after {svc.name} restart: {first_line(exc)}")
+
+    def _failed(self, svc: Service, exc: Exception) -> None:
+        if self.stopping:
+            return
+        say(f"{clock()} {svc.name} restart failed ({first_line(exc)}); retrying in {svc.backoff:.1f} s")
+        svc.due = time.monotonic() + svc.backoff
+        svc.backoff = min(svc.backoff * 2, BACKOFF_MAX)
+        self.on_change()
 
     def stop_all(self) -> None:
         """Stop every process, the last started first."""
@@ -346,6 +381,10 @@ class Supervisor:
         for svc in reversed(list(self.services.values())):
             if svc.proc is not None:
                 svc.proc.stop()
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
 
 
 def clock() -> str:
@@ -505,21 +544,20 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
             env.update(stack_env(ports, database_url, redis_url, pool_id, client_id))
             apply_env(env)
 
-        def moto_restarted() -> None:
-            """moto keeps everything in memory: recreate what `up` creates and re-link the
-            demo users to their new Cognito identities (balances are in PostgreSQL)."""
-            provision_aws()
+        def relink_demo_users() -> None:
+            """moto keeps Cognito in memory: the demo users get new identities, linked to
+            their accounts as `up` does (balances are in PostgreSQL)."""
             if options.demo:
                 from devstack.demo import seed
 
                 seed()
-            urls["moto"] = env["AWS_ENDPOINT_URL"]
 
         with Step(f"moto server on :{ports.moto}"):
             sup.start(Service("moto", child("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
                                                      str(ports.moto)], {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true"}),
                               lambda: http_ok(f"http://127.0.0.1:{ports.moto}/moto-api/"), logs / "moto.log",
-                              after_restart=moto_restarted, dependents=("web", "matcher")))
+                              after_restart=provision_aws, dependents=("web", "matcher"),
+                              after_dependents=relink_demo_users))
         with Step("DynamoDB tables, Cognito pool, S3 bucket"):
             provision_aws()
         with Step(f"Aurora Data API on :{ports.dataapi}"):
