@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from tests.conftest import free_port_block
-from tests.devstack.stack_support import Stack, db_now, place, stack_env, stuck_orders, wait_status
+from tests.devstack.stack_support import ROOT, Stack, db_now, place, stack_env, stuck_orders, wait_status
 from tests.pipeline.pipeline_support import assert_invariants, pending_count, wait_until
 
 RECOVERY_BUDGET_S = 10.0
@@ -139,6 +141,13 @@ def test_quiescent_after_all_kills(stack):
         status = stack.status()
         assert status["healthy"]
         assert all(status["processes"][n]["restarts"] >= 1 for n in stack.killed), status["processes"]
+        # `make status` shows the restarts
+        res = subprocess.run([sys.executable, "-m", "devstack", "--state-dir", str(stack.dir), "status"], cwd=ROOT,
+                             env=stack.env, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        for name in stack.killed:
+            line = next(l for l in res.stdout.splitlines() if l.split()[:1] == [name] and "pid" in l)
+            assert "running" in line and "restarted" in line, res.stdout
     finally:
         os.kill(mm, signal.SIGCONT)
         stack.load.paused.clear()
