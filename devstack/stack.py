@@ -480,6 +480,7 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
     state_dir.mkdir(parents=True, exist_ok=True)
     logs = state_dir / "logs"
     servers = []
+    temp_dirs: list[Path] = []
     urls: dict = {}
     env: dict = {}  # the children's settings; updated in place when moto comes back with a new pool
     status = {"now": "starting"}
@@ -532,6 +533,8 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
             else:
                 sock = redis_socket_path(state_dir)
                 sock.parent.mkdir(parents=True, exist_ok=True)
+                if sock.parent != state_dir / "redis":  # a temp folder of ours: removed on stop
+                    temp_dirs.append(sock.parent)
                 redis_url = f"unix://{sock}?db=0"
                 sup.start(Service("redis", child("redis", redisserver.embedded_argv(state_dir / "redis", sock)),
                                   lambda: redis_ready(redis_url), logs / "redis.log"))
@@ -621,6 +624,10 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
                 server.stop()
             except Exception as exc:  # keep stopping the rest
                 say(f"({type(server).__name__} stop failed: {exc})", end=" ")
+        for path in temp_dirs:
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
         cur = read_state(state_dir)
         if cur and cur.get("pid") == os.getpid():
             state_file(state_dir).unlink(missing_ok=True)
