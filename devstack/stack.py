@@ -536,8 +536,10 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
                 if sock.parent != state_dir / "redis":  # a temp folder of ours: removed on stop
                     temp_dirs.append(sock.parent)
                 redis_url = f"unix://{sock}?db=0"
+                # a Redis back from a crash holds its last dump, older than what was published:
+                # the matcher, restarted, publishes every book again (and drops trades ahead)
                 sup.start(Service("redis", child("redis", redisserver.embedded_argv(state_dir / "redis", sock)),
-                                  lambda: redis_ready(redis_url), logs / "redis.log"))
+                                  lambda: redis_ready(redis_url), logs / "redis.log", dependents=("matcher",)))
         env.update(stack_env(ports, database_url, redis_url))
         apply_env(env)
 

@@ -119,6 +119,8 @@ def test_killed_process_comes_back_by_itself(stack, name):
     stack.killed.add(name)
     took = back_within(stack, name, old, probe, RECOVERY_BUDGET_S)
     print(f"\n{name}: SIGKILL -> healthy and an order round trip in {took:.1f} s")
+    if os.environ.get("SUPERVISION_VERBOSE"):
+        print(stack.output().split("stops everything", 1)[-1])
     assert stack.state()["processes"][name]["restarts"] == restarts + 1
     assert took < RECOVERY_BUDGET_S, f"{name} took {took:.1f} s to come back:\n{stack.output()[-3000:]}"
     assert stack.proc.poll() is None, "the supervisor itself stopped"
