@@ -111,6 +111,9 @@ def main(argv=None) -> int:
 def _add_audit_book(sub) -> None:
     p = sub.add_parser("audit-book", help="check that the matcher's book of SYMBOL holds exactly Aurora's open orders")
     p.add_argument("symbol")
+    p.add_argument("--discard-dynamodb", action="store_true",
+                   help="when the book disagrees with Aurora, delete its DynamoDB snapshot and journal so that the"
+                        " matcher rebuilds it from Aurora when it next takes the symbol (restart the matcher)")
 
 
 def _audit_book(args) -> int:
@@ -160,9 +163,15 @@ def _audit_book(args) -> int:
         if e.seq <= aurora.settled_seq:
             dyn.book.process(command(e))
     result = bookaudit.compare(symbol, dyn.book.export_state(), aurora)
+    discarded = None
+    if not result.ok and args.discard_dynamodb and not aurora.problems:
+        discarded = journal.discard(symbol)
     _out(args, {"symbol": symbol, "ok": result.ok, "covered": True, "settledSeq": aurora.settled_seq,
                 "auroraOrders": result.aurora_orders, "bookOrders": result.book_orders,
-                "differences": result.differences}, result.message() + f" at settled seq {aurora.settled_seq}")
+                "differences": result.differences, "discardedJournalItems": discarded},
+         result.message() + f" at settled seq {aurora.settled_seq}" + (
+             "" if discarded is None else f"\ndiscarded its DynamoDB snapshot and {discarded} journal item(s):"
+                                         " restart the matcher to rebuild the book from Aurora"))
     return 0 if result.ok else 1
 
 

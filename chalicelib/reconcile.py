@@ -72,7 +72,7 @@ def _touch(item) -> None:
     item.update(actions=[item.__class__.created_ms.set(max(now_ms(), int(item.created_ms) + 1))])
 
 
-def resend_unsent(tx, symbol: str) -> dict:
+def resend_unsent(tx_factory: Callable, symbol: str) -> dict:
     """Re-send every intent of ``symbol`` accepted in Aurora but never journaled
     (outbox rows without ``sent_at``), in acceptance order: put it if the intents
     table lacks it (a recreated table), else touch it (its stream record may be gone
@@ -82,8 +82,10 @@ def resend_unsent(tx, symbol: str) -> dict:
     from chalicelib.orders import put_intent
 
     counts = {"put": 0, "touched": 0}
-    rows = tx.query("SELECT intent_id, account_id, symbol, kind, order_id, payload::text AS payload FROM intent_outbox"
-                    " WHERE sent_at IS NULL AND symbol = :s ORDER BY created_at, intent_id", {"s": symbol})
+    with tx_factory() as tx:  # no transaction held open across the DynamoDB calls
+        rows = tx.query("SELECT intent_id, account_id, symbol, kind, order_id, payload::text AS payload"
+                        " FROM intent_outbox WHERE sent_at IS NULL AND symbol = :s ORDER BY created_at, intent_id",
+                        {"s": symbol})
     for row in rows:
         item = _intent(row["intent_id"])
         if item is None:

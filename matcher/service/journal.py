@@ -124,6 +124,27 @@ class Journal:
             return 0
         return max(int(d["s"]) for d in json.loads(items[0]["body"]["S"])["entries"])
 
+    def discard(self, symbol: str) -> int:
+        """Delete the symbol's journal and snapshot (an operator's remedy for a book
+        that disagrees with Aurora: the next owner then rebuilds it from Aurora).
+        Returns the journal items deleted."""
+        n, start = 0, None
+        while True:
+            kw = {"TableName": self.table, "ConsistentRead": True, "KeyConditionExpression": "#s = :s",
+                  "ProjectionExpression": "#s, #q", "ExpressionAttributeNames": {"#s": "symbol", "#q": "seq"},
+                  "ExpressionAttributeValues": {":s": {"S": symbol}}}
+            if start:
+                kw["ExclusiveStartKey"] = start
+            resp = self.ddb.query(**kw)
+            for item in resp.get("Items", []):
+                self.ddb.delete_item(TableName=self.table, Key={"symbol": item["symbol"], "seq": item["seq"]})
+                n += 1
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                break
+        self.ddb.delete_item(TableName=self.book_table, Key={"symbol": {"S": symbol}, "item": {"S": "snapshot"}})
+        return n
+
     # -- snapshots ------------------------------------------------------------------
     def load_snapshot(self, symbol: str) -> tuple[int, bytes, dict] | None:
         """(seq, engine snapshot bytes, positions) or None."""

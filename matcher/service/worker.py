@@ -24,9 +24,16 @@ symbols: the book is rebuilt from the latest snapshot plus the journal after it;
 the journal entries after the snapshot get steps 3-5 again (each is idempotent:
 settlement skips entries at or below ``settlement_progress.last_seq``), and
 reading resumes from the shard checkpoints, skipping records already journaled.
+Aurora is the system of record (:mod:`.recovery`): the fencing token is raised past
+any Aurora has seen, sequence numbers and trade ids continue Aurora's, a book that
+DynamoDB no longer accounts for is rebuilt from Aurora's open orders, and every
+takeover audits the book against Aurora before matching (a symbol that fails is
+stopped, see :meth:`Worker.halt`).  Intents are deduplicated against Aurora too: one
+whose outbox row is acknowledged was journaled and settled already.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -217,8 +224,8 @@ class Worker:
         token Aurora has seen, restore from DynamoDB if it accounts for Aurora (else
         rebuild from Aurora's open orders), audit the book against Aurora -- a symbol
         whose book disagrees is stopped, not guessed at -- then settle the journal
-        entries not settled yet, re-send intents accepted but never journaled and
-        publish the book's depth."""
+        entries not settled yet, publish the book's depth and, after a rebuild,
+        re-send intents accepted but never journaled."""
         t0 = time.monotonic()
         spec = self.catalog.symbol(sym)
         codec = SymbolCodec(spec)
@@ -276,7 +283,10 @@ class Worker:
         if applied:
             self.apply_effects({sym: applied})
         self.publish_book(sym)
-        resent = self.resend_unsent(sym)
+        # DynamoDB lost state: the stream records of intents never journaled may be gone
+        # with it (a recreated intents table).  When it kept its state, the stream still
+        # holds them, and re-sending a backlog would only add repeats to drop.
+        resent = self.resend_unsent(sym) if rebuilt else 0
         logger.info("recovered book", extra={"symbol": sym, "snapshot_seq": dyn.snapshot_seq, "replayed": len(applied),
                                              "settled_seq": settled, "seq": state.next_seq - 1, "rebuilt": rebuilt,
                                              "fencing_token": token, "resting": book.resting_count(),
@@ -306,9 +316,17 @@ class Worker:
         """Re-send the symbol's intents accepted in Aurora but never journaled (the
         stream may have lost them with a recreated table); repeats are dropped when
         sequencing."""
-        conn = self.pg_conn()
-        with conn.transaction():
-            counts = reconcile.resend_unsent(PgTx(conn), sym)
+        @contextlib.contextmanager
+        def pg_tx():
+            conn = self.pg_conn()
+            with conn.transaction():
+                yield PgTx(conn)
+
+        try:
+            counts = reconcile.resend_unsent(pg_tx, sym)
+        except Exception:  # an outage: the reconciler re-sends them later
+            logger.exception("re-sending unacknowledged intents failed", extra={"symbol": sym})
+            return 0
         return counts["put"] + counts["touched"]
 
     # -- a batch -----------------------------------------------------------------------

@@ -69,16 +69,22 @@ def _reset_tables(only: str | None = None) -> None:
     create_tables(ddb)
 
 
-def _audit(symbol: str) -> dict:
+def _audit_args(argv: list[str]) -> tuple[int, str]:
     import contextlib
     import io
 
     from chalicelib import cli
 
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = cli.main(["--json", "audit-book", symbol])
-    doc = json.loads(buf.getvalue())
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
+        code = cli.main(argv)
+    return code, buf.getvalue()
+
+
+def _audit(symbol: str, *flags: str) -> dict:
+    """``python -m chalicelib.cli --json audit-book SYMBOL`` (in-process)."""
+    code, out = _audit_args(["--json", "audit-book", symbol, *flags])
+    doc = json.loads(out)
     doc["exit"] = code
     return doc
 
@@ -196,9 +202,13 @@ def test_a_corrupted_snapshot_stops_its_symbol(pipeline_env, matcher_factory, mi
         assert conn.execute("SELECT status FROM orders WHERE order_id = %s", (victim,)).fetchone()[0] == "NEW"
     assert m.alive()
 
-    # the operator's way out: drop the bad snapshot; the next owner rebuilds from Aurora
+    # the operator's way out: discard DynamoDB's copy; the next owner rebuilds from Aurora
     assert m.terminate() == 0
-    ddb.delete_item(TableName=table, Key=key)
+    with pytest.raises(SystemExit):  # the flag exists ...
+        _audit_args(["audit-book", "ETHUSDT", "--discard-dynamodb", "--bogus"])
+    doc = _audit("ETHUSDT", "--discard-dynamodb")
+    assert doc["exit"] == 1 and doc["discardedJournalItems"] is not None, doc
+    assert "Item" not in ddb.get_item(TableName=table, Key=key, ConsistentRead=True)
     m = matcher_factory("aud3").start()
     done = _status(cross)
     assert done["status"] == "FILLED", done
