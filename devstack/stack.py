@@ -62,6 +62,13 @@ def state_file(state_dir: Path) -> Path:
     return state_dir / "stack.json"
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Readers (`status`, `down`, the operator CLI) never see half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def read_state(state_dir: Path) -> dict | None:
     try:
         return json.loads(state_file(state_dir).read_text())
@@ -491,13 +498,13 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
         second `up` see what runs."""
         procs = {s.name: {"pid": s.proc.pid if s.proc else None, "restarts": s.restarts,
                           "restarting": s.due is not None, "log": str(s.log)} for s in sup.services.values()}
-        state_file(state_dir).write_text(json.dumps(
+        write_atomically(state_file(state_dir), json.dumps(
             {"pid": os.getpid(), "status": status["now"], "started": started, "urls": urls, "env": env,
              "processes": procs,
              "children": {s.name: s.proc.pid for s in sup.services.values() if isinstance(s.proc, ChildProcess)}},
             indent=2))
         if env:
-            (state_dir / "env").write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
+            write_atomically(state_dir / "env", "".join(f"export {k}='{v}'\n" for k, v in env.items()))
 
     sup = Supervisor(save_state)
     save_state()

@@ -82,9 +82,11 @@ def back_within(s: Stack, name: str, old_pid: int, probe, budget: float) -> floa
             return False
         return st.get("healthy", False) and st["processes"][name]["pid"] != old_pid
 
-    while time.monotonic() < deadline and not healthy():
-        time.sleep(0.1)
-    assert healthy(), f"{name} not back after {time.monotonic() - t0:.1f} s:\n{s.output()[-3000:]}"
+    back = False
+    while time.monotonic() < deadline and not back:
+        back = healthy()
+        time.sleep(0 if back else 0.1)
+    assert back, f"{name} not back after {time.monotonic() - t0:.1f} s:\n{s.output()[-3000:]}"
     last = None
     while time.monotonic() < deadline:
         try:
