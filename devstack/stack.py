@@ -191,12 +191,10 @@ class ChildProcess:
                 pass
 
     def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, and SIGKILL if it is still there after ``timeout`` seconds."""
         if self.popen.poll() is not None:
             return
-        try:
-            os.killpg(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
+        self.terminate()
         try:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -366,7 +364,8 @@ class Supervisor:
         for svc in back:
             deps = [self.services[n] for n in svc.dependents if n in self.services and self.services[n].due is None]
             if deps and not self.stopping:
-                say(f"{clock()} restarting {', '.join(d.name for d in deps)}: {'it depends' if len(deps) == 1 else 'they depend'} on {svc.name}")
+                verb = "it depends" if len(deps) == 1 else "they depend"
+                say(f"{clock()} restarting {', '.join(d.name for d in deps)}: {verb} on {svc.name}")
                 self.restart_group(deps)
             if svc.after_dependents is not None and not self.stopping:
                 try:
