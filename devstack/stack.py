@@ -564,8 +564,8 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
                 seed()
 
         with Step(f"moto server on :{ports.moto}"):
-            sup.start(Service("moto", child("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                                                     str(ports.moto)], {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true"}),
+            moto_argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports.moto)]
+            sup.start(Service("moto", child("moto", moto_argv, {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true"}),
                               lambda: http_ok(f"http://127.0.0.1:{ports.moto}/moto-api/"), logs / "moto.log",
                               after_restart=provision_aws, dependents=("web", "matcher"),
                               after_dependents=relink_demo_users))

@@ -16,8 +16,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import free_port_block
-from tests.devstack.stack_support import Stack, balances, place, stack_env, wait_status
+from tests.devstack.stack_support import (Stack, balances, place, port_block_outside_ephemeral, stack_env,
+                                         wait_status)
 from tests.pipeline.pipeline_support import assert_invariants, pending_count, wait_until
 
 # (symbol, side, qty, price): what alice and bob leave resting
@@ -35,7 +35,7 @@ def stack(original_env, make_scratch_dir):
     import shutil
 
     state_dir = make_scratch_dir("exchange-restart-")
-    s = Stack(state_dir, free_port_block(), stack_env(original_env), args=("--no-bot",)).start()
+    s = Stack(state_dir, port_block_outside_ephemeral(), stack_env(original_env), args=("--no-bot",)).start()
     s.users = {"alice": s.client("alice@demo.local"), "bob": s.client("bob@demo.local")}
     yield s
     s.down()

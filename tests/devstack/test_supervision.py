@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from tests.conftest import free_port_block
-from tests.devstack.stack_support import ROOT, Stack, db_now, place, stack_env, stuck_orders, wait_status
+from tests.devstack.stack_support import (ROOT, Stack, db_now, port_block_outside_ephemeral, stack_env, stuck_orders,
+                                         wait_status)
 from tests.pipeline.pipeline_support import assert_invariants, pending_count, wait_until
 
 RECOVERY_BUDGET_S = 10.0
@@ -55,7 +55,7 @@ def stack(original_env, make_scratch_dir):
     import shutil
 
     state_dir = make_scratch_dir("exchange-supervise-")
-    s = Stack(state_dir, free_port_block(), stack_env(original_env, MARKETMAKER_INTERVAL="0.5")).start()
+    s = Stack(state_dir, port_block_outside_ephemeral(), stack_env(original_env, MARKETMAKER_INTERVAL="0.5")).start()
     load = Load(s.client("alice@demo.local"), s.client("bob@demo.local"))
     load.thread.start()
     s.load = load
