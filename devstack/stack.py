@@ -268,7 +268,8 @@ class Service:
     log: Path
     after_restart: Callable[[], None] | None = None  # what a fresh instance needs (moto: tables, pool)
     after_dependents: Callable[[], None] | None = None  # then, once its dependents are back (moto: users)
-    dependents: tuple[str, ...] = ()  # restarted once this one is back (they hold its connections or ids)
+    # restarted once this one is back (they hold its connections or ids); a callable is asked each time
+    dependents: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
     proc: ChildProcess | Postmaster | None = None
     restarts: int = 0
     started: float = 0.0
@@ -362,7 +363,8 @@ class Supervisor:
                 f" {time.monotonic() - t0:.1f} s)")
         self.on_change()
         for svc in back:
-            deps = [self.services[n] for n in svc.dependents if n in self.services and self.services[n].due is None]
+            names = svc.dependents() if callable(svc.dependents) else svc.dependents
+            deps = [self.services[n] for n in names if n in self.services and self.services[n].due is None]
             if deps and not self.stopping:
                 verb = "it depends" if len(deps) == 1 else "they depend"
                 say(f"{clock()} restarting {', '.join(d.name for d in deps)}: {verb} on {svc.name}")
@@ -552,8 +554,17 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
         def provision_aws() -> None:
             """Tables, Cognito pool + client, bucket; the children get the pool's ids."""
             pool_id, client_id = create_aws_resources(env["AWS_ENDPOINT_URL"])
+            ids_changed["web"] = (pool_id, client_id) != (env.get("COGNITO_USER_POOL_ID"), env.get("COGNITO_CLIENT_ID"))
             env.update(stack_env(ports, database_url, redis_url, pool_id, client_id))
             apply_env(env)
+
+        ids_changed = {"web": False}
+
+        def after_moto() -> tuple[str, ...]:
+            """A new moto has empty tables and streams: the matcher rebuilds from PostgreSQL.
+            The pool and client ids are hashes of their definitions (moto's HASH id
+            strategy), so the web app + API keeps running unless they changed."""
+            return ("web", "matcher") if ids_changed["web"] else ("matcher",)
 
         def relink_demo_users() -> None:
             """moto keeps Cognito in memory: the demo users get new identities, linked to
@@ -565,9 +576,11 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
 
         with Step(f"moto server on :{ports.moto}"):
             moto_argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports.moto)]
-            sup.start(Service("moto", child("moto", moto_argv, {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true"}),
+            moto_env = {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true", "MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY": "HASH",
+                        "MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY": "HASH"}
+            sup.start(Service("moto", child("moto", moto_argv, moto_env),
                               lambda: http_ok(f"http://127.0.0.1:{ports.moto}/moto-api/"), logs / "moto.log",
-                              after_restart=provision_aws, dependents=("web", "matcher"),
+                              after_restart=provision_aws, dependents=after_moto,
                               after_dependents=relink_demo_users))
         with Step("DynamoDB tables, Cognito pool, S3 bucket"):
             provision_aws()
