@@ -255,3 +255,30 @@ def test_a_resent_intent_is_sequenced_once(pipeline_env, matcher_factory, migrat
     wait_until(lambda: pending_count(migrated_db) == 0, 60, "nothing left PENDING_NEW or unacknowledged")
     assert_invariants(migrated_db)
     assert m.alive()
+
+
+def test_aurora_that_does_not_add_up_stops_the_symbol(pipeline_env, matcher_factory, migrated_db):
+    """An open order whose executed quantity disagrees with its fills: the matcher
+    does not guess -- the symbol stops with the reason, until Aurora is put right."""
+    import psycopg
+
+    a, = make_accounts(1, {"USDT": "10000"})
+    m = matcher_factory("sum1").start()
+    oid = _place(a, "BTCUSDT", "BUY", "0.00100", "10000.00")
+    assert _status(oid)["status"] == "NEW"
+    assert m.terminate() == 0
+    with psycopg.connect(migrated_db) as conn:
+        conn.execute("UPDATE orders SET executed_qty = 0.0005 WHERE order_id = %s", (oid,))
+    m = matcher_factory("sum2").start()
+    wait_until(lambda: "cannot be reconciled with Aurora" in m.log_path.read_text(), 60, "the stop message")
+    assert f"order {oid}: executed quantity 0.0005 but its fills sum to 0" in m.log_path.read_text()
+    assert _audit("BTCUSDT")["exit"] == 1
+    assert m.terminate() == 0
+    with psycopg.connect(migrated_db) as conn:  # put right: the symbol trades again
+        conn.execute("UPDATE orders SET executed_qty = 0 WHERE order_id = %s", (oid,))
+    m = matcher_factory("sum3").start()
+    from chalicelib import orders
+
+    assert orders.cancel_order(a, "BTCUSDT", oid, None, wait_s=30)["status"] == "CANCELED"
+    wait_until(lambda: pending_count(migrated_db) == 0, 60, "nothing left PENDING_NEW or unacknowledged")
+    assert_invariants(migrated_db)
