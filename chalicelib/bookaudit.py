@@ -74,10 +74,6 @@ class AuditResult:
                 f" {self.aurora_orders} open in Aurora): " + "; ".join(self.differences[:10]) + more)
 
 
-def _lots(spec, qty) -> int | None:
-    return spec.qty_to_lots(Decimal(str(qty)))
-
-
 def read_aurora_book(tx, spec, symbol: str, page: int = PAGE) -> AuroraBook:
     """Aurora's view of ``symbol``'s book, read in ``tx`` (one snapshot of the data when
     the transaction is REPEATABLE READ; the matcher reads it while it holds the fence,
@@ -98,19 +94,22 @@ def read_aurora_book(tx, spec, symbol: str, page: int = PAGE) -> AuroraBook:
         book.event_seq = int(tx.scalar("SELECT COALESCE(max(last_event_seq), 0) FROM orders WHERE symbol = :s",
                                        {"s": symbol}))
     after = 0
-    legacy = []
     while True:
         rows = tx.query(
-            "SELECT o.order_id, o.account_id, o.side, o.type, o.orig_qty, o.executed_qty, o.book_seq,"
+            "SELECT o.order_id, o.account_id, o.side, o.type, o.executed_qty, o.book_seq,"
             " o.last_event_seq, o.working_at IS NOT NULL AS working,"
             " CAST(extract(epoch FROM o.working_at) * 1000000 AS bigint) AS working_us,"
-            " CAST(b.payload -> 'cmd' AS text) AS cmd,"
+            # quantities in lots, and whether they are whole lots
+            " CAST(trunc(o.orig_qty / CAST(:step AS numeric)) AS bigint) AS orig,"
+            " CAST(trunc(o.executed_qty / CAST(:step AS numeric)) AS bigint) AS done,"
+            " mod(o.orig_qty, CAST(:step AS numeric)) = 0 AND mod(o.executed_qty, CAST(:step AS numeric)) = 0"
+            " AS whole, CAST(b.payload -> 'cmd' AS text) AS cmd,"
             " COALESCE((SELECT sum(t.qty) FROM trades t WHERE t.buyer_order_id = o.order_id), 0)"
             " + COALESCE((SELECT sum(t.qty) FROM trades t WHERE t.seller_order_id = o.order_id), 0) AS filled"
             " FROM orders o LEFT JOIN intent_outbox b ON b.order_id = o.order_id"
             " AND b.kind IN ('NEW', 'CANCEL_REPLACE')"
             " WHERE o.symbol = :s AND o.status IN ('NEW', 'PARTIALLY_FILLED', 'PENDING_CANCEL') AND o.order_id > :a"
-            " ORDER BY o.order_id LIMIT :n", {"s": symbol, "a": after, "n": page})
+            " ORDER BY o.order_id LIMIT :n", {"s": symbol, "a": after, "n": page, "step": str(spec.step_size)})
         for r in rows:
             oid = int(r["order_id"])
             book.event_seq = max(book.event_seq, int(r["last_event_seq"] or 0), int(r["book_seq"] or 0))
@@ -122,10 +121,10 @@ def read_aurora_book(tx, spec, symbol: str, page: int = PAGE) -> AuroraBook:
             if r["cmd"] is None:
                 book.problems.append(f"order {oid}: open, but the intent that placed it is missing")
                 continue
-            cmd = tuple(int(x) for x in json.loads(r["cmd"]))
-            orig, done = _lots(spec, r["orig_qty"] or 0), _lots(spec, executed)
-            if orig is None or done is None or cmd[0] != oid or cmd[1] != int(r["account_id"]) \
-                    or cmd[2] != _SIDE[r["side"]] or cmd[6] != orig:
+            cmd = tuple(json.loads(r["cmd"]))
+            orig, done = int(r["orig"]), int(r["done"])
+            if not r["whole"] or cmd[0] != oid or cmd[1] != r["account_id"] or cmd[2] != _SIDE[r["side"]] \
+                    or cmd[6] != orig:
                 book.problems.append(f"order {oid}: its row and the intent that placed it disagree")
                 continue
             leaves = orig - done
@@ -134,12 +133,11 @@ def read_aurora_book(tx, spec, symbol: str, page: int = PAGE) -> AuroraBook:
                 continue
             is_stop = r["type"] in _STOP_TYPES and not r["working"]
             if r["book_seq"] is None:  # settled before book_seq was kept: older than every other
-                priority = (0, int(r["working_us"] or 0), oid)
-                legacy.append(oid)
+                priority = (0, r["working_us"] or 0, oid)
             else:
-                priority = (1, int(r["book_seq"]), oid)
-            book.orders.append(OpenOrder(oid, int(r["account_id"]), cmd[2], cmd[5], leaves, orig, is_stop, cmd,
-                                         priority, None if r["book_seq"] is None else int(r["book_seq"])))
+                priority = (1, r["book_seq"], oid)
+            book.orders.append(OpenOrder(oid, r["account_id"], cmd[2], cmd[5], leaves, orig, is_stop, cmd,
+                                         priority, r["book_seq"]))
         if len(rows) < page:
             break
         after = int(rows[-1]["order_id"])

@@ -227,6 +227,14 @@ class Worker:
         entries not settled yet, publish the book's depth and, after a rebuild,
         re-send intents accepted but never journaled."""
         t0 = time.monotonic()
+        phases: dict[str, int] = {}  # ms per step, logged (where a slow takeover spends its time)
+        mark = [t0]
+
+        def lap(name: str) -> None:
+            now = time.monotonic()
+            phases[name] = int((now - mark[0]) * 1000)
+            mark[0] = now
+
         spec = self.catalog.symbol(sym)
         codec = SymbolCodec(spec)
         key = f"symbol:{sym}"
@@ -241,11 +249,13 @@ class Worker:
             settled = ensure_progress(tx, sym, token)
             aurora = bookaudit.read_aurora_book(tx, spec, sym)
         self.stats.pg_transactions += 2
+        lap("aurora_ms")
         if aurora.problems:
             self.halt(sym, "Aurora's open orders do not add up: " + "; ".join(aurora.problems[:10]), token)
             return
         dyn = load_dynamo_book(self.journal, sym, FastBook, codec.filters)
         rebuilt = not dyn.covers(settled)
+        lap("dynamodb_ms")
         pending: list[Entry] = []
         if rebuilt:
             reason = dyn.gap or f"DynamoDB's book ends at seq {dyn.last_seq}, Aurora settled up to {settled}"
@@ -262,8 +272,10 @@ class Worker:
                     pending.append(e)
                 positions[e.shard_id] = max(positions.get(e.shard_id, 0), e.position)
             next_seq = dyn.last_seq + 1
+        lap("book_ms")
         exported = book.export_state()
         audit = bookaudit.compare(sym, exported, aurora)
+        lap("audit_ms")
         if not audit.ok:
             self.halt(sym, audit.message(), token)
             return
@@ -271,6 +283,7 @@ class Worker:
         self.books[sym] = state
         if rebuilt:
             saved = self.journal.save_snapshot(sym, next_seq - 1, book.snapshot(), {}, token, replace=True)
+            lap("snapshot_ms")
             cleared = marketdata.clear_trades_ahead(self.clients.redis, sym, aurora.trade_id,
                                                     self.settings.redis_key_prefix)
             metrics.add_metric(name="BookRebuilt", unit=Unit.Count, value=1)
@@ -282,7 +295,9 @@ class Worker:
         state.since_snapshot = len(applied)
         if applied:
             self.apply_effects({sym: applied})
+        lap("replay_ms")
         self.publish_book(sym)
+        lap("publish_ms")
         # DynamoDB lost state: the stream records of intents never journaled may be gone
         # with it (a recreated intents table).  When it kept its state, the stream still
         # holds them, and re-sending a backlog would only add repeats to drop.
@@ -290,7 +305,8 @@ class Worker:
         logger.info("recovered book", extra={"symbol": sym, "snapshot_seq": dyn.snapshot_seq, "replayed": len(applied),
                                              "settled_seq": settled, "seq": state.next_seq - 1, "rebuilt": rebuilt,
                                              "fencing_token": token, "resting": book.resting_count(),
-                                             "resent": resent, "ms": int((time.monotonic() - t0) * 1000)})
+                                             "resent": resent, "ms": int((time.monotonic() - t0) * 1000),
+                                             **phases})
         metrics.add_metric(name="RecoveryMs", unit=Unit.Milliseconds, value=(time.monotonic() - t0) * 1000)
 
     def halt(self, sym: str, message: str, token: int) -> None:

@@ -217,3 +217,68 @@ def test_a_corrupted_snapshot_stops_its_symbol(pipeline_env, matcher_factory, mi
     wait_until(lambda: pending_count(migrated_db) == 0, 60, "nothing left PENDING_NEW or unacknowledged")
     assert_invariants(migrated_db)
     cancel_all([a, b])
+
+
+def test_a_resent_intent_is_sequenced_once(pipeline_env, matcher_factory, migrated_db):
+    """The reconciler (or a takeover) re-sends an unacknowledged intent; the stream
+    delivers it again: the matcher journals each intent once (deduplicated against
+    Aurora's outbox), cancels included."""
+    import psycopg
+
+    from chalicelib import orders, reconcile
+    from chalicelib.clients import get_clients
+    from chalicelib.tables import IntentModel
+    from matcher.service.journal import Journal
+
+    a, = make_accounts(1, {"USDT": "10000"})
+    m = matcher_factory("dedupe").start()
+    with psycopg.connect(migrated_db) as conn:
+        row = conn.execute("SELECT last_seq FROM settlement_progress WHERE symbol = 'BTCUSDT'").fetchone()
+    start = row[0] if row else 0
+    oid = _place(a, "BTCUSDT", "BUY", "0.00100", "10000.00")
+    assert _status(oid)["status"] == "NEW"
+    c = orders.cancel_order(a, "BTCUSDT", oid, None, wait_s=30)
+    assert c["status"] == "CANCELED"
+    with psycopg.connect(migrated_db) as conn:
+        ids = [r[0] for r in conn.execute("SELECT intent_id FROM intent_outbox WHERE order_id = %s", (oid,))]
+    assert len(ids) == 2
+    for _ in range(3):  # re-sent three times each: three more stream records apiece
+        for i in ids:
+            reconcile._touch(IntentModel.get(i, consistent_read=True))
+    marker = _place(a, "BTCUSDT", "BUY", "0.00100", "10000.00")  # sequenced after the repeats
+    assert _status(marker)["status"] == "NEW"
+    s = get_clients().settings
+    journaled = [e.intent_id for e in Journal(get_clients().dynamodb, s.journal_table, s.book_table)
+                 .read_after("BTCUSDT", start)]
+    assert sorted(i for i in journaled if i in ids) == sorted(ids), journaled
+    orders.cancel_order(a, "BTCUSDT", marker, None, wait_s=30)
+    wait_until(lambda: pending_count(migrated_db) == 0, 60, "nothing left PENDING_NEW or unacknowledged")
+    assert_invariants(migrated_db)
+    assert m.alive()
+
+
+def test_aurora_that_does_not_add_up_stops_the_symbol(pipeline_env, matcher_factory, migrated_db):
+    """An open order whose executed quantity disagrees with its fills: the matcher
+    does not guess -- the symbol stops with the reason, until Aurora is put right."""
+    import psycopg
+
+    a, = make_accounts(1, {"USDT": "10000"})
+    m = matcher_factory("sum1").start()
+    oid = _place(a, "BTCUSDT", "BUY", "0.00100", "10000.00")
+    assert _status(oid)["status"] == "NEW"
+    assert m.terminate() == 0
+    with psycopg.connect(migrated_db) as conn:
+        conn.execute("UPDATE orders SET executed_qty = 0.0005 WHERE order_id = %s", (oid,))
+    m = matcher_factory("sum2").start()
+    wait_until(lambda: "cannot be reconciled with Aurora" in m.log_path.read_text(), 60, "the stop message")
+    assert f"order {oid}: executed quantity 0.0005 but its fills sum to 0" in m.log_path.read_text()
+    assert _audit("BTCUSDT")["exit"] == 1
+    assert m.terminate() == 0
+    with psycopg.connect(migrated_db) as conn:  # put right: the symbol trades again
+        conn.execute("UPDATE orders SET executed_qty = 0 WHERE order_id = %s", (oid,))
+    m = matcher_factory("sum3").start()
+    from chalicelib import orders
+
+    assert orders.cancel_order(a, "BTCUSDT", oid, None, wait_s=30)["status"] == "CANCELED"
+    wait_until(lambda: pending_count(migrated_db) == 0, 60, "nothing left PENDING_NEW or unacknowledged")
+    assert_invariants(migrated_db)
