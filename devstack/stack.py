@@ -221,10 +221,14 @@ def become_subreaper() -> bool:
 def reap_orphans(own: set[int]) -> None:
     """Reap exited processes adopted as orphans (never one a Popen in ``own`` waits for)."""
     me = os.getpid()
-    try:
-        pids = [int(e) for e in os.listdir("/proc") if e.isdigit()]
+    try:  # our children only (CONFIG_PROC_CHILDREN); else every process
+        pids = {int(p) for task in os.listdir(f"/proc/{me}/task")
+                for p in Path(f"/proc/{me}/task/{task}/children").read_text().split()}
     except OSError:
-        return
+        try:
+            pids = {int(e) for e in os.listdir("/proc") if e.isdigit()}
+        except OSError:
+            return
     for pid in pids:
         if pid in own:
             continue
