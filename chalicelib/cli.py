@@ -70,6 +70,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("balances", help="list a user's balances")
     p.add_argument("user")
     _admin_role_parsers(sub)
+    _add_audit_book(sub)
     args = parser.parse_args(argv)
     _load_local_env()
 
@@ -104,6 +105,8 @@ def main(argv=None) -> int:
             _out(args, {"balances": data},
                  "\n".join(f"{d['asset']:<6} free {d['free']:>22}  locked {d['locked']:>22}" for d in data)
                  or "no balances")
+        elif args.command == "audit-book":
+            return _audit_book(args)
     except ExchangeError as exc:
         _out(args, exc.failure.body(), f"error {exc.failure.code}: {exc.failure.msg}")
         return 1
@@ -119,6 +122,74 @@ def main(argv=None) -> int:
             return 2
         raise
     return 0
+
+
+# -- audit-book (issue 11) -----------------------------------------------------------------
+def _add_audit_book(sub) -> None:
+    p = sub.add_parser("audit-book", help="check that the matcher's book of SYMBOL holds exactly Aurora's open orders")
+    p.add_argument("symbol")
+    p.add_argument("--discard-dynamodb", action="store_true",
+                   help="when the book disagrees with Aurora, delete its DynamoDB snapshot and journal so that the"
+                        " matcher rebuilds it from Aurora when it next takes the symbol (restart the matcher)")
+
+
+def _audit_book(args) -> int:
+    """The matcher's takeover audit (:mod:`chalicelib.bookaudit`), run by an operator:
+    the book DynamoDB holds (snapshot + journal, replayed up to what Aurora settled)
+    against Aurora's open orders.  Exit code 0 when they agree, 1 when they do not (or
+    DynamoDB no longer accounts for Aurora: the matcher rebuilds the book from Aurora
+    at its next takeover), with the differences printed.
+
+    The replay needs the matching engine, imported here and only here: the operator
+    CLI runs from the source tree, the Lambdas never run this command."""
+    from chalicelib import bookaudit
+    from chalicelib.clients import get_clients
+    from chalicelib.db import transaction
+    from chalicelib.errors import Reason
+    from chalicelib.symbols import load_catalog
+    from chalicelib.trading.codec import SymbolCodec
+    from matcher.engine import FastBook
+    from matcher.service.journal import Journal
+    from matcher.service.recovery import load_dynamo_book
+    from matcher.service.worker import command
+
+    symbol = args.symbol.upper()
+    spec = load_catalog().symbol(symbol)
+    if spec is None:
+        raise ExchangeError(Reason.BAD_SYMBOL)
+    clients = get_clients()
+    s = clients.settings
+    journal = Journal(clients.dynamodb, s.journal_table, s.book_table)
+    snapshot = journal.load_snapshot(symbol)  # before Aurora: it is never ahead of what Aurora settled
+    with transaction(clients) as tx:
+        tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one view of progress and orders
+        aurora = bookaudit.read_aurora_book(tx, spec, symbol)
+    # after Aurora: every settled entry was journaled before it was settled
+    dyn = load_dynamo_book(journal, symbol, FastBook, SymbolCodec(spec).filters)
+    if snapshot is not None and dyn.snapshot_seq != snapshot[0]:
+        dyn.gap = "the snapshot moved while reading; run the audit again"
+    if not dyn.covers(aurora.settled_seq):
+        reason = dyn.gap or (f"DynamoDB's book ends at seq {dyn.last_seq}, Aurora settled up to"
+                             f" {aurora.settled_seq}")
+        _out(args, {"symbol": symbol, "ok": False, "covered": False, "reason": reason,
+                    "settledSeq": aurora.settled_seq, "auroraOrders": len(aurora.orders)},
+             f"{symbol}: DynamoDB does not account for Aurora ({reason}); the matcher rebuilds the book from"
+             f" Aurora's {len(aurora.orders)} open orders when it next takes the symbol")
+        return 1
+    for e in dyn.entries:
+        if e.seq <= aurora.settled_seq:
+            dyn.book.process(command(e))
+    result = bookaudit.compare(symbol, dyn.book.export_state(), aurora)
+    discarded = None
+    if not result.ok and args.discard_dynamodb and not aurora.problems:
+        discarded = journal.discard(symbol)
+    _out(args, {"symbol": symbol, "ok": result.ok, "covered": True, "settledSeq": aurora.settled_seq,
+                "auroraOrders": result.aurora_orders, "bookOrders": result.book_orders,
+                "differences": result.differences, "discardedJournalItems": discarded},
+         result.message() + f" at settled seq {aurora.settled_seq}" + (
+             "" if discarded is None else f"\ndiscarded its DynamoDB snapshot and {discarded} journal item(s):"
+                                         " restart the matcher to rebuild the book from Aurora"))
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

@@ -213,6 +213,22 @@ def record_trades(redis, symbol: str, trades: Sequence[Trade], prefix: str | Non
     return len(new)
 
 
+def clear_trades_ahead(redis, symbol: str, last_trade_id: int, prefix: str | None = None) -> bool:
+    """Drop the symbol's recent trades, last trade and klines when Redis holds a trade
+    Aurora does not (``lastId`` above Aurora's last trade id: the stores were reset
+    or restored apart).  Those keys are also what :func:`record_trades` skips repeats
+    by, so left in place they would hide the next trades; dropped, the API reads
+    Aurora (a cold cache) until the matcher publishes again.  The depth key is
+    replaced by the matcher's next :func:`publish_depth`.  True if anything was
+    dropped."""
+    last = redis.hget(ticker_key(symbol, prefix), "lastId")
+    if last is None or int(last) <= last_trade_id:
+        return False
+    redis.delete(ticker_key(symbol, prefix), trades_key(symbol, prefix),
+                 *(kline_key(symbol, i, prefix) for i in INTERVALS))
+    return True
+
+
 # -- reads (the API) ------------------------------------------------------------------
 def read_depth(redis, symbol: str, prefix: str | None = None) -> dict | None:
     raw = redis.get(depth_key(symbol, prefix))

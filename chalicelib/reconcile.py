@@ -63,6 +63,43 @@ def reverse(tx, row: dict) -> bool:
     return done
 
 
+def _touch(item) -> None:
+    """Make the stream deliver an intent again: a MODIFY record.  DynamoDB writes no
+    stream record for an update that changes nothing, so ``created_ms`` becomes the
+    time of this re-send."""
+    from chalicelib.orders import now_ms
+
+    item.update(actions=[item.__class__.created_ms.set(max(now_ms(), int(item.created_ms) + 1))])
+
+
+def resend_unsent(tx_factory: Callable, symbol: str) -> dict:
+    """Re-send every intent of ``symbol`` accepted in Aurora but never journaled
+    (outbox rows without ``sent_at``), in acceptance order: put it if the intents
+    table lacks it (a recreated table), else touch it (its stream record may be gone
+    with the shard checkpoints).  The matcher calls this when it takes a symbol; it
+    drops whatever turns out to have been sequenced after all (acknowledged rows, orders
+    no longer PENDING_NEW).  A VOID is left to :func:`run_once`."""
+    from chalicelib.orders import put_intent
+
+    counts = {"put": 0, "touched": 0}
+    with tx_factory() as tx:  # no transaction held open across the DynamoDB calls
+        rows = tx.query("SELECT intent_id, account_id, symbol, kind, order_id, payload::text AS payload"
+                        " FROM intent_outbox WHERE sent_at IS NULL AND symbol = :s ORDER BY created_at, intent_id",
+                        {"s": symbol})
+    for row in rows:
+        item = _intent(row["intent_id"])
+        if item is None:
+            if put_intent(row["intent_id"], row["symbol"], int(row["account_id"]), row["kind"], row["order_id"],
+                          json.loads(row["payload"])):
+                counts["put"] += 1
+                continue
+            item = _intent(row["intent_id"])  # the API's own retry got there first
+        if item is not None and item.kind != "VOID":
+            _touch(item)
+            counts["touched"] += 1
+    return counts
+
+
 def run_once(tx_factory: Callable, grace_ms: int = 5000, void_after_ms: int = 300_000, limit: int = 500) -> dict:
     """One pass; returns counts of what it did."""
     from chalicelib.orders import put_intent
@@ -94,7 +131,7 @@ def run_once(tx_factory: Callable, grace_ms: int = 5000, void_after_ms: int = 30
                 if reverse(tx, row):
                     counts["reversed"] += 1
         elif age >= void_after_ms:
-            item.update(actions=[item.__class__.created_ms.set(item.created_ms)])  # a MODIFY record
+            _touch(item)
             counts["nudged"] += 1
         else:
             counts["in_flight"] += 1

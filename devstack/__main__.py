@@ -2,8 +2,9 @@
 
 ``up`` runs in the foreground as a supervisor: it starts PostgreSQL and Redis (given
 or embedded), the moto server with the DynamoDB tables, Cognito pool and S3 bucket
-defined in ``chalicelib``, the local Aurora Data API, the web app + API, and the
-matcher; applies migrations and seeds demo users; prints the URLs; and stops all of it
+defined in ``chalicelib``, the local Aurora Data API, the web app + API, the matcher
+and the demo market maker; applies migrations and seeds demo users; prints the URLs;
+starts again whatever of it dies (``devstack.stack.Supervisor``); and stops all of it
 on Ctrl-C, SIGTERM or ``down``.  State lives in ``.devstack/`` (git-ignored), so
 balances survive a restart.
 """

@@ -35,6 +35,23 @@ class Postgres:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    @property
+    def pid(self) -> int | None:
+        """The embedded server's postmaster pid (None for a given ``DATABASE_URL``)."""
+        if self.embedded is None:
+            return None
+        from pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.embedded.pgdata)
+        return info.pid if info is not None else None
+
+    def ensure_running(self) -> None:
+        """Start the embedded server again if it died (pg_ctl; a stale ``postmaster.pid``
+        is fine).  Fails while backends of the dead postmaster still hold its shared
+        memory; they exit by themselves within moments, so the caller retries."""
+        if self.embedded is not None:
+            self.embedded.ensure_postgres_running()
+
     def stop(self) -> None:
         if self.embedded is not None:
             self.embedded.cleanup()

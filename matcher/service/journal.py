@@ -114,6 +114,37 @@ class Journal:
                 raise RuntimeError(f"journal of {symbol} has a gap between {a.seq} and {b.seq}")
         return out
 
+    def last_seq(self, symbol: str) -> int:
+        """The highest sequence number journaled for ``symbol`` (0 if none)."""
+        self.requests += 1
+        items = self.ddb.query(TableName=self.table, ConsistentRead=True, Limit=1, ScanIndexForward=False,
+                               KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": "symbol"},
+                               ExpressionAttributeValues={":s": {"S": symbol}}).get("Items", [])
+        if not items:
+            return 0
+        return max(int(d["s"]) for d in json.loads(items[0]["body"]["S"])["entries"])
+
+    def discard(self, symbol: str) -> int:
+        """Delete the symbol's journal and snapshot (an operator's remedy for a book
+        that disagrees with Aurora: the next owner then rebuilds it from Aurora).
+        Returns the journal items deleted."""
+        n, start = 0, None
+        while True:
+            kw = {"TableName": self.table, "ConsistentRead": True, "KeyConditionExpression": "#s = :s",
+                  "ProjectionExpression": "#s, #q", "ExpressionAttributeNames": {"#s": "symbol", "#q": "seq"},
+                  "ExpressionAttributeValues": {":s": {"S": symbol}}}
+            if start:
+                kw["ExclusiveStartKey"] = start
+            resp = self.ddb.query(**kw)
+            for item in resp.get("Items", []):
+                self.ddb.delete_item(TableName=self.table, Key={"symbol": item["symbol"], "seq": item["seq"]})
+                n += 1
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                break
+        self.ddb.delete_item(TableName=self.book_table, Key={"symbol": {"S": symbol}, "item": {"S": "snapshot"}})
+        return n
+
     # -- snapshots ------------------------------------------------------------------
     def load_snapshot(self, symbol: str) -> tuple[int, bytes, dict] | None:
         """(seq, engine snapshot bytes, positions) or None."""
@@ -125,18 +156,25 @@ class Journal:
         body = json.loads(item["body"]["S"])
         return int(item["seq"]["N"]), base64.b64decode(body["engine"]), body.get("positions", {})
 
-    def save_snapshot(self, symbol: str, seq: int, engine: bytes, positions: dict, token: int) -> bool:
+    def save_snapshot(self, symbol: str, seq: int, engine: bytes, positions: dict, token: int,
+                      replace: bool = False) -> bool:
+        """Save the snapshot after journal entry ``seq``; only forward, unless
+        ``replace``: a book rebuilt from Aurora replaces whatever an older owner left
+        (a snapshot the journal no longer follows on from)."""
         body = _dumps({"engine": base64.b64encode(engine).decode(), "positions": positions})
         if len(body) > MAX_ITEM_BYTES:
-            return False  # recovery replays the journal from the previous snapshot instead
+            return False  # recovery replays the journal from the previous snapshot (or rebuilds) instead
+        cond = "attribute_not_exists(#q) OR #q < :q" + (" OR #t < :t" if replace else "")
+        names, values = {"#q": "seq"}, {":q": {"N": str(seq)}}
+        if replace:
+            names["#t"], values[":t"] = "fencing_token", {"N": str(token)}
         try:
             self.requests += 1
             self.ddb.put_item(
                 TableName=self.book_table,
                 Item={"symbol": {"S": symbol}, "item": {"S": "snapshot"}, "seq": {"N": str(seq)},
                       "fencing_token": {"N": str(token)}, "body": {"S": body}},
-                ConditionExpression="attribute_not_exists(#q) OR #q < :q",
-                ExpressionAttributeNames={"#q": "seq"}, ExpressionAttributeValues={":q": {"N": str(seq)}})
+                ConditionExpression=cond, ExpressionAttributeNames=names, ExpressionAttributeValues=values)
             return True
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":

@@ -66,6 +66,9 @@ class LeaseTable:
         self.held: dict[str, Lease] = {}
         self.lost: set[str] = set()
         self._lock = threading.Lock()
+        # one write of a held lease at a time: a renewal conditional on the counter must
+        # not race a raise of that counter (it would fail, and the lease look lost)
+        self._write = threading.RLock()
         self.requests = 0  # DynamoDB requests made (reads and writes)
 
     # -- reads --------------------------------------------------------------------
@@ -131,6 +134,10 @@ class LeaseTable:
         return taken
 
     def _held_update(self, key: str, expr: str, values: dict, names: dict | None = None) -> None:
+        with self._write:
+            self._held_update_locked(key, expr, values, names)
+
+    def _held_update_locked(self, key: str, expr: str, values: dict, names: dict | None) -> None:
         lease = self.held.get(key)
         if lease is None or key in self.lost:
             raise LeaseLost(key)
@@ -184,6 +191,23 @@ class LeaseTable:
             except Exception:  # an outage: the lease may still expire; retried next round
                 pass
         return lost
+
+    def raise_above(self, key: str, floor: int) -> int:
+        """Make a held lease's counter greater than ``floor`` (the highest fencing token
+        Aurora has recorded for it) and return the counter: after the LEASES table was
+        recreated or restored its counters restart low, and a token that went
+        backwards would be refused by settlement for good.  Conditional on the counter
+        as taken, like every write of the holder; a counter already above is kept."""
+        with self._write:
+            lease = self.held.get(key)
+            if lease is None or key in self.lost:
+                raise LeaseLost(key)
+            if lease.counter > floor:
+                return lease.counter
+            target = floor + 1
+            self._held_update(key, "SET #c = :n", {":n": {"N": str(target)}})
+            lease.counter = target
+            return target
 
     def token(self, key: str) -> int:
         lease = self.held.get(key)

@@ -27,12 +27,13 @@ from decimal import ROUND_FLOOR, Decimal
 from chalicelib import ledger
 from chalicelib.errors import Reason
 from chalicelib.trading.events import EventKind
-from chalicelib.trading.types import OrderStatus, Side
+from chalicelib.trading.types import STOP_TYPES, OrderStatus, Side
 
 from .journal import Entry
 
 _ORDER, _TRADE, _REJECTED, _TRIGGERED = int(EventKind.ORDER), int(EventKind.TRADE), int(EventKind.REJECTED), int(
     EventKind.TRIGGERED)
+_STOP_TYPES = frozenset(int(t) for t in STOP_TYPES)
 TERMINAL = {int(OrderStatus.FILLED), int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED),
             int(OrderStatus.EXPIRED_IN_MATCH), int(OrderStatus.REJECTED)}
 
@@ -77,6 +78,7 @@ class OrderChange:
     cum_quote: Decimal = Decimal(0)  # exact quote traded in the batch
     charged: Decimal = Decimal(0)    # reservation consumed by fills in the batch
     done_seq: int = 0                # event seq of the terminal status, if any
+    book_seq: int = 0                # event seq at which it entered the book (accepted / triggered)
 
 
 @dataclass
@@ -102,6 +104,8 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
 
     for a in applied:
         new_id = a.entry.payload.get("order_id") if a.entry.kind in ("NEW", "CANCEL_REPLACE") else None
+        # a stop is accepted pending, not working: it works (and rests) once triggered
+        pending_stop = new_id is not None and int(a.entry.payload["cmd"][3]) in _STOP_TYPES
         for e in a.events:
             kind = e[1]
             d.last_event_seq = max(d.last_event_seq, e[0])
@@ -128,7 +132,8 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
                 c = ch(e[2])
                 c.status, c.executed_lots, c.last_seq = e[3], e[5], e[0]
                 if e[3] == OrderStatus.NEW:
-                    c.working = True
+                    c.working = c.working or not (pending_stop and e[2] == new_id)
+                    c.book_seq = e[0]
                 if e[3] in TERMINAL:
                     c.done_seq = e[0]
             elif kind == _REJECTED:
@@ -142,6 +147,7 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
                 c = ch(e[2])
                 c.working = True
                 c.last_seq = max(c.last_seq, e[0])
+                c.book_seq = e[0]  # a fired stop takes its place in the queue now
     return d
 
 
@@ -215,7 +221,8 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int) -> 
             left = Decimal(0)
         status = OrderStatus(c.status).name if c.status is not None else None
         executed = str(codec.qty(c.executed_lots)) if c.executed_lots is not None else None
-        updates.append((oid, status, executed, str(c.cum_quote), str(left), c.last_seq, c.working, c.reject_reason))
+        updates.append((oid, status, executed, str(c.cum_quote), str(left), c.last_seq, c.working, c.reject_reason,
+                        c.book_seq or None))
     for i in range(0, len(txns), 300):
         ledger.post_many(tx, txns[i:i + 300])
         res.statements += 2
@@ -228,9 +235,12 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int) -> 
     tx.execute("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = ANY(:ids) AND sent_at IS NULL",
                {"ids": [a.entry.intent_id for a in applied]})
     res.statements += record_cancel_outcomes(tx, todo)
-    row = tx.one("UPDATE settlement_progress SET last_seq = :hi, fencing_token = :t, updated_at = now()"
+    # the engine's counters go along, so that a book rebuilt from Aurora continues them
+    row = tx.one("UPDATE settlement_progress SET last_seq = :hi, fencing_token = :t, updated_at = now(),"
+                 " event_seq = GREATEST(event_seq, :es), trade_id = GREATEST(trade_id, :tid)"
                  " WHERE symbol = :s AND fencing_token <= :t AND last_seq = :lo RETURNING last_seq",
-                 {"hi": hi, "t": token, "s": symbol, "lo": last_seq})
+                 {"hi": hi, "t": token, "s": symbol, "lo": last_seq, "es": d.last_event_seq,
+                  "tid": max((f.trade_id for f in d.fills), default=0)})
     res.statements += 2
     if row is None:
         raise Fenced(f"{symbol}: settlement progress moved under us (token {token})")
@@ -296,16 +306,18 @@ def _insert_trades(tx, symbol: str, spec, fills: list[Fill]) -> None:
 
 def _update_orders(tx, updates: list[tuple]) -> None:
     rows, params = [], {}
-    for i, (oid, status, executed, dq, left, seq, working, reason) in enumerate(updates):
+    for i, (oid, status, executed, dq, left, seq, working, reason, book_seq) in enumerate(updates):
         rows.append(f"(CAST(:o{i} AS bigint), CAST(:st{i} AS text), CAST(:ex{i} AS numeric), CAST(:dq{i} AS numeric),"
-                    f" CAST(:l{i} AS numeric), CAST(:sq{i} AS bigint), CAST(:w{i} AS boolean), CAST(:r{i} AS text))")
+                    f" CAST(:l{i} AS numeric), CAST(:sq{i} AS bigint), CAST(:w{i} AS boolean), CAST(:r{i} AS text),"
+                    f" CAST(:b{i} AS bigint))")
         params.update({f"o{i}": oid, f"st{i}": status, f"ex{i}": executed, f"dq{i}": dq, f"l{i}": left,
-                       f"sq{i}": seq, f"w{i}": working, f"r{i}": reason})
+                       f"sq{i}": seq, f"w{i}": working, f"r{i}": reason, f"b{i}": book_seq})
     tx.execute(
         "UPDATE orders o SET status = COALESCE(v.status, o.status), executed_qty = COALESCE(v.executed, o.executed_qty),"
         " cum_quote_qty = o.cum_quote_qty + v.dq, reserved_left = v.reserved_left,"
         " last_event_seq = GREATEST(o.last_event_seq, v.seq), reject_reason = COALESCE(v.reason, o.reject_reason),"
         " working_at = CASE WHEN v.working THEN COALESCE(o.working_at, now()) ELSE o.working_at END,"
-        " updated_at = now()"
-        " FROM (VALUES " + ", ".join(rows) + ") AS v(order_id, status, executed, dq, reserved_left, seq, working, reason)"
+        " book_seq = COALESCE(v.book_seq, o.book_seq), updated_at = now()"
+        " FROM (VALUES " + ", ".join(rows) + ") AS v(order_id, status, executed, dq, reserved_left, seq, working, reason,"
+        " book_seq)"
         " WHERE o.order_id = v.order_id", params)

@@ -24,9 +24,16 @@ symbols: the book is rebuilt from the latest snapshot plus the journal after it;
 the journal entries after the snapshot get steps 3-5 again (each is idempotent:
 settlement skips entries at or below ``settlement_progress.last_seq``), and
 reading resumes from the shard checkpoints, skipping records already journaled.
+Aurora is the system of record (:mod:`.recovery`): the fencing token is raised past
+any Aurora has seen, sequence numbers and trade ids continue Aurora's, a book that
+DynamoDB no longer accounts for is rebuilt from Aurora's open orders, and every
+takeover audits the book against Aurora before matching (a symbol that fails is
+stopped, see :meth:`Worker.halt`).  Intents are deduplicated against Aurora too: one
+whose outbox row is acknowledged was journaled and settled already.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -34,6 +41,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from chalicelib import bookaudit, marketdata, reconcile
 from chalicelib.db import PgTx
 from chalicelib.symbols import load_catalog
 from matcher.engine import FastBook
@@ -46,7 +54,8 @@ from .config import MatcherConfig
 from .journal import Entry, Journal, JournalConflict
 from .leases import LeaseLost, LeaseTable, Renewer, now_ms
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
-from .settlement import Applied, Fenced, derive, ensure_progress, settle
+from .recovery import load_dynamo_book, state_from_aurora
+from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
 from .streams import SHARD_END, Intent, ShardReader, list_shards, parse_record, ready_shards
 
 ORDER_KINDS = ("NEW", "CANCEL_REPLACE")
@@ -127,6 +136,7 @@ class Worker:
         self._pg_connect = pg_connect
         self.pg = None
         self.books: dict[str, SymbolState] = {}
+        self.halted: dict[str, str] = {}  # symbol -> why it is stopped (see halt)
         self.readers: dict[str, ShardReader] = {}
         self.stream_arn: str | None = None
         self.stop = threading.Event()
@@ -176,7 +186,7 @@ class Worker:
                 return False  # held by a live owner: stand by (ordered, so no deadlock)
             logger.info("took symbol lease", extra={"symbol": sym, "fencing_token": taken.counter})
         for sym in self.symbols:
-            if sym not in self.books:
+            if sym not in self.books and sym not in self.halted:
                 self.recover(sym)
         return True
 
@@ -210,36 +220,130 @@ class Worker:
 
     # -- recovery -------------------------------------------------------------------
     def recover(self, sym: str) -> None:
+        """Stand ``sym``'s book up at takeover (see :mod:`.recovery`): fence past every
+        token Aurora has seen, restore from DynamoDB if it accounts for Aurora (else
+        rebuild from Aurora's open orders), audit the book against Aurora -- a symbol
+        whose book disagrees is stopped, not guessed at -- then settle the journal
+        entries not settled yet, publish the book's depth and, after a rebuild,
+        re-send intents accepted but never journaled."""
         t0 = time.monotonic()
+        phases: dict[str, int] = {}  # ms per step, logged (where a slow takeover spends its time)
+        mark = [t0]
+
+        def lap(name: str) -> None:
+            now = time.monotonic()
+            phases[name] = int((now - mark[0]) * 1000)
+            mark[0] = now
+
         spec = self.catalog.symbol(sym)
         codec = SymbolCodec(spec)
-        token = self.leases.token(f"symbol:{sym}")
+        key = f"symbol:{sym}"
         conn = self.pg_conn()
         with conn.transaction():
-            settled = ensure_progress(PgTx(conn), sym, token)
-        self.stats.pg_transactions += 1
-        snap = self.journal.load_snapshot(sym)
-        if snap:
-            snap_seq, data, positions = snap
-            book = FastBook.restore(data, codec.filters)
-            positions = {k: int(v) for k, v in positions.items()}
+            _, pg_token = progress(PgTx(conn), sym)
+        # the lease counter restarts low when the LEASES table is recreated or restored:
+        # the token must still be above every one Aurora has recorded for the symbol
+        token = self.leases.raise_above(key, pg_token)
+        with conn.transaction():
+            tx = PgTx(conn)
+            settled = ensure_progress(tx, sym, token)
+            aurora = bookaudit.read_aurora_book(tx, spec, sym)
+        self.stats.pg_transactions += 2
+        lap("aurora_ms")
+        if aurora.problems:
+            self.halt(sym, "Aurora's open orders do not add up: " + "; ".join(aurora.problems[:10]), token)
+            return
+        dyn = load_dynamo_book(self.journal, sym, FastBook, codec.filters)
+        rebuilt = not dyn.covers(settled)
+        lap("dynamodb_ms")
+        pending: list[Entry] = []
+        if rebuilt:
+            reason = dyn.gap or f"DynamoDB's book ends at seq {dyn.last_seq}, Aurora settled up to {settled}"
+            book = FastBook(codec.filters)
+            book.import_state(state_from_aurora(aurora, spec))
+            positions: dict[str, int] = {}
+            next_seq = max(settled, self.journal.last_seq(sym)) + 1
         else:
-            snap_seq, book, positions = 0, FastBook(codec.filters), {}
-        state = SymbolState(sym, spec, codec, book, token, snap_seq + 1, book.export_state()["seq"] - 1, positions)
-        entries = self.journal.read_after(sym, snap_seq)
-        applied = []
-        for e in entries:
-            applied.append(Applied(e, book.process(command(e))))
-            state.positions[e.shard_id] = max(state.positions.get(e.shard_id, 0), e.position)
-        state.next_seq = (entries[-1].seq if entries else snap_seq) + 1
-        state.since_snapshot = len(entries)
+            book, positions = dyn.book, dict(dyn.positions)
+            for e in dyn.entries:
+                if e.seq <= settled:
+                    book.process(command(e))  # settled already: the book catches up to Aurora
+                else:
+                    pending.append(e)
+                positions[e.shard_id] = max(positions.get(e.shard_id, 0), e.position)
+            next_seq = dyn.last_seq + 1
+        lap("book_ms")
+        exported = book.export_state()
+        audit = bookaudit.compare(sym, exported, aurora)
+        lap("audit_ms")
+        if not audit.ok:
+            self.halt(sym, audit.message(), token)
+            return
+        state = SymbolState(sym, spec, codec, book, token, next_seq, exported["seq"] - 1, positions)
         self.books[sym] = state
+        if rebuilt:
+            saved = self.journal.save_snapshot(sym, next_seq - 1, book.snapshot(), {}, token, replace=True)
+            lap("snapshot_ms")
+            cleared = marketdata.clear_trades_ahead(self.clients.redis, sym, aurora.trade_id,
+                                                    self.settings.redis_key_prefix)
+            metrics.add_metric(name="BookRebuilt", unit=Unit.Count, value=1)
+            logger.warning("rebuilt the book from Aurora", extra={
+                "symbol": sym, "reason": reason, "resting": book.resting_count(), "settled_seq": settled,
+                "seq": next_seq - 1, "trade_id": aurora.trade_id, "snapshot_saved": saved,
+                "redis_trades_cleared": cleared})
+        applied = [Applied(e, book.process(command(e))) for e in pending]
+        state.since_snapshot = len(applied)
         if applied:
             self.apply_effects({sym: applied})
-        logger.info("recovered book", extra={"symbol": sym, "snapshot_seq": snap_seq, "replayed": len(entries),
-                                             "settled_seq": settled, "seq": state.next_seq - 1,
+        lap("replay_ms")
+        self.publish_book(sym)
+        lap("publish_ms")
+        # DynamoDB lost state: the stream records of intents never journaled may be gone
+        # with it (a recreated intents table).  When it kept its state, the stream still
+        # holds them, and re-sending a backlog would only add repeats to drop.
+        resent = self.resend_unsent(sym) if rebuilt else 0
+        logger.info("recovered book", extra={"symbol": sym, "snapshot_seq": dyn.snapshot_seq, "replayed": len(applied),
+                                             "settled_seq": settled, "seq": state.next_seq - 1, "rebuilt": rebuilt,
                                              "fencing_token": token, "resting": book.resting_count(),
-                                             "ms": int((time.monotonic() - t0) * 1000)})
+                                             "resent": resent, "ms": int((time.monotonic() - t0) * 1000),
+                                             **phases})
+        metrics.add_metric(name="RecoveryMs", unit=Unit.Milliseconds, value=(time.monotonic() - t0) * 1000)
+
+    def halt(self, sym: str, message: str, token: int) -> None:
+        """Stop matching ``sym``: its book and Aurora cannot be reconciled without a
+        guess.  The lease stays held (no other worker tries either), its intents are
+        left unsequenced in the outbox, and nothing of it is settled; an operator
+        reads the message (and ``python -m chalicelib.cli audit-book``)."""
+        self.halted[sym] = message
+        metrics.add_metric(name="BookAuditFailed", unit=Unit.Count, value=1)
+        logger.error("symbol stopped: its book cannot be reconciled with Aurora",
+                     extra={"symbol": sym, "reason": message, "fencing_token": token})
+
+    def publish_book(self, sym: str) -> None:
+        """Publish the book's depth as it stands (Redis and the BOOK table's depth
+        item), replacing whatever an earlier owner left there."""
+        st = self.books[sym]
+        depth = st.depth(self.config.depth_levels)
+        self.dynamo.write(self.dynamo.items(sym, st.codec, Derived(), depth, st.token, st.last_event_seq))
+        marketdata.publish_depth(self.clients.redis, sym, st.last_event_seq, *depth,
+                                 prefix=self.settings.redis_key_prefix)
+
+    def resend_unsent(self, sym: str) -> int:
+        """Re-send the symbol's intents accepted in Aurora but never journaled (the
+        stream may have lost them with a recreated table); repeats are dropped when
+        sequencing."""
+        @contextlib.contextmanager
+        def pg_tx():
+            conn = self.pg_conn()
+            with conn.transaction():
+                yield PgTx(conn)
+
+        try:
+            counts = reconcile.resend_unsent(pg_tx, sym)
+        except Exception:  # an outage: the reconciler re-sends them later
+            logger.exception("re-sending unacknowledged intents failed", extra={"symbol": sym})
+            return 0
+        return counts["put"] + counts["touched"]
 
     # -- a batch -----------------------------------------------------------------------
     def handle_records(self, reader: ShardReader, records: list[dict]) -> None:
@@ -251,6 +355,8 @@ class Worker:
             if it is None or it.kind not in ("NEW", "CANCEL", "CANCEL_REPLACE"):
                 continue
             st = self.books.get(it.symbol)
+            if st is None and it.symbol in self.halted:
+                continue  # stopped: left unsequenced in the outbox
             if st is None:
                 logger.warning("intent for an unknown symbol", extra={"symbol": it.symbol, "intent": it.intent_id})
                 continue
@@ -264,13 +370,19 @@ class Worker:
             with conn.transaction():
                 tx = PgTx(conn)
                 order_ids = [int(i.payload["order_id"]) for i in intents if i.kind in ORDER_KINDS]
-                pending = set()
+                pending, sequenced = set(), set()
                 if order_ids:
                     pending = {int(r["order_id"]) for r in tx.query(
                         "SELECT order_id FROM orders WHERE order_id = ANY(:ids) AND status = 'PENDING_NEW'",
                         {"ids": order_ids})}
+                if intents:  # acknowledged in Aurora = journaled and settled before (a re-sent repeat)
+                    sequenced = {r["intent_id"] for r in tx.query(
+                        "SELECT intent_id FROM intent_outbox WHERE intent_id = ANY(:ids) AND sent_at IS NOT NULL",
+                        {"ids": [i.intent_id for i in intents]})}
                 ts = now_ms()
                 for it in intents:
+                    if it.intent_id in sequenced:
+                        continue
                     if it.kind in ORDER_KINDS and int(it.payload["order_id"]) not in pending:
                         continue  # already sequenced before (or voided)
                     st = self.books[it.symbol]
