@@ -274,7 +274,9 @@ def klines(ctx) -> list:
     return rows
 
 
-ui_klines = klines
+def ui_klines(ctx) -> list:
+    """Binance's uiKlines: the same bars as klines here."""
+    return klines(ctx)
 
 
 # -- tickers ----------------------------------------------------------------------------
