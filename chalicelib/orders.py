@@ -55,11 +55,15 @@ import time
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from chalicelib.clock import now_ms
+from chalicelib.encoding import canonical_json
 from chalicelib.errors import ExchangeError, Failure, Reason
 
 MARKET_PROTECTION = Decimal("0.05")
 OPEN_STATUSES = ("PENDING_NEW", "NEW", "PARTIALLY_FILLED", "PENDING_CANCEL")
 DONE_STATUSES = ("FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH")
+_IN_FLIGHT = ("PENDING_NEW", "PENDING_CANCEL")  # the matcher has not answered yet
+_OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")"  # constants, not input: safe to inline
 _CLIENT_ID = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
 
 
@@ -87,9 +91,10 @@ def _clients(clients):
 
 
 def _spec(symbol: str):
-    from chalicelib.symbols import load_catalog
+    """The symbol's spec, or -1121 for a symbol the exchange does not list."""
+    from chalicelib.symbols import spec_of
 
-    spec = load_catalog().symbol(symbol)
+    spec = spec_of(symbol)
     if spec is None:
         raise ExchangeError(Reason.BAD_SYMBOL)
     return spec
@@ -113,10 +118,6 @@ def _ceil(value: Decimal, precision: int) -> Decimal:
 
 def floor_to(value: Decimal, precision: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-precision), rounding=ROUND_FLOOR)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _dec(v) -> Decimal | None:
@@ -256,7 +257,7 @@ def put_intent(intent_id: str, symbol: str, account_id: int, kind: str, order_id
 
     from chalicelib.tables import IntentModel
 
-    body = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"), sort_keys=True)
+    body = payload if isinstance(payload, str) else canonical_json(payload)
     item = IntentModel(intent_id, symbol=symbol, account_id=account_id, kind=kind, order_id=order_id,
                        payload=body, created_ms=created_ms or now_ms())
     try:
@@ -316,13 +317,6 @@ def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str,
     return row, payload
 
 
-def _outbox(tx, intent_id, account_id, symbol, kind, order_id, payload: dict) -> None:
-    tx.execute("INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
-               " VALUES (:i, :a, :s, :k, :o, CAST(:p AS jsonb)) ON CONFLICT (intent_id) DO NOTHING",
-               {"i": intent_id, "a": account_id, "s": symbol, "k": kind, "o": order_id,
-                "p": json.dumps(payload, separators=(",", ":"), sort_keys=True)})
-
-
 def _same_request(row: dict, req: OrderRequest) -> bool:
     def eq(a, b):
         return (a is None and b is None) or (a is not None and b is not None and Decimal(str(a)) == Decimal(b))
@@ -349,7 +343,7 @@ def _retry_existing(tx, account_id: int, req: OrderRequest) -> tuple[dict, dict 
 def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
     """Validate, reserve and record a new order, then send its intent.  Returns the
     order (status PENDING_NEW until the matcher has sequenced it)."""
-    from chalicelib.db import autocommit, transaction
+    from chalicelib.db import autocommit
 
     clients = _clients(clients)
     spec, cmd, asset, amount = plan_order(req, account_id, clients)
@@ -357,8 +351,7 @@ def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
     # one statement, autocommitted: a single Data API call (see _insert_order)
     inserted = _insert_order(autocommit(clients), account_id, req, spec, cmd, asset, amount, intent_id)
     if inserted is None:  # a retried clientOrderId (its insert is committed: ours waited on it)
-        with transaction(clients) as tx:
-            row, box = _retry_existing(tx, account_id, req)
+        row, box = _retry_existing(autocommit(clients), account_id, req)
         payload = json.loads(box["payload"]) if box else None
     else:
         row, payload = inserted
@@ -377,7 +370,7 @@ _CLAIM_CANCELS = (
     " FROM orders o CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE b.sent_at IS NULL) AS pending"
     " FROM intent_outbox b WHERE b.kind = 'CANCEL' AND b.order_id = o.order_id) p"
     " WHERE o.account_id = :a AND o.symbol = :s AND (CAST(:o AS bigint) IS NULL OR o.order_id = :o)"
-    " AND o.status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED', 'PENDING_CANCEL') AND p.pending = 0"
+    f" AND o.status IN {_OPEN_SQL} AND p.pending = 0"
     " ON CONFLICT (intent_id) DO NOTHING RETURNING intent_id, order_id, CAST(payload AS text) AS payload")
 
 
@@ -565,25 +558,25 @@ def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, ca
     return CancelReplaceResult(cancel, result)
 
 
+# -- reads: one statement each, so one Data API call (no Begin/Commit) through
+#    ``autocommit``; a read of two statements (an order, then its fills) needs no
+#    snapshot across them: fills are only ever added, and the order row read first.
 def get_order(account_id: int, symbol: str, order_id=None, orig_client_order_id=None, clients=None) -> dict | None:
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
     _spec(symbol)
-    with transaction(_clients(clients)) as tx:
-        row = _find(tx, account_id, symbol, order_id, orig_client_order_id)
+    row = _find(autocommit(_clients(clients)), account_id, symbol, order_id, orig_client_order_id)
     return order_dict(row) if row else None
 
 
 def open_orders(account_id: int, symbol: str | None = None, clients=None) -> list[dict]:
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
     if symbol:
         _spec(symbol)
-    with transaction(_clients(clients)) as tx:
-        rows = tx.query(f"SELECT {_ORDER_COLS} FROM orders WHERE account_id = :a"
-                        " AND (CAST(:s AS text) IS NULL OR symbol = :s)"
-                        " AND status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED', 'PENDING_CANCEL')"
-                        " ORDER BY order_id", {"a": account_id, "s": symbol})
+    rows = autocommit(_clients(clients)).query(
+        f"SELECT {_ORDER_COLS} FROM orders WHERE account_id = :a AND (CAST(:s AS text) IS NULL OR symbol = :s)"
+        f" AND status IN {_OPEN_SQL} ORDER BY order_id", {"a": account_id, "s": symbol})
     return [order_dict(r) for r in rows]
 
 
@@ -593,12 +586,11 @@ def _ms_to_ts(ms):
 
 def all_orders(account_id: int, symbol: str, order_id=None, start_time=None, end_time=None, limit=500,
                clients=None) -> list[dict]:
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
     _spec(symbol)
     limit = max(1, min(int(limit or 500), 1000))
-    with transaction(_clients(clients)) as tx:
-        rows = tx.query(
+    rows = autocommit(_clients(clients)).query(
             f"SELECT {_ORDER_COLS} FROM orders WHERE account_id = :a AND symbol = :s"
             " AND (CAST(:o AS bigint) IS NULL OR order_id >= :o)"
             " AND (CAST(:st AS bigint) IS NULL OR created_at >= to_timestamp(CAST(:st AS bigint) / 1000.0))"
@@ -612,12 +604,11 @@ def all_orders(account_id: int, symbol: str, order_id=None, start_time=None, end
 
 def my_trades(account_id: int, symbol: str, order_id=None, start_time=None, end_time=None, from_id=None, limit=500,
               clients=None) -> list[dict]:
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
     spec = _spec(symbol)
     limit = max(1, min(int(limit or 500), 1000))
-    with transaction(_clients(clients)) as tx:
-        rows = tx.query(
+    rows = autocommit(_clients(clients)).query(
             "SELECT * FROM (SELECT t.*, true AS is_buyer, " + _TIME_MS + " FROM trades t WHERE t.symbol = :s"
             " AND t.buyer_account_id = :a UNION ALL SELECT t.*, false AS is_buyer, " + _TIME_MS + " FROM trades t WHERE t.symbol = :s AND t.seller_account_id = :a) x"
             " WHERE (CAST(:o AS bigint) IS NULL OR (CASE WHEN is_buyer THEN buyer_order_id ELSE seller_order_id END) = :o)"
@@ -654,12 +645,11 @@ def trade_dict(r: dict, spec) -> dict:
 
 def fills(order_id: int, clients=None) -> list[dict]:
     """The fills of an order, for newOrderRespType FULL."""
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
-    with transaction(_clients(clients)) as tx:
-        rows = tx.query("SELECT trade_id, price, qty, buyer_order_id, buyer_fee, buyer_fee_asset, seller_fee,"
-                        " seller_fee_asset FROM trades WHERE buyer_order_id = :o OR seller_order_id = :o"
-                        " ORDER BY trade_id", {"o": order_id})
+    rows = autocommit(_clients(clients)).query(
+        "SELECT trade_id, price, qty, buyer_order_id, buyer_fee, buyer_fee_asset, seller_fee, seller_fee_asset"
+        " FROM trades WHERE buyer_order_id = :o OR seller_order_id = :o ORDER BY trade_id", {"o": order_id})
     out = []
     for r in rows:
         buyer = int(r["buyer_order_id"]) == order_id
@@ -674,17 +664,16 @@ def wait_for_result(order_id: int, timeout_s: float, clients=None, until=None) -
     """The order once the matcher has processed it (status no longer PENDING_NEW, or
     in ``until``), polling the orders row; None on timeout.  The result carries
     ``fills`` (for newOrderRespType FULL)."""
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
     clients = _clients(clients)
     deadline = time.monotonic() + timeout_s
     delay = 0.02
     while True:
-        with transaction(clients) as tx:
-            row = tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o", {"o": int(order_id)})
+        row = autocommit(clients).one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o", {"o": int(order_id)})
         if row is None:
             return None
-        done = row["status"] in until if until else row["status"] not in ("PENDING_NEW", "PENDING_CANCEL")
+        done = row["status"] in until if until else row["status"] not in _IN_FLIGHT
         if done:
             d = order_dict(row)
             d["fills"] = fills(int(order_id), clients) if Decimal(str(row["executed_qty"])) > 0 else []
