@@ -70,12 +70,12 @@ def load_key(api_key: str) -> dict | None:
         rec = json.loads(cached)
         return rec or None
     from chalicelib import apikeys
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
-    with transaction(c) as tx:
-        found = apikeys.get_key(tx, api_key)
-        acct = tx.one("SELECT can_trade FROM accounts WHERE account_id = :a", {"a": found[0].account_id}) \
-            if found else None
+    tx = autocommit(c)  # two reads, no transaction needed: one Data API call each
+    found = apikeys.get_key(tx, api_key)
+    acct = tx.one("SELECT can_trade FROM accounts WHERE account_id = :a", {"a": found[0].account_id}) \
+        if found else None
     rec = {}
     if found:
         key, secret_hash = found
