@@ -58,6 +58,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from chalicelib.clock import now_ms
 from chalicelib.encoding import canonical_json
 from chalicelib.errors import ExchangeError, Failure, Reason
+from chalicelib.orderviews import fill_dict, order_dict, trade_dict
 
 MARKET_PROTECTION = Decimal("0.05")
 OPEN_STATUSES = ("PENDING_NEW", "NEW", "PARTIALLY_FILLED", "PENDING_CANCEL")
@@ -199,44 +200,6 @@ _ORDER_COLS = ("order_id, account_id, symbol, client_order_id, side, type, time_
                " CAST(extract(epoch FROM working_at) * 1000 AS bigint) AS working_ms")
 
 
-def order_dict(row: dict) -> dict:
-    """An orders row in Binance's words (amounts as Decimal at the symbol's decimals)."""
-    spec = _spec(row["symbol"])
-    pq = Decimal(1).scaleb(-spec.price_decimals)
-    qq = Decimal(1).scaleb(-spec.qty_decimals)
-    cq = Decimal(1).scaleb(-spec.quote_precision)
-
-    def q(v, unit):
-        return (Decimal(0) if v is None else Decimal(str(v))).quantize(unit)
-
-    created = int(row["created_ms"] or 0)
-    return {
-        "symbol": row["symbol"],
-        "orderId": int(row["order_id"]),
-        "orderListId": -1,
-        "clientOrderId": row["client_order_id"],
-        "price": q(row["price"], pq),
-        "origQty": q(row["orig_qty"], qq),
-        "executedQty": q(row["executed_qty"], qq),
-        "cummulativeQuoteQty": q(row["cum_quote_qty"], cq),
-        "status": row["status"],
-        "timeInForce": row["time_in_force"] or "GTC",
-        "type": row["type"],
-        "side": row["side"],
-        "stopPrice": q(row["stop_price"], pq),
-        "icebergQty": Decimal(0).quantize(qq),
-        "time": created,
-        "updateTime": int(row["updated_ms"] or created),
-        "isWorking": row["status"] not in ("PENDING_NEW", "REJECTED") and row["type"] not in (
-            "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT") or row.get("working_ms") is not None,
-        "workingTime": int(row["working_ms"]) if row.get("working_ms") is not None else -1,
-        "origQuoteOrderQty": q(row["orig_quote_qty"], cq),
-        "selfTradePreventionMode": row["stp_mode"],
-        "transactTime": created,
-        "rejectReason": row.get("reject_reason"),
-    }
-
-
 def _find(tx, account_id: int, symbol: str, order_id=None, client_order_id=None) -> dict | None:
     if order_id is not None:
         return tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o AND account_id = :a AND symbol = :s",
@@ -285,8 +248,7 @@ def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str,
 
     params = {"a": account_id, "s": spec.symbol, "c": req.client_order_id, "side": req.side.upper(),
               "type": req.type.upper(),
-              "tif": (req.time_in_force.upper() if req.time_in_force else
-                      ("GTC" if req.type.upper() in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") else None)),
+              "tif": _time_in_force(req),
               "p": None if req.price is None else str(req.price),
               "sp": None if req.stop_price is None else str(req.stop_price),
               "q": None if req.quantity is None else str(req.quantity),
@@ -317,13 +279,22 @@ def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str,
     return row, payload
 
 
+def _time_in_force(req: OrderRequest) -> str | None:
+    """The order's timeInForce as stored: GTC by default for the types that rest."""
+    if req.time_in_force:
+        return req.time_in_force.upper()
+    return "GTC" if req.type.upper() in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") else None
+
+
 def _same_request(row: dict, req: OrderRequest) -> bool:
+    """Whether the stored order is what ``req`` asks for (then a repeat is a retry)."""
     def eq(a, b):
         return (a is None and b is None) or (a is not None and b is not None and Decimal(str(a)) == Decimal(b))
 
     return (row["symbol"] == req.symbol and row["side"] == req.side.upper() and row["type"] == req.type.upper()
             and eq(row["price"], req.price) and eq(row["orig_qty"], req.quantity)
-            and eq(row["orig_quote_qty"], req.quote_order_qty))
+            and eq(row["orig_quote_qty"], req.quote_order_qty) and eq(row["stop_price"], req.stop_price)
+            and row["time_in_force"] == _time_in_force(req) and row["stp_mode"] == (req.stp_mode or "NONE").upper())
 
 
 def _retry_existing(tx, account_id: int, req: OrderRequest) -> tuple[dict, dict | None]:
@@ -342,7 +313,18 @@ def _retry_existing(tx, account_id: int, req: OrderRequest) -> tuple[dict, dict 
 # -- the contract ----------------------------------------------------------------------------
 def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
     """Validate, reserve and record a new order, then send its intent.  Returns the
-    order (status PENDING_NEW until the matcher has sequenced it)."""
+    order (status PENDING_NEW until the matcher has sequenced it).
+
+    Idempotent per account + ``clientOrderId``, and this is the only mechanism: the
+    orders table's unique key ``(account_id, client_order_id)`` makes the insert of a
+    repeated id write nothing (a concurrent twin waits on the key, then sees the
+    committed row); if the stored order is the same request it is a retry -- its
+    order is returned and its intent re-sent if still unacknowledged -- otherwise
+    -2010 DUPLICATE_ORDER.  Aurora holds it because Aurora is the record of orders:
+    no cache with an expiry to disagree with it (a Redis/DynamoDB idempotency store
+    in front of it added a second answer, not a safer one).  The intent put's
+    condition (:func:`put_intent`) is the outbox's delivery guard, not a request's:
+    the reconciler may put the same intent too."""
     from chalicelib.db import autocommit
 
     clients = _clients(clients)
@@ -625,24 +607,6 @@ def my_trades(account_id: int, symbol: str, order_id=None, start_time=None, end_
 _TIME_MS = "CAST(extract(epoch FROM t.executed_at) * 1000 AS bigint) AS time_ms"
 
 
-def trade_dict(r: dict, spec) -> dict:
-    pq = Decimal(1).scaleb(-spec.price_decimals)
-    qq = Decimal(1).scaleb(-spec.qty_decimals)
-    cq = Decimal(1).scaleb(-spec.quote_precision)
-    buyer = bool(r["is_buyer"])
-    fee = Decimal(str(r["buyer_fee"] if buyer else r["seller_fee"]))
-    time_ms = int(r["time_ms"])
-    return {
-        "symbol": r["symbol"], "id": int(r["trade_id"]),
-        "orderId": int(r["buyer_order_id"] if buyer else r["seller_order_id"]), "orderListId": -1,
-        "price": Decimal(str(r["price"])).quantize(pq), "qty": Decimal(str(r["qty"])).quantize(qq),
-        "quoteQty": Decimal(str(r["quote_qty"])).quantize(cq, rounding=ROUND_FLOOR),
-        "commission": fee.normalize() if fee else Decimal(0),
-        "commissionAsset": r["buyer_fee_asset"] if buyer else r["seller_fee_asset"],
-        "time": time_ms, "isBuyer": buyer, "isMaker": bool(r["is_buyer_maker"]) == buyer, "isBestMatch": True,
-    }
-
-
 def fills(order_id: int, clients=None) -> list[dict]:
     """The fills of an order, for newOrderRespType FULL."""
     from chalicelib.db import autocommit
@@ -650,14 +614,7 @@ def fills(order_id: int, clients=None) -> list[dict]:
     rows = autocommit(_clients(clients)).query(
         "SELECT trade_id, price, qty, buyer_order_id, buyer_fee, buyer_fee_asset, seller_fee, seller_fee_asset"
         " FROM trades WHERE buyer_order_id = :o OR seller_order_id = :o ORDER BY trade_id", {"o": order_id})
-    out = []
-    for r in rows:
-        buyer = int(r["buyer_order_id"]) == order_id
-        out.append({"price": Decimal(str(r["price"])), "qty": Decimal(str(r["qty"])),
-                    "commission": Decimal(str(r["buyer_fee"] if buyer else r["seller_fee"])),
-                    "commissionAsset": r["buyer_fee_asset"] if buyer else r["seller_fee_asset"],
-                    "tradeId": int(r["trade_id"])})
-    return out
+    return [fill_dict(r, order_id) for r in rows]
 
 
 def wait_for_result(order_id: int, timeout_s: float, clients=None, until=None) -> dict | None:
