@@ -131,11 +131,16 @@ def engine_command_json(cmd) -> list:
 
 
 def _best_ask(clients, symbol: str) -> Decimal | None:
+    from redis.exceptions import RedisError
+
     from chalicelib import marketdata
 
     try:
         snap = marketdata.read_depth(clients.redis, symbol, clients.settings.redis_key_prefix)
-    except Exception:  # a cold or unreachable cache: treat as no published depth
+    except RedisError as exc:  # an unreachable cache: as no published depth (-1112), not an outage
+        from aws_lambda_powertools import Logger
+
+        Logger(service="exchange-api", child=True).warning("depth cache unavailable", extra={"error": repr(exc)[:300]})
         return None
     if not snap or not snap.get("asks"):
         return None

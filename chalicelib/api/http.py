@@ -157,8 +157,36 @@ def dispatch(request, handler: Callable) -> Response:
         return error_response(Failure(Reason.UNKNOWN), headers)
 
 
+_OUTAGES: tuple[type[BaseException], ...] | None = None
+
+
+def outage_types() -> tuple[type[BaseException], ...]:
+    """The exception classes that mean a dependency could not be reached or did not
+    answer in time (answered -1001/503, a retry may succeed): sockets, botocore's
+    connection and read-timeout errors (AWS APIs, the Data API), Redis's, and the
+    database drivers' OperationalError."""
+    global _OUTAGES
+    if _OUTAGES is None:
+        import aurora_data_api.exceptions
+        import botocore.exceptions
+        import redis.exceptions
+
+        types: list[type[BaseException]] = [
+            ConnectionError, TimeoutError,
+            botocore.exceptions.ConnectionError,  # EndpointConnectionError, ConnectTimeoutError, ...
+            botocore.exceptions.ReadTimeoutError,
+            redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+            aurora_data_api.exceptions.OperationalError,
+        ]
+        try:
+            import psycopg
+        except ImportError:  # the Lambdas ship without psycopg
+            pass
+        else:
+            types.append(psycopg.OperationalError)
+        _OUTAGES = tuple(types)
+    return _OUTAGES
+
+
 def _is_outage(exc: Exception) -> bool:
-    names = {c.__name__ for c in type(exc).__mro__}
-    modules = {c.__module__.split(".")[0] for c in type(exc).__mro__}
-    return bool(names & {"ConnectionError", "TimeoutError", "EndpointConnectionError", "ConnectTimeoutError",
-                         "ReadTimeoutError", "OperationalError"}) or "redis" in modules and "ConnectionError" in names
+    return isinstance(exc, outage_types())

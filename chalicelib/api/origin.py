@@ -20,6 +20,8 @@ import ipaddress
 import threading
 import time
 
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
 VIEWER_HEADER = "cloudfront-viewer-address"
 VERIFY_HEADER = "x-origin-verify"
 CACHE_S = 300  # as long as the other secrets (API key master, Redis AUTH) are cached
@@ -66,9 +68,12 @@ def accepted_secrets(settings) -> tuple[str, ...]:
         with _lock:
             try:
                 values = _from_secrets_manager(arn)
-            except Exception:
+            except GetParameterError as exc:  # Powertools wraps every Secrets Manager failure in it
                 if hit is None:
                     raise  # never read: an outage (the request is answered -1001/-1000)
+                from chalicelib.api.observability import logger
+
+                logger.warning("origin secret unreadable; keeping the last values", extra={"error": repr(exc)[:300]})
                 values = hit[1]  # Secrets Manager unreachable: keep the last values a while
             _cache[arn] = (now, values)
         return values
