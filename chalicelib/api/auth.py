@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode
 
+from chalicelib import clock
 from chalicelib.api import ops as O
 from chalicelib.api.params import mandatory
 from chalicelib.errors import ExchangeError, Failure, Reason
@@ -149,7 +150,7 @@ def verify_signature(secret: str, payloads: list[str], signature: str) -> bool:
     return any(hmac.compare_digest(hmac.new(key, p.encode(), hashlib.sha256).hexdigest(), sig) for p in payloads)
 
 
-def check_timestamp(timestamp: int | None, recv_window: int | None, now_ms: int | None = None) -> int:
+def check_timestamp(timestamp: int | None, recv_window: int | None, now: int | None = None) -> int:
     """Binance's rule: accept if ``timestamp < now + 1000`` and ``now - timestamp <=
     recvWindow``.  Returns the recvWindow used."""
     if timestamp is None:
@@ -157,7 +158,7 @@ def check_timestamp(timestamp: int | None, recv_window: int | None, now_ms: int 
     window = 5000 if recv_window is None else recv_window
     if window > MAX_RECV_WINDOW:
         raise ExchangeError(Failure(Reason.BAD_RECV_WINDOW, "recvWindow must be less than 60000"))
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = clock.now_ms() if now is None else now
     if timestamp >= now + 1000:
         raise ExchangeError(Failure(Reason.INVALID_TIMESTAMP,
                                     "Timestamp for this request was 1000ms ahead of the server's time."))
