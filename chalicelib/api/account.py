@@ -53,8 +53,7 @@ def account(ctx) -> dict:
     tx = _reads()
     acct = accounts.get_account(tx, ctx.account_id)
     rows = ledger.balances(tx, ctx.account_id)
-    updated = tx.scalar("SELECT CAST(extract(epoch FROM max(updated_at)) * 1000 AS bigint) FROM balances"
-                        " WHERE account_id = :a", {"a": ctx.account_id})
+    updated = ledger.balances_updated_ms(tx, ctx.account_id)
     held = {r["asset"]: r for r in rows}
     balances = []
     for asset, spec in sorted(load_catalog().assets.items()):

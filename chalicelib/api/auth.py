@@ -70,18 +70,17 @@ def load_key(api_key: str) -> dict | None:
     if cached:
         rec = json.loads(cached)
         return rec or None
-    from chalicelib import apikeys
+    from chalicelib import accounts, apikeys
     from chalicelib.db import autocommit
 
     tx = autocommit(c)  # two reads, no transaction needed: one Data API call each
     found = apikeys.get_key(tx, api_key)
-    acct = tx.one("SELECT can_trade FROM accounts WHERE account_id = :a", {"a": found[0].account_id}) \
-        if found else None
+    acct = accounts.get_account(tx, found[0].account_id) if found else None
     rec = {}
     if found:
         key, secret_hash = found
         rec = {"account_id": key.account_id, "can_read": key.can_read,
-               "can_trade": key.can_trade and bool(acct and acct["can_trade"]),
+               "can_trade": key.can_trade and bool(acct and acct.can_trade),
                "ips": list(key.ip_allowlist), "revoked": key.revoked, "secret_hash": secret_hash}
     r.set(ck, json.dumps(rec), ex=KEY_CACHE_S if rec else 10)
     return rec or None
