@@ -385,7 +385,6 @@ OPS: tuple[Op, ...] = (
        response=TRANSFER),
 )
 
-BY_ID: dict[str, Op] = {op.id: op for op in OPS}
 BY_ROUTE: dict[tuple[str, str], Op] = {(op.method, op.path): op for op in OPS}
 BY_HANDLER: dict[Callable, Op] = {op.handler: op for op in OPS}
 if len(BY_HANDLER) != len(OPS):
