@@ -91,7 +91,10 @@ def data_api_connection(clients=None):
 
 @contextmanager
 def transaction(clients=None) -> Iterator[Tx]:
-    """A Data API transaction: commit on success, roll back on any exception."""
+    """A Data API transaction: commit on success, roll back on any exception.  Three
+    calls at least (Begin + statements + Commit): for writes of more than one
+    statement that must commit together.  A read, or a single-statement write, goes
+    through :func:`autocommit` (one call per statement)."""
     conn = data_api_connection(clients)
     try:
         yield DataApiTx(conn)
@@ -128,8 +131,9 @@ class DataApiAutocommit(Tx):
     own transaction and commits it (or rolls all of it back on an error).  One HTTP
     call per statement instead of BeginTransaction + statement + CommitTransaction.
 
-    Only for a unit of work that is one statement (a single INSERT ... or a
-    data-modifying ``WITH``): two statements through this are two transactions.
+    For a unit of work that is one statement (a single INSERT ... or a
+    data-modifying ``WITH``), and for reads: two statements through this are two
+    transactions, which a read only notices if it needs a snapshot across them.
 
     Records come back as JSON (``formatRecordsAs``) without result metadata: the
     service then skips the per-column catalog lookups ``aurora_data_api`` asks for
@@ -159,7 +163,8 @@ class DataApiAutocommit(Tx):
 
 
 def autocommit(clients=None) -> Tx:
-    """A :class:`DataApiAutocommit` (each statement its own committed transaction)."""
+    """A :class:`DataApiAutocommit` (each statement its own committed transaction):
+    the Lambdas' path for reads and single-statement writes."""
     return DataApiAutocommit(clients)
 
 
