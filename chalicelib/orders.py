@@ -50,6 +50,7 @@ asset's precision (so a buyer's fills never exceed the reservation).  Fees are
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ DONE_STATUSES = ("FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"
 _IN_FLIGHT = ("PENDING_NEW", "PENDING_CANCEL")  # the matcher has not answered yet
 _OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")"  # constants, not input: safe to inline
 _CLIENT_ID = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -138,9 +140,7 @@ def _best_ask(clients, symbol: str) -> Decimal | None:
     try:
         snap = marketdata.read_depth(clients.redis, symbol, clients.settings.redis_key_prefix)
     except RedisError as exc:  # an unreachable cache: as no published depth (-1112), not an outage
-        from aws_lambda_powertools import Logger
-
-        Logger(service="exchange-api", child=True).warning("depth cache unavailable", extra={"error": repr(exc)[:300]})
+        _log.warning("depth cache unavailable: %r", exc)
         return None
     if not snap or not snap.get("asks"):
         return None

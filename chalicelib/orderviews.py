@@ -108,6 +108,8 @@ def render_order(o: dict) -> dict:
 
 
 def render_new(o: dict, resp_type: str, result: dict | None) -> dict:
+    """``POST /v3/order`` in the requested newOrderRespType; ``result`` is the order
+    once the matcher answered (None: not in time, ``resultPending``)."""
     base = {"symbol": o["symbol"], "orderId": o["orderId"], "orderListId": -1, "clientOrderId": o["clientOrderId"],
             "transactTime": o.get("transactTime") or o.get("time") or now_ms()}
     if resp_type == "ACK":
@@ -125,11 +127,12 @@ def render_new(o: dict, resp_type: str, result: dict | None) -> dict:
                                   "commissionAsset": f["commissionAsset"], "tradeId": f["tradeId"]})
                         for f in (cur.get("fills") or [])]
     if result is None:
-        out["resultPending"] = True  # the matcher's result did not arrive within RESULT_WAIT_S
+        out["resultPending"] = True  # the matcher's result did not arrive in time (trading.RESULT_WAIT_S)
     return out
 
 
 def render_canceled(o: dict, orig_cid: str | None, new_cid: str | None) -> dict:
+    """``DELETE /v3/order`` (and each order of ``DELETE /v3/openOrders``): the cancelled order."""
     return _amounts({
         "symbol": o["symbol"], "origClientOrderId": o["clientOrderId"], "orderId": o["orderId"], "orderListId": -1,
         "clientOrderId": new_cid or new_client_order_id(), "transactTime": now_ms(),
@@ -140,6 +143,7 @@ def render_canceled(o: dict, orig_cid: str | None, new_cid: str | None) -> dict:
 
 
 def render_trade(t: dict) -> dict:
+    """``GET /v3/myTrades`` shape."""
     return _amounts({k: t.get(k) for k in ("symbol", "id", "orderId", "orderListId", "price", "qty", "quoteQty",
                                            "commission", "commissionAsset", "time", "isBuyer", "isMaker",
                                            "isBestMatch")})
