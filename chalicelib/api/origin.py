@@ -20,8 +20,6 @@ import ipaddress
 import threading
 import time
 
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
 VIEWER_HEADER = "cloudfront-viewer-address"
 VERIFY_HEADER = "x-origin-verify"
 CACHE_S = 300  # as long as the other secrets (API key master, Redis AUTH) are cached
@@ -65,6 +63,8 @@ def accepted_secrets(settings) -> tuple[str, ...]:
         hit = _cache.get(arn)
         if hit is not None and now - hit[0] < CACHE_S:
             return hit[1]
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError  # boto3: only here
+
         with _lock:
             try:
                 values = _from_secrets_manager(arn)
