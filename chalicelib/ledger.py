@@ -238,13 +238,6 @@ def balances(tx: Tx, account_id: int) -> list[dict]:
     )
 
 
-def balances_updated_ms(tx: Tx, account_id: int) -> int:
-    """When the account's balances last changed (ms since the epoch; 0: never)."""
-    ms = tx.scalar("SELECT CAST(extract(epoch FROM max(updated_at)) * 1000 AS bigint) FROM balances"
-                   " WHERE account_id = :a", {"a": account_id})
-    return int(ms or 0)
-
-
 def totals(tx: Tx) -> dict[str, dict]:
     """Per asset: held (free + locked over all balance holders, fees included) and net
     external flow (deposits - withdrawals), for conservation checks."""

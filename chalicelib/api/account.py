@@ -47,18 +47,13 @@ def _default_fees() -> tuple[Decimal, Decimal]:
 
 
 def account(ctx) -> dict:
-    from chalicelib import accounts, ledger
+    from chalicelib import accounts
     from chalicelib.symbols import load_catalog
 
-    tx = _reads()
-    acct = accounts.get_account(tx, ctx.account_id)
-    rows = ledger.balances(tx, ctx.account_id)
-    updated = ledger.balances_updated_ms(tx, ctx.account_id)
-    held = {r["asset"]: r for r in rows}
+    acct, held, updated = accounts.with_balances(_reads(), ctx.account_id)
     balances = []
-    for asset, spec in sorted(load_catalog().assets.items()):
-        r = held.get(asset)
-        free, locked = (Decimal(str(r["free"])), Decimal(str(r["locked"]))) if r else (Decimal(0), Decimal(0))
+    for asset in sorted(load_catalog().assets):
+        free, locked = held.get(asset, (Decimal(0), Decimal(0)))
         if ctx.args["omitZeroBalances"] and not free and not locked:
             continue
         balances.append({"asset": asset, "free": _s(free, 8), "locked": _s(locked, 8)})
