@@ -1,8 +1,10 @@
 """Accounts: one per Cognito user (plus the EXTERNAL and FEES system accounts)."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from chalicelib.db import Tx
 from chalicelib.errors import ExchangeError, Failure, Reason
@@ -46,6 +48,25 @@ def ensure_account(tx: Tx, username: str, email: str | None = None, cognito_sub:
 
 def get_account(tx: Tx, account_id: int) -> Account | None:
     return _account(tx.one(f"SELECT {_COLS} FROM accounts WHERE account_id = :a", {"a": account_id}))
+
+
+def with_balances(tx: Tx, account_id: int) -> tuple[Account, dict[str, tuple[Decimal, Decimal]], int] | None:
+    """The account, its balances (asset -> (free, locked)) and when they last changed
+    (ms since the epoch, 0: never), in ONE statement: ``GET /v3/account`` is then a
+    single Data API call.  Balances travel as JSON text with the amounts as strings,
+    so no amount passes through a float."""
+    row = tx.one(
+        f"SELECT {_COLS},"
+        " (SELECT CAST(extract(epoch FROM max(b.updated_at)) * 1000 AS bigint) FROM balances b"
+        "  WHERE b.account_id = a.account_id) AS balances_updated_ms,"
+        " (SELECT CAST(COALESCE(json_agg(json_build_array(b.asset, CAST(b.free AS text), CAST(b.locked AS text))"
+        "  ORDER BY b.asset), CAST('[]' AS json)) AS text) FROM balances b WHERE b.account_id = a.account_id) AS balances"
+        " FROM accounts a WHERE a.account_id = :a", {"a": account_id})
+    if row is None:
+        return None
+    held = {asset: (Decimal(free), Decimal(locked)) for asset, free, locked in json.loads(row.pop("balances"))}
+    updated = int(row.pop("balances_updated_ms") or 0)
+    return Account(**row), held, updated
 
 
 def find_account(tx: Tx, *, username: str | None = None, cognito_sub: str | None = None) -> Account | None:

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from chalicelib import accounts, apikeys, funds, ledger
 from chalicelib.clients import Clients, get_clients
-from chalicelib.db import transaction
+from chalicelib.db import autocommit, transaction
 from chalicelib.errors import ExchangeError, Failure, Reason
 
 
@@ -114,8 +114,8 @@ def is_admin(account_id: int, clients: Clients | None = None) -> bool:
     """Whether the account holds the ADMIN role in Aurora.  Admin routes check this on
     every request *in addition to* the token's ``cognito:groups``: a token (which a
     leaked or, locally, a published signing key can mint) never makes an admin alone."""
-    with transaction(clients) as tx:
-        return tx.scalar("SELECT count(*) FROM accounts WHERE account_id = :a AND role = 'ADMIN'", {"a": int(account_id)}) == 1
+    return autocommit(clients).scalar(  # one read: one Data API call, no transaction
+        "SELECT count(*) FROM accounts WHERE account_id = :a AND role = 'ADMIN'", {"a": int(account_id)}) == 1
 
 
 def _set_cognito_group(clients: Clients, email: str | None, member: bool) -> None:

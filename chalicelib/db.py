@@ -8,10 +8,14 @@ commit on success and roll back on any exception.
 """
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from chalicelib.sqlparams import compile_named
+
+CHECK_VIOLATION = "23514"  # SQLSTATE of a failed CHECK constraint
 
 
 class Tx:
@@ -87,7 +91,10 @@ def data_api_connection(clients=None):
 
 @contextmanager
 def transaction(clients=None) -> Iterator[Tx]:
-    """A Data API transaction: commit on success, roll back on any exception."""
+    """A Data API transaction: commit on success, roll back on any exception.  Three
+    calls at least (Begin + statements + Commit): for writes of more than one
+    statement that must commit together.  A read, or a single-statement write, goes
+    through :func:`autocommit` (one call per statement)."""
     conn = data_api_connection(clients)
     try:
         yield DataApiTx(conn)
@@ -124,8 +131,9 @@ class DataApiAutocommit(Tx):
     own transaction and commits it (or rolls all of it back on an error).  One HTTP
     call per statement instead of BeginTransaction + statement + CommitTransaction.
 
-    Only for a unit of work that is one statement (a single INSERT ... or a
-    data-modifying ``WITH``): two statements through this are two transactions.
+    For a unit of work that is one statement (a single INSERT ... or a
+    data-modifying ``WITH``), and for reads: two statements through this are two
+    transactions, which a read only notices if it needs a snapshot across them.
 
     Records come back as JSON (``formatRecordsAs``) without result metadata: the
     service then skips the per-column catalog lookups ``aurora_data_api`` asks for
@@ -155,7 +163,8 @@ class DataApiAutocommit(Tx):
 
 
 def autocommit(clients=None) -> Tx:
-    """A :class:`DataApiAutocommit` (each statement its own committed transaction)."""
+    """A :class:`DataApiAutocommit` (each statement its own committed transaction):
+    the Lambdas' path for reads and single-statement writes."""
     return DataApiAutocommit(clients)
 
 
@@ -193,9 +202,53 @@ class PgTxFactory:
             raise
 
     def reset(self) -> None:
+        import psycopg
+
         if self.conn is not None:
             try:
                 self.conn.close()
-            except Exception:
+            except psycopg.Error:  # closing a connection that already broke: nothing left to release
                 pass
         self.conn = None
+
+
+# -- what a failed statement violated, whichever driver ran it ------------------------------
+@dataclass(frozen=True)
+class Violation:
+    """The SQLSTATE of a failed statement and the constraint it names (if any)."""
+
+    sqlstate: str
+    constraint: str | None
+
+
+# The Data API reports a PostgreSQL error only as text in PgJDBC's format,
+# ``ERROR: <message>[\n  Detail: ...]; SQLState: XXXXX``, with the constraint quoted
+# in the message: these two patterns read exactly those fields.
+_SQLSTATE = re.compile(r"; SQLState: ([0-9A-Z]{5})$")
+_CONSTRAINT = re.compile(r'violates (?:check|foreign key|unique|exclusion|not-null) constraint "([^"]+)"')
+
+
+def violation(exc: BaseException) -> Violation | None:
+    """The :class:`Violation` behind ``exc`` if it is a database's refusal of a
+    statement: a psycopg error (SQLSTATE and constraint from its diagnostics), or a
+    Data API BadRequestException -- raw from boto3 (``autocommit``) or wrapped by
+    ``aurora_data_api`` (``transaction``); None for anything else (outages, bugs)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        import psycopg
+    except ImportError:  # Lambdas talk to the Data API only
+        psycopg = None
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        return Violation(exc.sqlstate, exc.diag.constraint_name) if exc.sqlstate else None
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ClientError):
+        cause = cause.__cause__  # aurora_data_api raises its DatabaseError from the ClientError
+    if cause is None or cause.response.get("Error", {}).get("Code") != "BadRequestException":
+        return None
+    message = cause.response["Error"].get("Message", "")
+    state = _SQLSTATE.search(message)
+    if state is None:
+        return None
+    constraint = _CONSTRAINT.search(message)
+    return Violation(state.group(1), constraint.group(1) if constraint else None)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable, Sequence
 
-from chalicelib.db import Tx
+from chalicelib.db import CHECK_VIOLATION, Tx, Violation, violation
 from chalicelib.errors import ExchangeError, Reason
 
 EXTERNAL_ACCOUNT = 1  # created first by migration 0001
@@ -149,15 +149,18 @@ def balance_ctes(deltas: str, prefix: str = "") -> str:
             " locked = b.locked + excluded.locked, updated_at = now())")
 
 
+OVERDRAFT = Violation(CHECK_VIOLATION, "balance_not_negative")  # the CHECK on balances (migration 0001)
+
+
 @contextmanager
 def overdraft_guard():
-    """Turn the CHECK that keeps balances non-negative into INSUFFICIENT_BALANCE."""
+    """Turn the CHECK that keeps balances non-negative into INSUFFICIENT_BALANCE: the
+    constraint is the guard against overdraft, recognised by its SQLSTATE and name
+    (:func:`chalicelib.db.violation`); every other error passes through."""
     try:
         yield
-    except ExchangeError:
-        raise
-    except Exception as exc:  # the CHECK constraint is the guard against overdraft
-        if "balance_not_negative" in str(exc):
+    except Exception as exc:
+        if violation(exc) == OVERDRAFT:
             raise ExchangeError(Reason.INSUFFICIENT_BALANCE) from None
         raise
 

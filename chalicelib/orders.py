@@ -50,17 +50,24 @@ asset's precision (so a buyer's fills never exceed the reservation).  Fees are
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from chalicelib.clock import now_ms
+from chalicelib.encoding import canonical_json
 from chalicelib.errors import ExchangeError, Failure, Reason
+from chalicelib.orderviews import fill_dict, order_dict, trade_dict
 
 MARKET_PROTECTION = Decimal("0.05")
 OPEN_STATUSES = ("PENDING_NEW", "NEW", "PARTIALLY_FILLED", "PENDING_CANCEL")
 DONE_STATUSES = ("FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH")
+_IN_FLIGHT = ("PENDING_NEW", "PENDING_CANCEL")  # the matcher has not answered yet
+_OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")"  # constants, not input: safe to inline
 _CLIENT_ID = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,9 +94,10 @@ def _clients(clients):
 
 
 def _spec(symbol: str):
-    from chalicelib.symbols import load_catalog
+    """The symbol's spec, or -1121 for a symbol the exchange does not list."""
+    from chalicelib.symbols import spec_of
 
-    spec = load_catalog().symbol(symbol)
+    spec = spec_of(symbol)
     if spec is None:
         raise ExchangeError(Reason.BAD_SYMBOL)
     return spec
@@ -115,10 +123,6 @@ def floor_to(value: Decimal, precision: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-precision), rounding=ROUND_FLOOR)
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _dec(v) -> Decimal | None:
     return None if v is None else Decimal(str(v))
 
@@ -129,11 +133,14 @@ def engine_command_json(cmd) -> list:
 
 
 def _best_ask(clients, symbol: str) -> Decimal | None:
+    from redis.exceptions import RedisError
+
     from chalicelib import marketdata
 
     try:
         snap = marketdata.read_depth(clients.redis, symbol, clients.settings.redis_key_prefix)
-    except Exception:  # a cold or unreachable cache: treat as no published depth
+    except RedisError as exc:  # an unreachable cache: as no published depth (-1112), not an outage
+        _log.warning("depth cache unavailable: %r", exc)
         return None
     if not snap or not snap.get("asks"):
         return None
@@ -198,44 +205,6 @@ _ORDER_COLS = ("order_id, account_id, symbol, client_order_id, side, type, time_
                " CAST(extract(epoch FROM working_at) * 1000 AS bigint) AS working_ms")
 
 
-def order_dict(row: dict) -> dict:
-    """An orders row in Binance's words (amounts as Decimal at the symbol's decimals)."""
-    spec = _spec(row["symbol"])
-    pq = Decimal(1).scaleb(-spec.price_decimals)
-    qq = Decimal(1).scaleb(-spec.qty_decimals)
-    cq = Decimal(1).scaleb(-spec.quote_precision)
-
-    def q(v, unit):
-        return (Decimal(0) if v is None else Decimal(str(v))).quantize(unit)
-
-    created = int(row["created_ms"] or 0)
-    return {
-        "symbol": row["symbol"],
-        "orderId": int(row["order_id"]),
-        "orderListId": -1,
-        "clientOrderId": row["client_order_id"],
-        "price": q(row["price"], pq),
-        "origQty": q(row["orig_qty"], qq),
-        "executedQty": q(row["executed_qty"], qq),
-        "cummulativeQuoteQty": q(row["cum_quote_qty"], cq),
-        "status": row["status"],
-        "timeInForce": row["time_in_force"] or "GTC",
-        "type": row["type"],
-        "side": row["side"],
-        "stopPrice": q(row["stop_price"], pq),
-        "icebergQty": Decimal(0).quantize(qq),
-        "time": created,
-        "updateTime": int(row["updated_ms"] or created),
-        "isWorking": row["status"] not in ("PENDING_NEW", "REJECTED") and row["type"] not in (
-            "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT") or row.get("working_ms") is not None,
-        "workingTime": int(row["working_ms"]) if row.get("working_ms") is not None else -1,
-        "origQuoteOrderQty": q(row["orig_quote_qty"], cq),
-        "selfTradePreventionMode": row["stp_mode"],
-        "transactTime": created,
-        "rejectReason": row.get("reject_reason"),
-    }
-
-
 def _find(tx, account_id: int, symbol: str, order_id=None, client_order_id=None) -> dict | None:
     if order_id is not None:
         return tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o AND account_id = :a AND symbol = :s",
@@ -256,7 +225,7 @@ def put_intent(intent_id: str, symbol: str, account_id: int, kind: str, order_id
 
     from chalicelib.tables import IntentModel
 
-    body = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"), sort_keys=True)
+    body = payload if isinstance(payload, str) else canonical_json(payload)
     item = IntentModel(intent_id, symbol=symbol, account_id=account_id, kind=kind, order_id=order_id,
                        payload=body, created_ms=created_ms or now_ms())
     try:
@@ -284,8 +253,7 @@ def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str,
 
     params = {"a": account_id, "s": spec.symbol, "c": req.client_order_id, "side": req.side.upper(),
               "type": req.type.upper(),
-              "tif": (req.time_in_force.upper() if req.time_in_force else
-                      ("GTC" if req.type.upper() in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") else None)),
+              "tif": _time_in_force(req),
               "p": None if req.price is None else str(req.price),
               "sp": None if req.stop_price is None else str(req.stop_price),
               "q": None if req.quantity is None else str(req.quantity),
@@ -316,20 +284,22 @@ def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str,
     return row, payload
 
 
-def _outbox(tx, intent_id, account_id, symbol, kind, order_id, payload: dict) -> None:
-    tx.execute("INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
-               " VALUES (:i, :a, :s, :k, :o, CAST(:p AS jsonb)) ON CONFLICT (intent_id) DO NOTHING",
-               {"i": intent_id, "a": account_id, "s": symbol, "k": kind, "o": order_id,
-                "p": json.dumps(payload, separators=(",", ":"), sort_keys=True)})
+def _time_in_force(req: OrderRequest) -> str | None:
+    """The order's timeInForce as stored: GTC by default for the types that rest."""
+    if req.time_in_force:
+        return req.time_in_force.upper()
+    return "GTC" if req.type.upper() in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") else None
 
 
 def _same_request(row: dict, req: OrderRequest) -> bool:
+    """Whether the stored order is what ``req`` asks for (then a repeat is a retry)."""
     def eq(a, b):
         return (a is None and b is None) or (a is not None and b is not None and Decimal(str(a)) == Decimal(b))
 
     return (row["symbol"] == req.symbol and row["side"] == req.side.upper() and row["type"] == req.type.upper()
             and eq(row["price"], req.price) and eq(row["orig_qty"], req.quantity)
-            and eq(row["orig_quote_qty"], req.quote_order_qty))
+            and eq(row["orig_quote_qty"], req.quote_order_qty) and eq(row["stop_price"], req.stop_price)
+            and row["time_in_force"] == _time_in_force(req) and row["stp_mode"] == (req.stp_mode or "NONE").upper())
 
 
 def _retry_existing(tx, account_id: int, req: OrderRequest) -> tuple[dict, dict | None]:
@@ -348,8 +318,19 @@ def _retry_existing(tx, account_id: int, req: OrderRequest) -> tuple[dict, dict 
 # -- the contract ----------------------------------------------------------------------------
 def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
     """Validate, reserve and record a new order, then send its intent.  Returns the
-    order (status PENDING_NEW until the matcher has sequenced it)."""
-    from chalicelib.db import autocommit, transaction
+    order (status PENDING_NEW until the matcher has sequenced it).
+
+    Idempotent per account + ``clientOrderId``, and this is the only mechanism: the
+    orders table's unique key ``(account_id, client_order_id)`` makes the insert of a
+    repeated id write nothing (a concurrent twin waits on the key, then sees the
+    committed row); if the stored order is the same request it is a retry -- its
+    order is returned and its intent re-sent if still unacknowledged -- otherwise
+    -2010 DUPLICATE_ORDER.  Aurora holds it because Aurora is the record of orders:
+    no cache with an expiry to disagree with it (a Redis/DynamoDB idempotency store
+    in front of it added a second answer, not a safer one).  The intent put's
+    condition (:func:`put_intent`) is the outbox's delivery guard, not a request's:
+    the reconciler may put the same intent too."""
+    from chalicelib.db import autocommit
 
     clients = _clients(clients)
     spec, cmd, asset, amount = plan_order(req, account_id, clients)
@@ -357,8 +338,7 @@ def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
     # one statement, autocommitted: a single Data API call (see _insert_order)
     inserted = _insert_order(autocommit(clients), account_id, req, spec, cmd, asset, amount, intent_id)
     if inserted is None:  # a retried clientOrderId (its insert is committed: ours waited on it)
-        with transaction(clients) as tx:
-            row, box = _retry_existing(tx, account_id, req)
+        row, box = _retry_existing(autocommit(clients), account_id, req)
         payload = json.loads(box["payload"]) if box else None
     else:
         row, payload = inserted
@@ -377,7 +357,7 @@ _CLAIM_CANCELS = (
     " FROM orders o CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE b.sent_at IS NULL) AS pending"
     " FROM intent_outbox b WHERE b.kind = 'CANCEL' AND b.order_id = o.order_id) p"
     " WHERE o.account_id = :a AND o.symbol = :s AND (CAST(:o AS bigint) IS NULL OR o.order_id = :o)"
-    " AND o.status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED', 'PENDING_CANCEL') AND p.pending = 0"
+    f" AND o.status IN {_OPEN_SQL} AND p.pending = 0"
     " ON CONFLICT (intent_id) DO NOTHING RETURNING intent_id, order_id, CAST(payload AS text) AS payload")
 
 
@@ -565,25 +545,25 @@ def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, ca
     return CancelReplaceResult(cancel, result)
 
 
+# -- reads: one statement each, so one Data API call (no Begin/Commit) through
+#    ``autocommit``; a read of two statements (an order, then its fills) needs no
+#    snapshot across them: fills are only ever added, and the order row read first.
 def get_order(account_id: int, symbol: str, order_id=None, orig_client_order_id=None, clients=None) -> dict | None:
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
     _spec(symbol)
-    with transaction(_clients(clients)) as tx:
-        row = _find(tx, account_id, symbol, order_id, orig_client_order_id)
+    row = _find(autocommit(_clients(clients)), account_id, symbol, order_id, orig_client_order_id)
     return order_dict(row) if row else None
 
 
 def open_orders(account_id: int, symbol: str | None = None, clients=None) -> list[dict]:
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
     if symbol:
         _spec(symbol)
-    with transaction(_clients(clients)) as tx:
-        rows = tx.query(f"SELECT {_ORDER_COLS} FROM orders WHERE account_id = :a"
-                        " AND (CAST(:s AS text) IS NULL OR symbol = :s)"
-                        " AND status IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED', 'PENDING_CANCEL')"
-                        " ORDER BY order_id", {"a": account_id, "s": symbol})
+    rows = autocommit(_clients(clients)).query(
+        f"SELECT {_ORDER_COLS} FROM orders WHERE account_id = :a AND (CAST(:s AS text) IS NULL OR symbol = :s)"
+        f" AND status IN {_OPEN_SQL} ORDER BY order_id", {"a": account_id, "s": symbol})
     return [order_dict(r) for r in rows]
 
 
@@ -593,12 +573,11 @@ def _ms_to_ts(ms):
 
 def all_orders(account_id: int, symbol: str, order_id=None, start_time=None, end_time=None, limit=500,
                clients=None) -> list[dict]:
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
     _spec(symbol)
     limit = max(1, min(int(limit or 500), 1000))
-    with transaction(_clients(clients)) as tx:
-        rows = tx.query(
+    rows = autocommit(_clients(clients)).query(
             f"SELECT {_ORDER_COLS} FROM orders WHERE account_id = :a AND symbol = :s"
             " AND (CAST(:o AS bigint) IS NULL OR order_id >= :o)"
             " AND (CAST(:st AS bigint) IS NULL OR created_at >= to_timestamp(CAST(:st AS bigint) / 1000.0))"
@@ -612,12 +591,11 @@ def all_orders(account_id: int, symbol: str, order_id=None, start_time=None, end
 
 def my_trades(account_id: int, symbol: str, order_id=None, start_time=None, end_time=None, from_id=None, limit=500,
               clients=None) -> list[dict]:
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
     spec = _spec(symbol)
     limit = max(1, min(int(limit or 500), 1000))
-    with transaction(_clients(clients)) as tx:
-        rows = tx.query(
+    rows = autocommit(_clients(clients)).query(
             "SELECT * FROM (SELECT t.*, true AS is_buyer, " + _TIME_MS + " FROM trades t WHERE t.symbol = :s"
             " AND t.buyer_account_id = :a UNION ALL SELECT t.*, false AS is_buyer, " + _TIME_MS + " FROM trades t WHERE t.symbol = :s AND t.seller_account_id = :a) x"
             " WHERE (CAST(:o AS bigint) IS NULL OR (CASE WHEN is_buyer THEN buyer_order_id ELSE seller_order_id END) = :o)"
@@ -634,57 +612,30 @@ def my_trades(account_id: int, symbol: str, order_id=None, start_time=None, end_
 _TIME_MS = "CAST(extract(epoch FROM t.executed_at) * 1000 AS bigint) AS time_ms"
 
 
-def trade_dict(r: dict, spec) -> dict:
-    pq = Decimal(1).scaleb(-spec.price_decimals)
-    qq = Decimal(1).scaleb(-spec.qty_decimals)
-    cq = Decimal(1).scaleb(-spec.quote_precision)
-    buyer = bool(r["is_buyer"])
-    fee = Decimal(str(r["buyer_fee"] if buyer else r["seller_fee"]))
-    time_ms = int(r["time_ms"])
-    return {
-        "symbol": r["symbol"], "id": int(r["trade_id"]),
-        "orderId": int(r["buyer_order_id"] if buyer else r["seller_order_id"]), "orderListId": -1,
-        "price": Decimal(str(r["price"])).quantize(pq), "qty": Decimal(str(r["qty"])).quantize(qq),
-        "quoteQty": Decimal(str(r["quote_qty"])).quantize(cq, rounding=ROUND_FLOOR),
-        "commission": fee.normalize() if fee else Decimal(0),
-        "commissionAsset": r["buyer_fee_asset"] if buyer else r["seller_fee_asset"],
-        "time": time_ms, "isBuyer": buyer, "isMaker": bool(r["is_buyer_maker"]) == buyer, "isBestMatch": True,
-    }
-
-
 def fills(order_id: int, clients=None) -> list[dict]:
     """The fills of an order, for newOrderRespType FULL."""
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
-    with transaction(_clients(clients)) as tx:
-        rows = tx.query("SELECT trade_id, price, qty, buyer_order_id, buyer_fee, buyer_fee_asset, seller_fee,"
-                        " seller_fee_asset FROM trades WHERE buyer_order_id = :o OR seller_order_id = :o"
-                        " ORDER BY trade_id", {"o": order_id})
-    out = []
-    for r in rows:
-        buyer = int(r["buyer_order_id"]) == order_id
-        out.append({"price": Decimal(str(r["price"])), "qty": Decimal(str(r["qty"])),
-                    "commission": Decimal(str(r["buyer_fee"] if buyer else r["seller_fee"])),
-                    "commissionAsset": r["buyer_fee_asset"] if buyer else r["seller_fee_asset"],
-                    "tradeId": int(r["trade_id"])})
-    return out
+    rows = autocommit(_clients(clients)).query(
+        "SELECT trade_id, price, qty, buyer_order_id, buyer_fee, buyer_fee_asset, seller_fee, seller_fee_asset"
+        " FROM trades WHERE buyer_order_id = :o OR seller_order_id = :o ORDER BY trade_id", {"o": order_id})
+    return [fill_dict(r, order_id) for r in rows]
 
 
 def wait_for_result(order_id: int, timeout_s: float, clients=None, until=None) -> dict | None:
     """The order once the matcher has processed it (status no longer PENDING_NEW, or
     in ``until``), polling the orders row; None on timeout.  The result carries
     ``fills`` (for newOrderRespType FULL)."""
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
     clients = _clients(clients)
     deadline = time.monotonic() + timeout_s
     delay = 0.02
     while True:
-        with transaction(clients) as tx:
-            row = tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o", {"o": int(order_id)})
+        row = autocommit(clients).one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o", {"o": int(order_id)})
         if row is None:
             return None
-        done = row["status"] in until if until else row["status"] not in ("PENDING_NEW", "PENDING_CANCEL")
+        done = row["status"] in until if until else row["status"] not in _IN_FLIGHT
         if done:
             d = order_dict(row)
             d["fills"] = fills(int(order_id), clients) if Decimal(str(row["executed_qty"])) > 0 else []

@@ -144,3 +144,9 @@ def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
             cat = parse_catalog(json.load(fh))
         _CATALOGS[path] = cat
     return cat
+
+
+def spec_of(symbol: str) -> SymbolSpec | None:
+    """The spec of ``symbol`` in the default symbols file (None if it is not listed):
+    the one lookup the API and the domain code use."""
+    return load_catalog().symbol(symbol)

@@ -15,6 +15,13 @@ def _tx():
     return transaction()
 
 
+def _reads():
+    """Reads that need no transaction: one Data API call per statement."""
+    from chalicelib.db import autocommit
+
+    return autocommit()
+
+
 def _dt(ts):
     """A timestamp column as an aware datetime (the Data API sends UTC text)."""
     from datetime import datetime
@@ -40,19 +47,13 @@ def _default_fees() -> tuple[Decimal, Decimal]:
 
 
 def account(ctx) -> dict:
-    from chalicelib import accounts, ledger
+    from chalicelib import accounts
     from chalicelib.symbols import load_catalog
 
-    with _tx() as tx:
-        acct = accounts.get_account(tx, ctx.account_id)
-        rows = ledger.balances(tx, ctx.account_id)
-        updated = tx.scalar("SELECT CAST(extract(epoch FROM max(updated_at)) * 1000 AS bigint) FROM balances"
-                            " WHERE account_id = :a", {"a": ctx.account_id})
-    held = {r["asset"]: r for r in rows}
+    acct, held, updated = accounts.with_balances(_reads(), ctx.account_id)
     balances = []
-    for asset, spec in sorted(load_catalog().assets.items()):
-        r = held.get(asset)
-        free, locked = (r["free"], r["locked"]) if r else (Decimal(0), Decimal(0))
+    for asset in sorted(load_catalog().assets):
+        free, locked = held.get(asset, (Decimal(0), Decimal(0)))
         if ctx.args["omitZeroBalances"] and not free and not locked:
             continue
         balances.append({"asset": asset, "free": _s(free, 8), "locked": _s(locked, 8)})
@@ -81,8 +82,7 @@ def _history(ctx, direction: str) -> list[dict]:
     from chalicelib import funds
 
     a = ctx.args
-    with _tx() as tx:
-        rows = funds.history(tx, ctx.account_id, direction, a["coin"], limit=5000)
+    rows = funds.history(_reads(), ctx.account_id, direction, a["coin"], limit=5000)
     start, end = a["startTime"], a["endTime"]
     out = [r for r in rows if (start is None or _ms(r["created_at"]) >= start)
            and (end is None or _ms(r["created_at"]) <= end)]

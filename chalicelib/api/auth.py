@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode
 
+from chalicelib import clock
 from chalicelib.api import ops as O
 from chalicelib.api.params import mandatory
 from chalicelib.errors import ExchangeError, Failure, Reason
@@ -69,18 +70,17 @@ def load_key(api_key: str) -> dict | None:
     if cached:
         rec = json.loads(cached)
         return rec or None
-    from chalicelib import apikeys
-    from chalicelib.db import transaction
+    from chalicelib import accounts, apikeys
+    from chalicelib.db import autocommit
 
-    with transaction(c) as tx:
-        found = apikeys.get_key(tx, api_key)
-        acct = tx.one("SELECT can_trade FROM accounts WHERE account_id = :a", {"a": found[0].account_id}) \
-            if found else None
+    tx = autocommit(c)  # two reads, no transaction needed: one Data API call each
+    found = apikeys.get_key(tx, api_key)
+    acct = accounts.get_account(tx, found[0].account_id) if found else None
     rec = {}
     if found:
         key, secret_hash = found
         rec = {"account_id": key.account_id, "can_read": key.can_read,
-               "can_trade": key.can_trade and bool(acct and acct["can_trade"]),
+               "can_trade": key.can_trade and bool(acct and acct.can_trade),
                "ips": list(key.ip_allowlist), "revoked": key.revoked, "secret_hash": secret_hash}
     r.set(ck, json.dumps(rec), ex=KEY_CACHE_S if rec else 10)
     return rec or None
@@ -149,7 +149,7 @@ def verify_signature(secret: str, payloads: list[str], signature: str) -> bool:
     return any(hmac.compare_digest(hmac.new(key, p.encode(), hashlib.sha256).hexdigest(), sig) for p in payloads)
 
 
-def check_timestamp(timestamp: int | None, recv_window: int | None, now_ms: int | None = None) -> int:
+def check_timestamp(timestamp: int | None, recv_window: int | None, now: int | None = None) -> int:
     """Binance's rule: accept if ``timestamp < now + 1000`` and ``now - timestamp <=
     recvWindow``.  Returns the recvWindow used."""
     if timestamp is None:
@@ -157,7 +157,7 @@ def check_timestamp(timestamp: int | None, recv_window: int | None, now_ms: int 
     window = 5000 if recv_window is None else recv_window
     if window > MAX_RECV_WINDOW:
         raise ExchangeError(Failure(Reason.BAD_RECV_WINDOW, "recvWindow must be less than 60000"))
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = clock.now_ms() if now is None else now
     if timestamp >= now + 1000:
         raise ExchangeError(Failure(Reason.INVALID_TIMESTAMP,
                                     "Timestamp for this request was 1000ms ahead of the server's time."))

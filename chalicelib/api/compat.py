@@ -10,17 +10,27 @@ URL pointed at this host, load markets without ever reaching the real Binance.
 """
 from __future__ import annotations
 
-import time
+from chalicelib.clock import now_ms
 
 
 def system_status(ctx) -> dict:
     return {"status": 0, "msg": "normal"}
 
 
-def no_futures(ctx) -> dict:
+def _no_futures() -> dict:
     """A futures exchangeInfo with no symbols: this exchange lists no futures."""
-    return {"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [], "exchangeFilters": [],
+    return {"timezone": "UTC", "serverTime": now_ms(), "rateLimits": [], "exchangeFilters": [],
             "assets": [], "symbols": []}
+
+
+def no_usdm_futures(ctx) -> dict:
+    """``/fapi/v1/exchangeInfo``: no USD-M futures."""
+    return _no_futures()
+
+
+def no_coin_futures(ctx) -> dict:
+    """``/dapi/v1/exchangeInfo``: no COIN-M futures."""
+    return _no_futures()
 
 
 def no_coin_config(ctx) -> list:
@@ -29,6 +39,11 @@ def no_coin_config(ctx) -> list:
     return []
 
 
-def no_margin_pairs(ctx) -> list:
-    """No margin trading: no cross or isolated margin pairs."""
+def no_cross_margin_pairs(ctx) -> list:
+    """No margin trading: no cross margin pairs."""
+    return []
+
+
+def no_isolated_margin_pairs(ctx) -> list:
+    """No margin trading: no isolated margin pairs."""
     return []

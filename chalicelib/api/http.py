@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from importlib import import_module
+from typing import Callable
 from urllib.parse import parse_qsl
 
 from chalice import Response
@@ -100,18 +100,14 @@ def body_params(op: O.Op, request) -> tuple[dict[str, list[str]], str]:
     return out, text
 
 
-def _handler(op: O.Op):
-    module, _, name = op.handler.partition(":")
-    return getattr(import_module(f"chalicelib.api.{module}"), name)
-
-
 def error_response(failure: Failure, headers: dict | None = None) -> Response:
     return Response(body=failure.body(), status_code=failure.http_status, headers={**JSON_HEADERS, **(headers or {})})
 
 
-def dispatch(request, op_id: str) -> Response:
-    """Run operation ``op_id`` for ``request`` and always return a Response."""
-    op = O.BY_ID[op_id]
+def dispatch(request, handler: Callable) -> Response:
+    """Run ``handler`` (an operation's function in ``chalicelib.api``) for ``request``
+    as its Op in the operation table declares, and always return a Response."""
+    op = O.BY_HANDLER[handler]
     t0 = time.perf_counter()
     headers: dict = {}
     ctx = None
@@ -142,7 +138,7 @@ def dispatch(request, op_id: str) -> Response:
             obs.annotate(symbol=args["symbol"])
         if op.orders:
             headers.update(ratelimit.charge_order(ctx.principal.account_id))
-        body = _handler(op)(ctx)
+        body = op.handler(ctx)
         obs.metric_latency(op.id, (time.perf_counter() - t0) * 1000)
         return Response(body=body, status_code=ctx.status, headers={**JSON_HEADERS, **headers})
     except ExchangeError as exc:
@@ -161,8 +157,36 @@ def dispatch(request, op_id: str) -> Response:
         return error_response(Failure(Reason.UNKNOWN), headers)
 
 
+_OUTAGES: tuple[type[BaseException], ...] | None = None
+
+
+def outage_types() -> tuple[type[BaseException], ...]:
+    """The exception classes that mean a dependency could not be reached or did not
+    answer in time (answered -1001/503, a retry may succeed): sockets, botocore's
+    connection and read-timeout errors (AWS APIs, the Data API), Redis's, and the
+    database drivers' OperationalError."""
+    global _OUTAGES
+    if _OUTAGES is None:
+        import aurora_data_api.exceptions
+        import botocore.exceptions
+        import redis.exceptions
+
+        types: list[type[BaseException]] = [
+            ConnectionError, TimeoutError,
+            botocore.exceptions.ConnectionError,  # EndpointConnectionError, ConnectTimeoutError, ...
+            botocore.exceptions.ReadTimeoutError,
+            redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+            aurora_data_api.exceptions.OperationalError,
+        ]
+        try:
+            import psycopg
+        except ImportError:  # the Lambdas ship without psycopg
+            pass
+        else:
+            types.append(psycopg.OperationalError)
+        _OUTAGES = tuple(types)
+    return _OUTAGES
+
+
 def _is_outage(exc: Exception) -> bool:
-    names = {c.__name__ for c in type(exc).__mro__}
-    modules = {c.__module__.split(".")[0] for c in type(exc).__mro__}
-    return bool(names & {"ConnectionError", "TimeoutError", "EndpointConnectionError", "ConnectTimeoutError",
-                         "ReadTimeoutError", "OperationalError"}) or "redis" in modules and "ConnectionError" in names
+    return isinstance(exc, outage_types())

@@ -18,10 +18,9 @@ def _view(key) -> dict:
 
 def list_keys(ctx) -> list:
     from chalicelib import apikeys
-    from chalicelib.db import transaction
+    from chalicelib.db import autocommit
 
-    with transaction() as tx:
-        return [_view(k) for k in apikeys.list_keys(tx, ctx.account_id)]
+    return [_view(k) for k in apikeys.list_keys(autocommit(), ctx.account_id)]
 
 
 def create_key(ctx) -> dict:

@@ -1,23 +1,21 @@
 """Public market data: exchange info from the symbols file; book, trades, klines and
 tickers from Redis (written by the matcher through ``chalicelib.marketdata``), and
-from Aurora's trades table / the DynamoDB book item when the cache is cold."""
+from Aurora's trades table (``chalicelib.tradehistory``, where the SQL is) / the
+DynamoDB book item when the cache is cold."""
 from __future__ import annotations
 
 import json
-import time
 from decimal import Decimal
 
 from chalicelib import marketdata as md
-from chalicelib.errors import ExchangeError, Failure, Reason
+from chalicelib import tradehistory
 from chalicelib.amounts import fmt as _f
+from chalicelib.clock import now_ms
+from chalicelib.errors import ExchangeError, Failure, Reason
 
 ZERO = "0.00000000"
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]
 STP_MODES = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _catalog():
@@ -45,19 +43,13 @@ def _symbols_of(ctx) -> tuple[list[str], bool]:
     return sorted(_catalog().symbols), False
 
 
-def _tx():
-    from chalicelib.db import transaction
-
-    return transaction()
-
-
 # -- general --------------------------------------------------------------------------
 def ping(ctx) -> dict:
     return {}
 
 
 def server_time(ctx) -> dict:
-    return {"serverTime": _now_ms()}
+    return {"serverTime": now_ms()}
 
 
 def symbol_info(spec, permission_sets: bool = True) -> dict:
@@ -109,7 +101,7 @@ def exchange_info(ctx) -> dict:
     if ctx.args["symbolStatus"]:
         specs = [s for s in specs if s.status == ctx.args["symbolStatus"]]
     show_sets = ctx.args.get("showPermissionSets", True)
-    return {"timezone": "UTC", "serverTime": _now_ms(), "rateLimits": rate_limits_info(), "exchangeFilters": [],
+    return {"timezone": "UTC", "serverTime": now_ms(), "rateLimits": rate_limits_info(), "exchangeFilters": [],
             "symbols": [symbol_info(s, show_sets) for s in specs]}
 
 
@@ -118,15 +110,15 @@ def _depth_snapshot(symbol: str) -> dict:
     snap = md.read_depth(_redis(), symbol)
     if snap is not None:
         return snap
-    try:  # cold cache: the matcher's last book item in DynamoDB
-        from chalicelib.tables import BookModel
+    from pynamodb.exceptions import DoesNotExist, TableDoesNotExist
 
+    from chalicelib.tables import BookModel
+
+    try:  # cold cache: the matcher's last book item in DynamoDB
         item = BookModel.get(symbol, md.DEPTH_ITEM)
-        return json.loads(item.body)
-    except Exception as exc:
-        if type(exc).__name__ not in ("DoesNotExist", "TableDoesNotExist"):
-            raise
-    return {"lastUpdateId": 0, "bids": [], "asks": []}
+    except (DoesNotExist, TableDoesNotExist):  # no book published yet: an empty one
+        return {"lastUpdateId": 0, "bids": [], "asks": []}
+    return json.loads(item.body)
 
 
 def depth(ctx) -> dict:
@@ -142,40 +134,10 @@ def _trade_out(t: dict) -> dict:
             "isBuyerMaker": t["isBuyerMaker"], "isBestMatch": True}
 
 
-def _db_trades(symbol: str, *, from_id: int | None = None, start: int | None = None, end: int | None = None,
-               limit: int = 500, newest: bool = False) -> list[dict]:
-    """Trades of ``symbol`` from Aurora, ascending id (``newest``: the last ``limit``)."""
-    spec = _catalog().symbol(symbol)
-    where = ["symbol = :s"]
-    params: dict = {"s": symbol, "l": limit}
-    if from_id is not None:
-        where.append("trade_id >= :f")
-        params["f"] = from_id
-    if start is not None:
-        where.append("executed_at >= to_timestamp(CAST(:st AS double precision) / 1000)")
-        params["st"] = start
-    if end is not None:
-        where.append("executed_at <= to_timestamp(CAST(:en AS double precision) / 1000)")
-        params["en"] = end
-    order = "DESC" if newest else "ASC"
-    with _tx() as tx:
-        rows = tx.query(
-            "SELECT trade_id, price, qty, quote_qty, is_buyer_maker,"
-            " CAST(floor(extract(epoch FROM executed_at) * 1000) AS bigint) AS time_ms,"
-            " CASE WHEN is_buyer_maker THEN seller_order_id ELSE buyer_order_id END AS taker"
-            f" FROM trades WHERE {' AND '.join(where)} ORDER BY trade_id {order} LIMIT :l", params)
-    if newest:
-        rows.reverse()
-    pd, qd = spec.quote_precision, spec.base_precision
-    return [{"id": int(r["trade_id"]), "price": _f(r["price"], pd), "qty": _f(r["qty"], qd),
-             "quoteQty": _f(r["quote_qty"], pd), "time": int(r["time_ms"]), "isBuyerMaker": bool(r["is_buyer_maker"]),
-             "isBestMatch": True, "o": int(r["taker"])} for r in rows]
-
-
 def _recent(symbol: str, limit: int) -> list[dict]:
     rows = md.read_trades(_redis(), symbol, limit)
     if rows is None:
-        rows = _db_trades(symbol, limit=limit, newest=True)
+        rows = tradehistory.trades(symbol, limit=limit, newest=True)
     return rows
 
 
@@ -187,7 +149,7 @@ def historical_trades(ctx) -> list:
     limit = ctx.args.get("limit", 500)
     if ctx.args["fromId"] is None:
         return recent_trades(ctx)
-    return [_trade_out(t) for t in _db_trades(ctx.args["symbol"], from_id=ctx.args["fromId"], limit=limit)]
+    return [_trade_out(t) for t in tradehistory.trades(ctx.args["symbol"], from_id=ctx.args["fromId"], limit=limit)]
 
 
 def _aggregate(trades: list[dict]) -> list[dict]:
@@ -218,7 +180,7 @@ def agg_trades(ctx) -> list:
         aggs = _aggregate(_recent(symbol, min(1000, limit * 4)))
         return aggs[-limit:]
     fetch = min(5000, limit * 4)
-    rows = _db_trades(symbol, from_id=from_id, start=start, end=end, limit=fetch)
+    rows = tradehistory.trades(symbol, from_id=from_id, start=start, end=end, limit=fetch)
     aggs = _aggregate(rows)
     if len(rows) == fetch and len(aggs) > 1:
         aggs = aggs[:-1]  # the last group may continue beyond what was fetched
@@ -226,40 +188,6 @@ def agg_trades(ctx) -> list:
 
 
 # -- klines -----------------------------------------------------------------------------
-def _db_klines(symbol: str, interval: str, start: int | None, end: int | None, limit: int) -> list[list]:
-    spec = _catalog().symbol(symbol)
-    ms = "CAST(floor(extract(epoch FROM executed_at) * 1000) AS bigint)"
-    if interval == "1M":
-        bucket = "CAST(extract(epoch FROM date_trunc('month', executed_at AT TIME ZONE 'UTC')) * 1000 AS bigint)"
-    elif interval == "1w":
-        bucket = f"(({ms} - 345600000) / 604800000) * 604800000 + 345600000"
-    else:
-        bucket = f"({ms} / {md.INTERVALS[interval]}) * {md.INTERVALS[interval]}"
-    where = ["symbol = :s"]
-    params: dict = {"s": symbol, "l": limit}
-    if start is not None:
-        where.append(f"{bucket} >= :st")
-        params["st"] = start
-    if end is not None:
-        where.append(f"{bucket} <= :en")
-        params["en"] = end
-    order = "ASC" if start is not None else "DESC"
-    with _tx() as tx:
-        rows = tx.query(
-            f"SELECT {bucket} AS open_ms, (array_agg(price ORDER BY trade_id))[1] AS o, max(price) AS h,"
-            " min(price) AS lo, (array_agg(price ORDER BY trade_id DESC))[1] AS c, sum(qty) AS v,"
-            " sum(quote_qty) AS qv, count(*) AS n,"
-            " COALESCE(sum(qty) FILTER (WHERE NOT is_buyer_maker), 0) AS tbv,"
-            " COALESCE(sum(quote_qty) FILTER (WHERE NOT is_buyer_maker), 0) AS tbq"
-            f" FROM trades WHERE {' AND '.join(where)} GROUP BY 1 ORDER BY 1 {order} LIMIT :l", params)
-    if order == "DESC":
-        rows.reverse()
-    pd, qd = spec.quote_precision, spec.base_precision
-    return [[int(r["open_ms"]), _f(r["o"], pd), _f(r["h"], pd), _f(r["lo"], pd), _f(r["c"], pd), _f(r["v"], qd),
-             md.kline_close(interval, int(r["open_ms"])), _f(r["qv"], pd), int(r["n"]), _f(r["tbv"], qd),
-             _f(r["tbq"], pd), "0"] for r in rows]
-
-
 def klines(ctx) -> list:
     symbol, interval = ctx.args["symbol"], ctx.args["interval"]
     start, end, limit = ctx.args["startTime"], ctx.args["endTime"], ctx.args.get("limit", 500)
@@ -270,11 +198,13 @@ def klines(ctx) -> list:
         raise ExchangeError(Failure(Reason.INVALID_PARAMETER, "endTime must not be before startTime."))
     rows = md.read_klines(_redis(), symbol, interval, start, end, limit)
     if rows is None:
-        rows = _db_klines(symbol, interval, start, end, limit)
+        rows = tradehistory.klines(symbol, interval, start, end, limit)
     return rows
 
 
-ui_klines = klines
+def ui_klines(ctx) -> list:
+    """Binance's uiKlines: the same bars as klines here."""
+    return klines(ctx)
 
 
 # -- tickers ----------------------------------------------------------------------------
@@ -296,19 +226,9 @@ def _window_stats(symbols: list[str], window_ms: int, now: int) -> dict[str, dic
         else:
             out[s] = None
     if cold:
-        with _tx() as tx:
-            rows = tx.query(
-                "SELECT symbol, (array_agg(price ORDER BY trade_id))[1] AS o, max(price) AS h, min(price) AS lo,"
-                " (array_agg(price ORDER BY trade_id DESC))[1] AS c, sum(qty) AS v, sum(quote_qty) AS qv,"
-                " count(*) AS n, max(trade_id) AS last_id FROM trades WHERE symbol = ANY(string_to_array(:syms, ','))"
-                " AND executed_at >= to_timestamp(CAST(:st AS double precision) / 1000) GROUP BY symbol",
-                {"syms": ",".join(cold), "st": start})
-        by = {r["symbol"]: r for r in rows}
+        by = tradehistory.window_stats(cold, start)
         for s in cold:
-            r = by.get(s)
-            out[s] = None if r is None else {
-                "open": r["o"], "high": r["h"], "low": r["lo"], "last": r["c"], "volume": r["v"], "quote": r["qv"],
-                "count": int(r["n"]), "last_id": int(r["last_id"])}
+            out[s] = by.get(s)
     return out
 
 
@@ -322,15 +242,7 @@ def _last_trades(symbols: list[str]) -> dict[str, dict | None]:
         if last is None:
             cold.append(s)
     if cold:
-        with _tx() as tx:
-            rows = tx.query(
-                "SELECT DISTINCT ON (symbol) symbol, trade_id, price, qty FROM trades"
-                " WHERE symbol = ANY(string_to_array(:syms, ',')) ORDER BY symbol, trade_id DESC",
-                {"syms": ",".join(cold)})
-        for row in rows:
-            spec = _catalog().symbol(row["symbol"])
-            out[row["symbol"]] = {"lastId": str(row["trade_id"]), "price": _f(row["price"], spec.quote_precision),
-                                  "qty": _f(row["qty"], spec.base_precision)}
+        out.update(tradehistory.last_trades(cold))
     return out
 
 
@@ -380,7 +292,7 @@ def _ticker(symbol: str, stats: dict | None, last: dict | None, top, window_ms: 
 
 def _tickers(ctx, window_ms: int, full_24h: bool):
     names, single = _symbols_of(ctx)
-    now = _now_ms()
+    now = now_ms()
     kind = ctx.args.get("type", "FULL")
     stats = _window_stats(names, window_ms, now)
     lasts = _last_trades(names)
@@ -416,7 +328,7 @@ def book_ticker(ctx):
 
 def avg_price(ctx) -> dict:
     symbol = ctx.args["symbol"]
-    now = _now_ms()
+    now = now_ms()
     stats = _window_stats([symbol], 5 * 60_000, now).get(symbol)
     pd = _catalog().symbol(symbol).quote_precision
     if stats and Decimal(stats["volume"]):

@@ -1,16 +1,19 @@
 """Every operation of the API, described once.
 
 An :class:`Op` names its route, security, request weight, parameters, success schema
-and the function that implements it (``"module:function"`` under ``chalicelib.api``,
-imported on first use).  :func:`chalicelib.api.http.dispatch` validates and runs a
-request from it; ``openapi.py`` turns the same table into the OpenAPI document, so the
-document cannot drift from what the code accepts.
+and the function that implements it (the function itself, so an editor, a grep and
+the import graph all lead from here to it).  Each route in ``app.py`` passes its
+handler function to :func:`chalicelib.api.http.dispatch`, which finds the handler's
+Op in :data:`BY_HANDLER`, validates and runs the request from it; ``openapi.py`` turns
+the same table into the OpenAPI document, so the document cannot drift from what the
+code accepts.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
+from chalicelib.api import account, admin, cognito, compat, keys, market, trading
 from chalicelib.api.params import CLIENT_ID_RE, Param
 from chalicelib.errors import Reason
 
@@ -135,7 +138,7 @@ class Op:
     id: str
     method: str
     path: str
-    handler: str
+    handler: Callable  # takes the request's Ctx (chalicelib.api.http), returns the JSON body
     summary: str
     security: str = NONE
     weight: int | Callable = 1
@@ -212,56 +215,56 @@ _FUND_HISTORY = (Param("coin", "str", pattern=r"^[A-Z0-9]{2,12}$"), Param("statu
 
 OPS: tuple[Op, ...] = (
     # -- public market data
-    Op("ping", "GET", "/v3/ping", "market:ping", "Test connectivity", response=obj({})),
-    Op("time", "GET", "/v3/time", "market:server_time", "Server time", response=obj({"serverTime": INT})),
-    Op("exchangeInfo", "GET", "/v3/exchangeInfo", "market:exchange_info", "Trading rules and symbols", weight=20,
+    Op("ping", "GET", "/v3/ping", market.ping, "Test connectivity", response=obj({})),
+    Op("time", "GET", "/v3/time", market.server_time, "Server time", response=obj({"serverTime": INT})),
+    Op("exchangeInfo", "GET", "/v3/exchangeInfo", market.exchange_info, "Trading rules and symbols", weight=20,
        params=(SYM_OPT, SYMBOLS, Param("permissions", "str", max_len=200, pattern=r'^[\x20-\x7e]{0,200}$'),
                Param("showPermissionSets", "bool"),
                Param("symbolStatus", "enum", values=("TRADING", "HALT", "BREAK"))),
        response=EXCHANGE_INFO),
-    Op("depth", "GET", "/v3/depth", "market:depth", "Order book", weight=depth_weight,
+    Op("depth", "GET", "/v3/depth", market.depth, "Order book", weight=depth_weight,
        params=(SYM, _limit(100, 5000)), response=DEPTH),
-    Op("trades", "GET", "/v3/trades", "market:recent_trades", "Recent trades", weight=25,
+    Op("trades", "GET", "/v3/trades", market.recent_trades, "Recent trades", weight=25,
        params=(SYM, _limit(500, 1000)), response=arr(TRADE_ROW)),
-    Op("historicalTrades", "GET", "/v3/historicalTrades", "market:historical_trades", "Older trades", weight=25,
+    Op("historicalTrades", "GET", "/v3/historicalTrades", market.historical_trades, "Older trades", weight=25,
        security=MARKET_DATA, params=(SYM, _limit(500, 1000), FROM_ID), response=arr(TRADE_ROW)),
-    Op("aggTrades", "GET", "/v3/aggTrades", "market:agg_trades", "Compressed/aggregate trades", weight=2,
+    Op("aggTrades", "GET", "/v3/aggTrades", market.agg_trades, "Compressed/aggregate trades", weight=2,
        params=(SYM, FROM_ID, START, END, _limit(500, 1000)), response=arr(AGG_TRADE)),
-    Op("klines", "GET", "/v3/klines", "market:klines", "Kline/candlestick bars", weight=2,
+    Op("klines", "GET", "/v3/klines", market.klines, "Kline/candlestick bars", weight=2,
        params=(SYM, Param("interval", "enum", required=True, values=INTERVALS, reason=Reason.BAD_INTERVAL),
                START, END, Param("timeZone", "str", pattern=r"^(0|[+-]?(0?[0-9]|1[0-4])(:[0-5][0-9])?)$"),
                _limit(500, 1000)),
        response=arr(KLINE)),
-    Op("uiKlines", "GET", "/v3/uiKlines", "market:ui_klines", "Klines for presentation", weight=2,
+    Op("uiKlines", "GET", "/v3/uiKlines", market.ui_klines, "Klines for presentation", weight=2,
        params=(SYM, Param("interval", "enum", required=True, values=INTERVALS, reason=Reason.BAD_INTERVAL),
                START, END, Param("timeZone", "str", pattern=r"^(0|[+-]?(0?[0-9]|1[0-4])(:[0-5][0-9])?)$"),
                _limit(500, 1000)),
        response=arr(KLINE)),
-    Op("avgPrice", "GET", "/v3/avgPrice", "market:avg_price", "Current average price", weight=2, params=(SYM,),
+    Op("avgPrice", "GET", "/v3/avgPrice", market.avg_price, "Current average price", weight=2, params=(SYM,),
        response=AVG_PRICE),
-    Op("ticker24hr", "GET", "/v3/ticker/24hr", "market:ticker_24hr", "24 hour rolling window statistics",
+    Op("ticker24hr", "GET", "/v3/ticker/24hr", market.ticker_24hr, "24 hour rolling window statistics",
        weight=_many_weight(2, 80), params=(SYM_OPT, SYMBOLS, Param("type", "enum", values=("FULL", "MINI"))),
        response=one_or_many({"anyOf": [TICKER_24H, TICKER_MINI]})),
-    Op("tickerPrice", "GET", "/v3/ticker/price", "market:ticker_price", "Latest price",
+    Op("tickerPrice", "GET", "/v3/ticker/price", market.ticker_price, "Latest price",
        weight=_many_weight(2, 4), params=(SYM_OPT, SYMBOLS), response=one_or_many(PRICE)),
-    Op("bookTicker", "GET", "/v3/ticker/bookTicker", "market:book_ticker", "Best bid/ask",
+    Op("bookTicker", "GET", "/v3/ticker/bookTicker", market.book_ticker, "Best bid/ask",
        weight=_many_weight(2, 4), params=(SYM_OPT, SYMBOLS), response=one_or_many(BOOK_TICKER)),
-    Op("ticker", "GET", "/v3/ticker", "market:ticker_window", "Rolling window statistics", weight=_window_weight,
+    Op("ticker", "GET", "/v3/ticker", market.ticker_window, "Rolling window statistics", weight=_window_weight,
        params=(SYM_OPT, SYMBOLS, Param("windowSize", "str", pattern=WINDOW_RE, default="1d"),
                Param("type", "enum", values=("FULL", "MINI"))),
        response=one_or_many({"anyOf": [TICKER_WINDOW, TICKER_MINI]})),
     # -- trading
-    Op("newOrder", "POST", "/v3/order", "trading:new_order", "New order", security=TRADE, weight=1,
+    Op("newOrder", "POST", "/v3/order", trading.new_order, "New order", security=TRADE, weight=1,
        params=ORDER_PARAMS, orders=True, tag="Trading",
        response={"anyOf": [NEW_ORDER, ORDER]}),
-    Op("testOrder", "POST", "/v3/order/test", "trading:test_order", "Test new order (validates, places nothing)",
+    Op("testOrder", "POST", "/v3/order/test", trading.test_order, "Test new order (validates, places nothing)",
        security=TRADE, weight=1, params=ORDER_PARAMS + (Param("computeCommissionRates", "bool"),), tag="Trading",
        response=obj({})),
-    Op("getOrder", "GET", "/v3/order", "trading:get_order", "Query order", security=USER_DATA, weight=4,
+    Op("getOrder", "GET", "/v3/order", trading.get_order, "Query order", security=USER_DATA, weight=4,
        params=(SYM, ORDER_ID, ORIG_CID) + SIGNED_PARAMS, tag="Trading", response=ORDER),
-    Op("cancelOrder", "DELETE", "/v3/order", "trading:cancel_order", "Cancel order", security=TRADE, weight=1,
+    Op("cancelOrder", "DELETE", "/v3/order", trading.cancel_order, "Cancel order", security=TRADE, weight=1,
        params=CANCEL_PARAMS, tag="Trading", response=CANCELED),
-    Op("cancelReplace", "POST", "/v3/order/cancelReplace", "trading:cancel_replace", "Cancel an order and place a new one",
+    Op("cancelReplace", "POST", "/v3/order/cancelReplace", trading.cancel_replace, "Cancel an order and place a new one",
        security=TRADE, weight=1, orders=True, tag="Trading", response=CANCEL_REPLACE,
        params=ORDER_PARAMS + (
            Param("cancelReplaceMode", "enum", required=True, values=("STOP_ON_FAILURE", "ALLOW_FAILURE")),
@@ -270,31 +273,31 @@ OPS: tuple[Op, ...] = (
            Param("cancelOrderId", "int", maximum=2**62),
            Param("cancelRestrictions", "enum", values=("ONLY_NEW", "ONLY_PARTIALLY_FILLED")),
            Param("orderRateLimitExceededMode", "enum", values=("DO_NOTHING", "CANCEL_ONLY")))),
-    Op("openOrders", "GET", "/v3/openOrders", "trading:open_orders", "Current open orders", security=USER_DATA,
+    Op("openOrders", "GET", "/v3/openOrders", trading.open_orders, "Current open orders", security=USER_DATA,
        weight=lambda a: 6 if a["symbol"] else 80, params=(SYM_OPT,) + SIGNED_PARAMS, tag="Trading",
        response=arr(ORDER)),
-    Op("cancelOpenOrders", "DELETE", "/v3/openOrders", "trading:cancel_open_orders", "Cancel all open orders on a symbol",
+    Op("cancelOpenOrders", "DELETE", "/v3/openOrders", trading.cancel_open_orders, "Cancel all open orders on a symbol",
        security=TRADE, weight=1, params=(SYM,) + SIGNED_PARAMS, tag="Trading", response=arr(CANCELED)),
-    Op("allOrders", "GET", "/v3/allOrders", "trading:all_orders", "All orders", security=USER_DATA, weight=20,
+    Op("allOrders", "GET", "/v3/allOrders", trading.all_orders, "All orders", security=USER_DATA, weight=20,
        params=(SYM, ORDER_ID, START, END, _limit(500, 1000)) + SIGNED_PARAMS, tag="Trading", response=arr(ORDER)),
-    Op("myTrades", "GET", "/v3/myTrades", "trading:my_trades", "Account trade list", security=USER_DATA, weight=20,
+    Op("myTrades", "GET", "/v3/myTrades", trading.my_trades, "Account trade list", security=USER_DATA, weight=20,
        params=(SYM, ORDER_ID, START, END, FROM_ID, _limit(500, 1000)) + SIGNED_PARAMS, tag="Trading",
        response=arr(MY_TRADE)),
-    Op("rateLimitOrder", "GET", "/v3/rateLimit/order", "trading:rate_limit_order", "Current order count usage",
+    Op("rateLimitOrder", "GET", "/v3/rateLimit/order", trading.rate_limit_order, "Current order count usage",
        security=USER_DATA, weight=40, params=SIGNED_PARAMS, tag="Trading", response=ORDER_COUNT),
     # -- account
-    Op("account", "GET", "/v3/account", "account:account", "Account information", security=USER_DATA, weight=20,
+    Op("account", "GET", "/v3/account", account.account, "Account information", security=USER_DATA, weight=20,
        params=(Param("omitZeroBalances", "bool"),) + SIGNED_PARAMS, tag="Account", response=ACCOUNT),
-    Op("accountCommission", "GET", "/v3/account/commission", "account:commission", "Commission rates of a symbol",
+    Op("accountCommission", "GET", "/v3/account/commission", account.commission, "Commission rates of a symbol",
        security=USER_DATA, weight=20, params=(SYM,) + SIGNED_PARAMS, tag="Account", response=ACCOUNT_COMMISSION),
-    Op("depositHistory", "GET", "/v1/capital/deposit/hisrec", "account:deposit_history", "Deposit history",
+    Op("depositHistory", "GET", "/v1/capital/deposit/hisrec", account.deposit_history, "Deposit history",
        security=USER_DATA, weight=1, params=_FUND_HISTORY, tag="Funds", response=arr(DEPOSIT)),
-    Op("demoDeposit", "POST", "/v1/capital/deposit/demo", "account:demo_deposit",
+    Op("demoDeposit", "POST", "/v1/capital/deposit/demo", account.demo_deposit,
        "Credit yourself a demo deposit (only where DEMO_DEPOSITS is on, e.g. the local stack)", security=WEB,
        weight=10, tag="Funds", body="json", response=obj({"id": STR, "asset": STR, "amount": NUM}),
        params=(Param("asset", "str", required=True, pattern=r"^[A-Z0-9]{2,12}$"),
                Param("amount", "decimal", required=True))),
-    Op("withdrawApply", "POST", "/v1/capital/withdraw/apply", "account:withdraw_apply",
+    Op("withdrawApply", "POST", "/v1/capital/withdraw/apply", account.withdraw_apply,
        "Request a withdrawal (funds are held until an operator completes or rejects it)",
        security=TRADE, weight=600, tag="Funds", response=obj({"id": STR}),
        params=(Param("coin", "str", required=True, pattern=r"^[A-Z0-9]{2,12}$"),
@@ -304,83 +307,85 @@ OPS: tuple[Op, ...] = (
                Param("network", "str", pattern=r"^[A-Z0-9]{1,20}$"),
                Param("addressTag", "str", pattern=r"^[A-Za-z0-9]{0,64}$"),
                Param("name", "str", max_len=64, pattern=r"^[A-Za-z0-9 ._-]{0,64}$")) + SIGNED_PARAMS),
-    Op("withdrawHistory", "GET", "/v1/capital/withdraw/history", "account:withdraw_history", "Withdrawal history",
+    Op("withdrawHistory", "GET", "/v1/capital/withdraw/history", account.withdraw_history, "Withdrawal history",
        security=USER_DATA, weight=1, params=_FUND_HISTORY + (Param("withdrawOrderId", "str",
                                                                   pattern=r"^[A-Za-z0-9._:-]{1,64}$"),),
        tag="Funds", response=arr(WITHDRAWAL)),
     # -- API keys (signed-in web users)
-    Op("listApiKeys", "GET", "/v1/apiKeys", "keys:list_keys", "List my API keys", security=WEB, tag="API keys",
+    Op("listApiKeys", "GET", "/v1/apiKeys", keys.list_keys, "List my API keys", security=WEB, tag="API keys",
        response=arr(API_KEY)),
-    Op("createApiKey", "POST", "/v1/apiKeys", "keys:create_key", "Create an API key (the secret is returned once)",
+    Op("createApiKey", "POST", "/v1/apiKeys", keys.create_key, "Create an API key (the secret is returned once)",
        security=WEB, tag="API keys", body="json", response=API_KEY_CREATED,
        params=(Param("label", "str", max_len=64, pattern=r"^[A-Za-z0-9 ._-]{0,64}$"),
                Param("canTrade", "bool"),
                Param("ipList", "str", pattern=r"^[0-9a-fA-F:./, ]{0,400}$", max_len=400,
                      description="comma-separated IPs/networks"))),
-    Op("revokeApiKey", "DELETE", "/v1/apiKeys/{apiKey}", "keys:revoke_key", "Revoke one of my API keys",
+    Op("revokeApiKey", "DELETE", "/v1/apiKeys/{apiKey}", keys.revoke_key, "Revoke one of my API keys",
        security=WEB, tag="API keys", response=obj({"apiKey": STR, "revoked": BOOL})),
     # -- Cognito sign-up/sign-in for the web app
-    Op("signUp", "POST", "/v1/auth/signUp", "cognito:sign_up", "Sign up", tag="Auth", body="json",
+    Op("signUp", "POST", "/v1/auth/signUp", cognito.sign_up, "Sign up", tag="Auth", body="json",
        weight=10, response=obj({"userConfirmed": BOOL, "userSub": STR}),
        params=(Param("email", "str", required=True, pattern=EMAIL_RE, max_len=254),
                Param("password", "str", required=True, max_len=256, pattern=r"^[\x20-\x7e]{1,256}$"))),
-    Op("confirmSignUp", "POST", "/v1/auth/confirm", "cognito:confirm", "Confirm a sign-up with the emailed code",
+    Op("confirmSignUp", "POST", "/v1/auth/confirm", cognito.confirm, "Confirm a sign-up with the emailed code",
        tag="Auth", body="json", weight=10, response=obj({"confirmed": BOOL}),
        params=(Param("email", "str", required=True, pattern=EMAIL_RE, max_len=254),
                Param("code", "str", required=True, pattern=r"^[0-9A-Za-z]{1,16}$"))),
-    Op("signIn", "POST", "/v1/auth/signIn", "cognito:sign_in", "Sign in (may answer with an MFA challenge)",
+    Op("signIn", "POST", "/v1/auth/signIn", cognito.sign_in, "Sign in (may answer with an MFA challenge)",
        tag="Auth", body="json", weight=10, response={"anyOf": [TOKENS, CHALLENGE]},
        params=(Param("email", "str", required=True, pattern=EMAIL_RE, max_len=254),
                Param("password", "str", required=True, max_len=256, pattern=r"^[\x20-\x7e]{1,256}$"))),
-    Op("respondToChallenge", "POST", "/v1/auth/respondToChallenge", "cognito:respond",
+    Op("respondToChallenge", "POST", "/v1/auth/respondToChallenge", cognito.respond,
        "Answer a sign-in challenge (SOFTWARE_TOKEN_MFA)", tag="Auth", body="json", weight=10, response=TOKENS,
        params=(Param("email", "str", required=True, pattern=EMAIL_RE, max_len=254),
                Param("session", "str", required=True, max_len=4096, pattern=r"^[\x21-\x7e]{1,4096}$"),
                Param("challengeName", "enum", values=("SOFTWARE_TOKEN_MFA",), default="SOFTWARE_TOKEN_MFA"),
                Param("code", "str", required=True, pattern=r"^[0-9]{6}$"))),
-    Op("refresh", "POST", "/v1/auth/refresh", "cognito:refresh", "New tokens from a refresh token", tag="Auth",
+    Op("refresh", "POST", "/v1/auth/refresh", cognito.refresh, "New tokens from a refresh token", tag="Auth",
        body="json", weight=10, response=TOKENS, params=(Param("refreshToken", "str", required=True, max_len=4096, pattern=r"^[\x21-\x7e]{1,4096}$"),)),
-    Op("mfaAssociate", "POST", "/v1/auth/mfa/associate", "cognito:mfa_associate",
+    Op("mfaAssociate", "POST", "/v1/auth/mfa/associate", cognito.mfa_associate,
        "Start enrolling a TOTP authenticator (returns the secret)", security=WEB, tag="Auth", body="json",
        weight=10, response=obj({"secretCode": STR}),
        params=(Param("accessToken", "str", required=True, max_len=4096, pattern=r"^[\x21-\x7e]{1,4096}$"),)),
-    Op("mfaVerify", "POST", "/v1/auth/mfa/verify", "cognito:mfa_verify",
+    Op("mfaVerify", "POST", "/v1/auth/mfa/verify", cognito.mfa_verify,
        "Finish enrolling a TOTP authenticator and turn TOTP MFA on", security=WEB, tag="Auth", body="json",
        weight=10, response=obj({"status": STR, "mfaEnabled": BOOL}),
        params=(Param("accessToken", "str", required=True, max_len=4096, pattern=r"^[\x21-\x7e]{1,4096}$"),
                Param("code", "str", required=True, pattern=r"^[0-9]{6}$"),
                Param("deviceName", "str", max_len=64, pattern=r"^[A-Za-z0-9 ._-]{0,64}$"))),
     # -- what stock clients ask of a Binance that has futures and margin (chalicelib/api/compat.py)
-    Op("systemStatus", "GET", "/sapi/v1/system/status", "compat:system_status", "System status", tag="Compat",
+    Op("systemStatus", "GET", "/sapi/v1/system/status", compat.system_status, "System status", tag="Compat",
        response=obj({"status": INT, "msg": STR})),
-    Op("futuresExchangeInfo", "GET", "/fapi/v1/exchangeInfo", "compat:no_futures",
+    Op("futuresExchangeInfo", "GET", "/fapi/v1/exchangeInfo", compat.no_usdm_futures,
        "USD-M futures exchange information (no futures are listed)", tag="Compat", weight=1,
        response=obj({"timezone": STR, "serverTime": INT, "symbols": arr(obj({}))})),
-    Op("deliveryExchangeInfo", "GET", "/dapi/v1/exchangeInfo", "compat:no_futures",
+    Op("deliveryExchangeInfo", "GET", "/dapi/v1/exchangeInfo", compat.no_coin_futures,
        "COIN-M futures exchange information (no futures are listed)", tag="Compat", weight=1,
        response=obj({"timezone": STR, "serverTime": INT, "symbols": arr(obj({}))})),
-    Op("capitalConfig", "GET", "/sapi/v1/capital/config/getall", "compat:no_coin_config",
+    Op("capitalConfig", "GET", "/sapi/v1/capital/config/getall", compat.no_coin_config,
        "Coin network configuration (none published)", security=USER_DATA, weight=10, tag="Compat",
        params=SIGNED_PARAMS, response=arr(obj({}))),
-    Op("marginAllPairs", "GET", "/sapi/v1/margin/allPairs", "compat:no_margin_pairs",
+    Op("marginAllPairs", "GET", "/sapi/v1/margin/allPairs", compat.no_cross_margin_pairs,
        "Cross margin pairs (no margin trading)", security=USER_DATA, weight=1, tag="Compat",
        params=(SYM_OPT,) + SIGNED_PARAMS, response=arr(obj({}))),
-    Op("marginIsolatedAllPairs", "GET", "/sapi/v1/margin/isolated/allPairs", "compat:no_margin_pairs",
+    Op("marginIsolatedAllPairs", "GET", "/sapi/v1/margin/isolated/allPairs", compat.no_isolated_margin_pairs,
        "Isolated margin pairs (no margin trading)", security=USER_DATA, weight=10, tag="Compat",
        params=(SYM_OPT,) + SIGNED_PARAMS, response=arr(obj({}))),
     # -- operators (local/demo funds)
-    Op("adminDeposit", "POST", "/v1/admin/deposits", "admin:deposit", "Credit a deposit (operators)", security=ADMIN,
+    Op("adminDeposit", "POST", "/v1/admin/deposits", admin.deposit, "Credit a deposit (operators)", security=ADMIN,
        tag="Admin", body="json", response=TRANSFER,
        params=(Param("user", "str", required=True, pattern=r"^([0-9]{1,18}|[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190})$", max_len=254),
                Param("asset", "str", required=True, pattern=r"^[A-Z0-9]{2,12}$"),
                Param("amount", "decimal", required=True),
                Param("transferId", "str", pattern=r"^[A-Za-z0-9._:-]{1,64}$"))),
-    Op("adminCompleteWithdrawal", "POST", "/v1/admin/withdrawals/{transferId}/complete", "admin:complete_withdrawal",
+    Op("adminCompleteWithdrawal", "POST", "/v1/admin/withdrawals/{transferId}/complete", admin.complete_withdrawal,
        "Complete a pending withdrawal (operators)", security=ADMIN, tag="Admin", body="json", response=TRANSFER),
-    Op("adminRejectWithdrawal", "POST", "/v1/admin/withdrawals/{transferId}/reject", "admin:reject_withdrawal",
+    Op("adminRejectWithdrawal", "POST", "/v1/admin/withdrawals/{transferId}/reject", admin.reject_withdrawal,
        "Reject a pending withdrawal; the funds return to free (operators)", security=ADMIN, tag="Admin", body="json",
        response=TRANSFER),
 )
 
-BY_ID: dict[str, Op] = {op.id: op for op in OPS}
 BY_ROUTE: dict[tuple[str, str], Op] = {(op.method, op.path): op for op in OPS}
+BY_HANDLER: dict[Callable, Op] = {op.handler: op for op in OPS}
+if len(BY_HANDLER) != len(OPS):
+    raise RuntimeError("each operation needs a handler function of its own (routes find their Op by it)")

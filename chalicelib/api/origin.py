@@ -63,12 +63,17 @@ def accepted_secrets(settings) -> tuple[str, ...]:
         hit = _cache.get(arn)
         if hit is not None and now - hit[0] < CACHE_S:
             return hit[1]
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError  # boto3: only here
+
         with _lock:
             try:
                 values = _from_secrets_manager(arn)
-            except Exception:
+            except GetParameterError as exc:  # Powertools wraps every Secrets Manager failure in it
                 if hit is None:
                     raise  # never read: an outage (the request is answered -1001/-1000)
+                from chalicelib.api.observability import logger
+
+                logger.warning("origin secret unreadable; keeping the last values", extra={"error": repr(exc)[:300]})
                 values = hit[1]  # Secrets Manager unreachable: keep the last values a while
             _cache[arn] = (now, values)
         return values

@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
+
 from chalicelib.errors import ExchangeError, Failure, Reason
 
 
@@ -68,9 +70,7 @@ def charge_weight(ip: str, weight: int, now: float | None = None) -> dict:
         pipe.incrby(wkey, weight)
         pipe.expire(wkey, 90)
         banned_ms, used, _ = pipe.execute()
-    except Exception as exc:
-        if "redis" not in type(exc).__module__:
-            raise
+    except RedisError as exc:
         _fail_open(exc)
         return {}
     headers = {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-USED-WEIGHT": str(used)}
@@ -119,9 +119,7 @@ def charge_order(account_id: int, now: float | None = None) -> dict:
         pipe.incr(kday)
         pipe.expire(kday, 90000)
         n10, _, nday, _ = pipe.execute()
-    except Exception as exc:
-        if "redis" not in type(exc).__module__:
-            raise
+    except RedisError as exc:
         _fail_open(exc)
         return {}
     headers = {"X-MBX-ORDER-COUNT-10S": str(n10), "X-MBX-ORDER-COUNT-1D": str(nday)}

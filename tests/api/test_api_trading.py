@@ -70,6 +70,9 @@ def test_idempotent_placement_and_duplicates(api, matcher, traders):
     assert first.json["orderId"] == again.json["orderId"]
     other = _order(api, maker, **{**params, "price": "1001"})
     assert (other.status_code, other.json.get("code")) == (400, -2010), (first.json, other.json)
+    for changed in ({"timeInForce": "IOC"}, {"selfTradePreventionMode": "EXPIRE_TAKER"}):  # any field differs
+        other = _order(api, maker, **{**params, **changed})
+        assert (other.status_code, other.json.get("code")) == (400, -2010), (changed, other.json)
     assert api.signed("GET", "/v3/order", maker, {"symbol": "ETHUSDT", "origClientOrderId": client_id}).json[
         "orderId"] == first.json["orderId"]
     r = api.signed("POST", "/v3/order/cancelReplace", maker, {

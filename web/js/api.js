@@ -5,66 +5,18 @@
 // holds sign-in and API keys.  Signed-in calls carry the Cognito access token as a
 // Bearer token, which the API accepts in place of an API key + HMAC signature.
 import * as auth from './auth.js';
+import { ApiError, BASE, authCall, fetchApi, parse } from './http.js';
 
-export const BASE = (document.querySelector('meta[name="exchange-api"]')?.content || '/api').replace(/\/$/, '');
-
-/** An error the API answered with: Binance-style `{code, msg}`. */
-export class ApiError extends Error {
-  constructor(status, code, msg) {
-    super(msg);
-    this.status = status;
-    this.code = code;
-  }
-  toString() {
-    return this.code !== undefined && this.code !== null ? `${this.message} (code ${this.code})` : this.message;
-  }
-}
-
-async function parse(resp) {
-  const text = await resp.text();
-  let body = null;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {
-    body = null;
-  }
-  if (resp.ok) return body;
-  if (body && typeof body.msg === 'string') throw new ApiError(resp.status, body.code, body.msg);
-  const detail = body?.Message || body?.message || text.slice(0, 200) || resp.statusText;
-  throw new ApiError(resp.status, null, `HTTP ${resp.status}: ${detail}`);
-}
-
-function query(params) {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params || {})) {
-    if (v !== undefined && v !== null && v !== '') q.append(k, String(v));
-  }
-  const s = q.toString();
-  return s ? `?${s}` : '';
-}
+export { ApiError, BASE, authCall };
 
 async function send(method, path, { params, form, json, signed = false, retry = true } = {}) {
   const headers = {};
-  let body;
-  if (form) {
-    headers['Content-Type'] = 'application/x-www-form-urlencoded';
-    body = new URLSearchParams(Object.entries(form).filter(([, v]) => v !== undefined && v !== null && v !== ''))
-      .toString();
-  } else if (json) {
-    headers['Content-Type'] = 'application/json';
-    body = JSON.stringify(json);
-  }
   if (signed) {
     const token = await auth.accessToken();
     if (!token) throw new ApiError(401, -1002, 'Please sign in first.');
     headers.Authorization = `Bearer ${token}`;
   }
-  let resp;
-  try {
-    resp = await fetch(`${BASE}${path}${query(params)}`, { method, headers, body, cache: 'no-store' });
-  } catch (err) {
-    throw new ApiError(0, null, 'The exchange cannot be reached. Check your connection.');
-  }
+  const resp = await fetchApi(method, path, { params, form, json, headers });
   if (signed && retry && resp.status === 401) {
     // an expired or revoked token: refresh once, then give up (sign-out)
     let refreshed = false;
@@ -113,8 +65,7 @@ export const createKey = (label, canTrade, ipList) => send('POST', '/v1/apiKeys'
 });
 export const revokeKey = (apiKey) => send('DELETE', `/v1/apiKeys/${encodeURIComponent(apiKey)}`, { signed: true });
 
-// -- sign-in (Cognito, relayed by the API)
-export const authCall = (path, json) => send('POST', `/v1/auth/${path}`, { json });
+// -- sign-in (Cognito, relayed by the API): authCall (from http.js) and MFA enrolment
 export const mfaAssociate = (accessToken) => send('POST', '/v1/auth/mfa/associate', { json: { accessToken },
                                                                                      signed: true });
 export const mfaVerify = (accessToken, code, deviceName) => send('POST', '/v1/auth/mfa/verify',

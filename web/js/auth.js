@@ -1,7 +1,7 @@
 // The signed-in session: Cognito tokens (through the API's /v1/auth relay), refreshed
 // before they expire.  Kept in sessionStorage: a reload keeps you signed in, closing
 // the tab signs you out.
-import { authCall } from './api.js';
+import { authCall } from './http.js';
 
 const KEY = 'exchange.session';
 const REFRESH_EARLY_MS = 60_000;
