@@ -1,0 +1,8 @@
+"""The stream gateway (``python -m gateway``): Binance's WebSocket market streams,
+served from what the matcher publishes to Redis after each settled batch.
+
+Stateless: any number of replicas, each subscribed to the matcher's channels on its
+own; a client that loses one reconnects to another and re-syncs as Binance
+documents.  Settings are the API's (``chalicelib.settings``: REDIS_URL,
+REDIS_KEY_PREFIX, ...), so the same environment runs it locally and on Fargate.
+"""
