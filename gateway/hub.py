@@ -164,6 +164,12 @@ class Hub:
         for n in names:
             conn.streams[n] = None
             sets.setdefault(n, set()).add(conn.ws)
+        for n in names:  # snapshot-like streams start at once rather than at the next change
+            s = st.parse(n, self.symbol_set)
+            if s is not None and s.kind == "partial":
+                self._poke_partial(s.symbol, s.levels, s.speed_ms)
+            elif s is not None and s.kind == "kline":
+                self._poke_kline(s.symbol, s.interval)
 
     def unsubscribe(self, conn: Conn, names) -> None:
         sets = self._sets(conn)
