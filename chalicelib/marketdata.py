@@ -148,9 +148,10 @@ def publish_depth(redis, symbol: str, last_update_id: int, bids: Iterable[Sequen
     snapshot, as one atomic step (WATCH/MULTI): every snapshot the API can serve is
     the end of exactly one published diff, and diff ``U`` is the previous snapshot's
     ``lastUpdateId + 1``, so Binance's local-order-book procedure finds no gap and no
-    overlap.  Without a previous snapshot (cold or cleared cache), or if ids went
-    backwards, the diff is a reset: ``U = u`` and every level.  Returns the stored
-    snapshot."""
+    overlap.  Without a stored snapshot the previous one is the empty book at id 0
+    (what the API serves for a book never published), so ``U = 1``; if ids went
+    backwards the diff is a reset (``U = u``, every level), which clients see as a gap
+    and resync.  Returns the stored snapshot."""
     from redis.exceptions import WatchError
 
     pd, qd = _decimals(symbol)
@@ -164,7 +165,9 @@ def publish_depth(redis, symbol: str, last_update_id: int, bids: Iterable[Sequen
                 pipe.watch(key)
                 raw = pipe.get(key)
                 prev = json.loads(raw) if raw else None
-                if prev is None or int(prev.get("lastUpdateId", 0)) >= snap["lastUpdateId"]:
+                if prev is None:  # what the API serves for a book never published: empty, id 0
+                    prev = {"lastUpdateId": 0, "bids": [], "asks": []}
+                if int(prev.get("lastUpdateId", 0)) >= snap["lastUpdateId"]:
                     prev, first = {"bids": [], "asks": []}, snap["lastUpdateId"]
                 else:
                     first = int(prev["lastUpdateId"]) + 1

@@ -80,6 +80,12 @@ def test_depth_streams(gateway, api, redis):
                 assert _is_num_text(p) and _is_num_text(q)
 
 
+def _candle(got: dict, interval: str, trade_ms: int) -> dict | None:
+    """The last event of the candle that holds ``trade_ms``."""
+    evs = [e for e in got[f"ethbtc@kline_{interval}"] if e["k"]["t"] == md.kline_open(interval, trade_ms)]
+    return evs[-1] if evs else None
+
+
 def test_trade_aggtrade_and_kline_streams(gateway, api, redis):
     names = ["ethbtc@trade", "ethbtc@aggTrade", "ethbtc@kline_1m", "ethbtc@kline_1s"]
     with connect(f"{gateway.url}/stream?streams={'/'.join(names)}") as ws:
@@ -92,7 +98,7 @@ def test_trade_aggtrade_and_kline_streams(gateway, api, redis):
         got: dict[str, list] = {n: [] for n in names}
         deadline = time.time() + 8
         while time.time() < deadline and not (len(got["ethbtc@trade"]) >= 3 and len(got["ethbtc@aggTrade"]) >= 2
-                                              and got["ethbtc@kline_1m"] and got["ethbtc@kline_1s"]):
+                                              and all(_candle(got, i, now) for i in ("1m", "1s"))):
             m = recv_until(ws, lambda m: True, timeout=deadline - time.time())
             got[m["stream"]].append(m["data"])
     tr = got["ethbtc@trade"]
@@ -111,7 +117,7 @@ def test_trade_aggtrade_and_kline_streams(gateway, api, redis):
         assert set(ev) == {"e", "E", "s", "a", "p", "q", "f", "l", "T", "m", "M"} and ev["e"] == "aggTrade"
         assert {k: ev[k] for k in ("a", "p", "q", "f", "l", "T", "m", "M")} == rest_aggs[ev["a"]]
     for interval in ("1m", "1s"):
-        ev = got[f"ethbtc@kline_{interval}"][-1]
+        ev = _candle(got, interval, now)  # the candle of the trades (a 1 s one may be closed by now)
         assert set(ev) == {"e", "E", "s", "k"} and ev["e"] == "kline" and ev["s"] == SYM
         k = ev["k"]
         assert set(k) == {"t", "T", "s", "i", "f", "L", "o", "c", "h", "l", "v", "n", "x", "q", "V", "Q", "B"}
