@@ -149,6 +149,7 @@ class Hub:
         self.klines: dict[tuple[str, str], Throttle] = {}
         self.kline_sent: dict[tuple[str, str], tuple[int, bool]] = {}  # (open time, closed) last sent
         self.last_trade: dict[str, int] = {}
+        self.seen_u: dict[str, int] = {}   # highest lastUpdateId seen per symbol (snapshot or diff)
         self.tickers_sent: dict[tuple[str, str], tuple] = {}
         self.events = 0
 
@@ -215,6 +216,7 @@ class Hub:
             book = self.books[s]
             if book.u < 0 and not book.loading:
                 book.load(snap)
+            self.seen_u[s] = max(self.seen_u.get(s, 0), book.u)
             if last and last.get("lastId") is not None:
                 self.last_trade.setdefault(s, int(last["lastId"]))
 
@@ -240,6 +242,12 @@ class Hub:
             self._on_trades(sym, msg.get("t") or [])
 
     def _on_depth(self, sym: str, diff: dict) -> None:
+        seen = self.seen_u.get(sym, 0)
+        if diff["U"] == 1 and seen > 0:
+            # the matcher found no stored snapshot (a flushed cache) and diffed from the
+            # empty book; clients holding an older snapshot must re-sync, not merge it
+            diff = {**diff, "U": diff["u"]}
+        self.seen_u[sym] = max(seen, diff["u"])
         for speed in st.DEPTH_SPEEDS:
             self._merge_diff(sym, speed, diff)
         book = self.books[sym]

@@ -3,6 +3,7 @@ helpers (``chalicelib.marketdata``) and compared with the REST route that shows 
 same data: the field set and formats Binance documents, and the same values."""
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal as D
 
@@ -154,3 +155,37 @@ def test_ticker_streams(gateway, api, redis):
     arr = {t["s"]: t for t in got["!ticker@arr"]}
     assert SYM in arr and arr[SYM]["c"] == full["c"] and arr[SYM]["e"] == "24hrTicker"
     assert {t["e"] for t in got["!miniTicker@arr"]} == {"24hrMiniTicker"}
+
+
+def _next_message(pubsub) -> dict:
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        m = pubsub.get_message(timeout=0.5)  # None also for the subscribe confirmation
+        if m is not None:
+            return json.loads(m["data"])
+    raise AssertionError("nothing published")
+
+
+def test_publish_depth_diffs_and_a_flushed_cache(gateway, redis):
+    """The matcher's diff: U = previous lastUpdateId + 1, levels that left at quantity 0;
+    with no stored snapshot it diffs from the empty book (U = 1), and a gateway that
+    has seen the symbol before turns that into a new chain (U = u) so clients re-sync."""
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(md.channel(SYM))
+    try:
+        with connect(f"{gateway.url}/ws/ethbtc@depth@100ms") as ws:
+            u = _next_update_id(redis)
+            md.publish_depth(redis, SYM, u, [(D("0.04"), D("1"))], [(D("0.06"), D("2")), (D("0.07"), D("1"))])
+            md.publish_depth(redis, SYM, u + 2, [(D("0.04"), D("1"))], [(D("0.06"), D("2"))])
+            msgs = [_next_message(pubsub), _next_message(pubsub)]
+            assert msgs[1] == {"e": "depth", "s": SYM, "E": msgs[1]["E"], "U": u + 1, "u": u + 2, "b": [],
+                               "a": [["0.07000000", "0.00000000"]]}
+            assert recv_until(ws, lambda m: m["u"] == u + 2)["U"] <= u + 1
+            redis.delete(md.depth_key(SYM))  # a flushed cache
+            md.publish_depth(redis, SYM, u + 5, [(D("0.04"), D("1"))], [(D("0.06"), D("2"))])
+            raw = _next_message(pubsub)
+            assert (raw["U"], raw["u"]) == (1, u + 5)
+            ev = recv_until(ws, lambda m: m["u"] == u + 5)
+            assert ev["U"] == u + 5  # a gap for every client holding an older snapshot
+    finally:
+        pubsub.close()
