@@ -2,7 +2,8 @@
 
 Paths: ``/ws`` and ``/ws/<stream>`` (raw payloads; a ``/ws/<anything>`` that is not a
 stream name opens with no subscription, as ccxt expects, which then sends
-``SUBSCRIBE``), ``/stream?streams=a/b`` (combined, ``{"stream","data"}``), ``/healthz``.
+``SUBSCRIBE``), ``/stream?streams=a/b`` (combined, ``{"stream","data"}``),
+``/ws-api/v3`` (the WebSocket API, :mod:`gateway.wsapi`), ``/healthz``.
 
 Limits (Binance's): ``MAX_STREAMS`` streams per connection; ``MAX_MESSAGES_PER_S``
 incoming messages per second (more closes the connection, 1008); a connection lives
@@ -116,13 +117,15 @@ class Gateway:
                 return self._http_error(conn, -1100, "Illegal characters found in parameter 'streams'; "
                                                      f"at most {MAX_STREAMS} valid stream names separated by '/'.")
             conn.gw_state = (True, names)
+        elif path == "/ws-api/v3":
+            conn.gw_state = None  # the WebSocket API
         elif path == "/ws" or path.startswith("/ws/"):
             name = path[4:]
             stream = st.parse(name, self.hub.symbol_set) if name else None
             conn.gw_state = (False, [name] if stream else [])
         else:
-            return self._http_error(conn, -1100, f"Unknown path '{path}': use /ws/<stream>, /stream?streams=... "
-                                                 "or /healthz.", HTTPStatus.NOT_FOUND)
+            return self._http_error(conn, -1100, f"Unknown path '{path}': use /ws/<stream>, /stream?streams=..., "
+                                                 "/ws-api/v3 or /healthz.", HTTPStatus.NOT_FOUND)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return self._http_error(conn, -1100, "A WebSocket upgrade is required on this path.",
                                     HTTPStatus.UPGRADE_REQUIRED)
@@ -136,7 +139,11 @@ class Gateway:
 
     # -- a connection ----------------------------------------------------------------------
     async def handle(self, ws: ServerConnection) -> None:
-        combined, names = getattr(ws, "gw_state", (False, []))
+        state = getattr(ws, "gw_state", (False, []))
+        if state is None:
+            await self.handle_api(ws)
+            return
+        combined, names = state
         conn = Conn(ws, combined)
         hub = self.hub
         hub.add(conn)
@@ -152,6 +159,19 @@ class Gateway:
             await ws.close(1000, "Connection lifetime reached")
         finally:
             hub.remove(conn)
+
+    async def handle_api(self, ws: ServerConnection) -> None:
+        """``/ws-api/v3``: one request per text frame, answered in order."""
+        from . import wsapi
+
+        ip = (ws.remote_address or ("0.0.0.0",))[0]
+        try:
+            async with asyncio.timeout(self.config.max_lifetime_s):
+                async for message in ws:
+                    reply = await asyncio.to_thread(wsapi.handle, message, ip)
+                    await ws.send(json.dumps(reply, separators=(",", ":"), default=str))
+        except TimeoutError:
+            await ws.close(1000, "Connection lifetime reached")
 
     @staticmethod
     def _within_rate(conn: Conn) -> bool:

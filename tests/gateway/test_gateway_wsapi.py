@@ -1,0 +1,62 @@
+"""The WebSocket API's public requests (``/ws-api/v3``): Binance's envelope, the same
+results and errors as the REST routes (one operation behind both)."""
+from __future__ import annotations
+
+import json
+import time
+
+from websockets.sync.client import connect
+
+
+def _call(ws, method: str, params=None, req_id="r1"):
+    body = {"id": req_id, "method": method}
+    if params is not None:
+        body["params"] = params
+    ws.send(json.dumps(body))
+    return json.loads(ws.recv(timeout=10))
+
+
+def test_ping_time_exchange_info_depth(gateway, api):
+    with connect(f"{gateway.url}/ws-api/v3") as ws:
+        r = _call(ws, "ping", req_id=1)
+        assert r["id"] == 1 and r["status"] == 200 and r["result"] == {}
+        rl = r["rateLimits"]
+        assert rl[0]["rateLimitType"] == "REQUEST_WEIGHT" and rl[0]["interval"] == "MINUTE"
+        assert rl[0]["intervalNum"] == 1 and rl[0]["count"] >= 1 and rl[0]["limit"] > 0
+        r = _call(ws, "v3/time", req_id="t")
+        assert r["status"] == 200 and abs(r["result"]["serverTime"] - time.time() * 1000) < 10_000
+        r = _call(ws, "exchangeInfo", {"symbols": ["BTCUSDT", "ETHBTC"]})
+        rest = api.get("/v3/exchangeInfo", {"symbols": '["BTCUSDT","ETHBTC"]'}).json
+        assert r["status"] == 200
+        assert r["result"]["symbols"] == rest["symbols"]
+        # the gateway runs with the default limits (this test process raised its own)
+        from chalicelib.api.ratelimit import Limits, rate_limits_info
+
+        assert r["result"]["rateLimits"] == rate_limits_info(Limits())
+        r = _call(ws, "depth", {"symbol": "BTCUSDT", "limit": 5}, req_id=None)
+        assert r["id"] is None and r["status"] == 200
+        assert r["result"] == api.get("/v3/depth", {"symbol": "BTCUSDT", "limit": 5}).json
+        r = _call(ws, "ticker.price", {"symbol": "ETHBTC"}, req_id=7)
+        assert r["result"] == api.get("/v3/ticker/price", {"symbol": "ETHBTC"}).json
+        r = _call(ws, "ping", {"returnRateLimits": False}, req_id=8)
+        assert r == {"id": 8, "status": 200, "result": {}}
+
+
+def test_errors_are_binance_shaped(gateway, api):
+    with connect(f"{gateway.url}/ws-api/v3") as ws:
+        ws.send("{nope")
+        r = json.loads(ws.recv(timeout=10))
+        assert r == {"id": None, "status": 400, "error": {"code": -1135, "msg": "Invalid JSON Request"}}
+        r = _call(ws, "order.nope", req_id=2)
+        assert r["id"] == 2 and r["status"] == 400 and r["error"]["code"] == -1020
+        r = _call(ws, "depth", {}, req_id=3)
+        rest = api.get("/v3/depth", {}).json
+        assert r["status"] == 400 and r["error"] == rest and r["error"]["code"] == -1102
+        r = _call(ws, "depth", {"symbol": "NOPEUSDT"}, req_id=4)
+        assert r["error"] == api.get("/v3/depth", {"symbol": "NOPEUSDT"}).json and r["error"]["code"] == -1121
+        r = _call(ws, "depth", {"symbol": "BTCUSDT", "limit": {"x": 1}}, req_id=5)
+        assert r["status"] == 400 and r["error"]["code"] == -1102 and "rateLimits" in r
+        r = _call(ws, "ping", [], req_id=6)
+        assert r["status"] == 400 and r["error"]["code"] == -1102
+        r = _call(ws, "ping", req_id=["list"])
+        assert r["id"] is None and r["status"] == 400
