@@ -17,10 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9443, help="0: any free port (printed on start)")
     ap.add_argument("--max-lifetime", type=float, default=MAX_LIFETIME_S, help="connection lifetime, s")
+    ap.add_argument("--ping-interval", type=float, default=20.0, help="server ping every S seconds")
+    ap.add_argument("--ping-timeout", type=float, default=60.0, help="close if no pong within S seconds")
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    gw = Gateway(GatewayConfig(host=args.host, port=args.port, max_lifetime_s=args.max_lifetime))
+    gw = Gateway(GatewayConfig(host=args.host, port=args.port, max_lifetime_s=args.max_lifetime,
+                               ping_interval_s=args.ping_interval, ping_timeout_s=args.ping_timeout))
 
     async def run() -> None:
         stopped = asyncio.Event()

@@ -128,3 +128,38 @@ def test_connection_lifetime(gateway_factory):
             ws.recv(timeout=10)
         assert 1.0 <= time.time() - t0 <= 6
         assert exc.value.rcvd.code == 1000
+
+
+def test_server_pings_and_drops_a_client_that_never_pongs(gateway_factory):
+    """Binance: a ping frame every 20 s, disconnected if no pong within a minute (here
+    0.3 s / 1 s).  The silent client is websockets' sans-I/O protocol on a bare socket
+    that never sends what the protocol queues (its automatic pong)."""
+    import socket
+
+    from websockets.client import ClientProtocol
+    from websockets.frames import Frame, Opcode
+    from websockets.uri import parse_uri
+
+    gw = gateway_factory("--ping-interval", "0.3", "--ping-timeout", "1")
+    # a well-behaved client (the library answers pings) stays connected
+    with connect(f"{gw.url}/ws") as good:
+        proto = ClientProtocol(parse_uri(f"{gw.url}/ws"))
+        sock = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+        proto.send_request(proto.connect())
+        for chunk in proto.data_to_send():
+            sock.sendall(chunk)
+        pings, closed, t0 = 0, None, time.time()
+        while time.time() - t0 < 8 and closed is None:
+            data = sock.recv(65536)
+            if not data:
+                break
+            proto.receive_data(data)
+            for ev in proto.events_received():
+                if isinstance(ev, Frame) and ev.opcode is Opcode.PING:
+                    pings += 1
+                if isinstance(ev, Frame) and ev.opcode is Opcode.CLOSE:
+                    closed = time.time() - t0
+            proto.data_to_send()  # drained, never sent: no pong
+        sock.close()
+        assert pings >= 1 and closed is not None and closed < 5, (pings, closed)
+        assert request(good, "LIST_SUBSCRIPTIONS", req_id=1) == {"result": [], "id": 1}
