@@ -40,11 +40,12 @@ def _rest_depth(web_url: str) -> dict:
         return json.loads(resp.read())
 
 
-def test_ccxt_pro_watchers(gateway, matcher, web_url):
+def test_ccxt_pro_watchers(gateway, matcher, web_url, cleanup_orders):
     import ccxt.pro
 
     seller = make_user("ccxtws-s", {"BTC": "50", "USDT": "10"})
     buyer = make_user("ccxtws-b", {"USDT": "10000000"})
+    cleanup_orders.extend([seller.account_id, buyer.account_id])
     stop, errors = threading.Event(), []
     flow = threading.Thread(target=_trade_flow, args=([seller.account_id, buyer.account_id], stop, errors),
                             daemon=True)

@@ -141,9 +141,10 @@ def _orders(accounts: list[int], n: int, seed: int, progress: list[int]) -> None
         time.sleep(rng.random() * 0.02)
 
 
-def test_local_order_book_procedure_matches_rest_depth(gateway, matcher, web_url):
+def test_local_order_book_procedure_matches_rest_depth(gateway, matcher, web_url, cleanup_orders):
     users = [make_user(f"lob{i}", {"USDT": "50000000", "BTC": "2000"}) for i in range(3)]
     accounts = [u.account_id for u in users]
+    cleanup_orders.extend(accounts)
     progress, errors = [0], []
     n = 240
     early = Follower(f"{gateway.url}/stream?streams=btcusdt@depth")  # 1000 ms, connected before the flow

@@ -18,9 +18,23 @@ SYM = "ETHBTC"
 
 @pytest.fixture(scope="module")
 def redis(exchange_env):
+    """The session's Redis; ETHBTC's market-data keys are restored afterwards, so the
+    synthetic book and trade ids published here cannot leak into later test folders
+    (record_trades skips ids at or below the last one recorded)."""
+    import redis as redis_lib
+
     from chalicelib.clients import get_clients
 
-    return get_clients().redis
+    r = get_clients().redis
+    raw = redis_lib.Redis.from_url(get_clients().settings.redis_url)  # bytes: DUMP/RESTORE
+    keys = [md.depth_key(SYM), md.trades_key(SYM), md.ticker_key(SYM)] + \
+        [md.kline_key(SYM, i) for i in md.INTERVALS]
+    saved = {k: raw.dump(k) for k in keys}
+    yield r
+    for k, blob in saved.items():
+        raw.delete(k)
+        if blob is not None:
+            raw.restore(k, 0, blob)
 
 
 def _next_update_id(redis) -> int:
