@@ -164,11 +164,11 @@ class Gateway:
         """``/ws-api/v3``: one request per text frame, answered in order."""
         from . import wsapi
 
-        ip = (ws.remote_address or ("0.0.0.0",))[0]
+        session = wsapi.Session((ws.remote_address or ("0.0.0.0",))[0])
         try:
             async with asyncio.timeout(self.config.max_lifetime_s):
                 async for message in ws:
-                    reply = await asyncio.to_thread(wsapi.handle, message, ip)
+                    reply = await asyncio.to_thread(wsapi.handle, message, session)
                     await ws.send(json.dumps(reply, separators=(",", ":"), default=str))
         except TimeoutError:
             await ws.close(1000, "Connection lifetime reached")

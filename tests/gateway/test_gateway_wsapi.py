@@ -60,3 +60,57 @@ def test_errors_are_binance_shaped(gateway, api):
         assert r["status"] == 400 and r["error"]["code"] == -1102
         r = _call(ws, "ping", req_id=["list"])
         assert r["id"] is None and r["status"] == 400
+
+
+def _signed(user, params: dict) -> dict:
+    """Binance's WebSocket API signing: HMAC-SHA256 of the parameters sorted by name."""
+    import hashlib
+    import hmac
+
+    p = {**params, "apiKey": user.api_key, "timestamp": int(time.time() * 1000)}
+    text = "&".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in sorted(p.items()))
+    p["signature"] = hmac.new(user.secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+    return p
+
+
+def test_session_logon_and_signed_reads(gateway, api):
+    from tests.api.conftest import make_user
+
+    user = make_user("wsapi", {"USDT": "1234.5", "BTC": "0.25"})
+    rest_account = api.signed("GET", "/v3/account", user).json
+    with connect(f"{gateway.url}/ws-api/v3") as ws:
+        st = _call(ws, "session.status", req_id=1)["result"]
+        assert st["apiKey"] is None and st["authorizedSince"] is None and st["userDataStream"] is False
+        assert isinstance(st["connectedSince"], int) and isinstance(st["serverTime"], int)
+        # not signed, no session: the REST API's error for a missing key
+        r = _call(ws, "account.status", {"timestamp": int(time.time() * 1000)}, req_id=2)
+        assert r["status"] in (400, 401) and r["error"] == api.get("/v3/account", {}).json
+        # signed per request
+        r = _call(ws, "account.status", _signed(user, {"omitZeroBalances": True}), req_id=3)
+        assert r["status"] == 200, r
+        want = [b for b in rest_account["balances"] if b["free"] != "0.00000000" or b["locked"] != "0.00000000"]
+        assert r["result"]["balances"] == want and r["result"]["uid"] == rest_account["uid"]
+        # a replayed signature is refused, a wrong one too
+        replay = _signed(user, {})
+        assert _call(ws, "account.status", replay, req_id=4)["status"] == 200
+        assert _call(ws, "account.status", replay, req_id=5)["error"]["code"] == -1022
+        bad = {**_signed(user, {}), "signature": "0" * 64}
+        assert _call(ws, "session.logon", bad, req_id=6)["error"]["code"] == -1022
+        # logon: later signed requests need only a timestamp
+        r = _call(ws, "session.logon", _signed(user, {}), req_id=7)
+        assert r["status"] == 200 and r["result"]["apiKey"] == user.api_key
+        assert r["result"]["authorizedSince"] >= r["result"]["connectedSince"]
+        now = int(time.time() * 1000)
+        r = _call(ws, "account.status", {"timestamp": now}, req_id=8)
+        assert r["status"] == 200 and r["result"]["balances"] == rest_account["balances"]
+        assert _call(ws, "openOrders.status", {"symbol": "BTCUSDT", "timestamp": now}, req_id=9)["result"] == []
+        r = _call(ws, "order.status", {"symbol": "BTCUSDT", "orderId": 999999999, "timestamp": now}, req_id=10)
+        rest = api.signed("GET", "/v3/order", user, {"symbol": "BTCUSDT", "orderId": 999999999}).json
+        assert r["error"] == rest and r["error"]["code"] == -2013
+        stale = _call(ws, "account.status", {"timestamp": now - 120_000}, req_id=11)
+        assert stale["error"]["code"] == -1021
+        assert _call(ws, "session.status", req_id=12)["result"]["apiKey"] == user.api_key
+        r = _call(ws, "session.logout", req_id=13)
+        assert r["result"]["apiKey"] is None and r["result"]["authorizedSince"] is None
+        r = _call(ws, "account.status", {"timestamp": int(time.time() * 1000)}, req_id=14)
+        assert r["status"] != 200
