@@ -163,3 +163,18 @@ def test_server_pings_and_drops_a_client_that_never_pongs(gateway_factory):
         sock.close()
         assert pings >= 1 and closed is not None and closed < 5, (pings, closed)
         assert request(good, "LIST_SUBSCRIPTIONS", req_id=1) == {"result": [], "id": 1}
+
+
+def test_sigterm_sends_server_shutdown(gateway_factory):
+    import signal
+
+    gw = gateway_factory()
+    with connect(f"{gw.url}/ws/btcusdt@trade") as raw, connect(f"{gw.url}/stream?streams=btcusdt@trade") as comb:
+        gw.proc.send_signal(signal.SIGTERM)
+        ev = recv_json(raw)
+        assert set(ev) == {"e", "E"} and ev["e"] == "serverShutdown" and isinstance(ev["E"], int)
+        wrapped = recv_json(comb)
+        assert wrapped["stream"] == "!serverShutdown" and wrapped["data"]["e"] == "serverShutdown"
+        with pytest.raises(ConnectionClosed):
+            raw.recv(timeout=10)
+    assert gw.proc.wait(15) == 0
