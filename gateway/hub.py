@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+from collections import deque
 import json
 import time
 from dataclasses import dataclass, field
@@ -152,6 +153,9 @@ class Hub:
         self.seen_u: dict[str, int] = {}   # highest lastUpdateId seen per symbol (snapshot or diff)
         self.tickers_sent: dict[tuple[str, str], tuple] = {}
         self.events = 0
+        #: publish -> written-to-every-socket times (ms) of recent depth diffs and trades,
+        #: for /stats: what the gateway adds, apart from the clients' own delays
+        self.fanout_ms: deque[float] = deque(maxlen=20_000)
 
     # -- subscriptions ------------------------------------------------------------------
     def wanted(self, name: str) -> bool:
@@ -207,6 +211,15 @@ class Hub:
             broadcast(raw, body)
         if comb:
             broadcast(comb, f'{{"stream":"{name}","data":{body}}}')
+
+    def stats(self) -> dict:
+        lags = sorted(self.fanout_ms)
+
+        def q(f: float):
+            return round(lags[min(len(lags) - 1, int(f * len(lags)))], 1) if lags else None
+
+        return {"connections": len(self.conns), "streams": len(self.raw) + len(self.comb), "events": self.events,
+                "fanoutMs": {"samples": len(lags), "p50": q(0.5), "p99": q(0.99), "max": q(1.0)}}
 
     # -- start-up ---------------------------------------------------------------------
     async def load(self) -> None:
@@ -312,6 +325,7 @@ class Hub:
         p.first, p.bids, p.asks = None, {}, {}
         for n in st.depth_names(sym, speed):
             self.emit(n, ev)
+        self.fanout_ms.append(time.time() * 1000 - p.event_ms)
 
     def _book_changed(self, sym: str) -> None:
         book = self.books[sym]
@@ -354,6 +368,7 @@ class Hub:
         if self.wanted(names["trade"]):
             for t in trades:
                 self.emit(names["trade"], st.trade_event(sym, t, e))
+            self.fanout_ms.append(time.time() * 1000 - trades[-1]["time"])
         if self.wanted(names["aggTrade"]):
             from chalicelib.api.market import _aggregate  # REST aggTrades' grouping: one definition
 

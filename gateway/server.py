@@ -3,7 +3,8 @@
 Paths: ``/ws`` and ``/ws/<stream>`` (raw payloads; a ``/ws/<anything>`` that is not a
 stream name opens with no subscription, as ccxt expects, which then sends
 ``SUBSCRIBE``), ``/stream?streams=a/b`` (combined, ``{"stream","data"}``),
-``/ws-api/v3`` (the WebSocket API, :mod:`gateway.wsapi`), ``/healthz``.
+``/ws-api/v3`` (the WebSocket API, :mod:`gateway.wsapi`), ``/healthz``, ``/stats``
+(connections, and publish-to-sent times of recent events).
 
 Limits (Binance's): ``MAX_STREAMS`` streams per connection; ``MAX_MESSAGES_PER_S``
 incoming messages per second (more closes the connection, 1008); a connection lives
@@ -104,6 +105,10 @@ class Gateway:
     def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
         path = url.path.rstrip("/") or "/"
+        if path == "/stats":
+            resp = conn.respond(HTTPStatus.OK, json.dumps(self.hub.stats()) + "\n")
+            resp.headers["Content-Type"] = "application/json"
+            return resp
         if path == "/healthz":
             ok = self.subscribed.is_set()
             body = json.dumps({"status": "ok" if ok else "starting", "connections": len(self.hub.conns)}) + "\n"
