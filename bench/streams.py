@@ -81,7 +81,7 @@ def start_gateway(env: dict, log: Path) -> tuple[subprocess.Popen, int]:
 
 
 # -- subscribers (child processes) ------------------------------------------------------
-def _client_main(url: str, n: int, ready, go, stop, out) -> None:
+def _client_main(url: str, n: int, ready, go, go_ms, stop, out) -> None:
     """``n`` connections; after ``go``, record publish->receive latencies (ms).
 
     Each connection is websockets' sans-I/O ``ClientProtocol`` on a bare asyncio
@@ -105,7 +105,9 @@ def _client_main(url: str, n: int, ready, go, stop, out) -> None:
             j = k = i + 4
             while msg[k].isdigit():
                 k += 1
-            (lat[1] if trade else lat[0]).append(now - int(msg[j:k]))
+            published = int(msg[j:k])
+            if published >= go_ms.value:  # not the warm-up's backlog
+                (lat[1] if trade else lat[0]).append(now - published)
 
     class Subscriber(asyncio.Protocol):
         def __init__(self):
@@ -200,6 +202,7 @@ def run_once(redis_url: str, n: int, seconds: float, rate: float, client_procs: 
         rss0 = _proc_rss_kb(gw.pid)
         ctx = mp.get_context("spawn")
         go, stop = ctx.Event(), ctx.Event()
+        go_ms = ctx.Value("d", 0.0)
         out = ctx.Queue()
         procs, readies = [], []
         per = [n // client_procs + (1 if i < n % client_procs else 0) for i in range(client_procs)]
@@ -208,7 +211,7 @@ def run_once(redis_url: str, n: int, seconds: float, rate: float, client_procs: 
                 continue
             ready = ctx.Event()
             p = ctx.Process(target=_client_main, args=(f"ws://127.0.0.1:{port}/stream?streams={STREAMS}", k,
-                                                      ready, go, stop, out), daemon=True)
+                                                      ready, go, go_ms, stop, out), daemon=True)
             p.start()
             procs.append(p)
             readies.append(ready)
@@ -218,6 +221,7 @@ def run_once(redis_url: str, n: int, seconds: float, rate: float, client_procs: 
         time.sleep(1.0)
         rss1 = _proc_rss_kb(gw.pid)
         publish_loop(r, 1.0, rate)  # warm-up, not measured
+        go_ms.value = float(int(time.time() * 1000))
         go.set()
         cpu0, t0 = _proc_cpu_s(gw.pid), time.monotonic()
         batches = publish_loop(r, seconds, rate)
