@@ -6,3 +6,9 @@ own; a client that loses one reconnects to another and re-syncs as Binance
 documents.  Settings are the API's (``chalicelib.settings``: REDIS_URL,
 REDIS_KEY_PREFIX, ...), so the same environment runs it locally and on Fargate.
 """
+
+import os
+
+# A /stream URL may name up to 1024 streams (~30 KB); websockets reads its request-line
+# limit (default 8 KiB) from this variable when it is first imported.
+os.environ.setdefault("WEBSOCKETS_MAX_LINE_LENGTH", "65536")

@@ -230,7 +230,7 @@ class Gateway:
                                    req_id)
             if method == "SUBSCRIBE":
                 new = [p for p in params if p not in conn.streams]
-                if len(conn.streams) + len(set(new)) > MAX_STREAMS:
+                if len(params) > MAX_STREAMS or len(conn.streams) + len(set(new)) > MAX_STREAMS:
                     raise RequestError(2, f"Invalid request: too many streams (at most {MAX_STREAMS} per "
                                           "connection)", req_id)
                 hub.subscribe(conn, params)

@@ -104,10 +104,17 @@ def test_stream_count_limit(gateway):
     with connect(f"{gateway.url}/ws") as ws:
         assert request(ws, "SUBSCRIBE", names, 1) == {"result": None, "id": 1}
         assert len(request(ws, "LIST_SUBSCRIPTIONS", req_id=2)["result"]) == 96
-    # 1024 is the cap: a URL with 1025 names is refused, one with 1024 accepted
+        # 1024 is the cap (3 symbols have fewer distinct streams: the cap counts names sent)
+        r = request(ws, "SUBSCRIBE", (names * 11)[:1025], 3)
+        assert r == {"error": {"code": 2, "msg": "Invalid request: too many streams (at most 1024 per connection)"},
+                     "id": 3}
+        assert len(request(ws, "LIST_SUBSCRIPTIONS", req_id=4)["result"]) == 96
     many = (names * 11)[:1025]
-    with pytest.raises(InvalidStatus):
+    with pytest.raises(InvalidStatus) as exc:
         connect(f"{gateway.url}/stream?streams={'/'.join(many)}", max_size=None)
+    assert exc.value.response.status_code == 400 and json.loads(exc.value.response.body)["code"] == -1100
+    with connect(f"{gateway.url}/stream?streams={'/'.join(many[:1024])}", max_size=None) as ws:
+        assert len(request(ws, "LIST_SUBSCRIPTIONS", req_id=1)["result"]) == 96
 
 
 def test_incoming_message_rate_limit_closes(gateway):
