@@ -430,13 +430,53 @@ class Hub:
                 out.append(s)
         return out
 
-    def _ticker_rows(self, symbols: list[str]) -> list[dict]:
-        """REST ``GET /api/v3/ticker/24hr?symbols=...`` (FULL), computed by its own code."""
+    def _ticker_rows(self, symbols: list[str], window: str | None = None) -> list[dict]:
+        """REST ``GET /api/v3/ticker/24hr?symbols=...`` (or ``ticker?windowSize=``), FULL,
+        computed by the REST code itself."""
         from chalicelib.api import market
         from chalicelib.api.params import Args
 
-        rows = market.ticker_24hr(SimpleNamespace(args=Args({"symbols": symbols, "type": "FULL"})))
+        args = {"symbols": symbols, "type": "FULL"}
+        if window is None:
+            rows = market.ticker_24hr(SimpleNamespace(args=Args(args)))
+        else:
+            rows = market.ticker_window(SimpleNamespace(args=Args({**args, "windowSize": window})))
         return rows if isinstance(rows, list) else [rows]
+
+    def _avg_prices(self, symbols: list[str]) -> list[tuple[str, dict, int]]:
+        """REST ``avgPrice`` of each symbol and its last trade's time."""
+        from chalicelib.api import market
+        from chalicelib.api.params import Args
+
+        lasts = md.read_many(self.redis, symbols, self.prefix)
+        out = []
+        for s in symbols:
+            avg = market.avg_price(SimpleNamespace(args=Args({"symbol": s})))
+            last = lasts[s][1] or {}
+            out.append((s, avg, int(last.get("time") or 0)))
+        return out
+
+    async def _window_tickers(self, e: int) -> None:
+        for window in st.WINDOWS:
+            every = self.wanted(f"!ticker_{window}@arr")
+            symbols = [s for s in self.symbols if every or self.wanted(st.stream_names(s)[f"ticker_{window}"])]
+            if not symbols:
+                continue
+            rows = await asyncio.to_thread(self._ticker_rows, symbols, window)
+            changed = []
+            for row in rows:
+                ev = st.window_ticker_event(row, window, e)
+                self.emit(st.stream_names(row["symbol"])[f"ticker_{window}"], ev)
+                state = tuple(ev[k] for k in st.TICKER_STATE)
+                if self.tickers_sent.get((row["symbol"], window)) != state:
+                    self.tickers_sent[(row["symbol"], window)] = state
+                    changed.append(ev)
+            if changed:
+                self.emit(f"!ticker_{window}@arr", changed)
+        symbols = [s for s in self.symbols if self.wanted(st.stream_names(s)["avgPrice"])]
+        if symbols:
+            for s, avg, last_ms in await asyncio.to_thread(self._avg_prices, symbols):
+                self.emit(st.stream_names(s)["avgPrice"], st.avg_price_event(s, avg, last_ms, e))
 
     async def tick(self) -> None:
         """The 1 s work: tickers, kline and partial-depth heartbeats."""
@@ -445,6 +485,7 @@ class Hub:
         for (sym, levels, speed), t in list(self.partials.items()):
             if self.loop.time() - t.last >= 1.0:
                 self._poke_partial(sym, levels, speed)
+        await self._window_tickers(now_ms())
         symbols = self._ticker_symbols()
         if not symbols:
             return

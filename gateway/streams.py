@@ -19,8 +19,12 @@ DEPTH_SPEEDS = (100, 1000)
 PARTIAL_LEVELS = (5, 10, 20)
 ZERO = "0.00000000"
 
+#: Rolling-window ticker sizes Binance streams (``@ticker_<window>``).
+WINDOWS = ("1h", "4h", "1d")
+_ALL_WINDOW = re.compile(r"^!ticker_(?P<window>1h|4h|1d)@arr$")
 _SYMBOL_STREAM = re.compile(
-    r"^(?P<sym>[a-z0-9]+)@(?:(?P<simple>trade|aggTrade|miniTicker|ticker|bookTicker)"
+    r"^(?P<sym>[a-z0-9]+)@(?:(?P<simple>trade|aggTrade|miniTicker|ticker|bookTicker|avgPrice)"
+    r"|ticker_(?P<window>1h|4h|1d)"
     r"|kline_(?P<interval>[0-9]+[smhdwM])"
     r"|depth(?P<levels>5|10|20)?(?:@(?P<speed>100ms|1000ms))?)$")
 
@@ -28,12 +32,13 @@ _SYMBOL_STREAM = re.compile(
 @dataclass(frozen=True, slots=True)
 class Stream:
     """One parsed stream name.  ``kind``: trade, aggTrade, kline, miniTicker, ticker,
-    bookTicker, depth (diffs), partial (top ``levels``), allMiniTicker, allTicker."""
+    windowTicker, avgPrice, bookTicker, depth (diffs), partial (top ``levels``),
+    allMiniTicker, allTicker, allWindowTicker."""
 
     name: str
     kind: str
     symbol: str = ""        # upper case; "" for the all-market streams
-    interval: str = ""      # kline
+    interval: str = ""      # kline; the window of a rolling-window ticker
     levels: int = 0         # partial depth
     speed_ms: int = 0       # depth diffs / partial depth
 
@@ -47,12 +52,17 @@ def parse(name: object, symbols) -> Stream | None:
         return Stream(name, "allMiniTicker")
     if name == "!ticker@arr":
         return Stream(name, "allTicker")
+    m = _ALL_WINDOW.match(name)
+    if m:
+        return Stream(name, "allWindowTicker", interval=m["window"])
     m = _SYMBOL_STREAM.match(name)
     if not m or m["sym"].upper() not in symbols:
         return None
     sym = m["sym"].upper()
     if m["simple"]:
         return Stream(name, m["simple"], sym)
+    if m["window"]:
+        return Stream(name, "windowTicker", sym, interval=m["window"])
     if m["interval"]:
         if m["interval"] not in md.INTERVALS:
             return None
@@ -67,7 +77,8 @@ def stream_names(symbol: str) -> dict[str, str]:
     """Name of each per-symbol stream kind of ``symbol`` (for fan-out look-ups)."""
     s = symbol.lower()
     return {"trade": f"{s}@trade", "aggTrade": f"{s}@aggTrade", "miniTicker": f"{s}@miniTicker",
-            "ticker": f"{s}@ticker", "bookTicker": f"{s}@bookTicker"}
+            "ticker": f"{s}@ticker", "bookTicker": f"{s}@bookTicker", "avgPrice": f"{s}@avgPrice",
+            **{f"ticker_{w}": f"{s}@ticker_{w}" for w in WINDOWS}}
 
 
 def depth_names(symbol: str, speed_ms: int) -> list[str]:
@@ -135,6 +146,20 @@ def mini_ticker_event(row: dict, event_ms: int) -> dict:
     """``<symbol>@miniTicker`` from a REST ``ticker/24hr`` row (MINI or FULL)."""
     return {"e": "24hrMiniTicker", "E": event_ms, "s": row["symbol"], "c": row["lastPrice"], "o": row["openPrice"],
             "h": row["highPrice"], "l": row["lowPrice"], "v": row["volume"], "q": row["quoteVolume"]}
+
+
+def window_ticker_event(row: dict, window: str, event_ms: int) -> dict:
+    """``<symbol>@ticker_<window>`` from a REST ``ticker?windowSize=`` (FULL) row."""
+    return {"e": f"{window}Ticker", "E": event_ms, "s": row["symbol"], "p": row["priceChange"],
+            "P": row["priceChangePercent"], "o": row["openPrice"], "h": row["highPrice"], "l": row["lowPrice"],
+            "c": row["lastPrice"], "w": row["weightedAvgPrice"], "v": row["volume"], "q": row["quoteVolume"],
+            "O": row["openTime"], "C": row["closeTime"], "F": row["firstId"], "L": row["lastId"], "n": row["count"]}
+
+
+def avg_price_event(symbol: str, avg: dict, last_trade_ms: int, event_ms: int) -> dict:
+    """``<symbol>@avgPrice`` from REST ``avgPrice`` and the last trade's time."""
+    return {"e": "avgPrice", "E": event_ms, "s": symbol, "i": f"{avg['mins']}m", "w": avg["price"],
+            "T": last_trade_ms}
 
 
 #: Fields whose change makes an all-market ticker array list the symbol again.

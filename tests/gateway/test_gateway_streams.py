@@ -203,3 +203,29 @@ def test_publish_depth_diffs_and_a_flushed_cache(gateway, redis):
             assert ev["U"] == u + 5  # a gap for every client holding an older snapshot
     finally:
         pubsub.close()
+
+
+def test_rolling_window_ticker_and_avg_price_streams(gateway, api, redis):
+    names = ["ethbtc@ticker_1h", "!ticker_4h@arr", "ethbtc@avgPrice"]
+    now = int(time.time() * 1000)
+    t0 = _next_trade_id(redis)
+    md.record_trades(redis, SYM, [md.Trade(t0, D("0.0525"), D("2"), D("0.105"), now, False, 990)])
+    with connect(f"{gateway.url}/stream?streams={'/'.join(names)}") as ws:
+        got = {}
+        deadline = time.time() + 8
+        while time.time() < deadline and len(got) < 3:
+            m = recv_until(ws, lambda m: True, timeout=deadline - time.time())
+            got[m["stream"]] = m["data"]
+    rest = api.get("/v3/ticker", {"symbol": SYM, "windowSize": "1h"}).json
+    ev = got["ethbtc@ticker_1h"]
+    assert list(ev) == ["e", "E", "s", "p", "P", "o", "h", "l", "c", "w", "v", "q", "O", "C", "F", "L", "n"]
+    assert ev["e"] == "1hTicker" and ev["s"] == SYM and ev["C"] - ev["O"] == 3_600_000 and ev["L"] == t0
+    pairs = {"p": "priceChange", "P": "priceChangePercent", "o": "openPrice", "h": "highPrice", "l": "lowPrice",
+             "c": "lastPrice", "w": "weightedAvgPrice", "v": "volume", "q": "quoteVolume", "F": "firstId",
+             "L": "lastId", "n": "count"}
+    assert {k: ev[k] for k in pairs} == {k: rest[v] for k, v in pairs.items()}
+    arr = {t["s"]: t for t in got["!ticker_4h@arr"]}
+    assert arr[SYM]["e"] == "4hTicker" and arr[SYM]["c"] == "0.05250000"
+    avg = got["ethbtc@avgPrice"]
+    rest_avg = api.get("/v3/avgPrice", {"symbol": SYM}).json
+    assert avg == {"e": "avgPrice", "E": avg["E"], "s": SYM, "i": "5m", "w": rest_avg["price"], "T": now}
