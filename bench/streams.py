@@ -54,6 +54,17 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _proc_wait_s(pid: int) -> float:
+    """Seconds the process's threads spent runnable but waiting for a CPU (schedstat)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9
+
+
 def _proc_rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -223,9 +234,9 @@ def run_once(redis_url: str, n: int, seconds: float, rate: float, client_procs: 
         publish_loop(r, 1.0, rate)  # warm-up, not measured
         go_ms.value = float(int(time.time() * 1000))
         go.set()
-        cpu0, t0 = _proc_cpu_s(gw.pid), time.monotonic()
+        cpu0, wait0, t0 = _proc_cpu_s(gw.pid), _proc_wait_s(gw.pid), time.monotonic()
         batches = publish_loop(r, seconds, rate)
-        cpu1, t1 = _proc_cpu_s(gw.pid), time.monotonic()
+        cpu1, wait1, t1 = _proc_cpu_s(gw.pid), _proc_wait_s(gw.pid), time.monotonic()
         time.sleep(0.5)  # in-flight messages arrive
         stop.set()
         depth_lat: list[float] = []
@@ -255,7 +266,7 @@ def run_once(redis_url: str, n: int, seconds: float, rate: float, client_procs: 
     return {"n": n, "batches": batches, "received": len(lat), "expected": expected, "p50": q(lat, 0.50),
             "p99": q(lat, 0.99), "max": lat[-1] if lat else float("nan"),
             "depth_p99": q(depth_lat, 0.99), "trade_p99": q(trade_lat, 0.99), "gw_p99": fanout["p99"] or 0.0,
-            "cpu_pct": (cpu1 - cpu0) / (t1 - t0) * 100,
+            "cpu_pct": (cpu1 - cpu0) / (t1 - t0) * 100, "wait_pct": (wait1 - wait0) / (t1 - t0) * 100,
             "us_per_msg": (cpu1 - cpu0) * 1e6 / max(1, len(lat)),
             "kb_per_conn": (max(rss1, rss2) - rss0) / n, "rss_mb": max(rss1, rss2) / 1024}
 
@@ -281,7 +292,7 @@ def main(argv=None) -> int:
         print(f"gateway fan-out: {STREAMS}, {args.rate:g} batches/s (1 trade + 1 depth diff each), "
               f"{args.seconds:g} s per run, subscribers in {args.client_procs} processes")
         print(f"{'subscribers':>11} {'run':>3} {'recv/expected':>15} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-              f"{'gw CPU %':>8} {'KB/conn':>8} {'gw RSS MB':>9} {'p99 depth/trade':>15} {'gw-side p99':>11}")
+              f"{'gw CPU %':>8} {'KB/conn':>8} {'gw RSS MB':>9} {'p99 depth/trade':>15} {'gw-side p99':>11} {'gw CPU-wait %':>13}")
         for n in sizes:
             results = []
             for run in range(args.runs):
@@ -289,14 +300,17 @@ def main(argv=None) -> int:
                 results.append(res)
                 print(f"{n:>11} {run + 1:>3} {res['received']:>7}/{res['expected']:<7} {res['p50']:>7.1f} "
                       f"{res['p99']:>7.1f} {res['max']:>7.1f} {res['cpu_pct']:>8.1f} {res['kb_per_conn']:>8.1f} "
-                      f"{res['rss_mb']:>9.1f} {res['depth_p99']:>7.1f}/{res['trade_p99']:<7.1f} {res['gw_p99']:>11.1f}", flush=True)
+                      f"{res['rss_mb']:>9.1f} {res['depth_p99']:>7.1f}/{res['trade_p99']:<7.1f} {res['gw_p99']:>11.1f} "
+                      f"{res['wait_pct']:>13.1f}", flush=True)
             med = {k: statistics.median(r[k] for r in results)
-                   for k in ("p50", "p99", "cpu_pct", "kb_per_conn", "us_per_msg", "depth_p99", "trade_p99", "gw_p99")}
+                   for k in ("p50", "p99", "cpu_pct", "kb_per_conn", "us_per_msg", "depth_p99", "trade_p99", "gw_p99",
+                             "wait_pct")}
             print(f"median of {len(results)} runs, {n} subscribers: p50 {med['p50']:.1f} ms, p99 {med['p99']:.1f} ms "
                   f"(depth {med['depth_p99']:.1f}, trade {med['trade_p99']:.1f}; publish to written on every socket "
                   f"{med['gw_p99']:.1f}), gateway CPU {med['cpu_pct']:.1f} % "
                   f"of one core = {med['us_per_msg']:.1f} us per delivered message, "
-                  f"{med['kb_per_conn']:.1f} KB per connection", flush=True)
+                  f"{med['kb_per_conn']:.1f} KB per connection; the gateway waited for a CPU {med['wait_pct']:.0f} % "
+                  f"of the time", flush=True)
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
