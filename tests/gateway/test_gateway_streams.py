@@ -229,3 +229,18 @@ def test_rolling_window_ticker_and_avg_price_streams(gateway, api, redis):
     avg = got["ethbtc@avgPrice"]
     rest_avg = api.get("/v3/avgPrice", {"symbol": SYM}).json
     assert avg == {"e": "avgPrice", "E": avg["E"], "s": SYM, "i": "5m", "w": rest_avg["price"], "T": now}
+
+
+def test_kline_closes_and_empty_candles(gateway, redis):
+    """A candle's final event has x = true; a candle with no trade yet repeats the last
+    close with zero volume and f = L = -1 (Binance's behaviour)."""
+    with connect(f"{gateway.url}/ws/ethbtc@kline_1s") as ws:
+        t0 = _next_trade_id(redis)
+        now = int(time.time() * 1000)
+        md.record_trades(redis, SYM, [md.Trade(t0, D("0.0531"), D("1"), D("0.0531"), now, True, 995)])
+        opened = md.kline_open("1s", now)
+        closed = recv_until(ws, lambda m: m["k"]["t"] == opened and m["k"]["x"], timeout=10)["k"]
+        assert (closed["o"], closed["c"], closed["L"], closed["T"]) == ("0.05310000", "0.05310000", t0, opened + 999)
+        empty = recv_until(ws, lambda m: m["k"]["t"] > opened, timeout=10)["k"]
+        assert empty["n"] == 0 and empty["f"] == -1 and empty["L"] == -1 and not empty["x"]
+        assert empty["o"] == empty["h"] == empty["l"] == empty["c"] == "0.05310000" and empty["v"] == "0.00000000"
