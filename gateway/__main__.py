@@ -35,8 +35,6 @@ def main(argv: list[str] | None = None) -> int:
             while gw.server is None:
                 await asyncio.sleep(0.05)
             print(f"gateway listening on {args.host}:{gw.port}", flush=True)
-            await stopped.wait()
-            gw.shutdown_notice()
 
         task = loop.create_task(announce())
         await gw.run(stopped=stopped)

@@ -134,6 +134,13 @@ class Gateway:
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return self._http_error(conn, -1100, "A WebSocket upgrade is required on this path.",
                                     HTTPStatus.UPGRADE_REQUIRED)
+        if conn.gw_state is not None:
+            # subscribed before the handshake answer goes out: a client that sees the
+            # connection open is already receiving its streams (no race with the handler)
+            combined, names = conn.gw_state
+            conn.gw_conn = Conn(conn, combined)
+            self.hub.add(conn.gw_conn)
+            self.hub.subscribe(conn.gw_conn, names)
         return None
 
     @staticmethod
@@ -144,15 +151,10 @@ class Gateway:
 
     # -- a connection ----------------------------------------------------------------------
     async def handle(self, ws: ServerConnection) -> None:
-        state = getattr(ws, "gw_state", (False, []))
-        if state is None:
+        if getattr(ws, "gw_state", None) is None:
             await self.handle_api(ws)
             return
-        combined, names = state
-        conn = Conn(ws, combined)
-        hub = self.hub
-        hub.add(conn)
-        hub.subscribe(conn, names)
+        conn, hub = ws.gw_conn, self.hub
         try:
             async with asyncio.timeout(self.config.max_lifetime_s):
                 async for message in ws:
@@ -302,7 +304,14 @@ class Gateway:
                 logger.exception("tick failed")
 
     def _drop_slow_readers(self) -> None:
+        """Close readers too far behind; forget connections whose handshake failed
+        after they were subscribed (their handler never ran)."""
+        from websockets.protocol import State
+
         for conn in list(self.hub.conns):
+            if conn.ws.protocol.state is State.CLOSED:
+                self.hub.remove(conn)
+                continue
             transport = getattr(conn.ws, "transport", None)
             if transport is not None and transport.get_write_buffer_size() > self.config.max_write_buffer:
                 conn.ws.transport.abort()
@@ -329,6 +338,8 @@ class Gateway:
                     await server.serve_forever()
                 else:
                     await stopped.wait()
+                    self.shutdown_notice()
+                    await asyncio.sleep(0.2)  # let the notice reach the sockets before the close frames
             finally:
                 ticker.cancel()
                 self.stop.set()

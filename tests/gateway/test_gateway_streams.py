@@ -95,9 +95,11 @@ def test_depth_streams(gateway, api, redis):
                 assert _is_num_text(p) and _is_num_text(q)
 
 
-def _candle(got: dict, interval: str, trade_ms: int) -> dict | None:
-    """The last event of the candle that holds ``trade_ms``."""
-    evs = [e for e in got[f"ethbtc@kline_{interval}"] if e["k"]["t"] == md.kline_open(interval, trade_ms)]
+def _candle(got: dict, interval: str, trade_ms: int, last_id: int) -> dict | None:
+    """The last event of the candle that holds ``trade_ms`` once it includes trade
+    ``last_id`` (the one sent on subscribing may predate the trades)."""
+    evs = [e for e in got[f"ethbtc@kline_{interval}"]
+           if e["k"]["t"] == md.kline_open(interval, trade_ms) and e["k"]["L"] == last_id]
     return evs[-1] if evs else None
 
 
@@ -113,7 +115,7 @@ def test_trade_aggtrade_and_kline_streams(gateway, api, redis):
         got: dict[str, list] = {n: [] for n in names}
         deadline = time.time() + 8
         while time.time() < deadline and not (len(got["ethbtc@trade"]) >= 3 and len(got["ethbtc@aggTrade"]) >= 2
-                                              and all(_candle(got, i, now) for i in ("1m", "1s"))):
+                                              and all(_candle(got, i, now, t0 + 2) for i in ("1m", "1s"))):
             m = recv_until(ws, lambda m: True, timeout=deadline - time.time())
             got[m["stream"]].append(m["data"])
     tr = got["ethbtc@trade"]
@@ -132,7 +134,7 @@ def test_trade_aggtrade_and_kline_streams(gateway, api, redis):
         assert set(ev) == {"e", "E", "s", "a", "p", "q", "f", "l", "T", "m", "M"} and ev["e"] == "aggTrade"
         assert {k: ev[k] for k in ("a", "p", "q", "f", "l", "T", "m", "M")} == rest_aggs[ev["a"]]
     for interval in ("1m", "1s"):
-        ev = _candle(got, interval, now)  # the candle of the trades (a 1 s one may be closed by now)
+        ev = _candle(got, interval, now, t0 + 2)  # the candle of the trades (a 1 s one may be closed by now)
         assert set(ev) == {"e", "E", "s", "k"} and ev["e"] == "kline" and ev["s"] == SYM
         k = ev["k"]
         assert set(k) == {"t", "T", "s", "i", "f", "L", "o", "c", "h", "l", "v", "n", "x", "q", "V", "Q", "B"}
