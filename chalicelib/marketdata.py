@@ -14,7 +14,11 @@ Aurora/DynamoDB when a key is missing (a cold cache).  Keys, all under
                                          idempotency mark: trades with id <= lastId are skipped)
     {p}kline:{symbol}:{interval} zset    score = open time, member = the Binance kline array
                                          as JSON; KLINES_KEPT per interval
-    {p}md:{symbol}               pub/sub JSON {"e": "depth"|"trade", ...} notifications
+    {p}md:{symbol}               pub/sub JSON notifications, one per settled batch:
+                                 {"e": "depth", "s", "E", "U", "u", "b", "a"}: the level changes
+                                 (Binance depthUpdate fields) from the previous stored
+                                 snapshot (lastUpdateId U - 1) to this one (lastUpdateId u);
+                                 {"e": "trade", "s", "t": [trades as in the trades list]}
 
 DynamoDB's book table item ``(symbol, DEPTH_ITEM)`` may hold the same depth JSON as a
 durable fallback.
@@ -127,19 +131,56 @@ def kline_close(interval: str, open_ms: int) -> int:
 
 
 # -- writes (the matcher) -------------------------------------------------------------
+def level_changes(old: Sequence[Sequence[str]], new: Sequence[Sequence[str]], zero: str) -> list[list[str]]:
+    """The [price, quantity] pairs that turn one side of a stored snapshot into the
+    same side of the next one (``zero`` for a level that left), best first."""
+    before = {p: q for p, q in old}
+    after = {p for p, _ in new}
+    out = [[p, q] for p, q in new if before.get(p) != q]
+    out.extend([p, zero] for p, _ in old if p not in after)
+    return out
+
+
 def publish_depth(redis, symbol: str, last_update_id: int, bids: Iterable[Sequence], asks: Iterable[Sequence],
                   time_ms: int | None = None, prefix: str | None = None) -> dict:
     """Store the full aggregated book of ``symbol`` (levels best first, as (price,
-    quantity) pairs) and notify subscribers.  Returns the stored snapshot."""
+    quantity) pairs) and notify subscribers with the level changes since the stored
+    snapshot, as one atomic step (WATCH/MULTI): every snapshot the API can serve is
+    the end of exactly one published diff, and diff ``U`` is the previous snapshot's
+    ``lastUpdateId + 1``, so Binance's local-order-book procedure finds no gap and no
+    overlap.  Without a stored snapshot the previous one is the empty book at id 0
+    (what the API serves for a book never published), so ``U = 1``; if ids went
+    backwards the diff is a reset (``U = u``, every level), which clients see as a gap
+    and resync.  Returns the stored snapshot."""
+    from redis.exceptions import WatchError
+
     pd, qd = _decimals(symbol)
     snap = {"lastUpdateId": int(last_update_id), "E": int(time_ms if time_ms is not None else time.time() * 1000),
             "bids": [[_f(p, pd), _f(q, qd)] for p, q in bids],
             "asks": [[_f(p, pd), _f(q, qd)] for p, q in asks]}
-    pipe = redis.pipeline(transaction=True)
-    pipe.set(depth_key(symbol, prefix), json.dumps(snap, separators=(",", ":")))
-    pipe.publish(channel(symbol, prefix), json.dumps({"e": "depth", "s": symbol, "u": snap["lastUpdateId"]}))
-    pipe.execute()
-    return snap
+    key, zero = depth_key(symbol, prefix), _f(0, qd)
+    with redis.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                raw = pipe.get(key)
+                prev = json.loads(raw) if raw else None
+                if prev is None:  # what the API serves for a book never published: empty, id 0
+                    prev = {"lastUpdateId": 0, "bids": [], "asks": []}
+                if int(prev.get("lastUpdateId", 0)) >= snap["lastUpdateId"]:
+                    prev, first = {"bids": [], "asks": []}, snap["lastUpdateId"]
+                else:
+                    first = int(prev["lastUpdateId"]) + 1
+                diff = {"e": "depth", "s": symbol, "E": snap["E"], "U": first, "u": snap["lastUpdateId"],
+                        "b": level_changes(prev.get("bids", []), snap["bids"], zero),
+                        "a": level_changes(prev.get("asks", []), snap["asks"], zero)}
+                pipe.multi()
+                pipe.set(key, json.dumps(snap, separators=(",", ":")))
+                pipe.publish(channel(symbol, prefix), json.dumps(diff, separators=(",", ":")))
+                pipe.execute()
+                return snap
+            except WatchError:  # another writer (a stale owner, a cache rebuild) got there first
+                continue
 
 
 def _merge_kline(row: list | None, open_ms: int, close_ms: int, trades: list[Trade], pd: int, qd: int) -> list:

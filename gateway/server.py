@@ -1,0 +1,345 @@
+"""The stream gateway's WebSocket server: Binance's paths, control messages and limits.
+
+Paths: ``/ws`` and ``/ws/<stream>`` (raw payloads; a ``/ws/<anything>`` that is not a
+stream name opens with no subscription, as ccxt expects, which then sends
+``SUBSCRIBE``), ``/stream?streams=a/b`` (combined, ``{"stream","data"}``),
+``/ws-api/v3`` (the WebSocket API, :mod:`gateway.wsapi`), ``/healthz``, ``/stats``
+(connections, and publish-to-sent times of recent events).
+
+Limits (Binance's): ``MAX_STREAMS`` streams per connection; ``MAX_MESSAGES_PER_S``
+incoming messages per second (more closes the connection, 1008); a connection lives
+``max_lifetime_s`` (24 h); the server pings every 20 s and closes a connection whose
+pong has not come within a minute.  Ping/pong frames are answered by the library and
+are not counted in the message rate.
+
+Stateless: every replica subscribes to the matcher's Redis channels by itself and
+holds nothing a client cannot get again by reconnecting.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from chalicelib import marketdata as md
+
+from . import streams as st
+from .hub import Conn, Hub
+
+logger = logging.getLogger("gateway")
+
+MAX_STREAMS = 1024
+MAX_MESSAGES_PER_S = 5
+MAX_LIFETIME_S = 24 * 3600
+MAX_ID = 2**63 - 1
+_ID_TEXT = re.compile(r"^[A-Za-z0-9]{1,36}$")
+METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
+
+
+@dataclass
+class GatewayConfig:
+    host: str = "127.0.0.1"
+    port: int = 9443
+    max_lifetime_s: float = MAX_LIFETIME_S
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 60.0
+    max_write_buffer: int = 4 * 1024 * 1024  # a reader further behind than this is closed
+
+
+class RequestError(Exception):
+    """A control message Binance would answer with ``{"error": {...}, "id": ...}``."""
+
+    def __init__(self, code: int, msg: str, req_id=None):
+        super().__init__(msg)
+        self.code, self.msg, self.req_id = code, msg, req_id
+
+
+def _error(code: int, msg: str, req_id=None) -> str:
+    return json.dumps({"error": {"code": code, "msg": msg}, "id": req_id}, separators=(",", ":"))
+
+
+def _bad_id(value) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return not -MAX_ID - 1 <= value <= MAX_ID
+    return not (isinstance(value, str) and _ID_TEXT.match(value))
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, redis=None, prefix: str | None = None, symbols=None):
+        from chalicelib.clients import get_clients
+        from chalicelib.symbols import load_catalog
+
+        clients = get_clients() if redis is None or prefix is None else None
+        self.config = config
+        self.redis = redis if redis is not None else clients.redis
+        self.prefix = prefix if prefix is not None else clients.settings.redis_key_prefix
+        self.symbols = list(symbols or sorted(load_catalog().symbols))
+        self.hub: Hub | None = None
+        self.subscribed = threading.Event()   # the Redis subscription is live
+        self.stop = threading.Event()
+        self.server = None
+        self.port = config.port
+
+    # -- HTTP side: routing, health ----------------------------------------------------------
+    def _parse_streams(self, text: str) -> list[str] | None:
+        names = [n for n in text.split("/") if n]
+        if len(names) > MAX_STREAMS:
+            return None
+        if any(st.parse(n, self.hub.symbol_set) is None for n in names):
+            return None
+        return names
+
+    def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        path = url.path.rstrip("/") or "/"
+        if path == "/stats":
+            resp = conn.respond(HTTPStatus.OK, json.dumps(self.hub.stats()) + "\n")
+            resp.headers["Content-Type"] = "application/json"
+            return resp
+        if path == "/healthz":
+            ok = self.subscribed.is_set()
+            body = json.dumps({"status": "ok" if ok else "starting", "connections": len(self.hub.conns)}) + "\n"
+            resp = conn.respond(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, body)
+            resp.headers["Content-Type"] = "application/json"
+            return resp
+        if path == "/stream":
+            raw = parse_qs(url.query).get("streams", [""])[0]
+            names = self._parse_streams(raw)
+            if names is None:
+                return self._http_error(conn, -1100, "Illegal characters found in parameter 'streams'; "
+                                                     f"at most {MAX_STREAMS} valid stream names separated by '/'.")
+            conn.gw_state = (True, names)
+        elif path == "/ws-api/v3":
+            conn.gw_state = None  # the WebSocket API
+        elif path == "/ws" or path.startswith("/ws/"):
+            name = path[4:]
+            stream = st.parse(name, self.hub.symbol_set) if name else None
+            conn.gw_state = (False, [name] if stream else [])
+        else:
+            return self._http_error(conn, -1100, f"Unknown path '{path}': use /ws/<stream>, /stream?streams=..., "
+                                                 "/ws-api/v3 or /healthz.", HTTPStatus.NOT_FOUND)
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return self._http_error(conn, -1100, "A WebSocket upgrade is required on this path.",
+                                    HTTPStatus.UPGRADE_REQUIRED)
+        if conn.gw_state is not None:
+            # subscribed before the handshake answer goes out: a client that sees the
+            # connection open is already receiving its streams (no race with the handler)
+            combined, names = conn.gw_state
+            conn.gw_conn = Conn(conn, combined)
+            self.hub.add(conn.gw_conn)
+            self.hub.subscribe(conn.gw_conn, names)
+        return None
+
+    @staticmethod
+    def _http_error(conn, code: int, msg: str, status=HTTPStatus.BAD_REQUEST) -> Response:
+        resp = conn.respond(status, json.dumps({"code": code, "msg": msg}) + "\n")
+        resp.headers["Content-Type"] = "application/json"
+        return resp
+
+    # -- a connection ----------------------------------------------------------------------
+    async def handle(self, ws: ServerConnection) -> None:
+        if getattr(ws, "gw_state", None) is None:
+            await self.handle_api(ws)
+            return
+        conn, hub = ws.gw_conn, self.hub
+        try:
+            async with asyncio.timeout(self.config.max_lifetime_s):
+                async for message in ws:
+                    if not self._within_rate(conn):
+                        await ws.close(1008, "Too many requests")
+                        break
+                    await ws.send(self.control(conn, message))
+        except TimeoutError:
+            await ws.close(1000, "Connection lifetime reached")
+        finally:
+            hub.remove(conn)
+
+    async def handle_api(self, ws: ServerConnection) -> None:
+        """``/ws-api/v3``: one request per text frame, answered in order."""
+        from . import wsapi
+
+        session = wsapi.Session((ws.remote_address or ("0.0.0.0",))[0])
+        try:
+            async with asyncio.timeout(self.config.max_lifetime_s):
+                async for message in ws:
+                    reply = await asyncio.to_thread(wsapi.handle, message, session)
+                    await ws.send(json.dumps(reply, separators=(",", ":"), default=str))
+        except TimeoutError:
+            await ws.close(1000, "Connection lifetime reached")
+
+    @staticmethod
+    def _within_rate(conn: Conn) -> bool:
+        now = time.monotonic()
+        conn.recent = [t for t in conn.recent if now - t < 1.0]
+        conn.recent.append(now)
+        return len(conn.recent) <= MAX_MESSAGES_PER_S
+
+    def control(self, conn: Conn, message) -> str:
+        """The reply to one control message (SUBSCRIBE, ...), as Binance words it."""
+        try:
+            return json.dumps(self._control(conn, message), separators=(",", ":"))
+        except RequestError as exc:
+            return _error(exc.code, exc.msg, exc.req_id)
+
+    def _control(self, conn: Conn, message) -> dict:
+        if isinstance(message, bytes):
+            try:
+                message = message.decode()
+            except UnicodeDecodeError:
+                raise RequestError(3, "Invalid JSON: expected value at line 1 column 1") from None
+        try:
+            req = json.loads(message)
+        except ValueError as exc:
+            raise RequestError(3, f"Invalid JSON: {exc.msg.lower()} at line {exc.lineno} column {exc.colno}") \
+                from None
+        if not isinstance(req, dict):
+            raise RequestError(2, "Invalid request: expected a JSON object")
+        req_id = req.get("id")
+        if "id" not in req or _bad_id(req_id):
+            raise RequestError(2, "Invalid request: request ID must be an unsigned integer")
+        if "method" not in req:
+            raise RequestError(2, "Invalid request: missing field `method`", req_id)
+        method = req["method"]
+        if method not in METHODS:
+            raise RequestError(2, f"Invalid request: unknown variant `{method}`, expected one of "
+                                  + ", ".join(f"`{m}`" for m in METHODS), req_id)
+        if set(req) - {"method", "params", "id"}:
+            raise RequestError(2, "Invalid request: too many parameters", req_id)
+        params = req.get("params", [])
+        if params is None:
+            params = []
+        if not isinstance(params, list):
+            raise RequestError(2, "Invalid request: params must be an array", req_id)
+        hub = self.hub
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            bad = [p for p in params if st.parse(p, hub.symbol_set) is None]
+            if bad:
+                raise RequestError(2, f"Invalid request: invalid stream name `{bad[0]}`"
+                                   if isinstance(bad[0], str) else "Invalid request: stream name must be a string",
+                                   req_id)
+            if method == "SUBSCRIBE":
+                new = [p for p in params if p not in conn.streams]
+                if len(params) > MAX_STREAMS or len(conn.streams) + len(set(new)) > MAX_STREAMS:
+                    raise RequestError(2, f"Invalid request: too many streams (at most {MAX_STREAMS} per "
+                                          "connection)", req_id)
+                hub.subscribe(conn, params)
+            else:
+                hub.unsubscribe(conn, params)
+            return {"result": None, "id": req_id}
+        if method == "LIST_SUBSCRIPTIONS":
+            return {"result": list(conn.streams), "id": req_id}
+        expected = 2 if method == "SET_PROPERTY" else 1
+        if len(params) > expected:
+            raise RequestError(2, "Invalid request: too many parameters", req_id)
+        if not params or not isinstance(params[0], str):
+            raise RequestError(2, "Invalid request: property name must be a string", req_id)
+        if params[0] != "combined":
+            raise RequestError(0, "Unknown property", req_id)
+        if method == "GET_PROPERTY":
+            return {"result": conn.combined, "id": req_id}
+        if len(params) < 2 or not isinstance(params[1], bool):
+            raise RequestError(1, "Invalid value type: expected Boolean", req_id)
+        hub.set_combined(conn, params[1])
+        return {"result": None, "id": req_id}
+
+    def shutdown_notice(self) -> None:
+        """``serverShutdown`` to every client (Binance's warning before a restart)."""
+        from websockets.asyncio.server import broadcast
+
+        from .hub import now_ms
+
+        body = json.dumps({"e": "serverShutdown", "E": now_ms()}, separators=(",", ":"))
+        conns = list(self.hub.conns) if self.hub else []
+        broadcast([c.ws for c in conns if not c.combined], body)
+        broadcast([c.ws for c in conns if c.combined], f'{{"stream":"!serverShutdown","data":{body}}}')
+
+    # -- Redis side ------------------------------------------------------------------------
+    def _listen(self, loop) -> None:
+        """Thread: the matcher's channels, handed to the loop message by message.  A lost
+        subscription is re-made, and every book re-read (clients see a U jump)."""
+        channels = [md.channel(s, self.prefix) for s in self.symbols]
+        first = True
+        while not self.stop.is_set():
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(*channels)
+                self.subscribed.set()
+                if not first:
+                    loop.call_soon_threadsafe(self.hub.reset)
+                first = False
+                while not self.stop.is_set():
+                    msg = pubsub.get_message(timeout=0.5)
+                    if msg and msg["type"] == "message":
+                        loop.call_soon_threadsafe(self.hub.on_message, msg["data"])
+            except Exception:  # an outage: say so, retry
+                self.subscribed.clear()
+                logger.exception("redis subscription lost")
+                self.stop.wait(1.0)
+            finally:
+                try:
+                    pubsub.close()
+                except Exception:
+                    pass
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.hub.tick()
+                self._drop_slow_readers()
+            except Exception:
+                logger.exception("tick failed")
+
+    def _drop_slow_readers(self) -> None:
+        """Close readers too far behind; forget connections whose handshake failed
+        after they were subscribed (their handler never ran)."""
+        from websockets.protocol import State
+
+        for conn in list(self.hub.conns):
+            if conn.ws.protocol.state is State.CLOSED:
+                self.hub.remove(conn)
+                continue
+            transport = getattr(conn.ws, "transport", None)
+            if transport is not None and transport.get_write_buffer_size() > self.config.max_write_buffer:
+                conn.ws.transport.abort()
+
+    async def run(self, ready: threading.Event | None = None, stopped: asyncio.Event | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        self.hub = Hub(self.redis, self.prefix, self.symbols, loop)
+        listener = threading.Thread(target=self._listen, args=(loop,), daemon=True, name="gateway-redis")
+        listener.start()
+        await asyncio.to_thread(self.subscribed.wait, 10)
+        await self.hub.load()
+        ticker = loop.create_task(self._ticker())
+        async with serve(self.handle, self.config.host, self.config.port, process_request=self.process_request,
+                         compression=None, max_size=64 * 1024, max_queue=8,
+                         ping_interval=self.config.ping_interval_s, ping_timeout=self.config.ping_timeout_s,
+                         server_header=None) as server:
+            self.server = server
+            self.port = next(iter(server.sockets)).getsockname()[1]
+            logger.info("gateway listening", extra={"port": self.port})
+            if ready is not None:
+                ready.set()
+            try:
+                if stopped is None:
+                    await server.serve_forever()
+                else:
+                    await stopped.wait()
+                    self.shutdown_notice()
+                    await asyncio.sleep(0.2)  # let the notice reach the sockets before the close frames
+            finally:
+                ticker.cancel()
+                self.stop.set()

@@ -1,0 +1,93 @@
+"""The stock ccxt pro ``binance`` class (shipped in the installed ccxt package),
+pointed at our REST API and the gateway: watch_order_book (diff stream + REST
+snapshot, ccxt's own nonce checks), watch_trades, watch_ticker and watch_ohlcv."""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.request
+import uuid
+from decimal import Decimal as D
+
+from tests.api.conftest import make_user
+
+SYM = "BTCUSDT"
+
+
+def _trade_flow(accounts, stop: threading.Event, errors: list) -> None:
+    """A maker ask and a taker buy every ~0.3 s, so trades, klines and the book move."""
+    from chalicelib import orders
+
+    i = 0
+    try:
+        while not stop.is_set():
+            price = D(31000) + D(i % 7)
+            q = D("0.001")
+            orders.place_order(accounts[0], orders.OrderRequest(SYM, "SELL", "LIMIT", "GTC", q, None, price, None,
+                                                                 f"cx{i}s{uuid.uuid4().hex[:6]}"))
+            orders.place_order(accounts[1], orders.OrderRequest(SYM, "BUY", "LIMIT", "GTC", q / 2, None, price, None,
+                                                                 f"cx{i}b{uuid.uuid4().hex[:6]}"))
+            i += 1
+            stop.wait(0.3)
+    except Exception as exc:  # surfaced by the test
+        errors.append(exc)
+
+
+def _rest_depth(web_url: str) -> dict:
+    with urllib.request.urlopen(f"{web_url}/api/v3/depth?symbol={SYM}&limit=1000", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_ccxt_pro_watchers(gateway, matcher, web_url, cleanup_orders):
+    import ccxt.pro
+
+    seller = make_user("ccxtws-s", {"BTC": "50", "USDT": "10"})
+    buyer = make_user("ccxtws-b", {"USDT": "10000000"})
+    cleanup_orders.extend([seller.account_id, buyer.account_id])
+    stop, errors = threading.Event(), []
+    flow = threading.Thread(target=_trade_flow, args=([seller.account_id, buyer.account_id], stop, errors),
+                            daemon=True)
+
+    async def run():
+        ex = ccxt.pro.binance({"enableRateLimit": False, "timeout": 20000, "options": {
+            "defaultType": "spot", "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
+            "adjustForTimeDifference": False}})
+        ex.urls["api"]["public"] = f"{web_url}/api/v3"
+        ex.urls["api"]["private"] = f"{web_url}/api/v3"
+        ex.urls["api"]["ws"]["spot"] = f"{gateway.url}/ws"
+        try:
+            await ex.load_markets()
+            flow.start()
+            book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 20)
+            assert book["symbol"] == "BTC/USDT" and book["nonce"] >= 0
+            trades = await asyncio.wait_for(ex.watch_trades("BTC/USDT"), 20)
+            assert trades and trades[-1]["symbol"] == "BTC/USDT" and trades[-1]["amount"] == 0.0005
+            assert 31000 <= trades[-1]["price"] <= 31006 and trades[-1]["side"] == "buy"
+            ticker = await asyncio.wait_for(ex.watch_ticker("BTC/USDT"), 20)
+            assert ticker["symbol"] == "BTC/USDT" and 31000 <= ticker["last"] <= 31006
+            assert ticker["baseVolume"] > 0
+            ohlcv = await asyncio.wait_for(ex.watch_ohlcv("BTC/USDT", "1m"), 20)
+            assert ohlcv and ohlcv[-1][0] % 60_000 == 0 and 31000 <= ohlcv[-1][4] <= 31006 and ohlcv[-1][5] > 0
+            for _ in range(5):  # the book keeps following the diffs
+                book = await asyncio.wait_for(ex.watch_order_book("BTC/USDT"), 20)
+            stop.set()
+            flow.join(10)
+            # quiet market: ccxt's book (snapshot + diffs, its own checks) equals REST depth
+            deadline = time.time() + 15
+            while True:
+                rest = _rest_depth(web_url)
+                ob = ex.orderbooks["BTC/USDT"]
+                if ob["nonce"] == rest["lastUpdateId"] or time.time() > deadline:
+                    break
+                await asyncio.sleep(0.3)
+            assert ob["nonce"] == rest["lastUpdateId"]
+            assert [[float(p), float(q)] for p, q in rest["asks"]] == [list(x) for x in ob["asks"]]
+            assert [[float(p), float(q)] for p, q in rest["bids"]] == [list(x) for x in ob["bids"]]
+        finally:
+            stop.set()
+            await ex.close()
+
+    asyncio.run(run())
+    assert not errors, errors
