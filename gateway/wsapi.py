@@ -20,15 +20,18 @@ from types import SimpleNamespace
 
 from chalicelib.errors import ExchangeError, Failure, Reason
 
-#: WebSocket API method -> REST operation id (public ones only, for now).
+from chalicelib.api import account, market, trading
+
+#: WebSocket API method -> the REST operation's handler (its Op is found by the function,
+#: as the HTTP routes find theirs; public ones and signed reads, for now).
 METHODS = {
-    "ping": "ping", "time": "time", "exchangeInfo": "exchangeInfo", "depth": "depth",
-    "trades.recent": "trades", "trades.aggregate": "aggTrades", "klines": "klines", "uiKlines": "uiKlines",
-    "avgPrice": "avgPrice", "ticker.24hr": "ticker24hr", "ticker": "ticker", "ticker.price": "tickerPrice",
-    "ticker.book": "bookTicker",
+    "ping": market.ping, "time": market.server_time, "exchangeInfo": market.exchange_info, "depth": market.depth,
+    "trades.recent": market.recent_trades, "trades.aggregate": market.agg_trades, "klines": market.klines,
+    "uiKlines": market.ui_klines, "avgPrice": market.avg_price, "ticker.24hr": market.ticker_24hr,
+    "ticker": market.ticker_window, "ticker.price": market.ticker_price, "ticker.book": market.book_ticker,
     # signed reads (session or per-request signature)
-    "account.status": "account", "account.commission": "accountCommission", "order.status": "getOrder",
-    "openOrders.status": "openOrders", "myTrades": "myTrades",
+    "account.status": account.account, "account.commission": account.commission, "order.status": trading.get_order,
+    "openOrders.status": trading.open_orders, "myTrades": trading.my_trades,
 }
 SESSION_METHODS = ("session.logon", "session.status", "session.logout")
 SESSION_WEIGHT = 2
@@ -121,10 +124,10 @@ def handle(text, session: Session) -> dict:
     name = method[3:] if method.startswith("v3/") else method
     if name in SESSION_METHODS:
         return run(name, req_id, dict(params), session)
-    op_id = METHODS.get(name)
-    if op_id is None:
+    handler = METHODS.get(name)
+    if handler is None:
         return _envelope_error(req_id, UNKNOWN_METHOD, f"Unknown method '{method[:64]}'.")
-    return run(op_id, req_id, dict(params), session)
+    return run(handler, req_id, dict(params), session)
 
 
 def _signed_principal(op, args, text: dict[str, str], ip: str):
@@ -159,19 +162,22 @@ def _principal(op, args, text: dict[str, str], session: Session):
     return p
 
 
-def run(op_id: str, req_id, params: dict, session: Session) -> dict:
-    """One REST operation (or a session request) for a WebSocket request: parse,
-    charge weight, authenticate, run."""
+def run(target, req_id, params: dict, session: Session) -> dict:
+    """One REST operation (``target``: its handler function) or a session request
+    (``target``: its method name) for a WebSocket request: parse, charge weight,
+    authenticate, run."""
     from chalicelib.api import ops as O
     from chalicelib.api import ratelimit
-    from chalicelib.api.http import Ctx, _handler, _is_outage
+    from chalicelib.api.http import Ctx, _is_outage
     from chalicelib.api.params import Args, parse
 
-    if op_id in SESSION_METHODS:
-        op = O.Op(op_id, "GET", "", "", op_id, security=O.USER_DATA if op_id == "session.logon" else O.NONE,
+    if target in SESSION_METHODS:
+        op_id = target
+        op = O.Op(op_id, "GET", "", session.status, op_id, security=O.USER_DATA if op_id == "session.logon" else O.NONE,
                   weight=SESSION_WEIGHT, params=O.SIGNED_PARAMS if op_id == "session.logon" else ())
     else:
-        op = O.BY_ID[op_id]
+        op = O.BY_HANDLER[target]
+        op_id = op.id
     show_limits = params.pop("returnRateLimits", True) is not False
     used = None
     try:
@@ -204,7 +210,7 @@ def run(op_id: str, req_id, params: dict, session: Session) -> dict:
                 ctx.principal = _principal(op, args, text, session)
             elif op.security != O.NONE:
                 raise ExchangeError(Reason.UNAUTHORIZED)
-            result = _handler(op)(ctx)
+            result = op.handler(ctx)
         return _reply(req_id, 200, result=result, rate_limits=_rate_limits(used) if show_limits else None)
     except ExchangeError as exc:
         f = exc.failure
