@@ -131,7 +131,9 @@ def read_aurora_book(tx, spec, symbol: str, page: int = PAGE) -> AuroraBook:
             if leaves <= 0:
                 book.problems.append(f"order {oid}: open with nothing left (executed {executed.normalize()})")
                 continue
-            is_stop = r["type"] in _STOP_TYPES and not r["working"]
+            # a stop not triggered yet is not working; a stop settled before book_seq was kept
+            # was marked working at acceptance: one with nothing executed is taken as pending
+            is_stop = r["type"] in _STOP_TYPES and (not r["working"] or (r["book_seq"] is None and done == 0))
             if r["book_seq"] is None:  # settled before book_seq was kept: older than every other
                 priority = (0, r["working_us"] or 0, oid)
             else:

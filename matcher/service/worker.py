@@ -244,10 +244,13 @@ class Worker:
         # the lease counter restarts low when the LEASES table is recreated or restored:
         # the token must still be above every one Aurora has recorded for the symbol
         token = self.leases.raise_above(key, pg_token)
-        with conn.transaction():
-            tx = PgTx(conn)
-            settled = ensure_progress(tx, sym, token)
-            aurora = bookaudit.read_aurora_book(tx, spec, sym)
+        try:
+            with conn.transaction():
+                tx = PgTx(conn)
+                settled = ensure_progress(tx, sym, token)
+                aurora = bookaudit.read_aurora_book(tx, spec, sym)
+        except Fenced as exc:  # a newer owner took the symbol meanwhile
+            raise StepDown(str(exc)) from None
         self.stats.pg_transactions += 2
         lap("aurora_ms")
         if aurora.problems:

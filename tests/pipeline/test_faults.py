@@ -24,6 +24,18 @@ def _owner(symbol: str) -> str | None:
         return None
 
 
+def _counters() -> dict[str, int]:
+    from chalicelib.tables import LeaseModel
+
+    out = {}
+    for sym in ("BTCUSDT", "ETHUSDT"):
+        try:
+            out[sym] = int(LeaseModel.get(f"symbol:{sym}", consistent_read=True).counter)
+        except LeaseModel.DoesNotExist:
+            out[sym] = 0
+    return out
+
+
 def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db, monkeypatch):
     import psycopg
 
@@ -47,6 +59,7 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
     load.start()
 
     worker_id = "w1"
+    before = _counters()  # the leases as the matcher process now starting finds them
     m = matcher_factory(worker_id, chaos).start()
     krng = random.Random(5)
     kills = 0
@@ -55,7 +68,10 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
         time.sleep(krng.uniform(0.4, 1.6))
         if kills == KILLS // 2 and not paused_checked:
             # a second matcher while the first is paused: it takes over, the first is fenced out
-            wait_until(lambda: _owner("BTCUSDT") == worker_id and _owner("ETHUSDT") == worker_id, 30,
+            # the *running* process must be the owner: a killed one of the same worker id
+            # leaves its leases behind until they expire (the counter moves on each take)
+            wait_until(lambda: _owner("BTCUSDT") == worker_id and _owner("ETHUSDT") == worker_id
+                       and all(c > before[s] for s, c in _counters().items()), 30,
                        "the first matcher to be active")
             time.sleep(0.5)
             m.pause()
@@ -68,6 +84,7 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
             continue
         m.kill()
         kills += 1
+        before = _counters()
         m = matcher_factory(worker_id, chaos).start()
     load.join()
     assert kills >= 20 and paused_checked

@@ -282,3 +282,24 @@ def test_aurora_that_does_not_add_up_stops_the_symbol(pipeline_env, matcher_fact
     assert orders.cancel_order(a, "BTCUSDT", oid, None, wait_s=30)["status"] == "CANCELED"
     wait_until(lambda: pending_count(migrated_db) == 0, 60, "nothing left PENDING_NEW or unacknowledged")
     assert_invariants(migrated_db)
+
+
+def test_redis_trades_ahead_of_aurora_are_cleared(pipeline_env):
+    """Redis holding a trade Aurora does not (the stores reset apart): the recent
+    trades, last trade and klines go (the API then reads Aurora), since they are also
+    the mark record_trades skips repeats by and would hide the next trades."""
+    from chalicelib import marketdata
+    from chalicelib.clients import get_clients
+
+    r, p = get_clients().redis, f"clr{uuid.uuid4().hex[:6]}:"
+    t = marketdata.Trade(5, Decimal("30000"), Decimal("0.001"), Decimal("30"), 1_700_000_000_000, False)
+    marketdata.record_trades(r, "BTCUSDT", [t], prefix=p)
+    assert not marketdata.clear_trades_ahead(r, "BTCUSDT", 5, p)  # Aurora has trade 5: kept
+    assert marketdata.read_last(r, "BTCUSDT", p)["lastId"] == "5"
+    assert marketdata.clear_trades_ahead(r, "BTCUSDT", 3, p)  # Aurora's last is 3
+    assert marketdata.read_last(r, "BTCUSDT", p) is None
+    assert marketdata.read_trades(r, "BTCUSDT", 10, p) is None
+    assert marketdata.read_klines(r, "BTCUSDT", "1m", None, None, 10, p) is None
+    # the next trades (ids continuing Aurora's) are recorded again
+    t4 = marketdata.Trade(4, Decimal("30001"), Decimal("0.001"), Decimal("30.001"), 1_700_000_001_000, True)
+    assert marketdata.record_trades(r, "BTCUSDT", [t4], prefix=p) == 1
