@@ -53,11 +53,11 @@ def add_stage(app: cdk.App, cfg: StageConfig) -> ExchangeStacks:
     network = NetworkStack(app, cfg.stack_name("Network"), cfg=cfg, **name("Network"))
     data = DataStack(app, cfg.stack_name("Data"), cfg=cfg, network=network, **name("Data"))
     identity = IdentityStack(app, cfg.stack_name("Identity"), cfg=cfg, **name("Identity"))
-    matcher = MatcherStack(app, cfg.stack_name("Matcher"), cfg=cfg, network=network, data=data,
+    matcher = MatcherStack(app, cfg.stack_name("Matcher"), cfg=cfg, network=network, data=data, identity=identity,
                            source_dir=REPO_ROOT, **name("Matcher"))
     ops = OpsStack(app, cfg.stack_name("Ops"), cfg=cfg, data=data, matcher=matcher, **name("Ops"))
     edge = EdgeStack(app, cfg.stack_name("Edge"), cfg=cfg, logs_bucket=data.access_logs, **name("Edge"))
-    for later, earlier in ((data, network), (matcher, data), (ops, matcher), (ops, identity), (edge, data)):
+    for later, earlier in ((data, network), (matcher, data), (matcher, identity), (ops, matcher), (ops, identity), (edge, data)):
         later.add_stack_dependency(earlier)
     stacks = ExchangeStacks(cfg, network, data, identity, matcher, ops, edge)
     for stack in stacks.all():

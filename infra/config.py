@@ -26,17 +26,17 @@ METRICS = {
     "settle_lag": "SettlementLagMs",    # matcher: trade -> settled in Aurora (Milliseconds)
 }
 
-# The matcher's health/admin HTTP port and path (served by ``python -m matcher``).
-MATCHER_HEALTH_PORT = 8080
-MATCHER_HEALTH_PATH = "/healthz"
-
 
 @dataclass(frozen=True)
 class StageConfig:
     stage: str
     region: str = "us-east-1"
     account: str | None = None                      # None: the CLI's credentials decide
-    availability_zones: tuple[str, ...] = ("us-east-1a", "us-east-1b")
+    # AZs come from the stack's environment (CDK looks them up for the account and
+    # region at deploy time and caches them in cdk.context.json); only how many is
+    # fixed here.  ``availability_zones`` pins them explicitly when set.
+    max_azs: int = 2
+    availability_zones: tuple[str, ...] | None = None
     vpc_cidr: str = "10.40.0.0/16"
     nat_gateways: int = 1
     interface_endpoints: bool = False               # PrivateLink for AWS APIs besides DynamoDB/S3
@@ -93,7 +93,7 @@ STAGES: dict[str, StageConfig] = {
     "dev": StageConfig(stage="dev"),
     "prod": StageConfig(
         stage="prod",
-        availability_zones=("us-east-1a", "us-east-1b", "us-east-1c"),
+        max_azs=3,
         vpc_cidr="10.50.0.0/16",
         nat_gateways=2,
         interface_endpoints=True,

@@ -14,8 +14,7 @@ import pytest
 
 import infra  # noqa: F401  (silences jsii's node-version banner before aws_cdk loads)
 
-ACCOUNT = "123456789012"
-API_DOMAIN = "abc123defg.execute-api.us-east-1.amazonaws.com"
+from infra_support import ACCOUNT, API_DOMAIN, CONTEXT  # noqa: E402
 
 
 @dataclass
@@ -52,7 +51,7 @@ def synth(tmp_path_factory) -> Synth:
     from infra.nag import add_checks
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app = cdk.App(outdir=str(outdir))
+    app = cdk.App(outdir=str(outdir), context=CONTEXT)
     stages = {cfg.stage: add_stage(app, cfg) for cfg in stage_configs()}
     add_checks(app)
     error = None
