@@ -81,7 +81,9 @@ SPECS: tuple[Spec, ...] = (
          "are read, any other is an error"),
 )
 SPEC_BY_ENV = {s.env: s for s in SPECS}
-ALWAYS = ("EXCHANGE_STAGE", "AWS_DEFAULT_REGION", "EXCHANGE_UNIT")  # every unit: the platform sets the region
+# Every unit: the platform sets the region; the two endpoint overrides are the local
+# stand-ins' wiring (empty in AWS, where the SDK finds the services itself).
+ALWAYS = ("EXCHANGE_STAGE", "AWS_DEFAULT_REGION", "EXCHANGE_UNIT", "AWS_ENDPOINT_URL", "DATAAPI_ENDPOINT_URL")
 
 
 class _Undeclared:
