@@ -69,6 +69,7 @@ class StageConfig:
     hosted_zone_name: str | None = None
     api_domain: str | None = None                   # <rest-api-id>.execute-api.<region>.amazonaws.com
     waf_rate_limit: int | None = None               # requests per 5 min per IP; None: no WAF
+    origin_verify_accept_previous: bool = False     # during a rotation of the origin-verify secret
     # Ops
     log_retention_days: int = 14
     alarm_email: str | None = None
@@ -123,6 +124,7 @@ OVERRIDABLE = (
     "account", "region", "domain_name", "hosted_zone_id", "hosted_zone_name", "api_domain",
     "google_client_id", "okta_client_id", "okta_issuer_url", "alarm_email", "mfa",
     "cognito_domain_prefix", "waf_rate_limit", "jobs_enabled", "matcher_desired",
+    "origin_verify_accept_previous",
 )
 
 
@@ -131,7 +133,7 @@ def _coerce(key: str, value: str):
         return int(value) if value not in ("", "0", "none", "None") else None
     if key == "matcher_desired":
         return int(value)
-    if key == "jobs_enabled":
+    if key in ("jobs_enabled", "origin_verify_accept_previous"):
         return str(value).lower() in ("1", "true", "yes", "on")
     if key == "mfa":
         value = str(value).upper()

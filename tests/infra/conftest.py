@@ -70,7 +70,7 @@ def templates(synth):
     from aws_cdk.assertions import Template
 
     assert synth.error is None, f"synthesis failed: {synth.error}\n{json.dumps(synth.report, indent=1)[:4000]}"
-    parts = ("Network", "Data", "Identity", "Matcher", "Ops", "Edge")
+    parts = ("Network", "Data", "Identity", "Matcher", "Ops", "Edge", "ApiGuard")
     return {(stage, part): Template.from_json(synth.template(stage, part))
             for stage in synth.stages for part in parts}
 
