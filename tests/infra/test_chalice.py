@@ -160,6 +160,16 @@ def test_chalice_package_output_passes_cfn_lint(tmp_path):
     assert functions
     for fn in functions:
         assert fn["Properties"]["VpcConfig"]["SubnetIds"] == ["subnet-0aaa", "subnet-0bbb"]
+    # each function's environment is what the contract tests run it with (lambda_env)
+    from test_contracts import lambda_env
+
+    config = json.loads((proj / ".chalice" / "config.json").read_text())
+    by_handler = {fn["Properties"]["Handler"]: fn["Properties"] for fn in functions}
+    for handler, function, unit in (("app.app", "api_handler", "api"), ("app.reconciler", "reconciler",
+                                                                         "reconciler")):
+        env = by_handler[handler]["Environment"]["Variables"]
+        assert env == lambda_env(config, "dev", function), handler
+        assert env["EXCHANGE_UNIT"] == unit
 
     from cfnlint.api import lint_file
 
