@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -46,6 +47,91 @@ def free_port() -> int:
 
 class Unresolvable(LookupError):
     pass
+
+
+DATA_API_OPS = {"/Execute": "ExecuteStatement", "/BatchExecute": "BatchExecuteStatement",
+                "/BeginTransaction": "BeginTransaction", "/CommitTransaction": "CommitTransaction",
+                "/RollbackTransaction": "RollbackTransaction", "/ExecuteSql": "ExecuteSql"}
+
+
+def allows(policy: dict, action: str, resource: str) -> bool:
+    """IAM evaluation for Allow-only policies (what the synthesised ones are)."""
+    from fnmatch import fnmatchcase
+
+    for st in policy["Statement"]:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        if any(fnmatchcase(action, a) for a in actions) and any(fnmatchcase(resource, r) for r in resources):
+            return True
+    return False
+
+
+class DataApiGate:
+    """IAM in front of the local Data API (moto has no rds-data): each request's caller
+    (its SigV4 access key) must be allowed ``rds-data:<Op>`` on the request's cluster
+    ARN and ``secretsmanager:GetSecretValue`` on its secret ARN, as AWS checks; a
+    denied request gets AWS's 403 AccessDeniedException, every decision is recorded."""
+
+    def __init__(self, upstream: str, deployment: "LocalDeployment"):
+        import http.server
+        import threading
+        import urllib.request
+
+        gate = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                m = re.search(r"Credential=([^/]+)/", self.headers.get("Authorization", ""))
+                key = m.group(1) if m else "?"
+                req = json.loads(body or b"{}")
+                op = DATA_API_OPS.get(self.path.split("?", 1)[0], self.path)
+                checks = [(f"rds-data:{op}", req.get("resourceArn", "")),
+                          ("secretsmanager:GetSecretValue", req.get("secretArn", ""))]
+                policy = next((u["policy"] for u in deployment.users.values() if u["AccessKeyId"] == key), None)
+                ok = True
+                for action, resource in checks:
+                    allowed = policy is not None and allows(policy, action, resource)
+                    deployment.record_decision({"key": key, "action": action, "resource": resource,
+                                                "allowed": allowed})
+                    ok &= allowed
+                if not ok:
+                    out = json.dumps({"message": f"not authorized to perform {checks[0][0]}"}).encode()
+                    self.send_response(403)
+                    self.send_header("x-amzn-ErrorType", "AccessDeniedException")
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                    return
+                fwd = urllib.request.Request(upstream + self.path, data=body, method="POST",
+                                             headers={k: v for k, v in self.headers.items()
+                                                      if k.lower() not in ("host", "content-length")})
+                try:
+                    with urllib.request.urlopen(fwd, timeout=60) as resp:  # noqa: S310 - local
+                        status, headers, out = resp.status, resp.headers, resp.read()
+                except urllib.error.HTTPError as exc:
+                    status, headers, out = exc.code, exc.headers, exc.read()
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        import re  # noqa: F811 (used inside the handler)
+        import urllib.error  # noqa: F401
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class LocalDeployment:
@@ -76,6 +162,7 @@ class LocalDeployment:
         redis_py.Redis.from_url(self.redis.url).config_set("requirepass", self.redis_password)
         self.dataapi = DataApiServer(self.db_url, host="127.0.0.1", port=0)
         self.dataapi.start()
+        self.gate = DataApiGate(self.dataapi.url, self)
         port = free_port()
         self.moto_url = f"http://127.0.0.1:{port}"
         log = open(self.workdir / "moto.log", "ab")
@@ -94,6 +181,7 @@ class LocalDeployment:
             if p.poll() is None:
                 p.terminate()
                 p.wait(10)
+        self.gate.stop()
         self.dataapi.stop()
         self.redis.stop()
         self.pg.stop()
@@ -268,8 +356,12 @@ class LocalDeployment:
                 "AWS_ACCESS_KEY_ID": self.users[unit]["AccessKeyId"],
                 "AWS_SECRET_ACCESS_KEY": self.users[unit]["SecretAccessKey"],
                 # the stand-ins' endpoints (empty in AWS: the SDK's defaults)
-                "AWS_ENDPOINT_URL": self.moto_url, "DATAAPI_ENDPOINT_URL": self.dataapi.url,
+                "AWS_ENDPOINT_URL": self.moto_url, "DATAAPI_ENDPOINT_URL": self.gate.url,
                 "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR"}
+
+    def record_decision(self, entry: dict) -> None:
+        with open(self.record, "a") as fh:      # appends of one short line: atomic enough here
+            fh.write(json.dumps(entry) + "\n")
 
     def decisions(self, unit: str) -> list[dict]:
         key = self.users[unit]["AccessKeyId"]

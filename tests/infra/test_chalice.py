@@ -106,8 +106,11 @@ def test_writer_merges_stage_and_writes_policy(tmp_path):
                  (st_["Resource"] if isinstance(st_["Resource"], list) else [st_["Resource"]])]
     assert f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/exchange-prod-intents" in resources
     assert env["DB_CLUSTER_ARN"] in resources and env["DB_SECRET_ARN"] in resources
-    # the handler's own log group, exactly (Chalice names it exchange-<stage>)
+    # each function's own log group, exactly (Chalice names them exchange-<stage>[-<fn>])
     assert f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/exchange-prod" in resources
+    reconciler_policy = json.loads((chalice_dir / "policy-prod-reconciler.json").read_text())
+    logs = next(s for s in reconciler_policy["Statement"] if s["Sid"] == "Logs")["Resource"]
+    assert logs[0] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/exchange-prod-reconciler"
     for s in policy["Statement"]:
         actions = s["Action"]
         assert not any(a.endswith(":*") or a == "*" for a in actions), s

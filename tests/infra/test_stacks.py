@@ -216,6 +216,33 @@ def test_task_roles_hold_exactly_the_declared_actions(templates, stage):
     assert not intents_writers          # the matcher only reads intents (its reconciler loop is off in AWS)
 
 
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_matcher_task_has_an_xray_daemon_sidecar(templates, stage):
+    """The matcher's Tracer sends to 127.0.0.1:2000/udp (no AWS_XRAY_DAEMON_ADDRESS
+    override): the task's X-Ray daemon container listens there."""
+    t = templates[(stage, "Matcher")]
+    (td,) = [p for p in props(t, "AWS::ECS::TaskDefinition") if p["Family"] == f"exchange-{stage}-matcher"]
+    containers = {c["Name"]: c for c in td["ContainerDefinitions"]}
+    daemon = containers["xray-daemon"]
+    assert "aws-xray-daemon" in json.dumps(daemon["Image"])
+    assert {"ContainerPort": 2000, "Protocol": "udp"} in daemon["PortMappings"]
+    assert not any(e["Name"] == "AWS_XRAY_DAEMON_ADDRESS" for e in containers["matcher"]["Environment"])
+    assert {"Condition": "START", "ContainerName": "xray-daemon"} in containers["matcher"]["DependsOn"]
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_first_admin_group_and_the_ops_task_may_manage_it(templates, stage):
+    from chalicelib.units import ADMIN_GROUP
+
+    (group,) = props(templates[(stage, "Identity")], "AWS::Cognito::UserPoolGroup")
+    assert group["GroupName"] == ADMIN_GROUP == "admin"
+    ops = [s for lid, r in resources(templates[(stage, "Matcher")], "AWS::IAM::Policy").items()
+           if lid.startswith("OpsTaskRole") for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    cognito = [s for s in ops if "cognito-idp:AdminAddUserToGroup" in s["Action"]]
+    assert cognito and "cognito-idp:AdminRemoveUserFromGroup" in cognito[0]["Action"]
+    assert "UserPool" in json.dumps(cognito[0]["Resource"])
+
+
 # ------------------------------------------------------------------------- identity
 @pytest.mark.parametrize("stage", STAGE_NAMES)
 def test_user_pool_from_shared_definition(templates, stage):
