@@ -175,3 +175,14 @@ def test_log_groups_alarms_and_metric_filters_name_what_exists(synth, stage):
     from infra.units import lambda_function_names
 
     assert {f"/aws/lambda/{n}" for n in lambda_function_names(stage).values()} <= groups
+
+
+def test_backup_export_reads_exactly_its_declared_settings():
+    """Every ``os.environ[...]`` the export handler reads is declared, and every
+    declared setting is read (the start contract runs it with exactly those)."""
+    from infra.stacks.backup_export import LAMBDAS_DIR, declared_settings
+
+    tree = ast.parse((LAMBDAS_DIR / "backup_export.py").read_text())
+    read = {n.slice.value for n in ast.walk(tree) if isinstance(n, ast.Subscript)
+            and ast.unparse(n.value) == "os.environ" and isinstance(n.slice, ast.Constant)}
+    assert read == set(declared_settings())
