@@ -10,7 +10,9 @@ own, and resolves the templates' intrinsics (``Ref``, ``Fn::GetAtt``, ``Fn::Join
   function, or the Chalice config written by ``infra.chalice_config`` from the
   resolved stack outputs), container secrets read from the local secrets;
 * its synthesised role policy, resources resolved to the local ARNs, as the inline
-  policy of an IAM user whose keys it runs with;
+  policy of an IAM user whose keys it runs with: moto enforces it for DynamoDB,
+  Streams, Secrets Manager, Cognito and RDS, and :class:`DataApiGate` for the Data API
+  (``rds-data:*`` on the cluster, ``GetSecretValue`` on the credentials' secret);
 * and, besides, only what the platform supplies to every process (``PLATFORM``).
 
 Local substitutions, the only ones, each because the local stand-in cannot do what
@@ -75,6 +77,7 @@ class DataApiGate:
     def __init__(self, upstream: str, deployment: "LocalDeployment"):
         import http.server
         import threading
+        import urllib.error
         import urllib.request
 
         gate = self
@@ -121,9 +124,6 @@ class DataApiGate:
                 self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
                 self.wfile.write(out)
-
-        import re  # noqa: F811 (used inside the handler)
-        import urllib.error  # noqa: F401
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

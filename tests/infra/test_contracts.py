@@ -15,7 +15,8 @@ secrets, user pool and buckets in a moto server with IAM enforcement, then:
 5. the **backup-export** Lambda exports every table.
 
 Each unit runs as its own IAM user whose inline policy is its synthesised role policy;
-moto (``iam_moto.py``) denies what the policy does not allow, per resource.  The last
+moto (``iam_moto.py``) and the Data API gate (``contract_support.DataApiGate``) deny
+what the policy does not allow, per resource.  The last
 tests check that nothing was denied, and that every granted action was used.
 """
 from __future__ import annotations
