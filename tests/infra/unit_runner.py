@@ -53,7 +53,20 @@ def main() -> None:
         req = json.loads(line)
         try:
             if unit == "api":
-                out = module.app(api_event(req), Context("exchange-api"))
+                event = api_event(req)
+                if req.get("token"):      # API Gateway runs the Cognito authorizer Lambda first
+                    decision = module.cognito({"type": "TOKEN", "authorizationToken": f"Bearer {req['token']}",
+                                               "methodArn": "arn:aws:execute-api:us-east-1:123456789012:api/api/"
+                                                            f"{req['method']}{req['path']}"},
+                                              Context("exchange-api-authorizer"))
+                    allowed = any(st["Effect"] == "Allow" and st.get("Resource")
+                                  for st in decision["policyDocument"]["Statement"])
+                    if not allowed:
+                        print(MARK + json.dumps({"ok": True, "result": {"statusCode": 401, "body": ""}}), flush=True)
+                        continue
+                    event["requestContext"]["authorizer"] = {**decision.get("context", {}),
+                                                             "principalId": decision["principalId"]}
+                out = module.app(event, Context("exchange-api"))
             elif unit == "reconciler":
                 event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
                          "source": "aws.events", "account": "123456789012", "time": "2026-01-01T00:00:00Z",
