@@ -39,6 +39,7 @@ class Spec:
     check: re.Pattern | tuple | None
     doc: str
     required_in_aws: bool = False  # the default is a local stand-in; AWS stages must set it
+    local_only: bool = False       # meaningful on local stages only: an AWS unit gets the default, undeclared
 
 
 SPECS: tuple[Spec, ...] = (
@@ -68,14 +69,16 @@ SPECS: tuple[Spec, ...] = (
     Spec("API_KEY_SECRET_ARN", "api_key_secret_arn", "", re.compile(r"^(arn:aws[a-z-]*:secretsmanager:.+)?$"),
          "Secrets Manager ARN of the master key API secrets are derived from (AWS stages)"),
     Spec("API_KEY_MASTER_SECRET", "api_key_master_secret", LOCAL_API_KEY_MASTER, None,
-         "master key API secrets are derived from (local stages only; AWS reads API_KEY_SECRET_ARN)"),
+         "master key API secrets are derived from (local stages only; AWS reads API_KEY_SECRET_ARN)",
+         local_only=True),
     Spec("DEMO_DEPOSITS", "demo_deposits", "off", ("on", "off"),
          "whether signed-in users may credit themselves demo deposits (the local stack turns it on)"),
     Spec("DATABASE_URL", "database_url", "", _URL, "direct PostgreSQL URL (matcher settlement, migrations, local stack)"),
     Spec("ORIGIN_VERIFY_SECRET_ARN", "origin_verify_secret_arn", "", re.compile(r"^(arn:aws[a-z-]*:secretsmanager:.+)?$"),
          "Secrets Manager ARN of the origin-verify secret CloudFront sends in X-Origin-Verify (AWS stages)"),
     Spec("ORIGIN_VERIFY_SECRET", "origin_verify_secret", "", None,
-         "origin-verify value a trusted local proxy sends in X-Origin-Verify (local stages only; unset: no proxy trusted)"),
+         "origin-verify value a trusted local proxy sends in X-Origin-Verify (local stages only; unset: no proxy trusted)",
+         local_only=True),
     Spec("EXCHANGE_UNIT", "unit", "", re.compile(r"^[a-z][a-z0-9-]*$"),
          "the deployed unit this process is (chalicelib/units.py); on dev/prod only that unit's declared settings "
          "are read, any other is an error"),
@@ -165,6 +168,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"EXCHANGE_UNIT={unit_name!r} is not a unit of chalicelib/units.py") from None
     values: dict[str, object] = {}
     for spec in SPECS:
+        if declared is not None and spec.local_only:
+            if env.get(spec.env):
+                raise SettingsError(f"{spec.env} is for local stages only; unit {unit_name!r} runs on {stage}")
+            values[spec.field] = spec.default
+            continue
         if declared is not None and spec.env not in declared:
             values[spec.field] = _Undeclared(spec.env, unit_name)
             continue

@@ -44,6 +44,10 @@ def test_a_unit_needs_only_its_declared_settings_and_may_read_no_other():
     # a declared, required setting that is missing fails at start, naming it
     with pytest.raises(SettingsError, match="INTENTS_TABLE is required"):
         load_settings({k: v for k, v in jobs_env.items() if k != "INTENTS_TABLE"})
+    # local-only settings keep their local meaning (none) and may not be set on AWS
+    assert s.origin_verify_secret == ""
+    with pytest.raises(SettingsError, match="ORIGIN_VERIFY_SECRET is for local stages only"):
+        load_settings({**jobs_env, "ORIGIN_VERIFY_SECRET": "x"})
     with pytest.raises(SettingsError, match="EXCHANGE_UNIT='nope'"):
         load_settings(_aws_env(EXCHANGE_UNIT="nope"))
     assert "API_KEY_SECRET_ARN" in unit("api").settings
