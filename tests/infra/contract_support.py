@@ -181,10 +181,9 @@ class LocalDeployment:
             if p.poll() is None:
                 p.terminate()
                 p.wait(10)
-        self.gate.stop()
-        self.dataapi.stop()
-        self.redis.stop()
-        self.pg.stop()
+        for server in ("gate", "dataapi", "redis", "pg"):    # whatever a (partial) start made
+            if hasattr(self, server):
+                getattr(self, server).stop()
 
     def admin(self, service: str):
         return boto3.client(service, endpoint_url=self.moto_url, region_name=REGION,

@@ -182,7 +182,22 @@ class Deployed:
 @pytest.fixture(scope="module", params=STAGES)
 def deployed(request, synth, make_scratch_dir):
     workdir = make_scratch_dir(f"exchange-contract-{request.param}-")
-    dep = Deployed(request.param, synth, workdir)
+    started: list[LocalDeployment] = []
+    original_start = LocalDeployment.start
+
+    def tracked_start(self):
+        started.append(self)
+        return original_start(self)
+
+    LocalDeployment.start = tracked_start
+    try:
+        dep = Deployed(request.param, synth, workdir)
+    except BaseException:
+        for d in started:               # a failed setup leaves no servers behind
+            d.stop()
+        raise
+    finally:
+        LocalDeployment.start = original_start
     yield dep
     dep.close()
     shutil.rmtree(workdir, ignore_errors=True)
