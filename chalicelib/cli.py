@@ -71,7 +71,10 @@ def main(argv=None) -> int:
     p.add_argument("user")
     _admin_role_parsers(sub)
     _add_audit_book(sub)
+    add_smoke_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "smoke":       # over HTTP only: needs no settings
+        return smoke(args)
     _load_local_env()
 
     from chalicelib import admin
@@ -190,6 +193,138 @@ def _audit_book(args) -> int:
              "" if discarded is None else f"\ndiscarded its DynamoDB snapshot and {discarded} journal item(s):"
                                          " restart the matcher to rebuild the book from Aurora"))
     return 0 if result.ok else 1
+# -- smoke test of a deployment (over its public URL only) -----------------------------------
+def add_smoke_parser(sub) -> None:
+    p = sub.add_parser("smoke", help="smoke-test a deployment: ping, sign in, create a key, place and cancel "
+                                     "an order, revoke the key")
+    p.add_argument("--base", required=True, help="the site URL (CloudFront WebUrl) or the local stack's URL")
+    p.add_argument("--email", default=os.environ.get("SMOKE_EMAIL"), help="a user with a little quote asset "
+                                                                          "(env SMOKE_EMAIL)")
+    p.add_argument("--password", default=os.environ.get("SMOKE_PASSWORD"), help="(env SMOKE_PASSWORD)")
+    p.add_argument("--totp-secret", default=os.environ.get("SMOKE_TOTP_SECRET"),
+                   help="base32 TOTP secret when the user has MFA (env SMOKE_TOTP_SECRET)")
+    p.add_argument("--symbol", default="BTCUSDT")
+    p.add_argument("--price", default="10.00", help="far from the market: the order must rest, not fill")
+    p.add_argument("--quantity", default="0.50000")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the matcher")
+
+
+def _totp(secret_b32: str, at: float | None = None) -> str:
+    """RFC 6238 code (30 s, 6 digits, SHA-1), as authenticator apps compute it."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+    import time
+
+    key = base64.b32decode(secret_b32.upper() + "=" * (-len(secret_b32) % 8))
+    digest = hmac.new(key, struct.pack(">Q", int((at or time.time()) // 30)), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return f"{(struct.unpack('>I', digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+class SmokeFailure(RuntimeError):
+    pass
+
+
+def smoke(args) -> int:
+    """Each step prints one line; the first failure stops it with exit code 1."""
+    import hashlib
+    import hmac
+    import time
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlencode
+
+    base = args.base.rstrip("/") + "/api"
+
+    def call(method: str, path: str, params: dict | None = None, *, token: str | None = None,
+             key: tuple[str, str] | None = None) -> dict:
+        items = {k: str(v) for k, v in (params or {}).items()}
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if key:
+            headers["X-MBX-APIKEY"] = key[0]
+            items["timestamp"] = str(int(time.time() * 1000))
+        text = urlencode(items)
+        if key:
+            text += "&signature=" + hmac.new(key[1].encode(), text.encode(), hashlib.sha256).hexdigest()
+        body = None
+        url = base + path
+        if method in ("POST", "PUT"):
+            body = text.encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif text:
+            url += "?" + text
+        req = urllib.request.Request(url, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 - the operator's URL
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            raise SmokeFailure(f"{method} {path}: HTTP {exc.code} {raw[:300].decode('utf-8', 'replace')}") from None
+        except urllib.error.URLError as exc:
+            raise SmokeFailure(f"{method} {path}: {exc.reason}") from None
+        return json.loads(raw) if raw else {}
+
+    def step(text: str) -> None:
+        print(f"ok   {text}", flush=True)
+
+    key = None
+    token = None
+    try:
+        if call("GET", "/v3/ping") != {}:
+            raise SmokeFailure("GET /v3/ping did not answer {}")
+        step("ping")
+        if not (args.email and args.password):
+            raise SmokeFailure("--email and --password (or SMOKE_EMAIL/SMOKE_PASSWORD) are needed past ping")
+        r = call("POST", "/v1/auth/signIn", {"email": args.email, "password": args.password})
+        if "challengeName" in r:
+            if not args.totp_secret:
+                raise SmokeFailure(f"sign-in asks for {r['challengeName']}: pass --totp-secret")
+            r = call("POST", "/v1/auth/respondToChallenge", {"email": args.email, "session": r["session"],
+                                                             "code": _totp(args.totp_secret)})
+        token = r["idToken"]
+        step(f"signed in as {args.email}")
+        k = call("POST", "/v1/apiKeys", {"label": "smoke"}, token=token)
+        key = (k["apiKey"], k["secretKey"])
+        step(f"created API key {key[0][:8]}...")
+        order = call("POST", "/v3/order", {"symbol": args.symbol, "side": "BUY", "type": "LIMIT",
+                                           "timeInForce": "GTC", "quantity": args.quantity, "price": args.price},
+                     key=key)
+        oid = order["orderId"]
+        step(f"placed order {oid} ({args.symbol} BUY {args.quantity} @ {args.price})")
+
+        def wait_for(statuses: tuple[str, ...]) -> str:
+            deadline = time.monotonic() + args.timeout
+            status = ""
+            while time.monotonic() < deadline:
+                status = call("GET", "/v3/order", {"symbol": args.symbol, "orderId": oid}, key=key)["status"]
+                if status in statuses:
+                    return status
+                time.sleep(0.5)
+            raise SmokeFailure(f"order {oid} still {status or 'unknown'} after {args.timeout:.0f} s "
+                               f"(is the matcher running?)")
+
+        status = wait_for(("NEW", "PARTIALLY_FILLED", "FILLED", "REJECTED", "EXPIRED"))
+        if status != "NEW":
+            raise SmokeFailure(f"order {oid} is {status}, expected it to rest as NEW (use a price off the market)")
+        step(f"order {oid} is on the book")
+        call("DELETE", "/v3/order", {"symbol": args.symbol, "orderId": oid}, key=key)
+        wait_for(("CANCELED",))
+        step(f"cancelled order {oid}")
+    except SmokeFailure as exc:
+        print(f"FAIL {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if key and token:
+            try:
+                call("DELETE", f"/v1/apiKeys/{key[0]}", token=token)
+                step("revoked the API key")
+            except SmokeFailure as exc:
+                print(f"FAIL revoking the smoke key: {exc}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     python -m infra.app --stage dev [--outdir cdk.out] [--nag]      # synth offline
     cd infra && npx aws-cdk@2 deploy --all -c stage=prod            # deploy (see docs/deploy.md)
 
-Stacks (and their order): Network -> Data -> Identity -> Matcher -> Ops -> Edge.
+Stacks (and their order): Network -> Data -> Identity -> Matcher -> Ops, then (after
+``chalice deploy``) Edge and ApiGuard.
 """
 from __future__ import annotations
 
@@ -30,15 +31,17 @@ class ExchangeStacks:
     matcher: object
     ops: object
     edge: object
+    guard: object
 
     def all(self) -> list[cdk.Stack]:
-        return [self.network, self.data, self.identity, self.matcher, self.ops, self.edge]
+        return [self.network, self.data, self.identity, self.matcher, self.ops, self.edge, self.guard]
 
 
 def add_stage(app: cdk.App, cfg: StageConfig) -> ExchangeStacks:
     """Add the stacks of one stage to ``app``."""
+    from infra.stacks.api_guard import ApiGuardStack
     from infra.stacks.data import DataStack
-    from infra.stacks.edge import EdgeStack
+    from infra.stacks.edge import EdgeStack, rest_api_id_for
     from infra.stacks.identity import IdentityStack
     from infra.stacks.matcher import MatcherStack
     from infra.stacks.network import NetworkStack
@@ -53,13 +56,18 @@ def add_stage(app: cdk.App, cfg: StageConfig) -> ExchangeStacks:
     network = NetworkStack(app, cfg.stack_name("Network"), cfg=cfg, **name("Network"))
     data = DataStack(app, cfg.stack_name("Data"), cfg=cfg, network=network, **name("Data"))
     identity = IdentityStack(app, cfg.stack_name("Identity"), cfg=cfg, **name("Identity"))
-    matcher = MatcherStack(app, cfg.stack_name("Matcher"), cfg=cfg, network=network, data=data,
+    matcher = MatcherStack(app, cfg.stack_name("Matcher"), cfg=cfg, network=network, data=data, identity=identity,
                            source_dir=REPO_ROOT, **name("Matcher"))
     ops = OpsStack(app, cfg.stack_name("Ops"), cfg=cfg, data=data, matcher=matcher, **name("Ops"))
-    edge = EdgeStack(app, cfg.stack_name("Edge"), cfg=cfg, logs_bucket=data.access_logs, **name("Edge"))
-    for later, earlier in ((data, network), (matcher, data), (ops, matcher), (ops, identity), (edge, data)):
+    edge = EdgeStack(app, cfg.stack_name("Edge"), cfg=cfg, logs_bucket=data.access_logs,
+                     origin_secret_arn=data.origin_verify_secret.secret_arn, **name("Edge"))
+    guard = ApiGuardStack(app, cfg.stack_name("ApiGuard"), cfg=cfg, rest_api_id=rest_api_id_for(cfg),
+                          origin_secret_arn=data.origin_verify_secret.secret_arn,
+                          accept_previous=cfg.origin_verify_accept_previous, **name("ApiGuard"))
+    for later, earlier in ((data, network), (matcher, data), (matcher, identity), (ops, matcher), (ops, identity),
+                           (edge, data), (guard, data)):
         later.add_stack_dependency(earlier)
-    stacks = ExchangeStacks(cfg, network, data, identity, matcher, ops, edge)
+    stacks = ExchangeStacks(cfg, network, data, identity, matcher, ops, edge, guard)
     for stack in stacks.all():
         cdk.Tags.of(stack).add("app", "exchange")
         cdk.Tags.of(stack).add("stage", cfg.stage)

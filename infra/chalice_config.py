@@ -8,13 +8,16 @@ After ``cdk deploy`` an operator runs one of
 and then ``chalice deploy --stage prod``.  This merges into ``.chalice/config.json``
 (only the stage's keys it owns; everything else is kept):
 
-* ``environment_variables``: every variable of ``chalicelib/settings.py`` SPECS that
-  the stacks provide (table names, Aurora ARNs, Redis URL, Cognito ids, bucket), plus
-  ``EXCHANGE_STAGE``; the result is validated with ``chalicelib.settings.load_settings``;
+* per Chalice function (``api_handler``, ``reconciler``: the units ``api`` and
+  ``reconciler`` of ``chalicelib/units.py``), ``environment_variables``: exactly the
+  settings the unit declares, each from its ``Env<VAR>`` stack output, plus
+  ``EXCHANGE_STAGE``/``EXCHANGE_UNIT`` and the unit's fixed values; validated with
+  ``chalicelib.settings.load_settings`` as the Lambda will at cold start;
 * ``subnet_ids`` / ``security_group_ids``: the Lambdas run in the VPC's task subnets
   (they need Redis);
-* ``autogen_policy: false`` + ``iam_policy_file`` -> ``.chalice/policy-<stage>.json``,
-  which it writes: least privilege on exactly the deployed resources;
+* ``autogen_policy: false`` + ``iam_policy_file`` -> ``.chalice/policy-<stage>-<unit>.json``,
+  which it writes from the unit's declared access: least privilege on exactly the
+  deployed resources;
 * ``xray``.  Log retention is *not* set here: ``chalice package`` 1.34 renders
   ``log_retention_in_days`` as a log group that references a resource that does not
   exist (``${ApiHandler}`` vs ``APIHandler``; cfn-lint E1019).  The ops stack creates
@@ -33,30 +36,15 @@ import json
 import sys
 from pathlib import Path
 
-from infra.config import APP, METRIC_NAMESPACE, load_stage
+from infra.config import APP, load_stage
 from infra.stacks.common import output_key
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("Network", "Data", "Identity", "Matcher", "Ops", "Edge")
 
-# Settings variables the stacks provide (chalicelib/settings.py SPECS names).
-STACK_VARS = ("INTENTS_TABLE", "TRADES_TABLE", "BOOK_TABLE", "JOURNAL_TABLE", "LEASES_TABLE", "IDEMPOTENCY_TABLE",
-              "DB_CLUSTER_ARN", "DB_SECRET_ARN", "DB_NAME", "COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID",
-              "BACKUP_BUCKET", "API_KEY_SECRET_ARN")
-# Provided by the stacks but not settings of the code: passed through when present.
-EXTRA_VARS = ()
-TABLE_VARS = STACK_VARS[:6]
-
-DDB_API_ACTIONS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
-                   "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
-                   "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
-RDS_DATA_ACTIONS = ["rds-data:ExecuteStatement", "rds-data:BatchExecuteStatement", "rds-data:BeginTransaction",
-                    "rds-data:CommitTransaction", "rds-data:RollbackTransaction"]
-COGNITO_ACTIONS = ["cognito-idp:AdminGetUser", "cognito-idp:AdminCreateUser", "cognito-idp:AdminDeleteUser",
-                   "cognito-idp:AdminUpdateUserAttributes", "cognito-idp:AdminDisableUser",
-                   "cognito-idp:AdminEnableUser", "cognito-idp:AdminInitiateAuth",
-                   "cognito-idp:AdminRespondToAuthChallenge", "cognito-idp:AdminSetUserPassword",
-                   "cognito-idp:AdminUserGlobalSignOut", "cognito-idp:ListUsers"]
+# The Chalice functions are deployed units (chalicelib/units.py): their environments
+# and policies are built from the declarations, never from a list kept here.
+LAMBDA_UNITS = ("api", "reconciler")
 
 
 class OutputsError(RuntimeError):
@@ -96,90 +84,107 @@ def _need(flat: dict, key: str) -> str:
         raise OutputsError(f"output {key} missing: is its stack deployed?") from None
 
 
-def environment(flat: dict, stage: str, redis_token: str | None = None) -> dict[str, str]:
-    env = {"EXCHANGE_STAGE": stage}
-    for var in STACK_VARS:
-        env[var] = _need(flat, output_key(var))
-    for var in EXTRA_VARS:
-        if output_key(var) in flat:
-            env[var] = flat[output_key(var)]
-    host, port = _need(flat, "RedisHost"), _need(flat, "RedisPort")
-    auth = f":{redis_token}@" if redis_token else ""
-    env["REDIS_URL"] = f"rediss://{auth}{host}:{port}/0"
-    env["REDIS_AUTH_SECRET_ARN"] = _need(flat, "RedisAuthSecretArn")
-    env["REDIS_KEY_PREFIX"] = "ex:"
+def environment(flat: dict, stage: str, unit_name: str = "api", redis_token: str | None = None) -> dict[str, str]:
+    """The unit's environment from the stack outputs (one ``Env<VAR>`` output per setting)."""
+    from chalicelib.units import unit
+    from infra.units import environment as unit_environment
+
+    u = unit(unit_name)
+    providers = {var: flat[output_key(var)] for var in u.settings if output_key(var) in flat}
+    missing = [var for var in u.settings if var not in providers]
+    if missing:
+        raise OutputsError(f"outputs {', '.join(output_key(v) for v in missing)} missing (unit {unit_name} reads "
+                           f"{', '.join(missing)}): are the stacks deployed?")
+    env = unit_environment(u, stage, providers)
+    if redis_token and "REDIS_URL" in env:
+        env["REDIS_URL"] = env["REDIS_URL"].replace("rediss://", f"rediss://:{redis_token}@", 1)
     return env
 
 
-def validate(env: dict[str, str]) -> None:
+def validate(env: dict[str, str], region: str = "us-east-1") -> None:
     """Fail like the Lambda would at cold start if a value is malformed."""
     from chalicelib.settings import load_settings
 
-    load_settings({**env, "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1")})
+    load_settings({**env, "AWS_DEFAULT_REGION": region})
 
 
-def policy(flat: dict, stage: str, app_name: str = APP) -> dict:
+def policy(flat: dict, stage: str, unit_name: str = "api", app_name: str = APP) -> dict:
+    """The unit's least-privilege policy: its declared access on the deployed resources,
+    plus what any Lambda in a VPC needs (its own log group, its network interfaces)."""
+    from chalicelib.units import unit
+    from infra.units import lambda_function_names, statements
+
     region, account = _need(flat, "Region"), _need(flat, "Account")
     arn = lambda service, resource: f"arn:aws:{service}:{region}:{account}:{resource}"  # noqa: E731
-    tables = [arn("dynamodb", f"table/{flat[output_key(v)]}") for v in TABLE_VARS]
-    secrets = [_need(flat, output_key("DB_SECRET_ARN")), _need(flat, output_key("API_KEY_SECRET_ARN")),
-               _need(flat, "RedisAuthSecretArn")]
-    statements = [
-        {"Sid": "Tables", "Effect": "Allow", "Action": DDB_API_ACTIONS,
-         "Resource": tables + [t + "/index/*" for t in tables]},
-        {"Sid": "AuroraDataApi", "Effect": "Allow", "Action": RDS_DATA_ACTIONS,
-         "Resource": [_need(flat, output_key("DB_CLUSTER_ARN"))]},
-        {"Sid": "Secrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": secrets},
-        {"Sid": "SecretsKey", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [_need(flat, "DataKeyArn")],
-         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
-        {"Sid": "BackupExportsKey", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-         "Resource": [_need(flat, "DataKeyArn")],
-         "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}},
-        {"Sid": "Cognito", "Effect": "Allow", "Action": COGNITO_ACTIONS,
-         "Resource": [arn("cognito-idp", f"userpool/{_need(flat, output_key('COGNITO_USER_POOL_ID'))}")]},
-        {"Sid": "BackupExports", "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
-         "Resource": [f"arn:aws:s3:::{_need(flat, output_key('BACKUP_BUCKET'))}/api/*"]},
-        {"Sid": "Metrics", "Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
-         "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}}},
-        {"Sid": "Traces", "Effect": "Allow", "Resource": "*",
-         "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-                    "xray:GetSamplingTargets"]},
-        {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream",
-                                                      "logs:PutLogEvents"],
-         "Resource": [arn("logs", f"log-group:/aws/lambda/{app_name}-{stage}-*"),
-                      arn("logs", f"log-group:/aws/lambda/{app_name}-{stage}-*:log-stream:*")]},
+    resolvers = {
+        "table": lambda v: [arn("dynamodb", f"table/{_need(flat, output_key(v))}")],
+        "stream": lambda v: [arn("dynamodb", f"table/{_need(flat, output_key(v))}/stream/*")],
+        "secret": lambda v: [_need(flat, output_key(v))],
+        "cluster": lambda v: [_need(flat, output_key(v))],
+        "userpool": lambda v: [arn("cognito-idp", f"userpool/{_need(flat, output_key(v))}")],
+    }
+    u = unit(unit_name)
+    out = []
+    for st in statements(u, lambda kind, v: resolvers[kind](v), key_arn=_need(flat, "DataKeyArn"), region=region):
+        s = {"Sid": st["sid"], "Effect": "Allow", "Action": st["actions"],
+             "Resource": st["resources"] if st["resources"] != ["*"] else "*"}
+        if st["conditions"]:
+            s["Condition"] = st["conditions"]
+        out.append(s)
+    log_group = f"/aws/lambda/{lambda_function_names(stage, app_name)[unit_name]}"
+    out += [
+        # The log group exists (the ops stack creates it with the stage's retention).
+        {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [arn("logs", f"log-group:{log_group}"), arn("logs", f"log-group:{log_group}:log-stream:*")]},
         # A Lambda in a VPC manages its network interfaces; EC2 has no resource scoping for these.
         {"Sid": "VpcNetworking", "Effect": "Allow", "Resource": "*",
          "Action": ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
                     "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]},
     ]
-    return {"Version": "2012-10-17", "Statement": statements}
+    return {"Version": "2012-10-17", "Statement": out}
 
 
-def merge_stage(config: dict, stage: str, env: dict, flat: dict) -> dict:
-    """Return ``config`` with the stage's deployed values merged in (other keys kept)."""
+def merge_stage(config: dict, stage: str, envs: dict[str, dict], flat: dict) -> dict:
+    """Return ``config`` with the stage's deployed values merged in (other keys kept).
+
+    Each Chalice function gets its unit's environment and policy file under
+    ``lambda_functions``; the stage-wide environment is the API's (Chalice merges a
+    function's variables over the stage's, and every unit reads only what it declared)."""
+    from infra.units import CHALICE_FUNCTIONS
+
     config = json.loads(json.dumps(config))   # deep copy
     st = config.setdefault("stages", {}).setdefault(stage, {})
-    st.setdefault("environment_variables", {}).update(env)
+    st["environment_variables"] = dict(envs["api"])
     st["subnet_ids"] = [s for s in _need(flat, "LambdaSubnetIds").split(",") if s]
     st["security_group_ids"] = [_need(flat, "LambdaSecurityGroupId")]
     st["autogen_policy"] = False
-    st["iam_policy_file"] = f"policy-{stage}.json"
+    st["iam_policy_file"] = f"policy-{stage}-api.json"
     st["xray"] = True
+    fns = st.setdefault("lambda_functions", {})
+    for unit_name, env in envs.items():
+        fn = fns.setdefault(CHALICE_FUNCTIONS[unit_name], {})
+        fn["environment_variables"] = dict(env)
+        fn["autogen_policy"] = False
+        fn["iam_policy_file"] = f"policy-{stage}-{unit_name}.json"
     return config
 
 
-def write(stage: str, outputs: dict, chalice_dir: Path, *, redis_token: str | None = None) -> tuple[Path, Path]:
+def write(stage: str, outputs: dict, chalice_dir: Path, *, redis_token: str | None = None) -> tuple[Path, list[Path]]:
     flat = flatten_outputs(outputs, stage)
-    env = environment(flat, stage, redis_token)
-    validate(env)
+    region = _need(flat, "Region")
+    envs = {u: environment(flat, stage, u, redis_token) for u in LAMBDA_UNITS}
+    for env in envs.values():
+        validate(env, region)
     config_path = chalice_dir / "config.json"
     config = json.loads(config_path.read_text()) if config_path.exists() else {"version": "2.0", "app_name": APP}
-    merged = merge_stage(config, stage, env, flat)
-    policy_path = chalice_dir / f"policy-{stage}.json"
-    policy_path.write_text(json.dumps(policy(flat, stage, merged.get("app_name", APP)), indent=2) + "\n")
+    merged = merge_stage(config, stage, envs, flat)
+    policies = []
+    for u in LAMBDA_UNITS:
+        path = chalice_dir / f"policy-{stage}-{u}.json"
+        path.write_text(json.dumps(policy(flat, stage, u, merged.get("app_name", APP)), indent=2) + "\n")
+        policies.append(path)
     config_path.write_text(json.dumps(merged, indent=2) + "\n")
-    return config_path, policy_path
+    return config_path, policies
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,13 +205,13 @@ def main(argv: list[str] | None = None) -> int:
 
         flat = flatten_outputs(outputs, args.stage)
         sm = boto3.client("secretsmanager", region_name=_need(flat, "Region"))
-        token = json.loads(sm.get_secret_value(SecretId=_need(flat, "RedisAuthSecretArn"))["SecretString"])["token"]
+        token = sm.get_secret_value(SecretId=_need(flat, "RedisAuthSecretArn"))["SecretString"]
     try:
-        config_path, policy_path = write(args.stage, outputs, args.chalice_dir, redis_token=token)
+        config_path, policy_paths = write(args.stage, outputs, args.chalice_dir, redis_token=token)
     except OutputsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {config_path} (stage {args.stage}) and {policy_path}")
+    print(f"wrote {config_path} (stage {args.stage}) and {', '.join(str(p) for p in policy_paths)}")
     return 0
 
 

@@ -26,17 +26,17 @@ METRICS = {
     "settle_lag": "SettlementLagMs",    # matcher: trade -> settled in Aurora (Milliseconds)
 }
 
-# The matcher's health/admin HTTP port and path (served by ``python -m matcher``).
-MATCHER_HEALTH_PORT = 8080
-MATCHER_HEALTH_PATH = "/healthz"
-
 
 @dataclass(frozen=True)
 class StageConfig:
     stage: str
     region: str = "us-east-1"
     account: str | None = None                      # None: the CLI's credentials decide
-    availability_zones: tuple[str, ...] = ("us-east-1a", "us-east-1b")
+    # AZs come from the stack's environment (CDK looks them up for the account and
+    # region at deploy time and caches them in cdk.context.json); only how many is
+    # fixed here.  ``availability_zones`` pins them explicitly when set.
+    max_azs: int = 2
+    availability_zones: tuple[str, ...] | None = None
     vpc_cidr: str = "10.40.0.0/16"
     nat_gateways: int = 1
     interface_endpoints: bool = False               # PrivateLink for AWS APIs besides DynamoDB/S3
@@ -69,6 +69,7 @@ class StageConfig:
     hosted_zone_name: str | None = None
     api_domain: str | None = None                   # <rest-api-id>.execute-api.<region>.amazonaws.com
     waf_rate_limit: int | None = None               # requests per 5 min per IP; None: no WAF
+    origin_verify_accept_previous: bool = False     # during a rotation of the origin-verify secret
     # Ops
     log_retention_days: int = 14
     alarm_email: str | None = None
@@ -93,7 +94,7 @@ STAGES: dict[str, StageConfig] = {
     "dev": StageConfig(stage="dev"),
     "prod": StageConfig(
         stage="prod",
-        availability_zones=("us-east-1a", "us-east-1b", "us-east-1c"),
+        max_azs=3,
         vpc_cidr="10.50.0.0/16",
         nat_gateways=2,
         interface_endpoints=True,
@@ -123,6 +124,7 @@ OVERRIDABLE = (
     "account", "region", "domain_name", "hosted_zone_id", "hosted_zone_name", "api_domain",
     "google_client_id", "okta_client_id", "okta_issuer_url", "alarm_email", "mfa",
     "cognito_domain_prefix", "waf_rate_limit", "jobs_enabled", "matcher_desired",
+    "origin_verify_accept_previous",
 )
 
 
@@ -131,7 +133,7 @@ def _coerce(key: str, value: str):
         return int(value) if value not in ("", "0", "none", "None") else None
     if key == "matcher_desired":
         return int(value)
-    if key == "jobs_enabled":
+    if key in ("jobs_enabled", "origin_verify_accept_previous"):
         return str(value).lower() in ("1", "true", "yes", "on")
     if key == "mfa":
         value = str(value).upper()

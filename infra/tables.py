@@ -8,7 +8,7 @@ variable that carries it to the code is that field's variable (``INTENTS_TABLE``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from chalicelib import settings as _settings
 
@@ -28,11 +28,11 @@ def stage_tables() -> list[StageTable]:
     """Every table the code defines, with the settings variable that names it."""
     from chalicelib.tables import table_specs
 
-    current = _settings.get_settings()
+    current = _settings.get_settings()      # the names chalicelib.tables was built with
     by_value = {}
-    for f, spec in zip(fields(_settings.Settings), _settings.SPECS):
-        if f.name.endswith("_table"):
-            by_value[getattr(current, f.name)] = (spec.env, f.name.removesuffix("_table"))
+    for spec in _settings.SPECS:
+        if spec.field.endswith("_table"):
+            by_value[getattr(current, spec.field)] = (spec.env, spec.field.removesuffix("_table"))
     out = []
     for spec in table_specs():
         if spec.table_name not in by_value:

@@ -25,7 +25,6 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY chalicelib/ chalicelib/
 COPY matcher/ matcher/
-COPY --chmod=0555 infra/docker/matcher-entrypoint.sh /usr/local/bin/matcher-entrypoint
 USER 10001
 EXPOSE 8080
 # ECS stops a task with SIGTERM and waits stopTimeout (60 s) before SIGKILL: the
@@ -33,5 +32,7 @@ EXPOSE 8080
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('MATCHER_HEALTH_PORT','8080'), timeout=2)"
-ENTRYPOINT ["/usr/local/bin/matcher-entrypoint"]
+# Settings come from the task definition as they are (chalicelib/units.py): REDIS_URL
+# without credentials + REDIS_AUTH_SECRET_ARN, DATABASE_URL + PGHOST/PGPORT and the
+# PGUSER/PGPASSWORD container secrets (libpq reads them).  No wrapper script.
 CMD ["python", "-m", "matcher"]

@@ -16,6 +16,11 @@ import os
 
 import boto3
 
+# The unit's declaration (infra/stacks/backup_export.py builds the function's
+# environment from it; tests/infra checks it against what the handler reads and runs
+# the handler with exactly that environment and the function's role policy).
+SETTINGS = ("BACKUP_BUCKET", "KMS_KEY_ARN", "TABLE_ARNS", "DB_CLUSTER_ID", "EXPORT_ROLE_ARN")
+
 
 def handler(event, context):
     bucket = os.environ["BACKUP_BUCKET"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import (
-    ArnFormat, Duration, RemovalPolicy, Stack, Token,
+    ArnFormat, Duration, Fn, RemovalPolicy, Stack, Token,
     aws_events as events, aws_events_targets as targets, aws_iam as iam, aws_lambda as lambda_, aws_logs as logs,
 )
 from constructs import Construct
@@ -19,6 +19,26 @@ from infra.nag import acknowledge
 from infra.stacks.common import retention
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[1] / "lambdas"
+
+
+def declared_settings() -> tuple[str, ...]:
+    """``SETTINGS`` of infra/lambdas/backup_export.py (read without importing boto3 here)."""
+    import ast
+
+    tree = ast.parse((LAMBDAS_DIR / "backup_export.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "SETTINGS":
+            return tuple(ast.literal_eval(node.value))
+    raise LookupError("infra/lambdas/backup_export.py declares no SETTINGS")
+
+
+def declared_environment(providers: dict[str, str]) -> dict[str, str]:
+    """The function's environment: one provided value per declared setting, nothing else."""
+    settings = declared_settings()
+    missing = [s for s in settings if s not in providers]
+    if missing:
+        raise LookupError(f"backup export reads {missing}: nothing provides them")
+    return {s: providers[s] for s in settings}
 
 
 class BackupExport(Construct):
@@ -62,13 +82,13 @@ class BackupExport(Construct):
             handler="backup_export.handler",
             code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=["__pycache__", "*.pyc"]),
             timeout=Duration.minutes(2), memory_size=256, role=role, log_group=fn_logs,
-            environment={
+            environment=declared_environment({
                 "BACKUP_BUCKET": bucket.bucket_name,
                 "KMS_KEY_ARN": key_arn,
-                "TABLE_ARNS": ",".join(t.attr_arn for t in tables),
+                "TABLE_ARNS": Fn.join(",", [t.attr_arn for t in tables]),
                 "DB_CLUSTER_ID": cluster.cluster_identifier,
                 "EXPORT_ROLE_ARN": export_role.role_arn,
-            })
+            }))
         events.Rule(self, "Daily", schedule=events.Schedule.cron(hour="6", minute="0"),
                     targets=[targets.LambdaFunction(self.function, retry_attempts=2)])
 

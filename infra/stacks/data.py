@@ -16,7 +16,7 @@ and the backup/export bucket.
 from __future__ import annotations
 
 from aws_cdk import (
-    CfnOutput, Duration, RemovalPolicy, SecretValue, Stack,
+    CfnOutput, Duration, Fn, RemovalPolicy, SecretValue, Stack, Token,
     aws_dynamodb as ddb, aws_elasticache as elasticache, aws_kms as kms,
     aws_rds as rds, aws_s3 as s3, aws_secretsmanager as sm,
 )
@@ -105,13 +105,20 @@ class DataStack(Stack):
             env_output(self, t.env_var, table.ref)
 
         # ------------------------------------------------------------------ Redis
+        # A plain string: chalicelib/clients.py passes the whole SecretString as the
+        # Redis password (REDIS_AUTH_SECRET_ARN), in the Lambdas and the tasks alike.
         self.redis_secret = sm.Secret(
             self, "RedisAuth", secret_name=f"{cfg.name('redis')}/auth", encryption_key=self.key,
-            description="ElastiCache AUTH token (the matcher gets it as a container secret)",
-            generate_secret_string=sm.SecretStringGenerator(
-                secret_string_template="{}", generate_string_key="token",
-                exclude_punctuation=True, password_length=64),
+            description="ElastiCache AUTH token (read by ARN: REDIS_AUTH_SECRET_ARN)",
+            generate_secret_string=sm.SecretStringGenerator(exclude_punctuation=True, password_length=64),
         )
+        # The value CloudFront sends to the API in X-Origin-Verify (infra/stacks/edge.py);
+        # the API accepts its AWSCURRENT and AWSPREVIOUS versions, so it rotates without
+        # an outage (docs/deploy.md, "Rotate the origin-verify secret").
+        self.origin_verify_secret = sm.Secret(
+            self, "OriginVerify", secret_name=f"{cfg.name('api')}/origin-verify", encryption_key=self.key,
+            description="X-Origin-Verify value CloudFront adds to /api/* origin requests",
+            generate_secret_string=sm.SecretStringGenerator(exclude_punctuation=True, password_length=48))
         # Master key the API secrets are derived from (API_KEY_SECRET_ARN; read by ARN).
         self.api_key_secret = sm.Secret(
             self, "ApiKeySecret", secret_name=f"{cfg.name('api')}/api-keys", encryption_key=self.key,
@@ -136,7 +143,7 @@ class DataStack(Stack):
             transit_encryption_enabled=True,
             at_rest_encryption_enabled=True,
             kms_key_id=self.key.key_id,
-            auth_token=SecretValue.secrets_manager(self.redis_secret.secret_arn, json_field="token").unsafe_unwrap(),
+            auth_token=SecretValue.secrets_manager(self.redis_secret.secret_arn).unsafe_unwrap(),
             port=REDIS_PORT,
             cache_subnet_group_name=subnet_group.ref,
             security_group_ids=[network.redis_sg.security_group_id],
@@ -171,11 +178,30 @@ class DataStack(Stack):
                                    cluster=self.cluster)
 
         # ------------------------------------------------------------- outputs
-        env_output(self, "DB_CLUSTER_ARN", self.cluster.cluster_arn)
-        env_output(self, "DB_SECRET_ARN", self.db_secret.secret_arn)
-        env_output(self, "DB_NAME", DB_NAME)
-        env_output(self, "BACKUP_BUCKET", self.backup_bucket.bucket_name)
-        env_output(self, "API_KEY_SECRET_ARN", self.api_key_secret.secret_arn)
+        # Every setting this stack provides to a unit (infra/units.py), by name; the
+        # Chalice config writer reads them back from the outputs.
+        self.providers: dict[str, str] = {var: table.ref for var, table in self.tables.items()}
+        self.providers.update({
+            "DB_CLUSTER_ARN": self.cluster.cluster_arn,
+            "DB_SECRET_ARN": self.db_secret.secret_arn,
+            "DB_NAME": DB_NAME,
+            "BACKUP_BUCKET": self.backup_bucket.bucket_name,
+            "API_KEY_SECRET_ARN": self.api_key_secret.secret_arn,
+            "ORIGIN_VERIFY_SECRET_ARN": self.origin_verify_secret.secret_arn,
+            "REDIS_URL": Fn.join("", ["rediss://", self.redis.attr_primary_end_point_address, ":",
+                                      self.redis.attr_primary_end_point_port, "/0"]),
+            "REDIS_AUTH_SECRET_ARN": self.redis_secret.secret_arn,
+            "REDIS_KEY_PREFIX": "ex:",
+            "DEMO_DEPOSITS": "off",
+            # libpq fills host, port, user and password from PGHOST/PGPORT/PGUSER/PGPASSWORD
+            # (user and password as container secrets): no password is composed into a URL.
+            "DATABASE_URL": f"postgresql:///{DB_NAME}?sslmode=require",
+            "PGHOST": self.cluster.cluster_endpoint.hostname,
+            "PGPORT": Token.as_string(self.cluster.cluster_endpoint.port),
+        })
+        for var, value in self.providers.items():
+            if var not in self.tables:
+                env_output(self, var, value)
         CfnOutput(self, "DbWriterEndpoint", value=self.cluster.cluster_endpoint.hostname)
         CfnOutput(self, "DbReaderEndpoint", value=self.cluster.cluster_read_endpoint.hostname,
                   description="reader endpoint: history reads of direct (psycopg) clients")
@@ -188,10 +214,11 @@ class DataStack(Stack):
                 CfnOutput(self, f"{table.node.id}StreamArn", value=table.attr_stream_arn)
 
         acknowledge_all(self, {
-            "AwsSolutions-SMG4": "Not rotated automatically: the matcher receives the Aurora password and the Redis "
-                                 "AUTH token as container secrets at task start and holds connections for days, and "
-                                 "ElastiCache AUTH rotation needs ModifyReplicationGroup(ROTATE), which no Secrets "
-                                 "Manager rotation template does. Rotation is the runbook in docs/deploy.md.",
+            "AwsSolutions-SMG4": "Not rotated automatically: the matcher receives the Aurora password as container "
+                                 "secrets at task start and holds connections for days, ElastiCache AUTH rotation "
+                                 "needs ModifyReplicationGroup(ROTATE), which no Secrets Manager rotation template "
+                                 "does, and the origin-verify value must reach CloudFront (an Edge deploy) while the "
+                                 "API accepts the previous one. Rotation is the runbook in docs/deploy.md.",
         })
         acknowledge(self.cluster, "AwsSolutions-RDS11",
                     "Default PostgreSQL port: the cluster sits in isolated subnets and its security group admits "

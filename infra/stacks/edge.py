@@ -25,9 +25,15 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.nag import acknowledge
+from infra.stacks.api_guard import origin_secret_value
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER_API = "api-not-deployed.invalid"
+
+
+def rest_api_id_for(cfg: StageConfig, root: Path = REPO_ROOT) -> str:
+    """The REST API's id: the first label of its domain."""
+    return api_domain_for(cfg, root).split(".", 1)[0]
 
 
 def api_domain_for(cfg: StageConfig, root: Path = REPO_ROOT) -> str:
@@ -43,7 +49,8 @@ def api_domain_for(cfg: StageConfig, root: Path = REPO_ROOT) -> str:
 
 
 class EdgeStack(Stack):
-    def __init__(self, scope: Construct, cid: str, *, cfg: StageConfig, logs_bucket: s3.IBucket, **kw) -> None:
+    def __init__(self, scope: Construct, cid: str, *, cfg: StageConfig, logs_bucket: s3.IBucket,
+                 origin_secret_arn: str, **kw) -> None:
         super().__init__(scope, cid, **kw)
         self.cfg = cfg
         self.api_domain = api_domain_for(cfg)
@@ -70,8 +77,11 @@ class EdgeStack(Stack):
         if cfg.waf_rate_limit:
             web_acl_arn = self._web_acl(cfg).attr_arn
 
+        # Every /api/* origin request carries the origin-verify secret (resolved by
+        # CloudFormation at deploy time); the API guard stack's WAF admits nothing else.
         api_origin = origins.HttpOrigin(self.api_domain, protocol_policy=cf.OriginProtocolPolicy.HTTPS_ONLY,
-                                        origin_ssl_protocols=[cf.OriginSslPolicy.TLS_V1_2])
+                                        origin_ssl_protocols=[cf.OriginSslPolicy.TLS_V1_2],
+                                        custom_headers={"X-Origin-Verify": origin_secret_value(origin_secret_arn)})
         self.distribution = cf.Distribution(
             self, "Distribution",
             comment=f"exchange {cfg.stage}: web app + /api/*",

@@ -18,6 +18,7 @@ from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue, Stack, aws_
 from constructs import Construct
 
 from chalicelib import resources as R
+from chalicelib.units import ADMIN_GROUP
 from infra.config import StageConfig
 from infra.nag import acknowledge
 from infra.stacks.common import env_output
@@ -115,8 +116,17 @@ class IdentityStack(Stack):
             self.user_pool.add_domain("Domain", cognito_domain=cognito.CognitoDomainOptions(
                 domain_prefix=cfg.cognito_domain_prefix))
 
-        env_output(self, "COGNITO_USER_POOL_ID", self.user_pool.user_pool_id)
-        env_output(self, "COGNITO_CLIENT_ID", self.web_client.user_pool_client_id)
+        # The operators' group: `python -m chalicelib.cli grant-admin USER` adds a user
+        # to it (and records the role in Aurora, which is what grants the rights:
+        # admin rights never come from a token claim alone).
+        self.admin_group = cognito.CfnUserPoolGroup(
+            self, "AdminGroup", user_pool_id=self.user_pool.user_pool_id, group_name=ADMIN_GROUP,
+            description="exchange operators (managed by python -m chalicelib.cli grant-admin / revoke-admin)")
+
+        self.providers = {"COGNITO_USER_POOL_ID": self.user_pool.user_pool_id,
+                          "COGNITO_CLIENT_ID": self.web_client.user_pool_client_id}
+        for var, value in self.providers.items():
+            env_output(self, var, value)
         CfnOutput(self, "UserPoolArn", value=self.user_pool.user_pool_arn)
         CfnOutput(self, "ServerClientId", value=self.server_client.user_pool_client_id)
 

@@ -10,11 +10,14 @@
   scale-out never makes two sequencers for one symbol.
 * Non-critical work (market-data jobs, a task-form of the reconciler) runs as a second
   service on the FARGATE_SPOT capacity provider.
+* A one-off operator task (``ops``: migrations, grant-admin) on the same image.
 * An internal ALB (never internet-facing) fronts the health/admin endpoint.
-* The task role has only what the matcher does: read the intents table and its stream,
-  read/write the trades, book, journal and leases tables, put metrics in its namespace,
-  send traces.  Database and Redis credentials arrive as container secrets through the
-  execution role.
+* Each task's environment, container secrets and role come from its unit's declaration
+  (``matcher/service/config.py`` MATCHER and JOBS, ``chalicelib/units.py`` OPS) through
+  ``infra/units.py``: the roles hold exactly the declared actions on the declared
+  resources.  The PostgreSQL user and password arrive as container secrets through the
+  execution role; the Redis AUTH token is read by ARN like in the Lambdas.
+* An X-Ray daemon sidecar receives the matcher's segments on 127.0.0.1:2000/udp.
 """
 from __future__ import annotations
 
@@ -28,29 +31,37 @@ from aws_cdk import (
 from aws_cdk.aws_ecr_assets import Platform
 from constructs import Construct
 
-from infra.config import MATCHER_HEALTH_PATH, MATCHER_HEALTH_PORT, METRIC_NAMESPACE, StageConfig
+from chalicelib.units import OPS, Unit
+from infra.config import StageConfig
 from infra.nag import acknowledge, acknowledge_all
 from infra.stacks.common import retention
-from infra.stacks.data import DB_NAME, DataStack
-from infra.stacks.network import DB_PORT, NetworkStack
+from infra.stacks.data import DataStack
+from infra.stacks.identity import IdentityStack
+from infra.stacks.network import NetworkStack
+from infra.units import environment as unit_environment, secret_refs, statements as unit_statements
+from matcher.service.config import HEALTH_PATH, HEALTH_PORT, JOBS, MATCHER
 
 DOCKERFILE = "infra/docker/matcher.Dockerfile"
-# The image's build context is the repository root; only chalicelib/, matcher/,
-# requirements.txt and infra/docker/ are part of the asset (everything else - .venv,
-# .git, tests, web - is excluded before hashing), as matcher.Dockerfile.dockerignore says.
-IMAGE_EXCLUDE = ["*", ".*", "!chalicelib", "!matcher", "!requirements.txt", "!infra", "infra/*", "!infra/docker",
-                 "**/__pycache__", "**/*.pyc"]
+# The build context is the repository root; what is in it is decided by the one
+# .dockerignore beside the Dockerfile, read with Docker's own semantics (a GLOB
+# ``*`` would match at every depth and leave the image without its code).
+DOCKERIGNORE = Path(__file__).resolve().parents[1] / "docker" / "matcher.Dockerfile.dockerignore"
 
-READ_ACTIONS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"]
-WRITE_ACTIONS = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
-                 "dynamodb:ConditionCheckItem"]
-STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
-MATCHER_WRITES = ("TRADES_TABLE", "BOOK_TABLE", "JOURNAL_TABLE", "LEASES_TABLE")
+
+def image_excludes() -> list[str]:
+    return [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+# The X-Ray daemon beside the matcher: Powertools' Tracer sends segments over UDP to
+# 127.0.0.1:2000 (the task's own network namespace in awsvpc mode).
+XRAY_DAEMON_IMAGE = "public.ecr.aws/xray/aws-xray-daemon:3.3.14"
+XRAY_DAEMON_PORT = 2000
 
 
 class MatcherStack(Stack):
     def __init__(self, scope: Construct, cid: str, *, cfg: StageConfig, network: NetworkStack, data: DataStack,
-                 source_dir: Path, **kw) -> None:
+                 identity: IdentityStack, source_dir: Path, **kw) -> None:
         super().__init__(scope, cid, **kw)
         self.cfg = cfg
         vpc = network.vpc
@@ -62,76 +73,71 @@ class MatcherStack(Stack):
 
         image = ecs.ContainerImage.from_asset(
             str(source_dir), file=DOCKERFILE, platform=Platform.LINUX_ARM64,
-            exclude=IMAGE_EXCLUDE, ignore_mode=IgnoreMode.GLOB)
+            exclude=image_excludes(), ignore_mode=IgnoreMode.DOCKER)
         self.log_group = logs.LogGroup(self, "Logs", log_group_name=f"/exchange/{cfg.stage}/matcher",
                                        retention=retention(cfg.log_retention_days))
 
-        # ------------------------------------------------------------ task role
-        self.task_role = iam.Role(self, "TaskRole", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-                                  description="matcher: intents stream in, trades/book/journal/leases out")
-        intents = data.tables["INTENTS_TABLE"]
-        self.task_role.add_to_policy(iam.PolicyStatement(
-            sid="ReadIntents", actions=READ_ACTIONS, resources=[intents.attr_arn]))
-        self.task_role.add_to_policy(iam.PolicyStatement(
-            sid="ConsumeIntentsStream", actions=STREAM_ACTIONS, resources=[intents.attr_stream_arn]))
-        self.task_role.add_to_policy(iam.PolicyStatement(
-            sid="ListStreams", actions=["dynamodb:ListStreams"], resources=["*"]))
-        self.task_role.add_to_policy(iam.PolicyStatement(
-            sid="MatcherTables", actions=READ_ACTIONS + WRITE_ACTIONS,
-            resources=[data.tables[t].attr_arn for t in MATCHER_WRITES]))
-        self.task_role.add_to_policy(iam.PolicyStatement(
-            sid="Metrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}}))
-        self.task_role.add_to_policy(iam.PolicyStatement(
-            sid="Traces", actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords",
-                                   "xray:GetSamplingRules", "xray:GetSamplingTargets"], resources=["*"]))
+        # Every environment, secret and statement below comes from the units'
+        # declarations (matcher/service/config.py, chalicelib/units.py) via infra/units.py.
+        providers = {**data.providers, **identity.providers}
+        arns = {
+            "table": lambda v: [data.tables[v].attr_arn],
+            "stream": lambda v: [data.tables[v].attr_stream_arn],
+            "secret": lambda v: [providers[v]],
+            "cluster": lambda v: [providers[v]],
+            "userpool": lambda v: [identity.user_pool.user_pool_arn],
+        }
+        secrets_by_setting = {"DB_SECRET_ARN": data.db_secret}
 
-        environment = {
-            "EXCHANGE_STAGE": cfg.stage,
-            "AWS_DEFAULT_REGION": self.region,
-            **data.table_names,
-            "DB_CLUSTER_ARN": data.cluster.cluster_arn,
-            "DB_SECRET_ARN": data.db_secret.secret_arn,
-            "DB_NAME": DB_NAME,
-            # libpq fills host/user/password from PGHOST/PGUSER/PGPASSWORD (below):
-            # no password is ever composed into a URL or an environment file.
-            "DATABASE_URL": f"postgresql:///{DB_NAME}?sslmode=require",
-            "PGHOST": data.cluster.cluster_endpoint.hostname,
-            "PGPORT": str(DB_PORT),
-            "REDIS_HOST": data.redis.attr_primary_end_point_address,
-            "REDIS_PORT": data.redis.attr_primary_end_point_port,
-            "REDIS_KEY_PREFIX": "ex:",
-            "BACKUP_BUCKET": data.backup_bucket.bucket_name,
-            "POWERTOOLS_SERVICE_NAME": "matcher",
-            "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
-            "MATCHER_HEALTH_PORT": str(MATCHER_HEALTH_PORT),
-        }
-        # Secrets by ARN so the grants land on this stack's execution roles (the data
-        # stack's key policy already lets the account's IAM policies use its key).
-        db_secret = sm.Secret.from_secret_complete_arn(self, "DbSecret", data.db_secret.secret_arn)
-        redis_secret = sm.Secret.from_secret_complete_arn(self, "RedisSecret", data.redis_secret.secret_arn)
-        secrets = {
-            "PGUSER": ecs.Secret.from_secrets_manager(db_secret, "username"),
-            "PGPASSWORD": ecs.Secret.from_secrets_manager(db_secret, "password"),
-            "REDIS_AUTH_TOKEN": ecs.Secret.from_secrets_manager(redis_secret, "token"),
-        }
+        def role_for(unit: Unit) -> iam.Role:
+            role = iam.Role(self, f"{unit.name.capitalize()}TaskRole",
+                            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+                            description=f"{unit.name}: {unit.entry}"[:1000])
+            for st in unit_statements(unit, lambda kind, v: arns[kind](v), key_arn=data.key.key_arn,
+                                      region=self.region):
+                role.add_to_policy(iam.PolicyStatement(sid=st["sid"], actions=st["actions"],
+                                                       resources=st["resources"], conditions=st["conditions"]))
+            return role
+
+        def container_secrets(unit: Unit) -> dict[str, ecs.Secret]:
+            out = {}
+            for var, (setting, field) in secret_refs(unit).items():
+                secret = sm.Secret.from_secret_complete_arn(self, f"{unit.name}{var}Secret",
+                                                            secrets_by_setting[setting].secret_arn)
+                out[var] = ecs.Secret.from_secrets_manager(secret, field)
+            return out
+
         decrypt_secrets = iam.PolicyStatement(
             sid="DecryptSecrets", actions=["kms:Decrypt"], resources=[data.key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}})
 
+        def task(unit: Unit, cid: str, cpu: int, memory: int) -> ecs.FargateTaskDefinition:
+            td = ecs.FargateTaskDefinition(
+                self, cid, family=cfg.name(unit.name), cpu=cpu, memory_limit_mib=memory, task_role=role_for(unit),
+                runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.ARM64,
+                                                     operating_system_family=ecs.OperatingSystemFamily.LINUX))
+            if unit.secrets:
+                td.add_to_execution_role_policy(decrypt_secrets)
+            return td
+
+        self.units = {u.name: u for u in (MATCHER, JOBS, OPS)}
+        self.environments = {name: unit_environment(u, cfg.stage, providers) for name, u in self.units.items()}
         # ------------------------------------------------------- matcher service
-        self.task_def = ecs.FargateTaskDefinition(
-            self, "MatcherTask", family=cfg.name("matcher"), cpu=cfg.matcher_cpu,
-            memory_limit_mib=cfg.matcher_memory_mib, task_role=self.task_role,
-            runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.ARM64,
-                                                 operating_system_family=ecs.OperatingSystemFamily.LINUX))
+        self.task_def = task(MATCHER, "MatcherTask", cfg.matcher_cpu, cfg.matcher_memory_mib)
+        self.task_role = self.task_def.task_role
         container = self.task_def.add_container(
-            "matcher", image=image, environment=environment, secrets=secrets,
+            "matcher", image=image, environment=self.environments["matcher"], secrets=container_secrets(MATCHER),
             logging=ecs.LogDrivers.aws_logs(stream_prefix="matcher", log_group=self.log_group),
-            port_mappings=[ecs.PortMapping(container_port=MATCHER_HEALTH_PORT)],
+            port_mappings=[ecs.PortMapping(container_port=HEALTH_PORT)],
             stop_timeout=Duration.seconds(60))
-        self.task_def.add_to_execution_role_policy(decrypt_secrets)
         container.add_ulimits(ecs.Ulimit(name=ecs.UlimitName.NOFILE, soft_limit=65536, hard_limit=65536))
+        xray_daemon = self.task_def.add_container(
+            "xray-daemon", image=ecs.ContainerImage.from_registry(XRAY_DAEMON_IMAGE), essential=False,
+            cpu=32, memory_reservation_mib=64, user="1337",
+            port_mappings=[ecs.PortMapping(container_port=XRAY_DAEMON_PORT, protocol=ecs.Protocol.UDP)],
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="xray", log_group=self.log_group))
+        container.add_container_dependencies(ecs.ContainerDependency(
+            container=xray_daemon, condition=ecs.ContainerDependencyCondition.START))
 
         self.service = ecs.FargateService(
             self, "MatcherService", cluster=self.cluster, task_definition=self.task_def,
@@ -157,24 +163,25 @@ class MatcherStack(Stack):
         self.alb.log_access_logs(data.access_logs, prefix="alb/matcher")
         listener = self.alb.add_listener("Http", port=80, open=False)
         self.target_group = listener.add_targets(
-            "Matcher", port=MATCHER_HEALTH_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
+            "Matcher", port=HEALTH_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
             targets=[self.service.load_balancer_target(container_name="matcher",
-                                                       container_port=MATCHER_HEALTH_PORT)],
-            health_check=elbv2.HealthCheck(path=MATCHER_HEALTH_PATH, healthy_http_codes="200",
+                                                       container_port=HEALTH_PORT)],
+            health_check=elbv2.HealthCheck(path=HEALTH_PATH, healthy_http_codes="200",
                                            interval=Duration.seconds(15), healthy_threshold_count=2),
             deregistration_delay=Duration.seconds(30))
 
         # ------------------------------------------------ Fargate Spot jobs
-        self.jobs_task_def = ecs.FargateTaskDefinition(
-            self, "JobsTask", family=cfg.name("jobs"), cpu=cfg.jobs_cpu, memory_limit_mib=cfg.jobs_memory_mib,
-            task_role=self.task_role,
-            runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.ARM64,
-                                                 operating_system_family=ecs.OperatingSystemFamily.LINUX))
-        self.jobs_task_def.add_to_execution_role_policy(decrypt_secrets)
+        self.jobs_task_def = task(JOBS, "JobsTask", cfg.jobs_cpu, cfg.jobs_memory_mib)
         self.jobs_task_def.add_container(
-            "jobs", image=image, environment={**environment, "POWERTOOLS_SERVICE_NAME": "jobs"}, secrets=secrets,
+            "jobs", image=image, environment=self.environments["jobs"], secrets=container_secrets(JOBS),
             command=["python", "-m", "matcher.jobs"],
             logging=ecs.LogDrivers.aws_logs(stream_prefix="jobs", log_group=self.log_group))
+        # One-off operator task: migrations, grant-admin / revoke-admin (docs/deploy.md).
+        self.ops_task_def = task(OPS, "OpsTask", 256, 512)
+        self.ops_task_def.add_container(
+            "ops", image=image, environment=self.environments["ops"], secrets=container_secrets(OPS),
+            command=["python", "-m", "chalicelib.cli", "migrate"],
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="ops", log_group=self.log_group))
         self.jobs_service = ecs.FargateService(
             self, "JobsService", cluster=self.cluster, task_definition=self.jobs_task_def,
             service_name=cfg.name("jobs"), desired_count=1 if cfg.jobs_enabled else 0,
@@ -189,15 +196,17 @@ class MatcherStack(Stack):
         CfnOutput(self, "JobsTaskDefinitionArn", value=self.jobs_task_def.task_definition_arn,
                   description="run ad hoc on Spot: aws ecs run-task --capacity-provider-strategy "
                               "capacityProvider=FARGATE_SPOT ...")
+        CfnOutput(self, "OpsTaskDefinitionArn", value=self.ops_task_def.task_definition_arn,
+                  description="one-off operator task: migrate (default), grant-admin USER (docs/deploy.md)")
 
         acknowledge_all(self, {
             "AwsSolutions-ECS2": "Only non-secret configuration (table names, ARNs, endpoints) is passed as "
                                  "environment variables; credentials come from Secrets Manager as container secrets.",
         })
         acknowledge(self.task_role, "AwsSolutions-IAM5[Resource::*]",
-                    "dynamodb:ListStreams, xray:Put*/GetSampling* and cloudwatch:PutMetricData have no "
-                    "resource-level permissions; PutMetricData is limited to the Exchange namespace by condition.")
-        for td in (self.task_def, self.jobs_task_def):
+                    "xray:PutTraceSegments/PutTelemetryRecords/GetSampling* (the X-Ray daemon sidecar) have no "
+                    "resource-level permissions.")
+        for td in (self.task_def, self.jobs_task_def, self.ops_task_def):
             acknowledge(td.execution_role, "AwsSolutions-IAM5[Resource::*]",
                         "ecr:GetAuthorizationToken has no resource-level permissions (pulling the image itself is "
                         "scoped to the asset repository).")

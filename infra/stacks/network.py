@@ -16,7 +16,8 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack, aws_ec2 as ec2, aws_logs as logs
 from constructs import Construct
 
-from infra.config import MATCHER_HEALTH_PORT, StageConfig
+from infra.config import StageConfig
+from matcher.service.config import HEALTH_PORT as MATCHER_HEALTH_PORT
 from infra.nag import acknowledge
 from infra.stacks.common import retention
 
@@ -33,7 +34,8 @@ class NetworkStack(Stack):
         self.vpc = ec2.Vpc(
             self, "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(cfg.vpc_cidr),
-            availability_zones=list(cfg.availability_zones),
+            **({"availability_zones": list(cfg.availability_zones)} if cfg.availability_zones
+               else {"max_azs": cfg.max_azs}),
             nat_gateways=cfg.nat_gateways,
             restrict_default_security_group=True,
             subnet_configuration=[

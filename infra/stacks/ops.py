@@ -25,6 +25,7 @@ from infra.nag import acknowledge
 from infra.stacks.common import retention
 from infra.stacks.data import DataStack
 from infra.stacks.matcher import MatcherStack
+from infra.units import lambda_function_names
 
 API_STAGE = "api"
 
@@ -146,10 +147,12 @@ class OpsStack(Stack):
         )
 
         # ------------------------------------------------- Lambda log retention
-        # Chalice's API handler is named <app>-<stage>; its log group is created here
-        # with the stage's retention (see infra/chalice_config.py for why not by Chalice).
-        logs.LogGroup(self, "ApiHandlerLogs", log_group_name=f"/aws/lambda/{api_name}-{cfg.stage}",
-                      retention=retention(cfg.log_retention_days), removal_policy=RemovalPolicy.RETAIN)
+        # Chalice's functions (names: infra/units.py, the same the IAM log statements
+        # use); their log groups are created here with the stage's retention (see
+        # infra/chalice_config.py for why not by Chalice).
+        for unit, fn_name in lambda_function_names(cfg.stage, api_name).items():
+            logs.LogGroup(self, f"{unit.capitalize()}FunctionLogs", log_group_name=f"/aws/lambda/{fn_name}",
+                          retention=retention(cfg.log_retention_days), removal_policy=RemovalPolicy.RETAIN)
 
         # ------------------------------------------------------------------ X-Ray
         xray.CfnSamplingRule(self, "Sampling", sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(

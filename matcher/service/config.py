@@ -1,4 +1,12 @@
-"""The matcher's own knobs (the shared settings come from chalicelib.settings)."""
+"""The matcher's own knobs, and what the matcher and jobs tasks need when deployed.
+
+The shared settings come from :mod:`chalicelib.settings`; the ``MATCHER_*`` knobs
+below are read here, by name, from one table (:data:`KNOBS`).  :data:`MATCHER` and
+:data:`JOBS` declare, beside this code, the settings each Fargate task reads and the
+AWS actions it makes (see :mod:`chalicelib.units`); ``infra/stacks/matcher.py``
+builds the task definitions from them and ``tests/infra`` runs ``python -m matcher``
+and ``python -m matcher.jobs`` with exactly what the templates give them.
+"""
 from __future__ import annotations
 
 import os
@@ -7,44 +15,102 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+from chalicelib.units import TABLES, TRACES, Access, Unit
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+HEALTH_PORT = 8080          # the ALB's target port and the container's port mapping
+HEALTH_PATH = "/healthz"
+
+# knob -> (variable, default, what it is)
+KNOBS: dict[str, tuple[str, str, str]] = {
+    "worker_id": ("MATCHER_WORKER_ID", "", "lease owner name; a restart with the same id reclaims at once"),
+    "lease_ttl_ms": ("MATCHER_LEASE_TTL_MS", "5000", "a lease not renewed for this long may be taken over"),
+    "renew_every_ms": ("MATCHER_RENEW_MS", "1000", "lease renewal period"),
+    "poll_ms": ("MATCHER_POLL_MS", "50", "idle wait between empty GetRecords calls"),
+    "batch_limit": ("MATCHER_BATCH_LIMIT", "500", "GetRecords Limit (records per stream batch)"),
+    "snapshot_every": ("MATCHER_SNAPSHOT_EVERY", "1000", "journal entries between engine snapshots"),
+    "depth_levels": ("MATCHER_DEPTH_LEVELS", "100", "levels per side published to Redis / DynamoDB"),
+    "describe_every_ms": ("MATCHER_DESCRIBE_MS", "10000", "how often the shard list is re-read"),
+    "reconcile_every_ms": ("MATCHER_RECONCILE_MS", "5000", "0 = no reconciler loop in this process"),
+    "reconcile_grace_ms": ("MATCHER_RECONCILE_GRACE_MS", "5000", "an unacknowledged outbox row younger than this is left alone"),
+    "reconcile_void_after_ms": ("MATCHER_RECONCILE_VOID_MS", "300000", "an intent missing this long is voided"),
+    "metrics_every_ms": ("MATCHER_METRICS_MS", "10000", "metrics flush period"),
+    "health_port": ("MATCHER_HEALTH_PORT", "0", "/healthz port (Fargate: 8080); 0 = none"),
+    "chaos_duplicates": ("MATCHER_CHAOS_DUPLICATES", "0", "tests/bench only: probability a record is delivered again"),
+}
 
 
 @dataclass(frozen=True)
 class MatcherConfig:
-    worker_id: str              # lease owner name; a restart with the same id reclaims at once
-    lease_ttl_ms: int           # a lease not renewed for this long may be taken over
+    worker_id: str
+    lease_ttl_ms: int
     renew_every_ms: int
-    poll_ms: int                # idle wait between empty GetRecords calls
-    batch_limit: int            # GetRecords Limit (records per stream batch)
-    snapshot_every: int         # journal entries between engine snapshots
-    depth_levels: int           # levels per side published to Redis / DynamoDB
-    describe_every_ms: int      # how often the shard list is re-read
-    reconcile_every_ms: int     # 0 = no reconciler loop in this process (AWS: a scheduled Lambda)
-    reconcile_grace_ms: int     # an unacknowledged outbox row younger than this is left alone
-    reconcile_void_after_ms: int  # an intent missing this long is voided and its order reversed
+    poll_ms: int
+    batch_limit: int
+    snapshot_every: int
+    depth_levels: int
+    describe_every_ms: int
+    reconcile_every_ms: int
+    reconcile_grace_ms: int
+    reconcile_void_after_ms: int
     metrics_every_ms: int
-    health_port: int            # /healthz for the load balancer (Fargate: 8080); 0 = none
-    chaos_duplicates: Decimal   # tests/bench only: probability a stream record is delivered again
+    health_port: int
+    chaos_duplicates: Decimal
 
     @classmethod
-    def from_env(cls) -> "MatcherConfig":
-        return cls(
-            worker_id=os.environ.get("MATCHER_WORKER_ID") or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
-            lease_ttl_ms=_int("MATCHER_LEASE_TTL_MS", 5000),
-            renew_every_ms=_int("MATCHER_RENEW_MS", 1000),
-            poll_ms=_int("MATCHER_POLL_MS", 50),
-            batch_limit=_int("MATCHER_BATCH_LIMIT", 500),
-            snapshot_every=_int("MATCHER_SNAPSHOT_EVERY", 1000),
-            depth_levels=_int("MATCHER_DEPTH_LEVELS", 100),
-            describe_every_ms=_int("MATCHER_DESCRIBE_MS", 10000),
-            reconcile_every_ms=_int("MATCHER_RECONCILE_MS", 5000),
-            reconcile_grace_ms=_int("MATCHER_RECONCILE_GRACE_MS", 5000),
-            reconcile_void_after_ms=_int("MATCHER_RECONCILE_VOID_MS", 300000),
-            metrics_every_ms=_int("MATCHER_METRICS_MS", 10000),
-            health_port=_int("MATCHER_HEALTH_PORT", 0),
-            chaos_duplicates=Decimal(os.environ.get("MATCHER_CHAOS_DUPLICATES") or "0"),
-        )
+    def from_env(cls, environ=None) -> "MatcherConfig":
+        env = os.environ if environ is None else environ
+        values = {}
+        for name, (var, default, _doc) in KNOBS.items():
+            raw = env.get(var) or default
+            if name == "worker_id":
+                values[name] = raw or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+            elif name == "chaos_duplicates":
+                values[name] = Decimal(raw)
+            else:
+                values[name] = int(raw)
+        return cls(**values)
+
+
+# ------------------------------------------------------------------ deployed units
+# Direct PostgreSQL (settlement, reconciler): libpq takes host, port, user and password
+# from PGHOST/PGPORT/PGUSER/PGPASSWORD, so no password is ever composed into a URL.
+_PG_SETTINGS = ("DATABASE_URL", "PGHOST", "PGPORT")
+_PG_SECRETS = {"PGUSER": "DB_SECRET_ARN:username", "PGPASSWORD": "DB_SECRET_ARN:password"}
+_REDIS = ("REDIS_URL", "REDIS_AUTH_SECRET_ARN", "REDIS_KEY_PREFIX")
+_REDIS_SECRET = Access(("secretsmanager:GetSecretValue",), ("secret:REDIS_AUTH_SECRET_ARN",),
+                       "clients.redis: the ElastiCache AUTH token, read by ARN")
+
+MATCHER = Unit(
+    name="matcher", entry="python -m matcher (Fargate service)",
+    settings=(*TABLES, *_PG_SETTINGS, *_REDIS),
+    secrets=_PG_SECRETS,
+    access=(
+        Access(("dynamodb:DescribeTable",), ("table:INTENTS_TABLE",), "worker: the intents table's stream ARN"),
+        Access(("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"),
+               ("stream:INTENTS_TABLE",), "streams: shards and records of the intents stream"),
+        Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"),
+               ("table:LEASES_TABLE",), "leases: take, renew, release, checkpoint; scan the shard leases"),
+        Access(("dynamodb:PutItem", "dynamodb:Query"), ("table:JOURNAL_TABLE",),
+               "journal: append the sequenced input, replay it"),
+        Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"), ("table:BOOK_TABLE",),
+               "journal/effects: engine snapshots and published book levels"),
+        Access(("dynamodb:BatchWriteItem",), ("table:TRADES_TABLE",), "effects: trade rows"),
+        _REDIS_SECRET,
+        Access(TRACES, ("*",), "the X-Ray daemon sidecar sends the matcher's segments with the task role"),
+    ),
+    # The reconciler runs as the scheduled Lambda (and the jobs task), not in the matcher.
+    fixed={"POWERTOOLS_SERVICE_NAME": "matcher", "POWERTOOLS_METRICS_NAMESPACE": "Exchange",
+           "MATCHER_HEALTH_PORT": str(HEALTH_PORT), "MATCHER_RECONCILE_MS": "0"},
+)
+
+JOBS = Unit(
+    name="jobs", entry="python -m matcher.jobs (Fargate Spot service)",
+    settings=(*TABLES, *_PG_SETTINGS),
+    secrets=_PG_SECRETS,
+    access=(
+        Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), ("table:INTENTS_TABLE",),
+               "reconcile: read an intent, complete/void it, nudge it back into the stream"),
+    ),
+    fixed={"POWERTOOLS_SERVICE_NAME": "jobs", "POWERTOOLS_METRICS_NAMESPACE": "Exchange",
+           "MATCHER_RECONCILE_MS": "5000"},
+)

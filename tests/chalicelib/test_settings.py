@@ -5,10 +5,52 @@ import pytest
 from chalicelib.settings import SPECS, Settings, SettingsError, load_settings
 
 
-def test_every_spec_has_a_field_in_order():
-    assert [f.name for f in fields(Settings)][: len(SPECS)] == [
-        {"AWS_DEFAULT_REGION": "region", "EXCHANGE_STAGE": "stage", "EXCHANGE_SYMBOLS_FILE": "symbols_file"}.get(
-            s.env, s.env.lower()) for s in SPECS]
+def test_every_spec_names_its_field_and_every_field_has_one_spec():
+    """Bound by name: the order of SPECS and of the dataclass fields is irrelevant."""
+    assert sorted(s.field for s in SPECS) == sorted(f.name for f in fields(Settings))
+    assert len({s.env for s in SPECS}) == len(SPECS)
+
+
+def test_values_land_on_their_named_field():
+    s = load_settings({"TRADES_TABLE": "t-trades", "BOOK_TABLE": "t-book", "EXCHANGE_SYMBOLS_FILE": "/x.json"})
+    assert (s.trades_table, s.book_table, s.symbols_file) == ("t-trades", "t-book", "/x.json")
+
+
+def _aws_env(**extra):
+    env = {s.env: "placeholder-value" for s in SPECS if s.required_in_aws}
+    env.update({"EXCHANGE_STAGE": "prod", "REDIS_URL": "rediss://cache:6379/0",
+                "DB_CLUSTER_ARN": "arn:aws:rds:eu-west-1:123456789012:cluster:x",
+                "DB_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x",
+                "COGNITO_USER_POOL_ID": "eu-west-1_abc", "COGNITO_CLIENT_ID": "abc123",
+                "API_KEY_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k"})
+    env.update(extra)
+    return env
+
+
+def test_a_unit_needs_only_its_declared_settings_and_may_read_no_other():
+    """On an AWS stage EXCHANGE_UNIT restricts the process to its unit's declaration
+    (chalicelib/units.py): the jobs task needs no Cognito ids, and reading one is an
+    error naming the setting and the unit."""
+    from chalicelib.units import unit
+    from matcher.service.config import JOBS
+
+    jobs_env = {k: v for k, v in _aws_env(EXCHANGE_UNIT="jobs", DATABASE_URL="postgresql:///exchange",
+                                          PGHOST="db").items()
+                if k in JOBS.settings or k in ("EXCHANGE_STAGE", "EXCHANGE_UNIT")}
+    s = load_settings(jobs_env)
+    assert s.unit == "jobs" and s.intents_table == "placeholder-value"
+    with pytest.raises(SettingsError, match="COGNITO_USER_POOL_ID is read by unit 'jobs' but not declared"):
+        s.cognito_user_pool_id
+    # a declared, required setting that is missing fails at start, naming it
+    with pytest.raises(SettingsError, match="INTENTS_TABLE is required"):
+        load_settings({k: v for k, v in jobs_env.items() if k != "INTENTS_TABLE"})
+    # local-only settings keep their local meaning (none) and may not be set on AWS
+    assert s.origin_verify_secret == ""
+    with pytest.raises(SettingsError, match="ORIGIN_VERIFY_SECRET is for local stages only"):
+        load_settings({**jobs_env, "ORIGIN_VERIFY_SECRET": "x"})
+    with pytest.raises(SettingsError, match="EXCHANGE_UNIT='nope'"):
+        load_settings(_aws_env(EXCHANGE_UNIT="nope"))
+    assert "API_KEY_SECRET_ARN" in unit("api").settings
 
 
 def test_local_defaults_are_complete_and_obviously_local():

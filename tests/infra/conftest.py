@@ -14,8 +14,7 @@ import pytest
 
 import infra  # noqa: F401  (silences jsii's node-version banner before aws_cdk loads)
 
-ACCOUNT = "123456789012"
-API_DOMAIN = "abc123defg.execute-api.us-east-1.amazonaws.com"
+from infra_support import ACCOUNT, API_DOMAIN, CONTEXT  # noqa: E402
 
 
 @dataclass
@@ -52,7 +51,7 @@ def synth(tmp_path_factory) -> Synth:
     from infra.nag import add_checks
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app = cdk.App(outdir=str(outdir))
+    app = cdk.App(outdir=str(outdir), context=CONTEXT)
     stages = {cfg.stage: add_stage(app, cfg) for cfg in stage_configs()}
     add_checks(app)
     error = None
@@ -71,7 +70,7 @@ def templates(synth):
     from aws_cdk.assertions import Template
 
     assert synth.error is None, f"synthesis failed: {synth.error}\n{json.dumps(synth.report, indent=1)[:4000]}"
-    parts = ("Network", "Data", "Identity", "Matcher", "Ops", "Edge")
+    parts = ("Network", "Data", "Identity", "Matcher", "Ops", "Edge", "ApiGuard")
     return {(stage, part): Template.from_json(synth.template(stage, part))
             for stage in synth.stages for part in parts}
 

@@ -29,6 +29,12 @@ def fake_outputs(stage: str) -> dict:
         output_key("DB_NAME"): "exchange",
         output_key("BACKUP_BUCKET"): f"exchange-{stage}-data-backups1234-abcdef",
         output_key("API_KEY_SECRET_ARN"): arn.format("secretsmanager", f"secret:exchange-{stage}-api/api-keys-XyZ"),
+        output_key("ORIGIN_VERIFY_SECRET_ARN"): arn.format("secretsmanager",
+                                                          f"secret:exchange-{stage}-api/origin-verify-AbC"),
+        output_key("REDIS_URL"): f"rediss://master.exchange-{stage}-redis.abc123.use1.cache.amazonaws.com:6379/0",
+        output_key("REDIS_AUTH_SECRET_ARN"): arn.format("secretsmanager", f"secret:exchange-{stage}-redis/auth-QwErTy"),
+        output_key("REDIS_KEY_PREFIX"): "ex:",
+        output_key("DEMO_DEPOSITS"): "off",
         "RedisHost": f"master.exchange-{stage}-redis.abc123.use1.cache.amazonaws.com",
         "RedisPort": "6379",
         "RedisAuthSecretArn": arn.format("secretsmanager", f"secret:exchange-{stage}-redis/auth-QwErTy"),
@@ -49,9 +55,10 @@ def test_output_keys_match_what_the_stacks_emit(synth):
     emitted = set()
     for part in cc.PARTS:
         emitted |= set(synth.template("prod", part).get("Outputs", {}))
-    needed = {output_key(v) for v in cc.STACK_VARS + cc.EXTRA_VARS} | {
-        "RedisHost", "RedisPort", "RedisAuthSecretArn", "DataKeyArn", "LambdaSubnetIds",
-        "LambdaSecurityGroupId", "Region", "Account"}
+    from chalicelib.units import unit
+
+    needed = {output_key(v) for u in cc.LAMBDA_UNITS for v in unit(u).settings} | {
+        "RedisAuthSecretArn", "DataKeyArn", "LambdaSubnetIds", "LambdaSecurityGroupId", "Region", "Account"}
     assert needed <= emitted, needed - emitted
 
 
@@ -74,7 +81,12 @@ def test_writer_merges_stage_and_writes_policy(tmp_path):
     assert env["REDIS_URL"] == "rediss://master.exchange-prod-redis.abc123.use1.cache.amazonaws.com:6379/0"
     assert env["COGNITO_USER_POOL_ID"] == f"{REGION}_AbCdEfGhI"
     assert st["subnet_ids"] == ["subnet-0aaa", "subnet-0bbb"] and st["security_group_ids"] == ["sg-0123456789abcdef0"]
-    assert st["autogen_policy"] is False and st["iam_policy_file"] == "policy-prod.json"
+    assert st["autogen_policy"] is False and st["iam_policy_file"] == "policy-prod-api.json"
+    assert env["EXCHANGE_UNIT"] == "api"
+    reconciler = st["lambda_functions"]["reconciler"]
+    assert reconciler["environment_variables"]["EXCHANGE_UNIT"] == "reconciler"
+    assert "COGNITO_USER_POOL_ID" not in reconciler["environment_variables"]   # only what it declares
+    assert reconciler["iam_policy_file"] == "policy-prod-reconciler.json"
     # everything else is kept
     for stage, body in original.get("stages", {}).items():
         if stage != "prod":
@@ -89,18 +101,21 @@ def test_writer_merges_stage_and_writes_policy(tmp_path):
     s = load_settings({**env, "AWS_DEFAULT_REGION": REGION})
     assert s.stage == "prod" and s.leases_table == "exchange-prod-leases"
 
-    policy = json.loads((chalice_dir / "policy-prod.json").read_text())
-    stmts = {s["Sid"]: s for s in policy["Statement"]}
-    assert sorted(r for r in stmts["Tables"]["Resource"] if not r.endswith("/index/*")) == sorted(
-        f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/exchange-prod-{s}" for s in TABLES.values())
-    assert stmts["AuroraDataApi"]["Resource"] == [env["DB_CLUSTER_ARN"]]
-    assert env["DB_SECRET_ARN"] in stmts["Secrets"]["Resource"]
-    assert stmts["Metrics"]["Condition"]["StringEquals"]["cloudwatch:namespace"] == "Exchange"
+    policy = json.loads((chalice_dir / "policy-prod-api.json").read_text())
+    resources = [r for st_ in policy["Statement"] for r in
+                 (st_["Resource"] if isinstance(st_["Resource"], list) else [st_["Resource"]])]
+    assert f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/exchange-prod-intents" in resources
+    assert env["DB_CLUSTER_ARN"] in resources and env["DB_SECRET_ARN"] in resources
+    # each function's own log group, exactly (Chalice names them exchange-<stage>[-<fn>])
+    assert f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/exchange-prod" in resources
+    reconciler_policy = json.loads((chalice_dir / "policy-prod-reconciler.json").read_text())
+    logs = next(s for s in reconciler_policy["Statement"] if s["Sid"] == "Logs")["Resource"]
+    assert logs[0] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/exchange-prod-reconciler"
     for s in policy["Statement"]:
         actions = s["Action"]
         assert not any(a.endswith(":*") or a == "*" for a in actions), s
         if s["Resource"] == "*":
-            assert s["Sid"] in ("Metrics", "Traces", "VpcNetworking"), s
+            assert all(a.startswith(("xray:", "ec2:")) for a in actions), s
 
 
 def test_writer_embeds_redis_token_only_on_request(tmp_path):
@@ -148,6 +163,16 @@ def test_chalice_package_output_passes_cfn_lint(tmp_path):
     assert functions
     for fn in functions:
         assert fn["Properties"]["VpcConfig"]["SubnetIds"] == ["subnet-0aaa", "subnet-0bbb"]
+    # each function's environment is what the contract tests run it with (lambda_env)
+    from test_contracts import lambda_env
+
+    config = json.loads((proj / ".chalice" / "config.json").read_text())
+    by_handler = {fn["Properties"]["Handler"]: fn["Properties"] for fn in functions}
+    for handler, function, unit in (("app.app", "api_handler", "api"), ("app.reconciler", "reconciler",
+                                                                         "reconciler")):
+        env = by_handler[handler]["Environment"]["Variables"]
+        assert env == lambda_env(config, "dev", function), handler
+        assert env["EXCHANGE_UNIT"] == unit
 
     from cfnlint.api import lint_file
 

@@ -76,6 +76,6 @@ def _lint_errors(template: Path) -> list[str]:
 
 def test_cfn_lint_finds_no_errors_in_synthesised_templates(synth):
     templates = sorted(synth.outdir.glob("*.template.json"))
-    assert len(templates) == 12
+    assert len(templates) == 14
     errors = [e for t in templates for e in _lint_errors(t)]
     assert not errors, "\n".join(errors)

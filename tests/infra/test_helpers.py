@@ -23,7 +23,7 @@ def test_stage_config_overrides_from_context_and_env():
 
 def test_every_stage_is_multi_az():
     for cfg in C.STAGES.values():
-        assert len(cfg.availability_zones) >= 2 and cfg.redis_replicas >= 1
+        assert cfg.max_azs >= 2 and cfg.redis_replicas >= 1
 
 
 class FakeS3:

@@ -40,10 +40,13 @@ def test_stacks_deploy_in_order(synth):
 @pytest.mark.parametrize("stage", STAGE_NAMES)
 def test_vpc_spans_azs_with_three_tiers_and_gateway_endpoints(templates, stage):
     t = templates[(stage, "Network")]
-    azs = len(STAGES[stage].availability_zones)
-    assert azs >= 2
+    from infra_support import AZS
+
+    azs = STAGES[stage].max_azs
+    assert azs >= 2 and STAGES[stage].availability_zones is None
     assert len(resources(t, "AWS::EC2::Subnet")) == 3 * azs
-    assert {p["AvailabilityZone"] for p in props(t, "AWS::EC2::Subnet")} == set(STAGES[stage].availability_zones)
+    # the AZs are the environment's (looked up), never a hard-coded list
+    assert {p["AvailabilityZone"] for p in props(t, "AWS::EC2::Subnet")} == set(AZS[:azs])
     gateways = [p for p in props(t, "AWS::EC2::VPCEndpoint") if p.get("VpcEndpointType") == "Gateway"]
     services = json.dumps([g["ServiceName"] for g in gateways])
     assert "dynamodb" in services and ".s3" in services
@@ -192,21 +195,52 @@ def _statements(template, role_logical_prefix: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("stage", STAGE_NAMES)
-def test_matcher_task_role_is_least_privilege(templates, stage):
+def test_task_roles_hold_exactly_the_declared_actions(templates, stage):
+    """Each task role is its unit's declaration (plus the KMS decrypt a secret read implies)."""
+    from chalicelib.units import OPS
+    from matcher.service.config import JOBS, MATCHER
+
     t = templates[(stage, "Matcher")]
-    statements = _statements(t, "TaskRole")
-    assert statements
-    unscoped_ok = {"dynamodb:ListStreams", "cloudwatch:PutMetricData", "xray:PutTraceSegments",
-                   "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"}
-    for s in statements:
-        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
-        assert not any(a.endswith("*") for a in actions), s
-        if s["Resource"] == "*":
-            assert set(actions) <= unscoped_ok, s
-    by_sid = {s["Sid"]: s for s in statements}
-    assert all(not a.startswith(("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete"))
-               for a in by_sid["ReadIntents"]["Action"])                        # intents: read only
-    assert by_sid["Metrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Exchange"}}
+    for unit, prefix in ((MATCHER, "MatcherTaskRole"), (JOBS, "JobsTaskRole"), (OPS, "OpsTaskRole")):
+        statements = _statements(t, prefix)
+        granted = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+        declared = {a for acc in unit.access for a in acc.actions}
+        assert granted - {"kms:Decrypt"} == declared, (unit.name, granted ^ declared)
+        for s in statements:
+            actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+            assert not any(a.endswith("*") for a in actions), s
+            if s["Resource"] == "*":
+                assert all(a.startswith("xray:") for a in actions), s
+    intents_writers = [s for s in _statements(t, "MatcherTaskRole")
+                       if "dynamodb:PutItem" in s["Action"] and "IntentsTable" in json.dumps(s["Resource"])]
+    assert not intents_writers          # the matcher only reads intents (its reconciler loop is off in AWS)
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_matcher_task_has_an_xray_daemon_sidecar(templates, stage):
+    """The matcher's Tracer sends to 127.0.0.1:2000/udp (no AWS_XRAY_DAEMON_ADDRESS
+    override): the task's X-Ray daemon container listens there."""
+    t = templates[(stage, "Matcher")]
+    (td,) = [p for p in props(t, "AWS::ECS::TaskDefinition") if p["Family"] == f"exchange-{stage}-matcher"]
+    containers = {c["Name"]: c for c in td["ContainerDefinitions"]}
+    daemon = containers["xray-daemon"]
+    assert "aws-xray-daemon" in json.dumps(daemon["Image"])
+    assert {"ContainerPort": 2000, "Protocol": "udp"} in daemon["PortMappings"]
+    assert not any(e["Name"] == "AWS_XRAY_DAEMON_ADDRESS" for e in containers["matcher"]["Environment"])
+    assert {"Condition": "START", "ContainerName": "xray-daemon"} in containers["matcher"]["DependsOn"]
+
+
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_first_admin_group_and_the_ops_task_may_manage_it(templates, stage):
+    from chalicelib.units import ADMIN_GROUP
+
+    (group,) = props(templates[(stage, "Identity")], "AWS::Cognito::UserPoolGroup")
+    assert group["GroupName"] == ADMIN_GROUP == "admin"
+    ops = [s for lid, r in resources(templates[(stage, "Matcher")], "AWS::IAM::Policy").items()
+           if lid.startswith("OpsTaskRole") for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    cognito = [s for s in ops if "cognito-idp:AdminAddUserToGroup" in s["Action"]]
+    assert cognito and "cognito-idp:AdminRemoveUserFromGroup" in cognito[0]["Action"]
+    assert "UserPool" in json.dumps(cognito[0]["Resource"])
 
 
 # ------------------------------------------------------------------------- identity
