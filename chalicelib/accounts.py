@@ -64,7 +64,8 @@ def with_balances(tx: Tx, account_id: int) -> tuple[Account, dict[str, tuple[Dec
         " FROM accounts a WHERE a.account_id = :a", {"a": account_id})
     if row is None:
         return None
-    held = {asset: (Decimal(free), Decimal(locked)) for asset, free, locked in json.loads(row.pop("balances"))}
+    rows = json.loads(str(row.pop("balances")), parse_float=Decimal)
+    held = {asset: (Decimal(free), Decimal(locked)) for asset, free, locked in rows}
     updated = int(row.pop("balances_updated_ms") or 0)
     return Account(**row), held, updated
 

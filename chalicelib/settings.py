@@ -50,7 +50,6 @@ SPECS: tuple[Spec, ...] = (
     Spec("BOOK_TABLE", "book_table", "exchange-local-book", _NAME, "DynamoDB table of order book levels/snapshots", required_in_aws=True),
     Spec("JOURNAL_TABLE", "journal_table", "exchange-local-journal", _NAME, "DynamoDB table of the matcher's sequenced input", required_in_aws=True),
     Spec("LEASES_TABLE", "leases_table", "exchange-local-leases", _NAME, "DynamoDB table of matcher leases and checkpoints", required_in_aws=True),
-    Spec("IDEMPOTENCY_TABLE", "idempotency_table", "exchange-local-idempotency", _NAME, "DynamoDB table for Powertools idempotency", required_in_aws=True),
     Spec("DB_CLUSTER_ARN", "db_cluster_arn", "arn:aws:rds:us-east-1:000000000000:cluster:exchange-local", _ARN,
          "Aurora cluster ARN for the Data API", required_in_aws=True),
     Spec("DB_SECRET_ARN", "db_secret_arn", "arn:aws:secretsmanager:us-east-1:000000000000:secret:exchange-local", _ARN,
@@ -108,7 +107,6 @@ class Settings:
     book_table: str
     journal_table: str
     leases_table: str
-    idempotency_table: str
     db_cluster_arn: str
     db_secret_arn: str
     db_name: str

@@ -110,18 +110,8 @@ class LeaseModel(_Base):
     finished = BooleanAttribute(default=False)
 
 
-class IdempotencyModel(_Base):
-    """The table layout Powertools' DynamoDB idempotency persistence expects."""
-
-    class Meta(_Base.Meta):
-        table_name = _s.idempotency_table
-
-    id = UnicodeAttribute(hash_key=True)
-    expiration = TTLAttribute(null=True)
-
-
 MODELS: tuple[type[Model], ...] = (
-    IntentModel, TradeModel, BookModel, JournalModel, LeaseModel, IdempotencyModel,
+    IntentModel, TradeModel, BookModel, JournalModel, LeaseModel,
 )
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-TABLES = ("INTENTS_TABLE", "TRADES_TABLE", "BOOK_TABLE", "JOURNAL_TABLE", "LEASES_TABLE", "IDEMPOTENCY_TABLE")
+TABLES = ("INTENTS_TABLE", "TRADES_TABLE", "BOOK_TABLE", "JOURNAL_TABLE", "LEASES_TABLE")
 DATA_API = ("rds-data:ExecuteStatement", "rds-data:BatchExecuteStatement", "rds-data:BeginTransaction",
             "rds-data:CommitTransaction", "rds-data:RollbackTransaction")
 TRACES = ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets")
@@ -92,9 +92,9 @@ OPS = Unit(
     settings=(*TABLES, *_DB, "COGNITO_USER_POOL_ID"),
     access=(
         *_DATA_API,
-        Access(("cognito-idp:AdminGetUser", "cognito-idp:AdminAddUserToGroup",
-                "cognito-idp:AdminRemoveUserFromGroup"), ("userpool:COGNITO_USER_POOL_ID",),
-               "grant-admin / revoke-admin: find the user, add it to / remove it from the admin group"),
+        Access(("cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminRemoveUserFromGroup"),
+               ("userpool:COGNITO_USER_POOL_ID",),
+               "grant-admin / revoke-admin: add the user to / remove it from the admin group"),
     ),
     fixed={"POWERTOOLS_SERVICE_NAME": "ops", **_POWERTOOLS},
 )

@@ -39,7 +39,11 @@ def test_json_parsing_of_amounts_keeps_decimals():
     """Where the code parses JSON that may carry amounts, floats become Decimal."""
     offenders = []
     for path in python_files():
-        for i, line in enumerate(path.read_text().splitlines(), 1):
-            if re.search(r"json\.loads\((?![^)]*parse_float)", line) and MONEY.search(line):
-                offenders.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()}")
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "loads"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "json"
+                    and not any(k.arg == "parse_float" for k in node.keywords)
+                    and MONEY.search(lines[node.lineno - 1])):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     assert not offenders, "\n".join(offenders)

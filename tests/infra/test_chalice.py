@@ -16,7 +16,7 @@ from infra.stacks.common import output_key
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT, REGION = "123456789012", "us-east-1"
 TABLES = {"INTENTS_TABLE": "intents", "TRADES_TABLE": "trades", "BOOK_TABLE": "book",
-          "JOURNAL_TABLE": "journal", "LEASES_TABLE": "leases", "IDEMPOTENCY_TABLE": "idempotency"}
+          "JOURNAL_TABLE": "journal", "LEASES_TABLE": "leases"}
 
 
 def fake_outputs(stage: str) -> dict:

@@ -248,7 +248,8 @@ def api(dep: Deployed, method: str, path: str, trader: dict | None = None, param
         query: str = "", form: dict | None = None, token: str | None = None) -> dict:
     from urllib.parse import urlencode
 
-    headers = {"X-Origin-Verify": dep.secret["OriginVerify"]}
+    # as CloudFront sends it: the viewer's address, trusted because the origin secret matches
+    headers = {"X-Origin-Verify": dep.secret["OriginVerify"], "CloudFront-Viewer-Address": "203.0.113.9:443"}
     body = urlencode(form) if form else ""
     if trader:
         headers["X-MBX-APIKEY"] = trader["key"]
@@ -343,6 +344,17 @@ def test_web_sign_in_and_the_cognito_authorizer(deployed):
     assert "cognito-idp:AdminGetUser" in {x["action"] for x in deployed.d.decisions("api") if x["allowed"]}
 
 
+def test_ops_task_grants_and_revokes_the_first_admin(deployed):
+    """docs/deploy.md's first-admin step: the ops task with the template's env runs
+    ``grant-admin`` then ``revoke-admin`` for the web user (its account was made by the
+    sign-in above): the Aurora role and the Cognito group, both ways."""
+    for command in ("grant-admin", "revoke-admin"):
+        p = deployed.task("ops", "ops", command=["python", "-m", "chalicelib.cli", command, deployed.web_email])
+        assert p.wait(120) == 0, (deployed.workdir / "ops.log").read_text()[-3000:]
+    used = {x["action"] for x in deployed.d.decisions("ops") if x["allowed"]}
+    assert {"cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminRemoveUserFromGroup"} <= used, used
+
+
 def test_orders_through_the_api_are_settled_and_cancelled(deployed):
     assert api(deployed, "GET", "/v3/ping")["statusCode"] == 200
     traders = setup_traders(deployed)
@@ -369,8 +381,17 @@ def test_orders_through_the_api_are_settled_and_cancelled(deployed):
                                                                "orderId": rest["json"]["orderId"]})
     assert cancel["statusCode"] == 200, cancel
     wait_until(lambda: status(traders[0], rest["json"]["orderId"]) == "CANCELED", 60, "order CANCELED")
-    # a symbol the matcher never published: the cold-cache read of its DynamoDB book item
+    # a cold cache (Redis flushed or restarted): the API reads the matcher's DynamoDB book item
+    import redis as redis_py
+
+    from chalicelib import marketdata as md
+
+    r = redis_py.Redis.from_url(deployed.d.redis.url, password=deployed.d.redis_password)
+    for key in r.scan_iter(match=f"*{md.depth_key('ETHUSDT', '')}"):
+        r.delete(key)
     assert api(deployed, "GET", "/v3/depth", params=None, query="symbol=ETHUSDT")["statusCode"] == 200
+    assert any(x["action"] == "dynamodb:GetItem" and x["resource"].endswith("-book")
+               for x in deployed.d.decisions("api") if x["allowed"])
 
 
 def half_done(dep: Deployed) -> None:
@@ -470,8 +491,6 @@ NOT_OBSERVABLE = {
     # the export task writes the objects with the export role; PassRole is checked by RDS itself
     "s3:PutObject": "aws-side", "s3:AbortMultipartUpload": "aws-side", "s3:PutObjectAcl": "aws-side",
     "iam:PassRole": "aws-side",
-    # grant-admin / revoke-admin (issue 12's CLI commands) run in the ops task
-    "cognito-idp:AdminAddUserToGroup": "grant-admin", "cognito-idp:AdminRemoveUserFromGroup": "grant-admin",
 }
 
 
@@ -498,12 +517,8 @@ def test_every_granted_action_is_used(deployed):
                 continue
             if action in NOT_OBSERVABLE:
                 continue
-            if action == "secretsmanager:GetSecretValue" and "/origin-verify" in resource and u == "api":
-                continue      # read by the API's origin check (issue 12's app side, ORIGIN_VERIFY_SECRET_ARN)
             if action == "rds:DescribeDBClusterSnapshots" and ":cluster-snapshot:" in resource:
                 continue      # AWS also evaluates it against the snapshots it lists; moto only sees the cluster
-            if action == "cognito-idp:AdminGetUser" and u == "ops":
-                continue      # grant-admin's lookup (issue 12's command), not run by migrate
             unused.setdefault(u, []).append(f"{action} on {resource}")
     assert not unused, json.dumps(unused, indent=1)
 
