@@ -5,9 +5,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test down status bench-engine bench-pipeline bench-api clean
+.PHONY: run test down status bench-engine bench-pipeline bench-api bench-recovery bench-streams clean
 
-$(STAMP): requirements.txt requirements-dev.txt matcher/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt matcher/requirements.txt gateway/requirements.txt infra/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing Python dependencies into $(VENV) ..."
 	@$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
@@ -37,6 +37,14 @@ bench-engine: $(STAMP)
 ## bench-pipeline: the whole local pipeline for 60 s, against moto's own ceiling
 bench-pipeline: $(STAMP)
 	$(PY) bench/pipeline.py --seconds 60
+
+## bench-recovery: the matcher's takeover -> first match when it rebuilds a book of 10k / 100k orders from Aurora
+bench-recovery: $(STAMP)
+	$(PY) bench/recovery.py --sizes 10000,100000 --runs 3
+
+## bench-streams: the stream gateway's fan-out to 100 / 1,000 subscribers (latency, CPU, memory per connection)
+bench-streams: $(STAMP)
+	$(PY) bench/streams.py -n 100 -n 1000 --runs 3
 
 ## bench-api: Lambda cold start (import) and warm handler overhead
 bench-api: $(STAMP)

@@ -29,12 +29,26 @@ def original_env() -> dict:
     return dict(ORIGINAL_ENV)
 
 
-def free_port_block(n: int = 3) -> int:
-    """A base port with the next n-1 ports free too."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port_block(n: int = 3, *, below_ephemeral: bool = False) -> int:
+    """A base port with the next n-1 ports free too.  ``below_ephemeral``: from below
+    the kernel's ephemeral range, for a stack that binds the same ports again after a
+    restart (a port in that range may meanwhile be taken by any client connection)."""
+    import random
+
+    for _ in range(200):
+        if below_ephemeral:
+            base = random.randrange(20000, max(20001, _ephemeral_low() - n))
+        else:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                base = s.getsockname()[1]
         if base + n > 65535:
             continue
         ok = True
@@ -44,6 +58,7 @@ def free_port_block(n: int = 3) -> int:
                     s.bind(("127.0.0.1", p))
                 except OSError:
                     ok = False
+                    break
         if ok:
             return base
     raise RuntimeError("no free port block")
@@ -169,3 +184,22 @@ def pg_conn(migrated_db):
 
     with psycopg.connect(migrated_db) as conn:
         yield conn
+
+
+@pytest.fixture
+def data_api_calls(exchange_env):
+    """A Counter of rds-data operation names (ExecuteStatement, BeginTransaction, ...)
+    the process's Data API client sends while the test runs."""
+    from collections import Counter
+
+    from chalicelib.clients import get_clients
+
+    calls: Counter = Counter()
+
+    def count(model, **_):
+        calls[model.name] += 1
+
+    events = get_clients().rds_data.meta.events
+    events.register("before-call.rds-data", count)
+    yield calls
+    events.unregister("before-call.rds-data", count)

@@ -3,24 +3,7 @@ API (the API key already cached, as on a warm container): a read needing no
 transaction costs one ExecuteStatement per statement, never Begin/Commit."""
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
-
-
-@pytest.fixture
-def data_api_calls(exchange_env):
-    from chalicelib.clients import get_clients
-
-    calls: Counter = Counter()
-
-    def count(model, **_):
-        calls[model.name] += 1
-
-    events = get_clients().rds_data.meta.events
-    events.register("before-call.rds-data", count)
-    yield calls
-    events.unregister("before-call.rds-data", count)
 
 
 @pytest.mark.parametrize("path, params, statements", [

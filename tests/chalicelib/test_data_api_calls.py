@@ -5,29 +5,12 @@ including every poll of ``wait_for_result``)."""
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from decimal import Decimal
 
 import pytest
 
 from chalicelib import orders, tradehistory
 from tests.api.conftest import make_user
-
-
-@pytest.fixture
-def data_api_calls(exchange_env):
-    """A Counter of rds-data operation names, filled while the test runs."""
-    from chalicelib.clients import get_clients
-
-    calls: Counter = Counter()
-
-    def count(model, **_):
-        calls[model.name] += 1
-
-    events = get_clients().rds_data.meta.events
-    events.register("before-call.rds-data", count)
-    yield calls
-    events.unregister("before-call.rds-data", count)
 
 
 @pytest.fixture(scope="module")

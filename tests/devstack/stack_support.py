@@ -153,25 +153,7 @@ def stack_env(original_env: dict, **extra) -> dict:
 
 def port_block_outside_ephemeral(n: int = 3) -> int:
     """A base port with the next n-1 free, below the kernel's ephemeral range: the
-    stack binds the same ports again after a restart, and a port in that range may
-    meanwhile be taken by any client connection on the machine."""
-    import random
-    import socket
+    stack binds the same ports again after a restart."""
+    from tests.conftest import free_port_block
 
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    for _ in range(200):
-        base = random.randrange(20000, max(20001, low - n))
-        ok = True
-        for port in range(base, base + n):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port block below the ephemeral range")
+    return free_port_block(n, below_ephemeral=True)

@@ -38,6 +38,8 @@ import requests
 
 from contract_support import ROOT, LocalDeployment, free_port, transport
 
+from tests.pipeline.pipeline_support import wait_until
+
 STAGES = ("dev", "prod")
 PARTS = ("Network", "Data", "Identity", "Matcher", "Ops")
 
@@ -259,17 +261,6 @@ def api(dep: Deployed, method: str, path: str, trader: dict | None = None, param
                                    "token": token})
     resp["json"] = json.loads(resp["body"]) if resp.get("body") else None
     return resp
-
-
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
 
 
 # -------------------------------------------------------------------------- tests
