@@ -20,10 +20,12 @@ APP = "exchange"
 # read these names; the API and the matcher must publish under the same ones.
 METRIC_NAMESPACE = "Exchange"
 METRICS = {
-    "intents": "IntentsAccepted",       # API: intents written (Count)
+    "intents": "OrdersAccepted",        # API: orders accepted, each one intent (Count)
     "trades": "Trades",                 # matcher: trades executed (Count)
-    "matcher_lag": "MatcherLagMs",      # matcher: now - intent created_ms at sequencing (Milliseconds)
-    "settle_lag": "SettlementLagMs",    # matcher: trade -> settled in Aurora (Milliseconds)
+    "matcher_lag": "StreamLagMs",       # matcher: now - intent created_ms when read off the stream (Milliseconds)
+    "settle_lag": "SettlementMs",       # matcher: one batch's settlement transaction in Aurora (Milliseconds)
+    "book_audit_failed": "BookAuditFailed",  # matcher: a takeover's book disagrees with Aurora; symbol stopped
+    "book_rebuilt": "BookRebuilt",      # matcher: a takeover rebuilt a book from Aurora (DynamoDB did not add up)
 }
 
 

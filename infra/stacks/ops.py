@@ -101,6 +101,10 @@ class OpsStack(Stack):
                   periods=3, cmp=cw.ComparisonOperator.LESS_THAN_THRESHOLD, missing=cw.TreatMissingData.BREACHING),
             alarm("matcher-unhealthy", matcher.target_group.metrics.unhealthy_host_count(period=period), 0,
                   "matcher health endpoint failing"),
+            # one datapoint is enough: the symbol is stopped until an operator acts (docs/deploy.md)
+            alarm("matcher-book-audit", app_metric("book_audit_failed", "Sum", "matcher"), 0,
+                  "a symbol's book disagrees with Aurora at takeover: the symbol is stopped (run audit-book)",
+                  periods=1),
             alarm("aurora-acu", aurora("ACUUtilization"), 90, "Aurora near its max ACU (raise aurora_max_acu)"),
             alarm("aurora-cpu", aurora("CPUUtilization"), 85, "Aurora CPU high"),
             alarm("redis-cpu", redis("EngineCPUUtilization", redis_nodes[0]), 80, "Redis engine CPU high"),

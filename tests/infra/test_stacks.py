@@ -8,6 +8,7 @@ from aws_cdk.assertions import Match
 
 from infra.config import STAGES
 from infra.tables import stage_tables
+from tests.conftest import ROOT
 
 STAGE_NAMES = ("dev", "prod")
 
@@ -308,7 +309,10 @@ def test_ops_dashboard_alarms_xray_backup(templates, stage):
     assert len(alarms) >= 10 and all(a["AlarmActions"] for a in alarms)
     names = {a["AlarmName"] for a in alarms}
     assert {f"exchange-{stage}-matcher-lag-p99", f"exchange-{stage}-api-5xx", f"exchange-{stage}-aurora-acu",
-            f"exchange-{stage}-redis-cpu"} <= names
+            f"exchange-{stage}-redis-cpu", f"exchange-{stage}-matcher-book-audit"} <= names
+    audit = next(a for a in alarms if a["AlarmName"] == f"exchange-{stage}-matcher-book-audit")
+    assert audit["MetricName"] == "BookAuditFailed" and audit["EvaluationPeriods"] == 1
+
     (topic,) = props(t, "AWS::SNS::Topic")
     assert "KmsMasterKeyId" in topic
     t.resource_count_is("AWS::XRay::SamplingRule", 1)
@@ -317,6 +321,16 @@ def test_ops_dashboard_alarms_xray_backup(templates, stage):
     assert len(plan["BackupPlan"]["BackupPlanRule"]) == (2 if STAGES[stage].backup_monthly_retention_days else 1)
     (selection,) = props(t, "AWS::Backup::BackupSelection")
     assert len(selection["BackupSelection"]["Resources"]) == 1 + len(stage_tables())   # Aurora + every table
+
+
+def test_every_metric_the_stacks_read_is_published_by_the_code():
+    """The dashboard and alarms read METRICS by name; a name no code publishes would
+    leave an alarm that can never fire."""
+    from infra.config import METRICS
+
+    code = "\n".join(p.read_text() for d in ("chalicelib", "matcher") for p in (ROOT / d).rglob("*.py"))
+    for name in METRICS.values():   # add_metric(name="X", ...) in the matcher, obs.count("X") in the API
+        assert f'add_metric(name="{name}"' in code or f'obs.count("{name}"' in code, name
 
 
 @pytest.mark.parametrize("stage", STAGE_NAMES)
