@@ -23,6 +23,7 @@ class Ports:
     web: int = 8000
     moto: int = 8001
     dataapi: int = 8002
+    gateway: int = 8003  # the stream gateway, internal: clients reach it through the web port
 
 
 @dataclass(frozen=True)
@@ -593,13 +594,20 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
                                                            database_url, "--host", "127.0.0.1", "--port",
                                                            str(ports.dataapi)]),
                               lambda: http_ok(f"http://127.0.0.1:{ports.dataapi}/health"), logs / "dataapi.log"))
+        with Step(f"stream gateway on :{ports.gateway}"):
+            # stateless: a Redis outage it rides out by itself (it re-subscribes and re-reads
+            # every book), so it is not among Redis's dependents
+            sup.start(Service("gateway", child("gateway", [sys.executable, "-m", "gateway", "--host", "127.0.0.1",
+                                                           "--port", str(ports.gateway)]),
+                              lambda: http_ok(f"http://127.0.0.1:{ports.gateway}/healthz"), logs / "gateway.log"))
         if options.demo:
             with Step("demo users and balances"):
                 from devstack.demo import seed
 
                 seed()
         with Step(f"web app + API on :{ports.web}"):
-            sup.start(Service("web", child("web", [sys.executable, "-m", "devstack.web", "--port", str(ports.web)]),
+            sup.start(Service("web", child("web", [sys.executable, "-m", "devstack.web", "--port", str(ports.web),
+                                                   "--gateway-port", str(ports.gateway)]),
                               lambda: http_ok(f"http://127.0.0.1:{ports.web}/api/v3/ping"), logs / "web.log"))
         if options.matcher and (ROOT / "matcher" / "__main__.py").exists():
             with Step("matcher"):
@@ -612,7 +620,10 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
                 sup.start(Service("marketmaker", child("marketmaker", [sys.executable, "-m", "devstack.marketmaker"]),
                                   lambda: True, logs / "marketmaker.log"))
         urls.update({"web": f"http://127.0.0.1:{ports.web}/", "api": f"http://127.0.0.1:{ports.web}/api/v3",
+                     "ws": f"ws://127.0.0.1:{ports.web}/ws", "stream": f"ws://127.0.0.1:{ports.web}/stream",
+                     "ws-api": f"ws://127.0.0.1:{ports.web}/ws-api/v3",
                      "moto": env["AWS_ENDPOINT_URL"], "dataapi": env["DATAAPI_ENDPOINT_URL"],
+                     "gateway": f"http://127.0.0.1:{ports.gateway}",
                      "postgres": pg.redact(database_url), "redis": redis_url})
         status["now"] = "running"
         save_state()
@@ -708,6 +719,8 @@ def status(state_dir: Path, as_json: bool = False) -> int:
         "moto": http_ok(urls["moto"] + "/moto-api/"),
         "dataapi": http_ok(urls["dataapi"] + "/health"),
     }
+    if "gateway" in urls:  # 503 until its Redis subscription is live
+        checks["gateway"] = http_ok(urls["gateway"] + "/healthz")
     procs = {name: {"pid": p.get("pid"), "running": pid_alive(p.get("pid")), "restarts": p.get("restarts", 0)}
              for name, p in state.get("processes", {}).items()}
     healthy = all(checks.values()) and all(p["running"] for p in procs.values())

@@ -14,6 +14,11 @@ every request refused before the app runs -- unknown path or method, oversized U
 headers or body, a failed authorizer -- is answered with the status and
 ``{"code", "msg"}`` body of :data:`chalicelib.api.gateway_errors.GATEWAY_RESPONSES`,
 the same table ``infra/`` turns into the REST API's gateway responses.
+
+The stream gateway (``python -m gateway``, a process of its own on an internal port)
+is reached on this same host and port, as a browser reaches it on the web app's own
+origin: a WebSocket upgrade on ``/ws``, ``/ws/...``, ``/stream`` or ``/ws-api/v3`` is
+relayed to it byte for byte (:meth:`ExchangeRequestHandler._relay_to_gateway`).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import json
 import mimetypes
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -30,10 +36,19 @@ from chalice.local import (ChaliceRequestHandler, ForbiddenError, InvalidAuthori
                           NotAuthorizedError)
 
 from chalicelib.api.gateway_errors import GATEWAY_RESPONSES
+from chalicelib.errors import Reason
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW_QUERY_HEADER = "x-exchange-raw-query"
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's payload limit (the app refuses much less itself)
+# client-sent peer headers are dropped on the way to the gateway: only a proxy the stack
+# runs may ever say who the client is (the gateway reads none today; see _relay_to_gateway)
+PEER_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def is_stream_path(path: str) -> bool:
+    """The stream gateway's WebSocket paths (``gateway/server.py``)."""
+    return path in ("/ws", "/stream", "/ws-api/v3") or path.startswith(("/ws/", "/stream/"))
 
 
 def web_root() -> Path:
@@ -46,6 +61,7 @@ def web_root() -> Path:
 
 class ExchangeRequestHandler(ChaliceRequestHandler):
     static_root: Path = web_root()
+    gateway_port: int | None = None  # the stream gateway's internal port (``--gateway-port``)
 
     def _gateway_error(self, response_type: str) -> None:
         """Answer as API Gateway's gateway response ``response_type`` is configured."""
@@ -81,6 +97,9 @@ class ExchangeRequestHandler(ChaliceRequestHandler):
 
     def _generic_handle(self) -> None:  # noqa: D401 - Chalice's hook name
         path, _, query = self.path.partition("?")
+        if (self.command == "GET" and is_stream_path(path)
+                and self.headers.get("upgrade", "").lower() == "websocket"):
+            return self._relay_to_gateway()
         if path == "/api" or path.startswith("/api/"):
             api_path = path[len("/api"):] or "/"
             try:
@@ -110,6 +129,72 @@ class ExchangeRequestHandler(ChaliceRequestHandler):
         return self._serve_static(path)
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def _relay_to_gateway(self) -> None:
+        """Hand this connection to the stream gateway: its request line and headers as
+        received, then bytes both ways until either side closes.  No WebSocket framing
+        here: the gateway answers the handshake and speaks the protocol itself.
+
+        The gateway sees this relay (127.0.0.1) as the client; the local stack binds
+        only 127.0.0.1, so that is the real peer anyway.  Client-sent peer headers are
+        dropped so that nothing a client writes could ever pass for one."""
+        self.close_connection = True  # the connection is the gateway's from here on
+        if self.gateway_port is None:
+            return self._gateway_down("the stream gateway is not configured")
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.gateway_port), timeout=5)
+        except OSError as exc:
+            return self._gateway_down(f"the stream gateway is unavailable ({exc.strerror or exc}); try again")
+        head = [self.requestline]
+        head += [f"{k}: {v}" for k, v in self.headers.items() if k.lower() not in PEER_HEADERS]
+        try:
+            upstream.settimeout(None)
+            upstream.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+            self._pipe(upstream)
+        except OSError:
+            pass  # either side went away: the relay ends
+        finally:
+            upstream.close()
+
+    def _pipe(self, upstream: socket.socket) -> None:
+        """Bytes both ways until either side closes: gateway -> client on this handler's
+        thread, client -> gateway on a helper thread (through ``rfile``, whose buffer may
+        already hold what the client sent right after its headers).  Whichever ends
+        first shuts both sockets down, which ends the other; the helper is joined, so
+        no thread outlives the connection."""
+        client = self.connection
+        client.settimeout(None)
+
+        def shut_both() -> None:
+            for sock in (client, upstream):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        def client_to_gateway() -> None:
+            try:
+                while data := self.rfile.read1(65536):
+                    upstream.sendall(data)
+            except (OSError, ValueError):
+                pass
+            finally:
+                shut_both()
+
+        helper = threading.Thread(target=client_to_gateway, name="ws-relay", daemon=True)
+        helper.start()
+        try:
+            while data := upstream.recv(65536):
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            shut_both()
+            helper.join()
+
+    def _gateway_down(self, msg: str) -> None:
+        body = json.dumps({"code": Reason.DISCONNECTED.code, "msg": msg}, separators=(",", ":")).encode()
+        self._send_http_response(503, {"Content-Type": "application/json"}, body)
 
     def __getattr__(self, name):
         """Any other HTTP method (TRACE, QUERY, ...) is refused as API Gateway refuses it,
@@ -165,7 +250,10 @@ def main(argv=None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--stage", default="local")
+    parser.add_argument("--gateway-port", type=int, default=None,
+                        help="the stream gateway's port: WebSocket upgrades on /ws, /stream, /ws-api/v3 go there")
     args = parser.parse_args(argv)
+    ExchangeRequestHandler.gateway_port = args.gateway_port
     sys.path.insert(0, str(ROOT))
     server = create_server(args.host, args.port, args.stage)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())

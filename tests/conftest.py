@@ -36,8 +36,9 @@ def _ephemeral_low() -> int:
         return 32768
 
 
-def free_port_block(n: int = 3, *, below_ephemeral: bool = False) -> int:
-    """A base port with the next n-1 ports free too.  ``below_ephemeral``: from below
+def free_port_block(n: int = 4, *, below_ephemeral: bool = False) -> int:
+    """A base port with the next n-1 ports free too (a local stack takes four: web,
+    moto, Data API, stream gateway).  ``below_ephemeral``: from below
     the kernel's ephemeral range, for a stack that binds the same ports again after a
     restart (a port in that range may meanwhile be taken by any client connection)."""
     import random

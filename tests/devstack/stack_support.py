@@ -151,7 +151,7 @@ def stack_env(original_env: dict, **extra) -> dict:
     return env
 
 
-def port_block_outside_ephemeral(n: int = 3) -> int:
+def port_block_outside_ephemeral(n: int = 4) -> int:
     """A base port with the next n-1 free, below the kernel's ephemeral range: the
     stack binds the same ports again after a restart."""
     from tests.conftest import free_port_block
