@@ -50,6 +50,7 @@ def test_up_prints_healthy_urls_and_serves_api_and_web(running_stack):
     port = running_stack["port"]
     out = "".join(running_stack["lines"])
     assert f"http://127.0.0.1:{port}/api/v3" in out
+    assert f"ws://127.0.0.1:{port}/ws" in out and f"ws://127.0.0.1:{port}/stream" in out
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v3/ping", timeout=5) as resp:
         assert resp.status == 200 and json.loads(resp.read()) == {}
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
@@ -61,7 +62,7 @@ def test_status_reports_every_part_healthy(running_stack):
     assert res.returncode == 0, res.stdout + res.stderr
     status = json.loads(res.stdout)
     assert status["healthy"] and all(status["checks"].values())
-    assert {"moto", "dataapi", "web"} <= set(status["processes"])
+    assert {"moto", "dataapi", "web", "gateway"} <= set(status["processes"])
 
 
 def test_second_up_says_so_instead_of_fighting(running_stack):

@@ -107,7 +107,7 @@ def back_within(s: Stack, name: str, old_pid: int, probe, budget: float) -> floa
     return time.monotonic() - t0
 
 
-PROCESSES = ["web", "dataapi", "matcher", "marketmaker", "redis", "postgres", "moto"]
+PROCESSES = ["web", "dataapi", "matcher", "marketmaker", "gateway", "redis", "postgres", "moto"]
 
 
 @pytest.mark.parametrize("name", PROCESSES)
