@@ -95,7 +95,7 @@ def start_servers(tmp: Path):
     migrate_database(url)
     redis = redisserver.start(os.environ.get("REDIS_URL"), tmp / "redis")
     servers.append(redis)
-    ports = Ports(web=free_port(), moto=free_port(), dataapi=free_port())
+    ports = Ports(web=free_port(), moto=free_port(), dataapi=free_port(), gateway=free_port())
     env = stack_env(ports, url, redis.url)
     env.update({"REDIS_KEY_PREFIX": f"b{uuid.uuid4().hex[:6]}:", "EXCHANGE_STAGE": "test"})
     env.pop("EXCHANGE_API_URL", None)
