@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test down status bench-engine bench-pipeline bench-api bench-recovery bench-streams clean
+.PHONY: run test lint down status bench-engine bench-pipeline bench-api bench-recovery bench-streams clean
 
 $(STAMP): requirements.txt requirements-dev.txt matcher/requirements.txt gateway/requirements.txt infra/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,10 +18,14 @@ $(STAMP): requirements.txt requirements-dev.txt matcher/requirements.txt gateway
 run: $(STAMP)
 	$(PY) -m devstack up
 
-## test: set up and run the whole test suite
-test: $(STAMP)
+## test: set up, lint (ruff) and run the whole test suite
+test: $(STAMP) lint
 	@sh scripts/ensure-chromium.sh
 	$(PY) -m pytest
+
+## lint: ruff with the rules in ruff.toml (CI fails on a finding, through make test)
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 down: $(STAMP)
 	$(PY) -m devstack down
