@@ -9,8 +9,16 @@ operation accepts, who may call it and its weight are its row in
 """
 from chalice import Chalice
 
-from chalicelib.api import account, admin, compat, keys, market, observability, trading
-from chalicelib.api import cognito as signin  # `cognito` is the authorizer below
+from chalicelib.api import (
+    account,
+    admin,
+    cognito as signin,  # `cognito` is the authorizer below
+    compat,
+    keys,
+    market,
+    observability,
+    trading,
+)
 from chalicelib.api.http import dispatch
 
 app = Chalice(app_name="exchange")

@@ -86,9 +86,9 @@ def warm_overhead(n: int = 2000) -> float:
     os.environ.update({"EXCHANGE_STAGE": "local", "POWERTOOLS_TRACE_DISABLED": "true",
                        "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"})
     sys.path.insert(0, str(ROOT))
-    import app as app_module
     from chalice.test import Client
 
+    import app as app_module
     from chalicelib import apikeys, orders
     from chalicelib.api import auth, trading
     from chalicelib.clients import get_clients

@@ -57,7 +57,7 @@ def run_threads(target, threads: int, seconds: float, stop: threading.Event) -> 
     def guarded(k: int) -> None:
         try:
             target(k)
-        except BaseException as e:  # noqa: BLE001 -- re-raised in the caller's thread below
+        except BaseException as e:
             errors.append(e)
             stop.set()
 
@@ -82,10 +82,17 @@ def free_port() -> int:
 
 
 def start_servers(tmp: Path):
-    from devstack import postgres as pg
-    from devstack import redisserver
-    from devstack.stack import LOCAL_AWS_CREDENTIALS, Ports, apply_env, create_aws_resources, http_ok, \
-        migrate_database, stack_env, wait_until
+    from devstack import postgres as pg, redisserver
+    from devstack.stack import (
+        LOCAL_AWS_CREDENTIALS,
+        Ports,
+        apply_env,
+        create_aws_resources,
+        http_ok,
+        migrate_database,
+        stack_env,
+        wait_until,
+    )
 
     procs, servers = [], []
     postgres = pg.start(os.environ.get("DATABASE_URL"), tmp / "pgdata")

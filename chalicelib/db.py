@@ -9,9 +9,10 @@ commit on success and roll back on any exception.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from chalicelib.sqlparams import compile_named
 

@@ -14,10 +14,10 @@ sum(free + locked of all other accounts) == -(EXTERNAL's ledger sum)
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Sequence
 
 from chalicelib.db import CHECK_VIOLATION, Tx, Violation, violation
 from chalicelib.errors import ExchangeError, Reason

@@ -31,10 +31,11 @@ from __future__ import annotations
 import calendar
 import json
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Iterable, Sequence
+
 from chalicelib.amounts import fmt as _f
 
 TRADES_KEPT = 1000
@@ -113,7 +114,7 @@ def _decimals(symbol: str) -> tuple[int, int]:
 def kline_open(interval: str, time_ms: int) -> int:
     """Open time of the ``interval`` candle that contains ``time_ms``."""
     if interval == "1M":
-        d = datetime.fromtimestamp(time_ms / 1000, tz=timezone.utc)
+        d = datetime.fromtimestamp(time_ms / 1000, tz=UTC)
         return calendar.timegm((d.year, d.month, 1, 0, 0, 0)) * 1000
     size = INTERVALS[interval]
     if interval == "1w":
@@ -124,7 +125,7 @@ def kline_open(interval: str, time_ms: int) -> int:
 def kline_close(interval: str, open_ms: int) -> int:
     """Close time (inclusive, ms) of the candle opening at ``open_ms``."""
     if interval == "1M":
-        d = datetime.fromtimestamp(open_ms / 1000, tz=timezone.utc)
+        d = datetime.fromtimestamp(open_ms / 1000, tz=UTC)
         y, m = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
         return calendar.timegm((y, m, 1, 0, 0, 0)) * 1000 - 1
     return open_ms + INTERVALS[interval] - 1

@@ -499,9 +499,8 @@ def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, ca
     and is answered as a plain error, as Binance refuses a new order failing its
     filters before cancelling anything.  -1007 if the matcher did not answer in
     time."""
-    from chalicelib.trading.types import CancelReplaceMode
-
     from chalicelib.db import autocommit, transaction
+    from chalicelib.trading.types import CancelReplaceMode
 
     clients = _clients(clients)
     mode = (mode or "").upper()

@@ -21,8 +21,8 @@ Every step is idempotent; running two reconcilers at once changes nothing twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Callable
 
 from chalicelib import ledger
 

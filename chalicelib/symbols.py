@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Mapping
 
 DEFAULT_SYMBOLS_FILE = Path(__file__).with_name("symbols.json")
 
@@ -89,7 +89,7 @@ class SymbolSpec:
         return max(0, -self.step_size.normalize().as_tuple().exponent)
 
     @classmethod
-    def from_json(cls, raw: Mapping, assets: Mapping[str, AssetSpec]) -> "SymbolSpec":
+    def from_json(cls, raw: Mapping, assets: Mapping[str, AssetSpec]) -> SymbolSpec:
         d = Decimal
         return cls(
             symbol=raw["symbol"],

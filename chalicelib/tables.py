@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pynamodb.attributes import (
     BooleanAttribute,
     NumberAttribute,
-    UnicodeAttribute,
     TTLAttribute,
+    UnicodeAttribute,
 )
 from pynamodb.models import Model
 

@@ -23,8 +23,8 @@ the backup export Lambda's in ``infra/lambdas/backup_export.py``.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 TABLES = ("INTENTS_TABLE", "TRADES_TABLE", "BOOK_TABLE", "JOURNAL_TABLE", "LEASES_TABLE")
 DATA_API = ("rds-data:ExecuteStatement", "rds-data:BatchExecuteStatement", "rds-data:BeginTransaction",

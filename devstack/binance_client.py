@@ -60,7 +60,7 @@ class BinanceClient:
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
         req = urllib.request.Request(url, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - our own API
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 body = resp.read()
         except urllib.error.HTTPError as exc:
             body = exc.read()

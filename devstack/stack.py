@@ -9,9 +9,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / ".devstack"
@@ -113,7 +113,7 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def wait_until(check, what: str, timeout: float = 30.0, child: "Service | None" = None,
+def wait_until(check, what: str, timeout: float = 30.0, child: Service | None = None,
                stop=lambda: False) -> None:
     """Poll ``check`` until true; fail early with the log's tail if ``child`` exits,
     and at once if ``stop()`` (Ctrl-C during a start or restart)."""
@@ -350,7 +350,7 @@ class Supervisor:
                 svc.started = time.monotonic()
                 svc.due = None
                 launched.append(svc)
-            except Exception as exc:  # noqa: BLE001 - any failure means: try again later
+            except Exception as exc:
                 self._failed(svc, exc)
         self.on_change()
         back = []
@@ -359,7 +359,7 @@ class Supervisor:
                 wait_until(svc.ready, svc.name, RESTART_TIMEOUT, child=svc, stop=lambda: self.stopping)
                 if svc.after_restart is not None:
                     svc.after_restart()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._failed(svc, exc)
                 continue
             svc.restarts += 1
@@ -377,7 +377,7 @@ class Supervisor:
             if svc.after_dependents is not None and not self.stopping:
                 try:
                     svc.after_dependents()
-                except Exception as exc:  # noqa: BLE001 - logged; the stack runs on
+                except Exception as exc:
                     say(f"{clock()} after {svc.name} restart: {first_line(exc)}")
 
     def _failed(self, svc: Service, exc: Exception) -> None:
@@ -527,8 +527,7 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
 
     try:
         say(f"starting the exchange (state in {state_dir})")
-        from devstack import postgres as pg
-        from devstack import redisserver
+        from devstack import postgres as pg, redisserver
 
         with Step("PostgreSQL" + (" (DATABASE_URL)" if os.environ.get("DATABASE_URL") else " (embedded)")):
             postgres = pg.start(os.environ.get("DATABASE_URL"), state_dir / "pgdata")

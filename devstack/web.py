@@ -32,8 +32,13 @@ import sys
 import threading
 from pathlib import Path
 
-from chalice.local import (ChaliceRequestHandler, ForbiddenError, InvalidAuthorizerError, LocalDevServer,
-                          NotAuthorizedError)
+from chalice.local import (
+    ChaliceRequestHandler,
+    ForbiddenError,
+    InvalidAuthorizerError,
+    LocalDevServer,
+    NotAuthorizedError,
+)
 
 from chalicelib.api.gateway_errors import GATEWAY_RESPONSES
 from chalicelib.errors import Reason
@@ -69,7 +74,7 @@ class ExchangeRequestHandler(ChaliceRequestHandler):
         body = json.dumps({"code": code, "msg": msg}, separators=(",", ":")).encode()
         self._send_http_response(status, {"Content-Type": "application/json"}, body)
 
-    def send_error(self, code, message=None, explain=None):  # noqa: D401 - http.server's hook
+    def send_error(self, code, message=None, explain=None):
         """http.server's own refusals (URL or headers too long, a malformed request
         line) in the gateway's dialect instead of an HTML page."""
         self.close_connection = True
@@ -95,7 +100,7 @@ class ExchangeRequestHandler(ChaliceRequestHandler):
             return False
         return self.command == "OPTIONS" or self.command in routes[route]
 
-    def _generic_handle(self) -> None:  # noqa: D401 - Chalice's hook name
+    def _generic_handle(self) -> None:
         path, _, query = self.path.partition("?")
         if (self.command == "GET" and is_stream_path(path)
                 and self.headers.get("upgrade", "").lower() == "websocket"):

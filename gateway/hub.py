@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections import deque
 import json
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Callable
 
 from websockets.asyncio.server import broadcast
 

@@ -18,9 +18,8 @@ import json
 from decimal import Decimal
 from types import SimpleNamespace
 
-from chalicelib.errors import ExchangeError, Failure, Reason
-
 from chalicelib.api import account, market, trading
+from chalicelib.errors import ExchangeError, Failure, Reason
 
 #: WebSocket API method -> the REST operation's handler (its Op is found by the function,
 #: as the HTTP routes find theirs; public ones and signed reads, for now).
@@ -150,8 +149,7 @@ def _signed_principal(op, args, text: dict[str, str], ip: str):
 def _principal(op, args, text: dict[str, str], session: Session):
     """Who a signed request acts for: its own signature, else the logged-on session
     (which still needs a fresh ``timestamp``)."""
-    from chalicelib.api import auth
-    from chalicelib.api import ops as O
+    from chalicelib.api import auth, ops as O
 
     if "signature" in text or "apiKey" in text or session.principal is None:
         return _signed_principal(op, args, text, session.ip)
@@ -166,8 +164,7 @@ def run(target, req_id, params: dict, session: Session) -> dict:
     """One REST operation (``target``: its handler function) or a session request
     (``target``: its method name) for a WebSocket request: parse, charge weight,
     authenticate, run."""
-    from chalicelib.api import ops as O
-    from chalicelib.api import ratelimit
+    from chalicelib.api import ops as O, ratelimit
     from chalicelib.api.http import Ctx, _is_outage
     from chalicelib.api.params import Args, parse
 

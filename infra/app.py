@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import infra  # noqa: F401  (jsii node warnings off before aws_cdk loads)
+
+# isort: split
 import aws_cdk as cdk
 
 from infra.config import StageConfig, load_stage

@@ -11,8 +11,8 @@ from Secrets Manager by name (see docs/deploy.md), never from the repository.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping
 
 APP = "exchange"
 

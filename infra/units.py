@@ -12,7 +12,7 @@ config writer (stack outputs) alike:
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from chalicelib.units import Unit
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import postgres as pg
-from devstack import redisserver
+from devstack import postgres as pg, redisserver
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGINAL_ENV = dict(os.environ)  # before any fixture configures this process

@@ -83,7 +83,7 @@ def _load_adapter(engine: str):
         if e.name and e.name.endswith(f"adapters.{mod_name}"):
             return None, f"adapter bench/engine/adapters/{mod_name}.py not found"
         return None, f"import failed: {e!r}"
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return None, f"import failed: {type(e).__name__}: {e}"
     cls = getattr(mod, "ADAPTER", None)
     if cls is None:  # fall back: first class defining limit/cancel/market
@@ -339,7 +339,7 @@ def bench_workload(kind, params, engines, args, results):
                 log(f"    latency p50 {lat['p50_us']:.2f}µs p99 {lat['p99_us']:.2f}µs p99.9 {lat['p999_us']:.2f}µs")
             gc.collect()
             live.append((engine, cls, r))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             r["error"] = f"{type(e).__name__}: {e}"
             log(f"    FAILED: {r['error']}")
             if args.verbose:
@@ -352,7 +352,7 @@ def bench_workload(kind, params, engines, args, results):
                 continue
             try:
                 dt = timed_run(cls, cmds)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 r["error"] = f"{type(e).__name__}: {e}"
                 log(f"    [{engine}] FAILED: {r['error']}")
                 continue

@@ -70,11 +70,11 @@ class Params:
     walk: float = 0.05      # probability of +1 and (separately) of -1 per command
 
     @classmethod
-    def default(cls, n: int = 1_000_000, seed: int = 42) -> "Params":
+    def default(cls, n: int = 1_000_000, seed: int = 42) -> Params:
         return cls(n=n, seed=seed)
 
     @classmethod
-    def deep(cls, n: int = 1_000_000, seed: int = 42) -> "Params":
+    def deep(cls, n: int = 1_000_000, seed: int = 42) -> Params:
         return cls(n=n, seed=seed, mean=20.0, cap=300)
 
     def key(self) -> str:
@@ -229,7 +229,7 @@ class Workload:
 def _progress(total: int, desc: str):
     """Return (advance(n), close()) using rich if available, else stderr."""
     try:
-        from rich.progress import Progress, BarColumn, TextColumn, TimeRemainingColumn, MofNCompleteColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
         prog = Progress(TextColumn("[bold]" + desc), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), transient=True, console=None)
         prog.start()

@@ -2,11 +2,11 @@
 ``/api/v3/account`` and the ``capital`` endpoints, without the ``sapi`` prefix)."""
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 from decimal import Decimal
 
-from chalicelib.errors import ExchangeError, Failure, Reason
 from chalicelib.amounts import fmt as _s
+from chalicelib.errors import ExchangeError, Failure, Reason
 
 
 def _tx():
@@ -28,7 +28,7 @@ def _dt(ts):
 
     if isinstance(ts, str):
         ts = datetime.fromisoformat(ts)
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def _ms(ts) -> int:
@@ -105,7 +105,7 @@ def deposit_history(ctx) -> list:
 
 
 def _fmt_time(ts) -> str:
-    return _dt(ts).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+    return _dt(ts).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
 
 
 def withdraw_history(ctx) -> list:

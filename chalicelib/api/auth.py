@@ -252,7 +252,7 @@ class _Jwks:
 
         from joserfc.jwk import KeySet
 
-        with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 - URL from settings
+        with urllib.request.urlopen(url, timeout=3) as resp:
             doc = json.loads(resp.read())
         keyset = KeySet.import_key_set(doc)
         return keyset, {k.get("kid") for k in doc.get("keys", [])}, time.monotonic()

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable
 from urllib.parse import parse_qsl
 
 from chalice import Response
 
-from chalicelib.api import observability as obs
-from chalicelib.api import ops as O
+from chalicelib.api import observability as obs, ops as O
 from chalicelib.api.origin import client_ip
 from chalicelib.api.params import Args, collect, parse
 from chalicelib.errors import ExchangeError, Failure, Reason

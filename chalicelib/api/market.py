@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from chalicelib import marketdata as md
-from chalicelib import tradehistory
+from chalicelib import marketdata as md, tradehistory
 from chalicelib.amounts import fmt as _f
 from chalicelib.clock import now_ms
 from chalicelib.errors import ExchangeError, Failure, Reason

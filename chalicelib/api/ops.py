@@ -10,8 +10,8 @@ code accepts.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from chalicelib.api import account, admin, cognito, compat, keys, market, trading
 from chalicelib.api.params import CLIENT_ID_RE, Param

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any
 
+from chalicelib.amounts import DECIMAL_PATTERN as DECIMAL_RE  # noqa: F401  (one definition, re-exported to openapi.py)
 from chalicelib.errors import ExchangeError, Failure, Reason
 
 MAX_PARAMS = 30
@@ -24,7 +26,6 @@ MAX_VALUE_LEN = 1024
 
 SYMBOL_RE = r"^[A-Z0-9-_.]{1,20}$"
 CLIENT_ID_RE = r"^[\.A-Z\:/a-z0-9_-]{1,36}$"
-from chalicelib.amounts import DECIMAL_PATTERN as DECIMAL_RE  # noqa: E402 - one definition
 
 
 def _illegal(name: str, legal: str) -> ExchangeError:

@@ -9,8 +9,8 @@ there, on Aurora's unique key) and renders results the way Binance does (amounts
 """
 from __future__ import annotations
 
-from chalicelib.api import observability as obs
 from chalicelib.amounts import fmt as _s
+from chalicelib.api import observability as obs
 from chalicelib.errors import ExchangeError, Failure, Reason
 from chalicelib.orderviews import new_client_order_id, render_canceled, render_new, render_order, render_trade
 from chalicelib.symbols import spec_of
@@ -49,7 +49,7 @@ def _not_required(name: str) -> ExchangeError:
     return ExchangeError(Failure(Reason.PARAM_NOT_REQUIRED, f"Parameter '{name}' sent when not required."))
 
 
-def order_request(args, prefix: str = "") -> "object":
+def order_request(args, prefix: str = "") -> object:
     """Check Binance's per-type rules and build the OrderRequest (no I/O)."""
     from chalicelib.api.params import decimal_places, mandatory
 

@@ -21,8 +21,7 @@ from chalicelib.errors import Reason
 from .commands import Amend, Cancel, CancelReplace, NewOrder
 from .events import FIELDS, EventKind
 from .filters import EngineFilters, check_new_order
-from .types import (LIMIT_PRICED_TYPES, STOP_TYPES, CancelReplaceMode, OrderStatus, OrderType,
-                    Side, StpMode, TimeInForce)
+from .types import LIMIT_PRICED_TYPES, STOP_TYPES, CancelReplaceMode, OrderStatus, OrderType, Side, StpMode, TimeInForce
 
 _QTY_TYPES_MARKET = (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
 
@@ -51,7 +50,7 @@ def _decimal(value) -> Decimal | None | Reason:
 
 
 
-def _ticks(spec, price) -> "int | Reason":
+def _ticks(spec, price) -> int | Reason:
     """A positive price on the symbol's tick grid, in ticks, or why not."""
     if price <= 0:
         return Reason.INVALID_PRICE

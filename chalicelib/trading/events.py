@@ -25,8 +25,8 @@ Tuples are cheap on the hot path and have one canonical text form
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from enum import Enum, IntEnum
-from typing import Iterable
 
 from .types import OrderStatus, Side
 

@@ -15,8 +15,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from chalicelib.errors import Reason
 
 from .commands import NewOrder
-from .types import (LIMIT_PRICED_TYPES, STOP_TYPES, OrderType, Side, StpMode, TimeInForce,
-                    triggers_upward)
+from .types import LIMIT_PRICED_TYPES, STOP_TYPES, OrderType, Side, StpMode, TimeInForce, triggers_upward
 
 UNLIMITED = 1 << 62
 
@@ -40,7 +39,7 @@ class EngineFilters:
     notional_reason: Reason = Reason.FILTER_NOTIONAL
 
     @classmethod
-    def from_spec(cls, spec) -> "EngineFilters":
+    def from_spec(cls, spec) -> EngineFilters:
         """Precompute the integer bounds of a :class:`chalicelib.symbols.SymbolSpec`.
 
         Lower bounds round up and upper bounds round down, so an integer value

@@ -167,7 +167,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     api: Api
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
@@ -193,7 +193,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._send_raw(200, body)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path.split("?", 1)[0] != "/health":
             self._send(404, {"message": "Not Found"})
             return

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
 
 from psycopg.adapt import Dumper
 from psycopg.postgres import types as builtin_types
@@ -21,7 +20,6 @@ from psycopg.types.numeric import Int8
 from chalicelib.sqlparams import CompiledSql, compile_named  # noqa: F401 - one tokenizer, re-exported
 
 from .errors import BadRequest
-
 
 # --- typed values -------------------------------------------------------------------
 

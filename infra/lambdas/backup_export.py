@@ -25,7 +25,7 @@ SETTINGS = ("BACKUP_BUCKET", "KMS_KEY_ARN", "TABLE_ARNS", "DB_CLUSTER_ID", "EXPO
 def handler(event, context):
     bucket = os.environ["BACKUP_BUCKET"]
     key_arn = os.environ["KMS_KEY_ARN"]
-    day = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     done = {"dynamodb": [], "aurora": None}
 
     ddb = boto3.client("dynamodb")

@@ -10,8 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import (
-    ArnFormat, Duration, Fn, RemovalPolicy, Stack, Token,
-    aws_events as events, aws_events_targets as targets, aws_iam as iam, aws_lambda as lambda_, aws_logs as logs,
+    ArnFormat,
+    Duration,
+    Fn,
+    RemovalPolicy,
+    Stack,
+    Token,
+    aws_events as events,
+    aws_events_targets as targets,
+    aws_iam as iam,
+    aws_lambda as lambda_,
+    aws_logs as logs,
 )
 from constructs import Construct
 

@@ -16,9 +16,19 @@ and the backup/export bucket.
 from __future__ import annotations
 
 from aws_cdk import (
-    CfnOutput, Duration, Fn, RemovalPolicy, SecretValue, Stack, Token,
-    aws_dynamodb as ddb, aws_elasticache as elasticache, aws_kms as kms,
-    aws_rds as rds, aws_s3 as s3, aws_secretsmanager as sm,
+    CfnOutput,
+    Duration,
+    Fn,
+    RemovalPolicy,
+    SecretValue,
+    Stack,
+    Token,
+    aws_dynamodb as ddb,
+    aws_elasticache as elasticache,
+    aws_kms as kms,
+    aws_rds as rds,
+    aws_s3 as s3,
+    aws_secretsmanager as sm,
 )
 from constructs import Construct
 

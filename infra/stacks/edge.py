@@ -17,9 +17,17 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from aws_cdk import (
-    CfnOutput, Duration, RemovalPolicy, Stack,
-    aws_certificatemanager as acm, aws_cloudfront as cf, aws_cloudfront_origins as origins,
-    aws_route53 as r53, aws_route53_targets as r53t, aws_s3 as s3, aws_wafv2 as waf,
+    CfnOutput,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    aws_certificatemanager as acm,
+    aws_cloudfront as cf,
+    aws_cloudfront_origins as origins,
+    aws_route53 as r53,
+    aws_route53_targets as r53t,
+    aws_s3 as s3,
+    aws_wafv2 as waf,
 )
 from constructs import Construct
 

@@ -24,8 +24,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import (
-    CfnOutput, Duration, IgnoreMode, Stack,
-    aws_ecs as ecs, aws_elasticloadbalancingv2 as elbv2, aws_iam as iam, aws_logs as logs,
+    CfnOutput,
+    Duration,
+    IgnoreMode,
+    Stack,
+    aws_ecs as ecs,
+    aws_elasticloadbalancingv2 as elbv2,
+    aws_iam as iam,
+    aws_logs as logs,
     aws_secretsmanager as sm,
 )
 from aws_cdk.aws_ecr_assets import Platform

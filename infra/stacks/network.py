@@ -17,9 +17,9 @@ from aws_cdk import CfnOutput, Stack, aws_ec2 as ec2, aws_logs as logs
 from constructs import Construct
 
 from infra.config import StageConfig
-from matcher.service.config import HEALTH_PORT as MATCHER_HEALTH_PORT
 from infra.nag import acknowledge
 from infra.stacks.common import retention
+from matcher.service.config import HEALTH_PORT as MATCHER_HEALTH_PORT
 
 DB_PORT = 5432
 REDIS_PORT = 6379

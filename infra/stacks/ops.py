@@ -13,10 +13,20 @@
 from __future__ import annotations
 
 from aws_cdk import (
-    CfnOutput, Duration, RemovalPolicy, Stack,
-    aws_backup as backup, aws_cloudwatch as cw, aws_cloudwatch_actions as cw_actions, aws_events as events,
-    aws_iam as iam, aws_kms as kms, aws_logs as logs,
-    aws_sns as sns, aws_sns_subscriptions as subs, aws_xray as xray,
+    CfnOutput,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    aws_backup as backup,
+    aws_cloudwatch as cw,
+    aws_cloudwatch_actions as cw_actions,
+    aws_events as events,
+    aws_iam as iam,
+    aws_kms as kms,
+    aws_logs as logs,
+    aws_sns as sns,
+    aws_sns_subscriptions as subs,
+    aws_xray as xray,
 )
 from constructs import Construct
 

@@ -5,13 +5,14 @@ and notional units inside, Decimal only at the boundary (``chalicelib.trading.co
 :class:`FastBook` is the production book, :class:`ReferenceBook` the plain model
 it is tested against; both implement :class:`OrderBook`.
 """
-from .book import OrderBook
 from chalicelib.trading.commands import Amend, Cancel, CancelReplace, NewOrder
 from chalicelib.trading.events import EventKind, as_dict, digest, encode
-from .fast import FastBook
 from chalicelib.trading.filters import NO_FILTERS, EngineFilters, check_new_order
-from .reference import ReferenceBook
 from chalicelib.trading.types import CancelReplaceMode, OrderStatus, OrderType, Side, StpMode, TimeInForce
+
+from .book import OrderBook
+from .fast import FastBook
+from .reference import ReferenceBook
 
 __all__ = [
     "Amend", "Cancel", "CancelReplace", "CancelReplaceMode", "EngineFilters", "EventKind",

@@ -22,7 +22,6 @@ import zlib
 from abc import ABC, abstractmethod
 
 from chalicelib.errors import Reason
-
 from chalicelib.trading.commands import Amend, Cancel, CancelReplace, NewOrder
 from chalicelib.trading.events import EventKind
 from chalicelib.trading.filters import NO_FILTERS, EngineFilters, check_new_order
@@ -141,7 +140,7 @@ class OrderBook(ABC):
         return SNAPSHOT_MAGIC + bytes([SNAPSHOT_VERSION]) + body
 
     @classmethod
-    def restore(cls, data: bytes, filters: EngineFilters = NO_FILTERS) -> "OrderBook":
+    def restore(cls, data: bytes, filters: EngineFilters = NO_FILTERS) -> OrderBook:
         if data[:4] != SNAPSHOT_MAGIC:
             raise ValueError("not an engine snapshot")
         if data[4] != SNAPSHOT_VERSION:

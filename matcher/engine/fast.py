@@ -30,12 +30,12 @@ from itertools import filterfalse, islice
 from operator import attrgetter
 
 from chalicelib.errors import Reason
-
-from .book import OrderBook
 from chalicelib.trading.commands import NewOrder
 from chalicelib.trading.events import EventKind
 from chalicelib.trading.filters import NO_FILTERS, EngineFilters
 from chalicelib.trading.types import OrderStatus, OrderType, Side, StpMode, TimeInForce, triggers_upward
+
+from .book import OrderBook
 
 # Plain ints for the hot path (an IntEnum compare goes through the same int code,
 # but loading a global int is cheaper than an enum attribute).
@@ -61,7 +61,7 @@ class _Order:
 
     __slots__ = ("order_id", "account", "leaves", "orig", "level")
 
-    def __init__(self, order_id: int, account: int, leaves: int, orig: int, level: "_Level"):
+    def __init__(self, order_id: int, account: int, leaves: int, orig: int, level: _Level):
         self.order_id = order_id
         self.account = account
         self.leaves = leaves
@@ -72,7 +72,7 @@ class _Order:
 class _Level:
     __slots__ = ("price", "total", "dead", "orders", "book_side")
 
-    def __init__(self, price: int, book_side: "_BookSide"):
+    def __init__(self, price: int, book_side: _BookSide):
         self.price = price
         self.total = 0
         self.dead = 0       # cancelled entries still in the queue

@@ -10,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.errors import Reason
-
-from .book import OrderBook
 from chalicelib.trading.commands import NewOrder
 from chalicelib.trading.events import EventKind as K
 from chalicelib.trading.filters import NO_FILTERS, EngineFilters
-from chalicelib.trading.types import OrderStatus as S
-from chalicelib.trading.types import OrderType as T
-from chalicelib.trading.types import Side, StpMode, TimeInForce, triggers_upward
+from chalicelib.trading.types import OrderStatus as S, OrderType as T, Side, StpMode, TimeInForce, triggers_upward
+
+from .book import OrderBook
 
 
 @dataclass

@@ -57,7 +57,7 @@ class MatcherConfig:
     chaos_duplicates: Decimal
 
     @classmethod
-    def from_env(cls, environ=None) -> "MatcherConfig":
+    def from_env(cls, environ=None) -> MatcherConfig:
         env = os.environ if environ is None else environ
         values = {}
         for name, (var, default, _doc) in KNOBS.items():

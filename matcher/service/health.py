@@ -16,7 +16,7 @@ STALE_AFTER_S = 30.0
 
 def serve_health(worker, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             if self.path.split("?")[0] != "/healthz":
                 self.send_error(404)
                 return

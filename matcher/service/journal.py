@@ -43,7 +43,7 @@ class Entry:
                 "pos": str(self.position), "ts": self.ts}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Entry":
+    def from_json(cls, d: dict) -> Entry:
         return cls(int(d["s"]), d["i"], d["k"], d["p"], d["sh"], int(d["pos"]), int(d["ts"]))
 
 

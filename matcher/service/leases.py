@@ -40,7 +40,7 @@ class Lease:
     finished: bool = False
 
     @classmethod
-    def from_item(cls, item: dict) -> "Lease":
+    def from_item(cls, item: dict) -> Lease:
         parents = item.get("parents", {}).get("S") or ""
         return cls(
             key=item["lease_key"]["S"],

@@ -44,10 +44,10 @@ from decimal import Decimal
 from chalicelib import bookaudit, marketdata, reconcile
 from chalicelib.db import PgTx
 from chalicelib.symbols import load_catalog
-from matcher.engine import FastBook
-from chalicelib.trading.commands import Cancel, CancelReplace, NewOrder
 from chalicelib.trading.codec import SymbolCodec
+from chalicelib.trading.commands import Cancel, CancelReplace, NewOrder
 from chalicelib.trading.types import CancelReplaceMode
+from matcher.engine import FastBook
 
 from . import effects as fx
 from .config import MatcherConfig

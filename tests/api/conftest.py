@@ -13,9 +13,8 @@ import threading
 import time
 import uuid
 from decimal import Decimal
-from urllib.parse import urlencode
-
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -156,9 +155,9 @@ def bob(exchange_env) -> User:
 @pytest.fixture(scope="session")
 def web_url(app_module):
     """devstack.web's front door (static web app + /api/*) on a free port, in a thread."""
-    from devstack.web import create_server
-
     import socket
+
+    from devstack.web import create_server
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

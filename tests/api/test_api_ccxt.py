@@ -42,7 +42,7 @@ def stays_on_host(monkeypatch, web_url):
     return seen
 
 
-def _client(web_url: str, user) -> "object":
+def _client(web_url: str, user) -> object:
     import ccxt
 
     ex = ccxt.binance({"apiKey": user.api_key, "secret": user.secret, "enableRateLimit": False, "timeout": 20000})
@@ -117,7 +117,7 @@ def test_readme_snippet_with_a_key_never_leaves_the_host(web_url, stays_on_host,
     code = readme_snippet()
     assert '"options"' not in code and 'HOST = "http://127.0.0.1:8000"' in code
     scope = {"KEY": user.api_key, "SECRET": user.secret}
-    exec(compile(code.replace("http://127.0.0.1:8000", web_url), "README.md", "exec"), scope)  # noqa: S102
+    exec(compile(code.replace("http://127.0.0.1:8000", web_url), "README.md", "exec"), scope)
     ex = scope["ex"]
     paths = {urlsplit(url).path for _, url in stays_on_host}
     assert {"/api/v3/exchangeInfo", "/api/sapi/v1/capital/config/getall", "/api/fapi/v1/exchangeInfo",

@@ -59,7 +59,7 @@ def test_trace_segments_with_annotations_reach_the_daemon(exchange_env, alice, t
     while time.time() < deadline:
         try:
             data, _ = daemon.recvfrom(65536)
-        except socket.timeout:
+        except TimeoutError:
             break
         header, _, body = data.decode().partition("\n")
         assert json.loads(header) == {"format": "json", "version": 1}

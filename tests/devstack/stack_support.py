@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ class Stack:
         self.out = state_dir / "up.out"
 
     # -- lifecycle ----------------------------------------------------------------------
-    def start(self, timeout: float = 120) -> "Stack":
+    def start(self, timeout: float = 120) -> Stack:
         """``up`` in the background (its output to ``up.out``); returns once it is up."""
         with open(self.out, "ab") as fh:
             self.proc = subprocess.Popen([sys.executable, "-m", "devstack", "--state-dir", str(self.dir), "up",
@@ -104,7 +103,7 @@ def wait_status(client, symbol: str, order_id: int, statuses: set[str], timeout:
     while time.monotonic() < deadline:
         try:
             last = get_order(client, symbol, order_id)
-        except Exception as exc:  # noqa: BLE001 - a restarting stack refuses for a moment
+        except Exception as exc:
             last = repr(exc)
         if isinstance(last, dict) and last["status"] in statuses:
             return last

@@ -16,8 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.devstack.stack_support import (Stack, balances, place, port_block_outside_ephemeral, stack_env,
-                                         wait_status)
+from tests.devstack.stack_support import Stack, balances, place, port_block_outside_ephemeral, stack_env, wait_status
 from tests.pipeline.pipeline_support import assert_invariants, pending_count, wait_until
 
 # (symbol, side, qty, price): what alice and bob leave resting

@@ -13,8 +13,15 @@ import time
 
 import pytest
 
-from tests.devstack.stack_support import (ROOT, Stack, db_now, port_block_outside_ephemeral, stack_env, stuck_orders,
-                                         wait_status)
+from tests.devstack.stack_support import (
+    ROOT,
+    Stack,
+    db_now,
+    port_block_outside_ephemeral,
+    stack_env,
+    stuck_orders,
+    wait_status,
+)
 from tests.pipeline.pipeline_support import assert_invariants, pending_count, wait_until
 
 RECOVERY_BUDGET_S = 10.0
@@ -44,7 +51,7 @@ class Load:
                     client.new_order(symbol=symbol, side=side, type="LIMIT", timeInForce="IOC", quantity=qty,
                                      price=price)
                     self.ok += 1
-                except Exception:  # noqa: BLE001 - a process is down: try again
+                except Exception:
                     self.errors += 1
             i += 1
             self.stop.wait(0.3)
@@ -99,7 +106,7 @@ def back_within(s: Stack, name: str, old_pid: int, probe, budget: float) -> floa
             break
         except AssertionError:
             raise
-        except Exception as exc:  # noqa: BLE001 - e.g. the API answers 5xx while its Data API restarts
+        except Exception as exc:
             last = exc
             time.sleep(0.2)
     else:

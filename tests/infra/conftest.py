@@ -14,7 +14,9 @@ import pytest
 
 import infra  # noqa: F401  (silences jsii's node-version banner before aws_cdk loads)
 
-from infra_support import ACCOUNT, API_DOMAIN, CONTEXT  # noqa: E402
+# isort: split
+
+from infra_support import ACCOUNT, API_DOMAIN, CONTEXT
 
 
 @dataclass

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import boto3
 import requests
-
 from infra_support import ACCOUNT, REGION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +73,7 @@ class DataApiGate:
     ARN and ``secretsmanager:GetSecretValue`` on its secret ARN, as AWS checks; a
     denied request gets AWS's 403 AccessDeniedException, every decision is recorded."""
 
-    def __init__(self, upstream: str, deployment: "LocalDeployment"):
+    def __init__(self, upstream: str, deployment: LocalDeployment):
         import http.server
         import threading
         import urllib.error
@@ -86,7 +85,7 @@ class DataApiGate:
             def log_message(self, *a):
                 pass
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 m = re.search(r"Credential=([^/]+)/", self.headers.get("Authorization", ""))
                 key = m.group(1) if m else "?"
@@ -113,7 +112,7 @@ class DataApiGate:
                                              headers={k: v for k, v in self.headers.items()
                                                       if k.lower() not in ("host", "content-length")})
                 try:
-                    with urllib.request.urlopen(fwd, timeout=60) as resp:  # noqa: S310 - local
+                    with urllib.request.urlopen(fwd, timeout=60) as resp:
                         status, headers, out = resp.status, resp.headers, resp.read()
                 except urllib.error.HTTPError as exc:
                     status, headers, out = exc.code, exc.headers, exc.read()
@@ -147,9 +146,8 @@ class LocalDeployment:
         self.record.write_text("")
 
     # ------------------------------------------------------------------ servers
-    def start(self) -> "LocalDeployment":
-        from devstack import postgres as pg
-        from devstack import redisserver
+    def start(self) -> LocalDeployment:
+        from devstack import postgres as pg, redisserver
         from devstack.dataapi import DataApiServer
 
         self.pg = pg.start(None, self.workdir / "pgdata")

@@ -20,8 +20,8 @@ import re
 import sys
 import threading
 
-from moto.core import authorization as _auth
 from moto import settings as _settings
+from moto.core import authorization as _auth
 
 ACCOUNT = "123456789012"
 _lock = threading.Lock()

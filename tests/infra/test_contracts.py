@@ -35,7 +35,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from contract_support import ROOT, LocalDeployment, free_port, transport
 
 from tests.pipeline.pipeline_support import wait_until
@@ -409,7 +408,7 @@ def test_matcher_segments_reach_the_xray_sidecar(deployed):
     while time.monotonic() < deadline and not any(s.get("name") == "matcher.batch" for s in segments):
         try:
             data = deployed.xray.recv(65536).decode()
-        except socket.timeout:
+        except TimeoutError:
             continue
         header, _, body = data.partition("\n")
         if json.loads(header).get("format") == "json":
@@ -518,9 +517,9 @@ def test_data_api_actions_are_the_calls_the_code_makes():
     """rds-data has no enforcement in moto (the DataApiGate enforces what the runs
     reach): the declared actions are exactly the Data API operations the code can call
     (chalicelib/db.py and the aurora_data_api driver)."""
-    from chalicelib.units import DATA_API
-
     import aurora_data_api
+
+    from chalicelib.units import DATA_API
 
     sources = (ROOT / "chalicelib" / "db.py").read_text() + Path(aurora_data_api.__file__).read_text()
     called = {m for m in re.findall(r"\.(execute_statement|batch_execute_statement|begin_transaction|"

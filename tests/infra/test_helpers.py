@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra import config as C
-from infra import publish_web
+from infra import config as C, publish_web
 
 
 def test_stage_config_overrides_from_context_and_env():

@@ -77,10 +77,10 @@ def test_smoke_fails_with_a_reason(front_door, smoke_user):
 
 
 def test_totp_codes_match_rfc_6238():
-    from chalicelib.cli import _totp
-
     # RFC 6238 appendix B, SHA-1 seed "12345678901234567890", T = 59 s -> 94287082 (8 digits; 6: 287082)
     import base64
+
+    from chalicelib.cli import _totp
 
     secret = base64.b32encode(b"12345678901234567890").decode()
     assert _totp(secret, at=59) == "287082"

@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from pipeline_support import MatcherProcess
 
 ROOT = Path(__file__).resolve().parents[2]

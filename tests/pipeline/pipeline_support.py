@@ -12,7 +12,6 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -40,7 +39,7 @@ class MatcherProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "MatcherProcess":
+    def start(self) -> MatcherProcess:
         fh = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "matcher"], cwd=str(ROOT), env=self.env,
                                      stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -3,8 +3,8 @@ for every asset free + locked + fees == deposits - withdrawals, every order's
 executed quantity is the sum of its fills, nothing is left pending."""
 from __future__ import annotations
 
-from pipeline_support import assert_invariants, cancel_all, make_accounts, pending_count, wait_until
 from load import run_load
+from pipeline_support import assert_invariants, cancel_all, make_accounts, pending_count, wait_until
 
 
 def test_randomized_run_conserves_money(pipeline_env, matcher_thread, migrated_db):

@@ -9,8 +9,8 @@ import random
 import threading
 import time
 
-from pipeline_support import assert_invariants, cancel_all, make_accounts, pending_count, wait_until
 from load import run_load
+from pipeline_support import assert_invariants, cancel_all, make_accounts, pending_count, wait_until
 
 KILLS = 22
 

@@ -14,7 +14,6 @@ import zlib
 from decimal import Decimal
 
 import pytest
-
 from pipeline_support import assert_invariants, cancel_all, make_accounts, pending_count, wait_until
 
 

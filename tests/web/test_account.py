@@ -12,7 +12,6 @@ import uuid
 from playwright.sync_api import expect
 
 from devstack.binance_client import BinanceClient, BinanceError
-
 from tests.web.conftest import DESKTOP, PHONE, screenshot, unlabelled_controls
 
 PASSWORD = "Browser-Test-Pw-1"

@@ -11,8 +11,8 @@ Bytes per resting order can also be measured without the driver:
 """
 from __future__ import annotations
 
-from matcher.engine import FastBook, StpMode, TimeInForce
 from chalicelib.trading.events import EventKind
+from matcher.engine import FastBook, StpMode, TimeInForce
 
 _TRADE = int(EventKind.TRADE)
 _GTC = int(TimeInForce.GTC)

@@ -7,9 +7,8 @@ import pytest
 
 from chalicelib.errors import Reason
 from chalicelib.symbols import load_catalog
-from matcher.engine import (CancelReplace, EngineFilters, FastBook, NewOrder, OrderType, Side,
-                            StpMode, TimeInForce)
 from chalicelib.trading.codec import SymbolCodec
+from matcher.engine import CancelReplace, EngineFilters, FastBook, NewOrder, OrderType, Side, StpMode, TimeInForce
 
 
 @pytest.fixture(scope="module")

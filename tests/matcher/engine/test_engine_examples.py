@@ -5,10 +5,23 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import Reason
-from matcher.engine import (Amend, Cancel, CancelReplace, CancelReplaceMode, EngineFilters,
-                            EventKind, FastBook, NewOrder, OrderStatus, OrderType, ReferenceBook,
-                            Side, StpMode, TimeInForce)
 from chalicelib.trading.events import digest
+from matcher.engine import (
+    Amend,
+    Cancel,
+    CancelReplace,
+    CancelReplaceMode,
+    EngineFilters,
+    EventKind,
+    FastBook,
+    NewOrder,
+    OrderStatus,
+    OrderType,
+    ReferenceBook,
+    Side,
+    StpMode,
+    TimeInForce,
+)
 
 BUY, SELL = Side.BUY, Side.SELL
 K = EventKind

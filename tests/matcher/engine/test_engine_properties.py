@@ -5,13 +5,25 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from matcher.engine import (Amend, Cancel, CancelReplace, CancelReplaceMode, EngineFilters,
-                            EventKind, FastBook, NewOrder, OrderStatus, OrderType, ReferenceBook,
-                            Side, StpMode, TimeInForce)
 from chalicelib.trading.events import digest
+from matcher.engine import (
+    Amend,
+    Cancel,
+    CancelReplace,
+    CancelReplaceMode,
+    EngineFilters,
+    EventKind,
+    FastBook,
+    NewOrder,
+    OrderStatus,
+    OrderType,
+    ReferenceBook,
+    Side,
+    StpMode,
+    TimeInForce,
+)
 
 K = EventKind
 FILTERS = EngineFilters(min_price=1, max_price=200, min_qty=1, max_qty=40, market_min_qty=1,
