@@ -42,7 +42,7 @@ class Tx:
         if not cur.description:
             return []
         names = [d.name for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def one(self, sql: str, params: Mapping[str, Any] | None = None) -> dict | None:
         rows = self.query(sql, params)

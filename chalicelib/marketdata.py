@@ -234,7 +234,7 @@ def record_trades(redis, symbol: str, trades: Sequence[Trade], prefix: str | Non
         pipe.zrangebyscore(kline_key(symbol, interval, prefix), open_ms, open_ms)
     existing = pipe.execute()
     pipe = redis.pipeline(transaction=True)
-    for (interval, open_ms, ts), rows in zip(touched, existing):
+    for (interval, open_ms, ts), rows in zip(touched, existing, strict=True):
         row = json.loads(rows[0]) if rows else None
         merged = _merge_kline(row, open_ms, kline_close(interval, open_ms), ts, pd, qd)
         key = kline_key(symbol, interval, prefix)

@@ -185,7 +185,7 @@ class SymbolCodec:
         strings for prices and quantities."""
         kind = EventKind(event[1])
         out: dict = {"seq": event[0], "kind": kind.name}
-        for name, value in zip(FIELDS[kind], event[2:]):
+        for name, value in zip(FIELDS[kind], event[2:], strict=False):
             if name in ("price", "last_price"):
                 value = None if value is None else str(self.price(value))
             elif name in ("qty", "leaves_qty", "executed_qty", "total_qty"):

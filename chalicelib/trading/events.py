@@ -75,7 +75,7 @@ def as_dict(event: tuple) -> dict:
     status and side names."""
     kind = EventKind(event[1])
     d = {"seq": event[0], "kind": kind.name}
-    for name, value in zip(FIELDS[kind], event[2:]):
+    for name, value in zip(FIELDS[kind], event[2:], strict=False):
         if name == "status":
             value = OrderStatus(value).name
         elif name in ("side", "maker_side"):

@@ -166,7 +166,7 @@ def json_value(value, col: ColumnInfo):
 
 
 def formatted_records(rows, cols: list[ColumnInfo]) -> str:
-    return json.dumps([{c.name: json_value(v, c) for v, c in zip(row, cols)} for row in rows])
+    return json.dumps([{c.name: json_value(v, c) for v, c in zip(row, cols, strict=True)} for row in rows])
 
 
 def legacy_value(value, col: ColumnInfo) -> dict:

@@ -104,7 +104,7 @@ class Api:
                 response["formattedRecords"] = results.formatted_records(res.rows, res.cols)
             else:
                 response["records"] = [[results.encode_field(v, c, long_as_string)
-                                         for v, c in zip(row, res.cols)] for row in res.rows]
+                                         for v, c in zip(row, res.cols, strict=True)] for row in res.rows]
             if with_meta:
                 response["columnMetadata"] = _metadata(res)
         return response
@@ -150,7 +150,7 @@ def _legacy_result(res: StatementResult) -> dict:
     if res.rows is not None:
         out["resultFrame"] = {
             "resultSetMetadata": {"columnCount": len(res.cols), "columnMetadata": _metadata(res)},
-            "records": [{"values": [results.legacy_value(v, c) for v, c in zip(row, res.cols)]}
+            "records": [{"values": [results.legacy_value(v, c) for v, c in zip(row, res.cols, strict=True)]}
                         for row in res.rows],
         }
     return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from itertools import pairwise
 
 from botocore.exceptions import ClientError
 
@@ -109,7 +110,7 @@ class Journal:
             if not start:
                 break
         out.sort(key=lambda e: e.seq)
-        for a, b in zip(out, out[1:]):
+        for a, b in pairwise(out):
             if b.seq != a.seq + 1:
                 raise RuntimeError(f"journal of {symbol} has a gap between {a.seq} and {b.seq}")
         return out

@@ -147,7 +147,7 @@ def test_every_type_round_trips_through_aurora_data_api(connect, tables):
         full, empty = cur.fetchall()
     conn.commit()
 
-    got = dict(zip([d.name for d in cur.description], full))
+    got = dict(zip([d.name for d in cur.description], full, strict=True))
     for name, value in ROW.items():
         if name != "tstz":
             assert got[name] == value and type(got[name]) is type(value), name

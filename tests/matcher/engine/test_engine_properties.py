@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -199,7 +200,7 @@ def test_invariants_hold_after_every_command(commands):
             if own and c.stp_mode == StpMode.NONE:
                 assert own[0] == best[0]
             step = 1 if c.side == Side.BUY else -1
-            assert all((b - a) * step >= 0 for a, b in zip(own, own[1:]))
+            assert all((b - a) * step >= 0 for a, b in pairwise(own))
             if c.order_type == OrderType.LIMIT:
                 assert all((c.price - p) * step >= 0 for p in own)
 
