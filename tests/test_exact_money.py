@@ -16,7 +16,7 @@ def python_files():
 
 def test_schema_has_no_floating_point_columns():
     for sql in (ROOT / "chalicelib" / "migrations").glob("*.sql"):
-        code = "\n".join(l.split("--")[0] for l in sql.read_text().splitlines())
+        code = "\n".join(line.split("--")[0] for line in sql.read_text().splitlines())
         assert not re.search(r"\b(real|double precision|float[48]?|money)\b", code, re.I), sql.name
 
 

@@ -198,12 +198,12 @@ class Worker:
         arn = self._stream_arn()
         shards = list_shards(self.streams, arn)
         self.stats.ddb_requests += 1
-        leases = {l.key: l for l in self.leases.scan("shard:")}
+        leases = {lease.key: lease for lease in self.leases.scan("shard:")}
         for sh in shards:
             if sh.lease_key not in leases:
                 self.leases.create(sh.lease_key, (sh.parent_id,) if sh.parent_id else ())
                 leases[sh.lease_key] = self.leases.get(sh.lease_key)
-        finished = {k.split(":", 1)[1] for k, l in leases.items() if l and l.finished}
+        finished = {k.split(":", 1)[1] for k, lease in leases.items() if lease and lease.finished}
         for sh in ready_shards(shards, finished):
             if sh.shard_id in self.readers:
                 continue

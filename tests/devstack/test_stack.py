@@ -38,7 +38,7 @@ def running_stack(original_env, make_scratch_dir):
         lines.append(line)
         if line.startswith("logs in "):  # the last line of the ready message
             break
-    assert any(l.startswith("the exchange is up") for l in lines), "".join(lines)
+    assert any(line.startswith("the exchange is up") for line in lines), "".join(lines)
     yield {"dir": state_dir, "port": port, "proc": proc, "env": env, "lines": lines}
     if proc.poll() is None:
         devstack(state_dir, "down", env=env)
@@ -107,5 +107,5 @@ def test_unreachable_database_url_is_a_one_line_error(tmp_path, original_env):
     env = dict(original_env, DATABASE_URL=f"postgresql://nobody@127.0.0.1:{port}/nothing")
     res = devstack(tmp_path, "up", "--port", str(port), env=env)
     assert res.returncode == 1
-    errors = [l for l in res.stdout.splitlines() if l.startswith("error:")]
+    errors = [line for line in res.stdout.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot reach PostgreSQL" in errors[0], res.stdout

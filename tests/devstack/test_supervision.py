@@ -157,7 +157,7 @@ def test_quiescent_after_all_kills(stack):
                              env=stack.env, capture_output=True, text=True, timeout=60)
         assert res.returncode == 0, res.stdout + res.stderr
         for name in stack.killed:
-            line = next(l for l in res.stdout.splitlines() if l.split()[:1] == [name] and "pid" in l)
+            line = next(ln for ln in res.stdout.splitlines() if ln.split()[:1] == [name] and "pid" in ln)
             assert "running" in line and "restarted" in line, res.stdout
     finally:
         os.kill(mm, signal.SIGCONT)

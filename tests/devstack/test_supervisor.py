@@ -52,8 +52,8 @@ def test_killed_process_restarts_with_its_dependents_after_it(tmp_path):
     # the fresh base was prepared while the old dependent still ran; users re-linked after
     assert calls == [("after_restart", old_dep), ("after_dependents", dep.proc.pid)]
     lines = out.getvalue().splitlines()
-    assert any("base was killed by SIGKILL" in l and "restarting in 0.2 s" in l for l in lines), lines
-    assert any("restarting dep: it depends on base" in l for l in lines), lines
+    assert any("base was killed by SIGKILL" in line and "restarting in 0.2 s" in line for line in lines), lines
+    assert any("restarting dep: it depends on base" in line for line in lines), lines
     assert base.proc.poll() is not None and dep.proc.poll() is not None  # stop_all stopped both
 
 
@@ -67,6 +67,6 @@ def test_crash_loop_backs_off_doubling(tmp_path):
         crashing.started = time.monotonic()
         watch_until(sup, lambda: crashing.restarts >= 3 and crashing.due is not None, timeout=15)
         sup.stop_all()
-    waits = [float(l.rsplit("restarting in ", 1)[1].split()[0]) for l in out.getvalue().splitlines()
-             if "crashy exited with code 3" in l]
+    waits = [float(line.rsplit("restarting in ", 1)[1].split()[0]) for line in out.getvalue().splitlines()
+             if "crashy exited with code 3" in line]
     assert waits[:4] == [0.2, 0.4, 0.8, 1.6], out.getvalue()

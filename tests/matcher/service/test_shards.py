@@ -97,13 +97,13 @@ def worker_factory(exchange_env):
 
 def test_split_reads_parents_before_children_and_resumes(worker_factory):
     t = uuid.uuid4().hex[:6]
-    P, C1, C2, G, O = (f"{t}-parent", f"{t}-child1", f"{t}-child2", f"{t}-grandchild", f"{t}-orphan")
+    P, C1, C2, G, ORPH = (f"{t}-parent", f"{t}-child1", f"{t}-child2", f"{t}-grandchild", f"{t}-orphan")
     graph = {
         P: {"parent": None, "closed": True, "records": [101, 102, 103, 104, 105]},
         C1: {"parent": P, "closed": True, "records": [201, 202, 203]},
         C2: {"parent": P, "closed": False, "records": [301, 302]},
         G: {"parent": C1, "closed": False, "records": [401]},
-        O: {"parent": f"{t}-trimmed", "closed": False, "records": [501]},
+        ORPH: {"parent": f"{t}-trimmed", "closed": False, "records": [501]},
     }
     streams = FakeStreams(graph)
     w = worker_factory(streams)
@@ -117,7 +117,7 @@ def test_split_reads_parents_before_children_and_resumes(worker_factory):
     first = {sid: min(i for i, s in enumerate(order) if s == sid) for sid in graph}
     assert last[P] < first[C1] and last[P] < first[C2]
     assert last[C1] < first[G]
-    leases = {l.key: l for l in w.leases.scan(f"shard:{t}")}
+    leases = {lease.key: lease for lease in w.leases.scan(f"shard:{t}")}
     assert leases[f"shard:{P}"].finished and leases[f"shard:{P}"].checkpoint == "SHARD_END"
     assert leases[f"shard:{C1}"].finished
     assert leases[f"shard:{C2}"].checkpoint == "302" and not leases[f"shard:{C2}"].finished
