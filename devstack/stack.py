@@ -683,7 +683,7 @@ def down(state_dir: Path, timeout: float = 30.0) -> int:
         if pid_alive(pid):
             say(f"the supervisor (pid {pid}) did not stop within {timeout:.0f} s; killing it")
             os.kill(pid, signal.SIGKILL)
-    for name, child_pid in state.get("children", {}).items():  # left behind by a killed supervisor
+    for child_pid in state.get("children", {}).values():  # left behind by a killed supervisor
         if pid_alive(child_pid):
             try:
                 os.killpg(child_pid, signal.SIGKILL)

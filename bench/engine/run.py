@@ -189,7 +189,7 @@ def check_pass(cls, wl):
     exp_book = ([tuple(x) for x in wl.book[0]], [tuple(x) for x in wl.book[1]])
     problems = []
     if trades != exp_trades:
-        i = next((k for k, (x, y) in enumerate(zip(trades, exp_trades)) if x != y), min(len(trades), len(exp_trades)))
+        i = next((k for k, (x, y) in enumerate(zip(trades, exp_trades, strict=False)) if x != y), min(len(trades), len(exp_trades)))
         problems.append(f"trades differ at #{i}: got {trades[i] if i < len(trades) else None} "
                         f"expected {exp_trades[i] if i < len(exp_trades) else None} "
                         f"({len(trades)} vs {len(exp_trades)} trades)")
@@ -361,7 +361,7 @@ def bench_workload(kind, params, engines, args, results):
             if dt > args.slow and i + 1 < args.runs:
                 log(f"    (slow engine: no more runs; a run took > --slow {args.slow:g}s)")
                 r["runs_cut"] = True
-    for engine, cls, r in live:
+    for _engine, _cls, r in live:
         if r["times"]:
             rates = [params.n / t for t in r["times"]]
             r["rates"] = rates

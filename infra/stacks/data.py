@@ -219,7 +219,7 @@ class DataStack(Stack):
         CfnOutput(self, "RedisPort", value=self.redis.attr_primary_end_point_port)
         CfnOutput(self, "RedisAuthSecretArn", value=self.redis_secret.secret_arn)
         CfnOutput(self, "DataKeyArn", value=self.key.key_arn)
-        for env_var, table in self.tables.items():
+        for table in self.tables.values():
             if table.stream_specification:
                 CfnOutput(self, f"{table.node.id}StreamArn", value=table.attr_stream_arn)
 

@@ -120,7 +120,7 @@ class OpsStack(Stack):
             alarm("redis-cpu", redis("EngineCPUUtilization", redis_nodes[0]), 80, "Redis engine CPU high"),
             alarm("redis-memory", redis("DatabaseMemoryUsagePercentage", redis_nodes[0]), 80, "Redis memory high"),
         ]
-        for env_var, name in data.table_names.items():
+        for name in data.table_names.values():
             suffix = name.rsplit("-", 1)[-1]
             self.alarms.append(alarm(f"ddb-{suffix}-errors", ddb("SystemErrors", name, Operation="PutItem"), 0,
                                      f"DynamoDB system errors on {name}"))

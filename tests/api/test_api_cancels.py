@@ -166,7 +166,7 @@ def test_cancel_all_lists_exactly_what_it_cancelled_with_final_fields(http, user
 
 def test_concurrent_cancel_alls_cancel_each_order_once(http, users):
     a, _ = users
-    for round_ in range(3):
+    for _round in range(3):
         mine = [http.rest(a, "BUY", D("3.00") + D(i) / 100, 5) for i in range(5)]
         with ThreadPoolExecutor(4) as pool:
             results = list(pool.map(lambda _: http.call("DELETE", "/v3/openOrders", a, {"symbol": SYMBOL}), range(4)))

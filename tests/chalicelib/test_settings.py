@@ -40,7 +40,7 @@ def test_a_unit_needs_only_its_declared_settings_and_may_read_no_other():
     s = load_settings(jobs_env)
     assert s.unit == "jobs" and s.intents_table == "placeholder-value"
     with pytest.raises(SettingsError, match="COGNITO_USER_POOL_ID is read by unit 'jobs' but not declared"):
-        s.cognito_user_pool_id
+        _ = s.cognito_user_pool_id
     # a declared, required setting that is missing fails at start, naming it
     with pytest.raises(SettingsError, match="INTENTS_TABLE is required"):
         load_settings({k: v for k, v in jobs_env.items() if k != "INTENTS_TABLE"})

@@ -79,7 +79,6 @@ class DataApiGate:
         import urllib.error
         import urllib.request
 
-        gate = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *a):
@@ -198,14 +197,14 @@ class LocalDeployment:
         s3 = self.admin("s3")
         pg_host = self.db_url.split("host=", 1)[1].split("&", 1)[0]
         # The network has no local counterpart (one host): its ids are placeholders.
-        for lid, res in self.templates["Network"]["Resources"].items():
+        for lid in self.templates["Network"]["Resources"]:
             for attr in ("Ref", "GroupId", "VpcId", "CidrBlock"):
                 self.values[("Network", lid, attr)] = f"local-{lid.lower()}"
         for part in ("Data", "Identity"):
             resources = self.templates[part]["Resources"]
             for lid, res in resources.items():
                 t, props = res["Type"], res.get("Properties", {})
-                key = lambda attr: (part, lid, attr)   # noqa: E731
+                key = lambda attr, part=part, lid=lid: (part, lid, attr)   # noqa: E731
                 if t == "AWS::DynamoDB::Table":
                     kw = dict(TableName=props["TableName"], KeySchema=props["KeySchema"],
                               AttributeDefinitions=props["AttributeDefinitions"], BillingMode=props["BillingMode"])

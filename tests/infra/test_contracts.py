@@ -233,7 +233,7 @@ for i in range(2):
     key, secret = admin.create_api_key(acct.account_id, "contract")
     out.append({"account_id": acct.account_id, "key": key.api_key, "secret": secret})
 print(json.dumps(out))
-''' % (uuid.uuid4().hex[:6], uuid.uuid4().hex[:6])
+''' % (uuid.uuid4().hex[:6], uuid.uuid4().hex[:6])  # noqa: UP031  (the script's own f-strings use braces)
     d = dep.d
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "EXCHANGE_STAGE": "test",
            "DATAAPI_ENDPOINT_URL": d.dataapi.url, "DATABASE_URL": d.db_url,

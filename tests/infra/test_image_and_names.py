@@ -81,7 +81,7 @@ def _requirements(path: Path) -> set[str]:
         if line.startswith("-r "):
             names |= _requirements((path.parent / line[3:].strip()).resolve())
             continue
-        names.add(re.split(r"[\[<>=!~; ]", line, 1)[0].lower().replace("_", "-"))
+        names.add(re.split(r"[\[<>=!~; ]", line, maxsplit=1)[0].lower().replace("_", "-"))
     return names
 
 

@@ -111,7 +111,7 @@ def test_trading_goes_on_after_a_restart(reset, pipeline_env, matcher_factory, m
     m = matcher_factory("rec2").start()
     # the old orders are in the book (the operator's audit says so once it is back) ...
     for sym in ("BTCUSDT", "ETHUSDT"):
-        doc = wait_until(lambda: (d := _audit(sym))["ok"] and d, 60, f"{sym}'s book to agree with Aurora")
+        doc = wait_until(lambda sym=sym: (d := _audit(sym))["ok"] and d, 60, f"{sym}'s book to agree with Aurora")
         assert doc["exit"] == 0 and doc["auroraOrders"] >= 2, doc
     # ... and in what clients see of it
     assert _depth_has("BTCUSDT", "bids", "20000.00") and _depth_has("ETHUSDT", "asks", "2500.00")
