@@ -292,7 +292,8 @@ def main(argv=None) -> int:
         print(f"gateway fan-out: {STREAMS}, {args.rate:g} batches/s (1 trade + 1 depth diff each), "
               f"{args.seconds:g} s per run, subscribers in {args.client_procs} processes")
         print(f"{'subscribers':>11} {'run':>3} {'recv/expected':>15} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-              f"{'gw CPU %':>8} {'KB/conn':>8} {'gw RSS MB':>9} {'p99 depth/trade':>15} {'gw-side p99':>11} {'gw CPU-wait %':>13}")
+              f"{'gw CPU %':>8} {'KB/conn':>8} {'gw RSS MB':>9} {'p99 depth/trade':>15} {'gw-side p99':>11} "
+              f"{'gw CPU-wait %':>13}")
         for n in sizes:
             results = []
             for run in range(args.runs):

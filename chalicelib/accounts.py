@@ -60,7 +60,8 @@ def with_balances(tx: Tx, account_id: int) -> tuple[Account, dict[str, tuple[Dec
         " (SELECT CAST(extract(epoch FROM max(b.updated_at)) * 1000 AS bigint) FROM balances b"
         "  WHERE b.account_id = a.account_id) AS balances_updated_ms,"
         " (SELECT CAST(COALESCE(json_agg(json_build_array(b.asset, CAST(b.free AS text), CAST(b.locked AS text))"
-        "  ORDER BY b.asset), CAST('[]' AS json)) AS text) FROM balances b WHERE b.account_id = a.account_id) AS balances"
+        "  ORDER BY b.asset), CAST('[]' AS json)) AS text) FROM balances b WHERE b.account_id = a.account_id)"
+        " AS balances"
         " FROM accounts a WHERE a.account_id = :a", {"a": account_id})
     if row is None:
         return None

@@ -18,7 +18,8 @@ _DECIMAL = re.compile(r"([0-9]{1,20})(\.[0-9]{1,20})?", re.ASCII)
 
 def _illegal(name: str) -> ExchangeError:
     return ExchangeError(Failure(Reason.ILLEGAL_CHARS,
-                                 f"Illegal characters found in parameter '{name}'; legal range is '{DECIMAL_PATTERN}'."))
+                                 f"Illegal characters found in parameter '{name}'; "
+                                 f"legal range is '{DECIMAL_PATTERN}'."))
 
 
 def parse_decimal(raw, name: str) -> Decimal:

@@ -122,7 +122,8 @@ def get_key(tx: Tx, api_key: str) -> tuple[ApiKey, str] | None:
 
 def list_keys(tx: Tx, account_id: int) -> list[ApiKey]:
     rows = tx.query("SELECT api_key, account_id, label, can_read, can_trade, ip_allowlist, revoked_at"
-                    " FROM api_keys WHERE account_id = :a AND revoked_at IS NULL ORDER BY created_at", {"a": account_id})
+                    " FROM api_keys WHERE account_id = :a AND revoked_at IS NULL ORDER BY created_at",
+                    {"a": account_id})
     return [_key(r) for r in rows]
 
 

@@ -22,7 +22,8 @@ class Reason(enum.Enum):
     TOO_MANY_REQUESTS = (-1003, 429, "Too many requests; please use the websocket for live updates.")
     TOO_MANY_REQUESTS_BANNED = (-1003, 418, "Way too much request weight used; IP banned.")
     FORBIDDEN = (-1002, 403, "You are not authorized to execute this request.")
-    TIMEOUT = (-1007, 503, "Timeout waiting for response from backend server. Send status unknown; execution status unknown.")
+    TIMEOUT = (-1007, 503,
+               "Timeout waiting for response from backend server. Send status unknown; execution status unknown.")
     UNSUPPORTED_OPERATION = (-1014, 400, "Unsupported order combination.")
     TOO_MANY_ORDERS = (-1015, 429, "Too many new orders.")
     INVALID_TIMESTAMP = (-1021, 400, "Timestamp for this request is outside of the recvWindow.")
@@ -30,7 +31,8 @@ class Reason(enum.Enum):
     # 11xx request issues
     ILLEGAL_CHARS = (-1100, 400, "Illegal characters found in a parameter.")
     TOO_MANY_PARAMETERS = (-1101, 400, "Too many parameters sent for this endpoint.")
-    MANDATORY_PARAM_EMPTY_OR_MALFORMED = (-1102, 400, "A mandatory parameter was not sent, was empty/null, or malformed.")
+    MANDATORY_PARAM_EMPTY_OR_MALFORMED = (-1102, 400,
+                                          "A mandatory parameter was not sent, was empty/null, or malformed.")
     UNKNOWN_PARAM = (-1103, 400, "An unknown parameter was sent.")
     UNREAD_PARAMETERS = (-1104, 400, "Not all sent parameters were read.")
     PARAM_EMPTY = (-1105, 400, "A parameter was empty.")

@@ -66,7 +66,8 @@ def transfer(txn_key: str, kind: str, asset: str, amount: Decimal, src: tuple[in
              ref: str | None = None) -> LedgerTxn:
     """The common two-posting transaction: ``amount`` of ``asset`` from src to dst,
     each given as (account_id, bucket)."""
-    return LedgerTxn(txn_key, kind, (Posting(src[0], asset, src[1], -amount), Posting(dst[0], asset, dst[1], amount)), ref)
+    return LedgerTxn(txn_key, kind, (Posting(src[0], asset, src[1], -amount), Posting(dst[0], asset, dst[1], amount)),
+                     ref)
 
 
 def post(tx: Tx, txn: LedgerTxn) -> bool:

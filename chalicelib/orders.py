@@ -268,7 +268,8 @@ def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str,
         " CAST(:rm AS numeric), CAST(:rm AS numeric)) ON CONFLICT (account_id, client_order_id) DO NOTHING"
         f" RETURNING {_ORDER_COLS})",
         "b AS (INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
-        " SELECT :iid, :a, :s, :kind, o.order_id, jsonb_build_object('kind', CAST(:kind AS text), 'order_id', o.order_id,"
+        " SELECT :iid, :a, :s, :kind, o.order_id,"
+        " jsonb_build_object('kind', CAST(:kind AS text), 'order_id', o.order_id,"
         " 'account_id', CAST(:a AS bigint), 'cmd', jsonb_build_array(o.order_id) || CAST(:rest AS jsonb))"
         " || CAST(:extra AS jsonb) FROM o ON CONFLICT (intent_id) DO NOTHING RETURNING payload)",
     ]
@@ -596,8 +597,10 @@ def my_trades(account_id: int, symbol: str, order_id=None, start_time=None, end_
     limit = max(1, min(int(limit or 500), 1000))
     rows = autocommit(_clients(clients)).query(
             "SELECT * FROM (SELECT t.*, true AS is_buyer, " + _TIME_MS + " FROM trades t WHERE t.symbol = :s"
-            " AND t.buyer_account_id = :a UNION ALL SELECT t.*, false AS is_buyer, " + _TIME_MS + " FROM trades t WHERE t.symbol = :s AND t.seller_account_id = :a) x"
-            " WHERE (CAST(:o AS bigint) IS NULL OR (CASE WHEN is_buyer THEN buyer_order_id ELSE seller_order_id END) = :o)"
+            " AND t.buyer_account_id = :a UNION ALL SELECT t.*, false AS is_buyer, " + _TIME_MS
+            + " FROM trades t WHERE t.symbol = :s AND t.seller_account_id = :a) x"
+            " WHERE (CAST(:o AS bigint) IS NULL"
+            " OR (CASE WHEN is_buyer THEN buyer_order_id ELSE seller_order_id END) = :o)"
             " AND (CAST(:f AS bigint) IS NULL OR trade_id >= :f)"
             " AND (CAST(:st AS bigint) IS NULL OR executed_at >= to_timestamp(CAST(:st AS bigint) / 1000.0))"
             " AND (CAST(:et AS bigint) IS NULL OR executed_at <= to_timestamp(CAST(:et AS bigint) / 1000.0))"

@@ -165,7 +165,8 @@ def create_tables(client) -> list[str]:
         if spec.table_name in existing:
             continue
         client.create_table(**spec.create_table_kwargs())
-        client.get_waiter("table_exists").wait(TableName=spec.table_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+        client.get_waiter("table_exists").wait(TableName=spec.table_name,
+                                               WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
         if spec.ttl_attribute:
             client.update_time_to_live(TableName=spec.table_name,
                                        TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute})

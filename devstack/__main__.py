@@ -26,7 +26,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start everything (foreground; Ctrl-C stops)")
     up.add_argument("--port", type=int, default=int(os.environ.get("EXCHANGE_PORT", "8000")),
-                    help="web app + API port (default 8000; the moto server, Data API and stream gateway take the next three)")
+                    help="web app + API port"
+                         " (default 8000; the moto server, Data API and stream gateway take the next three)")
     up.add_argument("--moto-port", type=int, default=None)
     up.add_argument("--dataapi-port", type=int, default=None)
     up.add_argument("--gateway-port", type=int, default=None,

@@ -70,7 +70,8 @@ class BinanceClient:
                 doc = {}
             retry = exc.headers.get("Retry-After")
             raise BinanceError(exc.code, doc.get("code") if isinstance(doc, dict) else None,
-                               (doc.get("msg") if isinstance(doc, dict) else None) or body[:200].decode("utf-8", "replace"),
+                               (doc.get("msg") if isinstance(doc, dict) else None)
+                               or body[:200].decode("utf-8", "replace"),
                                float(retry) if retry and retry.replace(".", "", 1).isdigit() else None) from None
         return json.loads(body) if body else None
 

@@ -580,7 +580,8 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
 
         with Step(f"moto server on :{ports.moto}"):
             moto_argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports.moto)]
-            moto_env = {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true", "MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY": "HASH",
+            moto_env = {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
+                        "MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY": "HASH",
                         "MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY": "HASH"}
             sup.start(Service("moto", child("moto", moto_argv, moto_env),
                               lambda: http_ok(f"http://127.0.0.1:{ports.moto}/moto-api/"), logs / "moto.log",

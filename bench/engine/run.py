@@ -189,7 +189,8 @@ def check_pass(cls, wl):
     exp_book = ([tuple(x) for x in wl.book[0]], [tuple(x) for x in wl.book[1]])
     problems = []
     if trades != exp_trades:
-        i = next((k for k, (x, y) in enumerate(zip(trades, exp_trades, strict=False)) if x != y), min(len(trades), len(exp_trades)))
+        i = next((k for k, (x, y) in enumerate(zip(trades, exp_trades, strict=False)) if x != y),
+                 min(len(trades), len(exp_trades)))
         problems.append(f"trades differ at #{i}: got {trades[i] if i < len(trades) else None} "
                         f"expected {exp_trades[i] if i < len(exp_trades) else None} "
                         f"({len(trades)} vs {len(exp_trades)} trades)")
@@ -417,8 +418,9 @@ def render(results, engines, args):
             rows.append([label, fmt_int(r["median"]), fmt_int(r["min"]), fmt_int(r["max"]), str(len(r["rates"])),
                          fmt_f(lat.get("p50_us"), 2), fmt_f(lat.get("p99_us"), 2), fmt_f(lat.get("p999_us"), 2),
                          fmt_int(chk["n_trades"]) if chk else "-", fmt_int(chk["volume"]) if chk else "-",
-                         ("native" if m.get("tracemalloc") is not None and m["tracemalloc"] < 1 and (m.get("rss") or 0) > 1
-                          else fmt_f(m.get("tracemalloc"), 0)), fmt_f(m.get("rss"), 0), match, ratio])
+                         ("native" if m.get("tracemalloc") is not None and m["tracemalloc"] < 1
+                          and (m.get("rss") or 0) > 1 else fmt_f(m.get("tracemalloc"), 0)),
+                         fmt_f(m.get("rss"), 0), match, ratio])
         p = wr["params"]
         print()
         print_table(f"Workload '{kind}': {p['n']:,} cmds (seed {p['seed']}, mean {p['mean']:g}, cap {p['cap']}); "

@@ -32,7 +32,9 @@ GATEWAY_RESPONSES: dict[str, tuple[int, int, str]] = {
     "WAF_FILTERED": (403, -1002, "You are not authorized to execute this request."),
     "THROTTLED": (429, -1003, "Too many requests; please use the websocket for live updates."),
     "QUOTA_EXCEEDED": (429, -1003, "Too many requests; please use the websocket for live updates."),
-    "INTEGRATION_TIMEOUT": (503, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."),
+    "INTEGRATION_TIMEOUT": (503, -1007,
+                            "Timeout waiting for response from backend server. "
+                            "Send status unknown; execution status unknown."),
     "INTEGRATION_FAILURE": (500, -1000, "An unknown error occurred while processing the request."),
     "DEFAULT_4XX": (400, -1000, "An unknown error occurred while processing the request."),
     "DEFAULT_5XX": (500, -1000, "An unknown error occurred while processing the request."),

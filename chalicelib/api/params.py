@@ -128,7 +128,8 @@ class Args:
         return self.values.get(name) is not None
 
 
-def collect(query: Mapping[str, Sequence[str]] | None, form: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
+def collect(query: Mapping[str, Sequence[str]] | None,
+            form: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
     """Query-string and body parameters together (Binance reads both)."""
     out: dict[str, list[str]] = {}
     for source in (query or {}, form or {}):

@@ -62,7 +62,8 @@ class BackupExport(Construct):
         export_role = iam.Role(self, "RdsExportRole", assumed_by=iam.ServicePrincipal("export.rds.amazonaws.com"),
                                description="RDS snapshot export writes Parquet to the backup bucket")
         export_role.add_to_policy(iam.PolicyStatement(
-            actions=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], resources=[bucket.arn_for_objects("aurora/*")]))
+            actions=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+            resources=[bucket.arn_for_objects("aurora/*")]))
         export_role.add_to_policy(iam.PolicyStatement(
             actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[bucket.bucket_arn]))
         export_role.add_to_policy(iam.PolicyStatement(actions=kms_actions, resources=[key_arn]))
@@ -104,7 +105,8 @@ class BackupExport(Construct):
         account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
         snap_finding = f"arn:<AWS::Partition>:rds:{stack.region}:{account}:cluster-snapshot:rds:*"
         acknowledge(export_role, f"AwsSolutions-IAM5[Resource::<{bucket_lid}.Arn>/aurora/*]",
-                    "The RDS export task writes many Parquet objects under the aurora/ prefix of the one backup bucket.")
+                    "The RDS export task writes many Parquet objects"
+                    " under the aurora/ prefix of the one backup bucket.")
         acknowledge(role, f"AwsSolutions-IAM5[Resource::<{bucket_lid}.Arn>/dynamodb/*]",
                     "DynamoDB exports write many objects under the dynamodb/ prefix of the one backup bucket.")
         acknowledge(role, f"AwsSolutions-IAM5[Resource::{snap_finding}]",

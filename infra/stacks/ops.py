@@ -155,7 +155,8 @@ class OpsStack(Stack):
                            + [redis("DatabaseMemoryUsagePercentage", redis_nodes[0])],
                            right=[redis("ReplicationLag", n) for n in redis_nodes[1:]]
                            + [redis("CurrConnections", redis_nodes[0])], width=w, height=h),
-            cw.GraphWidget(title="DynamoDB", left=[ddb("ConsumedWriteCapacityUnits", n) for n in data.table_names.values()],
+            cw.GraphWidget(title="DynamoDB",
+                           left=[ddb("ConsumedWriteCapacityUnits", n) for n in data.table_names.values()],
                            right=[ddb("ThrottledRequests", n, Operation="PutItem") for n in data.table_names.values()],
                            width=w, height=h),
         )

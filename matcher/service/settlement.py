@@ -189,7 +189,8 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int) -> 
     base, quote = spec.base_asset, spec.quote_asset
     ids = sorted(d.orders)
     rows = {int(r["order_id"]): r for r in tx.query(
-        "SELECT order_id, account_id, side, reserved_asset, reserved_left, status FROM orders WHERE order_id = ANY(:ids)", {"ids": ids})}
+        "SELECT order_id, account_id, side, reserved_asset, reserved_left, status FROM orders"
+        " WHERE order_id = ANY(:ids)", {"ids": ids})}
     res.statements += 1
     missing = [i for i in ids if i not in rows]
     if missing:
@@ -313,11 +314,12 @@ def _update_orders(tx, updates: list[tuple]) -> None:
         params.update({f"o{i}": oid, f"st{i}": status, f"ex{i}": executed, f"dq{i}": dq, f"l{i}": left,
                        f"sq{i}": seq, f"w{i}": working, f"r{i}": reason, f"b{i}": book_seq})
     tx.execute(
-        "UPDATE orders o SET status = COALESCE(v.status, o.status), executed_qty = COALESCE(v.executed, o.executed_qty),"
+        "UPDATE orders o SET status = COALESCE(v.status, o.status),"
+        " executed_qty = COALESCE(v.executed, o.executed_qty),"
         " cum_quote_qty = o.cum_quote_qty + v.dq, reserved_left = v.reserved_left,"
         " last_event_seq = GREATEST(o.last_event_seq, v.seq), reject_reason = COALESCE(v.reason, o.reject_reason),"
         " working_at = CASE WHEN v.working THEN COALESCE(o.working_at, now()) ELSE o.working_at END,"
         " book_seq = COALESCE(v.book_seq, o.book_seq), updated_at = now()"
-        " FROM (VALUES " + ", ".join(rows) + ") AS v(order_id, status, executed, dq, reserved_left, seq, working, reason,"
-        " book_seq)"
+        " FROM (VALUES " + ", ".join(rows) + ")"
+        " AS v(order_id, status, executed, dq, reserved_left, seq, working, reason, book_seq)"
         " WHERE o.order_id = v.order_id", params)

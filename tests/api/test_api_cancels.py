@@ -48,7 +48,8 @@ class Http:
         self.base = base
 
     def call(self, method: str, path: str, user=None, params: dict | None = None):
-        q = signed_query(user.secret, params or {}, unique_ts()) if user else "&".join(f"{k}={v}" for k, v in (params or {}).items())
+        q = (signed_query(user.secret, params or {}, unique_ts()) if user
+             else "&".join(f"{k}={v}" for k, v in (params or {}).items()))
         req = urllib.request.Request(f"{self.base}/api{path}?{q}", method=method,
                                      headers={"X-MBX-APIKEY": user.api_key} if user else {})
         try:

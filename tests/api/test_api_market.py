@@ -57,7 +57,8 @@ def test_ping_time_and_exchange_info(api):
 def test_depth(api, seeded):
     r = api.get("/v3/depth", {"symbol": "ETHBTC", "limit": 1})
     assert r.status_code == 200
-    assert r.json == {"lastUpdateId": 42, "bids": [["0.05000000", "1.50000000"]], "asks": [["0.05100000", "0.70000000"]]}
+    assert r.json == {"lastUpdateId": 42, "bids": [["0.05000000", "1.50000000"]],
+                      "asks": [["0.05100000", "0.70000000"]]}
     assert r.headers["X-MBX-USED-WEIGHT-1M"]
     assert len(api.get("/v3/depth", {"symbol": "ETHBTC"}).json["bids"]) == 2
     assert api.get("/v3/depth", {"symbol": "ETHBTC", "limit": 5001}).json["code"] == -1100

@@ -57,7 +57,8 @@ ORDER_CASES = [
 ]
 
 
-@pytest.mark.parametrize("change,code", ORDER_CASES, ids=[f"{list(c)[0]}={str(list(c.values())[0])[:12]}" for c, _ in ORDER_CASES])
+@pytest.mark.parametrize("change,code", ORDER_CASES,
+                         ids=[f"{list(c)[0]}={str(list(c.values())[0])[:12]}" for c, _ in ORDER_CASES])
 def test_bad_order_parameters_change_nothing(api, alice, pg_conn, change, code):
     params = {**LIMIT_BUY, **change}
     params = {k: v for k, v in params.items() if v is not None}

@@ -21,7 +21,8 @@ def _routes(app_py) -> list[tuple[str, str, str, object]]:
             path = dec.args[0].value
             methods = next(ast.literal_eval(k.value) for k in dec.keywords if k.arg == "methods")
             ret = fn.body[-1]
-            if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Call) and getattr(ret.value.func, "id", "") == "run":
+            if (isinstance(ret, ast.Return) and isinstance(ret.value, ast.Call)
+                    and getattr(ret.value.func, "id", "") == "run"):
                 target = ret.value.args[0]
                 handler = getattr(getattr(app_py, target.value.id), target.attr)
                 out.extend((m, path, fn.name, handler) for m in methods)

@@ -17,7 +17,8 @@ def account(exchange_env):
 
 def test_secret_is_derived_not_stored(account, pg_conn):
     with transaction() as tx:
-        key, secret = apikeys.create_key(tx, account, MASTER, "bot", can_trade=True, ip_allowlist="10.0.0.0/8, 127.0.0.1")
+        key, secret = apikeys.create_key(tx, account, MASTER, "bot", can_trade=True,
+                                         ip_allowlist="10.0.0.0/8, 127.0.0.1")
     assert len(key.api_key) == 64 and len(secret) == 64
     assert apikeys.derive_secret(MASTER, key.api_key) == secret
     assert apikeys.derive_secret(b"other", key.api_key) != secret

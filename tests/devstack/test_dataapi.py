@@ -272,7 +272,8 @@ def test_json_records_and_execute_sql(client, run, dbname, tables):
     assert "records" not in res
     assert json.loads(res["formattedRecords"]) == [{"k": "json", "v": 1, "n": "1.50", "z": None}]
     out = client.execute_sql(dbClusterOrInstanceArn=CLUSTER, awsSecretStoreArn=SECRET, database=dbname,
-                             sqlStatements="UPDATE lines SET v = 2 WHERE k = 'json'; SELECT v, true AS t FROM lines WHERE k = 'json'")
+                             sqlStatements="UPDATE lines SET v = 2 WHERE k = 'json';"
+                                           " SELECT v, true AS t FROM lines WHERE k = 'json'")
     upd, sel = out["sqlStatementResults"]
     assert upd["numberOfRecordsUpdated"] == 1
     assert sel["resultFrame"]["records"] == [{"values": [{"intValue": 2}, {"bitValue": True}]}]

@@ -76,7 +76,8 @@ def check_old_orders_live_on(s: Stack, ids: dict[str, int], before: dict[str, in
         assert wait_status(s.users[user], symbol, order_id, {"NEW"})["status"] == "NEW"
     for symbol, side, price, qty in (("BTCUSDT", "bids", "30000.00", "0.02"), ("BTCUSDT", "asks", "90000.00", "0.01"),
                                      ("ETHUSDT", "bids", "1000.00", "0.1"), ("ETHUSDT", "asks", "9000.00", "0.1")):
-        wait_until(lambda symbol=symbol, side=side, price=price, qty=qty: in_book(s, symbol, side, price, qty), 20, f"{symbol} {side} {qty} @ {price} in the book")
+        wait_until(lambda symbol=symbol, side=side, price=price, qty=qty: in_book(s, symbol, side, price, qty), 20,
+                   f"{symbol} {side} {qty} @ {price} in the book")
 
     # an old order cancels, its reservation back to the unit
     b0 = balances(alice)

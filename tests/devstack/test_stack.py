@@ -28,7 +28,8 @@ def running_stack(original_env, make_scratch_dir):
     port = free_port_block()
     env = dict(original_env)
     proc = subprocess.Popen([sys.executable, "-m", "devstack", "--state-dir", str(state_dir), "up", "--port", str(port),
-                             "--no-bot"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--no-bot"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
     lines = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -42,7 +42,8 @@ def fake_outputs(stage: str) -> dict:
     })
     return {
         f"Exchange-{stage}-Network": {"LambdaSubnetIds": "subnet-0aaa,subnet-0bbb",
-                                      "LambdaSecurityGroupId": "sg-0123456789abcdef0", "Region": REGION, "Account": ACCOUNT},
+                                      "LambdaSecurityGroupId": "sg-0123456789abcdef0", "Region": REGION,
+                                      "Account": ACCOUNT},
         f"Exchange-{stage}-Data": data,
         f"Exchange-{stage}-Identity": {output_key("COGNITO_USER_POOL_ID"): f"{REGION}_AbCdEfGhI",
                                        output_key("COGNITO_CLIENT_ID"): "1example23456789clientid"},

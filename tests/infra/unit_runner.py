@@ -34,7 +34,8 @@ def api_event(req: dict) -> dict:
     qs = {k: unquote_plus(v) for k, v in qs.items()} if qs else None
     return {"resource": path, "path": path, "httpMethod": req["method"], "headers": headers,
             "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": qs, "multiValueQueryStringParameters": {k: [v] for k, v in qs.items()} if qs else None,
+            "queryStringParameters": qs,
+            "multiValueQueryStringParameters": {k: [v] for k, v in qs.items()} if qs else None,
             "pathParameters": req.get("pathParameters"), "stageVariables": None, "isBase64Encoded": False,
             "body": req.get("body") or None,
             "requestContext": {"resourcePath": req.get("resource", path), "httpMethod": req["method"],

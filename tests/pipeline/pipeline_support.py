@@ -103,7 +103,8 @@ def assert_invariants(pg_url: str) -> dict:
     with psycopg.connect(pg_url) as conn:
         tx = PgTx(conn)
         for asset, t in totals(tx).items():
-            assert t["held"] == t["external_in"], f"{asset}: held {t['held']} != deposits-withdrawals {t['external_in']}"
+            assert t["held"] == t["external_in"], \
+                f"{asset}: held {t['held']} != deposits-withdrawals {t['external_in']}"
         bad = tx.query(
             "SELECT o.order_id, o.executed_qty, COALESCE(f.q, 0) AS filled FROM orders o LEFT JOIN ("
             " SELECT order_id, sum(qty) AS q FROM (SELECT buyer_order_id AS order_id, qty FROM trades UNION ALL"

@@ -72,7 +72,8 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
             # a second matcher while the first is paused: it takes over, the first is fenced out
             # the *running* process must be the owner: a killed one of the same worker id
             # leaves its leases behind until they expire (the counter moves on each take)
-            wait_until(lambda worker_id=worker_id, before=before: _owner("BTCUSDT") == worker_id and _owner("ETHUSDT") == worker_id
+            wait_until(lambda worker_id=worker_id, before=before:
+                       _owner("BTCUSDT") == worker_id and _owner("ETHUSDT") == worker_id
                        and all(c > before[s] for s, c in _counters().items()), 30,
                        "the first matcher to be active")
             time.sleep(0.5)

@@ -16,7 +16,8 @@ def test_cancel_outcomes():
     applied = [
         _a(1, "7:cancel:10", "CANCEL", {"order_id": 10, "account_id": 7},
            [(1, K.ORDER, 10, S.CANCELED, 0, 0), (2, K.LEVEL, 0, 100, 0)]),
-        _a(2, "7:cancel:11", "CANCEL", {"order_id": 11, "account_id": 7}, [(3, K.REJECTED, 11, Reason.CANCEL_REJECTED)]),
+        _a(2, "7:cancel:11", "CANCEL", {"order_id": 11, "account_id": 7},
+           [(3, K.REJECTED, 11, Reason.CANCEL_REJECTED)]),
         # a trade id equal to the target's order id is not the target's event
         _a(3, "7:x", "NEW", {"order_id": 12}, [(4, K.TRADE, 13, 1, 1, 1, 0, 5, 12, 1, 7)]),
         _a(4, "7:cr1", "CANCEL_REPLACE", {"order_id": 14, "cancel_order_id": 13, "account_id": 7},

@@ -71,8 +71,9 @@ def _flow(seed: int, n: int = 1500):
 def _aurora(book, rows) -> bookaudit.AuroraBook:
     """Aurora's view, as read_aurora_book builds it from those rows."""
     state = book.export_state()
+    last_price = None if state["last_price"] is None else SPEC.ticks_to_price(state["last_price"])
     a = bookaudit.AuroraBook("BTCUSDT", event_seq=state["seq"] - 1, trade_id=state["trade_id"] - 1,
-                             last_price=None if state["last_price"] is None else SPEC.ticks_to_price(state["last_price"]))
+                             last_price=last_price)
     for oid, r in rows.items():
         if r["status"] not in OPEN:
             continue
