@@ -65,6 +65,23 @@ MARKET_PROTECTION = Decimal("0.05")
 OPEN_STATUSES = ("PENDING_NEW", "NEW", "PARTIALLY_FILLED", "PENDING_CANCEL")
 DONE_STATUSES = ("FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH")
 _IN_FLIGHT = ("PENDING_NEW", "PENDING_CANCEL")  # the matcher has not answered yet
+_PENDING = object()  # what a poll attempt returns while the matcher has not answered
+
+
+def _poll(attempt, timeout_s: float, on_timeout):
+    """Call ``attempt()`` until it returns something other than ``_PENDING`` (that
+    result) or ``timeout_s`` passes (``on_timeout``), backing off from 20 ms to 200 ms
+    between attempts: the API's wait for the matcher's answer to one request."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while True:
+        out = attempt()
+        if out is not _PENDING:
+            return out
+        if time.monotonic() >= deadline:
+            return on_timeout
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.2)
 _OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")"  # constants, not input: safe to inline
 _CLIENT_ID = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
 _log = logging.getLogger(__name__)
@@ -389,24 +406,21 @@ def await_outcomes(intents: dict[str, int], timeout_s: float, clients=None) -> d
     from chalicelib.db import autocommit
 
     clients = _clients(clients)
-    deadline = time.monotonic() + timeout_s
-    delay = 0.02
     done: dict[str, tuple[str | None, dict]] = {}
-    while True:
+
+    def attempt():
         todo = [i for i in intents if i not in done]
-        if not todo:
-            return done
-        rows = autocommit(clients).query(
-            f"SELECT b.intent_id AS outbox_intent, b.outcome AS outbox_outcome, x.* FROM intent_outbox b"
-            f" JOIN LATERAL (SELECT {_ORDER_COLS} FROM orders WHERE order_id = b.order_id) x ON true"
-            " WHERE b.intent_id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb))) AND b.sent_at IS NOT NULL",
-            {"ids": json.dumps(todo)})
-        for r in rows:
-            done[r.pop("outbox_intent")] = (r.pop("outbox_outcome"), r)
-        if len(done) == len(intents) or time.monotonic() >= deadline:
-            return done
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.2)
+        if todo:
+            rows = autocommit(clients).query(
+                f"SELECT b.intent_id AS outbox_intent, b.outcome AS outbox_outcome, x.* FROM intent_outbox b"
+                f" JOIN LATERAL (SELECT {_ORDER_COLS} FROM orders WHERE order_id = b.order_id) x ON true"
+                " WHERE b.intent_id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))"
+                " AND b.sent_at IS NOT NULL", {"ids": json.dumps(todo)})
+            for r in rows:
+                done[r.pop("outbox_intent")] = (r.pop("outbox_outcome"), r)
+        return done if len(done) == len(intents) else _PENDING
+
+    return _poll(attempt, timeout_s, on_timeout=done)
 
 
 def cancel_order(account_id: int, symbol: str, order_id: int | None, orig_client_order_id: str | None,
@@ -631,18 +645,15 @@ def wait_for_result(order_id: int, timeout_s: float, clients=None, until=None) -
     from chalicelib.db import autocommit
 
     clients = _clients(clients)
-    deadline = time.monotonic() + timeout_s
-    delay = 0.02
-    while True:
+
+    def attempt():
         row = autocommit(clients).one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o", {"o": int(order_id)})
         if row is None:
             return None
-        done = row["status"] in until if until else row["status"] not in _IN_FLIGHT
-        if done:
-            d = order_dict(row)
-            d["fills"] = fills(int(order_id), clients) if Decimal(str(row["executed_qty"])) > 0 else []
-            return d
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.2)
+        if not (row["status"] in until if until else row["status"] not in _IN_FLIGHT):
+            return _PENDING
+        d = order_dict(row)
+        d["fills"] = fills(int(order_id), clients) if Decimal(str(row["executed_qty"])) > 0 else []
+        return d
+
+    return _poll(attempt, timeout_s, on_timeout=None)

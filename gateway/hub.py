@@ -370,9 +370,9 @@ class Hub:
                 self.emit(names["trade"], st.trade_event(sym, t, e))
             self.fanout_ms.append(time.time() * 1000 - trades[-1]["time"])
         if self.wanted(names["aggTrade"]):
-            from chalicelib.api.market import _aggregate  # REST aggTrades' grouping: one definition
+            from chalicelib.api.market import aggregate_trades  # REST aggTrades' grouping: one definition
 
-            for a in _aggregate(trades):
+            for a in aggregate_trades(trades):
                 self.emit(names["aggTrade"], st.agg_trade_event(sym, a, e))
         for interval in md.INTERVALS:
             self._poke_kline(sym, interval)

@@ -151,7 +151,7 @@ def historical_trades(ctx) -> list:
     return [_trade_out(t) for t in tradehistory.trades(ctx.args["symbol"], from_id=ctx.args["fromId"], limit=limit)]
 
 
-def _aggregate(trades: list[dict]) -> list[dict]:
+def aggregate_trades(trades: list[dict]) -> list[dict]:
     """Binance's aggregate trades: consecutive fills of one taker order at one price.
     The aggregate id is the id of its first trade."""
     out: list[dict] = []
@@ -176,11 +176,11 @@ def agg_trades(ctx) -> list:
     if start is not None and end is not None and end < start:
         raise ExchangeError(Failure(Reason.INVALID_PARAMETER, "endTime must not be before startTime."))
     if from_id is None and start is None and end is None:
-        aggs = _aggregate(_recent(symbol, min(1000, limit * 4)))
+        aggs = aggregate_trades(_recent(symbol, min(1000, limit * 4)))
         return aggs[-limit:]
     fetch = min(5000, limit * 4)
     rows = tradehistory.trades(symbol, from_id=from_id, start=start, end=end, limit=fetch)
-    aggs = _aggregate(rows)
+    aggs = aggregate_trades(rows)
     if len(rows) == fetch and len(aggs) > 1:
         aggs = aggs[:-1]  # the last group may continue beyond what was fetched
     return aggs[:limit]
