@@ -11,7 +11,9 @@ Per stream batch (records of one shard):
 
 1. parse; drop repeats (a record at or before the (symbol, shard) position already
    journaled, the same intent twice in the batch, a NEW whose order is no longer
-   PENDING_NEW in Aurora, a reconciler's VOID);
+   PENDING_NEW in Aurora, a reconciler's VOID); a cancel of an order not sequenced
+   yet is held and sequenced right after that order, whatever shard either came on
+   (:mod:`.ordering`);
 2. number the rest per symbol and **journal** them (conditional put, first writer
    wins), then apply them to the engine;
 3. write trades / order states / depth to DynamoDB (BatchWriteItem);
@@ -49,7 +51,7 @@ from chalicelib.trading.commands import Cancel, CancelReplace, NewOrder
 from chalicelib.trading.types import CancelReplaceMode
 from matcher.engine import FastBook
 
-from . import effects as fx
+from . import effects as fx, ordering
 from .config import MatcherConfig
 from .journal import Entry, Journal, JournalConflict
 from .leases import LeaseLost, LeaseTable, Renewer, now_ms
@@ -57,8 +59,6 @@ from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
 from .recovery import load_dynamo_book, state_from_aurora
 from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
 from .streams import SHARD_END, Intent, ShardReader, list_shards, parse_record, ready_shards
-
-ORDER_KINDS = ("NEW", "CANCEL_REPLACE")
 
 
 class StepDown(RuntimeError):
@@ -355,7 +355,7 @@ class Worker:
         seen: set[str] = set()
         for r in records:
             it = parse_record(r, shard)
-            if it is None or it.kind not in ("NEW", "CANCEL", "CANCEL_REPLACE"):
+            if it is None or it.kind not in ordering.INTENT_KINDS:
                 continue
             st = self.books.get(it.symbol)
             if st is None and it.symbol in self.halted:
@@ -372,22 +372,8 @@ class Worker:
         with segment("matcher.batch", shard=shard, records=len(records)):
             with conn.transaction():
                 tx = PgTx(conn)
-                order_ids = [int(i.payload["order_id"]) for i in intents if i.kind in ORDER_KINDS]
-                pending, sequenced = set(), set()
-                if order_ids:
-                    pending = {int(r["order_id"]) for r in tx.query(
-                        "SELECT order_id FROM orders WHERE order_id = ANY(:ids) AND status = 'PENDING_NEW'",
-                        {"ids": order_ids})}
-                if intents:  # acknowledged in Aurora = journaled and settled before (a re-sent repeat)
-                    sequenced = {r["intent_id"] for r in tx.query(
-                        "SELECT intent_id FROM intent_outbox WHERE intent_id = ANY(:ids) AND sent_at IS NOT NULL",
-                        {"ids": [i.intent_id for i in intents]})}
                 ts = now_ms()
-                for it in intents:
-                    if it.intent_id in sequenced:
-                        continue
-                    if it.kind in ORDER_KINDS and int(it.payload["order_id"]) not in pending:
-                        continue  # already sequenced before (or voided)
+                for it in ordering.sequence(tx, intents):  # repeats dropped, cancels after their orders
                     st = self.books[it.symbol]
                     e = Entry(st.next_seq, it.intent_id, it.kind, it.payload, shard, it.position, ts)
                     st.next_seq += 1
