@@ -58,7 +58,7 @@ from .leases import LeaseLost, LeaseTable, Renewer, now_ms
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
 from .recovery import load_dynamo_book, state_from_aurora
 from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
-from .streams import SHARD_END, Intent, ShardReader, list_shards, parse_record, ready_shards
+from .streams import SHARD_END, Intent, PollSchedule, ShardReader, list_shards, parse_record, ready_shards
 
 
 class StepDown(RuntimeError):
@@ -210,7 +210,8 @@ class Worker:
             lease = self.leases.held.get(sh.lease_key) or self.leases.try_take(leases[sh.lease_key])
             if lease is None:
                 continue
-            self.readers[sh.shard_id] = ShardReader(self.streams, arn, sh, lease.checkpoint)
+            self.readers[sh.shard_id] = ShardReader(self.streams, arn, sh, lease.checkpoint,
+                                                    PollSchedule(self.config.poll_ms, self.config.idle_poll_ms))
             logger.info("reading shard", extra={"shard": sh.shard_id, "checkpoint": lease.checkpoint,
                                                 "parent": sh.parent_id})
 
@@ -476,6 +477,8 @@ class Worker:
         self.acquire_shards()
         busy = False
         for shard_id, reader in list(self.readers.items()):
+            if not reader.schedule.due(time.monotonic()):
+                continue  # idle: read less often (PollSchedule)
             records = reader.read(self.config.batch_limit)
             self.stats.records += len(records)
             if records:
@@ -489,6 +492,14 @@ class Worker:
                 logger.info("shard finished", extra={"shard": shard_id})
                 busy = True
         return busy
+
+    def idle_wait(self) -> float:
+        """Seconds to wait after a pass that found nothing: until a shard is due."""
+        if not self.books:
+            return self.config.renew_every_ms / 1000
+        now = time.monotonic()
+        soonest = min((r.schedule.next_at - now for r in self.readers.values()), default=0.0)
+        return soonest if soonest > 0 else self.config.poll_ms / 1000  # nothing due, or nothing read
 
     def flush_metrics(self, force: bool = False) -> None:
         if force or time.monotonic() - self._last_metrics >= self.config.metrics_every_ms / 1000:
@@ -519,7 +530,7 @@ class Worker:
                 busy = self.poll_once()
                 self.flush_metrics()
                 if not busy:
-                    self.stop.wait(self.config.poll_ms / 1000 if self.books else self.config.renew_every_ms / 1000)
+                    self.stop.wait(self.idle_wait())
         except (StepDown, LeaseLost) as exc:
             logger.warning("stepping down", extra={"reason": str(exc)})
             code = 0
