@@ -11,8 +11,9 @@ trades) must equal that of the single-shard run of the same workload.
 Workloads are built so that intents of *different* orders commute (resting orders
 below / above one price P, takers that buy at P from a maker's sell large enough for
 all of them): the only order that matters is an order before what cancels it, which
-is what the worker must guarantee.  Each run uses the same accounts and cancels what
-it left resting, so the book is as before for the next run.
+is what the worker must guarantee.  Many copies of a workload, each from accounts of its own, go
+through one delivery: copies commute too, so one pass of the worker checks every
+permutation at once.  What the runs leave resting is cancelled at the end.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from decimal import ROUND_CEILING, Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from multishard import MultiShardStreams
-from pipeline_support import assert_invariants, make_accounts
+from pipeline_support import assert_invariants
 
 SYMBOLS = ("ETHBTC", "ETHUSDT", "BTCUSDT")
 WIDTH = 8  # ticks each side of P the workloads use
@@ -73,18 +74,38 @@ class Rig:
     spec: object
     p: int          # P in ticks
     unit: Decimal   # the quantity unit (a lot count that clears minNotional at any band price)
-    maker: int
-    actors: list[int]
     maker_order: int
     pg_url: str
+    deposits: dict
     runs: int = 0
 
     def price(self, offset: int) -> Decimal:
         return self.spec.ticks_to_price(self.p + offset)
 
+    def accounts(self, n: int) -> list[int]:
+        """``n`` new funded accounts (one transaction: ensure_account + deposits)."""
+        import psycopg
+
+        from chalicelib.accounts import ensure_account
+        from chalicelib.db import PgTx
+        from chalicelib.funds import credit_deposit
+
+        tag = uuid.uuid4().hex[:8]
+        with psycopg.connect(self.pg_url) as conn:
+            tx = PgTx(conn)
+            ids = [ensure_account(tx, f"ms{tag}{i}").account_id for i in range(n)]
+            for a in ids:
+                for asset, amount in self.deposits.items():
+                    credit_deposit(tx, a, asset, Decimal(amount), f"ms-{tag}-{a}-{asset}")
+        return ids
+
 
 @pytest.fixture(scope="module")
 def rig(pipeline_env, migrated_db):
+    import time
+
+    import psycopg
+
     from chalicelib import orders
     from chalicelib.clients import get_clients
     from matcher.service.config import MatcherConfig
@@ -94,12 +115,10 @@ def rig(pipeline_env, migrated_db):
     step, tick = spec.step_size, spec.tick_size
     lots = (spec.min_notional * 2 / (tick * (p - WIDTH) * step)).to_integral_value(ROUND_CEILING)
     unit = (step * lots).quantize(step)
-    quote_need = tick * (p + WIDTH) * unit * 10_000
-    deposits = {spec.base_asset: str(unit * 20_000), spec.quote_asset: str(quote_need)}
-    maker, *actors = make_accounts(4, deposits, tag=f"ms{uuid.uuid4().hex[:5]}")
+    deposits = {spec.base_asset: str(unit * 20_000), spec.quote_asset: str(tick * (p + WIDTH) * unit * 100)}
     clients = get_clients()
     arn = clients.dynamodb.describe_table(TableName=clients.settings.intents_table)["Table"]["LatestStreamArn"]
-    streams = MultiShardStreams(clients.dynamodbstreams, arn, shards=6)
+    streams = MultiShardStreams(clients.dynamodbstreams, arn, shards=8)
     base = MatcherConfig.from_env()
     cfg = type(base)(**{**base.__dict__, "worker_id": f"multishard-{uuid.uuid4().hex[:6]}", "poll_ms": 0,
                         "describe_every_ms": 3_600_000, "reconcile_every_ms": 0, "health_port": 0,
@@ -107,8 +126,6 @@ def rig(pipeline_env, migrated_db):
     worker = Worker(cfg, streams=streams, symbols=[spec.symbol])
     worker.start_background()  # renews the leases
     try:
-        import time
-
         deadline = time.monotonic() + cfg.lease_ttl_ms / 1000 + 10
         while spec.symbol not in worker.books:  # an earlier test's matcher may still hold the lease
             assert time.monotonic() < deadline, "the symbol's lease was not free"
@@ -116,13 +133,20 @@ def rig(pipeline_env, migrated_db):
             time.sleep(0.05)
         streams.collect(lambda r: 0)  # whatever the takeover re-sent
         streams.deliver(worker, [(0, 10**6)])
+        r = Rig(worker, streams, spec, p, unit, 0, migrated_db, deposits)
+        [maker] = r.accounts(1)
         sell = orders.place_order(maker, orders.OrderRequest(spec.symbol, "SELL", "LIMIT", "GTC", unit * 10_000, None,
                                                              spec.ticks_to_price(p), None, "maker"))
+        r.maker_order = int(sell["orderId"])
         streams.collect(lambda r: 0)
         streams.deliver(worker, [(0, 10)])
-        r = Rig(worker, streams, spec, p, unit, maker, actors, int(sell["orderId"]), migrated_db)
         yield r
-        for a in [maker, *actors]:
+        # what the runs left resting, and the maker: cancelled, so that later tests see the book as it was
+        with psycopg.connect(migrated_db) as conn:
+            left = [a for (a,) in conn.execute(
+                "SELECT DISTINCT account_id FROM orders WHERE symbol = %s AND order_id >= %s AND status = ANY(%s)",
+                (spec.symbol, r.maker_order, list(OPEN)))]
+        for a in left:
             _cancel_all(spec.symbol, a)
         streams.collect(lambda r: 0)
         streams.deliver(worker, [(0, 10**6)])
@@ -163,7 +187,7 @@ def new(actor, name, side="BUY", offset=-1, qty=1):
     return Op("new", actor, name, side, offset, qty)
 
 
-def write(rig: Rig, ops: list[Op], tag: str) -> None:
+def write(rig: Rig, actors: list[int], ops: list[Op], tag: str) -> None:
     """Send the workload through the API functions (Aurora + the intents table), no
     matcher answering yet: every order is PENDING_NEW when its cancel is written."""
     from chalicelib import orders
@@ -176,7 +200,7 @@ def write(rig: Rig, ops: list[Op], tag: str) -> None:
                                    f"{tag}{op.name}")
 
     for op in ops:
-        acct = rig.actors[op.actor]
+        acct = actors[op.actor]
         if op.kind == "new":
             ids[op.name] = int(orders.place_order(acct, req(op))["orderId"])
         elif op.kind == "cancel":
@@ -189,78 +213,73 @@ def write(rig: Rig, ops: list[Op], tag: str) -> None:
             _cancel_all(sym, acct)
 
 
-def state(rig: Rig, tag: str, lo_order: int, lo_trade: int, before: dict) -> dict:
-    """The run's outcome with run-specific ids replaced by names: orders (status,
+def state(conn, rig: Rig, actors: list[int], tag: str, lo_order: int, lo_trade: int, before: dict) -> dict:
+    """A copy's outcome with run-specific ids replaced by names: orders (status,
     executed, quote, reservation left, reject reason), intents' outcomes, trades
-    (as a multiset: which taker met which maker is the same, the trade ids may not
-    be), balance changes."""
-    import psycopg
-
+    (a multiset: which taker met the maker is the same, the trade ids may not be),
+    balance changes of its accounts."""
     names = {rig.maker_order: "maker"}
     out: dict = {"orders": {}, "outcomes": {}}
-    with psycopg.connect(rig.pg_url) as conn:
-        for oid, cid, status, ex, cq, left, reason in conn.execute(
-                "SELECT order_id, client_order_id, status, executed_qty, cum_quote_qty, reserved_left, reject_reason"
-                " FROM orders WHERE order_id > %s AND account_id = ANY(%s)", (lo_order, rig.actors)):
-            name = cid.removeprefix(tag)
-            names[oid] = name
-            out["orders"][name] = (status, ex, cq, left, reason)
-        for _iid, kind, oid, payload, outcome in conn.execute(
-                "SELECT intent_id, kind, order_id, payload, outcome FROM intent_outbox"
-                " WHERE order_id = ANY(%s) AND sent_at IS NOT NULL", (list(names),)):
-            if kind == "CANCEL":
-                out["outcomes"][f"cancel {names[oid]}"] = outcome
-            elif kind == "CANCEL_REPLACE":
-                out["outcomes"][f"replace {names.get(payload['cancel_order_id'])} by {names[oid]}"] = outcome
-        unsent = conn.execute("SELECT count(*) FROM intent_outbox WHERE order_id = ANY(%s) AND sent_at IS NULL",
-                              (list(names),)).fetchone()[0]
-        assert unsent == 0, "an intent was never sequenced"
-        out["trades"] = sorted(
-            (names[b], names[s], str(p), str(q), str(qq), str(bf), str(sf)) for b, s, p, q, qq, bf, sf in conn.execute(
-                "SELECT buyer_order_id, seller_order_id, price, qty, quote_qty, buyer_fee, seller_fee FROM trades"
-                " WHERE symbol = %s AND trade_id > %s", (rig.spec.symbol, lo_trade)))
-        now = balances(conn, [rig.maker, *rig.actors])
-    out["balances"] = {k: (v[0] - before[k][0], v[1] - before[k][1]) for k, v in now.items()}
+    for oid, cid, status, ex, cq, left, reason in conn.execute(
+            "SELECT order_id, client_order_id, status, executed_qty, cum_quote_qty, reserved_left, reject_reason"
+            " FROM orders WHERE order_id > %s AND account_id = ANY(%s)", (lo_order, actors)):
+        name = cid.removeprefix(tag)
+        names[oid] = name
+        out["orders"][name] = (status, ex, cq, left, reason)
+    mine = [o for o in names if o != rig.maker_order]
+    for kind, oid, payload, outcome in conn.execute(
+            "SELECT kind, order_id, payload, outcome FROM intent_outbox WHERE order_id = ANY(%s)"
+            " AND sent_at IS NOT NULL", (mine,)):
+        if kind == "CANCEL":
+            out["outcomes"][f"cancel {names[oid]}"] = outcome
+        elif kind == "CANCEL_REPLACE":
+            out["outcomes"][f"replace {names.get(payload['cancel_order_id'])} by {names[oid]}"] = outcome
+    unsent = conn.execute("SELECT count(*) FROM intent_outbox WHERE order_id = ANY(%s) AND sent_at IS NULL",
+                          (mine,)).fetchone()[0]
+    assert unsent == 0, "an intent was never sequenced"
+    out["trades"] = sorted(
+        (names[b], names[s], str(p), str(q), str(qq), str(bf), str(sf)) for b, s, p, q, qq, bf, sf in conn.execute(
+            "SELECT buyer_order_id, seller_order_id, price, qty, quote_qty, buyer_fee, seller_fee FROM trades"
+            " WHERE symbol = %s AND trade_id > %s AND (buyer_order_id = ANY(%s) OR seller_order_id = ANY(%s))",
+            (rig.spec.symbol, lo_trade, mine, mine)))
+    out["balances"] = {(actors.index(a), asset): (free - before[a, asset][0], locked - before[a, asset][1])
+                       for (a, asset), (free, locked) in balances(conn, actors).items()}
     return out
 
 
 def balances(conn, accounts: list[int]) -> dict:
-    return {(accounts.index(a), asset): (free, locked) for a, asset, free, locked in conn.execute(
+    return {(a, asset): (free, locked) for a, asset, free, locked in conn.execute(
         "SELECT account_id, asset, free, locked FROM balances WHERE account_id = ANY(%s)", (accounts,))}
 
 
-def run(rig: Rig, ops: list[Op], assign, steps) -> dict:
-    """Write ``ops``, put intent i on shard ``assign[i]`` (the write order of the
-    intents), deliver ``steps`` (None: all at once, in write order), read the state,
-    then cancel what rests (single shard) so that the next run starts alike."""
+def run(rig: Rig, copies: list[tuple[list[Op], list[int]]], steps) -> list[dict]:
+    """Write each copy of a workload (``ops`` from accounts of its own, intent i on
+    shard ``assign[i]``, intents in write order), deliver ``steps`` (then whatever is
+    left), and return each copy's state.  Copies share nothing but the maker, whose
+    sell they only take from, so they commute: one delivery serves many."""
     import psycopg
 
     rig.runs += 1
-    tag = f"r{rig.runs}{uuid.uuid4().hex[:4]}-"
     with psycopg.connect(rig.pg_url) as conn:
         lo_order = conn.execute("SELECT COALESCE(max(order_id), 0) FROM orders").fetchone()[0]
         lo_trade = conn.execute("SELECT COALESCE(max(trade_id), 0) FROM trades WHERE symbol = %s",
                                 (rig.spec.symbol,)).fetchone()[0]
-        before = balances(conn, [rig.maker, *rig.actors])
-    write(rig, ops, tag)
-    order = iter(assign)
-    got = rig.streams.collect(lambda r: next(order))
-    assert len(got) == len(assign), f"{len(got)} intents written, {len(assign)} assigned"
-    if steps is None:
-        steps = [(assign[0], len(assign))] if len(set(assign)) == 1 else [(s, 1) for s in assign]
+    pool = rig.accounts(sum(1 + max(op.actor for op in ops) for ops, _ in copies))
+    with psycopg.connect(rig.pg_url) as conn:
+        before = balances(conn, pool)
+    written = []
+    for j, (ops, assign) in enumerate(copies):
+        actors, pool = pool[:1 + max(op.actor for op in ops)], pool[1 + max(op.actor for op in ops):]
+        tag = f"r{rig.runs}c{j}-"
+        write(rig, actors, ops, tag)
+        order = iter(assign)
+        got = rig.streams.collect(lambda r, order=order: next(order))
+        assert len(got) == len(assign), f"{len(got)} intents written, {len(assign)} assigned"
+        written.append((actors, tag))
     rig.streams.deliver(rig.worker, steps)
-    # anything not delivered yet (a schedule may leave a tail) goes now
     rig.streams.deliver(rig.worker, [(s, 10**6) for s in range(len(rig.streams.ids))])
-    out = state(rig, tag, lo_order, lo_trade, before)
-    for a in rig.actors:
-        _cancel_all(rig.spec.symbol, a)
-    rig.streams.collect(lambda r: 0)
-    rig.streams.deliver(rig.worker, [(0, 10**6)])
-    return out
-
-
-def single_shard(rig: Rig, ops: list[Op], n_intents: int) -> dict:
-    return run(rig, ops, [0] * n_intents, None)
+    with psycopg.connect(rig.pg_url) as conn:
+        return [state(conn, rig, actors, tag, lo_order, lo_trade, before) for actors, tag in written]
 
 
 # a resting order and its owner's cancel-all, beside another actor's taker
@@ -273,17 +292,28 @@ REPLACE_BY_TAKER = [new(0, "x", offset=-5), Op("replace", 0, "y", offset=0, qty=
                     Op("cancel", 0, target="y")]
 
 
+def permutation_copies(ops: list[Op], n: int) -> tuple[list, list]:
+    """The single-shard run (shard ``n``, read first, in one batch) and one copy per
+    permutation of the ``n`` intents, each intent on a shard of its own: a copy's
+    k-th intent to be read is on shard k, and shards 0, 1, ... are read in turn."""
+    copies = [(ops, [n] * n)]
+    for perm in itertools.permutations(range(n)):
+        copies.append((ops, [perm.index(i) for i in range(n)]))
+    return copies, [(n, n)] + [(k, 10**6) for k in range(n)]
+
+
 @pytest.mark.parametrize("ops", [CANCEL_ALL, CHAIN, REPLACE_BY_TAKER], ids=["cancel-all", "replace-chain",
                                                                           "replace-by-taker"])
 def test_every_permutation_equals_the_single_shard_run(rig, ops):
     """Each intent on a shard of its own, the shards read in every order."""
-    n = len(ops)
-    reference = single_shard(rig, ops, n)
+    n = len(ops)  # one intent per request (each cancel-all here finds one open order)
+    copies, steps = permutation_copies(ops, n)
+    reference, *permuted = run(rig, copies, steps)
     assert len(reference["outcomes"]) == sum(op.kind != "new" for op in ops), reference
     assert (reference["trades"] != []) == any(op.kind in ("new", "replace") and op.offset == 0 for op in ops)
-    for perm in itertools.permutations(range(n)):
-        got = run(rig, ops, list(range(n)), [(s, 1) for s in perm])
-        assert got == reference, f"shards read in order {perm}"
+    for (_, assign), got in zip(copies[1:], permuted, strict=True):
+        read = sorted(range(n), key=lambda i: assign[i])
+        assert got == reference, f"intents read in order {read}"
 
 
 # -- hypothesis: larger workloads, any shard assignment and interleaving -----------------
@@ -329,6 +359,7 @@ def workloads(draw):
 @given(case=workloads())
 def test_random_workloads_interleavings_equal_the_single_shard_run(rig, case):
     ops, n, assign, steps = case
-    reference = single_shard(rig, ops, n)
-    got = run(rig, ops, assign, steps)
+    # the single-shard run on shard 0, read first; the interleaved one on shards 1..
+    reference, got = run(rig, [(ops, [0] * n), (ops, [1 + s for s in assign])],
+                         [(0, n)] + [(1 + s, k) for s, k in steps])
     assert got == reference
