@@ -152,37 +152,3 @@ class ShardReader:
     def advance(self, sequence_number: str) -> None:
         self.checkpoint = sequence_number
 
-
-class ChaosStreams:
-    """Fault injection (``MATCHER_CHAOS_DUPLICATES=<probability>``): a streams client
-    that delivers records more than once -- the previous response again, and
-    records repeated within a response -- as DynamoDB Streams may."""
-
-    def __init__(self, inner, probability, seed: int | None = None):
-        import random
-
-        self.inner = inner
-        self.p = probability
-        self.rng = random.Random(seed)
-        self.previous: list[dict] = []
-        self.injected = 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def get_records(self, **kw):
-        resp = dict(self.inner.get_records(**kw))
-        records = list(resp.get("Records", []))
-        out = []
-        if records and self.previous and self.rng.random() < self.p:
-            out.extend(self.previous)  # a redelivery of what came before
-            self.injected += len(self.previous)
-        for r in records:
-            out.append(r)
-            if self.rng.random() < self.p:
-                out.append(r)
-                self.injected += 1
-        if records:
-            self.previous = records[-5:]
-        resp["Records"] = out
-        return resp
