@@ -16,6 +16,8 @@ import json
 import time
 
 from chalicelib import marketdata
+from chalicelib.marketdata import DEPTH_ITEM
+from chalicelib.tables import BOOK_ITEMS, TRADE_ITEMS
 from chalicelib.trading.types import OrderStatus
 
 from .settlement import Derived
@@ -36,12 +38,10 @@ class DynamoEffects:
               depth_seq: int) -> list[tuple[str, dict]]:
         out: list[tuple[str, dict]] = []
         for f in derived.fills:
-            out.append((self.trades_table, {
-                "symbol": {"S": symbol}, "trade_id": {"N": str(f.trade_id)}, "price": {"S": str(f.price)},
-                "qty": {"S": str(f.qty)}, "quote_qty": {"S": str(f.quote)},
-                "buyer_order_id": {"N": str(f.buyer_order_id)}, "seller_order_id": {"N": str(f.seller_order_id)},
-                "is_buyer_maker": {"BOOL": f.is_buyer_maker}, "event_seq": {"N": str(f.seq)},
-                "time_ms": {"N": str(f.time_ms)}}))
+            out.append((self.trades_table, TRADE_ITEMS.to_item(
+                symbol=symbol, trade_id=f.trade_id, price=f.price, qty=f.qty, quote_qty=f.quote,
+                buyer_order_id=f.buyer_order_id, seller_order_id=f.seller_order_id,
+                is_buyer_maker=f.is_buyer_maker, event_seq=f.seq, time_ms=f.time_ms)))
         for oid, c in derived.orders.items():
             if c.status is None:
                 continue
@@ -49,15 +49,13 @@ class DynamoEffects:
                     "executedQty": str(codec.qty(c.executed_lots or 0))}
             if c.reject_reason:
                 body["rejectReason"] = c.reject_reason
-            out.append((self.book_table, {"symbol": {"S": symbol}, "item": {"S": f"order#{oid}"},
-                                          "seq": {"N": str(c.last_seq)}, "fencing_token": {"N": str(token)},
-                                          "body": {"S": _dumps(body)}}))
+            out.append((self.book_table, BOOK_ITEMS.to_item(symbol=symbol, item=f"order#{oid}", seq=c.last_seq,
+                                                            fencing_token=token, body=_dumps(body))))
         bids, asks = depth
-        out.append((self.book_table, {
-            "symbol": {"S": symbol}, "item": {"S": "depth"}, "seq": {"N": str(depth_seq)},
-            "fencing_token": {"N": str(token)},
-            "body": {"S": _dumps({"lastUpdateId": depth_seq, "bids": [[str(p), str(q)] for p, q in bids],
-                                  "asks": [[str(p), str(q)] for p, q in asks]})}}))
+        out.append((self.book_table, BOOK_ITEMS.to_item(
+            symbol=symbol, item=DEPTH_ITEM, seq=depth_seq, fencing_token=token,
+            body=_dumps({"lastUpdateId": depth_seq, "bids": [[str(p), str(q)] for p, q in bids],
+                         "asks": [[str(p), str(q)] for p, q in asks]}))))
         return out
 
     def write(self, items: list[tuple[str, dict]]) -> None:

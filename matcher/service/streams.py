@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from chalicelib.tables import INTENT_ITEMS
+
 SHARD_END = "SHARD_END"
 TRIM_HORIZON = "TRIM_HORIZON"
 
@@ -76,31 +78,18 @@ class Intent:
     extra: dict = field(default_factory=dict)
 
 
-def _s(image: dict, name: str) -> str | None:
-    v = image.get(name)
-    return None if v is None else v.get("S")
-
-
-def _n(image: dict, name: str) -> int | None:
-    v = image.get(name)
-    if v is None or "N" not in v:
-        return None
-    return int(v["N"])
-
-
 def parse_record(record: dict, shard_id: str) -> Intent | None:
     """An intent from an INSERT/MODIFY record, or None (REMOVE, or not an intent)."""
     if record.get("eventName") not in ("INSERT", "MODIFY"):
         return None
     ddb = record.get("dynamodb", {})
-    image = ddb.get("NewImage") or {}
     try:
-        payload = json.loads(_s(image, "payload") or "{}")
+        v = INTENT_ITEMS.from_item(ddb.get("NewImage") or {})
         return Intent(
-            intent_id=_s(image, "intent_id"), symbol=_s(image, "symbol"), kind=_s(image, "kind"),
-            account_id=_n(image, "account_id") or 0, order_id=_n(image, "order_id"), payload=payload,
-            shard_id=shard_id, position=int(ddb["SequenceNumber"]), created_ms=_n(image, "created_ms") or 0,
-            event_name=record["eventName"])
+            intent_id=v.get("intent_id"), symbol=v.get("symbol"), kind=v.get("kind"),
+            account_id=v.get("account_id") or 0, order_id=v.get("order_id"),
+            payload=json.loads(v.get("payload") or "{}"), shard_id=shard_id, position=int(ddb["SequenceNumber"]),
+            created_ms=v.get("created_ms") or 0, event_name=record["eventName"])
     except (KeyError, ValueError, TypeError):
         return None
 
