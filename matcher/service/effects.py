@@ -13,6 +13,7 @@ skipped, so a repeat publishes nothing new.
 from __future__ import annotations
 
 import json
+import random
 import time
 
 from chalicelib import marketdata
@@ -21,6 +22,21 @@ from chalicelib.tables import BOOK_ITEMS, TRADE_ITEMS
 from chalicelib.trading.types import OrderStatus
 
 from .settlement import Derived
+
+BATCH_WRITE_TRIES = 12  # about 7 s of backoff in all (15 s at most): under the health check's 30 s
+BACKOFF_BASE_S, BACKOFF_CAP_S = 0.05, 2.0
+
+
+class DynamoUnavailable(RuntimeError):
+    """DynamoDB kept refusing a batch's items (throttling): an outage.  The batch's
+    PostgreSQL transaction rolls back and the worker stops; recovery repeats it."""
+
+
+def backoff_s(attempt: int, rng=random.random) -> float:
+    """The wait before retry ``attempt`` (1, 2, ...): "full jitter", a uniform draw
+    below an exponential ceiling capped at :data:`BACKOFF_CAP_S` (so that writers
+    throttled together do not retry together)."""
+    return rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
 
 
 def _dumps(obj) -> str:
@@ -63,14 +79,21 @@ class DynamoEffects:
             request: dict[str, list] = {}
             for table, item in items[i:i + 25]:
                 request.setdefault(table, []).append({"PutRequest": {"Item": item}})
-            delay = 0.05
-            while request:
-                self.requests += 1
-                resp = self.ddb.batch_write_item(RequestItems=request)
-                request = resp.get("UnprocessedItems") or {}
-                if request:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 1.0)
+            self._write_chunk(request)
+
+    def _write_chunk(self, request: dict[str, list]) -> None:
+        """One BatchWriteItem, then its ``UnprocessedItems`` again after a jittered
+        backoff (botocore's retry mode covers errors, not a partly written batch), at
+        most :data:`BATCH_WRITE_TRIES` calls: then DynamoDB counts as unavailable."""
+        for attempt in range(BATCH_WRITE_TRIES):
+            if attempt:
+                time.sleep(backoff_s(attempt))
+            self.requests += 1
+            request = self.ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+            if not request:
+                return
+        left = sum(len(v) for v in request.values())
+        raise DynamoUnavailable(f"{left} items still unprocessed after {BATCH_WRITE_TRIES} BatchWriteItem calls")
 
 
 def publish(redis, symbol: str, derived: Derived, depth: tuple[list, list], depth_seq: int,

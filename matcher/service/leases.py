@@ -19,9 +19,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.tables import LEASE_ITEMS
+
+from .obs import logger
 
 # the stored names of the attributes written in expressions
 _NAMES = {"#k": LEASE_ITEMS.name("lease_key"), "#o": LEASE_ITEMS.name("owner"), "#c": LEASE_ITEMS.name("counter"),
@@ -201,8 +203,8 @@ class LeaseTable:
                 self.renew(key)
             except LeaseLost:
                 lost.add(key)
-            except Exception:  # an outage: the lease may still expire; retried next round
-                pass
+            except (BotoCoreError, ClientError) as exc:  # an outage: retried next round (it may still expire)
+                logger.warning("lease renewal failed", extra={"lease": key, "error": repr(exc)[:300]})
         return lost
 
     def raise_above(self, key: str, floor: int) -> int:

@@ -587,8 +587,8 @@ class Worker:
         if self.pg is not None:
             try:
                 self.pg.close()
-            except Exception:
-                pass
+            except Exception as exc:  # stopping anyway: the server drops the session
+                logger.warning("closing the PostgreSQL connection failed", extra={"error": repr(exc)[:300]})
         logger.info("matcher stopped", extra={"clean": clean, "intents": self.stats.intents,
                                               "trades": self.stats.trades})
 
