@@ -150,8 +150,9 @@ def rig(pipeline_env, migrated_db):
         for a in left:
             _cancel_all(spec.symbol, a)
         streams.collect(lambda r: 0)
-        streams.deliver(worker, [(0, 10**6)])
+        streams.deliver(r.worker, [(0, 10**6)])  # (a test may have replaced the worker)
         assert_invariants(migrated_db)
+        worker = r.worker
     finally:
         worker.shutdown(clean=True)
 
@@ -253,7 +254,7 @@ def balances(conn, accounts: list[int]) -> dict:
         "SELECT account_id, asset, free, locked FROM balances WHERE account_id = ANY(%s)", (accounts,))}
 
 
-def run(rig: Rig, copies: list[tuple[list[Op], list[int]]], steps) -> list[dict]:
+def run(rig: Rig, copies: list[tuple[list[Op], list[int]]], steps, between=None) -> list[dict]:
     """Write each copy of a workload (``ops`` from accounts of its own, intent i on
     shard ``assign[i]``, intents in write order), deliver ``steps`` (then whatever is
     left), and return each copy's state.  Copies share nothing but the maker, whose
@@ -281,6 +282,8 @@ def run(rig: Rig, copies: list[tuple[list[Op], list[int]]], steps) -> list[dict]
     assert len(got) == sum(len(a) for _, a in copies), f"{len(got)} intents written"
     assert all(next(it, None) is None for it in shard_of.values()), "fewer intents written than assigned"
     rig.streams.deliver(rig.worker, steps)
+    if between:
+        between(jobs)
     rig.streams.deliver(rig.worker, [(s, 10**6) for s in range(len(rig.streams.ids))])
     with psycopg.connect(rig.pg_url) as conn:
         return [state(conn, rig, actors, tag, lo_order, lo_trade, before) for actors, tag, _ in jobs]
@@ -318,6 +321,40 @@ def test_every_permutation_equals_the_single_shard_run(rig, ops):
     for (_, assign), got in zip(copies[1:], permuted, strict=True):
         read = sorted(range(n), key=lambda i: assign[i])
         assert got == reference, f"intents read in order {read}"
+
+
+def test_a_held_cancel_survives_a_takeover(rig):
+    """The cancel is read before its order and held; the worker dies (no release, no
+    final snapshot) and its successor resumes from the checkpoints, past the cancel's
+    record.  The order still comes with its cancel right behind it: the hold is the
+    outbox row, not the dead worker's memory."""
+    import psycopg
+
+    from matcher.service.worker import Worker
+
+    ops = [new(0, "x", offset=-5, qty=2), Op("cancel", 0, target="x")]
+
+    def takeover(jobs):
+        actors, tag, _ = jobs[1]
+        with psycopg.connect(rig.pg_url) as conn:
+            held = conn.execute(
+                "SELECT o.status, b.sent_at FROM orders o JOIN intent_outbox b ON b.order_id = o.order_id"
+                " AND b.kind = 'CANCEL' WHERE o.account_id = %s AND o.client_order_id = %s",
+                (actors[0], f"{tag}x")).fetchone()
+        assert held == ("PENDING_NEW", None)  # read, and held: not sequenced, not acknowledged
+        dead = rig.worker
+        dead._renewer.stop.set()  # it stops without a word; a restart under its id reclaims at once
+        dead.pg.close()
+        rig.worker = Worker(dead.config, streams=rig.streams, symbols=dead.symbols)
+        rig.worker.start_background()
+        while rig.spec.symbol not in rig.worker.books:
+            rig.worker.poll_once()
+        assert rig.worker.books[rig.spec.symbol].token > dead.books[rig.spec.symbol].token
+
+    # the single-shard run on shard 2; the other: its order on shard 1, its cancel on shard 0, read first
+    reference, got = run(rig, [(ops, [2, 2]), (ops, [1, 0])], [(2, 2), (0, 1)], between=takeover)
+    assert reference["orders"]["x"][0] == "CANCELED" and reference["outcomes"] == {"cancel x": "CANCELED"}
+    assert got == reference
 
 
 # -- hypothesis: larger workloads, any shard assignment and interleaving -----------------
