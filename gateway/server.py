@@ -173,7 +173,9 @@ class Gateway:
         """``/ws-api/v3``: one request per text frame, answered in order."""
         from . import wsapi
 
-        session = wsapi.Session((ws.remote_address or ("0.0.0.0",))[0])
+        query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
+        session = wsapi.Session((ws.remote_address or ("0.0.0.0",))[0],
+                                query.get("returnRateLimits", ["true"])[-1].lower() != "false")
         try:
             async with asyncio.timeout(self.config.max_lifetime_s):
                 async for message in ws:

@@ -43,8 +43,9 @@ SESSION_WEIGHT = 2
 class Session:
     """One ``/ws-api/v3`` connection's authentication state."""
 
-    def __init__(self, ip: str):
+    def __init__(self, ip: str, return_rate_limits: bool = True):
         self.ip = ip
+        self.return_rate_limits = return_rate_limits  # ?returnRateLimits=false on the URL: hidden by default
         self.connected_since = _now_ms()
         self.principal = None
         self.api_key: str | None = None
@@ -52,7 +53,8 @@ class Session:
 
     def status(self) -> dict:
         return {"apiKey": self.api_key, "authorizedSince": self.authorized_since,
-                "connectedSince": self.connected_since, "returnRateLimits": True, "serverTime": _now_ms(),
+                "connectedSince": self.connected_since, "returnRateLimits": self.return_rate_limits,
+                "serverTime": _now_ms(),
                 "userDataStream": False}
 
 
@@ -179,7 +181,7 @@ def run(target, req_id, params: dict, session: Session) -> dict:
     else:
         op = O.BY_HANDLER[target]
         op_id = op.id
-    show_limits = params.get("returnRateLimits", True) is not False
+    show_limits = params.get("returnRateLimits", session.return_rate_limits) not in (False, "false")
     used, orders_used = None, []
     try:
         text = {k: _as_text(k, v) for k, v in params.items()}  # all of them are signed

@@ -53,8 +53,8 @@ def _check_rate_limits(reply, orders: bool) -> None:
         assert isinstance(x["count"], int) and x["count"] >= 1 and x["limit"] > 0
 
 
-def _rest_order(api, user, order_id: int, until=lambda o: True) -> dict:
-    deadline = time.time() + 8
+def _rest_order(api, user, order_id: int, until=lambda o: True, timeout: float = 8) -> dict:
+    deadline = time.time() + timeout
     while True:
         o = api.signed("GET", "/v3/order", user, {"symbol": SYM, "orderId": order_id}).json
         if until(o) or time.time() > deadline:
@@ -72,7 +72,8 @@ def test_place_fill_cancel_and_rest_sees_it(gateway, matcher, api, traders, clea
         assert list(r["result"]) == ACK and r["result"]["orderListId"] == -1 and r["result"]["symbol"] == SYM
         _check_rate_limits(r, orders=True)
         sell_id = r["result"]["orderId"]
-        rest = _rest_order(api, maker, sell_id, lambda o: o.get("status") == "NEW")
+        # (the module's matcher may still be starting: its first batch can take a while)
+        rest = _rest_order(api, maker, sell_id, lambda o: o.get("status") == "NEW", timeout=30)
         assert rest["status"] == "NEW" and rest["clientOrderId"] == r["result"]["clientOrderId"]
         # FULL (LIMIT's default): the taker's fill, the trade's fields
         r = _call(ws, "order.place", _signed(taker, _limit("BUY", "0.2")), req_id=2)
@@ -286,3 +287,10 @@ def test_cancel_replace_outcomes(gateway, matcher, api, traders, cleanup_orders)
         assert data["newOrderResponse"] == {"code": -2010, "msg": "Order would immediately match and take."}
         assert _rest_order(api, maker, placed)["status"] == "CANCELED"
         assert [o["orderId"] for o in api.signed("GET", "/v3/openOrders", maker, {"symbol": SYM}).json] == [live]
+
+
+def test_return_rate_limits_on_the_url(gateway):
+    with connect(f"{gateway.url}/ws-api/v3?returnRateLimits=false") as ws:
+        assert _call(ws, "ping", req_id=1) == {"id": 1, "status": 200, "result": {}}
+        assert "rateLimits" in _call(ws, "ping", {"returnRateLimits": True}, req_id=2)
+        assert _call(ws, "session.status")["result"]["returnRateLimits"] is False
