@@ -25,7 +25,7 @@ from chalicelib.errors import ExchangeError, Failure, Reason
 from . import wstrading
 
 #: WebSocket API method -> the REST operation's handler (its Op is found by the function,
-#: as the HTTP routes find theirs; public ones and signed reads, for now).
+#: as the HTTP routes find theirs): public ones, signed reads, and trading (gateway.wstrading).
 METHODS = {
     "ping": market.ping, "time": market.server_time, "exchangeInfo": market.exchange_info, "depth": market.depth,
     "trades.recent": market.recent_trades, "trades.aggregate": market.agg_trades, "klines": market.klines,
