@@ -294,3 +294,31 @@ def test_return_rate_limits_on_the_url(gateway):
         assert _call(ws, "ping", req_id=1) == {"id": 1, "status": 200, "result": {}}
         assert "rateLimits" in _call(ws, "ping", {"returnRateLimits": True}, req_id=2)
         assert _call(ws, "session.status")["result"]["returnRateLimits"] is False
+
+
+def test_order_count_limit(gateway, traders):
+    """Over the unfilled-order count (the gateway runs Binance's default 100 per 10 s): 429
+    -1015 with ``retryAfter``, the counts in ``rateLimits``; nothing is placed."""
+    from chalicelib.api.ratelimit import Limits, _order_keys
+    from chalicelib.clients import get_clients
+
+    _, taker = traders
+    c = get_clients()
+    now = time.time()
+    for t in (now, now + 10):  # this window and the next, should the request cross into it
+        key = _order_keys(c.settings.redis_key_prefix, taker.account_id, t)[0]
+        c.redis.set(key, Limits().orders_per_10s, ex=30)
+    with connect(f"{gateway.url}/ws-api/v3") as ws:
+        r = _call(ws, "order.place", _signed(taker, _limit("BUY", "0.01", price="1000")))
+        assert r["status"] == 429, r
+        assert r["error"]["code"] == -1015
+        assert r["error"]["msg"] == "Too many new orders; current limit is 100 orders per 10 SECOND."
+        data = r["error"]["data"]
+        assert list(data) == ["serverTime", "retryAfter"] and 0 < data["retryAfter"] - data["serverTime"] <= 10_000
+        assert r["rateLimits"][0] == {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+                                      "limit": 100, "count": 101}
+        _check_rate_limits(r, orders=True)
+        r = _call(ws, "openOrders.status", _signed(taker, {"symbol": SYM}), req_id=2)
+        assert r["status"] == 200 and r["result"] == []
+    for t in (now, now + 10):
+        c.redis.delete(_order_keys(c.settings.redis_key_prefix, taker.account_id, t)[0])
