@@ -1,6 +1,7 @@
 """The stock ccxt pro ``binance`` class (shipped in the installed ccxt package),
 pointed at our REST API and the gateway: watch_order_book (diff stream + REST
-snapshot, ccxt's own nonce checks), watch_trades, watch_ticker and watch_ohlcv."""
+snapshot, ccxt's own nonce checks), watch_trades, watch_ticker and watch_ohlcv; and its
+WebSocket API trading: create_order_ws, fetch_order_ws, fetch_open_orders_ws, cancel_order_ws."""
 from __future__ import annotations
 
 import asyncio
