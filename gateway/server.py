@@ -172,13 +172,17 @@ class Gateway:
         from . import wsapi
 
         session = wsapi.Session((ws.remote_address or ("0.0.0.0",))[0])
+        session.userdata = self.users.connection(ws)
         try:
             async with asyncio.timeout(self.config.max_lifetime_s):
                 async for message in ws:
                     reply = await asyncio.to_thread(wsapi.handle, message, session)
                     await ws.send(json.dumps(reply, separators=(",", ":"), default=str))
+                    session.userdata.flush()  # user data events held while a subscribe was answered
         except TimeoutError:
             await ws.close(1000, "Connection lifetime reached")
+        finally:
+            session.userdata.close()
 
     @staticmethod
     def _within_rate(conn: Conn) -> bool:
@@ -319,6 +323,10 @@ class Gateway:
     async def run(self, ready: threading.Event | None = None, stopped: asyncio.Event | None = None) -> None:
         loop = asyncio.get_running_loop()
         self.hub = Hub(self.redis, self.prefix, self.symbols, loop)
+        from .userdata import UserStreams
+
+        self.users = UserStreams(self.redis, self.prefix, loop)
+        self.users.start()
         listener = threading.Thread(target=self._listen, args=(loop,), daemon=True, name="gateway-redis")
         listener.start()
         await asyncio.to_thread(self.subscribed.wait, 10)
@@ -343,3 +351,4 @@ class Gateway:
             finally:
                 ticker.cancel()
                 self.stop.set()
+                self.users.stop.set()

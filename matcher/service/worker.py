@@ -49,7 +49,7 @@ from chalicelib.trading.commands import Cancel, CancelReplace, NewOrder
 from chalicelib.trading.types import CancelReplaceMode
 from matcher.engine import FastBook
 
-from . import effects as fx
+from . import effects as fx, userdata
 from .config import MatcherConfig
 from .journal import Entry, Journal, JournalConflict
 from .leases import LeaseLost, LeaseTable, Renewer, now_ms
@@ -260,6 +260,7 @@ class Worker:
         rebuilt = not dyn.covers(settled)
         lap("dynamodb_ms")
         pending: list[Entry] = []
+        replayed: list[Applied] = []  # settled entries after the snapshot (user events to repair)
         if rebuilt:
             reason = dyn.gap or f"DynamoDB's book ends at seq {dyn.last_seq}, Aurora settled up to {settled}"
             book = FastBook(codec.filters)
@@ -269,8 +270,8 @@ class Worker:
         else:
             book, positions = dyn.book, dict(dyn.positions)
             for e in dyn.entries:
-                if e.seq <= settled:
-                    book.process(command(e))  # settled already: the book catches up to Aurora
+                if e.seq <= settled:  # settled already: the book catches up to Aurora
+                    replayed.append(Applied(e, book.process(command(e))))
                 else:
                     pending.append(e)
                 positions[e.shard_id] = max(positions.get(e.shard_id, 0), e.position)
@@ -294,6 +295,7 @@ class Worker:
                 "symbol": sym, "reason": reason, "resting": book.resting_count(), "settled_seq": settled,
                 "seq": next_seq - 1, "trade_id": aurora.trade_id, "snapshot_saved": saved,
                 "redis_trades_cleared": cleared})
+        userdata.repair(self, sym, replayed)
         applied = [Applied(e, book.process(command(e))) for e in pending]
         state.since_snapshot = len(applied)
         if applied:
@@ -472,6 +474,7 @@ class Worker:
             for sym in by_symbol:
                 d, depth, depth_seq = self._derived[sym]
                 fx.publish(self.clients.redis, sym, d, depth, depth_seq, prefix)
+                userdata.publish(self, sym, by_symbol[sym], d.fills)  # after the commit, never before
 
     def maybe_snapshot(self, force: bool = False) -> None:
         for sym, st in self.books.items():
