@@ -83,8 +83,10 @@ def signed(user, params: dict | None = None) -> dict:
 def place(user, side, type_, qty=None, price=None, tif=None, stop=None, stp="NONE", quote=None) -> int:
     from chalicelib import orders
 
-    req = orders.OrderRequest(SYM, side, type_, tif, None if qty is None else D(qty), None if quote is None else D(quote),
-                              None if price is None else D(price), None if stop is None else D(stop),
+    def dec(v):
+        return None if v is None else D(v)
+
+    req = orders.OrderRequest(SYM, side, type_, tif, dec(qty), dec(quote), dec(price), dec(stop),
                               f"ud{uuid.uuid4().hex[:12]}", stp)
     return int(orders.place_order(user.account_id, req)["orderId"])
 
@@ -172,8 +174,8 @@ def test_execution_reports_for_every_order_type_and_state(gateway, matcher, api,
         assert c.request("session.logon", signed(buyer))["status"] == 200
         r = c.request("userDataStream.subscribe")
         assert r["status"] == 200 and r["result"] == {"subscriptionId": 0}, r
-        assert c.request("userDataStream.subscribe")["error"] == {"code": -2035,
-                                                                  "msg": "User Data Stream subscription already active."}
+        again = c.request("userDataStream.subscribe")
+        assert again["error"] == {"code": -2035, "msg": "User Data Stream subscription already active."}
         r = c.request("userDataStream.subscribe.signature", signed(seller))
         assert r["result"] == {"subscriptionId": 1}, r
         assert c.request("session.subscriptions")["result"] == [{"subscriptionId": 0}, {"subscriptionId": 1}]
