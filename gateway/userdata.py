@@ -231,7 +231,7 @@ def handle(name: str, req_id, params: dict, session) -> dict:
 
     from . import wsapi
 
-    show_limits = params.pop("returnRateLimits", True) is not False
+    show_limits = params.pop("returnRateLimits", getattr(session, "return_rate_limits", True)) not in (False, "false")
     used = None
     try:
         try:
