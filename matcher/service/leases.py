@@ -88,7 +88,8 @@ class LeaseTable:
         return Lease.from_item(item) if item else None
 
     def scan(self, prefix: str) -> list[Lease]:
-        out, start = [], None
+        out: list[Lease] = []
+        start = None
         while True:
             kw = {"TableName": self.table, "ConsistentRead": True, "FilterExpression": "begins_with(#k, :p)",
                   "ExpressionAttributeNames": {"#k": _NAMES["#k"]},
