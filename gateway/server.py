@@ -176,13 +176,17 @@ class Gateway:
         query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
         session = wsapi.Session((ws.remote_address or ("0.0.0.0",))[0],
                                 query.get("returnRateLimits", ["true"])[-1].lower() != "false")
+        session.userdata = self.users.connection(ws)
         try:
             async with asyncio.timeout(self.config.max_lifetime_s):
                 async for message in ws:
                     reply = await asyncio.to_thread(wsapi.handle, message, session)
                     await ws.send(json.dumps(reply, separators=(",", ":"), default=str))
+                    session.userdata.flush()  # user data events held while a subscribe was answered
         except TimeoutError:
             await ws.close(1000, "Connection lifetime reached")
+        finally:
+            session.userdata.close()
 
     @staticmethod
     def _within_rate(conn: Conn) -> bool:
@@ -326,6 +330,10 @@ class Gateway:
         # matcher): more threads than asyncio's default of cpu + 4
         loop.set_default_executor(ThreadPoolExecutor(API_WORKERS, thread_name_prefix="ws-api"))
         self.hub = Hub(self.redis, self.prefix, self.symbols, loop)
+        from .userdata import UserStreams
+
+        self.users = UserStreams(self.redis, self.prefix, loop)
+        self.users.start()
         listener = threading.Thread(target=self._listen, args=(loop,), daemon=True, name="gateway-redis")
         listener.start()
         await asyncio.to_thread(self.subscribed.wait, 10)
@@ -353,3 +361,4 @@ class Gateway:
             finally:
                 ticker.cancel()
                 self.stop.set()
+                self.users.stop.set()

@@ -50,12 +50,13 @@ class Session:
         self.principal = None
         self.api_key: str | None = None
         self.authorized_since: int | None = None
+        self.userdata = None  # gateway.userdata.UserConn: this connection's user data stream subscriptions
 
     def status(self) -> dict:
         return {"apiKey": self.api_key, "authorizedSince": self.authorized_since,
                 "connectedSince": self.connected_since, "returnRateLimits": self.return_rate_limits,
                 "serverTime": _now_ms(),
-                "userDataStream": False}
+                "userDataStream": bool(self.userdata and self.userdata.ids())}
 
 
 def _now_ms() -> int:
@@ -129,6 +130,10 @@ def handle(text, session: Session) -> dict:
     name = method[3:] if method.startswith("v3/") else method
     if name in SESSION_METHODS:
         return run(name, req_id, dict(params), session)
+    from . import userdata
+
+    if name in userdata.METHODS:
+        return userdata.handle(name, req_id, dict(params), session)
     handler = METHODS.get(name)
     if handler is None:
         return _envelope_error(req_id, UNKNOWN_METHOD, f"Unknown method '{method[:64]}'.")
@@ -204,6 +209,9 @@ def run(target, req_id, params: dict, session: Session) -> dict:
             result = session.status()
         elif op_id == "session.logout":
             session.principal = session.api_key = session.authorized_since = None
+            from . import userdata
+
+            userdata.on_logout(session)
             result = session.status()
         elif op_id == "session.status":
             result = session.status()

@@ -146,3 +146,51 @@ def test_ccxt_pro_ws_api_orders(gateway, matcher, web_url, api, cleanup_orders):
     placed = asyncio.run(run())
     rest = api.signed("GET", "/v3/order", user, {"symbol": SYM, "orderId": placed["id"]}).json
     assert rest["status"] == "CANCELED" and rest["clientOrderId"] == placed["clientOrderId"]
+
+
+def test_ccxt_pro_watch_balance_and_orders(gateway, matcher, web_url, cleanup_orders):
+    """ccxt's spot user data: ``userDataStream.subscribe.signature`` on the WebSocket
+    API, then ``outboundAccountPosition`` and ``executionReport`` parsed by ccxt itself."""
+    import ccxt.pro
+
+    user = make_user("ccxtud", {"ETH": "3", "BTC": "1"})
+    cleanup_orders.append(user.account_id)
+
+    async def run():
+        ex = ccxt.pro.binance({"apiKey": user.api_key, "secret": user.secret, "enableRateLimit": False,
+                               "timeout": 20000, "options": {
+                                   "defaultType": "spot", "fetchMarkets": {"types": ["spot"]},
+                                   "fetchCurrencies": False, "adjustForTimeDifference": False,
+                                   # no margin pairs: two signed reads sent in the same millisecond
+                                   # carry the same signature, and the API refuses the second (-1022)
+                                   "fetchMargins": False}})
+        ws = ex.urls["api"].pop("ws")
+        point_at_host(ex, web_url)  # every REST URL, as the README's snippet does
+        ex.urls["api"]["ws"] = ws
+        ws["spot"] = f"{gateway.url}/ws"
+        ws["ws-api"]["spot"] = f"{gateway.url}/ws-api/v3"
+        try:
+            await ex.load_markets()
+            # what watch_balance / watch_orders do first, awaited here: the subscription is
+            # confirmed before the order goes in
+            await ex.ensure_user_data_stream_ws_subscribe_signature("spot")
+            balance = asyncio.ensure_future(ex.watch_balance())
+            orders = asyncio.ensure_future(ex.watch_orders("ETH/BTC"))
+            placed = await ex.create_order("ETH/BTC", "limit", "sell", 1.5, 0.09999)
+            got = await asyncio.wait_for(orders, 20)
+            assert got[-1]["id"] == placed["id"] and got[-1]["status"] == "open"
+            assert got[-1]["amount"] == 1.5 and got[-1]["price"] == 0.09999 and got[-1]["side"] == "sell"
+            bal = await asyncio.wait_for(balance, 20)
+            assert bal["ETH"]["free"] == 1.5 and bal["ETH"]["used"] == 1.5
+            # watching before the cancel: its events come before the REST reply (which waits for the matcher)
+            update = asyncio.ensure_future(ex.watch_orders("ETH/BTC"))
+            balance = asyncio.ensure_future(ex.watch_balance())
+            await ex.cancel_order(placed["id"], "ETH/BTC")
+            got = await asyncio.wait_for(update, 20)
+            assert got[-1]["id"] == placed["id"] and got[-1]["status"] == "canceled" and got[-1]["filled"] == 0
+            bal = await asyncio.wait_for(balance, 20)
+            assert bal["ETH"]["free"] == 3 and bal["ETH"]["used"] == 0
+        finally:
+            await ex.close()
+
+    asyncio.run(run())
