@@ -36,6 +36,7 @@ import io
 import json
 import os
 import pstats
+import signal
 import statistics
 import subprocess
 import sys
@@ -124,19 +125,19 @@ class StreamDouble:
     def _count(self, op: str) -> None:
         self.calls[op] = self.calls.get(op, 0) + 1
 
-    def describe_stream(self, StreamArn, ExclusiveStartShardId=None, **_):  # noqa: N803 (boto3's names)
+    def describe_stream(self, StreamArn, ExclusiveStartShardId=None, **_):
         self._count("dynamodbstreams.DescribeStream")
         return {"StreamDescription": {"Shards": [{"ShardId": self.SHARD, "SequenceNumberRange": {
             "StartingSequenceNumber": "1000"}}]}}
 
-    def get_shard_iterator(self, StreamArn, ShardId, ShardIteratorType, SequenceNumber=None, **_):  # noqa: N803
+    def get_shard_iterator(self, StreamArn, ShardId, ShardIteratorType, SequenceNumber=None, **_):
         self._count("dynamodbstreams.GetShardIterator")
         pos = 0
         if ShardIteratorType == "AFTER_SEQUENCE_NUMBER":
             pos = int(SequenceNumber) - 1000 + 1
         return {"ShardIterator": str(pos)}
 
-    def get_records(self, ShardIterator, Limit=1000, **_):  # noqa: N803
+    def get_records(self, ShardIterator, Limit=1000, **_):
         self._count("dynamodbstreams.GetRecords")
         pos = int(ShardIterator)
         if self.t0 is None:
@@ -257,7 +258,8 @@ def child(args) -> int:
     requests.update(double.calls)
     out = {"symbol": args.symbol, "rate": rate, "orders": n, "settled": len(crossing),
            "orders_per_s": len(crossing) / (last - first) if last > first else 0.0,
-           "p50_ms": lat[len(lat) // 2] if lat else None, "p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)] if lat else None,
+           "p50_ms": lat[len(lat) // 2] if lat else None,
+           "p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)] if lat else None,
            "pg_transactions": worker.stats.pg_transactions - pg_from, "batches": worker.stats.batches,
            "requests": requests, "items_written": written.get("items", 0)}
     if profile:
@@ -315,6 +317,7 @@ def main(argv=None) -> int:
     ap.add_argument("--accounts", type=int, default=20)
     ap.add_argument("--profile", type=int, default=25, help="cProfile entries of one process (0 = no profile)")
     ap.add_argument("--json", help="also write every run's figures as JSON here")
+    ap.add_argument("--pg-log-ms", type=int, default=0, help="PostgreSQL logs statements slower than this")
     ap.add_argument("--smoke", action="store_true", help="one small step, one run (the test suite's)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--symbol", help=argparse.SUPPRESS)
@@ -333,11 +336,18 @@ def main(argv=None) -> int:
 
     from bench.pipeline import make_accounts, start_servers
 
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on a kill too
     tmp = Path(tempfile.mkdtemp(prefix="bench-capacity-"))
     env, procs, servers, url, _ = start_servers(tmp)
     all_runs, step = [], 0
     try:
         accounts = make_accounts(args.accounts)
+        if args.pg_log_ms:  # PostgreSQL logs statements slower than this (in its data directory's log)
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f"ALTER DATABASE {conn.info.dbname} SET log_min_duration_statement = {args.pg_log_ms}")
         load = os.getloadavg()
         print(f"capacity: rates {rates} orders/s per process, {args.seconds:g} s each, groups {group_counts},"
               f" {args.runs} run(s); load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}", flush=True)
@@ -347,22 +357,20 @@ def main(argv=None) -> int:
                 runs = []
                 for _ in range(args.runs):
                     reset_dynamodb()
-                    res = run_step(env, url, accounts, tmp, rate, args.seconds, groups,
-                                   args.profile if step == 0 or (rate == 0 and groups == 1) else 0, step)
+                    res = run_step(env, url, accounts, tmp, rate, args.seconds, groups, 0, step)
                     step += 1
                     runs.append(res)
                     all_runs.append({"groups": groups, "rate": rate, "processes": res})
-                    for r in res:
-                        if r.get("profile") and not summary.get("profiled"):
-                            summary["profiled"] = r
                 summary[(groups, rate)] = report(groups, rate, runs)
         if (1, 0) in summary and (3, 0) in summary:
             one, three = summary[(1, 0)]["orders_per_s"], summary[(3, 0)]["orders_per_s"]
             print(f"3 groups in 3 processes vs 1: {three:,.0f} / {one:,.0f} orders/s = {three / one:.2f}x"
                   f" (the machine has {os.cpu_count()} cores)")
-        prof = summary.get("profiled")
-        if prof:
-            print(f"\nprofile of one matcher process ({prof['symbol']}, rate {prof['rate']:g}), by own time:")
+        if args.profile:  # a separate run: cProfile slows the process down, so it is not a measured one
+            reset_dynamodb()
+            prof = run_step(env, url, accounts, tmp, 0, args.seconds, 1, args.profile, step)[0]
+            print(f"\nprofile of one matcher process ({prof['symbol']}, all at once, {prof['orders']:,} orders,"
+                  f" {prof['orders_per_s']:,.0f} orders/s under cProfile), by own time:")
             print("\n".join(prof["profile"].splitlines()[:args.profile + 12]))
             print("by cumulative time:")
             print("\n".join(prof["profile_cumulative"].splitlines()[:args.profile + 12]))
