@@ -1,9 +1,11 @@
 """The batch's effects outside PostgreSQL: DynamoDB items and Redis market data.
 
-DynamoDB: trades (TRADES table, keyed symbol + trade id), each changed order's
-latest state (BOOK table, item ``order#<id>``) and the depth snapshot (BOOK
-table, item ``depth``), all in BatchWriteItem requests of 25 items.  Every item
-is a deterministic function of the journal, so a repeat writes the same bytes.
+DynamoDB: trades (TRADES table, keyed symbol + trade id) and the depth snapshot
+(BOOK table, item ``depth``: the API's fallback when Redis is cold), in
+BatchWriteItem requests of 25 items.  Every item is a deterministic function of
+the journal, so a repeat writes the same bytes.  An order's state is not written
+here: nothing reads it from DynamoDB (the API reads orders from Aurora, recovery
+reads the journal and the engine snapshot), and it was one write per order.
 
 Redis: through :mod:`chalicelib.marketdata` (the one definition of the keys):
 depth snapshot + best bid/ask, recent trades, last trade / ticker, klines, and a
@@ -16,7 +18,6 @@ import json
 import time
 
 from chalicelib import marketdata
-from chalicelib.trading.types import OrderStatus
 
 from .settlement import Derived
 
@@ -42,16 +43,6 @@ class DynamoEffects:
                 "buyer_order_id": {"N": str(f.buyer_order_id)}, "seller_order_id": {"N": str(f.seller_order_id)},
                 "is_buyer_maker": {"BOOL": f.is_buyer_maker}, "event_seq": {"N": str(f.seq)},
                 "time_ms": {"N": str(f.time_ms)}}))
-        for oid, c in derived.orders.items():
-            if c.status is None:
-                continue
-            body = {"orderId": oid, "status": OrderStatus(c.status).name,
-                    "executedQty": str(codec.qty(c.executed_lots or 0))}
-            if c.reject_reason:
-                body["rejectReason"] = c.reject_reason
-            out.append((self.book_table, {"symbol": {"S": symbol}, "item": {"S": f"order#{oid}"},
-                                          "seq": {"N": str(c.last_seq)}, "fencing_token": {"N": str(token)},
-                                          "body": {"S": _dumps(body)}}))
         bids, asks = depth
         out.append((self.book_table, {
             "symbol": {"S": symbol}, "item": {"S": "depth"}, "seq": {"N": str(depth_seq)},
