@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
-from chalicelib.db import CHECK_VIOLATION, Tx, Violation, violation
+from chalicelib.db import CHECK_VIOLATION, Tx, Violation, array_literal, violation
 from chalicelib.errors import ExchangeError, Reason
 
 EXTERNAL_ACCOUNT = 1  # created first by migration 0001
@@ -95,7 +95,7 @@ def post_many(tx: Tx, txns: Sequence[LedgerTxn], arrays: bool = False) -> set[st
                 for col, v in zip(cols, (t.txn_key, p.account_id, p.asset, p.bucket, str(p.amount), t.kind, t.ref),
                                   strict=True):
                     col.append(v)
-        params = dict(zip(("k", "a", "s", "b", "m", "t", "r"), cols, strict=True))
+        params = dict(zip(("k", "a", "s", "b", "m", "t", "r"), map(array_literal, cols), strict=True))
         rows_sql = ("SELECT * FROM unnest(CAST(:k AS text[]), CAST(:a AS bigint[]), CAST(:s AS text[]),"
                     " CAST(:b AS text[]), CAST(:m AS numeric[]), CAST(:t AS text[]), CAST(:r AS text[]))")
     else:
@@ -232,8 +232,8 @@ def apply_deltas(tx: Tx, postings: Iterable[Posting], arrays: bool = False) -> N
         return
     ordered = sorted(deltas.items())
     if arrays:  # see post_many
-        params = {"a": [k[0] for k, _ in ordered], "s": [k[1] for k, _ in ordered],
-                  "f": [str(v[0]) for _, v in ordered], "l": [str(v[1]) for _, v in ordered]}
+        params = {"a": array_literal(k[0] for k, _ in ordered), "s": array_literal(k[1] for k, _ in ordered),
+                  "f": array_literal(v[0] for _, v in ordered), "l": array_literal(v[1] for _, v in ordered)}
         values = ("SELECT * FROM unnest(CAST(:a AS bigint[]), CAST(:s AS text[]), CAST(:f AS numeric[]),"
                   " CAST(:l AS numeric[]))")
     else:

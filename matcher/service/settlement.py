@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 
 from chalicelib import ledger
+from chalicelib.db import array_literal
 from chalicelib.errors import Reason
 from chalicelib.trading.events import EventKind
 from chalicelib.trading.types import STOP_TYPES, OrderStatus, Side
@@ -315,17 +316,18 @@ _UPDATE_ORDERS = (
 def _insert_trades(tx, symbol: str, spec, fills: list[Fill]) -> None:
     if not fills:
         return
+    a = array_literal
     tx.execute(_INSERT_TRADES, {
         "sym": symbol, "bfa": spec.base_asset, "sfa": spec.quote_asset,
-        "t": [f.trade_id for f in fills], "p": [str(f.price) for f in fills], "q": [str(f.qty) for f in fills],
-        "qq": [str(f.quote) for f in fills], "bo": [f.buyer_order_id for f in fills],
-        "so": [f.seller_order_id for f in fills], "ba": [f.buyer_account for f in fills],
-        "sa": [f.seller_account for f in fills], "m": [f.is_buyer_maker for f in fills],
-        "bf": [str(f.buyer_fee) for f in fills], "sf": [str(f.seller_fee) for f in fills],
-        "e": [f.seq for f in fills], "ts": [f.time_ms for f in fills]})
+        "t": a(f.trade_id for f in fills), "p": a(f.price for f in fills), "q": a(f.qty for f in fills),
+        "qq": a(f.quote for f in fills), "bo": a(f.buyer_order_id for f in fills),
+        "so": a(f.seller_order_id for f in fills), "ba": a(f.buyer_account for f in fills),
+        "sa": a(f.seller_account for f in fills), "m": a(f.is_buyer_maker for f in fills),
+        "bf": a(f.buyer_fee for f in fills), "sf": a(f.seller_fee for f in fills),
+        "e": a(f.seq for f in fills), "ts": a(f.time_ms for f in fills)})
 
 
 def _update_orders(tx, updates: list[tuple]) -> None:
-    cols = list(zip(*updates, strict=True))
-    tx.execute(_UPDATE_ORDERS, dict(zip(("o", "st", "ex", "dq", "l", "sq", "w", "r", "b"), map(list, cols),
+    cols = zip(*updates, strict=True)
+    tx.execute(_UPDATE_ORDERS, dict(zip(("o", "st", "ex", "dq", "l", "sq", "w", "r", "b"), map(array_literal, cols),
                                         strict=True)))
