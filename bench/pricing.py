@@ -178,7 +178,12 @@ def report(usage: PerOrder, stage: str = "prod") -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python bench/pricing.py: the fixed baseline of each stage
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    print(f"fixed monthly baseline from infra/config.py's sizes ({REGION} list prices of {AS_OF}, 730 h):")
     for st in ("dev", "prod"):
         b = baseline(st)
         print(f"{st}: ${b.pop('total'):,.2f} per month")
