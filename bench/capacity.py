@@ -56,7 +56,7 @@ PASSIVE = 200  # resting orders per symbol (released first), so the published de
 
 
 # -- seeding (parent) -------------------------------------------------------------------
-def seed_pending(database_url: str, accounts: list[int], symbol: str, pairs: int) -> dict:
+def seed_pending(database_url: str, accounts: list[int], symbol: str, pairs: int, passive: int = PASSIVE) -> dict:
     """``PASSIVE`` resting orders plus ``pairs`` crossing pairs (SELL then BUY at the
     same price and quantity) as order entry leaves them: PENDING_NEW, funds reserved,
     an outbox row not yet acknowledged.  One transaction of set-based statements."""
@@ -66,7 +66,7 @@ def seed_pending(database_url: str, accounts: list[int], symbol: str, pairs: int
 
     spec = load_catalog().symbol(symbol)
     mid, mult = MARKET[symbol]
-    n = PASSIVE + 2 * pairs
+    n = passive + 2 * pairs
     with psycopg.connect(database_url) as conn:
         base = conn.execute("SELECT nextval('order_id_seq')").fetchone()[0]
         conn.execute("SELECT setval('order_id_seq', %s)", (base + n,))
@@ -82,7 +82,7 @@ def seed_pending(database_url: str, accounts: list[int], symbol: str, pairs: int
             " (%(accts)s::bigint[])[1 + (CASE WHEN g <= %(p)s THEN g ELSE (g - %(p)s - 1) / 2 + (g - %(p)s) %% 2 END)"
             "   %% %(k)s] AS acct"
             " FROM generate_series(1, %(n)s) g",
-            {"base": base, "accts": accounts, "k": len(accounts), "mid": mid, "n": n, "p": PASSIVE, "mult": mult})
+            {"base": base, "accts": accounts, "k": len(accounts), "mid": mid, "n": n, "p": passive, "mult": mult})
         conn.execute("ALTER TABLE seed ADD COLUMN asset text, ADD COLUMN amount numeric")
         conn.execute(
             "UPDATE seed SET asset = CASE side WHEN 0 THEN %(q)s ELSE %(b)s END,"
@@ -221,9 +221,9 @@ def child(args) -> int:
     if not worker.acquire_symbols():  # recovery happens here, before the clock starts
         raise RuntimeError(f"could not take {args.symbol}")
     # seeded after the takeover: a book rebuilt from Aurora would re-send unacknowledged intents
-    seed_pending(url, [int(a) for a in args.accounts_list.split(",")], args.symbol, args.pairs)
+    seed_pending(url, [int(a) for a in args.accounts_list.split(",")], args.symbol, args.pairs, args.passive)
     records = load_intents(url, args.symbol)
-    passive = min(PASSIVE, len(records))
+    passive = min(args.passive, len(records))
     # the passive orders first, all at once; then the pairs at the rate (both orders of a pair together)
     rate = args.rate
     times = [0.0] * passive + [(0.0 if rate <= 0 else (1 + i // 2 * 2) / rate) for i in range(len(records) - passive)]
@@ -275,7 +275,7 @@ def child(args) -> int:
 
 # -- parent ------------------------------------------------------------------------------
 def run_step(env: dict, url: str, accounts: list[int], tmp: Path, rate: int, seconds: float, groups: int,
-             profile: int, step: int) -> list[dict]:
+             profile: int, step: int, passive: int = PASSIVE) -> list[dict]:
     syms = SYMBOLS[:groups]
     pairs = max(1, int((rate or 5000) * seconds) // 2)
     procs = []
@@ -285,7 +285,8 @@ def run_step(env: dict, url: str, accounts: list[int], tmp: Path, rate: int, sec
                 "MATCHER_RECONCILE_MS": "0", "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_TRACE_DISABLED": "true", "MATCHER_POLL_MS": os.environ.get("MATCHER_POLL_MS", "5")}
         argv = [sys.executable, str(Path(__file__).resolve()), "--child", "--symbol", sym, "--rate", str(rate),
-                "--out", str(out), "--pairs", str(pairs), "--accounts-list", ",".join(map(str, accounts))]
+                "--out", str(out), "--pairs", str(pairs), "--accounts-list", ",".join(map(str, accounts)),
+                "--passive", str(passive)]
         if profile and g == 0:
             argv += ["--profile", str(profile)]
         procs.append((subprocess.Popen(argv, cwd=str(ROOT), env=menv, stdout=open(tmp / f"step{step}-{sym}.log", "ab"),
@@ -325,12 +326,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--pairs", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--accounts-list", help=argparse.SUPPRESS)
+    ap.add_argument("--passive", type=int, default=PASSIVE, help="resting orders per symbol, released first")
     ap.add_argument("--drain", type=float, default=60, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child(args)
     if args.smoke:
-        args.rates, args.seconds, args.groups, args.runs, args.accounts, args.profile = "1000", 0.5, "1", 1, 4, 5
+        args.rates, args.seconds, args.groups, args.runs, args.accounts, args.profile = "1000", 0.2, "1", 1, 2, 0
+        args.passive = 10
     rates = [int(r) for r in args.rates.split(",")]
     group_counts = [int(g) for g in args.groups.split(",")]
 
@@ -357,7 +360,7 @@ def main(argv=None) -> int:
                 runs = []
                 for _ in range(args.runs):
                     reset_dynamodb()
-                    res = run_step(env, url, accounts, tmp, rate, args.seconds, groups, 0, step)
+                    res = run_step(env, url, accounts, tmp, rate, args.seconds, groups, 0, step, args.passive)
                     step += 1
                     runs.append(res)
                     all_runs.append({"groups": groups, "rate": rate, "processes": res})
