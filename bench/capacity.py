@@ -113,11 +113,12 @@ def seed_pending(database_url: str, accounts: list[int], symbol: str, pairs: int
 
 # -- the stream double and the DynamoDB stand-in (child) ----------------------------------
 class StreamDouble:
-    """One shard of the intents stream: record ``i`` is readable from ``t0 + times[i]``."""
+    """One shard of the intents stream: record ``i`` is readable from ``t0 + times[i]``.
+    Its id names the symbol: the processes share the leases table, and each must hold
+    its own shard's lease."""
 
-    SHARD = "shardId-00000000000000000001-capacity"
-
-    def __init__(self, records: list[dict], times: list[float]):
+    def __init__(self, records: list[dict], times: list[float], symbol: str = ""):
+        self.SHARD = f"shardId-00000000000000000001-capacity-{symbol.lower()}"
         self.records, self.times = records, times
         self.t0: float | None = None  # set when the matcher is ready; nothing is readable before
         self.calls: dict[str, int] = {}
@@ -198,7 +199,7 @@ def child(args) -> int:
     from matcher.service.worker import Worker
 
     url = os.environ["DATABASE_URL"]
-    double = StreamDouble([], [])
+    double = StreamDouble([], [], args.symbol)
     clients = Clients()
     config = MatcherConfig.from_env()
     worker = Worker(config, clients=clients, streams=double, symbols=[args.symbol])
