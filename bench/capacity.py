@@ -231,7 +231,7 @@ def child(args) -> int:
     double.records, double.times = records, times
     want.update(r["dynamodb"]["NewImage"]["intent_id"]["S"] for r in records)
     counted_from = {k: v for k, v in worker.requests.items()}
-    pg_from = worker.stats.pg_transactions
+    pg_from, trades_from = worker.stats.pg_transactions, worker.stats.trades
     profile = cProfile.Profile() if args.profile else None
     double.t0 = time.monotonic()
     deadline = double.t0 + (times[-1] if times else 0) + args.drain
@@ -262,6 +262,7 @@ def child(args) -> int:
            "p50_ms": lat[len(lat) // 2] if lat else None,
            "p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)] if lat else None,
            "pg_transactions": worker.stats.pg_transactions - pg_from, "batches": worker.stats.batches,
+           "trades": worker.stats.trades - trades_from,
            "requests": requests, "items_written": written.get("items", 0)}
     if profile:
         buf = io.StringIO()
@@ -417,7 +418,9 @@ def report(groups: int, rate: int, runs: list[list[dict]]) -> dict:
     print(f"\n{groups} group(s), {offered}: settled {med(total):,.0f} crossing orders/s in all"
           f" ({med(total) / groups:,.0f} per process); intent->settled p50 {med(p50):.0f} ms, p99 {med(p99):.0f} ms"
           f" (medians of {len(runs)}; runs: {', '.join(f'{t:,.0f}' for t in total)})")
-    print(f"  Aurora transactions/order {pg / max(1, orders):.4f}; DynamoDB requests/order"
+    trades = sum(p.get("trades", 0) for run in runs for p in run)
+    print(f"  trades/order {trades / max(1, orders):.3f} (0.5: every pair crossed);"
+          f" Aurora transactions/order {pg / max(1, orders):.4f}; DynamoDB requests/order"
           f" {sum(per_order.values()):.4f}: " + ", ".join(f"{k.split('.')[1]} {v:.4f}" for k, v in per_order.items()))
     return {"orders_per_s": med(total), "p50_ms": med(p50), "p99_ms": med(p99)}
 
