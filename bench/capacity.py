@@ -196,29 +196,32 @@ def child(args) -> int:
     """One matcher process: serve ``args.symbol`` from the stream double; write figures."""
     from chalicelib.clients import Clients
     from matcher.service.config import MatcherConfig
-    from matcher.service.worker import Worker
+    from matcher.service.obs import count_requests
+    from matcher.service.worker import Worker, WorkerHooks
 
     url = os.environ["DATABASE_URL"]
     double = StreamDouble([], [], args.symbol)
     clients = Clients()
     config = MatcherConfig.from_env()
-    worker = Worker(config, clients=clients, streams=double, symbols=[args.symbol])
-    written: dict = {}
-    s = clients.settings
-    install_standin(clients.dynamodb, {s.journal_table, s.book_table}, written)
     settled: dict[str, float] = {}
     done = threading.Event()
     want: set[str] = set()
 
-    def on_batch(_worker, by_symbol):
-        now = time.monotonic()
-        for items in by_symbol.values():
-            for a in items:
-                settled[a.entry.intent_id] = now
-        if len(settled) >= len(want):
-            done.set()
+    class Hooks(WorkerHooks):
+        def batch_done(self, _worker, by_symbol):
+            now = time.monotonic()
+            for items in by_symbol.values():
+                for a in items:
+                    settled[a.entry.intent_id] = now
+            if len(settled) >= len(want):
+                done.set()
 
-    worker.on_batch = on_batch
+    worker = Worker(config, clients=clients, streams=double, symbols=[args.symbol], hooks=Hooks())
+    requests: dict[str, int] = {}
+    count_requests(worker.ddb, requests)
+    written: dict = {}
+    s = clients.settings
+    install_standin(clients.dynamodb, {s.journal_table, s.book_table}, written)
     if not worker.acquire_symbols():  # recovery happens here, before the clock starts
         raise RuntimeError(f"could not take {args.symbol}")
     # seeded after the takeover: a book rebuilt from Aurora would re-send unacknowledged intents
@@ -230,7 +233,7 @@ def child(args) -> int:
     times = [0.0] * passive + [(0.0 if rate <= 0 else (1 + i // 2 * 2) / rate) for i in range(len(records) - passive)]
     double.records, double.times = records, times
     want.update(r["dynamodb"]["NewImage"]["intent_id"]["S"] for r in records)
-    counted_from = {k: v for k, v in worker.requests.items()}
+    counted_from = dict(requests)
     pg_from, trades_from = worker.stats.pg_transactions, worker.stats.trades
     profile = cProfile.Profile() if args.profile else None
     double.t0 = time.monotonic()
@@ -255,7 +258,7 @@ def child(args) -> int:
     first = min((w for w, _ in crossing), default=t0)
     last = max((v for _, v in crossing), default=t0)
     n = len(records) - passive
-    requests = {k: v - counted_from.get(k, 0) for k, v in worker.requests.items() if v - counted_from.get(k, 0)}
+    requests = {k: v - counted_from.get(k, 0) for k, v in requests.items() if v - counted_from.get(k, 0)}
     requests.update(double.calls)
     out = {"symbol": args.symbol, "rate": rate, "orders": n, "settled": len(crossing),
            "orders_per_s": len(crossing) / (last - first) if last > first else 0.0,
