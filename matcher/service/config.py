@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from chalicelib.units import TABLES, TRACES, Access, Unit
 
@@ -57,7 +58,7 @@ class MatcherConfig:
     @classmethod
     def from_env(cls, environ=None) -> MatcherConfig:
         env = os.environ if environ is None else environ
-        values = {}
+        values: dict[str, Any] = {}
         for name, (var, default, _doc) in KNOBS.items():
             raw = env.get(var) or default
             if name == "worker_id":

@@ -86,7 +86,7 @@ def parse_record(record: dict, shard_id: str) -> Intent | None:
     try:
         v = INTENT_ITEMS.from_item(ddb.get("NewImage") or {})
         return Intent(
-            intent_id=v.get("intent_id"), symbol=v.get("symbol"), kind=v.get("kind"),
+            intent_id=v["intent_id"], symbol=v["symbol"], kind=v["kind"],
             account_id=v.get("account_id") or 0, order_id=v.get("order_id"),
             payload=json.loads(v.get("payload") or "{}"), shard_id=shard_id, position=int(ddb["SequenceNumber"]),
             created_ms=v.get("created_ms") or 0, event_name=record["eventName"])

@@ -39,6 +39,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chalicelib import bookaudit, marketdata, reconcile
 from chalicelib.db import PgTx
@@ -46,16 +47,25 @@ from chalicelib.symbols import load_catalog
 from chalicelib.trading.codec import SymbolCodec
 from chalicelib.trading.commands import Cancel, CancelReplace, NewOrder
 from chalicelib.trading.types import CancelReplaceMode
-from matcher.engine import FastBook
+from matcher.engine import FastBook, OrderBook
 
 from . import effects as fx, userdata
 from .config import MatcherConfig
 from .journal import Entry, Journal, JournalConflict
-from .leases import LeaseLost, LeaseTable, Renewer, now_ms
+from .leases import Lease, LeaseLost, LeaseTable, Renewer, now_ms
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
 from .recovery import load_dynamo_book, state_from_aurora
 from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
 from .streams import SHARD_END, Intent, ShardReader, list_shards, parse_record, ready_shards
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
+    import psycopg
+
+    from chalicelib.symbols import SymbolSpec
+
+    from .reconciler import ReconcilerThread
 
 ORDER_KINDS = ("NEW", "CANCEL_REPLACE")
 
@@ -79,16 +89,16 @@ def command(entry: Entry):
 @dataclass
 class SymbolState:
     symbol: str
-    spec: object
+    spec: SymbolSpec
     codec: SymbolCodec
-    book: FastBook
+    book: OrderBook
     token: int
     next_seq: int = 1
     last_event_seq: int = 0  # the engine's last event seq: depth snapshots' lastUpdateId
     positions: dict[str, int] = field(default_factory=dict)
     since_snapshot: int = 0
 
-    def depth(self, n: int):
+    def depth(self, n: int) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         bids, asks = self.book.depth(n)
         c = self.codec
         return ([(c.price(p), c.qty(q)) for p, q in bids], [(c.price(p), c.qty(q)) for p, q in asks])
@@ -146,7 +156,7 @@ class Worker:
         self.journal = Journal(self.ddb, s.journal_table, s.book_table)
         self.dynamo = fx.DynamoEffects(self.ddb, s.trades_table, s.book_table)
         self._pg_connect = pg_connect
-        self.pg = None
+        self.pg: psycopg.Connection | None = None
         self.books: dict[str, SymbolState] = {}
         self.halted: dict[str, str] = {}  # symbol -> why it is stopped (see halt)
         self.readers: dict[str, ShardReader] = {}
@@ -156,9 +166,9 @@ class Worker:
         self._last_describe = 0.0
         self._last_metrics = time.monotonic()
         self.last_loop = time.monotonic()  # the health check's heartbeat
-        self._health = None
+        self._health: ThreadingHTTPServer | None = None
         self._renewer: Renewer | None = None
-        self._reconciler = None
+        self._reconciler: ReconcilerThread | None = None
 
     # -- connections ----------------------------------------------------------------
     def pg_conn(self):
@@ -191,6 +201,7 @@ class Worker:
             if lease is None:
                 self.leases.create(key)
                 lease = self.leases.get(key)
+                assert lease is not None  # just created (or by a racing worker)
             taken = self.leases.try_take(lease)
             if taken is None:
                 return False  # held by a live owner: stand by (ordered, so no deadlock)
@@ -207,7 +218,7 @@ class Worker:
         self._last_describe = now
         arn = self._stream_arn()
         shards = list_shards(self.streams, arn)
-        leases = {lease.key: lease for lease in self.leases.scan("shard:")}
+        leases: dict[str, Lease | None] = {lease.key: lease for lease in self.leases.scan("shard:")}
         for sh in shards:
             if sh.lease_key not in leases:
                 self.leases.create(sh.lease_key, (sh.parent_id,) if sh.parent_id else ())
@@ -216,7 +227,8 @@ class Worker:
         for sh in ready_shards(shards, finished):
             if sh.shard_id in self.readers:
                 continue
-            lease = self.leases.held.get(sh.lease_key) or self.leases.try_take(leases[sh.lease_key])
+            known = leases[sh.lease_key]
+            lease = self.leases.held.get(sh.lease_key) or (self.leases.try_take(known) if known else None)
             if lease is None:
                 continue
             self.readers[sh.shard_id] = ShardReader(self.streams, arn, sh, lease.checkpoint)
@@ -245,6 +257,7 @@ class Worker:
             mark[0] = now
 
         spec = self.catalog.symbol(sym)
+        assert spec is not None  # self.symbols come from the catalog
         codec = SymbolCodec(spec)
         key = f"symbol:{sym}"
         conn = self.pg_conn()
@@ -272,7 +285,7 @@ class Worker:
         replayed: list[Applied] = []  # settled entries after the snapshot (user events to repair)
         if rebuilt:
             reason = dyn.gap or f"DynamoDB's book ends at seq {dyn.last_seq}, Aurora settled up to {settled}"
-            book = FastBook(codec.filters)
+            book: OrderBook = FastBook(codec.filters)
             book.import_state(state_from_aurora(aurora, spec))
             positions: dict[str, int] = {}
             next_seq = max(settled, self.journal.last_seq(sym)) + 1
