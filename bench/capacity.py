@@ -65,10 +65,13 @@ def seed_pending(database_url: str, accounts: list[int], symbol: str, pairs: int
     from chalicelib.symbols import load_catalog
 
     spec = load_catalog().symbol(symbol)
+    assert spec is not None, symbol
     mid, mult = MARKET[symbol]
     n = passive + 2 * pairs
     with psycopg.connect(database_url) as conn:
-        base = conn.execute("SELECT nextval('order_id_seq')").fetchone()[0]
+        row = conn.execute("SELECT nextval('order_id_seq')").fetchone()
+        assert row is not None
+        base = row[0]
         conn.execute("SELECT setval('order_id_seq', %s)", (base + n,))
         # g <= PASSIVE: alternately bids / asks 100..299 ticks from the mid; then pairs:
         # k = pair index, SELL (side 1) first at mid + jitter, then the BUY (side 0)

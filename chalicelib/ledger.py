@@ -88,6 +88,7 @@ def post_many(tx: Tx, txns: Sequence[LedgerTxn], arrays: bool = False) -> set[st
         return set()
     for t in txns:
         t.check()
+    params: dict[str, object]
     if arrays:
         cols: tuple[list, ...] = ([], [], [], [], [], [], [])
         for t in txns:
@@ -231,6 +232,7 @@ def apply_deltas(tx: Tx, postings: Iterable[Posting], arrays: bool = False) -> N
     if not deltas:
         return
     ordered = sorted(deltas.items())
+    params: dict[str, object]
     if arrays:  # see post_many
         params = {"a": array_literal(k[0] for k, _ in ordered), "s": array_literal(k[1] for k, _ in ordered),
                   "f": array_literal(v[0] for _, v in ordered), "l": array_literal(v[1] for _, v in ordered)}
