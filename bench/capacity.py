@@ -107,6 +107,10 @@ def seed_pending(database_url: str, accounts: list[int], symbol: str, pairs: int
             "INSERT INTO ledger_entries (txn_key, account_id, asset, bucket, amount, kind, ref)"
             " SELECT 'reserve:' || oid, acct, asset, b.bucket, CASE b.bucket WHEN 'free' THEN -amount ELSE amount END,"
             " 'RESERVE', oid::text FROM seed CROSS JOIN (VALUES ('free'), ('locked')) AS b(bucket)")
+        # the balance rows locked in (account, asset) order first, as settlement locks
+        # them: another process's matcher may be settling on the same accounts
+        conn.execute("SELECT 1 FROM balances WHERE (account_id, asset) IN (SELECT acct, asset FROM seed)"
+                     " ORDER BY account_id, asset FOR UPDATE")
         conn.execute(
             "UPDATE balances x SET free = x.free - r.total, locked = x.locked + r.total FROM ("
             " SELECT acct, asset, sum(amount) AS total FROM seed GROUP BY 1, 2) r"
