@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint down status bench-engine bench-pipeline bench-api bench-recovery bench-streams clean
+.PHONY: run test lint down status bench-engine bench-pipeline bench-capacity bench-api bench-recovery bench-streams clean
 
 $(STAMP): requirements.txt requirements-dev.txt matcher/requirements.txt gateway/requirements.txt infra/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench-engine: $(STAMP)
 ## bench-pipeline: the whole local pipeline for 60 s, against moto's own ceiling
 bench-pipeline: $(STAMP)
 	$(PY) bench/pipeline.py --seconds 60
+
+## bench-capacity: what one matcher process (and three, on disjoint symbols) settles, with a profile
+bench-capacity: $(STAMP)
+	$(PY) bench/capacity.py --rates 0 --seconds 1 --groups 1,3 --runs 3
 
 ## bench-recovery: the matcher's takeover -> first match when it rebuilds a book of 10k / 100k orders from Aurora
 bench-recovery: $(STAMP)

@@ -159,12 +159,15 @@ def count_clients(counter: dict, shape: dict):
     count_requests(IntentModel._get_connection().connection.client, counter, shape)
 
 
-def run_pipeline(seconds: float, threads: int, accounts: list[int]) -> dict:
+def run_pipeline(seconds: float, threads: int, accounts: list[int], resp_type: str = "FULL") -> dict:
     from chalicelib import marketdata, orders
+    from chalicelib.api.trading import RESULT_WAIT_S
     from chalicelib.clients import get_clients
 
     written: dict[int, float] = {}
     settled: dict[int, float] = {}
+    request_ms: list[float] = []   # per REST request: what its Lambda would run (wall) ...
+    request_cpu_ms: list[float] = []  # ... and of that, this thread's CPU
     placed = [0]
     errors = [0]
     lock = threading.Lock()
@@ -200,11 +203,19 @@ def run_pipeline(seconds: float, threads: int, accounts: list[int]) -> dict:
             for side, acct in (("SELL", a), ("BUY", b)):
                 cid = f"B{k}x{i}{side[0]}{uuid.uuid4().hex[:6]}"
                 try:
+                    t0, c0 = time.monotonic(), time.thread_time()
                     o = orders.place_order(acct, orders.OrderRequest(sym, side, "LIMIT", "GTC", qty, None, price,
                                                                      None, cid))
+                    put = time.monotonic()
                     with lock:
-                        written[o["orderId"]] = time.monotonic()
+                        written[o["orderId"]] = put
                         placed[0] += 1
+                    if resp_type != "ACK":  # what POST /api/v3/order does for LIMIT by default (FULL)
+                        orders.wait_for_result(o["orderId"], RESULT_WAIT_S)
+                    wall, cpu = (time.monotonic() - t0) * 1000, (time.thread_time() - c0) * 1000
+                    with lock:
+                        request_ms.append(wall)
+                        request_cpu_ms.append(cpu)
                 except Exception:
                     with lock:
                         errors[0] += 1
@@ -229,6 +240,9 @@ def run_pipeline(seconds: float, threads: int, accounts: list[int]) -> dict:
     lt.join(5)
     lat = sorted((settled[o] - written[o]) * 1000 for o in settled if o in written and settled[o] >= written[o])
     return {"orders": placed[0], "errors": errors[0], "seconds": elapsed, "drain_seconds": drained,
+            "request_ms": {"p50": statistics.median(request_ms) if request_ms else 0.0,
+                           "mean": statistics.fmean(request_ms) if request_ms else 0.0,
+                           "cpu_mean": statistics.fmean(request_cpu_ms) if request_cpu_ms else 0.0},
             "orders_per_s": placed[0] / elapsed, "settled_orders_per_s": placed[0] / drained,
             "latency_ms": {"n": len(lat), "p50": statistics.median(lat) if lat else None,
                            "p99": lat[int(len(lat) * 0.99) - 1] if lat else None}}
@@ -373,6 +387,63 @@ def moto_ceiling(env: dict, mix: list[dict], threads: int, seconds: float = 10.0
             "replayed": replay, "records_per_get_records": reader["records"] / gr if gr else None}
 
 
+def counted_usage(n: int, api_counter: dict, api_shape: dict, mstats: dict, res: dict, log_bytes: float,
+                  stage: str):
+    """What one order used, from what this run counted (see bench/pricing.py).
+
+    DynamoDB units from each operation's count and mean request / response bytes (the
+    JSON of the request is a little larger than the item DynamoDB bills, so writes are
+    if anything over-counted); Lambda duration = the mean REST request as run here
+    (wall, I/O waits included), with its CPU part stretched to the stage's memory
+    size (1,769 MB = one vCPU; at 512 MB the CPU part takes 3.5x as long)."""
+    from bench.pricing import PerOrder, lambda_settings, rru, wru
+
+    units = {"wru": 0.0, "rru": 0.0}
+    for counts, shape in ((api_counter, api_shape), (mstats["requests"], mstats.get("request_shape", {}))):
+        for key, count in counts.items():
+            service, op = key.split(".", 1)
+            if service != "dynamodb" or not count:
+                continue
+            sh = shape.get(key, {})
+            if op == "BatchWriteItem":
+                items = sh.get("items") or count
+                units["wru"] += items * wru(sh.get("req_bytes", 0) / items)
+            elif op in ("PutItem", "UpdateItem", "DeleteItem"):
+                units["wru"] += count * wru(sh.get("req_bytes", 0) / count)
+            elif op in ("GetItem", "Query", "Scan"):
+                units["rru"] += count * rru(sh.get("resp_bytes", 0) / count)
+    mem, _arch = lambda_settings(stage)
+    req = res["request_ms"]
+    lambda_ms = req["mean"] + req["cpu_mean"] * max(0.0, 1769 / mem - 1)
+    data_api = sum(v for k, v in api_counter.items() if k.startswith("rds-data") and k != "rds-data.autocommit")
+    return PerOrder(api_requests=1.0, lambda_ms=lambda_ms, wru=units["wru"] / n, rru=units["rru"] / n,
+                    stream_reads=mstats["requests"].get("dynamodbstreams.GetRecords", 0) / n,
+                    data_api_calls=data_api / n, log_bytes=log_bytes)
+
+
+def api_log_bytes_per_request() -> int:
+    """CloudWatch Logs bytes one POST /api/v3/order writes: the EMF document the
+    middleware flushes (OrdersAccepted + newOrderLatency, measured by producing it
+    here) and the Lambda runtime's START/END/REPORT lines (bench/pricing.py)."""
+    import contextlib
+    import io
+
+    from bench.pricing import LAMBDA_PLATFORM_LOG_BYTES
+    from chalicelib.api import observability as obs
+
+    saved = os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            obs.count("OrdersAccepted")
+            obs.metric_latency("newOrder", 12.345)
+            obs.metrics.flush_metrics(raise_on_empty_metrics=False)
+    finally:
+        if saved is not None:
+            os.environ["POWERTOOLS_METRICS_DISABLED"] = saved
+    return len(buf.getvalue().encode()) + LAMBDA_PLATFORM_LOG_BYTES
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=60)
@@ -380,6 +451,10 @@ def main(argv=None) -> int:
     ap.add_argument("--accounts", type=int, default=20)
     ap.add_argument("--ceiling-seconds", type=float, default=15)
     ap.add_argument("--json", help="also write the figures as JSON here")
+    ap.add_argument("--resp-type", choices=("FULL", "ACK"), default="FULL",
+                    help="FULL: each request also waits for the matcher's result, as POST /api/v3/order does for"
+                         " LIMIT by default; ACK: it returns once the intent is written")
+    ap.add_argument("--stage", choices=("dev", "prod"), default="prod", help="whose Lambda size and sampling to price")
     ap.add_argument("--smoke", action="store_true",
                     help="seconds-long run the test suite makes so the script cannot rot (figures meaningless)")
     args = ap.parse_args(argv)
@@ -394,13 +469,13 @@ def main(argv=None) -> int:
         api_counter: dict[str, int] = {}
         api_shape: dict[str, dict] = {}
         count_clients(api_counter, api_shape)
-        menv = {**os.environ, **env, "MATCHER_STATS_FILE": str(stats_file), "MATCHER_LOG_LEVEL": "WARNING",
+        menv = {**os.environ, **env, "MATCHER_STATS_FILE": str(stats_file), "MATCHER_LOG_LEVEL": "INFO",
                 "MATCHER_METRICS_MS": "2000", "POWERTOOLS_METRICS_DISABLED": "true", "MATCHER_RECONCILE_MS": "0"}
         matcher = subprocess.Popen([sys.executable, "-m", "matcher.instrumented"], cwd=str(ROOT), env=menv,
                                    stdout=open(tmp / "matcher.log", "ab"), stderr=subprocess.STDOUT)
         time.sleep(3)
         print(f"pipeline: {args.seconds:.0f} s of crossing LIMIT orders from {args.threads} threads ...", flush=True)
-        res = run_pipeline(args.seconds, args.threads, accounts)
+        res = run_pipeline(args.seconds, args.threads, accounts, args.resp_type)
         matcher.terminate()
         matcher.wait(30)
         mstats = json.loads(stats_file.read_text())
@@ -441,12 +516,18 @@ def main(argv=None) -> int:
             "records_per_get_records": mstats.get("records", 0) / max(1, mstats["requests"].get(
                 "dynamodbstreams.GetRecords", 0)),
             "moto_ceiling": ceiling,
-            "ratio_to_ceiling": res["orders_per_s"] / ceiling["orders_per_s"],
+            # a replay that completed no request measured no ceiling: reported as such, not divided by
+            "ratio_to_ceiling": res["orders_per_s"] / ceiling["orders_per_s"] if ceiling["orders_per_s"] else None,
         }
+        matcher_log = (tmp / "matcher.log").stat().st_size
+        api_log = api_log_bytes_per_request()
+        usage = counted_usage(n, api_counter, api_shape, mstats, res, api_log + matcher_log / n, args.stage)
+        out["cost_usage_per_order"] = {**usage.__dict__, "api_log_bytes": api_log, "matcher_log_bytes": matcher_log / n}
         print(json.dumps(out, indent=2, default=str))
         print(f"\nsustained {res['orders_per_s']:.1f} orders/s ({n} orders in {res['seconds']:.0f} s; "
               f"settled throughput {res['settled_orders_per_s']:.1f}/s); latency intent->settled "
-              f"p50 {res['latency_ms']['p50']:.0f} ms p99 {res['latency_ms']['p99']:.0f} ms")
+              + (f"p50 {res['latency_ms']['p50']:.0f} ms p99 {res['latency_ms']['p99']:.0f} ms"
+                 if res["latency_ms"]["n"] else "not measured (no trade message seen)"))
         print(f"DynamoDB requests/order: API {ddb_api / n:.2f} + matcher {ddb_matcher / n:.3f} "
               f"(matcher writes {ddb_writes_m / n:.3f}); PostgreSQL transactions/order: API {dataapi_tx / n:.2f}"
               f" + matcher {mstats['pg_transactions'] / n:.3f} ({mstats['pg_transactions']} for"
@@ -459,8 +540,18 @@ def main(argv=None) -> int:
                       + (f"  {m['resp_bytes']:7.0f} B back" if m["op"].endswith("GetRecords") else "")
                       + f"   | replay {r.get('req_bytes', 0)} B" + (f", {r.get('resp_bytes', 0)} B back"
                                                                     if m["op"].endswith("GetRecords") else ""))
-        print(f"moto ceiling for this mix: {ceiling['orders_per_s']:.1f} orders/s "
-              f"({ceiling['requests_per_s']:.0f} req/s); pipeline = {out['ratio_to_ceiling']:.0%} of it")
+        if out["ratio_to_ceiling"] is None:
+            print("moto ceiling for this mix: not measured (no request of the replay completed)")
+        else:
+            print(f"moto ceiling for this mix: {ceiling['orders_per_s']:.1f} orders/s "
+                  f"({ceiling['requests_per_s']:.0f} req/s); pipeline = {out['ratio_to_ceiling']:.0%} of it")
+        from bench.pricing import report as cost_report
+
+        print(f"per order, counted: {usage.wru:.3f} WRU, {usage.rru:.3f} RRU, {usage.stream_reads:.4f} GetRecords,"
+              f" {usage.data_api_calls:.2f} Data API calls, REST request {res['request_ms']['mean']:.0f} ms mean"
+              f" ({res['request_ms']['cpu_mean']:.1f} ms CPU; {args.resp_type}) -> {usage.lambda_ms:.0f} ms billed at"
+              f" the stage's size, logs {api_log} B API + {matcher_log / n:.0f} B matcher")
+        print(cost_report(usage, args.stage))
         if args.json:
             Path(args.json).write_text(json.dumps(out, indent=2, default=str))
         return 0

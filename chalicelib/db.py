@@ -78,6 +78,22 @@ class PgTx(Tx):
         return cur
 
 
+def array_literal(values) -> str:
+    """``values`` as one PostgreSQL array literal (None -> NULL) for ``CAST(:p AS type[])``:
+    a single string parameter, where a list would be adapted element by element in
+    Python (psycopg's list dumper: ~10 % of a big settlement batch's CPU)."""
+    parts = []
+    for v in values:
+        if v is None:
+            parts.append("NULL")
+            continue
+        s = str(v)
+        if '"' in s or "\\" in s:
+            s = s.replace("\\", "\\\\").replace('"', '\\"')
+        parts.append(f'"{s}"')
+    return "{" + ",".join(parts) + "}"
+
+
 def data_api_connection(clients=None):
     """A DB-API connection to Aurora through the Data API, per the settings."""
     import aurora_data_api

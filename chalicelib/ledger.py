@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
-from chalicelib.db import CHECK_VIOLATION, Tx, Violation, violation
+from chalicelib.db import CHECK_VIOLATION, Tx, Violation, array_literal, violation
 from chalicelib.errors import ExchangeError, Reason
 
 EXTERNAL_ACCOUNT = 1  # created first by migration 0001
@@ -75,26 +75,42 @@ def post(tx: Tx, txn: LedgerTxn) -> bool:
     return txn.txn_key in post_many(tx, [txn])
 
 
-def post_many(tx: Tx, txns: Sequence[LedgerTxn]) -> set[str]:
+def post_many(tx: Tx, txns: Sequence[LedgerTxn], arrays: bool = False) -> set[str]:
     """Apply many ledger transactions in two statements; return the txn_keys applied
     now (the others had been applied before and change nothing).  Raises
     ExchangeError(INSUFFICIENT_BALANCE) if any balance would go negative — the caller's
-    transaction must then roll back."""
+    transaction must then roll back.
+
+    ``arrays``: send the rows as one array parameter per column (``unnest``) instead of
+    a VALUES list of seven parameters per posting -- the same text every time, so it is
+    parsed once and planned fast (direct PostgreSQL only: the Data API takes no arrays)."""
     if not txns:
         return set()
     for t in txns:
         t.check()
-    params: dict = {}
-    rows = []
-    i = 0
-    for t in txns:
-        for p in t.postings:
-            rows.append(f"(:k{i}, :a{i}, :s{i}, :b{i}, CAST(:m{i} AS numeric), :t{i}, :r{i})")
-            params.update({f"k{i}": t.txn_key, f"a{i}": p.account_id, f"s{i}": p.asset, f"b{i}": p.bucket,
-                           f"m{i}": str(p.amount), f"t{i}": t.kind, f"r{i}": t.ref})
-            i += 1
-    inserted = tx.execute("WITH " + entries_cte("e", "VALUES " + ", ".join(rows)) + " SELECT txn_key FROM e",
-                          params)
+    params: dict[str, object]
+    if arrays:
+        cols: tuple[list, ...] = ([], [], [], [], [], [], [])
+        for t in txns:
+            for p in t.postings:
+                for col, v in zip(cols, (t.txn_key, p.account_id, p.asset, p.bucket, str(p.amount), t.kind, t.ref),
+                                  strict=True):
+                    col.append(v)
+        params = dict(zip(("k", "a", "s", "b", "m", "t", "r"), map(array_literal, cols), strict=True))
+        rows_sql = ("SELECT * FROM unnest(CAST(:k AS text[]), CAST(:a AS bigint[]), CAST(:s AS text[]),"
+                    " CAST(:b AS text[]), CAST(:m AS numeric[]), CAST(:t AS text[]), CAST(:r AS text[]))")
+    else:
+        params = {}
+        rows = []
+        i = 0
+        for t in txns:
+            for p in t.postings:
+                rows.append(f"(:k{i}, :a{i}, :s{i}, :b{i}, CAST(:m{i} AS numeric), :t{i}, :r{i})")
+                params.update({f"k{i}": t.txn_key, f"a{i}": p.account_id, f"s{i}": p.asset, f"b{i}": p.bucket,
+                               f"m{i}": str(p.amount), f"t{i}": t.kind, f"r{i}": t.ref})
+                i += 1
+        rows_sql = "VALUES " + ", ".join(rows)
+    inserted = tx.execute("WITH " + entries_cte("e", rows_sql) + " SELECT txn_key FROM e", params)
     counts: dict[str, int] = defaultdict(int)
     for (key,) in inserted:
         counts[key] += 1
@@ -105,7 +121,7 @@ def post_many(tx: Tx, txns: Sequence[LedgerTxn]) -> set[str]:
             applied.add(t.txn_key)
         elif n:
             raise RuntimeError(f"ledger txn {t.txn_key} partially present: {n}/{len(t.postings)} entries")
-    apply_deltas(tx, (p for t in txns if t.txn_key in applied for p in t.postings))
+    apply_deltas(tx, (p for t in txns if t.txn_key in applied for p in t.postings), arrays)
     return applied
 
 
@@ -207,7 +223,7 @@ def post_ctes(txn: LedgerTxn, source: str, key_suffix_sql: str, ref_sql: str, pa
     return ", ".join([entries_cte(f"{prefix}e", entries), deltas, balance_ctes(f"{prefix}d", prefix)])
 
 
-def apply_deltas(tx: Tx, postings: Iterable[Posting]) -> None:
+def apply_deltas(tx: Tx, postings: Iterable[Posting], arrays: bool = False) -> None:
     deltas: dict[tuple[int, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     for p in postings:
         if p.account_id == EXTERNAL_ACCOUNT:
@@ -215,19 +231,27 @@ def apply_deltas(tx: Tx, postings: Iterable[Posting]) -> None:
         deltas[(p.account_id, p.asset)][0 if p.bucket == "free" else 1] += p.amount
     if not deltas:
         return
-    params: dict = {}
-    rows = []
-    for i, ((account_id, asset), (dfree, dlocked)) in enumerate(sorted(deltas.items())):
-        rows.append(f"(CAST(:a{i} AS bigint), :s{i}, CAST(:f{i} AS numeric), CAST(:l{i} AS numeric))")
-        params.update({f"a{i}": account_id, f"s{i}": asset, f"f{i}": str(dfree), f"l{i}": str(dlocked)})
-    values = ", ".join(rows)
+    ordered = sorted(deltas.items())
+    params: dict[str, object]
+    if arrays:  # see post_many
+        params = {"a": array_literal(k[0] for k, _ in ordered), "s": array_literal(k[1] for k, _ in ordered),
+                  "f": array_literal(v[0] for _, v in ordered), "l": array_literal(v[1] for _, v in ordered)}
+        values = ("SELECT * FROM unnest(CAST(:a AS bigint[]), CAST(:s AS text[]), CAST(:f AS numeric[]),"
+                  " CAST(:l AS numeric[]))")
+    else:
+        params = {}
+        rows = []
+        for i, ((account_id, asset), (dfree, dlocked)) in enumerate(ordered):
+            rows.append(f"(CAST(:a{i} AS bigint), :s{i}, CAST(:f{i} AS numeric), CAST(:l{i} AS numeric))")
+            params.update({f"a{i}": account_id, f"s{i}": asset, f"f{i}": str(dfree), f"l{i}": str(dlocked)})
+        values = "VALUES " + ", ".join(rows)
     with overdraft_guard():
-        if len(rows) > 1:
+        if len(ordered) > 1:
             # lock the rows in one global order first, so that concurrent postings over
             # the same accounts (two symbols' settlements, say) cannot deadlock
-            tx.execute("SELECT 1 FROM balances b JOIN (VALUES " + values + ") AS d(account_id, asset, free, locked)"
+            tx.execute("SELECT 1 FROM balances b JOIN (" + values + ") AS d(account_id, asset, free, locked)"
                        " USING (account_id, asset) ORDER BY account_id, asset FOR UPDATE OF b", params)
-        tx.execute("WITH d(account_id, asset, free, locked) AS (VALUES " + values + "), " + balance_ctes("d")
+        tx.execute("WITH d(account_id, asset, free, locked) AS (" + values + "), " + balance_ctes("d")
                    + " SELECT 1", params)
 
 

@@ -18,6 +18,9 @@ and then ``chalice deploy --stage prod``.  This merges into ``.chalice/config.js
 * ``autogen_policy: false`` + ``iam_policy_file`` -> ``.chalice/policy-<stage>-<unit>.json``,
   which it writes from the unit's declared access: least privilege on exactly the
   deployed resources;
+* ``lambda_memory_size`` / ``lambda_architecture``: the stage's Lambda size and
+  architecture from ``infra/config.py`` (arm64 at a measured size; see
+  docs/scaling-and-cost.md);
 * ``xray``.  Log retention is *not* set here: ``chalice package`` 1.34 renders
   ``log_retention_in_days`` as a log group that references a resource that does not
   exist (``${ApiHandler}`` vs ``APIHandler``; cfn-lint E1019).  The ops stack creates
@@ -160,6 +163,9 @@ def merge_stage(config: dict, stage: str, envs: dict[str, dict], flat: dict) -> 
     st["autogen_policy"] = False
     st["iam_policy_file"] = f"policy-{stage}-api.json"
     st["xray"] = True
+    cfg = load_stage(stage)
+    st["lambda_memory_size"] = cfg.lambda_memory_mib
+    st["lambda_architecture"] = cfg.lambda_architecture
     fns = st.setdefault("lambda_functions", {})
     for unit_name, env in envs.items():
         fn = fns.setdefault(CHALICE_FUNCTIONS[unit_name], {})

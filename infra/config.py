@@ -77,7 +77,13 @@ class StageConfig:
     alarm_email: str | None = None
     backup_daily_retention_days: int = 7
     backup_monthly_retention_days: int | None = None
+    # The API Lambda: arm64 (20 % less per GB-s than x86_64) at 512 MB.  Its time is
+    # mostly waiting on the Data API and DynamoDB, and GB-s = memory x duration: a
+    # smaller size only stretches the CPU part (~1/3 vCPU at 512 MB vs 1 at 1769 MB),
+    # so it costs less per request until that part dominates (docs/scaling-and-cost.md,
+    # "Lambda size", measured with bench/api_coldstart.py and bench/pipeline.py).
     lambda_memory_mib: int = 512
+    lambda_architecture: str = "arm64"
     lambda_timeout_s: int = 15
 
     def name(self, suffix: str) -> str:
@@ -117,7 +123,6 @@ STAGES: dict[str, StageConfig] = {
         log_retention_days=90,
         backup_daily_retention_days=35,
         backup_monthly_retention_days=365,
-        lambda_memory_mib=1024,
     ),
 }
 

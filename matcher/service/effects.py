@@ -1,9 +1,11 @@
 """The batch's effects outside PostgreSQL: DynamoDB items and Redis market data.
 
-DynamoDB: trades (TRADES table, keyed symbol + trade id), each changed order's
-latest state (BOOK table, item ``order#<id>``) and the depth snapshot (BOOK
-table, item ``depth``), all in BatchWriteItem requests of 25 items.  Every item
-is a deterministic function of the journal, so a repeat writes the same bytes.
+DynamoDB: trades (TRADES table, keyed symbol + trade id) and the depth snapshot
+(BOOK table, item ``depth``: the API's fallback when Redis is cold), in
+BatchWriteItem requests of 25 items.  Every item is a deterministic function of
+the journal, so a repeat writes the same bytes.  An order's state is not written
+here: nothing reads it from DynamoDB (the API reads orders from Aurora, recovery
+reads the journal and the engine snapshot), and it was one write per order.
 
 Redis: through :mod:`chalicelib.marketdata` (the one definition of the keys):
 depth snapshot + best bid/ask, recent trades, last trade / ticker, klines, and a
@@ -19,7 +21,6 @@ import time
 from chalicelib import marketdata
 from chalicelib.marketdata import DEPTH_ITEM
 from chalicelib.tables import BOOK_ITEMS, TRADE_ITEMS
-from chalicelib.trading.types import OrderStatus
 
 from .settlement import Derived
 
@@ -58,15 +59,6 @@ class DynamoEffects:
                 symbol=symbol, trade_id=f.trade_id, price=f.price, qty=f.qty, quote_qty=f.quote,
                 buyer_order_id=f.buyer_order_id, seller_order_id=f.seller_order_id,
                 is_buyer_maker=f.is_buyer_maker, event_seq=f.seq, time_ms=f.time_ms)))
-        for oid, c in derived.orders.items():
-            if c.status is None:
-                continue
-            body = {"orderId": oid, "status": OrderStatus(c.status).name,
-                    "executedQty": str(codec.qty(c.executed_lots or 0))}
-            if c.reject_reason:
-                body["rejectReason"] = c.reject_reason
-            out.append((self.book_table, BOOK_ITEMS.to_item(symbol=symbol, item=f"order#{oid}", seq=c.last_seq,
-                                                            fencing_token=token, body=_dumps(body))))
         bids, asks = depth
         out.append((self.book_table, BOOK_ITEMS.to_item(
             symbol=symbol, item=DEPTH_ITEM, seq=depth_seq, fencing_token=token,

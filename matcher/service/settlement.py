@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 
 from chalicelib import ledger
+from chalicelib.db import array_literal
 from chalicelib.errors import Reason
 from chalicelib.trading.events import EventKind
 from chalicelib.trading.types import STOP_TYPES, OrderStatus, Side
@@ -227,14 +228,14 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
         executed = str(codec.qty(c.executed_lots)) if c.executed_lots is not None else None
         updates.append((oid, status, executed, str(c.cum_quote), str(left), c.last_seq, c.working, c.reject_reason,
                         c.book_seq or None))
-    for i in range(0, len(txns), 300):
-        ledger.post_many(tx, txns[i:i + 300])
+    if txns:
+        ledger.post_many(tx, txns, arrays=True)
         res.statements += 2
-    for i in range(0, len(d.fills), 500):
-        _insert_trades(tx, symbol, spec, d.fills[i:i + 500])
+    if d.fills:
+        _insert_trades(tx, symbol, spec, d.fills)
         res.statements += 1
-    for i in range(0, len(updates), 1000):
-        _update_orders(tx, updates[i:i + 1000])
+    if updates:
+        _update_orders(tx, updates)
         res.statements += 1
     tx.execute("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = ANY(:ids) AND sent_at IS NULL",
                {"ids": [a.entry.intent_id for a in applied]})
@@ -289,40 +290,47 @@ def record_cancel_outcomes(tx, applied: list[Applied]) -> int:
     return 1
 
 
+# Multi-row statements as one array parameter per column (unnest): the same text for
+# every batch, so it is compiled and parsed once and planned fast, whatever the rows.
+_INSERT_TRADES = (
+    "INSERT INTO trades (symbol, trade_id, price, qty, quote_qty, buyer_order_id, seller_order_id,"
+    " buyer_account_id, seller_account_id, is_buyer_maker, buyer_fee, buyer_fee_asset, seller_fee,"
+    " seller_fee_asset, event_seq, executed_at)"
+    " SELECT :sym, t, p, q, qq, bo, so, ba, sa, m, bf, :bfa, sf, :sfa, e, to_timestamp(ts / 1000.0)"
+    " FROM unnest(CAST(:t AS bigint[]), CAST(:p AS numeric[]), CAST(:q AS numeric[]), CAST(:qq AS numeric[]),"
+    " CAST(:bo AS bigint[]), CAST(:so AS bigint[]), CAST(:ba AS bigint[]), CAST(:sa AS bigint[]),"
+    " CAST(:m AS boolean[]), CAST(:bf AS numeric[]), CAST(:sf AS numeric[]), CAST(:e AS bigint[]),"
+    " CAST(:ts AS bigint[])) AS v(t, p, q, qq, bo, so, ba, sa, m, bf, sf, e, ts)"
+    " ON CONFLICT (symbol, trade_id) DO NOTHING")
+
+_UPDATE_ORDERS = (
+    "UPDATE orders o SET status = COALESCE(v.status, o.status),"
+    " executed_qty = COALESCE(v.executed, o.executed_qty),"
+    " cum_quote_qty = o.cum_quote_qty + v.dq, reserved_left = v.reserved_left,"
+    " last_event_seq = GREATEST(o.last_event_seq, v.seq), reject_reason = COALESCE(v.reason, o.reject_reason),"
+    " working_at = CASE WHEN v.working THEN COALESCE(o.working_at, now()) ELSE o.working_at END,"
+    " book_seq = COALESCE(v.book_seq, o.book_seq), updated_at = now()"
+    " FROM unnest(CAST(:o AS bigint[]), CAST(:st AS text[]), CAST(:ex AS numeric[]), CAST(:dq AS numeric[]),"
+    " CAST(:l AS numeric[]), CAST(:sq AS bigint[]), CAST(:w AS boolean[]), CAST(:r AS text[]),"
+    " CAST(:b AS bigint[])) AS v(order_id, status, executed, dq, reserved_left, seq, working, reason, book_seq)"
+    " WHERE o.order_id = v.order_id")
+
+
 def _insert_trades(tx, symbol: str, spec, fills: list[Fill]) -> None:
     if not fills:
         return
-    rows, params = [], {}
-    for i, f in enumerate(fills):
-        rows.append(f"(:sym, :t{i}, CAST(:p{i} AS numeric), CAST(:q{i} AS numeric), CAST(:qq{i} AS numeric),"
-                    f" :bo{i}, :so{i}, :ba{i}, :sa{i}, :m{i}, CAST(:bf{i} AS numeric), :bfa,"
-                    f" CAST(:sf{i} AS numeric), :sfa, :e{i}, to_timestamp(CAST(:ts{i} AS bigint) / 1000.0))")
-        params.update({f"t{i}": f.trade_id, f"p{i}": str(f.price), f"q{i}": str(f.qty), f"qq{i}": str(f.quote),
-                       f"bo{i}": f.buyer_order_id, f"so{i}": f.seller_order_id, f"ba{i}": f.buyer_account,
-                       f"sa{i}": f.seller_account, f"m{i}": f.is_buyer_maker, f"bf{i}": str(f.buyer_fee),
-                       f"sf{i}": str(f.seller_fee), f"e{i}": f.seq, f"ts{i}": f.time_ms})
-    params.update({"sym": symbol, "bfa": spec.base_asset, "sfa": spec.quote_asset})
-    tx.execute("INSERT INTO trades (symbol, trade_id, price, qty, quote_qty, buyer_order_id, seller_order_id,"
-               " buyer_account_id, seller_account_id, is_buyer_maker, buyer_fee, buyer_fee_asset, seller_fee,"
-               " seller_fee_asset, event_seq, executed_at) VALUES " + ", ".join(rows)
-               + " ON CONFLICT (symbol, trade_id) DO NOTHING", params)
+    a = array_literal
+    tx.execute(_INSERT_TRADES, {
+        "sym": symbol, "bfa": spec.base_asset, "sfa": spec.quote_asset,
+        "t": a(f.trade_id for f in fills), "p": a(f.price for f in fills), "q": a(f.qty for f in fills),
+        "qq": a(f.quote for f in fills), "bo": a(f.buyer_order_id for f in fills),
+        "so": a(f.seller_order_id for f in fills), "ba": a(f.buyer_account for f in fills),
+        "sa": a(f.seller_account for f in fills), "m": a(f.is_buyer_maker for f in fills),
+        "bf": a(f.buyer_fee for f in fills), "sf": a(f.seller_fee for f in fills),
+        "e": a(f.seq for f in fills), "ts": a(f.time_ms for f in fills)})
 
 
 def _update_orders(tx, updates: list[tuple]) -> None:
-    rows, params = [], {}
-    for i, (oid, status, executed, dq, left, seq, working, reason, book_seq) in enumerate(updates):
-        rows.append(f"(CAST(:o{i} AS bigint), CAST(:st{i} AS text), CAST(:ex{i} AS numeric), CAST(:dq{i} AS numeric),"
-                    f" CAST(:l{i} AS numeric), CAST(:sq{i} AS bigint), CAST(:w{i} AS boolean), CAST(:r{i} AS text),"
-                    f" CAST(:b{i} AS bigint))")
-        params.update({f"o{i}": oid, f"st{i}": status, f"ex{i}": executed, f"dq{i}": dq, f"l{i}": left,
-                       f"sq{i}": seq, f"w{i}": working, f"r{i}": reason, f"b{i}": book_seq})
-    tx.execute(
-        "UPDATE orders o SET status = COALESCE(v.status, o.status),"
-        " executed_qty = COALESCE(v.executed, o.executed_qty),"
-        " cum_quote_qty = o.cum_quote_qty + v.dq, reserved_left = v.reserved_left,"
-        " last_event_seq = GREATEST(o.last_event_seq, v.seq), reject_reason = COALESCE(v.reason, o.reject_reason),"
-        " working_at = CASE WHEN v.working THEN COALESCE(o.working_at, now()) ELSE o.working_at END,"
-        " book_seq = COALESCE(v.book_seq, o.book_seq), updated_at = now()"
-        " FROM (VALUES " + ", ".join(rows) + ")"
-        " AS v(order_id, status, executed, dq, reserved_left, seq, working, reason, book_seq)"
-        " WHERE o.order_id = v.order_id", params)
+    cols = zip(*updates, strict=True)
+    tx.execute(_UPDATE_ORDERS, dict(zip(("o", "st", "ex", "dq", "l", "sq", "w", "r", "b"), map(array_literal, cols),
+                                        strict=True)))

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPTS = {
     "engine": (["bench/engine/run.py", "--smoke"], "ours"),
-    "pipeline": (["bench/pipeline.py", "--smoke"], "moto ceiling for this mix"),
+    "pipeline": (["bench/pipeline.py", "--smoke"], "per 1M orders"),
+    "capacity": (["bench/capacity.py", "--smoke"], "Aurora transactions/order"),
     "api": (["-m", "bench.api_coldstart", "--smoke"], "warm POST /api/v3/order"),
 }
 

@@ -150,3 +150,25 @@ def test_spliced_posting_keeps_the_ledger_rules(two_accounts):
     # leave nothing locked without an order behind it (the pipeline tests check that)
     with transaction() as tx:
         ledger.post(tx, transfer(f"res6-{a}-release", "RELEASE", "USDT", D("4"), (a, "locked"), (a, "free")))
+
+
+def test_post_many_in_array_form_posts_like_the_values_form(two_accounts, migrated_db):
+    """The matcher's form (one array literal per column, direct PostgreSQL) applies the
+    same entries and balances as the Data API's VALUES form: idempotent, overdraft refused."""
+    from chalicelib.db import array_literal
+
+    assert array_literal([1, None, 'a"b\\c', D("1E-8"), True]) == '{"1",NULL,"a\\"b\\\\c","1E-8","True"}'
+    a, b = two_accounts
+    txns = [transfer(f"arr-dep-{a}", "DEPOSIT", "ETH", D("3"), (EXTERNAL_ACCOUNT, "free"), (a, "free")),
+            transfer(f"arr-lock-{a}", "RESERVE", "ETH", D("0.00000001"), (a, "free"), (a, "locked")),
+            transfer(f"arr-move-{a}", "TRADE", "ETH", D("1.5"), (a, "free"), (b, "free"))]
+    with psycopg.connect(migrated_db) as conn:
+        with pg_transaction(conn) as tx:
+            assert ledger.post_many(tx, txns, arrays=True) == {t.txn_key for t in txns}
+        with pg_transaction(conn) as tx:
+            assert ledger.post_many(tx, txns, arrays=True) == set()  # a repeat changes nothing
+        with pytest.raises(ExchangeError), pg_transaction(conn) as tx:
+            ledger.post_many(tx, [transfer(f"arr-over-{a}", "TRADE", "ETH", D("9"), (a, "free"), (b, "free"))],
+                             arrays=True)
+    with transaction() as tx:
+        assert bal(tx, a, "ETH") == (D("1.49999999"), D("0.00000001")) and bal(tx, b, "ETH") == (D("1.5"), D(0))

@@ -84,6 +84,9 @@ def test_writer_merges_stage_and_writes_policy(tmp_path):
     assert st["subnet_ids"] == ["subnet-0aaa", "subnet-0bbb"] and st["security_group_ids"] == ["sg-0123456789abcdef0"]
     assert st["autogen_policy"] is False and st["iam_policy_file"] == "policy-prod-api.json"
     assert env["EXCHANGE_UNIT"] == "api"
+    from infra.config import STAGES
+
+    assert (st["lambda_memory_size"], st["lambda_architecture"]) == (STAGES["prod"].lambda_memory_mib, "arm64")
     reconciler = st["lambda_functions"]["reconciler"]
     assert reconciler["environment_variables"]["EXCHANGE_UNIT"] == "reconciler"
     assert "COGNITO_USER_POOL_ID" not in reconciler["environment_variables"]   # only what it declares
@@ -164,6 +167,7 @@ def test_chalice_package_output_passes_cfn_lint(tmp_path):
     assert functions
     for fn in functions:
         assert fn["Properties"]["VpcConfig"]["SubnetIds"] == ["subnet-0aaa", "subnet-0bbb"]
+        assert fn["Properties"]["Architectures"] == ["arm64"] and fn["Properties"]["MemorySize"] == 512
     # each function's environment is what the contract tests run it with (lambda_env)
     from test_contracts import lambda_env
 
