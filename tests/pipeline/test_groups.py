@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import uuid
 from decimal import Decimal
 
@@ -51,18 +52,21 @@ def _lease(symbol: str) -> tuple[str | None, int]:
     return lease.owner, int(lease.counter)
 
 
-def _cross(seller: int, buyer: int, symbol: str, price: str, qty: str = "0.01") -> dict:
+def _cross(seller: int, buyer: int, prices: dict[str, str], qty: str = "0.01") -> None:
+    """A sell and a buy crossing it on each symbol (all placed first, then waited for)."""
     from chalicelib import orders
 
-    def req(side):
-        return orders.OrderRequest(symbol, side, "LIMIT", "GTC", Decimal(qty), None, Decimal(price), None,
+    def req(symbol, side):
+        return orders.OrderRequest(symbol, side, "LIMIT", "GTC", Decimal(qty), None, Decimal(prices[symbol]), None,
                                    f"g{uuid.uuid4().hex[:12]}")
 
-    orders.place_order(seller, req("SELL"))
-    taker = orders.place_order(buyer, req("BUY"))
-    done = orders.wait_for_result(taker["orderId"], 30)
-    assert done and done["status"] == "FILLED", (symbol, done)
-    return done
+    takers = {}
+    for symbol in prices:
+        orders.place_order(seller, req(symbol, "SELL"))
+        takers[symbol] = orders.place_order(buyer, req(symbol, "BUY"))["orderId"]
+    for symbol, order_id in takers.items():
+        done = orders.wait_for_result(order_id, 30)
+        assert done and done["status"] == "FILLED", (symbol, done)
 
 
 def _took(log_path) -> set[str]:
@@ -81,32 +85,34 @@ def test_two_groups_takeover_and_move(two_groups, matcher_factory, migrated_db):
     path, catalog = two_groups
     groups = {sym: catalog.group_of(sym) for sym in catalog.symbols}
     assert groups["BTCUSDT"] == 0 and groups["ETHUSDT"] == 1
-    env = {"EXCHANGE_SYMBOLS_FILE": str(path), "MATCHER_LOG_LEVEL": "INFO", "MATCHER_ROUTES_MS": "300"}
-    g0 = matcher_factory("g0a", {**env, "MATCHER_GROUP": "0"}).start()
-    g1 = matcher_factory("g1a", {**env, "MATCHER_GROUP": "1"}).start()
-    name = {0: "g0a", 1: "g1a"}
-    wait_until(lambda: all(_lease(s)[0] == name[g] for s, g in groups.items()), 30, "each group's symbols taken")
+    env = {"EXCHANGE_SYMBOLS_FILE": str(path), "MATCHER_LOG_LEVEL": "INFO", "MATCHER_ROUTES_MS": "300",
+           "MATCHER_LEASE_TTL_MS": "2000", "MATCHER_RENEW_MS": "400"}
+    procs = {w: matcher_factory(w, {**env, "MATCHER_GROUP": w[1]}).start() for w in ("g0a", "g1a", "g1b")}
+    seller, buyer = make_accounts(2, {"USDT": "100000", "BTC": "2", "ETH": "20"})  # while they start
+    # group 1 has two tasks: one active, one standby (whichever took the leases first)
+    wait_until(lambda: _lease("BTCUSDT")[0] == "g0a" and _lease("ETHUSDT")[0] in ("g1a", "g1b"), 60,
+               "each group's symbols taken")
+    active = _lease("ETHUSDT")[0]
+    standby = "g1b" if active == "g1a" else "g1a"
+    name = {0: "g0a", 1: active}
+    wait_until(lambda: all(_lease(s)[0] == name[g] for s, g in groups.items()), 30, "every symbol taken")
+    wait_until(lambda: "matcher starting" in procs[standby].log_path.read_text(), 30, "the standby to start")
     before = {s: _lease(s)[1] for s in groups}
 
     # --- two groups at once: every symbol trades, sequenced by its own group's process
-    seller, buyer = make_accounts(2, {"USDT": "100000", "BTC": "2", "ETH": "20"})
-    prices = {"BTCUSDT": "30000.00", "ETHUSDT": "2000.00", "ETHBTC": "0.05000"}
-    for sym, price in prices.items():
-        _cross(seller, buyer, sym, price)
+    _cross(seller, buyer, {"BTCUSDT": "30000.00", "ETHUSDT": "2000.00", "ETHBTC": "0.05000"})
     assert {s: _lease(s) for s in groups} == {s: (name[g], before[s]) for s, g in groups.items()}  # no flapping
-    logs = {0: _took(g0.log_path), 1: _took(g1.log_path)}
+    logs = {w: _took(p.log_path) for w, p in procs.items()}
     for g in (0, 1):
-        assert logs[g] == {s for s, sg in groups.items() if sg == g}, logs
+        assert logs[name[g]] == {s for s, sg in groups.items() if sg == g}, logs
+    assert not logs[standby], logs  # a standby while its group's active task lives
 
     # --- takeover inside group 1: its standby takes over, group 0 is untouched
-    g1b = matcher_factory("g1b", {**env, "MATCHER_GROUP": "1"}).start()
-    wait_until(lambda: "matcher starting" in g1b.log_path.read_text(), 20, "the standby to start")
-    assert not _took(g1b.log_path)  # a standby while g1a is alive
-    g1.kill()
-    wait_until(lambda: _lease("ETHUSDT")[0] == "g1b", 30, "group 1's standby to take ETHUSDT")
-    _cross(seller, buyer, "ETHUSDT", "2001.00")
+    procs[active].kill()
+    wait_until(lambda: _lease("ETHUSDT")[0] == standby, 30, "group 1's standby to take ETHUSDT")
+    _cross(seller, buyer, {"ETHUSDT": "2001.00"})
     assert _lease("BTCUSDT") == ("g0a", before["BTCUSDT"])
-    assert g0.alive()
+    assert procs["g0a"].alive()
 
     # --- move ETHUSDT to group 0 with an order resting (maybe still in flight) across the move
     resting = orders.place_order(buyer, orders.OrderRequest(
@@ -121,10 +127,13 @@ def test_two_groups_takeover_and_move(two_groups, matcher_factory, migrated_db):
     done = orders.wait_for_result(taker["orderId"], 30)
     assert done and done["status"] == "FILLED", done
     assert orders.get_order(buyer, "ETHUSDT", order_id=resting["orderId"])["status"] == "FILLED"
-    assert "ETHUSDT" in _took(g0.log_path) and g1b.alive()
+    assert "ETHUSDT" in _took(procs["g0a"].log_path) and procs[standby].alive()
     # and back again: group 1's standby-turned-active takes it
     assert cli(["move-symbol", "ETHUSDT", "1", "--timeout", "30"]) == 0
-    assert _lease("ETHUSDT")[0] == "g1b"
-    _cross(seller, buyer, "ETHUSDT", "2002.00")
+    assert _lease("ETHUSDT")[0] == standby
+    _cross(seller, buyer, {"ETHUSDT": "2002.00"})
     cancel_all([seller, buyer])
     assert_invariants(migrated_db)
+    for p in procs.values():  # stop them together (the fixture then waits for each)
+        if p.alive():
+            p.proc.send_signal(signal.SIGTERM)
