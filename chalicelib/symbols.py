@@ -172,6 +172,21 @@ def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
     return cat
 
 
+def write_grouped(path: str | os.PathLike, groups: int, pins: Mapping[str, int] | None = None) -> Path:
+    """Write a copy of the default symbols file with ``matcherGroups`` = ``groups`` and
+    the symbols of ``pins`` pinned to their groups: what the tests, and a local stack
+    with several matcher groups (``EXCHANGE_SYMBOLS_FILE=<it> make run``), run with."""
+    raw = json.loads(DEFAULT_SYMBOLS_FILE.read_text(encoding="utf-8"))
+    raw["matcherGroups"] = groups
+    for s in raw["symbols"]:
+        if s["symbol"] in (pins or {}):
+            s["group"] = pins[s["symbol"]]
+    parse_catalog(raw)  # refuse a pin outside the groups here, not in the processes started with it
+    path = Path(path)
+    path.write_text(json.dumps(raw, indent=1), encoding="utf-8")
+    return path
+
+
 def spec_of(symbol: str) -> SymbolSpec | None:
     """The spec of ``symbol`` in the default symbols file (None if it is not listed):
     the one lookup the API and the domain code use."""

@@ -522,6 +522,11 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    from chalicelib.symbols import load_catalog
+
+    # the matcher processes: "matcher" is group 0, "matcher-g<n>" group n
+    matchers = ["matcher"] + [f"matcher-g{g}" for g in range(1, load_catalog().groups)]
+
     def child(name: str, argv: list[str], extra: dict | None = None) -> Callable[[], ChildProcess]:
         return lambda: ChildProcess(argv, logs / f"{name}.log", {**env, **(extra or {})})
 
@@ -536,7 +541,7 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
             if postgres.embedded is not None:  # already running: watched from here on
                 sup.start(Service("postgres", lambda: (postgres.ensure_running(), Postmaster(postgres))[1],
                                   lambda: postgres_ready(database_url), state_dir / "pgdata" / "log",
-                                  dependents=("dataapi", "matcher")))
+                                  dependents=("dataapi", *matchers)))
         with Step("migrations"):
             migrate_database(database_url)
         with Step("Redis" + (" (REDIS_URL)" if os.environ.get("REDIS_URL") else " (embedded)")):
@@ -551,7 +556,7 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
                 # a Redis back from a crash holds its last dump, older than what was published:
                 # the matcher, restarted, publishes every book again (and drops trades ahead)
                 sup.start(Service("redis", child("redis", redisserver.embedded_argv(state_dir / "redis", sock)),
-                                  lambda: redis_ready(redis_url), logs / "redis.log", dependents=("matcher",)))
+                                  lambda: redis_ready(redis_url), logs / "redis.log", dependents=tuple(matchers)))
         env.update(stack_env(ports, database_url, redis_url))
         apply_env(env)
 
@@ -568,7 +573,7 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
             """A new moto has empty tables and streams: the matcher rebuilds from PostgreSQL.
             The pool and client ids are hashes of their definitions (moto's HASH id
             strategy), so the web app + API keeps running unless they changed."""
-            return ("web", "matcher") if ids_changed["web"] else ("matcher",)
+            return ("web", *matchers) if ids_changed["web"] else tuple(matchers)
 
         def relink_demo_users() -> None:
             """moto keeps Cognito in memory: the demo users get new identities, linked to
@@ -610,11 +615,14 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
                                                    "--gateway-port", str(ports.gateway)]),
                               lambda: http_ok(f"http://127.0.0.1:{ports.web}/api/v3/ping"), logs / "web.log"))
         if options.matcher and (ROOT / "matcher" / "__main__.py").exists():
-            with Step("matcher"):
-                # one stable worker id: a restarted matcher reclaims its own leases at once
-                sup.start(Service("matcher", child("matcher", [sys.executable, "-m", "matcher"],
-                                                   {"MATCHER_WORKER_ID": "devstack-matcher"}),
-                                  lambda: True, logs / "matcher.log"))
+            with Step("matcher" if len(matchers) == 1 else f"{len(matchers)} matcher groups"):
+                # one process per matcher group (symbols.json matcherGroups; EXCHANGE_SYMBOLS_FILE
+                # names another file), each with a stable worker id: a restarted matcher
+                # reclaims its own leases at once
+                for group, name in enumerate(matchers):
+                    extra = {"MATCHER_WORKER_ID": f"devstack-{name}", "MATCHER_GROUP": str(group)}
+                    sup.start(Service(name, child(name, [sys.executable, "-m", "matcher"], extra),
+                                      lambda: True, logs / f"{name}.log"))
         if options.bot and (ROOT / "devstack" / "marketmaker.py").exists():
             with Step("demo market maker"):
                 sup.start(Service("marketmaker", child("marketmaker", [sys.executable, "-m", "devstack.marketmaker"]),

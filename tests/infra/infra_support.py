@@ -3,7 +3,6 @@ not a name to import from when several test folders have one)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 
@@ -20,16 +19,9 @@ PROD_GROUPS = 2
 
 def two_group_symbols(directory: Path) -> Path:
     """The default symbols file with ``matcherGroups`` 2 and BTCUSDT pinned to group 0."""
-    from chalicelib.symbols import DEFAULT_SYMBOLS_FILE
+    from chalicelib.symbols import write_grouped
 
-    raw = json.loads(DEFAULT_SYMBOLS_FILE.read_text())
-    raw["matcherGroups"] = PROD_GROUPS
-    for s in raw["symbols"]:
-        if s["symbol"] == "BTCUSDT":
-            s["group"] = 0
-    path = directory / "symbols.json"
-    path.write_text(json.dumps(raw))
-    return path
+    return write_grouped(directory / "symbols.json", PROD_GROUPS, {"BTCUSDT": 0})
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ group untouched); and an operator's move of a symbol to the other group (halt ->
 drain -> snapshot -> reassign -> resume) with an order resting across the move."""
 from __future__ import annotations
 
-import json
 import re
 import signal
 import uuid
@@ -14,7 +13,7 @@ from decimal import Decimal
 import pytest
 from pipeline_support import assert_invariants, cancel_all, make_accounts, wait_until
 
-from chalicelib.symbols import DEFAULT_SYMBOLS_FILE, parse_catalog
+from chalicelib.symbols import load_catalog, write_grouped
 
 # BTCUSDT and ETHUSDT pinned to a group each; ETHBTC by hash
 PINS = {"BTCUSDT": 0, "ETHUSDT": 1}
@@ -25,15 +24,9 @@ def two_groups(tmp_path, pipeline_env, monkeypatch):
     """A symbols file with two matcher groups (the matcher processes' and the operator
     CLI's; the specs are the default file's) and, afterwards, no routes left for the
     next tests."""
-    raw = json.loads(DEFAULT_SYMBOLS_FILE.read_text())
-    raw["matcherGroups"] = 2
-    for s in raw["symbols"]:
-        if s["symbol"] in PINS:
-            s["group"] = PINS[s["symbol"]]
-    path = tmp_path / "symbols-2-groups.json"
-    path.write_text(json.dumps(raw))
+    path = write_grouped(tmp_path / "symbols-2-groups.json", 2, PINS)
     monkeypatch.setenv("EXCHANGE_SYMBOLS_FILE", str(path))
-    yield path, parse_catalog(raw)
+    yield path, load_catalog(path)
     from chalicelib.clients import get_clients
 
     ddb, table = get_clients().dynamodb, get_clients().settings.leases_table
