@@ -112,7 +112,7 @@ def main(argv=None) -> int:
                  or "no balances")
         elif args.command == "audit-book":
             return _audit_book(args)
-        elif args.command == "move-symbol":
+        elif args.command in ("move-symbol", "halt-symbol"):
             return _move_symbol(args)
     except ExchangeError as exc:
         _out(args, exc.failure.body(), f"error {exc.failure.code}: {exc.failure.msg}")
@@ -199,19 +199,34 @@ def _audit_book(args) -> int:
     return 0 if result.ok else 1
 # -- move-symbol (issue 14): a symbol to another matcher group ------------------------------------
 def _add_move_symbol(sub) -> None:
-    p = sub.add_parser("move-symbol", help="move SYMBOL to matcher GROUP: halt, drain, snapshot, reassign, resume")
+    p = sub.add_parser("move-symbol", help="move SYMBOL to matcher GROUP: halt, drain, snapshot, reassign, resume"
+                                           " (also resumes a halted symbol)")
     p.add_argument("symbol")
     p.add_argument("group", type=int)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each group (default 60)")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the new group to take the symbol")
+    p = sub.add_parser("halt-symbol", help="stop matching SYMBOL: drain, snapshot, release (move-symbol resumes it)")
+    p.add_argument("symbol")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for its group (default 60)")
 
 
 def _move_symbol(args) -> int:
     """See :mod:`matcher.service.groups` (the operator CLI runs from the matcher's image)."""
     from chalicelib.clients import get_clients
-    from matcher.service.groups import MoveError, move_symbol
+    from matcher.service.groups import MoveError, halt_symbol, move_symbol
 
     clients = get_clients()
+    if args.command == "halt-symbol":
+        try:
+            route = halt_symbol(clients.dynamodb, clients.settings.leases_table, args.symbol.upper(),
+                                timeout_s=args.timeout)
+        except MoveError as exc:
+            _out(args, {"error": str(exc)}, f"error: {exc}")
+            return 1
+        _out(args, {"symbol": route.symbol, "group": route.group, "state": route.state, "haltedSeq": route.halted_seq},
+             f"{route.symbol}: halted in group {route.group} at seq {route.halted_seq};"
+             f" `move-symbol {route.symbol} GROUP` resumes it")
+        return 0
     try:
         r = move_symbol(clients.dynamodb, clients.settings.leases_table, args.symbol.upper(), args.group,
                         timeout_s=args.timeout, wait_resume=not args.no_wait)
@@ -221,7 +236,7 @@ def _move_symbol(args) -> int:
     text = (f"{r.symbol} is in group {r.to_group} already" if not r.moved else
             f"{r.symbol}: group {r.from_group} -> {r.to_group} (halted at seq {r.halted_seq})"
             + (f"; taken by {r.owner} with fencing token {r.fencing_token}" if r.owner else "")
-            + f"\nset \"group\": {r.to_group} in symbols.json to keep it there after the route item is gone")
+            + f"\n(its route item overrides symbols.json: set \"group\": {r.to_group} there to record the move)")
     _out(args, r.as_dict(), text)
     return 0
 

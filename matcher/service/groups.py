@@ -57,20 +57,24 @@ def current_route(leases: LeaseTable, symbol: str) -> tuple[Route, Route | None]
     return (item or Route(symbol, load_catalog().group_of(symbol))), item
 
 
-def move_symbol(dynamodb, leases_table: str, symbol: str, group: int, *, timeout_s: float = 60.0,
-                wait_resume: bool = True, poll_s: float = 0.2) -> MoveResult:
-    catalog = load_catalog()
-    if symbol not in catalog.symbols:
+def _leases(dynamodb, leases_table: str, symbol: str) -> LeaseTable:
+    if symbol not in load_catalog().symbols:
         raise MoveError(f"unknown symbol {symbol}")
-    if not 0 <= group < catalog.groups:
-        raise MoveError(f"group {group} is not one of the {catalog.groups} matcher groups (symbols.json matcherGroups)")
-    leases = LeaseTable(dynamodb, leases_table, "operator:move-symbol", 0)
-    deadline = time.monotonic() + timeout_s
+    return LeaseTable(dynamodb, leases_table, "operator:move-symbol", 0)
+
+
+def halt_symbol(dynamodb, leases_table: str, symbol: str, *, timeout_s: float = 60.0,
+                poll_s: float = 0.2) -> Route:
+    """Steps 1-2 alone (``python -m chalicelib.cli halt-symbol``): the symbol stops,
+    drained and snapshotted, in no group's hands until a ``move-symbol`` (to any group,
+    its own included) resumes it.  Returns the HALTED route."""
+    leases = _leases(dynamodb, leases_table, symbol)
     route, item = current_route(leases, symbol)
-    result = MoveResult(symbol, route.group, group)
-    if route.group == group and route.state == ROUTE_ACTIVE:
-        result.moved = False
-        return result
+    return _halt(leases, symbol, route, item, time.monotonic() + timeout_s, timeout_s, poll_s)
+
+
+def _halt(leases: LeaseTable, symbol: str, route: Route, item: Route | None, deadline: float, timeout_s: float,
+          poll_s: float) -> Route:
     if route.state == ROUTE_ACTIVE:  # 1. halt
         halt = Route(symbol, route.group, ROUTE_HALT, route.moved_ms)
         if not leases.put_route(halt, item):
@@ -97,6 +101,22 @@ def move_symbol(dynamodb, leases_table: str, symbol: str, group: int, *, timeout
         time.sleep(poll_s)
     if route.state != ROUTE_HALTED:
         raise MoveError(f"{symbol}'s route is {route.state} in group {route.group}: run the command again")
+    return route
+
+
+def move_symbol(dynamodb, leases_table: str, symbol: str, group: int, *, timeout_s: float = 60.0,
+                wait_resume: bool = True, poll_s: float = 0.2) -> MoveResult:
+    leases = _leases(dynamodb, leases_table, symbol)
+    catalog = load_catalog()
+    if not 0 <= group < catalog.groups:
+        raise MoveError(f"group {group} is not one of the {catalog.groups} matcher groups (symbols.json matcherGroups)")
+    deadline = time.monotonic() + timeout_s
+    route, item = current_route(leases, symbol)
+    result = MoveResult(symbol, route.group, group)
+    if route.group == group and route.state == ROUTE_ACTIVE:
+        result.moved = False
+        return result
+    route = _halt(leases, symbol, route, item, deadline, timeout_s, poll_s)
     result.halted_seq = route.halted_seq
     before = leases.get(f"symbol:{symbol}")
     counter = before.counter if before else 0
