@@ -254,6 +254,7 @@ class LeaseTable:
             pass
         with self._lock:
             self.held.pop(key, None)
+            self.lost.discard(key)  # given up on purpose: losing it no longer matters
 
     def renew_all(self) -> set[str]:
         """Renew every held lease; returns the keys lost since the last call."""

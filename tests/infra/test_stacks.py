@@ -326,6 +326,11 @@ def test_ops_dashboard_alarms_xray_backup(templates, stage):
     names = {a["AlarmName"] for a in alarms}
     assert {f"exchange-{stage}-matcher-lag-p99", f"exchange-{stage}-api-5xx", f"exchange-{stage}-aurora-acu",
             f"exchange-{stage}-redis-cpu", f"exchange-{stage}-matcher-book-audit"} <= names
+    from infra_support import PROD_GROUPS
+
+    groups = PROD_GROUPS if stage == "prod" else 1  # a running-task alarm per matcher group
+    assert {f"exchange-{stage}-matcher-tasks"} | {f"exchange-{stage}-matcher-g{g}-tasks" for g in range(1, groups)} \
+        == {n for n in names if n.startswith(f"exchange-{stage}-matcher") and n.endswith("-tasks")}
     audit = next(a for a in alarms if a["AlarmName"] == f"exchange-{stage}-matcher-book-audit")
     assert audit["MetricName"] == "BookAuditFailed" and audit["EvaluationPeriods"] == 1
 
