@@ -25,7 +25,6 @@ from tests.devstack.stack_support import (
 from tests.pipeline.pipeline_support import assert_invariants, pending_count, wait_until
 
 RECOVERY_BUDGET_S = 10.0
-GROUPS = {"BTCUSDT": 0, "ETHUSDT": 1}
 
 
 class Load:
@@ -62,13 +61,8 @@ class Load:
 def stack(original_env, make_scratch_dir):
     import shutil
 
-    from chalicelib.symbols import write_grouped
-
     state_dir = make_scratch_dir("exchange-supervise-")
-    # two matcher groups (issue 14): BTCUSDT in the "matcher" process, ETHUSDT in "matcher-g1"
-    symbols = write_grouped(state_dir / "symbols.json", 2, GROUPS)
-    s = Stack(state_dir, port_block_outside_ephemeral(), stack_env(
-        original_env, MARKETMAKER_INTERVAL="0.5", EXCHANGE_SYMBOLS_FILE=str(symbols))).start()
+    s = Stack(state_dir, port_block_outside_ephemeral(), stack_env(original_env, MARKETMAKER_INTERVAL="0.5")).start()
     load = Load(s.client("alice@demo.local"), s.client("bob@demo.local"))
     load.thread.start()
     s.load = load
@@ -84,9 +78,7 @@ def stack(original_env, make_scratch_dir):
 
 def back_within(s: Stack, name: str, old_pid: int, probe, budget: float) -> float:
     """Seconds until ``name`` runs again under a new pid, ``status`` is healthy and an
-    order goes through the whole pipeline (entered, sequenced, cancelled) -- on a symbol
-    of the killed matcher group's, when it was one."""
-    symbol = "ETHUSDT" if name == "matcher-g1" else "BTCUSDT"
+    order goes through the whole pipeline (entered, sequenced, cancelled)."""
     t0 = time.monotonic()
     deadline = t0 + budget + 20  # measured beyond the budget, so a miss shows by how much
 
@@ -105,11 +97,11 @@ def back_within(s: Stack, name: str, old_pid: int, probe, budget: float) -> floa
     last = None
     while time.monotonic() < deadline:
         try:
-            order = probe.new_order(symbol=symbol, side="BUY", type="LIMIT", timeInForce="GTC",
-                                    quantity="0.0100", price="1000.00")
-            wait_status(probe, symbol, order["orderId"], {"NEW"}, timeout=max(1.0, deadline - time.monotonic()))
-            probe.cancel_order(symbol, order["orderId"])
-            wait_status(probe, symbol, order["orderId"], {"CANCELED"},
+            order = probe.new_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                    quantity="0.01000", price="1000.00")
+            wait_status(probe, "BTCUSDT", order["orderId"], {"NEW"}, timeout=max(1.0, deadline - time.monotonic()))
+            probe.cancel_order("BTCUSDT", order["orderId"])
+            wait_status(probe, "BTCUSDT", order["orderId"], {"CANCELED"},
                         timeout=max(1.0, deadline - time.monotonic()))
             break
         except AssertionError:
@@ -122,7 +114,7 @@ def back_within(s: Stack, name: str, old_pid: int, probe, budget: float) -> floa
     return time.monotonic() - t0
 
 
-PROCESSES = ["web", "dataapi", "matcher", "matcher-g1", "marketmaker", "gateway", "redis", "postgres", "moto"]
+PROCESSES = ["web", "dataapi", "matcher", "marketmaker", "gateway", "redis", "postgres", "moto"]
 
 
 @pytest.mark.parametrize("name", PROCESSES)
