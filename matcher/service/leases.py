@@ -181,9 +181,10 @@ class LeaseTable:
             raise
 
     # -- writes -------------------------------------------------------------------
-    def create(self, key: str, parents: tuple[str, ...] = ()) -> bool:
+    def create(self, key: str, parents: tuple[str, ...] = (), checkpoint: str | None = None,
+               finished: bool = False) -> bool:
         """Create a free lease if it does not exist."""
-        item = Lease(key, None, 0, 0, parents=parents).to_item()
+        item = Lease(key, None, 0, 0, checkpoint=checkpoint, parents=parents, finished=finished).to_item()
         try:
             self.requests += 1
             self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(#k)",

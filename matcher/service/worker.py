@@ -297,11 +297,19 @@ class Worker:
         arn = self._stream_arn()
         shards = list_shards(self.streams, arn)
         leases = {lease.key: lease for lease in self.leases.scan(self.shard_prefix)}
+        seeded = False
         for sh in shards:
             key = self._shard_key(sh)
             if key not in leases:
-                self.leases.create(key, (sh.parent_id,) if sh.parent_id else ())
+                # A new group starts where group 0 reads the shard, not 24 h of records behind it;
+                # what its symbols had before that point and no group sequenced is re-sent below.
+                base = self.leases.get(shard_prefix(0) + sh.shard_id) if self.group else None
+                seeded = seeded or bool(base and base.checkpoint)
+                self.leases.create(key, (sh.parent_id,) if sh.parent_id else (),
+                                   base.checkpoint if base else None, bool(base and base.finished))
                 leases[key] = self.leases.get(key)
+        for sym in self.books if seeded else ():
+            self.resend_unsent(sym)
         finished = {k.split(":", 1)[1] for k, lease in leases.items() if lease and lease.finished}
         for sh in ready_shards(shards, finished):
             if sh.shard_id in self.readers:
