@@ -18,14 +18,15 @@ $(STAMP): requirements.txt requirements-dev.txt matcher/requirements.txt gateway
 run: $(STAMP)
 	$(PY) -m devstack up
 
-## test: set up, lint (ruff) and run the whole test suite
+## test: set up, lint (ruff, mypy) and run the whole test suite
 test: $(STAMP) lint
 	@sh scripts/ensure-chromium.sh
 	$(PY) -m pytest
 
-## lint: ruff with the rules in ruff.toml (CI fails on a finding, through make test)
+## lint: ruff with the rules in ruff.toml, mypy with mypy.ini (CI fails on a finding, through make test)
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 down: $(STAMP)
 	$(PY) -m devstack down

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 
 class Reason(enum.Enum):
@@ -109,7 +110,7 @@ class Failure:
     def msg(self) -> str:
         return self.detail or self.reason.msg
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {"code": self.code, "msg": self.msg}
 
 

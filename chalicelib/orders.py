@@ -21,6 +21,10 @@ that also moves the order; the owner waits for it and answers CANCELED with the
 order's final fields, or -2011 (the order filled first), or -1007 when the matcher
 does not answer in time.
 
+A cancel may reach the matcher before the order it names (another stream shard, or
+the order's put still to come): the matcher holds it and sequences it right after
+the order (``matcher/service/ordering.py``), so it is never refused for coming first.
+
 If the process dies between the two, the reconciler (:mod:`chalicelib.reconcile`)
 finds the unacknowledged outbox row and puts the intent (or voids and reverses it
 when it is too old).  The matcher acknowledges an intent by stamping
@@ -385,8 +389,9 @@ def claim_cancels(tx, account_id: int, symbol: str, order_id: int | None = None)
     statement.  The request whose INSERT actually inserted owns that cancel; a
     concurrent request for the same order inserts nothing (same key) and is answered
     -2011 at once.  The key is ``<account>:cancel:<order>`` with ``:<n>`` appended after
-    ``n`` earlier cancels were settled (one the engine refused because the order was
-    not in the book yet leaves the order cancellable)."""
+    ``n`` earlier cancels were settled (a settled cancel that left the order open
+    leaves it cancellable; the matcher holds a cancel of an order it has not
+    sequenced, so that is not a cancel that came first)."""
     return tx.query(_CLAIM_CANCELS, {"a": account_id, "s": symbol, "o": order_id})
 
 

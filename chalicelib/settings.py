@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 class SettingsError(RuntimeError):
@@ -179,7 +180,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             declared = set(_unit(unit_name).settings) | set(ALWAYS)
         except KeyError:
             raise SettingsError(f"EXCHANGE_UNIT={unit_name!r} is not a unit of chalicelib/units.py") from None
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for spec in SPECS:
         if declared is not None and spec.local_only:
             if env.get(spec.env):

@@ -84,11 +84,11 @@ class SymbolSpec:
 
     @property
     def price_decimals(self) -> int:
-        return max(0, -self.tick_size.normalize().as_tuple().exponent)
+        return max(0, -int(self.tick_size.normalize().as_tuple().exponent))
 
     @property
     def qty_decimals(self) -> int:
-        return max(0, -self.step_size.normalize().as_tuple().exponent)
+        return max(0, -int(self.step_size.normalize().as_tuple().exponent))
 
     @classmethod
     def from_json(cls, raw: Mapping, assets: Mapping[str, AssetSpec]) -> SymbolSpec:

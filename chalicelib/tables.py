@@ -195,7 +195,7 @@ class TableSpec:
     ttl_attribute: str | None
 
     def create_table_kwargs(self) -> dict:
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "KeySchema": self.key_schema,
             "AttributeDefinitions": self.attribute_definitions,

@@ -1,8 +1,10 @@
 """Starting, watching and stopping the local stack (see ``devstack/__main__.py``)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +14,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / ".devstack"
@@ -31,6 +34,13 @@ class Options:
     demo: bool = True
     matcher: bool = True
     bot: bool = True
+
+
+def matcher_services() -> tuple[str, ...]:
+    """The matcher processes: "matcher" serves group 0, "matcher-g<n>" group n."""
+    from chalicelib.symbols import load_catalog
+
+    return ("matcher", *(f"matcher-g{g}" for g in range(1, load_catalog().groups)))
 
 
 class StackError(RuntimeError):
@@ -364,7 +374,7 @@ class Supervisor:
                 continue
             svc.restarts += 1
             back.append(svc)
-            say(f"{clock()} {svc.name} is back (pid {svc.proc.pid}, restart {svc.restarts},"
+            say(f"{clock()} {svc.name} is back (pid {svc.proc.pid if svc.proc else '?'}, restart {svc.restarts},"
                 f" {time.monotonic() - t0:.1f} s)")
         self.on_change()
         for svc in back:
@@ -478,7 +488,8 @@ def postgres_ready(url: str) -> bool:
         return False
 
 
-def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -> int:
+def refuse_to_start(state_dir: Path, ports: Ports) -> int | None:
+    """The exit code when ``up`` must not start (already running, a port busy), else None."""
     state = read_state(state_dir)
     if state and pid_alive(state.get("pid")):
         where = state.get("urls", {}).get("web", "")
@@ -490,192 +501,258 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
             say(f"error: port {port} ({name}) is busy; choose another with --port/--{name}-port"
                 if name != "web" else f"error: port {port} is busy; choose another with --port")
             return 2
-    state_dir.mkdir(parents=True, exist_ok=True)
-    logs = state_dir / "logs"
-    servers = []
-    temp_dirs: list[Path] = []
-    urls: dict = {}
-    env: dict = {}  # the children's settings; updated in place when moto comes back with a new pool
-    status = {"now": "starting"}
-    started = time.time()
+    return None
 
-    def save_state() -> None:
+
+class LocalStack:
+    """The processes of one ``up``, started in dependency order under a
+    :class:`Supervisor`; each start registers its own teardown on the ExitStack
+    given to :meth:`start`."""
+
+    def __init__(self, state_dir: Path, ports: Ports, options: Options):
+        self.state_dir, self.ports, self.options = state_dir, ports, options
+        self.logs = state_dir / "logs"
+        self.urls: dict = {}
+        self.env: dict = {}  # the children's settings; updated in place when moto comes back with a new pool
+        self.status = "starting"
+        self.started = time.time()
+        self.database_url = self.redis_url = ""
+        self.auth_ids_changed = False  # moto came back with other Cognito ids: the web app needs them
+        self.sup = Supervisor(self.save_state)
+
+    # -- state ------------------------------------------------------------------------
+    def save_state(self) -> None:
         """Written from the start and on every restart, so that `down`, `status` and a
         second `up` see what runs."""
+        services = self.sup.services.values()
         procs = {s.name: {"pid": s.proc.pid if s.proc else None, "restarts": s.restarts,
-                          "restarting": s.due is not None, "log": str(s.log)} for s in sup.services.values()}
-        write_atomically(state_file(state_dir), json.dumps(
-            {"pid": os.getpid(), "status": status["now"], "started": started, "urls": urls, "env": env,
-             "processes": procs,
-             "children": {s.name: s.proc.pid for s in sup.services.values() if isinstance(s.proc, ChildProcess)}},
+                          "restarting": s.due is not None, "log": str(s.log)} for s in services}
+        write_atomically(state_file(self.state_dir), json.dumps(
+            {"pid": os.getpid(), "status": self.status, "started": self.started, "urls": self.urls,
+             "env": self.env, "processes": procs,
+             "children": {s.name: s.proc.pid for s in services if isinstance(s.proc, ChildProcess)}},
             indent=2))
-        if env:
-            write_atomically(state_dir / "env", "".join(f"export {k}='{v}'\n" for k, v in env.items()))
+        if self.env:
+            write_atomically(self.state_dir / "env", "".join(f"export {k}='{v}'\n" for k, v in self.env.items()))
 
-    sup = Supervisor(save_state)
-    save_state()
+    def forget_state(self) -> None:
+        cur = read_state(self.state_dir)
+        if cur and cur.get("pid") == os.getpid():
+            state_file(self.state_dir).unlink(missing_ok=True)
+
+    def child(self, name: str, argv: list[str], extra: dict | None = None) -> Callable[[], ChildProcess]:
+        return lambda: ChildProcess(argv, self.logs / f"{name}.log", {**self.env, **(extra or {})})
+
+    # -- the start, in order -------------------------------------------------------------
+    def start(self, teardown: contextlib.ExitStack) -> None:
+        """Start everything; what is started is stopped by ``teardown``: the supervised
+        processes (last started first), then the servers and folders set up here."""
+        say(f"starting the exchange (state in {self.state_dir})")
+        resources = teardown.enter_context(contextlib.ExitStack())  # closed after the processes stop
+        teardown.callback(self.sup.stop_all)
+        self.start_postgres(resources)
+        with Step("migrations"):
+            migrate_database(self.database_url)
+        self.start_redis(resources)
+        self.env.update(stack_env(self.ports, self.database_url, self.redis_url))
+        apply_env(self.env)
+        self.start_moto()
+        with Step("DynamoDB tables, Cognito pool, S3 bucket"):
+            self.provision_aws()
+        self.start_dataapi()
+        self.start_gateway()
+        if self.options.demo:
+            with Step("demo users and balances"):
+                self.seed_demo()
+        self.start_web()
+        if self.options.matcher and (ROOT / "matcher" / "__main__.py").exists():
+            self.start_matcher()
+        if self.options.bot and (ROOT / "devstack" / "marketmaker.py").exists():
+            self.start_marketmaker()
+
+    def start_postgres(self, resources: contextlib.ExitStack) -> None:
+        from devstack import postgres as pg
+
+        with Step("PostgreSQL" + (" (DATABASE_URL)" if os.environ.get("DATABASE_URL") else " (embedded)")):
+            postgres = pg.start(os.environ.get("DATABASE_URL"), self.state_dir / "pgdata")
+            resources.callback(stop_server, postgres)
+            self.database_url = url = postgres.database_url(os.environ.get("EXCHANGE_DB_NAME", "exchange"))
+            if postgres.embedded is not None:  # already running: watched from here on
+                self.sup.start(Service("postgres", lambda: restarted_postmaster(postgres),
+                                       lambda: postgres_ready(url), self.state_dir / "pgdata" / "log",
+                                       dependents=("dataapi", *matcher_services())))
+
+    def start_redis(self, resources: contextlib.ExitStack) -> None:
+        from devstack import redisserver
+
+        with Step("Redis" + (" (REDIS_URL)" if os.environ.get("REDIS_URL") else " (embedded)")):
+            if os.environ.get("REDIS_URL"):
+                self.redis_url = redisserver.start(os.environ["REDIS_URL"], self.state_dir / "redis").url
+                return
+            sock = redis_socket_path(self.state_dir)
+            sock.parent.mkdir(parents=True, exist_ok=True)
+            if sock.parent != self.state_dir / "redis":  # a temp folder of ours: removed on stop
+                resources.callback(shutil.rmtree, sock.parent, ignore_errors=True)
+            self.redis_url = url = f"unix://{sock}?db=0"
+            # a Redis back from a crash holds its last dump, older than what was published:
+            # the matcher, restarted, publishes every book again (and drops trades ahead)
+            self.sup.start(Service("redis", self.child("redis", redisserver.embedded_argv(self.state_dir / "redis",
+                                                                                          sock)),
+                                   lambda: redis_ready(url), self.logs / "redis.log", dependents=matcher_services()))
+
+    def provision_aws(self) -> None:
+        """Tables, Cognito pool + client, bucket; the children get the pool's ids."""
+        pool_id, client_id = create_aws_resources(self.env["AWS_ENDPOINT_URL"])
+        self.auth_ids_changed = (pool_id, client_id) != (self.env.get("COGNITO_USER_POOL_ID"),
+                                                         self.env.get("COGNITO_CLIENT_ID"))
+        self.env.update(stack_env(self.ports, self.database_url, self.redis_url, pool_id, client_id))
+        apply_env(self.env)
+
+    def after_moto(self) -> tuple[str, ...]:
+        """A new moto has empty tables and streams: the matcher rebuilds from PostgreSQL.
+        The pool and client ids are hashes of their definitions (moto's HASH id
+        strategy), so the web app + API keeps running unless they changed."""
+        return ("web", *matcher_services()) if self.auth_ids_changed else matcher_services()
+
+    def seed_demo(self) -> None:
+        """The demo users and balances; after a moto restart, their new identities
+        (moto keeps Cognito in memory) linked to their accounts (balances are in
+        PostgreSQL)."""
+        if self.options.demo:
+            from devstack.demo import seed
+
+            seed()
+
+    def start_moto(self) -> None:
+        moto = self.ports.moto
+        with Step(f"moto server on :{moto}"):
+            argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto)]
+            env = {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
+                   "MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY": "HASH",
+                   "MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY": "HASH"}
+            self.sup.start(Service("moto", self.child("moto", argv, env),
+                                   lambda: http_ok(f"http://127.0.0.1:{moto}/moto-api/"), self.logs / "moto.log",
+                                   after_restart=self.provision_aws, dependents=self.after_moto,
+                                   after_dependents=self.seed_demo))
+
+    def start_dataapi(self) -> None:
+        port = self.ports.dataapi
+        with Step(f"Aurora Data API on :{port}"):
+            argv = [sys.executable, "-m", "devstack.dataapi", "--database-url", self.database_url,
+                    "--host", "127.0.0.1", "--port", str(port)]
+            self.sup.start(Service("dataapi", self.child("dataapi", argv),
+                                   lambda: http_ok(f"http://127.0.0.1:{port}/health"), self.logs / "dataapi.log"))
+
+    def start_gateway(self) -> None:
+        port = self.ports.gateway
+        with Step(f"stream gateway on :{port}"):
+            # stateless: a Redis outage it rides out by itself (it re-subscribes and re-reads
+            # every book), so it is not among Redis's dependents
+            argv = [sys.executable, "-m", "gateway", "--host", "127.0.0.1", "--port", str(port)]
+            self.sup.start(Service("gateway", self.child("gateway", argv),
+                                   lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), self.logs / "gateway.log"))
+
+    def start_web(self) -> None:
+        port = self.ports.web
+        with Step(f"web app + API on :{port}"):
+            argv = [sys.executable, "-m", "devstack.web", "--port", str(port),
+                    "--gateway-port", str(self.ports.gateway)]
+            self.sup.start(Service("web", self.child("web", argv),
+                                   lambda: http_ok(f"http://127.0.0.1:{port}/api/v3/ping"), self.logs / "web.log"))
+
+    def start_matcher(self) -> None:
+        names = matcher_services()
+        with Step("matcher" if len(names) == 1 else f"{len(names)} matcher groups"):
+            # one process per matcher group (symbols.json matcherGroups; EXCHANGE_SYMBOLS_FILE names
+            # another file), each with a stable worker id: a restarted matcher reclaims its own leases
+            for group, name in enumerate(names):
+                extra = {"MATCHER_WORKER_ID": f"devstack-{name}", "MATCHER_GROUP": str(group)}
+                self.sup.start(Service(name, self.child(name, [sys.executable, "-m", "matcher"], extra),
+                                       lambda: True, self.logs / f"{name}.log"))
+
+    def start_marketmaker(self) -> None:
+        with Step("demo market maker"):
+            self.sup.start(Service("marketmaker",
+                                   self.child("marketmaker", [sys.executable, "-m", "devstack.marketmaker"]),
+                                   lambda: True, self.logs / "marketmaker.log"))
+
+    # -- running ----------------------------------------------------------------------
+    def announce(self, as_json: bool) -> None:
+        from devstack.postgres import redact
+
+        web = f"127.0.0.1:{self.ports.web}"
+        self.urls.update({"web": f"http://{web}/", "api": f"http://{web}/api/v3", "ws": f"ws://{web}/ws",
+                          "stream": f"ws://{web}/stream", "ws-api": f"ws://{web}/ws-api/v3",
+                          "moto": self.env["AWS_ENDPOINT_URL"], "dataapi": self.env["DATAAPI_ENDPOINT_URL"],
+                          "gateway": f"http://127.0.0.1:{self.ports.gateway}",
+                          "postgres": redact(self.database_url), "redis": self.redis_url})
+        self.status = "running"
+        self.save_state()
+        if as_json:
+            say(json.dumps({"status": "ready", "urls": self.urls}))
+            return
+        say("the exchange is up:")
+        for k, v in self.urls.items():
+            say(f"  {k:<9}{v}")
+        say(f"logs in {self.logs}; `source {self.state_dir / 'env'}` to use the operator CLI;"
+            " Ctrl-C or `python -m devstack down` stops everything")
+
+    def supervise(self) -> None:
+        """Keep everything running until Ctrl-C / SIGTERM / ``down``."""
+        while not self.sup.stopping:
+            self.sup.watch()
+            time.sleep(0.2)
+
+
+def restarted_postmaster(postgres: Any) -> Postmaster:
+    postgres.ensure_running()
+    return Postmaster(postgres)
+
+
+def stop_server(server: Any) -> None:
+    try:
+        server.stop()
+    except Exception as exc:  # keep stopping the rest
+        say(f"({type(server).__name__} stop failed: {exc})", end=" ")
+
+
+def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -> int:
+    refused = refuse_to_start(state_dir, ports)
+    if refused is not None:
+        return refused
+    state_dir.mkdir(parents=True, exist_ok=True)
+    stack = LocalStack(state_dir, ports, options)
+    stack.save_state()
     become_subreaper()
 
     def on_signal(signum, frame):
-        sup.stopping = True
+        stack.sup.stopping = True
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    with contextlib.ExitStack() as teardown:
+        teardown.callback(say, "stopped")
+        teardown.callback(stack.forget_state)
+        try:
+            stack.start(teardown)
+            stack.announce(as_json)
+            stack.supervise()
+            return 0
+        except StackError as exc:
+            if not stack.sup.stopping:
+                say(f"error: {exc}")
+                return 1
+            return 0
+        except Exception as exc:  # a one-line reason, not a traceback, for the usual failures
+            from devstack.postgres import PostgresUnavailable
+            from devstack.redisserver import RedisUnavailable
 
-    from chalicelib.symbols import load_catalog
-
-    # the matcher processes: "matcher" is group 0, "matcher-g<n>" group n
-    matchers = ["matcher"] + [f"matcher-g{g}" for g in range(1, load_catalog().groups)]
-
-    def child(name: str, argv: list[str], extra: dict | None = None) -> Callable[[], ChildProcess]:
-        return lambda: ChildProcess(argv, logs / f"{name}.log", {**env, **(extra or {})})
-
-    try:
-        say(f"starting the exchange (state in {state_dir})")
-        from devstack import postgres as pg, redisserver
-
-        with Step("PostgreSQL" + (" (DATABASE_URL)" if os.environ.get("DATABASE_URL") else " (embedded)")):
-            postgres = pg.start(os.environ.get("DATABASE_URL"), state_dir / "pgdata")
-            servers.append(postgres)
-            database_url = postgres.database_url(os.environ.get("EXCHANGE_DB_NAME", "exchange"))
-            if postgres.embedded is not None:  # already running: watched from here on
-                sup.start(Service("postgres", lambda: (postgres.ensure_running(), Postmaster(postgres))[1],
-                                  lambda: postgres_ready(database_url), state_dir / "pgdata" / "log",
-                                  dependents=("dataapi", *matchers)))
-        with Step("migrations"):
-            migrate_database(database_url)
-        with Step("Redis" + (" (REDIS_URL)" if os.environ.get("REDIS_URL") else " (embedded)")):
-            if os.environ.get("REDIS_URL"):
-                redis_url = redisserver.start(os.environ["REDIS_URL"], state_dir / "redis").url
-            else:
-                sock = redis_socket_path(state_dir)
-                sock.parent.mkdir(parents=True, exist_ok=True)
-                if sock.parent != state_dir / "redis":  # a temp folder of ours: removed on stop
-                    temp_dirs.append(sock.parent)
-                redis_url = f"unix://{sock}?db=0"
-                # a Redis back from a crash holds its last dump, older than what was published:
-                # the matcher, restarted, publishes every book again (and drops trades ahead)
-                sup.start(Service("redis", child("redis", redisserver.embedded_argv(state_dir / "redis", sock)),
-                                  lambda: redis_ready(redis_url), logs / "redis.log", dependents=tuple(matchers)))
-        env.update(stack_env(ports, database_url, redis_url))
-        apply_env(env)
-
-        def provision_aws() -> None:
-            """Tables, Cognito pool + client, bucket; the children get the pool's ids."""
-            pool_id, client_id = create_aws_resources(env["AWS_ENDPOINT_URL"])
-            ids_changed["web"] = (pool_id, client_id) != (env.get("COGNITO_USER_POOL_ID"), env.get("COGNITO_CLIENT_ID"))
-            env.update(stack_env(ports, database_url, redis_url, pool_id, client_id))
-            apply_env(env)
-
-        ids_changed = {"web": False}
-
-        def after_moto() -> tuple[str, ...]:
-            """A new moto has empty tables and streams: the matcher rebuilds from PostgreSQL.
-            The pool and client ids are hashes of their definitions (moto's HASH id
-            strategy), so the web app + API keeps running unless they changed."""
-            return ("web", *matchers) if ids_changed["web"] else tuple(matchers)
-
-        def relink_demo_users() -> None:
-            """moto keeps Cognito in memory: the demo users get new identities, linked to
-            their accounts as `up` does (balances are in PostgreSQL)."""
-            if options.demo:
-                from devstack.demo import seed
-
-                seed()
-
-        with Step(f"moto server on :{ports.moto}"):
-            moto_argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(ports.moto)]
-            moto_env = {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
-                        "MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY": "HASH",
-                        "MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY": "HASH"}
-            sup.start(Service("moto", child("moto", moto_argv, moto_env),
-                              lambda: http_ok(f"http://127.0.0.1:{ports.moto}/moto-api/"), logs / "moto.log",
-                              after_restart=provision_aws, dependents=after_moto,
-                              after_dependents=relink_demo_users))
-        with Step("DynamoDB tables, Cognito pool, S3 bucket"):
-            provision_aws()
-        with Step(f"Aurora Data API on :{ports.dataapi}"):
-            sup.start(Service("dataapi", child("dataapi", [sys.executable, "-m", "devstack.dataapi", "--database-url",
-                                                           database_url, "--host", "127.0.0.1", "--port",
-                                                           str(ports.dataapi)]),
-                              lambda: http_ok(f"http://127.0.0.1:{ports.dataapi}/health"), logs / "dataapi.log"))
-        with Step(f"stream gateway on :{ports.gateway}"):
-            # stateless: a Redis outage it rides out by itself (it re-subscribes and re-reads
-            # every book), so it is not among Redis's dependents
-            sup.start(Service("gateway", child("gateway", [sys.executable, "-m", "gateway", "--host", "127.0.0.1",
-                                                           "--port", str(ports.gateway)]),
-                              lambda: http_ok(f"http://127.0.0.1:{ports.gateway}/healthz"), logs / "gateway.log"))
-        if options.demo:
-            with Step("demo users and balances"):
-                from devstack.demo import seed
-
-                seed()
-        with Step(f"web app + API on :{ports.web}"):
-            sup.start(Service("web", child("web", [sys.executable, "-m", "devstack.web", "--port", str(ports.web),
-                                                   "--gateway-port", str(ports.gateway)]),
-                              lambda: http_ok(f"http://127.0.0.1:{ports.web}/api/v3/ping"), logs / "web.log"))
-        if options.matcher and (ROOT / "matcher" / "__main__.py").exists():
-            with Step("matcher" if len(matchers) == 1 else f"{len(matchers)} matcher groups"):
-                # one process per matcher group (symbols.json matcherGroups; EXCHANGE_SYMBOLS_FILE
-                # names another file), each with a stable worker id: a restarted matcher
-                # reclaims its own leases at once
-                for group, name in enumerate(matchers):
-                    extra = {"MATCHER_WORKER_ID": f"devstack-{name}", "MATCHER_GROUP": str(group)}
-                    sup.start(Service(name, child(name, [sys.executable, "-m", "matcher"], extra),
-                                      lambda: True, logs / f"{name}.log"))
-        if options.bot and (ROOT / "devstack" / "marketmaker.py").exists():
-            with Step("demo market maker"):
-                sup.start(Service("marketmaker", child("marketmaker", [sys.executable, "-m", "devstack.marketmaker"]),
-                                  lambda: True, logs / "marketmaker.log"))
-        urls.update({"web": f"http://127.0.0.1:{ports.web}/", "api": f"http://127.0.0.1:{ports.web}/api/v3",
-                     "ws": f"ws://127.0.0.1:{ports.web}/ws", "stream": f"ws://127.0.0.1:{ports.web}/stream",
-                     "ws-api": f"ws://127.0.0.1:{ports.web}/ws-api/v3",
-                     "moto": env["AWS_ENDPOINT_URL"], "dataapi": env["DATAAPI_ENDPOINT_URL"],
-                     "gateway": f"http://127.0.0.1:{ports.gateway}",
-                     "postgres": pg.redact(database_url), "redis": redis_url})
-        status["now"] = "running"
-        save_state()
-        if as_json:
-            say(json.dumps({"status": "ready", "urls": urls}))
-        else:
-            say("the exchange is up:")
-            for k, v in urls.items():
-                say(f"  {k:<9}{v}")
-            say(f"logs in {logs}; `source {state_dir / 'env'}` to use the operator CLI;"
-                " Ctrl-C or `python -m devstack down` stops everything")
-        while not sup.stopping:
-            sup.watch()
-            time.sleep(0.2)
-        return 0
-    except StackError as exc:
-        if not sup.stopping:
-            say(f"error: {exc}")
-            return 1
-        return 0
-    except Exception as exc:  # a one-line reason, not a traceback, for the usual failures
-        from devstack.postgres import PostgresUnavailable
-        from devstack.redisserver import RedisUnavailable
-
-        if isinstance(exc, (PostgresUnavailable, RedisUnavailable)):
-            say(f"error: {exc}")
-            return 1
-        raise
-    finally:
-        say("stopping ...", end=" ")
-        sup.stop_all()
-        for server in reversed(servers):
-            try:
-                server.stop()
-            except Exception as exc:  # keep stopping the rest
-                say(f"({type(server).__name__} stop failed: {exc})", end=" ")
-        for path in temp_dirs:
-            import shutil
-
-            shutil.rmtree(path, ignore_errors=True)
-        cur = read_state(state_dir)
-        if cur and cur.get("pid") == os.getpid():
-            state_file(state_dir).unlink(missing_ok=True)
-        say("stopped")
+            if isinstance(exc, (PostgresUnavailable, RedisUnavailable)):
+                say(f"error: {exc}")
+                return 1
+            raise
+        finally:
+            say("stopping ...", end=" ")
 
 
 def down(state_dir: Path, timeout: float = 30.0) -> int:
@@ -684,7 +761,7 @@ def down(state_dir: Path, timeout: float = 30.0) -> int:
         say("the exchange is not running")
         return 0
     pid = state.get("pid")
-    if pid_alive(pid):
+    if pid and pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while pid_alive(pid) and time.monotonic() < deadline:

@@ -11,7 +11,10 @@ The principal is decided here and nowhere else:
   query string + body exactly as Binance does (-2014, -2015, -1021, -1022, -1131), or
   accepts ``Authorization: Bearer <Cognito token>`` from the web app.
 
-A signature can be used once (a replay inside the recvWindow is refused with -1022).
+A TRADE request's signature can be used once: an identical replay inside its recvWindow
+is refused with -1022, so a captured order or withdrawal cannot be sent again.  Signed
+reads are not refused (Binance refuses neither): a repeated read changes nothing, and
+async clients such as ccxt send identical reads within the same millisecond.
 """
 from __future__ import annotations
 
@@ -183,6 +186,7 @@ def _api_key_principal(ctx, qp, body_text) -> Principal:
         secret = _secret_for(api_key, rec["secret_hash"])
         if not verify_signature(secret, signed_payloads(ctx.request, qp, body_text), ctx.args["signature"]):
             raise ExchangeError(Reason.INVALID_SIGNATURE)
+    if signed and ctx.op.security == O.TRADE:
         c = _clients()
         fresh = c.redis.set(f"{c.settings.redis_key_prefix}sig:{ctx.args['signature'].lower()}", "1", nx=True,
                             px=window + 2000)

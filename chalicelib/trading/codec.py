@@ -15,18 +15,24 @@ part could never execute.
 from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.errors import Reason
 
 from .commands import Amend, Cancel, CancelReplace, NewOrder
-from .events import FIELDS, EventKind
+from .events import FIELDS, Event, EventKind
 from .filters import EngineFilters, check_new_order
 from .types import LIMIT_PRICED_TYPES, STOP_TYPES, CancelReplaceMode, OrderStatus, OrderType, Side, StpMode, TimeInForce
 
+if TYPE_CHECKING:
+    from chalicelib.symbols import SymbolSpec
+
 _QTY_TYPES_MARKET = (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
+E = TypeVar("E", bound=Enum)
 
 
-def _enum(enum_cls, name, reason: Reason, default=None):
+def _enum(enum_cls: type[E], name: object, reason: Reason, default: E | None = None) -> E | Reason:
     if name is None or name == "":
         if default is not None:
             return default
@@ -37,7 +43,7 @@ def _enum(enum_cls, name, reason: Reason, default=None):
         return reason
 
 
-def _decimal(value) -> Decimal | None | Reason:
+def _decimal(value: object) -> Decimal | None | Reason:
     if value is None or value == "":
         return None
     try:
@@ -50,7 +56,7 @@ def _decimal(value) -> Decimal | None | Reason:
 
 
 
-def _ticks(spec, price) -> int | Reason:
+def _ticks(spec: SymbolSpec, price: Decimal) -> int | Reason:
     """A positive price on the symbol's tick grid, in ticks, or why not."""
     if price <= 0:
         return Reason.INVALID_PRICE
@@ -60,15 +66,16 @@ def _ticks(spec, price) -> int | Reason:
 class SymbolCodec:
     """Decimal <-> integer conversions and boundary checks for one symbol."""
 
-    def __init__(self, spec):
+    def __init__(self, spec: SymbolSpec):
         self.spec = spec
         self.filters = EngineFilters.from_spec(spec)
         self.notional_unit = spec.tick_size * spec.step_size
 
     # -- requests -> commands -----------------------------------------------------------
-    def new_order(self, *, order_id: int, account_id: int, side, order_type, time_in_force=None,
-                  price=None, quantity=None, quote_order_qty=None, stop_price=None,
-                  stp_mode=None) -> NewOrder | Reason:
+    def new_order(self, *, order_id: int, account_id: int, side: object, order_type: object,
+                  time_in_force: object = None, price: object = None, quantity: object = None,
+                  quote_order_qty: object = None, stop_price: object = None,
+                  stp_mode: object = None) -> NewOrder | Reason:
         """A :class:`NewOrder` from Binance request fields, or the Reason it is refused.
 
         The engine's range/notional filters are applied too (as :meth:`check`), so a
@@ -85,14 +92,14 @@ class SymbolCodec:
             return stp_v
         needs_tif = type_v in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT,
                                OrderType.TAKE_PROFIT_LIMIT)
+        tif_v = TimeInForce.GTC
         if needs_tif:
-            tif_v = _enum(TimeInForce, time_in_force, Reason.INVALID_TIF)
-            if isinstance(tif_v, Reason):
-                return tif_v
-        else:
-            tif_v = TimeInForce.GTC
+            tif = _enum(TimeInForce, time_in_force, Reason.INVALID_TIF)
+            if isinstance(tif, Reason):
+                return tif
+            tif_v = tif
 
-        values = {}
+        values: dict[str, Decimal | None] = {}
         for name, raw in (("price", price), ("quantity", quantity),
                           ("quote_order_qty", quote_order_qty), ("stop_price", stop_price)):
             d = _decimal(raw)
@@ -115,21 +122,24 @@ class SymbolCodec:
 
         spec = self.spec
         price_t = stop_t = qty_l = quote_u = 0
-        if type_v in LIMIT_PRICED_TYPES:
-            price_t = _ticks(spec, p)
-            if isinstance(price_t, Reason):
-                return price_t
-        if type_v in STOP_TYPES:
-            stop_t = _ticks(spec, sp)
-            if isinstance(stop_t, Reason):
-                return stop_t
+        if type_v in LIMIT_PRICED_TYPES and p is not None:  # (p is mandatory for these: see above)
+            ticks = _ticks(spec, p)
+            if isinstance(ticks, Reason):
+                return ticks
+            price_t = ticks
+        if type_v in STOP_TYPES and sp is not None:
+            ticks = _ticks(spec, sp)
+            if isinstance(ticks, Reason):
+                return ticks
+            stop_t = ticks
         if q is not None:
             if q <= 0:
                 return Reason.INVALID_QUANTITY
-            qty_l = spec.qty_to_lots(q)
-            if qty_l is None:
+            lots = spec.qty_to_lots(q)
+            if lots is None:
                 return (Reason.FILTER_MARKET_LOT_SIZE if type_v in _QTY_TYPES_MARKET
                         else Reason.FILTER_LOT_SIZE)
+            qty_l = lots
         if qq is not None:
             if qq <= 0:
                 return Reason.INVALID_QUANTITY
@@ -149,7 +159,7 @@ class SymbolCodec:
     def cancel(self, *, order_id: int, account_id: int) -> Cancel:
         return Cancel(order_id, account_id)
 
-    def amend(self, *, order_id: int, account_id: int, new_qty) -> Amend | Reason:
+    def amend(self, *, order_id: int, account_id: int, new_qty: object) -> Amend | Reason:
         d = _decimal(new_qty)
         if d is None or isinstance(d, Reason):
             return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
@@ -160,8 +170,8 @@ class SymbolCodec:
             return Reason.FILTER_LOT_SIZE
         return Amend(order_id, account_id, lots)
 
-    def cancel_replace(self, *, cancel_order_id: int, account_id: int, mode="STOP_ON_FAILURE",
-                       **new_order) -> CancelReplace | Reason:
+    def cancel_replace(self, *, cancel_order_id: int, account_id: int, mode: object = "STOP_ON_FAILURE",
+                       **new_order: Any) -> CancelReplace | Reason:
         mode_v = _enum(CancelReplaceMode, mode, Reason.INVALID_PARAMETER)
         if isinstance(mode_v, Reason):
             return mode_v
@@ -180,11 +190,11 @@ class SymbolCodec:
     def quote(self, units: int) -> Decimal:
         return (self.notional_unit * units).quantize(self.notional_unit)
 
-    def render(self, event: tuple) -> dict:
+    def render(self, event: Event) -> dict[str, Any]:
         """An event as a dict of Binance-style values: names for enums, Decimal
         strings for prices and quantities."""
         kind = EventKind(event[1])
-        out: dict = {"seq": event[0], "kind": kind.name}
+        out: dict[str, Any] = {"seq": event[0], "kind": kind.name}
         for name, value in zip(FIELDS[kind], event[2:], strict=False):
             if name in ("price", "last_price"):
                 value = None if value is None else str(self.price(value))

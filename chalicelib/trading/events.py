@@ -27,8 +27,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from enum import Enum, IntEnum
+from typing import Any
 
 from .types import OrderStatus, Side
+
+Event = tuple[Any, ...]  # (seq, kind, ...fields): ints, and a reject's Reason
 
 
 class EventKind(IntEnum):
@@ -53,24 +56,24 @@ FIELDS: dict[int, tuple[str, ...]] = {
 }
 
 
-def _text(x) -> str:
+def _text(x: object) -> str:
     if isinstance(x, Enum) and not isinstance(x, IntEnum):
         return x.name
     return str(int(x)) if isinstance(x, int) else str(x)
 
 
-def encode(events: Iterable[tuple]) -> bytes:
+def encode(events: Iterable[Event]) -> bytes:
     """Canonical bytes of an event stream: one line per event, comma-separated,
     ints in decimal and reasons by name.  Equal streams encode equally whatever
     int subclasses (IntEnum members) they happen to hold."""
     return b"".join((",".join(map(_text, e)) + "\n").encode() for e in events)
 
 
-def digest(events: Iterable[tuple]) -> str:
+def digest(events: Iterable[Event]) -> str:
     return hashlib.sha256(encode(events)).hexdigest()
 
 
-def as_dict(event: tuple) -> dict:
+def as_dict(event: Event) -> dict[str, Any]:
     """A readable form for logs and tests: ``{"seq":..,"kind":"TRADE",...}`` with
     status and side names."""
     kind = EventKind(event[1])

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import TYPE_CHECKING
 
 from chalicelib.errors import Reason
 
 from .commands import NewOrder
 from .types import LIMIT_PRICED_TYPES, STOP_TYPES, OrderType, Side, StpMode, TimeInForce, triggers_upward
+
+if TYPE_CHECKING:
+    from chalicelib.symbols import SymbolSpec
 
 UNLIMITED = 1 << 62
 
@@ -39,7 +43,7 @@ class EngineFilters:
     notional_reason: Reason = Reason.FILTER_NOTIONAL
 
     @classmethod
-    def from_spec(cls, spec) -> EngineFilters:
+    def from_spec(cls, spec: SymbolSpec) -> EngineFilters:
         """Precompute the integer bounds of a :class:`chalicelib.symbols.SymbolSpec`.
 
         Lower bounds round up and upper bounds round down, so an integer value

@@ -20,10 +20,11 @@ import hashlib
 import json
 import zlib
 from abc import ABC, abstractmethod
+from typing import Any
 
 from chalicelib.errors import Reason
 from chalicelib.trading.commands import Amend, Cancel, CancelReplace, NewOrder
-from chalicelib.trading.events import EventKind
+from chalicelib.trading.events import Event, EventKind
 from chalicelib.trading.filters import NO_FILTERS, EngineFilters, check_new_order
 from chalicelib.trading.types import CancelReplaceMode, Side
 
@@ -31,6 +32,8 @@ SNAPSHOT_MAGIC = b"MXEB"
 SNAPSHOT_VERSION = 1
 
 Level = tuple[int, int]  # (price, total_qty)
+OpenOrder = tuple[int, int, int, int, bool]  # (side, price, leaves_qty, orig_qty, is_stop)
+State = dict[str, Any]  # export_state's plain ints and lists
 
 
 class OrderBook(ABC):
@@ -41,7 +44,7 @@ class OrderBook(ABC):
         self.filters = filters
 
     # -- commands ---------------------------------------------------------------
-    def process(self, command) -> list[tuple]:
+    def process(self, command: Any) -> list[Event]:  # a NewOrder, Cancel, Amend or CancelReplace
         """Apply one command and return its events (see :mod:`.events`)."""
         kind = type(command)
         if kind is NewOrder:
@@ -55,15 +58,15 @@ class OrderBook(ABC):
         raise TypeError(f"not a command: {command!r}")
 
     @abstractmethod
-    def new_order(self, order: NewOrder) -> list[tuple]: ...
+    def new_order(self, order: NewOrder) -> list[Event]: ...
 
     @abstractmethod
-    def cancel(self, order_id: int, account_id: int) -> list[tuple]: ...
+    def cancel(self, order_id: int, account_id: int) -> list[Event]: ...
 
     @abstractmethod
-    def amend(self, order_id: int, account_id: int, new_qty: int) -> list[tuple]: ...
+    def amend(self, order_id: int, account_id: int, new_qty: int) -> list[Event]: ...
 
-    def cancel_replace(self, command: CancelReplace) -> list[tuple]:
+    def cancel_replace(self, command: CancelReplace) -> list[Event]:
         """Cancel then place, as one command.
 
         The new order's filters are checked first, against the book as it is, so a
@@ -88,7 +91,7 @@ class OrderBook(ABC):
         return check_new_order(self.filters, order, best[0] if best else None, self.last_price)
 
     @abstractmethod
-    def _reject_event(self, order_id: int, reason: Reason) -> tuple:
+    def _reject_event(self, order_id: int, reason: Reason) -> Event:
         """A REJECTED event with the next sequence number."""
 
     # -- queries (market data is a read of the book, not a copy) -----------------
@@ -110,13 +113,13 @@ class OrderBook(ABC):
     def resting_count(self) -> int: ...
 
     @abstractmethod
-    def open_order(self, order_id: int) -> tuple | None:
+    def open_order(self, order_id: int) -> OpenOrder | None:
         """``(side, price, leaves_qty, orig_qty, is_stop)`` of a resting order or a
         pending stop, else None."""
 
     # -- state --------------------------------------------------------------------
     @abstractmethod
-    def export_state(self) -> dict:
+    def export_state(self) -> State:
         """The canonical state: plain ints and lists, identical for equal books::
 
             {"version", "seq", "trade_id", "last_price",
@@ -127,7 +130,7 @@ class OrderBook(ABC):
         """
 
     @abstractmethod
-    def import_state(self, state: dict) -> None:
+    def import_state(self, state: State) -> None:
         """Replace this (empty) book's state by ``state`` from :meth:`export_state`."""
 
     @abstractmethod
@@ -155,5 +158,5 @@ class OrderBook(ABC):
         return hashlib.sha256(_canonical_json(self.export_state())).hexdigest()
 
 
-def _canonical_json(state: dict) -> bytes:
+def _canonical_json(state: State) -> bytes:
     return json.dumps(state, separators=(",", ":"), sort_keys=True).encode()

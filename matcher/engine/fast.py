@@ -28,14 +28,15 @@ from collections import deque
 from heapq import heappop, heappush
 from itertools import filterfalse, islice
 from operator import attrgetter
+from typing import Any, final
 
 from chalicelib.errors import Reason
 from chalicelib.trading.commands import NewOrder
-from chalicelib.trading.events import EventKind
+from chalicelib.trading.events import Event, EventKind
 from chalicelib.trading.filters import NO_FILTERS, EngineFilters
 from chalicelib.trading.types import OrderStatus, OrderType, Side, StpMode, TimeInForce, triggers_upward
 
-from .book import OrderBook
+from .book import Level, OpenOrder, OrderBook, State
 
 # Plain ints for the hot path (an IntEnum compare goes through the same int code,
 # but loading a global int is cheaper than an enum attribute).
@@ -55,6 +56,7 @@ _STOP_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT,
 _is_live = attrgetter("leaves")  # C-level filter for compacting a queue
 
 
+@final
 class _Order:
     """A resting order.  ``leaves == 0`` marks one that is no longer live; once off
     its queue the object may be reused for another order (``FastBook._spare``)."""
@@ -99,14 +101,15 @@ class _BookSide:
             del keys[bisect_left(keys, key)]
 
 
+@final
 class _Stop:
     """A pending stop order; ``live`` is cleared when it is cancelled or fires."""
 
     __slots__ = ("order_id", "account", "side", "order_type", "tif", "price", "qty",
                  "stop_price", "stp_mode", "accept_seq", "live")
 
-    def __init__(self, order_id, account, side, order_type, tif, price, qty, stop_price,
-                 stp_mode, accept_seq):
+    def __init__(self, order_id: int, account: int, side: int, order_type: int, tif: int, price: int, qty: int,
+                 stop_price: int, stp_mode: int, accept_seq: int):
         self.order_id = order_id
         self.account = account
         self.side = side
@@ -119,7 +122,7 @@ class _Stop:
         self.accept_seq = accept_seq
         self.live = True
 
-    def row(self) -> list:
+    def row(self) -> list[int]:
         return [self.order_id, self.account, self.side, self.order_type, self.tif, self.price,
                 self.qty, self.stop_price, self.stp_mode, self.accept_seq]
 
@@ -137,8 +140,8 @@ class FastBook(OrderBook):
         # reused for new resting orders: setting five slots is cheaper than building
         # an object, and the garbage collector sees far fewer new objects.
         self._spare: list[_Order] = []
-        self._stops_up: list = []     # (stop_price, accept_seq, _Stop): fire when last >= stop
-        self._stops_down: list = []   # (-stop_price, accept_seq, _Stop): fire when last <= stop
+        self._stops_up: list[tuple[int, int, _Stop]] = []    # (stop_price, accept_seq, _Stop): fire when last >= stop
+        self._stops_down: list[tuple[int, int, _Stop]] = []  # (-stop_price, accept_seq, _Stop): when last <= stop
         self._triggered: deque[_Stop] = deque()
         self._running_triggers = False
         self._live_stops = 0          # pending stops in _orders, so resting_count is O(1)
@@ -151,11 +154,11 @@ class FastBook(OrderBook):
         self._seq = seq + 1
         return seq
 
-    def _reject_event(self, order_id: int, reason: Reason) -> tuple:
+    def _reject_event(self, order_id: int, reason: Reason) -> Event:
         return (self._next_seq(), _REJECTED, order_id, reason)
 
     # -- commands ------------------------------------------------------------------
-    def new_order(self, o: NewOrder) -> list[tuple]:
+    def new_order(self, o: NewOrder) -> list[Event]:
         t = o.order_type
         if o.side in _SIDES and o.tif in _TIFS and o.stp_mode in _STPS:
             if t == OrderType.LIMIT:
@@ -184,8 +187,8 @@ class FastBook(OrderBook):
         return self._market(events, o.order_id, o.account_id, o.side, o.qty, o.stp_mode)
 
     def new_limit(self, order_id: int, account: int, side: int, price: int, qty: int,
-                  tif: int = _GTC, stp_mode: int = _STP_NONE, events: list | None = None
-                  ) -> list[tuple]:
+                  tif: int = _GTC, stp_mode: int = _STP_NONE, events: list[Event] | None = None
+                  ) -> list[Event]:
         """LIMIT order: the hot path, kept in one function on purpose.
 
         Called without ``events`` it is a new order: the filter checks are
@@ -274,7 +277,7 @@ class FastBook(OrderBook):
         return events
 
     def new_market(self, order_id: int, account: int, side: int, qty: int,
-                   stp_mode: int = _STP_NONE) -> list[tuple]:
+                   stp_mode: int = _STP_NONE) -> list[Event]:
         """MARKET order by base quantity; :func:`check_new_order`'s MARKET checks inlined
         (notional at the best opposite price, when there is one)."""
         f = self.filters
@@ -291,8 +294,8 @@ class FastBook(OrderBook):
         events = [(self._next_seq(), _ORDER, order_id, _NEW, qty, 0)]
         return self._market(events, order_id, account, side, qty, stp_mode)
 
-    def _market(self, events: list, order_id: int, account: int, side: int, qty: int,
-                stp_mode: int) -> list[tuple]:
+    def _market(self, events: list[Event], order_id: int, account: int, side: int, qty: int,
+                stp_mode: int) -> list[Event]:
         opp = self._sides[side ^ 1]
         left = qty
         if opp.keys:
@@ -307,8 +310,8 @@ class FastBook(OrderBook):
             self._run_triggered(events)
         return events
 
-    def _market_quote(self, events: list, order_id: int, account: int, side: int, quote: int,
-                      stp_mode: int) -> list[tuple]:
+    def _market_quote(self, events: list[Event], order_id: int, account: int, side: int, quote: int,
+                      stp_mode: int) -> list[Event]:
         """MARKET by quoteOrderQty: at each best price spend what buys whole lots,
         until the remainder does not buy one lot at the best price (FILLED) or the
         book runs out (EXPIRED)."""
@@ -364,7 +367,7 @@ class FastBook(OrderBook):
                     return True
         return False
 
-    def _take(self, events: list, order_id: int, account: int, opp: _BookSide, limit_key: int,
+    def _take(self, events: list[Event], order_id: int, account: int, opp: _BookSide, limit_key: int,
               qty: int, stp_mode: int) -> int:
         """Trade ``qty`` lots against ``opp`` while its best key is >= ``limit_key``.
 
@@ -459,7 +462,7 @@ class FastBook(OrderBook):
         return qty
 
     # -- stops -----------------------------------------------------------------------
-    def _accept_stop(self, o: NewOrder) -> list[tuple]:
+    def _accept_stop(self, o: NewOrder) -> list[Event]:
         seq = self._next_seq()
         stop = _Stop(o.order_id, o.account_id, o.side, o.order_type, o.tif, o.price, o.qty,
                      o.stop_price, o.stp_mode, seq)
@@ -471,7 +474,7 @@ class FastBook(OrderBook):
             heappush(self._stops_down, (-o.stop_price, seq, stop))
         return [(seq, _ORDER, o.order_id, _NEW, o.qty, 0)]
 
-    def _collect_triggered(self, events: list, start: int) -> None:
+    def _collect_triggered(self, events: list[Event], start: int) -> None:
         """Queue the stops the trades in ``events[start:]`` triggered: trade by trade
         along the price path, and in acceptance order among those one trade fires."""
         up, down, orders = self._stops_up, self._stops_down, self._orders
@@ -496,7 +499,7 @@ class FastBook(OrderBook):
                 del orders[stop.order_id]
                 self._triggered.append(stop)
 
-    def _run_triggered(self, events: list) -> None:
+    def _run_triggered(self, events: list[Event]) -> None:
         """Release triggered stops in trigger order; their own trades may trigger
         more, which queue behind."""
         self._running_triggers = True
@@ -513,7 +516,7 @@ class FastBook(OrderBook):
             self._running_triggers = False
 
     # -- cancel, amend -----------------------------------------------------------------
-    def cancel(self, order_id: int, account_id: int) -> list[tuple]:
+    def cancel(self, order_id: int, account_id: int) -> list[Event]:
         order = self._orders.pop(order_id, None)
         if order.__class__ is not _Order or order.account != account_id:
             return self._cancel_other(order_id, account_id, order)
@@ -537,7 +540,7 @@ class FastBook(OrderBook):
                 level.dead = 0
         return events
 
-    def _cancel_other(self, order_id: int, account_id: int, order) -> list[tuple]:
+    def _cancel_other(self, order_id: int, account_id: int, order: _Order | _Stop | None) -> list[Event]:
         """Cancel of anything but one's own resting order: a pending stop, someone
         else's order (put back untouched) or an unknown id."""
         if order is not None:
@@ -548,12 +551,11 @@ class FastBook(OrderBook):
             self._orders[order_id] = order
         return [self._reject_event(order_id, Reason.CANCEL_REJECTED)]
 
-    def amend(self, order_id: int, account_id: int, new_qty: int) -> list[tuple]:
+    def amend(self, order_id: int, account_id: int, new_qty: int) -> list[Event]:
         order = self._orders.get(order_id)
         if order is None or order.account != account_id:
             return [self._reject_event(order_id, Reason.NO_SUCH_ORDER)]
-        is_stop = order.__class__ is _Stop
-        orig = order.qty if is_stop else order.orig
+        orig = order.qty if isinstance(order, _Stop) else order.orig
         if new_qty >= orig:
             return [self._reject_event(order_id, Reason.ORDER_AMEND_QTY_INCREASE)]
         if new_qty <= 0:
@@ -561,7 +563,7 @@ class FastBook(OrderBook):
         if new_qty < self.filters.min_qty:
             return [self._reject_event(order_id, Reason.FILTER_LOT_SIZE)]
         nxt = self._next_seq
-        if is_stop:
+        if isinstance(order, _Stop):
             order.qty = new_qty
             return [(nxt(), _AMENDED, order_id, new_qty, 0)]
         executed = order.orig - order.leaves
@@ -570,7 +572,7 @@ class FastBook(OrderBook):
         level.total -= order.leaves - leaves
         order.orig = new_qty
         order.leaves = leaves
-        events = [(nxt(), _AMENDED, order_id, leaves, executed)]
+        events: list[Event] = [(nxt(), _AMENDED, order_id, leaves, executed)]
         if not leaves:
             del self._orders[order_id]
             level.dead += 1
@@ -586,24 +588,24 @@ class FastBook(OrderBook):
     def last_price(self) -> int | None:
         return self._last_price
 
-    def best_bid(self):
+    def best_bid(self) -> Level | None:
         keys = self._bids.keys
         if not keys:
             return None
         level = self._bids.levels[keys[-1]]
         return (level.price, level.total)
 
-    def best_ask(self):
+    def best_ask(self) -> Level | None:
         keys = self._asks.keys
         if not keys:
             return None
         level = self._asks.levels[-keys[-1]]
         return (level.price, level.total)
 
-    def depth(self, n: int):
+    def depth(self, n: int) -> tuple[list[Level], list[Level]]:
         def side_depth(s: _BookSide) -> list[tuple[int, int]]:
             levels, sign = s.levels, s.sign
-            out = []
+            out: list[Level] = []
             for key in reversed(s.keys):
                 if len(out) >= n:
                     break
@@ -616,17 +618,17 @@ class FastBook(OrderBook):
     def resting_count(self) -> int:
         return len(self._orders) - self._live_stops
 
-    def open_order(self, order_id: int):
+    def open_order(self, order_id: int) -> OpenOrder | None:
         o = self._orders.get(order_id)
         if o is None:
             return None
-        if o.__class__ is _Stop:
+        if isinstance(o, _Stop):
             return (o.side, o.price, o.qty, o.qty, True)
         return (o.level.book_side.side, o.level.price, o.leaves, o.orig, False)
 
     # -- state -------------------------------------------------------------------------
-    def export_state(self) -> dict:
-        def side_state(s: _BookSide) -> list:
+    def export_state(self) -> State:
+        def side_state(s: _BookSide) -> list[Any]:
             return [[s.sign * key,
                      [[o.order_id, o.account, o.leaves, o.orig]
                       for o in s.levels[s.sign * key].orders if o.leaves]]
@@ -641,7 +643,7 @@ class FastBook(OrderBook):
             "stops": [s.row() for s in stops],
         }
 
-    def import_state(self, state: dict) -> None:
+    def import_state(self, state: State) -> None:
         self._seq, self._trade_id = state["seq"], state["trade_id"]
         self._last_price = state["last_price"]
         for s, key in ((self._bids, "bids"), (self._asks, "asks")):

@@ -4,9 +4,15 @@ from __future__ import annotations
 import gc
 import random
 import tracemalloc
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .fast import FastBook
 
 
-def measure_bytes_per_order(n: int = 1_000_000, seed: int = 7, book_factory=None) -> float:
+def measure_bytes_per_order(n: int = 1_000_000, seed: int = 7,
+                            book_factory: Callable[[], FastBook] | None = None) -> float:
     """Traced memory of a book holding ``n`` resting orders, divided by ``n``.
 
     The orders never cross: bids below and asks above 100,000 ticks at an
@@ -37,7 +43,7 @@ def measure_bytes_per_order(n: int = 1_000_000, seed: int = 7, book_factory=None
                 new_limit(oid, oid, 0, 99_999 - d, qty)
             else:
                 new_limit(oid, oid, 1, 100_001 + d, qty)
-        rows = None  # the input tuples are not the book's
+        del rows  # the input tuples are not the book's
         gc.collect()
         after = tracemalloc.get_traced_memory()[0]
     finally:

@@ -8,14 +8,15 @@ point -- when the two disagree, this file is what the rules are read from.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from chalicelib.errors import Reason
 from chalicelib.trading.commands import NewOrder
-from chalicelib.trading.events import EventKind as K
+from chalicelib.trading.events import Event, EventKind as K
 from chalicelib.trading.filters import NO_FILTERS, EngineFilters
 from chalicelib.trading.types import OrderStatus as S, OrderType as T, Side, StpMode, TimeInForce, triggers_upward
 
-from .book import OrderBook
+from .book import Level, OpenOrder, OrderBook, State
 
 
 @dataclass
@@ -72,16 +73,16 @@ class ReferenceBook(OrderBook):
         self._triggered: list[_Stop] = []
 
     # -- helpers -------------------------------------------------------------------
-    def _emit(self, events: list, kind: int, *fields) -> None:
+    def _emit(self, events: list[Event], kind: int, *fields: object) -> None:
         events.append((self.seq, int(kind), *fields))
         self.seq += 1
 
-    def _reject_event(self, order_id: int, reason: Reason) -> tuple:
+    def _reject_event(self, order_id: int, reason: Reason) -> Event:
         e = (self.seq, int(K.REJECTED), order_id, reason)
         self.seq += 1
         return e
 
-    def _find(self, order_id: int):
+    def _find(self, order_id: int) -> _Resting | _Stop | None:
         for o in self.resting:
             if o.order_id == order_id:
                 return o
@@ -90,7 +91,7 @@ class ReferenceBook(OrderBook):
                 return s
         return None
 
-    def _emit_level(self, events: list, side: int, price: int) -> None:
+    def _emit_level(self, events: list[Event], side: int, price: int) -> None:
         self._emit(events, K.LEVEL, side, price, self._level_total(side, price))
 
     def _level_total(self, side: int, price: int) -> int:
@@ -111,8 +112,8 @@ class ReferenceBook(OrderBook):
         return maker_price <= limit if taker_side == Side.BUY else maker_price >= limit
 
     # -- commands ------------------------------------------------------------------
-    def new_order(self, o: NewOrder) -> list[tuple]:
-        events: list[tuple] = []
+    def new_order(self, o: NewOrder) -> list[Event]:
+        events: list[Event] = []
         reason = self.precheck(o)
         if reason is None and self._find(o.order_id) is not None:
             reason = Reason.DUPLICATE_ORDER
@@ -142,8 +143,8 @@ class ReferenceBook(OrderBook):
         self._run_triggered(events)
         return events
 
-    def cancel(self, order_id: int, account_id: int) -> list[tuple]:
-        events: list[tuple] = []
+    def cancel(self, order_id: int, account_id: int) -> list[Event]:
+        events: list[Event] = []
         found = self._find(order_id)
         if found is None or found.account != account_id:
             self._emit(events, K.REJECTED, order_id, Reason.CANCEL_REJECTED)
@@ -157,10 +158,10 @@ class ReferenceBook(OrderBook):
         self._emit_level(events, found.side, found.price)
         return events
 
-    def amend(self, order_id: int, account_id: int, new_qty: int) -> list[tuple]:
+    def amend(self, order_id: int, account_id: int, new_qty: int) -> list[Event]:
         """Lower an order's quantity in place; priority is kept.  If the new
         quantity is not above what already executed, the order is done (FILLED)."""
-        events: list[tuple] = []
+        events: list[Event] = []
         found = self._find(order_id)
         if found is None or found.account != account_id:
             self._emit(events, K.REJECTED, order_id, Reason.NO_SUCH_ORDER)
@@ -204,7 +205,7 @@ class ReferenceBook(OrderBook):
             available += m.leaves
         return available >= taker.remaining
 
-    def _execute(self, events: list, taker: _Taker, tif: int) -> None:
+    def _execute(self, events: list[Event], taker: _Taker, tif: int) -> None:
         """Match ``taker``, then report its status and rest its remainder if GTC."""
         if tif == TimeInForce.FOK and not self._fok_fillable(taker):
             self._emit(events, K.ORDER, taker.order_id, S.EXPIRED, 0, 0)
@@ -235,7 +236,7 @@ class ReferenceBook(OrderBook):
         self._emit(events, K.LEVEL, taker.side, taker.limit,
                    self._level_total(taker.side, taker.limit))
 
-    def _match(self, events: list, taker: _Taker) -> None:
+    def _match(self, events: list[Event], taker: _Taker) -> None:
         """Trade against the opposite side in priority order.  A LEVEL event is sent
         for each level that changed, when the taker moves on from it."""
         maker_side = 1 - taker.side
@@ -301,7 +302,7 @@ class ReferenceBook(OrderBook):
                 self.stops.remove(s)
                 self._triggered.append(s)
 
-    def _run_triggered(self, events: list) -> None:
+    def _run_triggered(self, events: list[Event]) -> None:
         """Release triggered stops one by one; their trades may trigger more."""
         while self._triggered:
             s = self._triggered.pop(0)
@@ -323,21 +324,21 @@ class ReferenceBook(OrderBook):
                         reverse=(side == Side.BUY))
         return [(p, self._level_total(side, p)) for p in prices]
 
-    def best_bid(self):
+    def best_bid(self) -> Level | None:
         levels = self._levels(Side.BUY)
         return levels[0] if levels else None
 
-    def best_ask(self):
+    def best_ask(self) -> Level | None:
         levels = self._levels(Side.SELL)
         return levels[0] if levels else None
 
-    def depth(self, n: int):
+    def depth(self, n: int) -> tuple[list[Level], list[Level]]:
         return self._levels(Side.BUY)[:n], self._levels(Side.SELL)[:n]
 
     def resting_count(self) -> int:
         return len(self.resting)
 
-    def open_order(self, order_id: int):
+    def open_order(self, order_id: int) -> OpenOrder | None:
         found = self._find(order_id)
         if found is None:
             return None
@@ -346,9 +347,9 @@ class ReferenceBook(OrderBook):
         return (found.side, found.price, found.leaves, found.orig, False)
 
     # -- state -------------------------------------------------------------------------
-    def export_state(self) -> dict:
-        def side_state(side: int) -> list:
-            out = []
+    def export_state(self) -> State:
+        def side_state(side: int) -> list[Any]:
+            out: list[Any] = []
             for price, _ in self._levels(side):
                 queue = sorted((o for o in self.resting if o.side == side and o.price == price),
                                key=lambda o: o.arrival)
@@ -363,7 +364,7 @@ class ReferenceBook(OrderBook):
                        s.stop_price, s.stp_mode, s.accept_seq] for s in self.stops],
         }
 
-    def import_state(self, state: dict) -> None:
+    def import_state(self, state: State) -> None:
         self.seq, self.trade_id = state["seq"], state["trade_id"]
         self._last_price = state["last_price"]
         self.resting, self._arrivals = [], 0

@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from chalicelib.units import TABLES, TRACES, Access, Unit
 
@@ -28,7 +29,9 @@ KNOBS: dict[str, tuple[str, str, str]] = {
     "worker_id": ("MATCHER_WORKER_ID", "", "lease owner name; a restart with the same id reclaims at once"),
     "lease_ttl_ms": ("MATCHER_LEASE_TTL_MS", "5000", "a lease not renewed for this long may be taken over"),
     "renew_every_ms": ("MATCHER_RENEW_MS", "1000", "lease renewal period"),
-    "poll_ms": ("MATCHER_POLL_MS", "50", "idle wait between empty GetRecords calls"),
+    "poll_ms": ("MATCHER_POLL_MS", "50", "wait before a shard that returned nothing is read again"),
+    "idle_poll_ms": ("MATCHER_IDLE_POLL_MS", "1000",
+                     "the longest such wait: it doubles from poll_ms once a shard has been empty for 10 s"),
     "batch_limit": ("MATCHER_BATCH_LIMIT", "500", "GetRecords Limit (records per stream batch)"),
     "snapshot_every": ("MATCHER_SNAPSHOT_EVERY", "1000", "journal entries between engine snapshots"),
     "depth_levels": ("MATCHER_DEPTH_LEVELS", "100", "levels per side published to Redis / DynamoDB"),
@@ -51,6 +54,7 @@ class MatcherConfig:
     lease_ttl_ms: int
     renew_every_ms: int
     poll_ms: int
+    idle_poll_ms: int
     batch_limit: int
     snapshot_every: int
     depth_levels: int
@@ -64,7 +68,7 @@ class MatcherConfig:
     @classmethod
     def from_env(cls, environ=None) -> MatcherConfig:
         env = os.environ if environ is None else environ
-        values = {}
+        values: dict[str, Any] = {}
         for name, (var, default, _doc) in KNOBS.items():
             raw = env.get(var) or default
             if name == "worker_id":

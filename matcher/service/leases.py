@@ -122,7 +122,8 @@ class LeaseTable:
         return Lease.from_item(item) if item else None
 
     def scan(self, prefix: str) -> list[Lease]:
-        out, start = [], None
+        out: list[Lease] = []
+        start = None
         while True:
             kw = {"TableName": self.table, "ConsistentRead": True, "FilterExpression": "begins_with(#k, :p)",
                   "ExpressionAttributeNames": {"#k": _NAMES["#k"]},
@@ -251,7 +252,9 @@ class LeaseTable:
     def renew(self, key: str) -> None:
         exp = now_ms() + self.ttl_ms
         self._held_update(key, "SET #e = :exp", {":exp": LEASE_ITEMS.value("expires_ms", exp)})
-        self.held[key].expires_ms = exp
+        lease = self.held.get(key)
+        if lease is not None:  # (released meanwhile by the main loop)
+            lease.expires_ms = exp
 
     def checkpoint(self, key: str, value: str, finished: bool = False) -> None:
         """Move a held lease's checkpoint (renewing it too), fenced by its counter."""
@@ -324,4 +327,7 @@ class Renewer(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(self.every):
-            self.leases.renew_all()
+            try:
+                self.leases.renew_all()
+            except Exception:  # a bug: logged, and the thread goes on (a dead renewer loses every lease)
+                logger.exception("lease renewal round failed")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,7 +28,7 @@ def segment(name: str, **annotations):
     if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() == "true":
         yield None
         return
-    rec = tracer.provider
+    rec: Any = tracer.provider  # the X-Ray recorder (begin_segment is not on the base provider)
     seg = rec.begin_segment(name)
     try:
         for k, v in annotations.items():

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.bookaudit import AuroraBook
+from matcher.engine import OrderBook
 
 from .journal import Entry, Journal
 
@@ -26,7 +27,7 @@ from .journal import Entry, Journal
 class DynamoBook:
     """What DynamoDB holds for a symbol: the restored snapshot and the journal after it."""
 
-    book: object            # the engine book restored from the snapshot (empty without one)
+    book: OrderBook         # the engine book restored from the snapshot (empty without one)
     snapshot_seq: int
     positions: dict
     entries: list[Entry]

@@ -17,7 +17,9 @@ Per stream batch (records of one shard):
 
 1. parse; drop repeats (a record at or before the (symbol, shard) position already
    journaled, the same intent twice in the batch, a NEW whose order is no longer
-   PENDING_NEW in Aurora, a reconciler's VOID);
+   PENDING_NEW in Aurora, a reconciler's VOID); a cancel of an order not sequenced
+   yet is held and sequenced right after that order, whatever shard either came on
+   (:mod:`.ordering`);
 2. number the rest per symbol and **journal** them (conditional put, first writer
    wins), then apply them to the engine;
 3. write trades / order states / depth to DynamoDB (BatchWriteItem);
@@ -45,6 +47,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from chalicelib import bookaudit, marketdata, reconcile
 from chalicelib.db import PgTx
@@ -52,15 +55,16 @@ from chalicelib.symbols import load_catalog
 from chalicelib.trading.codec import SymbolCodec
 from chalicelib.trading.commands import Cancel, CancelReplace, NewOrder
 from chalicelib.trading.types import CancelReplaceMode
-from matcher.engine import FastBook
+from matcher.engine import FastBook, OrderBook
 
-from . import effects as fx, userdata
+from . import effects as fx, ordering, userdata
 from .config import MatcherConfig
 from .journal import Entry, Journal, JournalConflict
 from .leases import (
     ROUTE_ACTIVE,
     ROUTE_HALT,
     ROUTE_HALTED,
+    Lease,
     LeaseLost,
     LeaseTable,
     Renewer,
@@ -71,9 +75,16 @@ from .leases import (
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
 from .recovery import load_dynamo_book, state_from_aurora
 from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
-from .streams import SHARD_END, Intent, ShardReader, list_shards, parse_record, ready_shards
+from .streams import SHARD_END, Intent, PollSchedule, ShardReader, list_shards, parse_record, ready_shards
 
-ORDER_KINDS = ("NEW", "CANCEL_REPLACE")
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
+    import psycopg
+
+    from chalicelib.symbols import SymbolSpec
+
+    from .reconciler import ReconcilerThread
 
 
 class StepDown(RuntimeError):
@@ -95,16 +106,16 @@ def command(entry: Entry):
 @dataclass
 class SymbolState:
     symbol: str
-    spec: object
+    spec: SymbolSpec
     codec: SymbolCodec
-    book: FastBook
+    book: OrderBook
     token: int
     next_seq: int = 1
     last_event_seq: int = 0  # the engine's last event seq: depth snapshots' lastUpdateId
     positions: dict[str, int] = field(default_factory=dict)
     since_snapshot: int = 0
 
-    def depth(self, n: int):
+    def depth(self, n: int) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         bids, asks = self.book.depth(n)
         c = self.codec
         return ([(c.price(p), c.qty(q)) for p, q in bids], [(c.price(p), c.qty(q)) for p, q in asks])
@@ -170,7 +181,7 @@ class Worker:
         self.journal = Journal(self.ddb, s.journal_table, s.book_table)
         self.dynamo = fx.DynamoEffects(self.ddb, s.trades_table, s.book_table)
         self._pg_connect = pg_connect
-        self.pg = None
+        self.pg: psycopg.Connection | None = None
         self.books: dict[str, SymbolState] = {}
         self.halted: dict[str, str] = {}  # symbol -> why it is stopped (see halt)
         self.readers: dict[str, ShardReader] = {}
@@ -180,9 +191,9 @@ class Worker:
         self._last_describe = 0.0
         self._last_metrics = time.monotonic()
         self.last_loop = time.monotonic()  # the health check's heartbeat
-        self._health = None
+        self._health: ThreadingHTTPServer | None = None
         self._renewer: Renewer | None = None
-        self._reconciler = None
+        self._reconciler: ReconcilerThread | None = None
 
     # -- connections ----------------------------------------------------------------
     def pg_conn(self):
@@ -216,6 +227,7 @@ class Worker:
             if lease is None:
                 self.leases.create(key)
                 lease = self.leases.get(key)
+                assert lease is not None  # just created (or by a racing worker)
             taken = self.leases.try_take(lease)
             if taken is None:
                 if self.readers:  # active, and a symbol moved in is not free yet: next round
@@ -296,7 +308,7 @@ class Worker:
         self._last_describe = now
         arn = self._stream_arn()
         shards = list_shards(self.streams, arn)
-        leases = {lease.key: lease for lease in self.leases.scan(self.shard_prefix)}
+        leases: dict[str, Lease | None] = {lease.key: lease for lease in self.leases.scan(self.shard_prefix)}
         seeded = False
         for sh in shards:
             key = self._shard_key(sh)
@@ -315,10 +327,12 @@ class Worker:
             if sh.shard_id in self.readers:
                 continue
             key = self._shard_key(sh)
-            lease = self.leases.held.get(key) or self.leases.try_take(leases[key])
+            known = leases[key]
+            lease = self.leases.held.get(key) or (self.leases.try_take(known) if known else None)
             if lease is None:
                 continue
-            self.readers[sh.shard_id] = ShardReader(self.streams, arn, sh, lease.checkpoint)
+            self.readers[sh.shard_id] = ShardReader(self.streams, arn, sh, lease.checkpoint,
+                                                    PollSchedule(self.config.poll_ms, self.config.idle_poll_ms))
             logger.info("reading shard", extra={"shard": sh.shard_id, "checkpoint": lease.checkpoint,
                                                 "parent": sh.parent_id})
 
@@ -344,6 +358,7 @@ class Worker:
             mark[0] = now
 
         spec = self.catalog.symbol(sym)
+        assert spec is not None  # self.symbols come from the catalog
         codec = SymbolCodec(spec)
         key = f"symbol:{sym}"
         conn = self.pg_conn()
@@ -371,7 +386,7 @@ class Worker:
         replayed: list[Applied] = []  # settled entries after the snapshot (user events to repair)
         if rebuilt:
             reason = dyn.gap or f"DynamoDB's book ends at seq {dyn.last_seq}, Aurora settled up to {settled}"
-            book = FastBook(codec.filters)
+            book: OrderBook = FastBook(codec.filters)
             book.import_state(state_from_aurora(aurora, spec))
             positions: dict[str, int] = {}
             next_seq = max(settled, self.journal.last_seq(sym)) + 1
@@ -491,7 +506,7 @@ class Worker:
         seen: set[str] = set()
         for r in records:
             it = parse_record(r, shard)
-            if it is None or it.kind not in ("NEW", "CANCEL", "CANCEL_REPLACE"):
+            if it is None or it.kind not in ordering.INTENT_KINDS:
                 continue
             st = self.books.get(it.symbol)
             if st is None:  # another group's, or stopped: left unsequenced in the outbox
@@ -508,22 +523,8 @@ class Worker:
     def _sequence(self, tx: PgTx, shard: str, intents: list[Intent]) -> dict[str, list[Applied]]:
         """Number the intents Aurora says are still to do, per symbol (events to come)."""
         by_symbol: dict[str, list[Applied]] = {}
-        order_ids = [int(i.payload["order_id"]) for i in intents if i.kind in ORDER_KINDS]
-        pending, sequenced = set(), set()
-        if order_ids:
-            pending = {int(r["order_id"]) for r in tx.query(
-                "SELECT order_id FROM orders WHERE order_id = ANY(:ids) AND status = 'PENDING_NEW'",
-                {"ids": order_ids})}
-        if intents:  # acknowledged in Aurora = journaled and settled before (a re-sent repeat)
-            sequenced = {r["intent_id"] for r in tx.query(
-                "SELECT intent_id FROM intent_outbox WHERE intent_id = ANY(:ids) AND sent_at IS NOT NULL",
-                {"ids": [i.intent_id for i in intents]})}
         ts = now_ms()
-        for it in intents:
-            if it.intent_id in sequenced:
-                continue
-            if it.kind in ORDER_KINDS and int(it.payload["order_id"]) not in pending:
-                continue  # already sequenced before (or voided)
+        for it in ordering.sequence(tx, intents):  # repeats dropped, cancels after their orders
             st = self.books[it.symbol]
             e = Entry(st.next_seq, it.intent_id, it.kind, it.payload, shard, it.position, ts)
             st.next_seq += 1
@@ -627,6 +628,8 @@ class Worker:
         busy = False
         caught_up = True  # every shard read to its tip in this pass (a drain may end)
         for shard_id, reader in list(self.readers.items()):
+            if not reader.schedule.due(time.monotonic()):
+                continue  # idle: read less often (PollSchedule)
             records = reader.read(self.config.batch_limit)
             self.stats.records += len(records)
             caught_up = caught_up and len(records) < self.config.batch_limit
@@ -643,6 +646,14 @@ class Worker:
         if self.draining:
             self.finish_drains(caught_up)
         return busy
+
+    def idle_wait(self) -> float:
+        """Seconds to wait after a pass that found nothing: until a shard is due."""
+        if not self.books:
+            return self.config.renew_every_ms / 1000
+        now = time.monotonic()
+        soonest = min((r.schedule.next_at - now for r in self.readers.values()), default=0.0)
+        return soonest if soonest > 0 else self.config.poll_ms / 1000  # nothing due, or nothing read
 
     def flush_metrics(self, force: bool = False) -> None:
         if force or time.monotonic() - self._last_metrics >= self.config.metrics_every_ms / 1000:
@@ -674,7 +685,7 @@ class Worker:
                 busy = self.poll_once()
                 self.flush_metrics()
                 if not busy:
-                    self.stop.wait(self.config.poll_ms / 1000 if self.books else self.config.renew_every_ms / 1000)
+                    self.stop.wait(self.idle_wait())
         except (StepDown, LeaseLost) as exc:
             logger.warning("stepping down", extra={"reason": str(exc)})
             code = 0
