@@ -179,7 +179,7 @@ def write_grouped(path: str | os.PathLike, groups: int, pins: Mapping[str, int] 
     raw = json.loads(DEFAULT_SYMBOLS_FILE.read_text(encoding="utf-8"))
     raw["matcherGroups"] = groups
     for s in raw["symbols"]:
-        if s["symbol"] in (pins or {}):
+        if pins and s["symbol"] in pins:
             s["group"] = pins[s["symbol"]]
     parse_catalog(raw)  # refuse a pin outside the groups here, not in the processes started with it
     path = Path(path)

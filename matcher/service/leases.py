@@ -21,6 +21,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -166,6 +167,7 @@ class LeaseTable:
         item = {"lease_key": {"S": f"route:{new.symbol}"}, "group": {"N": str(new.group)},
                 "state": {"S": new.state}, "moved_ms": {"N": str(new.moved_ms)},
                 "halted_seq": {"N": str(new.halted_seq)}}
+        cond: dict[str, Any]
         if expect is None:
             cond = {"ConditionExpression": "attribute_not_exists(lease_key)"}
         else:
