@@ -72,6 +72,7 @@ def main(argv=None) -> int:
     p.add_argument("user")
     _admin_role_parsers(sub)
     _add_audit_book(sub)
+    _add_move_symbol(sub)
     add_smoke_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "smoke":       # over HTTP only: needs no settings
@@ -111,6 +112,8 @@ def main(argv=None) -> int:
                  or "no balances")
         elif args.command == "audit-book":
             return _audit_book(args)
+        elif args.command in ("move-symbol", "halt-symbol"):
+            return _move_symbol(args)
     except ExchangeError as exc:
         _out(args, exc.failure.body(), f"error {exc.failure.code}: {exc.failure.msg}")
         return 1
@@ -194,6 +197,50 @@ def _audit_book(args) -> int:
              "" if discarded is None else f"\ndiscarded its DynamoDB snapshot and {discarded} journal item(s):"
                                          " restart the matcher to rebuild the book from Aurora"))
     return 0 if result.ok else 1
+# -- move-symbol (issue 14): a symbol to another matcher group ------------------------------------
+def _add_move_symbol(sub) -> None:
+    p = sub.add_parser("move-symbol", help="move SYMBOL to matcher GROUP: halt, drain, snapshot, reassign, resume"
+                                           " (also resumes a halted symbol)")
+    p.add_argument("symbol")
+    p.add_argument("group", type=int)
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each group (default 60)")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for the new group to take the symbol")
+    p = sub.add_parser("halt-symbol", help="stop matching SYMBOL: drain, snapshot, release (move-symbol resumes it)")
+    p.add_argument("symbol")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for its group (default 60)")
+
+
+def _move_symbol(args) -> int:
+    """See :mod:`matcher.service.groups` (the operator CLI runs from the matcher's image)."""
+    from chalicelib.clients import get_clients
+    from matcher.service.groups import MoveError, halt_symbol, move_symbol
+
+    clients = get_clients()
+    if args.command == "halt-symbol":
+        try:
+            route = halt_symbol(clients.dynamodb, clients.settings.leases_table, args.symbol.upper(),
+                                timeout_s=args.timeout)
+        except MoveError as exc:
+            _out(args, {"error": str(exc)}, f"error: {exc}")
+            return 1
+        _out(args, {"symbol": route.symbol, "group": route.group, "state": route.state, "haltedSeq": route.halted_seq},
+             f"{route.symbol}: halted in group {route.group} at seq {route.halted_seq};"
+             f" `move-symbol {route.symbol} GROUP` resumes it")
+        return 0
+    try:
+        r = move_symbol(clients.dynamodb, clients.settings.leases_table, args.symbol.upper(), args.group,
+                        timeout_s=args.timeout, wait_resume=not args.no_wait)
+    except MoveError as exc:
+        _out(args, {"error": str(exc)}, f"error: {exc}")
+        return 1
+    text = (f"{r.symbol} is in group {r.to_group} already" if not r.moved else
+            f"{r.symbol}: group {r.from_group} -> {r.to_group} (halted at seq {r.halted_seq})"
+            + (f"; taken by {r.owner} with fencing token {r.fencing_token}" if r.owner else "")
+            + f"\n(its route item overrides symbols.json: set \"group\": {r.to_group} there to record the move)")
+    _out(args, r.as_dict(), text)
+    return 0
+
+
 # -- smoke test of a deployment (over its public URL only) -----------------------------------
 def add_smoke_parser(sub) -> None:
     p = sub.add_parser("smoke", help="smoke-test a deployment: ping, sign in, create a key, place and cancel "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -56,6 +57,7 @@ class SymbolSpec:
     maker_fee: Decimal = Decimal("0.001")
     taker_fee: Decimal = Decimal("0.001")
     status: str = "TRADING"
+    group: int | None = None  # matcher group it is pinned to (None: by hash, see Catalog.group_of)
 
     # -- Decimal <-> integer units -------------------------------------------------
     def price_to_ticks(self, price: Decimal) -> int | None:
@@ -112,6 +114,7 @@ class SymbolSpec:
             maker_fee=d(raw.get("makerFee", "0.001")),
             taker_fee=d(raw.get("takerFee", "0.001")),
             status=raw.get("status", "TRADING"),
+            group=None if raw.get("group") is None else int(raw["group"]),
         )
 
 
@@ -121,15 +124,38 @@ class Catalog:
 
     assets: Mapping[str, AssetSpec]
     symbols: Mapping[str, SymbolSpec]
+    groups: int = 1  # matcher groups (``matcherGroups``): one ECS service each
 
     def symbol(self, name: str) -> SymbolSpec | None:
         return self.symbols.get(name)
+
+    def group_of(self, name: str) -> int:
+        """The matcher group that sequences ``name`` by the file: its ``group`` if it
+        is pinned, else a stable hash (CRC-32, the same in every process and release)
+        over the groups no symbol is pinned to -- a pinned hot symbol has its group to
+        itself.  An operator's move (``python -m chalicelib.cli move-symbol``) overrides
+        this at run time (matcher/service/groups.py)."""
+        spec = self.symbols[name]
+        if spec.group is not None:
+            return spec.group
+        pinned = {s.group for s in self.symbols.values() if s.group is not None}
+        free = [g for g in range(self.groups) if g not in pinned] or list(range(self.groups))
+        return free[zlib.crc32(name.encode()) % len(free)]
+
+    def symbols_of(self, group: int) -> list[str]:
+        return sorted(s for s in self.symbols if self.group_of(s) == group)
 
 
 def parse_catalog(raw: Mapping) -> Catalog:
     assets = {a["asset"]: AssetSpec(a["asset"], int(a["precision"])) for a in raw["assets"]}
     symbols = {s["symbol"]: SymbolSpec.from_json(s, assets) for s in raw["symbols"]}
-    return Catalog(assets=assets, symbols=symbols)
+    groups = int(raw.get("matcherGroups", 1))
+    if groups < 1:
+        raise ValueError(f"matcherGroups must be at least 1, not {groups}")
+    for spec in symbols.values():
+        if spec.group is not None and not 0 <= spec.group < groups:
+            raise ValueError(f"{spec.symbol}: group {spec.group} is not one of the {groups} matcher groups")
+    return Catalog(assets=assets, symbols=symbols, groups=groups)
 
 
 _CATALOGS: dict[str, Catalog] = {}
@@ -144,6 +170,21 @@ def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
             cat = parse_catalog(json.load(fh))
         _CATALOGS[path] = cat
     return cat
+
+
+def write_grouped(path: str | os.PathLike, groups: int, pins: Mapping[str, int] | None = None) -> Path:
+    """Write a copy of the default symbols file with ``matcherGroups`` = ``groups`` and
+    the symbols of ``pins`` pinned to their groups: what the tests, and a local stack
+    with several matcher groups (``EXCHANGE_SYMBOLS_FILE=<it> make run``), run with."""
+    raw = json.loads(DEFAULT_SYMBOLS_FILE.read_text(encoding="utf-8"))
+    raw["matcherGroups"] = groups
+    for s in raw["symbols"]:
+        if pins and s["symbol"] in pins:
+            s["group"] = pins[s["symbol"]]
+    parse_catalog(raw)  # refuse a pin outside the groups here, not in the processes started with it
+    path = Path(path)
+    path.write_text(json.dumps(raw, indent=1), encoding="utf-8")
+    return path
 
 
 def spec_of(symbol: str) -> SymbolSpec | None:

@@ -95,6 +95,8 @@ OPS = Unit(
         Access(("cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminRemoveUserFromGroup"),
                ("userpool:COGNITO_USER_POOL_ID",),
                "grant-admin / revoke-admin: add the user to / remove it from the admin group"),
+        Access(("dynamodb:GetItem", "dynamodb:PutItem"), ("table:LEASES_TABLE",),
+               "move-symbol: read a symbol's route and lease, write its route"),
     ),
     fixed={"POWERTOOLS_SERVICE_NAME": "ops", **_POWERTOOLS},
 )

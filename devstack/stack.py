@@ -36,6 +36,13 @@ class Options:
     bot: bool = True
 
 
+def matcher_services() -> tuple[str, ...]:
+    """The matcher processes: "matcher" serves group 0, "matcher-g<n>" group n."""
+    from chalicelib.symbols import load_catalog
+
+    return ("matcher", *(f"matcher-g{g}" for g in range(1, load_catalog().groups)))
+
+
 class StackError(RuntimeError):
     """A one-line reason the stack cannot start."""
 
@@ -573,7 +580,7 @@ class LocalStack:
             if postgres.embedded is not None:  # already running: watched from here on
                 self.sup.start(Service("postgres", lambda: restarted_postmaster(postgres),
                                        lambda: postgres_ready(url), self.state_dir / "pgdata" / "log",
-                                       dependents=("dataapi", "matcher")))
+                                       dependents=("dataapi", *matcher_services())))
 
     def start_redis(self, resources: contextlib.ExitStack) -> None:
         from devstack import redisserver
@@ -591,7 +598,7 @@ class LocalStack:
             # the matcher, restarted, publishes every book again (and drops trades ahead)
             self.sup.start(Service("redis", self.child("redis", redisserver.embedded_argv(self.state_dir / "redis",
                                                                                           sock)),
-                                   lambda: redis_ready(url), self.logs / "redis.log", dependents=("matcher",)))
+                                   lambda: redis_ready(url), self.logs / "redis.log", dependents=matcher_services()))
 
     def provision_aws(self) -> None:
         """Tables, Cognito pool + client, bucket; the children get the pool's ids."""
@@ -605,7 +612,7 @@ class LocalStack:
         """A new moto has empty tables and streams: the matcher rebuilds from PostgreSQL.
         The pool and client ids are hashes of their definitions (moto's HASH id
         strategy), so the web app + API keeps running unless they changed."""
-        return ("web", "matcher") if self.auth_ids_changed else ("matcher",)
+        return ("web", *matcher_services()) if self.auth_ids_changed else matcher_services()
 
     def seed_demo(self) -> None:
         """The demo users and balances; after a moto restart, their new identities
@@ -654,11 +661,14 @@ class LocalStack:
                                    lambda: http_ok(f"http://127.0.0.1:{port}/api/v3/ping"), self.logs / "web.log"))
 
     def start_matcher(self) -> None:
-        with Step("matcher"):
-            # one stable worker id: a restarted matcher reclaims its own leases at once
-            self.sup.start(Service("matcher", self.child("matcher", [sys.executable, "-m", "matcher"],
-                                                         {"MATCHER_WORKER_ID": "devstack-matcher"}),
-                                   lambda: True, self.logs / "matcher.log"))
+        names = matcher_services()
+        with Step("matcher" if len(names) == 1 else f"{len(names)} matcher groups"):
+            # one process per matcher group (symbols.json matcherGroups; EXCHANGE_SYMBOLS_FILE names
+            # another file), each with a stable worker id: a restarted matcher reclaims its own leases
+            for group, name in enumerate(names):
+                extra = {"MATCHER_WORKER_ID": f"devstack-{name}", "MATCHER_GROUP": str(group)}
+                self.sup.start(Service(name, self.child(name, [sys.executable, "-m", "matcher"], extra),
+                                       lambda: True, self.logs / f"{name}.log"))
 
     def start_marketmaker(self) -> None:
         with Step("demo market maker"):

@@ -52,8 +52,7 @@ class StageConfig:
     # Matcher on Fargate
     matcher_cpu: int = 512
     matcher_memory_mib: int = 1024
-    matcher_desired: int = 1
-    matcher_max: int = 2
+    matcher_desired: int = 1                        # tasks per matcher group: 1 active, the rest standbys
     jobs_cpu: int = 256
     jobs_memory_mib: int = 512
     jobs_schedule: str = "rate(5 minutes)"
@@ -114,7 +113,6 @@ STAGES: dict[str, StageConfig] = {
         matcher_cpu=2048,
         matcher_memory_mib=4096,
         matcher_desired=2,
-        matcher_max=6,
         jobs_cpu=512,
         jobs_memory_mib=1024,
         mfa="REQUIRED",

@@ -1,13 +1,17 @@
-"""3. Matcher: ECS cluster, the matcher's Fargate service, Fargate Spot jobs, internal ALB.
+"""3. Matcher: ECS cluster, one Fargate service per matcher group, Fargate Spot jobs, internal ALB.
 
 * The image is built by CDK from ``infra/docker/matcher.Dockerfile`` with the repository
   root as context (only the paths the image needs are part of the asset).  Synthesis
   only fingerprints and stages the files; ``cdk deploy`` builds and pushes it.
-* The matcher service runs on on-demand FARGATE (it is the sequencer: never Spot),
-  with circuit-breaker deployments that roll back, and CPU/memory target tracking
-  between ``matcher_desired`` and ``matcher_max`` tasks.  Extra tasks are warm
-  standbys: symbol ownership is a lease with a fencing token (see matcher/), so a
-  scale-out never makes two sequencers for one symbol.
+* **One matcher service per matcher group** (``matcherGroups`` in
+  ``chalicelib/symbols.json``; group 0 keeps the ungrouped names), each from the same
+  definition: the same image, role, size and settings, only ``MATCHER_GROUP`` differs.
+  They run on on-demand FARGATE (sequencers: never Spot), with circuit-breaker
+  deployments that roll back.  A group has one active task and ``matcher_desired - 1``
+  warm standbys (symbol ownership is a lease with a fencing token, see matcher/), so
+  more tasks in a group add failover, not throughput: capacity is added by groups
+  (raise ``matcherGroups``, pin a hot symbol, ``move-symbol``), never by a CPU target
+  that could only start idle standbys -- there is no task-count autoscaling.
 * Non-critical work (market-data jobs, a task-form of the reconciler) runs as a second
   service on the FARGATE_SPOT capacity provider.
 * A one-off operator task (``ops``: migrations, grant-admin) on the same image.
@@ -65,6 +69,19 @@ XRAY_DAEMON_IMAGE = "public.ecr.aws/xray/aws-xray-daemon:3.3.14"
 XRAY_DAEMON_PORT = 2000
 
 
+def matcher_groups() -> int:
+    """How many matcher groups (one ECS service each): the symbols file's ``matcherGroups``."""
+    from chalicelib.symbols import load_catalog
+
+    return load_catalog().groups
+
+
+def group_suffix(group: int) -> str:
+    """Construct-id suffix of a group's resources (group 0 keeps the ungrouped ids and names,
+    so adding groups replaces nothing already deployed)."""
+    return "" if group == 0 else f"G{group}"
+
+
 class MatcherStack(Stack):
     def __init__(self, scope: Construct, cid: str, *, cfg: StageConfig, network: NetworkStack, data: DataStack,
                  identity: IdentityStack, source_dir: Path, **kw) -> None:
@@ -117,9 +134,11 @@ class MatcherStack(Stack):
             sid="DecryptSecrets", actions=["kms:Decrypt"], resources=[data.key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}})
 
-        def task(unit: Unit, cid: str, cpu: int, memory: int) -> ecs.FargateTaskDefinition:
+        def task(unit: Unit, cid: str, cpu: int, memory: int, role: iam.Role | None = None,
+                 family: str | None = None) -> ecs.FargateTaskDefinition:
             td = ecs.FargateTaskDefinition(
-                self, cid, family=cfg.name(unit.name), cpu=cpu, memory_limit_mib=memory, task_role=role_for(unit),
+                self, cid, family=family or cfg.name(unit.name), cpu=cpu, memory_limit_mib=memory,
+                task_role=role or role_for(unit),
                 runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.ARM64,
                                                      operating_system_family=ecs.OperatingSystemFamily.LINUX))
             if unit.secrets:
@@ -128,38 +147,43 @@ class MatcherStack(Stack):
 
         self.units = {u.name: u for u in (MATCHER, JOBS, OPS)}
         self.environments = {name: unit_environment(u, cfg.stage, providers) for name, u in self.units.items()}
-        # ------------------------------------------------------- matcher service
-        self.task_def = task(MATCHER, "MatcherTask", cfg.matcher_cpu, cfg.matcher_memory_mib)
-        self.task_role = self.task_def.task_role
-        container = self.task_def.add_container(
-            "matcher", image=image, environment=self.environments["matcher"], secrets=container_secrets(MATCHER),
-            logging=ecs.LogDrivers.aws_logs(stream_prefix="matcher", log_group=self.log_group),
-            port_mappings=[ecs.PortMapping(container_port=HEALTH_PORT)],
-            stop_timeout=Duration.seconds(60))
-        container.add_ulimits(ecs.Ulimit(name=ecs.UlimitName.NOFILE, soft_limit=65536, hard_limit=65536))
-        xray_daemon = self.task_def.add_container(
-            "xray-daemon", image=ecs.ContainerImage.from_registry(XRAY_DAEMON_IMAGE), essential=False,
-            cpu=32, memory_reservation_mib=64, user="1337",
-            port_mappings=[ecs.PortMapping(container_port=XRAY_DAEMON_PORT, protocol=ecs.Protocol.UDP)],
-            logging=ecs.LogDrivers.aws_logs(stream_prefix="xray", log_group=self.log_group))
-        container.add_container_dependencies(ecs.ContainerDependency(
-            container=xray_daemon, condition=ecs.ContainerDependencyCondition.START))
-
-        self.service = ecs.FargateService(
-            self, "MatcherService", cluster=self.cluster, task_definition=self.task_def,
-            service_name=cfg.name("matcher"), desired_count=cfg.matcher_desired,
-            vpc_subnets=network.task_subnets, security_groups=[network.matcher_sg], assign_public_ip=False,
-            capacity_provider_strategies=[ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)],
-            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            min_healthy_percent=100, max_healthy_percent=200,
-            health_check_grace_period=Duration.seconds(60),
-            enable_execute_command=False)
-        scaling = self.service.auto_scale_task_count(min_capacity=cfg.matcher_desired, max_capacity=cfg.matcher_max)
-        scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60,
-                                         scale_in_cooldown=Duration.minutes(5), scale_out_cooldown=Duration.minutes(1))
-        scaling.scale_on_memory_utilization("Memory", target_utilization_percent=70,
-                                            scale_in_cooldown=Duration.minutes(5),
-                                            scale_out_cooldown=Duration.minutes(1))
+        # ------------------------------------------------ matcher services, one per group
+        self.groups = matcher_groups()
+        self.task_role = role_for(MATCHER)
+        matcher_secrets = container_secrets(MATCHER)
+        self.task_defs: list[ecs.FargateTaskDefinition] = []
+        self.services: list[ecs.FargateService] = []
+        for group in range(self.groups):
+            sfx = group_suffix(group)
+            name = "matcher" if group == 0 else f"matcher-g{group}"
+            td = task(MATCHER, f"MatcherTask{sfx}", cfg.matcher_cpu, cfg.matcher_memory_mib, role=self.task_role,
+                      family=cfg.name(name))
+            container = td.add_container(
+                "matcher", image=image, environment={**self.environments["matcher"], "MATCHER_GROUP": str(group)},
+                secrets=matcher_secrets,
+                logging=ecs.LogDrivers.aws_logs(stream_prefix=name, log_group=self.log_group),
+                port_mappings=[ecs.PortMapping(container_port=HEALTH_PORT)],
+                stop_timeout=Duration.seconds(60))
+            container.add_ulimits(ecs.Ulimit(name=ecs.UlimitName.NOFILE, soft_limit=65536, hard_limit=65536))
+            xray_daemon = td.add_container(
+                "xray-daemon", image=ecs.ContainerImage.from_registry(XRAY_DAEMON_IMAGE), essential=False,
+                cpu=32, memory_reservation_mib=64, user="1337",
+                port_mappings=[ecs.PortMapping(container_port=XRAY_DAEMON_PORT, protocol=ecs.Protocol.UDP)],
+                logging=ecs.LogDrivers.aws_logs(stream_prefix="xray", log_group=self.log_group))
+            container.add_container_dependencies(ecs.ContainerDependency(
+                container=xray_daemon, condition=ecs.ContainerDependencyCondition.START))
+            # desired = one active task + (matcher_desired - 1) warm standbys of the group
+            self.services.append(ecs.FargateService(
+                self, f"MatcherService{sfx}", cluster=self.cluster, task_definition=td,
+                service_name=cfg.name(name), desired_count=cfg.matcher_desired,
+                vpc_subnets=network.task_subnets, security_groups=[network.matcher_sg], assign_public_ip=False,
+                capacity_provider_strategies=[ecs.CapacityProviderStrategy(capacity_provider="FARGATE", weight=1)],
+                circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+                min_healthy_percent=100, max_healthy_percent=200,
+                health_check_grace_period=Duration.seconds(60),
+                enable_execute_command=False))
+            self.task_defs.append(td)
+        self.task_def, self.service = self.task_defs[0], self.services[0]
 
         # ------------------------------------------------------------------ ALB
         self.alb = elbv2.ApplicationLoadBalancer(
@@ -170,8 +194,8 @@ class MatcherStack(Stack):
         listener = self.alb.add_listener("Http", port=80, open=False)
         self.target_group = listener.add_targets(
             "Matcher", port=HEALTH_PORT, protocol=elbv2.ApplicationProtocol.HTTP,
-            targets=[self.service.load_balancer_target(container_name="matcher",
-                                                       container_port=HEALTH_PORT)],
+            targets=[svc.load_balancer_target(container_name="matcher", container_port=HEALTH_PORT)
+                     for svc in self.services],
             health_check=elbv2.HealthCheck(path=HEALTH_PATH, healthy_http_codes="200",
                                            interval=Duration.seconds(15), healthy_threshold_count=2),
             deregistration_delay=Duration.seconds(30))
@@ -198,6 +222,8 @@ class MatcherStack(Stack):
 
         CfnOutput(self, "ClusterName", value=self.cluster.cluster_name)
         CfnOutput(self, "MatcherServiceName", value=self.service.service_name)
+        for group, service in enumerate(self.services[1:], start=1):
+            CfnOutput(self, f"MatcherServiceNameG{group}", value=service.service_name)
         CfnOutput(self, "MatcherAdminUrl", value=f"http://{self.alb.load_balancer_dns_name}")
         CfnOutput(self, "JobsTaskDefinitionArn", value=self.jobs_task_def.task_definition_arn,
                   description="run ad hoc on Spot: aws ecs run-task --capacity-provider-strategy "
@@ -212,7 +238,7 @@ class MatcherStack(Stack):
         acknowledge(self.task_role, "AwsSolutions-IAM5[Resource::*]",
                     "xray:PutTraceSegments/PutTelemetryRecords/GetSampling* (the X-Ray daemon sidecar) have no "
                     "resource-level permissions.")
-        for td in (self.task_def, self.jobs_task_def, self.ops_task_def):
+        for td in (*self.task_defs, self.jobs_task_def, self.ops_task_def):
             acknowledge(td.execution_role, "AwsSolutions-IAM5[Resource::*]",
                         "ecr:GetAuthorizationToken has no resource-level permissions (pulling the image itself is "
                         "scoped to the asset repository).")

@@ -120,6 +120,13 @@ class OpsStack(Stack):
             alarm("redis-cpu", redis("EngineCPUUtilization", redis_nodes[0]), 80, "Redis engine CPU high"),
             alarm("redis-memory", redis("DatabaseMemoryUsagePercentage", redis_nodes[0]), 80, "Redis memory high"),
         ]
+        for group, service in enumerate(matcher.services[1:], start=1):  # each further matcher group
+            self.alarms.append(alarm(
+                f"matcher-g{group}-tasks", cw.Metric(
+                    namespace="ECS/ContainerInsights", metric_name="RunningTaskCount", statistic="Minimum",
+                    period=period, dimensions_map={**ecs_dims, "ServiceName": service.service_name}),
+                cfg.matcher_desired, f"fewer matcher group {group} tasks than desired (its symbols stop with none)",
+                periods=3, cmp=cw.ComparisonOperator.LESS_THAN_THRESHOLD, missing=cw.TreatMissingData.BREACHING))
         for name in data.table_names.values():
             suffix = name.rsplit("-", 1)[-1]
             self.alarms.append(alarm(f"ddb-{suffix}-errors", ddb("SystemErrors", name, Operation="PutItem"), 0,

@@ -22,6 +22,10 @@ HEALTH_PATH = "/healthz"
 
 # knob -> (variable, default, what it is)
 KNOBS: dict[str, tuple[str, str, str]] = {
+    "group": ("MATCHER_GROUP", "0", "the matcher group this task serves (one ECS service per group; see "
+                                    "chalicelib/symbols.json matcherGroups)"),
+    "routes_every_ms": ("MATCHER_ROUTES_MS", "1000", "how often the symbols' routes (operator moves) are re-read"),
+    "drain_ms": ("MATCHER_DRAIN_MS", "10000", "a symbol being moved away is stopped at the latest after this long"),
     "worker_id": ("MATCHER_WORKER_ID", "", "lease owner name; a restart with the same id reclaims at once"),
     "lease_ttl_ms": ("MATCHER_LEASE_TTL_MS", "5000", "a lease not renewed for this long may be taken over"),
     "renew_every_ms": ("MATCHER_RENEW_MS", "1000", "lease renewal period"),
@@ -43,6 +47,9 @@ KNOBS: dict[str, tuple[str, str, str]] = {
 
 @dataclass(frozen=True)
 class MatcherConfig:
+    group: int
+    routes_every_ms: int
+    drain_ms: int
     worker_id: str
     lease_ttl_ms: int
     renew_every_ms: int

@@ -1,12 +1,15 @@
 """Leases in the LEASES table, kept the way the Kinesis Client Library keeps them.
 
 One item per lease (``LeaseModel``'s layout): ``shard:<shardId>`` for a stream
-shard (with its checkpoint, parents and finished flag) and ``symbol:<SYMBOL>`` for
-the right to sequence a symbol.  ``counter`` is bumped on every *take*, never on a
-renewal, so it is the fencing token: every write of the holder is conditional on
-it (the checkpoint here, the journal by first-writer-wins, settlement by
-``settlement_progress.fencing_token``), and a paused holder that wakes up after a
-takeover has its writes refused.
+shard as read by matcher group 0 (``g<n>/shard:<shardId>`` by group *n*: each group
+reads the shared stream with its own checkpoints), with its checkpoint, parents and
+finished flag, and ``symbol:<SYMBOL>`` for the right to sequence a symbol.  Beside
+them, ``route:<SYMBOL>`` (a :class:`Route`, no lease) says which group sequences a
+symbol once an operator has moved it (absent: the symbols file's group).
+``counter`` is bumped on every *take*, never on a renewal, so it is the fencing
+token: every write of the holder is conditional on it (the checkpoint here, the
+journal by first-writer-wins, settlement by ``settlement_progress.fencing_token``),
+and a paused holder that wakes up after a takeover has its writes refused.
 
 A lease is free when its ``expires_ms`` has passed; the holder renews it well
 before that.  A restarted process with the same worker id may take its own lease
@@ -18,6 +21,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -63,6 +67,37 @@ class Lease:
                                    parents=",".join(self.parents) or None, finished=self.finished)
 
 
+def shard_prefix(group: int) -> str:
+    """The lease-key prefix of group ``group``'s shard leases (group 0 keeps the
+    ungrouped layout, so its checkpoints carry over)."""
+    return "shard:" if group == 0 else f"g{group}/shard:"
+
+
+ROUTE_ACTIVE, ROUTE_HALT, ROUTE_HALTED = "ACTIVE", "HALT", "HALTED"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which matcher group sequences ``symbol``, and where a move stands:
+    ``ACTIVE`` (the group's active task sequences it), ``HALT`` (asked to stop: the
+    group drains, snapshots and releases the symbol lease), ``HALTED`` (stopped; no
+    group takes it).  ``moved_ms`` is set once the symbol has been moved: a group that
+    takes it then re-sends the intents left unsequenced meanwhile."""
+
+    symbol: str
+    group: int
+    state: str = ROUTE_ACTIVE
+    moved_ms: int = 0
+    halted_seq: int = 0
+
+    @classmethod
+    def from_item(cls, item: dict) -> Route:
+        return cls(symbol=item["lease_key"]["S"].split(":", 1)[1], group=int(item["group"]["N"]),
+                   state=item.get("state", {}).get("S", ROUTE_ACTIVE),
+                   moved_ms=int(item.get("moved_ms", {}).get("N", "0")),
+                   halted_seq=int(item.get("halted_seq", {}).get("N", "0")))
+
+
 def _conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
@@ -103,10 +138,56 @@ class LeaseTable:
             if not start:
                 return out
 
+    def routes(self) -> dict[str, Route]:
+        """Every symbol's route that an operator has set (one paginated Scan)."""
+        out, start = {}, None
+        while True:
+            kw = {"TableName": self.table, "ConsistentRead": True, "FilterExpression": "begins_with(lease_key, :p)",
+                  "ExpressionAttributeValues": {":p": {"S": "route:"}}}
+            if start:
+                kw["ExclusiveStartKey"] = start
+            self.requests += 1
+            resp = self.ddb.scan(**kw)
+            for item in resp.get("Items", []):
+                r = Route.from_item(item)
+                out[r.symbol] = r
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                return out
+
+    def route(self, symbol: str) -> Route | None:
+        self.requests += 1
+        item = self.ddb.get_item(TableName=self.table, Key={"lease_key": {"S": f"route:{symbol}"}},
+                                 ConsistentRead=True).get("Item")
+        return Route.from_item(item) if item else None
+
+    def put_route(self, new: Route, expect: Route | None) -> bool:
+        """Write ``new`` if the route still is ``expect`` (group and state; None: no
+        route item yet); False if it changed meanwhile."""
+        item = {"lease_key": {"S": f"route:{new.symbol}"}, "group": {"N": str(new.group)},
+                "state": {"S": new.state}, "moved_ms": {"N": str(new.moved_ms)},
+                "halted_seq": {"N": str(new.halted_seq)}}
+        cond: dict[str, Any]
+        if expect is None:
+            cond = {"ConditionExpression": "attribute_not_exists(lease_key)"}
+        else:
+            cond = {"ConditionExpression": "#g = :g AND #s = :s", "ExpressionAttributeNames": {"#g": "group",
+                                                                                               "#s": "state"},
+                    "ExpressionAttributeValues": {":g": {"N": str(expect.group)}, ":s": {"S": expect.state}}}
+        try:
+            self.requests += 1
+            self.ddb.put_item(TableName=self.table, Item=item, **cond)
+            return True
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+
     # -- writes -------------------------------------------------------------------
-    def create(self, key: str, parents: tuple[str, ...] = ()) -> bool:
+    def create(self, key: str, parents: tuple[str, ...] = (), checkpoint: str | None = None,
+               finished: bool = False) -> bool:
         """Create a free lease if it does not exist."""
-        item = Lease(key, None, 0, 0, parents=parents).to_item()
+        item = Lease(key, None, 0, 0, checkpoint=checkpoint, parents=parents, finished=finished).to_item()
         try:
             self.requests += 1
             self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(#k)",
@@ -194,6 +275,7 @@ class LeaseTable:
             pass
         with self._lock:
             self.held.pop(key, None)
+            self.lost.discard(key)  # given up on purpose: losing it no longer matters
 
     def renew_all(self) -> set[str]:
         """Renew every held lease; returns the keys lost since the last call."""

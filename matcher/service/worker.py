@@ -1,11 +1,17 @@
 """The matcher loop: leases, sequencing, effects, checkpoints, recovery.
 
-One worker is *active*: it holds the lease of every symbol (taken in symbol order,
-so two workers never deadlock on halves) and then the leases of the readable
+Symbols are split into *matcher groups* (``chalicelib/symbols.json``: a pinned
+``group`` or a stable hash, see ``Catalog.group_of``; an operator's move overrides
+it, see :mod:`.groups`).  A worker serves one group (``MATCHER_GROUP``); the groups
+run side by side, one ECS service each.  In a group one worker is *active*: it
+holds the lease of every symbol of the group (taken in symbol order, so two
+workers never deadlock on halves) and then the group's leases of the readable
 shards; the others are standbys that take over when the active worker's leases
 expire (a few seconds) -- or at once when it stopped cleanly and released them.
-The intents of all symbols share the stream's shards, which is why one worker
-sequences them all; a symbol lease's counter is still that symbol's fencing token.
+Every group reads every shard of the one intents stream, with its own checkpoints,
+and skips the intents of other groups' symbols (the cost of that is in
+docs/scaling-and-cost.md); a symbol lease's counter is still that symbol's fencing
+token, whichever group holds it.
 
 Per stream batch (records of one shard):
 
@@ -54,7 +60,18 @@ from matcher.engine import FastBook, OrderBook
 from . import effects as fx, ordering, userdata
 from .config import MatcherConfig
 from .journal import Entry, Journal, JournalConflict
-from .leases import Lease, LeaseLost, LeaseTable, Renewer, now_ms
+from .leases import (
+    ROUTE_ACTIVE,
+    ROUTE_HALT,
+    ROUTE_HALTED,
+    Lease,
+    LeaseLost,
+    LeaseTable,
+    Renewer,
+    Route,
+    now_ms,
+    shard_prefix,
+)
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
 from .recovery import load_dynamo_book, state_from_aurora
 from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
@@ -151,7 +168,15 @@ class Worker:
         self.streams = streams or self.clients.dynamodbstreams
         self.hooks = hooks or WorkerHooks()
         self.catalog = load_catalog()
-        self.symbols = sorted(symbols or self.catalog.symbols)
+        self.group = self.config.group
+        if not 0 <= self.group < self.catalog.groups:
+            raise ValueError(f"MATCHER_GROUP={self.group}: the symbols file has {self.catalog.groups} group(s)")
+        self.fixed_symbols = symbols is not None  # a given list: no groups, no routes
+        self.symbols = sorted(symbols or self.catalog.symbols_of(self.group))
+        self.shard_prefix = shard_prefix(self.group)
+        self.routes: dict[str, Route] = {}
+        self.draining: dict[str, float] = {}  # symbol -> when a move asked this group to give it up
+        self._last_routes = 0.0
         self.leases = LeaseTable(self.ddb, s.leases_table, self.config.worker_id, self.config.lease_ttl_ms)
         self.journal = Journal(self.ddb, s.journal_table, s.book_table)
         self.dynamo = fx.DynamoEffects(self.ddb, s.trades_table, s.book_table)
@@ -193,6 +218,7 @@ class Worker:
     def acquire_symbols(self) -> bool:
         """Take the symbol leases in order; True once all are held (recovering the
         books of those just taken)."""
+        self.refresh_routes()
         for sym in self.symbols:
             key = f"symbol:{sym}"
             if key in self.leases.held:
@@ -204,12 +230,76 @@ class Worker:
                 assert lease is not None  # just created (or by a racing worker)
             taken = self.leases.try_take(lease)
             if taken is None:
+                if self.readers:  # active, and a symbol moved in is not free yet: next round
+                    continue
                 return False  # held by a live owner: stand by (ordered, so no deadlock)
-            logger.info("took symbol lease", extra={"symbol": sym, "fencing_token": taken.counter})
+            logger.info("took symbol lease", extra={"symbol": sym, "fencing_token": taken.counter,
+                                                    "group": self.group})
         for sym in self.symbols:
-            if sym not in self.books and sym not in self.halted:
+            if sym not in self.books and sym not in self.halted and f"symbol:{sym}" in self.leases.held:
                 self.recover(sym)
         return True
+
+    # -- groups -------------------------------------------------------------------------
+    def refresh_routes(self) -> None:
+        """Re-read the routes operators set (at most every ``routes_every_ms``): the
+        symbols of this group are those routed to it and ACTIVE (no route: the symbols
+        file's group).  A symbol of ours asked to HALT is drained (see
+        :meth:`finish_drains`); one routed elsewhere without a halt is given up at once."""
+        if self.fixed_symbols:
+            return
+        now = time.monotonic()
+        if now - self._last_routes < self.config.routes_every_ms / 1000:
+            return
+        self._last_routes = now
+        self.routes = self.leases.routes()
+        mine = []
+        for sym in sorted(self.catalog.symbols):
+            r = self.routes.get(sym)
+            group, state = (self.catalog.group_of(sym), ROUTE_ACTIVE) if r is None else (r.group, r.state)
+            held = sym in self.books or sym in self.halted
+            if group != self.group or state == ROUTE_HALTED or (state == ROUTE_HALT and sym not in self.books):
+                if held:
+                    self.give_up(sym, snapshot=False)
+                continue
+            if state == ROUTE_HALT:
+                self.draining.setdefault(sym, now)
+            mine.append(sym)
+        self.symbols = mine
+
+    def give_up(self, sym: str, snapshot: bool) -> None:
+        """Stop sequencing ``sym`` and release its lease (the snapshot first, when the
+        book is ours to hand over)."""
+        st = self.books.pop(sym, None)
+        if st is not None and snapshot:
+            self._snapshot(sym, st)
+        self.halted.pop(sym, None)
+        self.draining.pop(sym, None)
+        self.leases.release(f"symbol:{sym}")
+        if sym in self.symbols:
+            self.symbols.remove(sym)
+        logger.info("gave symbol up", extra={"symbol": sym, "group": self.group, "snapshot": snapshot,
+                                             "seq": st.next_seq - 1 if st else None})
+
+    def finish_drains(self, caught_up: bool) -> None:
+        """The symbols a move asked to halt, once this worker has read every shard to
+        its tip (or ``drain_ms`` passed): snapshot, release the lease, mark the route
+        HALTED.  Intents of the symbol read after this are left in the outbox; the
+        group it moves to re-sends them when it takes the symbol."""
+        now = time.monotonic()
+        for sym, since in list(self.draining.items()):
+            if not caught_up and now - since < self.config.drain_ms / 1000:
+                continue
+            st = self.books.get(sym)
+            seq = st.next_seq - 1 if st else 0
+            self.give_up(sym, snapshot=True)
+            r = self.routes.get(sym)
+            if r is not None and r.state == ROUTE_HALT:
+                self.leases.put_route(Route(sym, r.group, ROUTE_HALTED, r.moved_ms, seq), expect=r)
+                self.routes[sym] = Route(sym, r.group, ROUTE_HALTED, r.moved_ms, seq)
+
+    def _shard_key(self, shard) -> str:
+        return self.shard_prefix + shard.shard_id
 
     def acquire_shards(self) -> None:
         now = time.monotonic()
@@ -218,17 +308,27 @@ class Worker:
         self._last_describe = now
         arn = self._stream_arn()
         shards = list_shards(self.streams, arn)
-        leases: dict[str, Lease | None] = {lease.key: lease for lease in self.leases.scan("shard:")}
+        leases: dict[str, Lease | None] = {lease.key: lease for lease in self.leases.scan(self.shard_prefix)}
+        seeded = False
         for sh in shards:
-            if sh.lease_key not in leases:
-                self.leases.create(sh.lease_key, (sh.parent_id,) if sh.parent_id else ())
-                leases[sh.lease_key] = self.leases.get(sh.lease_key)
+            key = self._shard_key(sh)
+            if key not in leases:
+                # A new group starts where group 0 reads the shard, not 24 h of records behind it;
+                # what its symbols had before that point and no group sequenced is re-sent below.
+                base = self.leases.get(shard_prefix(0) + sh.shard_id) if self.group else None
+                seeded = seeded or bool(base and base.checkpoint)
+                self.leases.create(key, (sh.parent_id,) if sh.parent_id else (),
+                                   base.checkpoint if base else None, bool(base and base.finished))
+                leases[key] = self.leases.get(key)
+        for sym in self.books if seeded else ():
+            self.resend_unsent(sym)
         finished = {k.split(":", 1)[1] for k, lease in leases.items() if lease and lease.finished}
         for sh in ready_shards(shards, finished):
             if sh.shard_id in self.readers:
                 continue
-            known = leases[sh.lease_key]
-            lease = self.leases.held.get(sh.lease_key) or (self.leases.try_take(known) if known else None)
+            key = self._shard_key(sh)
+            known = leases[key]
+            lease = self.leases.held.get(key) or (self.leases.try_take(known) if known else None)
             if lease is None:
                 continue
             self.readers[sh.shard_id] = ShardReader(self.streams, arn, sh, lease.checkpoint,
@@ -329,7 +429,9 @@ class Worker:
         # DynamoDB lost state: the stream records of intents never journaled may be gone
         # with it (a recreated intents table).  When it kept its state, the stream still
         # holds them, and re-sending a backlog would only add repeats to drop.
-        resent = self.resend_unsent(sym) if rebuilt else 0
+        # Moved from another group: this group's readers skipped its intents until now.
+        moved = self.routes.get(sym) is not None and self.routes[sym].moved_ms > 0
+        resent = self.resend_unsent(sym) if rebuilt or moved else 0
         logger.info("recovered book", extra={"symbol": sym, "snapshot_seq": dyn.snapshot_seq, "replayed": len(applied),
                                              "settled_seq": settled, "seq": state.next_seq - 1, "rebuilt": rebuilt,
                                              "fencing_token": token, "resting": book.resting_count(),
@@ -391,7 +493,7 @@ class Worker:
             self._publish(effects)
             if records:
                 self.check_leases()
-                self.leases.checkpoint(reader.shard.lease_key, records[-1]["dynamodb"]["SequenceNumber"])
+                self.leases.checkpoint(self._shard_key(reader.shard), records[-1]["dynamodb"]["SequenceNumber"])
                 reader.advance(records[-1]["dynamodb"]["SequenceNumber"])
         self._count_batch(records, by_symbol)
         self.maybe_snapshot()
@@ -407,10 +509,10 @@ class Worker:
             if it is None or it.kind not in ordering.INTENT_KINDS:
                 continue
             st = self.books.get(it.symbol)
-            if st is None and it.symbol in self.halted:
-                continue  # stopped: left unsequenced in the outbox
-            if st is None:
-                logger.warning("intent for an unknown symbol", extra={"symbol": it.symbol, "intent": it.intent_id})
+            if st is None:  # another group's, or stopped: left unsequenced in the outbox
+                if it.symbol not in self.catalog.symbols:
+                    logger.warning("intent for an unknown symbol", extra={"symbol": it.symbol,
+                                                                          "intent": it.intent_id})
                 continue
             if it.position <= st.positions.get(shard, 0) or it.intent_id in seen:
                 continue  # a repeat delivery
@@ -508,10 +610,13 @@ class Worker:
     def maybe_snapshot(self, force: bool = False) -> None:
         for sym, st in self.books.items():
             if st.since_snapshot and (force or st.since_snapshot >= self.config.snapshot_every):
-                ok = self.journal.save_snapshot(sym, st.next_seq - 1, st.book.snapshot(),
-                                                {k: str(v) for k, v in st.positions.items()}, st.token)
-                st.since_snapshot = 0
-                logger.info("snapshot", extra={"symbol": sym, "seq": st.next_seq - 1, "saved": ok})
+                self._snapshot(sym, st)
+
+    def _snapshot(self, sym: str, st: SymbolState) -> None:
+        ok = self.journal.save_snapshot(sym, st.next_seq - 1, st.book.snapshot(),
+                                        {k: str(v) for k, v in st.positions.items()}, st.token)
+        st.since_snapshot = 0
+        logger.info("snapshot", extra={"symbol": sym, "seq": st.next_seq - 1, "saved": ok})
 
     # -- the loop --------------------------------------------------------------------------
     def poll_once(self) -> bool:
@@ -521,21 +626,25 @@ class Worker:
             return False
         self.acquire_shards()
         busy = False
+        caught_up = True  # every shard read to its tip in this pass (a drain may end)
         for shard_id, reader in list(self.readers.items()):
             if not reader.schedule.due(time.monotonic()):
                 continue  # idle: read less often (PollSchedule)
             records = reader.read(self.config.batch_limit)
             self.stats.records += len(records)
+            caught_up = caught_up and len(records) < self.config.batch_limit
             if records:
                 self.handle_records(reader, records)
                 busy = True
             if reader.ended:
-                self.leases.checkpoint(reader.shard.lease_key, SHARD_END, finished=True)
-                self.leases.release(reader.shard.lease_key)
+                self.leases.checkpoint(self._shard_key(reader.shard), SHARD_END, finished=True)
+                self.leases.release(self._shard_key(reader.shard))
                 del self.readers[shard_id]
                 self._last_describe = 0.0  # look for its children now
                 logger.info("shard finished", extra={"shard": shard_id})
                 busy = True
+        if self.draining:
+            self.finish_drains(caught_up)
         return busy
 
     def idle_wait(self) -> float:
@@ -566,7 +675,8 @@ class Worker:
             self._reconciler.start()
 
     def run(self) -> int:
-        logger.info("matcher starting", extra={"worker": self.config.worker_id, "symbols": self.symbols})
+        logger.info("matcher starting", extra={"worker": self.config.worker_id, "group": self.group,
+                                               "symbols": self.symbols})
         self.start_background()
         code = 0
         try:

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import free_port_block
 
 ROOT = Path(__file__).resolve().parents[2]
+GROUPS = {"BTCUSDT": 0, "ETHUSDT": 1}
 
 
 def devstack(state_dir, *args, env=None, timeout=60):
@@ -24,9 +25,12 @@ def devstack(state_dir, *args, env=None, timeout=60):
 def running_stack(original_env, make_scratch_dir):
     import shutil
 
+    from chalicelib.symbols import write_grouped
+
     state_dir = make_scratch_dir("exchange-stack-test-")
     port = free_port_block()
-    env = dict(original_env)
+    # two matcher groups (issue 14): BTCUSDT in "matcher", ETHUSDT in "matcher-g1", ETHBTC by hash
+    env = dict(original_env, EXCHANGE_SYMBOLS_FILE=str(write_grouped(state_dir / "symbols.json", 2, GROUPS)))
     proc = subprocess.Popen([sys.executable, "-m", "devstack", "--state-dir", str(state_dir), "up", "--port", str(port),
                              "--no-bot"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
@@ -63,7 +67,22 @@ def test_status_reports_every_part_healthy(running_stack):
     assert res.returncode == 0, res.stdout + res.stderr
     status = json.loads(res.stdout)
     assert status["healthy"] and all(status["checks"].values())
-    assert {"moto", "dataapi", "web", "gateway"} <= set(status["processes"])
+    assert {"moto", "dataapi", "web", "gateway", "matcher", "matcher-g1"} <= set(status["processes"])
+
+
+def test_two_matcher_groups_and_a_symbol_moved_between_them(running_stack):
+    """One matcher process per group; the operator CLI moves ETHBTC to the other group
+    and that group's process takes it (a new fencing token)."""
+    from chalicelib.symbols import load_catalog
+
+    env = dict(running_stack["env"], EXCHANGE_STATE_DIR=str(running_stack["dir"]))
+    other = 1 - load_catalog(env["EXCHANGE_SYMBOLS_FILE"]).group_of("ETHBTC")
+    res = subprocess.run([sys.executable, "-m", "chalicelib.cli", "--json", "move-symbol", "ETHBTC", str(other),
+                          "--timeout", "60"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+    assert res.returncode == 0, res.stdout + res.stderr
+    moved = json.loads(res.stdout)
+    assert moved["moved"] and moved["toGroup"] == other and moved["fencingToken"] > 0
+    assert moved["owner"] == ("devstack-matcher" if other == 0 else "devstack-matcher-g1")
 
 
 def test_second_up_says_so_instead_of_fighting(running_stack):

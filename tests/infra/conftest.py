@@ -16,7 +16,7 @@ import infra  # noqa: F401  (silences jsii's node-version banner before aws_cdk 
 
 # isort: split
 
-from infra_support import ACCOUNT, API_DOMAIN, CONTEXT
+from infra_support import ACCOUNT, API_DOMAIN, CONTEXT, symbols_file, two_group_symbols
 
 
 @dataclass
@@ -54,7 +54,11 @@ def synth(tmp_path_factory) -> Synth:
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = cdk.App(outdir=str(outdir), context=CONTEXT)
-    stages = {cfg.stage: add_stage(app, cfg) for cfg in stage_configs()}
+    stages = {}
+    for cfg in stage_configs():
+        # prod is synthesised with two matcher groups (one ECS service each), dev with the file's one
+        with symbols_file(two_group_symbols(tmp_path_factory.mktemp("symbols")) if cfg.stage == "prod" else None):
+            stages[cfg.stage] = add_stage(app, cfg)
     add_checks(app)
     error = None
     try:

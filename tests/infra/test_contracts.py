@@ -345,6 +345,21 @@ def test_ops_task_grants_and_revokes_the_first_admin(deployed):
     assert {"cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminRemoveUserFromGroup"} <= used, used
 
 
+def test_ops_task_halts_and_resumes_a_symbol(deployed):
+    """The operator's matcher-group commands with the ops task's env and role:
+    ``halt-symbol`` (the symbol's group drains and lets it go -- or, with no live
+    matcher holding it, the command marks it halted) and ``move-symbol`` back into its
+    group, which resumes it (docs/scaling-and-cost.md, *Symbols over matcher groups*)."""
+    for command in (["halt-symbol", "ETHBTC", "--timeout", "60"], ["move-symbol", "ETHBTC", "0", "--no-wait"]):
+        p = deployed.task("ops", "ops", command=["python", "-m", "chalicelib.cli", "--json", *command])
+        assert p.wait(120) == 0, (deployed.workdir / "ops.log").read_text()[-3000:]
+    log = (deployed.workdir / "ops.log").read_text()
+    assert '"state": "HALTED"' in log and '"toGroup": 0' in log, log[-2000:]
+    leases = f"table/exchange-{deployed.stage}-leases"
+    used = {x["action"] for x in deployed.d.decisions("ops") if x["allowed"] and x["resource"].endswith(leases)}
+    assert {"dynamodb:GetItem", "dynamodb:PutItem"} <= used, used
+
+
 def test_orders_through_the_api_are_settled_and_cancelled(deployed):
     assert api(deployed, "GET", "/v3/ping")["statusCode"] == 200
     traders = setup_traders(deployed)

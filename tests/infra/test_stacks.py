@@ -156,23 +156,39 @@ def test_backup_bucket_private_encrypted_with_lifecycle(templates, stage):
 
 # -------------------------------------------------------------------------- matcher
 @pytest.mark.parametrize("stage", STAGE_NAMES)
-def test_matcher_service_fargate_circuit_breaker_autoscaling(templates, stage):
+def test_matcher_service_per_group_fargate_circuit_breaker(templates, stage):
+    """One matcher service per matcher group (prod is synthesised with two, see conftest),
+    from the same definition: only MATCHER_GROUP differs; no task-count autoscaling (more
+    tasks in a group are standbys, not capacity)."""
+    from infra_support import PROD_GROUPS
+
     t = templates[(stage, "Matcher")]
     cfg = STAGES[stage]
+    groups = PROD_GROUPS if stage == "prod" else 1
     services = {p["ServiceName"]: p for p in props(t, "AWS::ECS::Service")}
-    matcher = services[f"exchange-{stage}-matcher"]
-    assert matcher["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE", "Weight": 1}]
-    assert matcher["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
-    assert matcher["DesiredCount"] == cfg.matcher_desired
+    names = [f"exchange-{stage}-matcher"] + [f"exchange-{stage}-matcher-g{g}" for g in range(1, groups)]
+    assert set(services) == {*names, f"exchange-{stage}-jobs"}
+    tasks = {lid: r["Properties"] for lid, r in resources(t, "AWS::ECS::TaskDefinition").items()}
+    shapes = set()
+    for group, name in enumerate(names):
+        matcher = services[name]
+        assert matcher["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE", "Weight": 1}]
+        assert matcher["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+        assert matcher["DesiredCount"] == cfg.matcher_desired
+        assert [lb["ContainerName"] for lb in matcher["LoadBalancers"]] == ["matcher"]  # the admin ALB's target
+        td = tasks[matcher["TaskDefinition"]["Ref"]]
+        assert td["Family"] == name
+        (c,) = [c for c in td["ContainerDefinitions"] if c["Name"] == "matcher"]
+        env = {e["Name"]: e["Value"] for e in c["Environment"]}
+        assert env.pop("MATCHER_GROUP") == str(group)
+        shapes.add(json.dumps([env, c["Secrets"], c["Image"], td["TaskRoleArn"], td["Cpu"], td["Memory"]],
+                              sort_keys=True, default=str))
+    assert len(shapes) == 1  # the same definition for every group
+    assert not props(t, "AWS::ApplicationAutoScaling::ScalableTarget")
     jobs = services[f"exchange-{stage}-jobs"]
     assert jobs["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]
     (assoc,) = props(t, "AWS::ECS::ClusterCapacityProviderAssociations")
     assert set(assoc["CapacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
-    (target,) = props(t, "AWS::ApplicationAutoScaling::ScalableTarget")
-    assert (target["MinCapacity"], target["MaxCapacity"]) == (cfg.matcher_desired, cfg.matcher_max)
-    metrics = {p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
-               ["PredefinedMetricType"] for p in props(t, "AWS::ApplicationAutoScaling::ScalingPolicy")}
-    assert metrics == {"ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization"}
     t.has_resource_properties("AWS::ElasticLoadBalancingV2::LoadBalancer", {"Scheme": "internal"})
 
 
@@ -310,6 +326,11 @@ def test_ops_dashboard_alarms_xray_backup(templates, stage):
     names = {a["AlarmName"] for a in alarms}
     assert {f"exchange-{stage}-matcher-lag-p99", f"exchange-{stage}-api-5xx", f"exchange-{stage}-aurora-acu",
             f"exchange-{stage}-redis-cpu", f"exchange-{stage}-matcher-book-audit"} <= names
+    from infra_support import PROD_GROUPS
+
+    groups = PROD_GROUPS if stage == "prod" else 1  # a running-task alarm per matcher group
+    assert {f"exchange-{stage}-matcher-tasks"} | {f"exchange-{stage}-matcher-g{g}-tasks" for g in range(1, groups)} \
+        == {n for n in names if n.startswith(f"exchange-{stage}-matcher") and n.endswith("-tasks")}
     audit = next(a for a in alarms if a["AlarmName"] == f"exchange-{stage}-matcher-book-audit")
     assert audit["MetricName"] == "BookAuditFailed" and audit["EvaluationPeriods"] == 1
 

@@ -1,0 +1,132 @@
+"""Matcher groups (issue 14): two groups in two ``python -m matcher`` processes on the
+session's real servers, each symbol sequenced by exactly one of them; a takeover
+inside a group (its active task SIGKILLed, the group's standby takes over, the other
+group untouched); and an operator's move of a symbol to the other group (halt ->
+drain -> snapshot -> reassign -> resume) with an order resting across the move."""
+from __future__ import annotations
+
+import re
+import signal
+import uuid
+from decimal import Decimal
+
+import pytest
+from pipeline_support import assert_invariants, cancel_all, make_accounts, wait_until
+
+from chalicelib.symbols import load_catalog, write_grouped
+
+# BTCUSDT and ETHUSDT pinned to a group each; ETHBTC by hash
+PINS = {"BTCUSDT": 0, "ETHUSDT": 1}
+
+
+@pytest.fixture
+def two_groups(tmp_path, pipeline_env, monkeypatch):
+    """A symbols file with two matcher groups (the matcher processes' and the operator
+    CLI's; the specs are the default file's) and, afterwards, no routes left for the
+    next tests."""
+    path = write_grouped(tmp_path / "symbols-2-groups.json", 2, PINS)
+    monkeypatch.setenv("EXCHANGE_SYMBOLS_FILE", str(path))
+    yield path, load_catalog(path)
+    from chalicelib.clients import get_clients
+
+    ddb, table = get_clients().dynamodb, get_clients().settings.leases_table
+    for item in ddb.scan(TableName=table, ConsistentRead=True).get("Items", []):
+        if item["lease_key"]["S"].startswith("route:"):
+            ddb.delete_item(TableName=table, Key={"lease_key": item["lease_key"]})
+
+
+def _lease(symbol: str) -> tuple[str | None, int]:
+    from chalicelib.tables import LeaseModel
+
+    try:
+        lease = LeaseModel.get(f"symbol:{symbol}", consistent_read=True)
+    except LeaseModel.DoesNotExist:
+        return None, 0
+    return lease.owner, int(lease.counter)
+
+
+def _cross(seller: int, buyer: int, prices: dict[str, str], qty: str = "0.01") -> None:
+    """A sell and a buy crossing it on each symbol (all placed first, then waited for)."""
+    from chalicelib import orders
+
+    def req(symbol, side):
+        return orders.OrderRequest(symbol, side, "LIMIT", "GTC", Decimal(qty), None, Decimal(prices[symbol]), None,
+                                   f"g{uuid.uuid4().hex[:12]}")
+
+    takers = {}
+    for symbol in prices:
+        orders.place_order(seller, req(symbol, "SELL"))
+        takers[symbol] = orders.place_order(buyer, req(symbol, "BUY"))["orderId"]
+    for symbol, order_id in takers.items():
+        done = orders.wait_for_result(order_id, 30)
+        assert done and done["status"] == "FILLED", (symbol, done)
+
+
+def _took(log_path) -> set[str]:
+    """The symbols whose lease a matcher process took (its INFO log)."""
+    out = set()
+    for line in log_path.read_text().splitlines():
+        if '"took symbol lease"' in line:
+            out.add(re.search(r'"symbol": ?"(\w+)"', line).group(1))
+    return out
+
+
+def test_two_groups_takeover_and_move(two_groups, matcher_factory, migrated_db):
+    from chalicelib import orders
+    from chalicelib.cli import main as cli
+
+    path, catalog = two_groups
+    groups = {sym: catalog.group_of(sym) for sym in catalog.symbols}
+    assert groups["BTCUSDT"] == 0 and groups["ETHUSDT"] == 1
+    env = {"EXCHANGE_SYMBOLS_FILE": str(path), "MATCHER_LOG_LEVEL": "INFO", "MATCHER_ROUTES_MS": "300",
+           "MATCHER_LEASE_TTL_MS": "2000", "MATCHER_RENEW_MS": "400"}
+    procs = {w: matcher_factory(w, {**env, "MATCHER_GROUP": w[1]}).start() for w in ("g0a", "g1a", "g1b")}
+    seller, buyer = make_accounts(2, {"USDT": "100000", "BTC": "2", "ETH": "20"})  # while they start
+    # group 1 has two tasks: one active, one standby (whichever took the leases first)
+    wait_until(lambda: _lease("BTCUSDT")[0] == "g0a" and _lease("ETHUSDT")[0] in ("g1a", "g1b"), 60,
+               "each group's symbols taken")
+    active = _lease("ETHUSDT")[0]
+    standby = "g1b" if active == "g1a" else "g1a"
+    name = {0: "g0a", 1: active}
+    wait_until(lambda: all(_lease(s)[0] == name[g] for s, g in groups.items()), 30, "every symbol taken")
+    wait_until(lambda: "matcher starting" in procs[standby].log_path.read_text(), 30, "the standby to start")
+    before = {s: _lease(s)[1] for s in groups}
+
+    # --- two groups at once: every symbol trades, sequenced by its own group's process
+    _cross(seller, buyer, {"BTCUSDT": "30000.00", "ETHUSDT": "2000.00", "ETHBTC": "0.05000"})
+    assert {s: _lease(s) for s in groups} == {s: (name[g], before[s]) for s, g in groups.items()}  # no flapping
+    logs = {w: _took(p.log_path) for w, p in procs.items()}
+    for g in (0, 1):
+        assert logs[name[g]] == {s for s, sg in groups.items() if sg == g}, logs
+    assert not logs[standby], logs  # a standby while its group's active task lives
+
+    # --- takeover inside group 1: its standby takes over, group 0 is untouched
+    procs[active].kill()
+    wait_until(lambda: _lease("ETHUSDT")[0] == standby, 30, "group 1's standby to take ETHUSDT")
+    _cross(seller, buyer, {"ETHUSDT": "2001.00"})
+    assert _lease("BTCUSDT") == ("g0a", before["BTCUSDT"])
+    assert procs["g0a"].alive()
+
+    # --- move ETHUSDT to group 0 with an order resting (maybe still in flight) across the move
+    resting = orders.place_order(buyer, orders.OrderRequest(
+        "ETHUSDT", "BUY", "LIMIT", "GTC", Decimal("0.02"), None, Decimal("1990.00"), None, f"r{uuid.uuid4().hex[:10]}"))
+    token = _lease("ETHUSDT")[1]
+    code = cli(["--json", "move-symbol", "ETHUSDT", "0", "--timeout", "30"])
+    assert code == 0
+    assert _lease("ETHUSDT")[0] == "g0a" and _lease("ETHUSDT")[1] > token  # a new fencing token
+    taker = orders.place_order(seller, orders.OrderRequest(
+        "ETHUSDT", "SELL", "LIMIT", "IOC", Decimal("0.02"), None, Decimal("1990.00"), None,
+        f"t{uuid.uuid4().hex[:10]}"))
+    done = orders.wait_for_result(taker["orderId"], 30)
+    assert done and done["status"] == "FILLED", done
+    assert orders.get_order(buyer, "ETHUSDT", order_id=resting["orderId"])["status"] == "FILLED"
+    assert "ETHUSDT" in _took(procs["g0a"].log_path) and procs[standby].alive()
+    # and back again: group 1's standby-turned-active takes it
+    assert cli(["move-symbol", "ETHUSDT", "1", "--timeout", "30"]) == 0
+    assert _lease("ETHUSDT")[0] == standby
+    _cross(seller, buyer, {"ETHUSDT": "2002.00"})
+    cancel_all([seller, buyer])
+    assert_invariants(migrated_db)
+    for p in procs.values():  # stop them together (the fixture then waits for each)
+        if p.alive():
+            p.proc.send_signal(signal.SIGTERM)
