@@ -31,19 +31,27 @@ def _account(row: dict | None) -> Account | None:
     return Account(**row) if row else None
 
 
+def require_account(account: Account | None, account_id: int) -> Account:
+    """``account`` for an id the caller holds a reference to (an authenticated
+    principal's, a key's): a LookupError naming it if the row is missing -- a bug."""
+    if account is None:
+        raise LookupError(f"account {account_id} does not exist")
+    return account
+
+
 def ensure_account(tx: Tx, username: str, email: str | None = None, cognito_sub: str | None = None) -> Account:
     """The account of ``username``, created if missing; the Cognito sub is recorded
     the first time it is known.  Idempotent."""
     if not _USERNAME.match(username or ""):
         raise ExchangeError(Failure(Reason.INVALID_PARAMETER, f"Invalid username {username!r}."))
-    row = tx.one(
+    row = tx.row(
         f"INSERT INTO accounts (username, email, cognito_sub) VALUES (:u, :e, :s)"
         f" ON CONFLICT (username) DO UPDATE SET cognito_sub = COALESCE(accounts.cognito_sub, excluded.cognito_sub),"
         f" email = COALESCE(accounts.email, excluded.email)"
         f" RETURNING {_COLS}",
         {"u": username, "e": email, "s": cognito_sub},
     )
-    return _account(row)
+    return Account(**row)
 
 
 def get_account(tx: Tx, account_id: int) -> Account | None:
@@ -81,7 +89,7 @@ def sync_assets(tx: Tx, catalog) -> None:
     """Make the assets table match the symbols file (new assets are added; a changed
     precision is refused, since existing balances were kept to the old one)."""
     for spec in catalog.assets.values():
-        row = tx.one("INSERT INTO assets (asset, precision) VALUES (:a, :p)"
+        row = tx.row("INSERT INTO assets (asset, precision) VALUES (:a, :p)"
                      " ON CONFLICT (asset) DO UPDATE SET precision = assets.precision RETURNING precision",
                      {"a": spec.asset, "p": spec.precision})
         if row["precision"] != spec.precision:

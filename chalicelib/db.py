@@ -12,9 +12,12 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.sqlparams import compile_named
+
+if TYPE_CHECKING:
+    import psycopg
 
 CHECK_VIOLATION = "23514"  # SQLSTATE of a failed CHECK constraint
 
@@ -47,6 +50,15 @@ class Tx:
     def one(self, sql: str, params: Mapping[str, Any] | None = None) -> dict | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
+
+    def row(self, sql: str, params: Mapping[str, Any] | None = None) -> dict:
+        """The first row of a statement that always returns one (``INSERT ... ON
+        CONFLICT DO UPDATE ... RETURNING``, an aggregate, a row the caller holds a
+        reference to); a LookupError if it returned none -- a bug, not an outcome."""
+        row = self.one(sql, params)
+        if row is None:
+            raise LookupError(f"no row from a statement that always returns one: {sql[:80]!r}")
+        return row
 
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         rows = self.execute(sql, params)
@@ -203,7 +215,7 @@ class PgTxFactory:
 
     def __init__(self, database_url: str):
         self.database_url = database_url
-        self.conn = None
+        self.conn: psycopg.Connection | None = None
 
     @contextmanager
     def __call__(self) -> Iterator[Tx]:
@@ -211,9 +223,10 @@ class PgTxFactory:
 
         if self.conn is None or self.conn.closed:
             self.conn = psycopg.connect(self.database_url, autocommit=False)
+        conn = self.conn
         try:
-            with self.conn.transaction():
-                yield PgTx(self.conn)
+            with conn.transaction():
+                yield PgTx(conn)
         except psycopg.OperationalError:
             self.reset()
             raise
@@ -255,9 +268,10 @@ def violation(exc: BaseException) -> Violation | None:
     try:
         import psycopg
     except ImportError:  # Lambdas talk to the Data API only
-        psycopg = None
-    if psycopg is not None and isinstance(exc, psycopg.Error):
-        return Violation(exc.sqlstate, exc.diag.constraint_name) if exc.sqlstate else None
+        pass
+    else:
+        if isinstance(exc, psycopg.Error):
+            return Violation(exc.sqlstate, exc.diag.constraint_name) if exc.sqlstate else None
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, ClientError):
         cause = cause.__cause__  # aurora_data_api raises its DatabaseError from the ClientError

@@ -53,13 +53,21 @@ def _row(tx: Tx, transfer_id: str) -> Transfer | None:
     return Transfer(**r) if r else None
 
 
+def _stored(tx: Tx, transfer_id: str) -> Transfer:
+    """The transfer this transaction has just inserted or found (so it exists)."""
+    row = _row(tx, transfer_id)
+    if row is None:
+        raise LookupError(f"transfer {transfer_id!r} vanished inside its own transaction")
+    return row
+
+
 def _insert(tx: Tx, transfer_id, account_id, asset, amount, direction, status, address=None) -> Transfer:
     """Insert the transfer or return the existing one (then it must be the same)."""
     tx.execute("INSERT INTO transfers (transfer_id, account_id, asset, amount, direction, status, address)"
                " VALUES (:t, :a, :s, CAST(:m AS numeric), :d, :st, :ad) ON CONFLICT (transfer_id) DO NOTHING",
                {"t": transfer_id, "a": account_id, "s": asset, "m": str(amount), "d": direction,
                 "st": status, "ad": address})
-    row = _row(tx, transfer_id)
+    row = _stored(tx, transfer_id)
     if (row.account_id, row.asset, row.amount, row.direction) != (account_id, asset, amount, direction):
         raise ExchangeError(Failure(Reason.INVALID_PARAMETER, "Transfer id reused for a different transfer."))
     return row
@@ -100,7 +108,7 @@ def settle_withdrawal(tx: Tx, transfer_id: str, complete: bool) -> Transfer:
                                     (row.account_id, "locked"), dst, ref=transfer_id))
     tx.execute("UPDATE transfers SET status = :s, updated_at = now() WHERE transfer_id = :t AND status = 'PENDING'",
                {"s": target, "t": transfer_id})
-    return _row(tx, transfer_id)
+    return _stored(tx, transfer_id)
 
 
 def history(tx: Tx, account_id: int, direction: str, asset: str | None = None, limit: int = 1000) -> list[dict]:

@@ -14,7 +14,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from chalicelib.amounts import fmt as _s
 from chalicelib.clock import now_ms
-from chalicelib.symbols import spec_of
+from chalicelib.symbols import listed_spec
 
 _ID_CHARS = string.ascii_letters + string.digits
 
@@ -26,7 +26,7 @@ def new_client_order_id() -> str:
 
 def order_dict(row: dict) -> dict:
     """An orders row in Binance's words (amounts as Decimal at the symbol's decimals)."""
-    spec = spec_of(row["symbol"])
+    spec = listed_spec(row["symbol"])
     pq = Decimal(1).scaleb(-spec.price_decimals)
     qq = Decimal(1).scaleb(-spec.qty_decimals)
     cq = Decimal(1).scaleb(-spec.quote_precision)

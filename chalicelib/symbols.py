@@ -191,3 +191,14 @@ def spec_of(symbol: str) -> SymbolSpec | None:
     """The spec of ``symbol`` in the default symbols file (None if it is not listed):
     the one lookup the API and the domain code use."""
     return load_catalog().symbol(symbol)
+
+
+def listed_spec(symbol: str) -> SymbolSpec:
+    """The spec of a symbol the caller knows is listed (validated by the request
+    layer, or read back from the database); a LookupError naming it otherwise -- a
+    symbols file out of step with the data is a bug, not a request error (for those,
+    :func:`spec_of` and -1121)."""
+    spec = spec_of(symbol)
+    if spec is None:
+        raise LookupError(f"symbol {symbol!r} is not in the symbols file")
+    return spec

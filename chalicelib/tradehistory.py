@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from chalicelib import marketdata as md
 from chalicelib.amounts import fmt as _f
-from chalicelib.symbols import spec_of
+from chalicelib.symbols import listed_spec
 
 
 def _tx():
@@ -25,7 +25,7 @@ def trades(symbol: str, *, from_id: int | None = None, start: int | None = None,
            limit: int = 500, newest: bool = False) -> list[dict]:
     """Trades of ``symbol``, ascending id (``newest``: the last ``limit``), in the
     cache's shape (``o``: the taker's order id, for aggregation)."""
-    spec = spec_of(symbol)
+    spec = listed_spec(symbol)
     where = ["symbol = :s"]
     params: dict = {"s": symbol, "l": limit}
     if from_id is not None:
@@ -53,7 +53,7 @@ def trades(symbol: str, *, from_id: int | None = None, start: int | None = None,
 
 def klines(symbol: str, interval: str, start: int | None, end: int | None, limit: int) -> list[list]:
     """Binance kline rows of ``symbol`` aggregated from its trades (UTC buckets)."""
-    spec = spec_of(symbol)
+    spec = listed_spec(symbol)
     ms = "CAST(floor(extract(epoch FROM executed_at) * 1000) AS bigint)"
     if interval == "1M":
         bucket = "CAST(extract(epoch FROM date_trunc('month', executed_at AT TIME ZONE 'UTC')) * 1000 AS bigint)"
@@ -107,7 +107,7 @@ def last_trades(symbols: list[str]) -> dict[str, dict]:
         {"syms": ",".join(symbols)})
     out = {}
     for row in rows:
-        spec = spec_of(row["symbol"])
+        spec = listed_spec(row["symbol"])
         out[row["symbol"]] = {"lastId": str(row["trade_id"]), "price": _f(row["price"], spec.quote_precision),
                               "qty": _f(row["qty"], spec.base_precision)}
     return out

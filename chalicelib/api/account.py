@@ -50,7 +50,10 @@ def account(ctx) -> dict:
     from chalicelib import accounts
     from chalicelib.symbols import load_catalog
 
-    acct, held, updated = accounts.with_balances(_reads(), ctx.account_id)
+    found = accounts.with_balances(_reads(), ctx.account_id)
+    if found is None:  # an authenticated principal's account: the row exists unless there is a bug
+        raise LookupError(f"account {ctx.account_id} does not exist")
+    acct, held, updated = found
     balances = []
     for asset in sorted(load_catalog().assets):
         free, locked = held.get(asset, (Decimal(0), Decimal(0)))
@@ -69,9 +72,9 @@ def account(ctx) -> dict:
 
 
 def commission(ctx) -> dict:
-    from chalicelib.symbols import load_catalog
+    from chalicelib.symbols import listed_spec
 
-    spec = load_catalog().symbol(ctx.args["symbol"])
+    spec = listed_spec(ctx.args["symbol"])  # a "symbol" parameter: listed (-1121 otherwise)
     return {"symbol": spec.symbol, "standardCommission": _rates(spec.maker_fee, spec.taker_fee),
             "taxCommission": _rates(Decimal(0), Decimal(0)),
             "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": None,
@@ -145,7 +148,7 @@ def withdraw_apply(ctx) -> dict:
 
     a = ctx.args
     with _tx() as tx:
-        acct = accounts.get_account(tx, ctx.account_id)
+        acct = accounts.require_account(accounts.get_account(tx, ctx.account_id), ctx.account_id)
         if not acct.can_withdraw:
             raise ExchangeError(Failure(Reason.FORBIDDEN, "Withdrawals are disabled for this account."))
         t = funds.request_withdrawal(tx, ctx.account_id, a["coin"], a["amount"], a["address"], a["withdrawOrderId"])

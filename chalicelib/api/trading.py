@@ -9,11 +9,16 @@ there, on Aurora's unique key) and renders results the way Binance does (amounts
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalicelib.amounts import fmt as _s
 from chalicelib.api import observability as obs
 from chalicelib.errors import ExchangeError, Failure, Reason
 from chalicelib.orderviews import new_client_order_id, render_canceled, render_new, render_order, render_trade
-from chalicelib.symbols import spec_of
+from chalicelib.symbols import listed_spec
+
+if TYPE_CHECKING:
+    from chalicelib.orders import OrderRequest
 
 RESULT_WAIT_S = 1.5   # how long RESULT/FULL wait for the matcher
 CANCEL_WAIT_S = 3.0   # how long a cancel waits for the engine's outcome (then -1007)
@@ -49,7 +54,7 @@ def _not_required(name: str) -> ExchangeError:
     return ExchangeError(Failure(Reason.PARAM_NOT_REQUIRED, f"Parameter '{name}' sent when not required."))
 
 
-def order_request(args, prefix: str = "") -> object:
+def order_request(args, prefix: str = "") -> OrderRequest:
     """Check Binance's per-type rules and build the OrderRequest (no I/O)."""
     from chalicelib.api.params import decimal_places, mandatory
 
@@ -70,7 +75,7 @@ def order_request(args, prefix: str = "") -> object:
         raise ExchangeError(Failure(Reason.UNSUPPORTED_OPERATION, "Iceberg orders are not supported."))
     if args["trailingDelta"] is not None:
         raise ExchangeError(Failure(Reason.UNSUPPORTED_OPERATION, "Trailing stops are not supported."))
-    spec = spec_of(args["symbol"])
+    spec = listed_spec(args["symbol"])  # a "symbol" parameter: listed (-1121 otherwise)
     for name, decimals in (("quantity", spec.base_precision), ("price", spec.quote_precision),
                            ("stopPrice", spec.quote_precision), ("quoteOrderQty", spec.quote_precision)):
         v = args[name]
@@ -103,7 +108,7 @@ def test_order(ctx) -> dict:
     req = order_request(ctx.args)
     _orders().plan_order(req, ctx.account_id)
     if ctx.args["computeCommissionRates"]:
-        spec = spec_of(req.symbol)
+        spec = listed_spec(req.symbol)
         rate = spec.taker_fee
         return {"standardCommissionForOrder": {"maker": _s(spec.maker_fee), "taker": _s(spec.taker_fee)},
                 "taxCommissionForOrder": {"maker": _s(0), "taker": _s(0)},
