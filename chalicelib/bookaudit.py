@@ -176,12 +176,12 @@ def compare(symbol: str, state: dict, aurora: AuroraBook) -> AuditResult:
         a, b = mine.get(oid), theirs.get(oid)
         if a == b:
             continue
-        if b is None:
-            diffs.append(f"order {oid} is in the book ({_describe(a)}) but not open in Aurora")
-        elif a is None:
-            diffs.append(f"order {oid} is open in Aurora ({_describe(b)}) but not in the book")
-        else:
+        if a is not None and b is not None:
             diffs.append(f"order {oid}: book has {_describe(a)}, Aurora has {_describe(b)}")
+        elif a is not None:
+            diffs.append(f"order {oid} is in the book ({_describe(a)}) but not open in Aurora")
+        elif b is not None:
+            diffs.append(f"order {oid} is open in Aurora ({_describe(b)}) but not in the book")
     if state["trade_id"] <= aurora.trade_id:
         diffs.append(f"the book's next trade id {state['trade_id']} is not above Aurora's last {aurora.trade_id}")
     if state["seq"] <= aurora.event_seq:

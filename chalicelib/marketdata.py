@@ -156,9 +156,10 @@ def publish_depth(redis, symbol: str, last_update_id: int, bids: Iterable[Sequen
     from redis.exceptions import WatchError
 
     pd, qd = _decimals(symbol)
-    snap = {"lastUpdateId": int(last_update_id), "E": int(time_ms if time_ms is not None else time.time() * 1000),
-            "bids": [[_f(p, pd), _f(q, qd)] for p, q in bids],
-            "asks": [[_f(p, pd), _f(q, qd)] for p, q in asks]}
+    last_id, event_ms = int(last_update_id), int(time_ms if time_ms is not None else time.time() * 1000)
+    bid_levels = [[_f(p, pd), _f(q, qd)] for p, q in bids]
+    ask_levels = [[_f(p, pd), _f(q, qd)] for p, q in asks]
+    snap = {"lastUpdateId": last_id, "E": event_ms, "bids": bid_levels, "asks": ask_levels}
     key, zero = depth_key(symbol, prefix), _f(0, qd)
     with redis.pipeline(transaction=True) as pipe:
         while True:
@@ -168,13 +169,13 @@ def publish_depth(redis, symbol: str, last_update_id: int, bids: Iterable[Sequen
                 prev = json.loads(raw) if raw else None
                 if prev is None:  # what the API serves for a book never published: empty, id 0
                     prev = {"lastUpdateId": 0, "bids": [], "asks": []}
-                if int(prev.get("lastUpdateId", 0)) >= snap["lastUpdateId"]:
-                    prev, first = {"bids": [], "asks": []}, snap["lastUpdateId"]
+                if int(prev.get("lastUpdateId", 0)) >= last_id:
+                    prev, first = {"bids": [], "asks": []}, last_id
                 else:
                     first = int(prev["lastUpdateId"]) + 1
-                diff = {"e": "depth", "s": symbol, "E": snap["E"], "U": first, "u": snap["lastUpdateId"],
-                        "b": level_changes(prev.get("bids", []), snap["bids"], zero),
-                        "a": level_changes(prev.get("asks", []), snap["asks"], zero)}
+                diff = {"e": "depth", "s": symbol, "E": event_ms, "U": first, "u": last_id,
+                        "b": level_changes(prev.get("bids", []), bid_levels, zero),
+                        "a": level_changes(prev.get("asks", []), ask_levels, zero)}
                 pipe.multi()
                 pipe.set(key, json.dumps(snap, separators=(",", ":")))
                 pipe.publish(channel(symbol, prefix), json.dumps(diff, separators=(",", ":")))

@@ -195,7 +195,7 @@ def plan_order(req: OrderRequest, account_id: int, clients=None):
     # BUY
     if t in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
         return spec, cmd, spec.quote_asset, _ceil(spec.quote_of(cmd.price, cmd.qty), spec.quote_precision)
-    if t == OrderType.MARKET and cmd.quote_qty:
+    if t == OrderType.MARKET and cmd.quote_qty and req.quote_order_qty is not None:  # quote_qty came from it
         return spec, cmd, spec.quote_asset, Decimal(req.quote_order_qty)
     # market BUY by quantity (or a stop that becomes one): market protection
     if t == OrderType.MARKET:
@@ -551,10 +551,12 @@ def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, ca
     outcome, new_row = got
     if outcome == "NOT_ATTEMPTED" or outcome is None:  # pre-check refused the new order (or it was voided)
         raise ExchangeError(_rejection(new_row.get("reject_reason")))
+    cancel: dict | Failure = Failure(Reason.CANCEL_REJECTED)
     if outcome == "CANCELED":
-        cancel = get_order(account_id, symbol, order_id=old_id, clients=clients)
-    else:
-        cancel = Failure(Reason.CANCEL_REJECTED)
+        canceled = get_order(account_id, symbol, order_id=old_id, clients=clients)
+        if canceled is None:  # the engine has just canceled it: its row exists
+            raise LookupError(f"order {old_id} of {symbol}, canceled by a cancel-replace, is not in Aurora")
+        cancel = canceled
     if new_row["status"] == "REJECTED":
         if outcome != "CANCELED" and mode == "STOP_ON_FAILURE":
             return CancelReplaceResult(cancel, None)

@@ -33,7 +33,7 @@ import hashlib
 import json
 import logging
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 
 from chalicelib.amounts import fmt as _s
@@ -290,7 +290,7 @@ def read_balances(tx, accounts: Sequence[int], assets: Sequence[str]) -> dict[in
     return out
 
 
-def read_orders(tx, order_ids: Sequence[int]) -> dict[int, dict]:
+def read_orders(tx, order_ids: Collection[int]) -> dict[int, dict]:
     from chalicelib.orders import _ORDER_COLS
 
     if not order_ids:

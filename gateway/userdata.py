@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from typing import NoReturn
 
 from websockets.asyncio.server import broadcast
 
@@ -222,6 +223,10 @@ class UserStreams:
 
 
 # -- the WebSocket API requests -------------------------------------------------------------
+def _declaration_only(ctx) -> NoReturn:
+    raise RuntimeError("this Op only declares a signed request's parameters: nothing dispatches it")
+
+
 def handle(name: str, req_id, params: dict, session) -> dict:
     """One user data stream request (blocking: Redis and, for a signature, the key
     check; run in a worker thread)."""
@@ -242,13 +247,15 @@ def handle(name: str, req_id, params: dict, session) -> dict:
         conn: UserConn | None = getattr(session, "userdata", None)
         if conn is None:  # a session outside the gateway (no streams to serve)
             raise ExchangeError(Failure(Reason.UNSUPPORTED_OPERATION, "User data streams are not available here."))
+        result: dict | list
         if name == "userDataStream.subscribe":
             if session.principal is None:
                 raise ExchangeError(Reason.UNAUTHORIZED)
             result = {"subscriptionId": conn.subscribe(int(session.principal.account_id), logon=True)}
         elif name == "userDataStream.subscribe.signature":
             text = {k: wsapi._as_text(k, v) for k, v in params.items()}
-            op = O.Op(name, "GET", "", None, name, security=O.USER_DATA, weight=WEIGHT, params=O.SIGNED_PARAMS)
+            op = O.Op(name, "GET", "", _declaration_only, name, security=O.USER_DATA, weight=WEIGHT,
+                      params=O.SIGNED_PARAMS)
             args = parse(op.params, {k: [v] for k, v in text.items() if k != "apiKey"})
             principal = wsapi._signed_principal(op, args, text, session.ip)
             result = {"subscriptionId": conn.subscribe(int(principal.account_id), logon=False)}

@@ -223,7 +223,7 @@ def run(target, req_id, params: dict, session: Session) -> dict:
                 raise ExchangeError(Reason.UNAUTHORIZED)
             if op.orders:
                 try:
-                    orders_used = wstrading.charge_order(ctx.principal.account_id)
+                    orders_used = wstrading.charge_order(ctx.account_id)
                 except ExchangeError as exc:
                     orders_used = wstrading.order_rate_limits(getattr(exc, "headers", None))
                     raise

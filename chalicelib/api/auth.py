@@ -241,8 +241,7 @@ class _Jwks:
     def get(self, url: str, kid: str | None):
         now = time.monotonic()
         entry = self._sets.get(url)
-        stale = entry is None or now - entry[2] > 3600 or (kid not in entry[1] and now - entry[2] > 30)
-        if stale:
+        if entry is None or now - entry[2] > 3600 or (kid not in entry[1] and now - entry[2] > 30):  # stale
             with self._lock:
                 entry = self._sets.get(url)
                 if entry is None or now - entry[2] > 30:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from chalice import Response
@@ -23,6 +24,11 @@ from chalicelib.api import observability as obs, ops as O
 from chalicelib.api.origin import client_ip
 from chalicelib.api.params import Args, collect, parse
 from chalicelib.errors import ExchangeError, Failure, Reason
+
+if TYPE_CHECKING:
+    from chalice.app import Request
+
+    from chalicelib.api.auth import Principal
 
 MAX_BODY = 16 * 1024
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -33,18 +39,22 @@ class Ctx:
     """What an operation gets: its typed arguments, the caller, and response headers."""
 
     op: O.Op
-    request: object
+    request: Request | None  # None over the WebSocket API (gateway/wsapi.py)
     args: Args
     ip: str
-    principal: object = None  # chalicelib.api.auth.Principal for authenticated operations
+    principal: Principal | None = None  # set for authenticated operations
     headers: dict = field(default_factory=dict)
     status: int = 200
 
     @property
     def account_id(self) -> int:
+        if self.principal is None:  # only an operation with a security level reads its caller
+            raise RuntimeError(f"{self.op.id}: the account of a request that was not authenticated")
         return self.principal.account_id
 
     def path_param(self, name: str) -> str:
+        if self.request is None:  # no operation with path parameters is served over the WebSocket API
+            raise RuntimeError(f"{self.op.id}: a path parameter of a request without a path")
         return (self.request.uri_params or {}).get(name, "")
 
 
@@ -76,7 +86,7 @@ def body_params(op: O.Op, request) -> tuple[dict[str, list[str]], str]:
         if not isinstance(doc, dict):
             raise ExchangeError(Failure(Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED,
                                         "The request body is not a JSON object."))
-        out = {}
+        fields = {}
         for k, v in doc.items():
             if isinstance(v, bool):
                 v = "true" if v else "false"
@@ -87,8 +97,8 @@ def body_params(op: O.Op, request) -> tuple[dict[str, list[str]], str]:
             elif not isinstance(v, str):
                 raise ExchangeError(Failure(Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED,
                                             f"Parameter '{str(k)[:64]}' was malformed."))
-            out[k] = [v]
-        return out, text
+            fields[k] = [v]
+        return fields, text
     try:
         pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError):
@@ -132,11 +142,11 @@ def dispatch(request, handler: Callable) -> Response:
             from chalicelib.api import auth
 
             ctx.principal = auth.authenticate(ctx, qp, bp, body_text)
-            obs.annotate(account_id=ctx.principal.account_id)
+            obs.annotate(account_id=ctx.account_id)
         if args["symbol"]:
             obs.annotate(symbol=args["symbol"])
         if op.orders:
-            headers.update(ratelimit.charge_order(ctx.principal.account_id))
+            headers.update(ratelimit.charge_order(ctx.account_id))
         body = op.handler(ctx)
         obs.metric_latency(op.id, (time.perf_counter() - t0) * 1000)
         return Response(body=body, status_code=ctx.status, headers={**JSON_HEADERS, **headers})

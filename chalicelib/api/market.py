@@ -207,12 +207,13 @@ def ui_klines(ctx) -> list:
 
 
 # -- tickers ----------------------------------------------------------------------------
-def _window_stats(symbols: list[str], window_ms: int, now: int) -> dict[str, dict]:
-    """Per symbol: open/high/low/last/volume/quoteVolume/count/ids over [now - window, now]."""
+def _window_stats(symbols: list[str], window_ms: int, now: int) -> dict[str, dict | None]:
+    """Per symbol: open/high/low/last/volume/quoteVolume/count/ids over [now - window, now]
+    (None: no trade in the window)."""
     start = now - window_ms
     interval = "1m" if window_ms <= 86_400_000 else "1h"
     cached = md.read_klines_many(_redis(), symbols, interval, md.kline_open(interval, start))
-    out: dict[str, dict] = {}
+    out: dict[str, dict | None] = {}
     cold = [s for s, rows in cached.items() if rows is None]
     for s, rows in cached.items():
         if rows is None:
@@ -313,7 +314,7 @@ def ticker_window(ctx):
 def ticker_price(ctx):
     names, single = _symbols_of(ctx)
     lasts = _last_trades(names)
-    rows = [{"symbol": s, "price": lasts[s]["price"] if lasts.get(s) else ZERO} for s in names]
+    rows = [{"symbol": s, "price": last["price"] if (last := lasts.get(s)) else ZERO} for s in names]
     return rows[0] if single else rows
 
 

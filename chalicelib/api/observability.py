@@ -11,14 +11,19 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from numbers import Number
+from typing import TYPE_CHECKING, Literal, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "exchange-api")
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Exchange"), service=SERVICE)
-_tracer = None
+_tracer: Tracer | Literal[False] | None = None  # None: not built yet; False: tracing is off
 
 _CORR = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _ANNOTATION_KEYS = {"account_id": "user", "symbol": "symbol", "order_id": "order_id", "operation": "operation"}
@@ -31,7 +36,7 @@ def _tracing_enabled() -> bool:
     return not Tracer._is_tracer_disabled()
 
 
-def get_tracer():
+def get_tracer() -> Tracer | None:
     """The Tracer, built on first use: aws_xray_sdk costs ~200 ms to import, which the
     cold start only pays where tracing is on (None elsewhere)."""
     global _tracer
@@ -58,7 +63,12 @@ def annotate(**values) -> None:
     tracer = get_tracer()
     if tracer is not None:
         for k, v in keys.items():
-            tracer.put_annotation(_ANNOTATION_KEYS.get(k, k), v if isinstance(v, (int, float, bool)) else str(v))
+            value: str | Number | bool = str(v)
+            if isinstance(v, (int, float, bool)):
+                # cast: int, float (and bool) ARE numbers.Number at run time (registered ABCs),
+                # which mypy's view of the numeric tower does not know
+                value = cast(Number, v)
+            tracer.put_annotation(_ANNOTATION_KEYS.get(k, k), value)
 
 
 def count(name: str, value: int = 1) -> None:

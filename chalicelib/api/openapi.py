@@ -12,7 +12,7 @@ ERROR = {"type": "object", "properties": {"code": {"type": "integer"}, "msg": {"
 GATEWAY_ERROR = {"type": "object", "description": "API Gateway's own refusal (authorizer, unknown route)",
                  "properties": {"message": {"type": "string"}, "Message": {"type": "string"}}}
 
-_SECURITY = {
+_SECURITY: dict[str, list[dict[str, list[str]]]] = {
     O.NONE: [],
     O.MARKET_DATA: [{"ApiKey": []}],
     O.USER_DATA: [{"ApiKey": [], "Signature": []}, {"CognitoBearer": []}],

@@ -41,7 +41,8 @@ NULLABLE_INT = {"type": ["integer", "null"]}
 
 
 def obj(props: dict, required: list | None = None, extra: bool = True) -> dict:
-    s = {"type": "object", "properties": props, "required": list(props) if required is None else required}
+    s: dict[str, object] = {"type": "object", "properties": props,
+                            "required": list(props) if required is None else required}
     if not extra:
         s["additionalProperties"] = False
     return s

@@ -157,8 +157,8 @@ def parse(declared: Sequence[Param], raw: Mapping[str, list[str]]) -> Args:
                                     f"'{len(raw)}'."))
     values = {}
     for p in declared:
-        vs = raw.get(p.name)
-        value = vs[0] if vs else None
+        sent = raw.get(p.name)
+        value = sent[0] if sent else None
         if value is None or value == "":
             if p.required:
                 raise mandatory(p.name)
@@ -171,4 +171,8 @@ def parse(declared: Sequence[Param], raw: Mapping[str, list[str]]) -> Args:
 
 
 def decimal_places(value: Decimal) -> int:
-    return max(0, -value.as_tuple().exponent)
+    """Digits after the point of a finite ``value`` (parse_decimal admits no NaN or infinity)."""
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):  # 'n', 'N', 'F': NaN, sNaN, Infinity
+        raise ValueError(f"decimal_places of a non-finite number: {value}")
+    return max(0, -exponent)
