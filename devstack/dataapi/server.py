@@ -51,6 +51,8 @@ class DataApiServer:
         if self._httpd is None:
             raise RuntimeError("DataApiServer not started")
         host, port = self._httpd.server_address[:2]
+        if isinstance(host, bytes):  # an AF_UNIX server's address; this one is AF_INET
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def stop(self) -> None:
@@ -146,7 +148,7 @@ def _metadata(res: StatementResult) -> list[dict]:
 
 
 def _legacy_result(res: StatementResult) -> dict:
-    out = {"numberOfRecordsUpdated": res.records_updated}
+    out: dict[str, object] = {"numberOfRecordsUpdated": res.records_updated}
     if res.rows is not None:
         out["resultFrame"] = {
             "resultSetMetadata": {"columnCount": len(res.cols), "columnMetadata": _metadata(res)},
