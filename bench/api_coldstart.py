@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,7 +83,7 @@ class FakePipe:
         return [getattr(self.r, n)(*a, **kw) for n, a, kw in self.ops]
 
 
-def warm_overhead(n: int = 2000) -> float:
+def warm_overhead(n: int = 2000) -> tuple[float, float, ModuleType]:
     os.environ.update({"EXCHANGE_STAGE": "local", "POWERTOOLS_TRACE_DISABLED": "true",
                        "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"})
     sys.path.insert(0, str(ROOT))

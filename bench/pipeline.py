@@ -94,7 +94,8 @@ def start_servers(tmp: Path):
         wait_until,
     )
 
-    procs, servers = [], []
+    procs: list[subprocess.Popen] = []
+    servers: list[pg.Postgres | redisserver.RedisServer] = []
     postgres = pg.start(os.environ.get("DATABASE_URL"), tmp / "pgdata")
     servers.append(postgres)
     db = f"bench_{uuid.uuid4().hex[:8]}"

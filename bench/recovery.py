@@ -49,12 +49,12 @@ def seed_book(database_url: str, accounts: list[int], n: int) -> dict:
     mid, 2,000 levels a side), in one PostgreSQL transaction of set-based statements."""
     import psycopg
 
-    from chalicelib.symbols import load_catalog
+    from chalicelib.symbols import listed_spec
 
-    spec = load_catalog().symbol(SYMBOL)
+    spec = listed_spec(SYMBOL)
     tick, step = spec.tick_size, spec.step_size
     with psycopg.connect(database_url) as conn:
-        base = conn.execute("SELECT nextval('order_id_seq')").fetchone()[0]
+        (base,) = conn.execute("SELECT nextval('order_id_seq')").fetchall()[0]
         conn.execute("SELECT setval('order_id_seq', %s)", (base + n,))
         conn.execute(
             "CREATE TEMP TABLE seed ON COMMIT DROP AS SELECT g, %(base)s + g AS oid,"
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-recovery-"))
     tmp.chmod(0o755)
     env, procs, servers, url, _ = start_servers(tmp)
-    results = []
+    results: list[dict] = []
     try:
         accounts = make_accounts(10)
         seeded = 0

@@ -123,7 +123,7 @@ def _client_main(url: str, n: int, ready, go, go_ms, stop, out) -> None:
     class Subscriber(asyncio.Protocol):
         def __init__(self):
             self.ws = ClientProtocol(uri, max_size=None)
-            self.transport = None
+            self.transport: asyncio.Transport | None = None
 
         def connection_made(self, transport):
             self.transport = transport
@@ -136,12 +136,14 @@ def _client_main(url: str, n: int, ready, go, go_ms, stop, out) -> None:
             self.ws.receive_data(data)
             for ev in self.ws.events_received():
                 if isinstance(ev, Frame) and ev.opcode is Opcode.TEXT and go.is_set():
-                    record(ev.data.decode(), now)
+                    record(str(ev.data, "utf-8"), now)
             if not was_open and self.ws.state is State.OPEN:
                 opened[0] += 1
             self.flush()
 
         def flush(self):
+            if self.transport is None:  # only called from connection_made on
+                raise RuntimeError("flush before the connection was made")
             for chunk in self.ws.data_to_send():
                 if chunk:
                     self.transport.write(chunk)

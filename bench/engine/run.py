@@ -243,7 +243,7 @@ def mem_child(engine: str, n: int, what: str) -> dict:
 
 
 def measure_memory(engine: str, n: int, timeout: float) -> dict:
-    res = {}
+    res: dict[str, float | str | None] = {}  # bytes per order (None: not measured), seconds, why skipped
     for what in ("tracemalloc", "rss"):
         cmd = [sys.executable, str(Path(__file__).resolve()), "--_mem", engine, "--_mem-what", what,
                "--mem-orders", str(n)]
@@ -373,7 +373,7 @@ def bench_workload(kind, params, engines, args, results):
 
 
 def add_memory(results, engines, args):
-    mem = {}
+    mem: dict[str, dict] = {}
     if args.no_memory:
         return mem
     log(f"\n=== bytes per resting order at {args.mem_orders:,} resting orders (fresh subprocess each) ===")

@@ -15,7 +15,12 @@ qty).  Cancel of a filled order can hit an ``AssertionError`` in the peer
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lightmatchingengine.lightmatchingengine import LightMatchingEngine, Side
+
+if TYPE_CHECKING:
+    from bench.engine.adapters.base import Trade
 
 SEMANTICS_NOTE = "market = price-0 order + cancel of the remainder (peer would rest it)"
 BUY, SELL = Side.BUY, Side.SELL
@@ -28,7 +33,7 @@ class LME:
     def __init__(self, record_trades: bool = False):
         self.e = LightMatchingEngine()
         self.record = record_trades
-        self._trades = []
+        self._trades: list[Trade] = []
 
     def _rec(self, oid, trades):
         for t in trades:
@@ -87,7 +92,7 @@ class LME:
                 if order.leaves_qty:
                     cancel(c[1], SYM)
 
-    def trades(self):
+    def trades(self) -> list[Trade]:
         return self._trades
 
     def _ob(self):

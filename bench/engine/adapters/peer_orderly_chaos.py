@@ -10,7 +10,12 @@ RSS column.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from orderly_chaos import LimitOrderBook, Side, UnknownOrderIdError
+
+if TYPE_CHECKING:
+    from bench.engine.adapters.base import Trade
 
 SEMANTICS_NOTE = ""
 BUY, SELL = Side.BUY, Side.SELL
@@ -20,7 +25,7 @@ class OrderlyChaos:
     name = "orderly-chaos"
 
     def __init__(self, record_trades: bool = False):
-        self._trades = []
+        self._trades: list[Trade] = []
         self.b = LimitOrderBook(on_trade=self._on_trade if record_trades else None)
 
     def _on_trade(self, t):
@@ -53,7 +58,7 @@ class OrderlyChaos:
             else:
                 mkt(BUY if c[2] else SELL, c[1], c[3])
 
-    def trades(self):
+    def trades(self) -> list[Trade]:
         return self._trades
 
     def book(self):

@@ -15,8 +15,12 @@ prices, which equals the maker's price for every real cross.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from pyorderbook import Book, Order, Side
+
+if TYPE_CHECKING:
+    from bench.engine.adapters.base import Trade
 
 logging.getLogger("pyorderbook.book").setLevel(logging.INFO)  # its default; debug calls are no-ops
 
@@ -32,7 +36,7 @@ class PyOrderbook:
     def __init__(self, record_trades: bool = False):
         self.b = Book()
         self.record = record_trades
-        self._trades = []
+        self._trades: list[Trade] = []
 
     def _submit(self, oid, is_buy, price, qty):
         o = Order(BID if is_buy else ASK, SYM, price, qty)
@@ -89,7 +93,7 @@ class PyOrderbook:
                 if o.quantity:
                     cancel(o)
 
-    def trades(self):
+    def trades(self) -> list[Trade]:
         return self._trades
 
     def book(self):
