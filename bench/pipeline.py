@@ -2,9 +2,9 @@
 
 ``python bench/pipeline.py [--seconds 60] [--threads 6]`` starts its own servers
 the way the local stack does (PostgreSQL, Redis, moto server and the Data API as
-processes, the matcher as ``python -m matcher``), then for ``--seconds`` places
-pairs of crossing LIMIT orders through ``chalicelib.orders.place_order`` from
-several threads, and reports:
+processes, the matcher as ``python -m matcher.instrumented``, which writes its
+request counts), then for ``--seconds`` places pairs of crossing LIMIT orders
+through ``chalicelib.orders.place_order`` from several threads, and reports:
 
 * sustained orders/s (orders whose intent reached DynamoDB),
 * p50/p99 latency from *intent written* (the put returned) to *trade settled*
@@ -396,7 +396,7 @@ def main(argv=None) -> int:
         count_clients(api_counter, api_shape)
         menv = {**os.environ, **env, "MATCHER_STATS_FILE": str(stats_file), "MATCHER_LOG_LEVEL": "WARNING",
                 "MATCHER_METRICS_MS": "2000", "POWERTOOLS_METRICS_DISABLED": "true", "MATCHER_RECONCILE_MS": "0"}
-        matcher = subprocess.Popen([sys.executable, "-m", "matcher"], cwd=str(ROOT), env=menv,
+        matcher = subprocess.Popen([sys.executable, "-m", "matcher.instrumented"], cwd=str(ROOT), env=menv,
                                    stdout=open(tmp / "matcher.log", "ab"), stderr=subprocess.STDOUT)
         time.sleep(3)
         print(f"pipeline: {args.seconds:.0f} s of crossing LIMIT orders from {args.threads} threads ...", flush=True)

@@ -1,12 +1,15 @@
 """DynamoDB tables, defined once as PynamoDB models.
 
-The API and the matcher read and write through these models; the local stack and
-the tests create the tables from :func:`table_specs`; ``infra/`` builds the
-CloudFormation tables from the same specs.  Table names come from the settings.
+The API reads and writes through these models, the matcher through their
+:class:`ItemSerializer` (wire-format items, no model instance per item); the local
+stack and the tests create the tables from :func:`table_specs`; ``infra/`` builds
+the CloudFormation tables from the same specs.  Table names come from the settings.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -113,6 +116,71 @@ class LeaseModel(_Base):
 MODELS: tuple[type[Model], ...] = (
     IntentModel, TradeModel, BookModel, JournalModel, LeaseModel,
 )
+
+_FROM_WIRE: dict[str, Callable[[dict], Any]] = {
+    "S": lambda w: w["S"],
+    "N": lambda w: int(w["N"]),  # every number kept in these tables is an integer
+    "BOOL": lambda w: w["BOOL"],
+}
+
+
+class ItemSerializer:
+    """One table's items in DynamoDB's wire format (``{"seq": {"N": "7"}}``), for code
+    that talks to the low-level client -- the matcher, whose hot path builds no model
+    instance per item.  Attribute names, types and the key schema are read from the
+    table's model, which stays the one definition of the layout (the Kinesis Client
+    Library's ``DynamoDBLeaseSerializer``, derived from a PynamoDB model).
+
+    Attributes are named by the model's Python names: ``name("seq")`` is the stored
+    name (for expressions), ``to_item(symbol="BTCUSDT", seq=7)`` an item (``None``
+    values left out), ``from_item(item)`` the Python values by Python name (numbers as
+    ``int``; absent and undeclared attributes absent), ``key(...)`` a primary key."""
+
+    def __init__(self, model: type[Model]):
+        attrs = model.get_attributes()
+        self.model = model
+        self._names = {py: a.attr_name for py, a in attrs.items()}
+        self._spec = {py: (a.attr_name, a.attr_type) for py, a in attrs.items()}
+        self._from = {a.attr_name: (py, _FROM_WIRE[a.attr_type]) for py, a in attrs.items()}
+        self.hash_key = next(py for py, a in attrs.items() if a.is_hash_key)
+        self.range_key = next((py for py, a in attrs.items() if a.is_range_key), None)
+
+    def name(self, attr: str) -> str:
+        return self._names[attr]
+
+    def value(self, attr: str, v: Any) -> dict:
+        """``v`` as ``attr`` stores it (for ``ExpressionAttributeValues``)."""
+        t = self._spec[attr][1]
+        return {t: bool(v)} if t == "BOOL" else {t: str(v)}
+
+    def to_item(self, **values: Any) -> dict:
+        out, spec = {}, self._spec
+        for k, v in values.items():  # a loop, not a call per attribute: the matcher's hot path
+            if v is not None:
+                name, t = spec[k]
+                out[name] = {t: bool(v)} if t == "BOOL" else {t: str(v)}
+        return out
+
+    def from_item(self, item: dict) -> dict[str, Any]:
+        out, known = {}, self._from
+        for name, wire in item.items():
+            f = known.get(name)
+            if f is not None:  # an attribute the model does not declare is not ours to read
+                out[f[0]] = f[1](wire)
+        return out
+
+    def key(self, hash_value: Any, range_value: Any = None) -> dict:
+        k = {self._names[self.hash_key]: self.value(self.hash_key, hash_value)}
+        if self.range_key is not None:
+            k[self._names[self.range_key]] = self.value(self.range_key, range_value)
+        return k
+
+
+INTENT_ITEMS = ItemSerializer(IntentModel)
+TRADE_ITEMS = ItemSerializer(TradeModel)
+BOOK_ITEMS = ItemSerializer(BookModel)
+JOURNAL_ITEMS = ItemSerializer(JournalModel)
+LEASE_ITEMS = ItemSerializer(LeaseModel)
 
 
 @dataclass(frozen=True)

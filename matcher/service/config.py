@@ -13,7 +13,6 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
 
 from chalicelib.units import TABLES, TRACES, Access, Unit
 
@@ -36,7 +35,6 @@ KNOBS: dict[str, tuple[str, str, str]] = {
     "reconcile_void_after_ms": ("MATCHER_RECONCILE_VOID_MS", "300000", "an intent missing this long is voided"),
     "metrics_every_ms": ("MATCHER_METRICS_MS", "10000", "metrics flush period"),
     "health_port": ("MATCHER_HEALTH_PORT", "0", "/healthz port (Fargate: 8080); 0 = none"),
-    "chaos_duplicates": ("MATCHER_CHAOS_DUPLICATES", "0", "tests/bench only: probability a record is delivered again"),
 }
 
 
@@ -55,7 +53,6 @@ class MatcherConfig:
     reconcile_void_after_ms: int
     metrics_every_ms: int
     health_port: int
-    chaos_duplicates: Decimal
 
     @classmethod
     def from_env(cls, environ=None) -> MatcherConfig:
@@ -65,8 +62,6 @@ class MatcherConfig:
             raw = env.get(var) or default
             if name == "worker_id":
                 values[name] = raw or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-            elif name == "chaos_duplicates":
-                values[name] = Decimal(raw)
             else:
                 values[name] = int(raw)
         return cls(**values)

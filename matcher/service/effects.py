@@ -13,12 +13,30 @@ skipped, so a repeat publishes nothing new.
 from __future__ import annotations
 
 import json
+import random
 import time
 
 from chalicelib import marketdata
+from chalicelib.marketdata import DEPTH_ITEM
+from chalicelib.tables import BOOK_ITEMS, TRADE_ITEMS
 from chalicelib.trading.types import OrderStatus
 
 from .settlement import Derived
+
+BATCH_WRITE_TRIES = 12  # about 7 s of backoff in all (15 s at most): under the health check's 30 s
+BACKOFF_BASE_S, BACKOFF_CAP_S = 0.05, 2.0
+
+
+class DynamoUnavailable(RuntimeError):
+    """DynamoDB kept refusing a batch's items (throttling): an outage.  The batch's
+    PostgreSQL transaction rolls back and the worker stops; recovery repeats it."""
+
+
+def backoff_s(attempt: int, rng=random.random) -> float:
+    """The wait before retry ``attempt`` (1, 2, ...): "full jitter", a uniform draw
+    below an exponential ceiling capped at :data:`BACKOFF_CAP_S` (so that writers
+    throttled together do not retry together)."""
+    return rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
 
 
 def _dumps(obj) -> str:
@@ -36,12 +54,10 @@ class DynamoEffects:
               depth_seq: int) -> list[tuple[str, dict]]:
         out: list[tuple[str, dict]] = []
         for f in derived.fills:
-            out.append((self.trades_table, {
-                "symbol": {"S": symbol}, "trade_id": {"N": str(f.trade_id)}, "price": {"S": str(f.price)},
-                "qty": {"S": str(f.qty)}, "quote_qty": {"S": str(f.quote)},
-                "buyer_order_id": {"N": str(f.buyer_order_id)}, "seller_order_id": {"N": str(f.seller_order_id)},
-                "is_buyer_maker": {"BOOL": f.is_buyer_maker}, "event_seq": {"N": str(f.seq)},
-                "time_ms": {"N": str(f.time_ms)}}))
+            out.append((self.trades_table, TRADE_ITEMS.to_item(
+                symbol=symbol, trade_id=f.trade_id, price=f.price, qty=f.qty, quote_qty=f.quote,
+                buyer_order_id=f.buyer_order_id, seller_order_id=f.seller_order_id,
+                is_buyer_maker=f.is_buyer_maker, event_seq=f.seq, time_ms=f.time_ms)))
         for oid, c in derived.orders.items():
             if c.status is None:
                 continue
@@ -49,15 +65,13 @@ class DynamoEffects:
                     "executedQty": str(codec.qty(c.executed_lots or 0))}
             if c.reject_reason:
                 body["rejectReason"] = c.reject_reason
-            out.append((self.book_table, {"symbol": {"S": symbol}, "item": {"S": f"order#{oid}"},
-                                          "seq": {"N": str(c.last_seq)}, "fencing_token": {"N": str(token)},
-                                          "body": {"S": _dumps(body)}}))
+            out.append((self.book_table, BOOK_ITEMS.to_item(symbol=symbol, item=f"order#{oid}", seq=c.last_seq,
+                                                            fencing_token=token, body=_dumps(body))))
         bids, asks = depth
-        out.append((self.book_table, {
-            "symbol": {"S": symbol}, "item": {"S": "depth"}, "seq": {"N": str(depth_seq)},
-            "fencing_token": {"N": str(token)},
-            "body": {"S": _dumps({"lastUpdateId": depth_seq, "bids": [[str(p), str(q)] for p, q in bids],
-                                  "asks": [[str(p), str(q)] for p, q in asks]})}}))
+        out.append((self.book_table, BOOK_ITEMS.to_item(
+            symbol=symbol, item=DEPTH_ITEM, seq=depth_seq, fencing_token=token,
+            body=_dumps({"lastUpdateId": depth_seq, "bids": [[str(p), str(q)] for p, q in bids],
+                         "asks": [[str(p), str(q)] for p, q in asks]}))))
         return out
 
     def write(self, items: list[tuple[str, dict]]) -> None:
@@ -65,14 +79,21 @@ class DynamoEffects:
             request: dict[str, list] = {}
             for table, item in items[i:i + 25]:
                 request.setdefault(table, []).append({"PutRequest": {"Item": item}})
-            delay = 0.05
-            while request:
-                self.requests += 1
-                resp = self.ddb.batch_write_item(RequestItems=request)
-                request = resp.get("UnprocessedItems") or {}
-                if request:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 1.0)
+            self._write_chunk(request)
+
+    def _write_chunk(self, request: dict[str, list]) -> None:
+        """One BatchWriteItem, then its ``UnprocessedItems`` again after a jittered
+        backoff (botocore's retry mode covers errors, not a partly written batch), at
+        most :data:`BATCH_WRITE_TRIES` calls: then DynamoDB counts as unavailable."""
+        for attempt in range(BATCH_WRITE_TRIES):
+            if attempt:
+                time.sleep(backoff_s(attempt))
+            self.requests += 1
+            request = self.ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+            if not request:
+                return
+        left = sum(len(v) for v in request.values())
+        raise DynamoUnavailable(f"{left} items still unprocessed after {BATCH_WRITE_TRIES} BatchWriteItem calls")
 
 
 def publish(redis, symbol: str, derived: Derived, depth: tuple[list, list], depth_seq: int,

@@ -21,8 +21,12 @@ from itertools import pairwise
 
 from botocore.exceptions import ClientError
 
+from chalicelib.tables import BOOK_ITEMS, JOURNAL_ITEMS
+
 MAX_ITEM_BYTES = 350_000
 LOOKBACK = 5000  # an item holds at most one stream batch (GetRecords returns <= 1000 records)
+SNAPSHOT_ITEM = "snapshot"  # the BOOK table item holding a symbol's engine snapshot
+_SYMBOL, _SEQ, _TOKEN = JOURNAL_ITEMS.name("symbol"), JOURNAL_ITEMS.name("seq"), BOOK_ITEMS.name("fencing_token")
 
 
 class JournalConflict(RuntimeError):
@@ -79,10 +83,9 @@ class Journal:
             self.requests += 1
             self.ddb.put_item(
                 TableName=self.table,
-                Item={"symbol": {"S": symbol}, "seq": {"N": str(entries[0].seq)},
-                      "intent_id": {"S": entries[0].intent_id}, "fencing_token": {"N": str(token)},
-                      "body": {"S": body}},
-                ConditionExpression="attribute_not_exists(#q)", ExpressionAttributeNames={"#q": "seq"})
+                Item=JOURNAL_ITEMS.to_item(symbol=symbol, seq=entries[0].seq, intent_id=entries[0].intent_id,
+                                           fencing_token=token, body=body),
+                ConditionExpression="attribute_not_exists(#q)", ExpressionAttributeNames={"#q": _SEQ})
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise JournalConflict(f"{symbol} seq {entries[0].seq} was journaled by another owner") from None
@@ -95,14 +98,15 @@ class Journal:
         while True:
             kw = {"TableName": self.table, "ConsistentRead": True,
                   "KeyConditionExpression": "#s = :s AND #q > :f",
-                  "ExpressionAttributeNames": {"#s": "symbol", "#q": "seq"},
-                  "ExpressionAttributeValues": {":s": {"S": symbol}, ":f": {"N": str(after_seq - LOOKBACK)}}}
+                  "ExpressionAttributeNames": {"#s": _SYMBOL, "#q": _SEQ},
+                  "ExpressionAttributeValues": {":s": JOURNAL_ITEMS.value("symbol", symbol),
+                                                ":f": JOURNAL_ITEMS.value("seq", after_seq - LOOKBACK)}}
             if start:
                 kw["ExclusiveStartKey"] = start
             self.requests += 1
             resp = self.ddb.query(**kw)
             for item in resp.get("Items", []):
-                for d in json.loads(item["body"]["S"])["entries"]:
+                for d in json.loads(JOURNAL_ITEMS.from_item(item)["body"])["entries"]:
                     e = Entry.from_json(d)
                     if e.seq > after_seq:
                         out.append(e)
@@ -119,11 +123,12 @@ class Journal:
         """The highest sequence number journaled for ``symbol`` (0 if none)."""
         self.requests += 1
         items = self.ddb.query(TableName=self.table, ConsistentRead=True, Limit=1, ScanIndexForward=False,
-                               KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": "symbol"},
-                               ExpressionAttributeValues={":s": {"S": symbol}}).get("Items", [])
+                               KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": _SYMBOL},
+                               ExpressionAttributeValues={":s": JOURNAL_ITEMS.value("symbol", symbol)}
+                               ).get("Items", [])
         if not items:
             return 0
-        return max(int(d["s"]) for d in json.loads(items[0]["body"]["S"])["entries"])
+        return max(int(d["s"]) for d in json.loads(JOURNAL_ITEMS.from_item(items[0])["body"])["entries"])
 
     def discard(self, symbol: str) -> int:
         """Delete the symbol's journal and snapshot (an operator's remedy for a book
@@ -132,18 +137,18 @@ class Journal:
         n, start = 0, None
         while True:
             kw = {"TableName": self.table, "ConsistentRead": True, "KeyConditionExpression": "#s = :s",
-                  "ProjectionExpression": "#s, #q", "ExpressionAttributeNames": {"#s": "symbol", "#q": "seq"},
-                  "ExpressionAttributeValues": {":s": {"S": symbol}}}
+                  "ProjectionExpression": "#s, #q", "ExpressionAttributeNames": {"#s": _SYMBOL, "#q": _SEQ},
+                  "ExpressionAttributeValues": {":s": JOURNAL_ITEMS.value("symbol", symbol)}}
             if start:
                 kw["ExclusiveStartKey"] = start
             resp = self.ddb.query(**kw)
             for item in resp.get("Items", []):
-                self.ddb.delete_item(TableName=self.table, Key={"symbol": item["symbol"], "seq": item["seq"]})
+                self.ddb.delete_item(TableName=self.table, Key={_SYMBOL: item[_SYMBOL], _SEQ: item[_SEQ]})
                 n += 1
             start = resp.get("LastEvaluatedKey")
             if not start:
                 break
-        self.ddb.delete_item(TableName=self.book_table, Key={"symbol": {"S": symbol}, "item": {"S": "snapshot"}})
+        self.ddb.delete_item(TableName=self.book_table, Key=BOOK_ITEMS.key(symbol, SNAPSHOT_ITEM))
         return n
 
     # -- snapshots ------------------------------------------------------------------
@@ -151,11 +156,12 @@ class Journal:
         """(seq, engine snapshot bytes, positions) or None."""
         self.requests += 1
         item = self.ddb.get_item(TableName=self.book_table, ConsistentRead=True,
-                                 Key={"symbol": {"S": symbol}, "item": {"S": "snapshot"}}).get("Item")
+                                 Key=BOOK_ITEMS.key(symbol, SNAPSHOT_ITEM)).get("Item")
         if not item:
             return None
-        body = json.loads(item["body"]["S"])
-        return int(item["seq"]["N"]), base64.b64decode(body["engine"]), body.get("positions", {})
+        snap = BOOK_ITEMS.from_item(item)
+        body = json.loads(snap["body"])
+        return snap["seq"], base64.b64decode(body["engine"]), body.get("positions", {})
 
     def save_snapshot(self, symbol: str, seq: int, engine: bytes, positions: dict, token: int,
                       replace: bool = False) -> bool:
@@ -166,15 +172,14 @@ class Journal:
         if len(body) > MAX_ITEM_BYTES:
             return False  # recovery replays the journal from the previous snapshot (or rebuilds) instead
         cond = "attribute_not_exists(#q) OR #q < :q" + (" OR #t < :t" if replace else "")
-        names, values = {"#q": "seq"}, {":q": {"N": str(seq)}}
+        names, values = {"#q": BOOK_ITEMS.name("seq")}, {":q": BOOK_ITEMS.value("seq", seq)}
         if replace:
-            names["#t"], values[":t"] = "fencing_token", {"N": str(token)}
+            names["#t"], values[":t"] = _TOKEN, BOOK_ITEMS.value("fencing_token", token)
         try:
             self.requests += 1
             self.ddb.put_item(
                 TableName=self.book_table,
-                Item={"symbol": {"S": symbol}, "item": {"S": "snapshot"}, "seq": {"N": str(seq)},
-                      "fencing_token": {"N": str(token)}, "body": {"S": body}},
+                Item=BOOK_ITEMS.to_item(symbol=symbol, item=SNAPSHOT_ITEM, seq=seq, fencing_token=token, body=body),
                 ConditionExpression=cond, ExpressionAttributeNames=names, ExpressionAttributeValues=values)
             return True
         except ClientError as exc:

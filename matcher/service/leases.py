@@ -14,11 +14,21 @@ at once (the counter still moves, fencing out its previous incarnation).
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.tables import LEASE_ITEMS
+
+from .obs import logger
+
+# the stored names of the attributes written in expressions
+_NAMES = {"#k": LEASE_ITEMS.name("lease_key"), "#o": LEASE_ITEMS.name("owner"), "#c": LEASE_ITEMS.name("counter"),
+          "#e": LEASE_ITEMS.name("expires_ms"), "#cp": LEASE_ITEMS.name("checkpoint"),
+          "#f": LEASE_ITEMS.name("finished")}
 
 
 def now_ms() -> int:
@@ -41,16 +51,16 @@ class Lease:
 
     @classmethod
     def from_item(cls, item: dict) -> Lease:
-        parents = item.get("parents", {}).get("S") or ""
-        return cls(
-            key=item["lease_key"]["S"],
-            owner=item.get("owner", {}).get("S"),
-            counter=int(item.get("counter", {}).get("N", "0")),
-            expires_ms=int(item.get("expires_ms", {}).get("N", "0")),
-            checkpoint=item.get("checkpoint", {}).get("S"),
-            parents=tuple(p for p in parents.split(",") if p),
-            finished=bool(item.get("finished", {}).get("BOOL", False)),
-        )
+        v = LEASE_ITEMS.from_item(item)
+        return cls(key=v["lease_key"], owner=v.get("owner"), counter=v.get("counter", 0),
+                   expires_ms=v.get("expires_ms", 0), checkpoint=v.get("checkpoint"),
+                   parents=tuple(p for p in (v.get("parents") or "").split(",") if p),
+                   finished=bool(v.get("finished", False)))
+
+    def to_item(self) -> dict:
+        return LEASE_ITEMS.to_item(lease_key=self.key, owner=self.owner, counter=self.counter,
+                                   expires_ms=self.expires_ms, checkpoint=self.checkpoint,
+                                   parents=",".join(self.parents) or None, finished=self.finished)
 
 
 def _conditional_failed(exc: ClientError) -> bool:
@@ -74,14 +84,15 @@ class LeaseTable:
     # -- reads --------------------------------------------------------------------
     def get(self, key: str) -> Lease | None:
         self.requests += 1
-        item = self.ddb.get_item(TableName=self.table, Key={"lease_key": {"S": key}}, ConsistentRead=True).get("Item")
+        item = self.ddb.get_item(TableName=self.table, Key=LEASE_ITEMS.key(key), ConsistentRead=True).get("Item")
         return Lease.from_item(item) if item else None
 
     def scan(self, prefix: str) -> list[Lease]:
         out, start = [], None
         while True:
-            kw = {"TableName": self.table, "ConsistentRead": True, "FilterExpression": "begins_with(lease_key, :p)",
-                  "ExpressionAttributeValues": {":p": {"S": prefix}}}
+            kw = {"TableName": self.table, "ConsistentRead": True, "FilterExpression": "begins_with(#k, :p)",
+                  "ExpressionAttributeNames": {"#k": _NAMES["#k"]},
+                  "ExpressionAttributeValues": {":p": LEASE_ITEMS.value("lease_key", prefix)}}
             if start:
                 kw["ExclusiveStartKey"] = start
             self.requests += 1
@@ -94,13 +105,11 @@ class LeaseTable:
     # -- writes -------------------------------------------------------------------
     def create(self, key: str, parents: tuple[str, ...] = ()) -> bool:
         """Create a free lease if it does not exist."""
-        item = {"lease_key": {"S": key}, "counter": {"N": "0"}, "expires_ms": {"N": "0"},
-                "finished": {"BOOL": False}}
-        if parents:
-            item["parents"] = {"S": ",".join(parents)}
+        item = Lease(key, None, 0, 0, parents=parents).to_item()
         try:
             self.requests += 1
-            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(lease_key)")
+            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(#k)",
+                              ExpressionAttributeNames={"#k": _NAMES["#k"]})
             return True
         except ClientError as exc:
             if _conditional_failed(exc):
@@ -116,12 +125,14 @@ class LeaseTable:
         try:
             self.requests += 1
             resp = self.ddb.update_item(
-                TableName=self.table, Key={"lease_key": {"S": lease.key}},
-                UpdateExpression="SET #o = :me, #c = #c + :one, expires_ms = :exp",
+                TableName=self.table, Key=LEASE_ITEMS.key(lease.key),
+                UpdateExpression="SET #o = :me, #c = #c + :one, #e = :exp",
                 ConditionExpression="#c = :c",
-                ExpressionAttributeNames={"#o": "owner", "#c": "counter"},
-                ExpressionAttributeValues={":me": {"S": self.worker_id}, ":one": {"N": "1"},
-                                           ":exp": {"N": str(now + self.ttl_ms)}, ":c": {"N": str(lease.counter)}},
+                ExpressionAttributeNames={k: _NAMES[k] for k in ("#o", "#c", "#e")},
+                ExpressionAttributeValues={":me": LEASE_ITEMS.value("owner", self.worker_id),
+                                           ":one": LEASE_ITEMS.value("counter", 1),
+                                           ":exp": LEASE_ITEMS.value("expires_ms", now + self.ttl_ms),
+                                           ":c": LEASE_ITEMS.value("counter", lease.counter)},
                 ReturnValues="ALL_NEW")
         except ClientError as exc:
             if _conditional_failed(exc):
@@ -133,21 +144,24 @@ class LeaseTable:
             self.lost.discard(taken.key)
         return taken
 
-    def _held_update(self, key: str, expr: str, values: dict, names: dict | None = None) -> None:
+    def _held_update(self, key: str, expr: str, values: dict) -> None:
+        """``expr`` (names as ``#o #c #e #cp #f``) on a lease held, conditional on our
+        ownership and its counter as taken."""
         with self._write:
-            self._held_update_locked(key, expr, values, names)
+            self._held_update_locked(key, expr, values)
 
-    def _held_update_locked(self, key: str, expr: str, values: dict, names: dict | None) -> None:
+    def _held_update_locked(self, key: str, expr: str, values: dict) -> None:
         lease = self.held.get(key)
         if lease is None or key in self.lost:
             raise LeaseLost(key)
         try:
             self.requests += 1
             self.ddb.update_item(
-                TableName=self.table, Key={"lease_key": {"S": key}}, UpdateExpression=expr,
+                TableName=self.table, Key=LEASE_ITEMS.key(key), UpdateExpression=expr,
                 ConditionExpression="#o = :me AND #c = :c",
-                ExpressionAttributeNames={"#o": "owner", "#c": "counter", **(names or {})},
-                ExpressionAttributeValues={":me": {"S": self.worker_id}, ":c": {"N": str(lease.counter)}, **values})
+                ExpressionAttributeNames={k: _NAMES[k] for k in {"#o", "#c", *re.findall(r"#\w+", expr)}},
+                ExpressionAttributeValues={":me": LEASE_ITEMS.value("owner", self.worker_id),
+                                           ":c": LEASE_ITEMS.value("counter", lease.counter), **values})
         except ClientError as exc:
             if _conditional_failed(exc):
                 with self._lock:
@@ -157,21 +171,22 @@ class LeaseTable:
 
     def renew(self, key: str) -> None:
         exp = now_ms() + self.ttl_ms
-        self._held_update(key, "SET expires_ms = :exp", {":exp": {"N": str(exp)}})
+        self._held_update(key, "SET #e = :exp", {":exp": LEASE_ITEMS.value("expires_ms", exp)})
         self.held[key].expires_ms = exp
 
     def checkpoint(self, key: str, value: str, finished: bool = False) -> None:
         """Move a held lease's checkpoint (renewing it too), fenced by its counter."""
         exp = now_ms() + self.ttl_ms
-        self._held_update(key, "SET checkpoint = :cp, expires_ms = :exp, finished = :f",
-                          {":cp": {"S": value}, ":exp": {"N": str(exp)}, ":f": {"BOOL": finished}})
+        self._held_update(key, "SET #cp = :cp, #e = :exp, #f = :f",
+                          {":cp": LEASE_ITEMS.value("checkpoint", value), ":exp": LEASE_ITEMS.value("expires_ms", exp),
+                           ":f": LEASE_ITEMS.value("finished", finished)})
         lease = self.held[key]
         lease.checkpoint, lease.expires_ms, lease.finished = value, exp, finished
 
     def release(self, key: str) -> None:
         """Give a lease up so that a standby may take it at once."""
         try:
-            self._held_update(key, "SET expires_ms = :z", {":z": {"N": "0"}})
+            self._held_update(key, "SET #e = :z", {":z": LEASE_ITEMS.value("expires_ms", 0)})
         except LeaseLost:
             pass
         with self._lock:
@@ -188,8 +203,8 @@ class LeaseTable:
                 self.renew(key)
             except LeaseLost:
                 lost.add(key)
-            except Exception:  # an outage: the lease may still expire; retried next round
-                pass
+            except (BotoCoreError, ClientError) as exc:  # an outage: retried next round (it may still expire)
+                logger.warning("lease renewal failed", extra={"lease": key, "error": repr(exc)[:300]})
         return lost
 
     def raise_above(self, key: str, floor: int) -> int:
@@ -205,7 +220,7 @@ class LeaseTable:
             if lease.counter > floor:
                 return lease.counter
             target = floor + 1
-            self._held_update(key, "SET #c = :n", {":n": {"N": str(target)}})
+            self._held_update(key, "SET #c = :n", {":n": LEASE_ITEMS.value("counter", target)})
             lease.counter = target
             return target
 

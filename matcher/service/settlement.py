@@ -174,8 +174,11 @@ class SettleResult:
     statements: int = 0
 
 
-def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int) -> SettleResult:
-    """Settle the entries of ``applied`` not settled yet, in the caller's transaction."""
+def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
+           derived: Derived | None = None) -> SettleResult:
+    """Settle the entries of ``applied`` not settled yet, in the caller's transaction.
+    ``derived`` is :func:`derive` of all of ``applied`` when the caller has it already
+    (used when none of them is settled yet, the usual case)."""
     res = SettleResult()
     last_seq, held_by = progress(tx, symbol)
     res.statements += 1
@@ -184,7 +187,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int) -> 
     todo = [a for a in applied if a.entry.seq > last_seq]
     if not todo:
         return res
-    d = derive(spec, codec, todo)
+    d = derived if derived is not None and len(todo) == len(applied) else derive(spec, codec, todo)
     hi = todo[-1].entry.seq
     base, quote = spec.base_asset, spec.quote_asset
     ids = sorted(d.orders)

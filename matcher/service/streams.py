@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
+from chalicelib.tables import INTENT_ITEMS
+
 SHARD_END = "SHARD_END"
 TRIM_HORIZON = "TRIM_HORIZON"
 
@@ -76,31 +78,18 @@ class Intent:
     extra: dict = field(default_factory=dict)
 
 
-def _s(image: dict, name: str) -> str | None:
-    v = image.get(name)
-    return None if v is None else v.get("S")
-
-
-def _n(image: dict, name: str) -> int | None:
-    v = image.get(name)
-    if v is None or "N" not in v:
-        return None
-    return int(v["N"])
-
-
 def parse_record(record: dict, shard_id: str) -> Intent | None:
     """An intent from an INSERT/MODIFY record, or None (REMOVE, or not an intent)."""
     if record.get("eventName") not in ("INSERT", "MODIFY"):
         return None
     ddb = record.get("dynamodb", {})
-    image = ddb.get("NewImage") or {}
     try:
-        payload = json.loads(_s(image, "payload") or "{}")
+        v = INTENT_ITEMS.from_item(ddb.get("NewImage") or {})
         return Intent(
-            intent_id=_s(image, "intent_id"), symbol=_s(image, "symbol"), kind=_s(image, "kind"),
-            account_id=_n(image, "account_id") or 0, order_id=_n(image, "order_id"), payload=payload,
-            shard_id=shard_id, position=int(ddb["SequenceNumber"]), created_ms=_n(image, "created_ms") or 0,
-            event_name=record["eventName"])
+            intent_id=v.get("intent_id"), symbol=v.get("symbol"), kind=v.get("kind"),
+            account_id=v.get("account_id") or 0, order_id=v.get("order_id"),
+            payload=json.loads(v.get("payload") or "{}"), shard_id=shard_id, position=int(ddb["SequenceNumber"]),
+            created_ms=v.get("created_ms") or 0, event_name=record["eventName"])
     except (KeyError, ValueError, TypeError):
         return None
 
@@ -152,37 +141,3 @@ class ShardReader:
     def advance(self, sequence_number: str) -> None:
         self.checkpoint = sequence_number
 
-
-class ChaosStreams:
-    """Fault injection (``MATCHER_CHAOS_DUPLICATES=<probability>``): a streams client
-    that delivers records more than once -- the previous response again, and
-    records repeated within a response -- as DynamoDB Streams may."""
-
-    def __init__(self, inner, probability, seed: int | None = None):
-        import random
-
-        self.inner = inner
-        self.p = probability
-        self.rng = random.Random(seed)
-        self.previous: list[dict] = []
-        self.injected = 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def get_records(self, **kw):
-        resp = dict(self.inner.get_records(**kw))
-        records = list(resp.get("Records", []))
-        out = []
-        if records and self.previous and self.rng.random() < self.p:
-            out.extend(self.previous)  # a redelivery of what came before
-            self.injected += len(self.previous)
-        for r in records:
-            out.append(r)
-            if self.rng.random() < self.p:
-                out.append(r)
-                self.injected += 1
-        if records:
-            self.previous = records[-5:]
-        resp["Records"] = out
-        return resp

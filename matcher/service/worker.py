@@ -34,7 +34,6 @@ whose outbox row is acknowledged was journaled and settled already.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 import time
@@ -97,17 +96,40 @@ class SymbolState:
 
 @dataclass
 class Stats:
+    """The worker's running totals (logged when it stops)."""
+
     intents: int = 0
     trades: int = 0
     batches: int = 0
-    ddb_requests: int = 0
     pg_transactions: int = 0
     records: int = 0  # stream records read (GetRecords results, repeats included)
 
 
+@dataclass
+class Effects:
+    """One symbol's batch as published: what it means in money and orders, and the
+    book's depth after it (``depth_seq`` = its ``lastUpdateId``)."""
+
+    derived: Derived
+    depth: tuple[list, list]
+    depth_seq: int
+
+
+class WorkerHooks:
+    """What a test or a benchmark attaches to a worker (``Worker(hooks=...)``); the
+    production worker runs with these no-ops.  :mod:`matcher.instrumented` has the
+    ones ``python -m matcher.instrumented`` uses (a stats file)."""
+
+    def batch_done(self, worker: Worker, by_symbol: dict[str, list[Applied]]) -> None:
+        """A stream batch is durable: journaled, settled, published, checkpointed."""
+
+    def flushed(self, worker: Worker) -> None:
+        """Metrics were flushed (every ``metrics_every_ms``, and once more at stop)."""
+
+
 class Worker:
     def __init__(self, config: MatcherConfig | None = None, clients=None, streams=None, pg_connect=None,
-                 symbols: list[str] | None = None):
+                 symbols: list[str] | None = None, hooks: WorkerHooks | None = None):
         from chalicelib.clients import get_clients
 
         self.config = config or MatcherConfig.from_env()
@@ -116,23 +138,12 @@ class Worker:
         self.settings = s
         self.ddb = self.clients.dynamodb
         self.streams = streams or self.clients.dynamodbstreams
-        if self.config.chaos_duplicates > 0:
-            from .streams import ChaosStreams
-
-            self.streams = ChaosStreams(self.streams, self.config.chaos_duplicates)
+        self.hooks = hooks or WorkerHooks()
         self.catalog = load_catalog()
         self.symbols = sorted(symbols or self.catalog.symbols)
         self.leases = LeaseTable(self.ddb, s.leases_table, self.config.worker_id, self.config.lease_ttl_ms)
         self.journal = Journal(self.ddb, s.journal_table, s.book_table)
         self.dynamo = fx.DynamoEffects(self.ddb, s.trades_table, s.book_table)
-        self.requests: dict[str, int] = {}
-        self.request_shape: dict[str, dict] = {}  # bytes and items per operation (benchmark only)
-        from .obs import count_requests
-
-        shape = self.request_shape if os.environ.get("MATCHER_STATS_FILE") else None
-        count_requests(self.ddb, self.requests, shape)
-        if hasattr(self.streams, "meta"):
-            count_requests(self.streams, self.requests, shape)
         self._pg_connect = pg_connect
         self.pg = None
         self.books: dict[str, SymbolState] = {}
@@ -147,7 +158,6 @@ class Worker:
         self._health = None
         self._renewer: Renewer | None = None
         self._reconciler = None
-        self.on_batch = None  # test hook: called after each batch is durable
 
     # -- connections ----------------------------------------------------------------
     def pg_conn(self):
@@ -164,7 +174,6 @@ class Worker:
 
     def _stream_arn(self) -> str:
         if self.stream_arn is None:
-            self.stats.ddb_requests += 1
             table = self.ddb.describe_table(TableName=self.settings.intents_table)["Table"]
             self.stream_arn = table["LatestStreamArn"]
         return self.stream_arn
@@ -197,7 +206,6 @@ class Worker:
         self._last_describe = now
         arn = self._stream_arn()
         shards = list_shards(self.streams, arn)
-        self.stats.ddb_requests += 1
         leases = {lease.key: lease for lease in self.leases.scan("shard:")}
         for sh in shards:
             if sh.lease_key not in leases:
@@ -351,6 +359,30 @@ class Worker:
     # -- a batch -----------------------------------------------------------------------
     def handle_records(self, reader: ShardReader, records: list[dict]) -> None:
         shard = reader.shard.shard_id
+        intents = self._fresh_intents(shard, records)
+        conn = self.pg_conn()
+        with segment("matcher.batch", shard=shard, records=len(records)):
+            with conn.transaction():
+                tx = PgTx(conn)
+                by_symbol = self._sequence(tx, shard, intents)
+                with subsegment("journal"):
+                    self._journal(by_symbol)
+                with subsegment("engine"):
+                    self._match(shard, by_symbol)
+                effects = self._effects_in_tx(tx, by_symbol)
+            self.stats.pg_transactions += 1
+            self._publish(effects)
+            if records:
+                self.check_leases()
+                self.leases.checkpoint(reader.shard.lease_key, records[-1]["dynamodb"]["SequenceNumber"])
+                reader.advance(records[-1]["dynamodb"]["SequenceNumber"])
+        self._count_batch(records, by_symbol)
+        self.maybe_snapshot()
+        self.hooks.batch_done(self, by_symbol)
+
+    def _fresh_intents(self, shard: str, records: list[dict]) -> list[Intent]:
+        """The batch's intents for symbols this worker matches, repeat deliveries
+        (at or before the journaled position, or twice in the batch) dropped."""
         intents: list[Intent] = []
         seen: set[str] = set()
         for r in records:
@@ -367,53 +399,52 @@ class Worker:
                 continue  # a repeat delivery
             seen.add(it.intent_id)
             intents.append(it)
-        conn = self.pg_conn()
+        return intents
+
+    def _sequence(self, tx: PgTx, shard: str, intents: list[Intent]) -> dict[str, list[Applied]]:
+        """Number the intents Aurora says are still to do, per symbol (events to come)."""
         by_symbol: dict[str, list[Applied]] = {}
-        with segment("matcher.batch", shard=shard, records=len(records)):
-            with conn.transaction():
-                tx = PgTx(conn)
-                order_ids = [int(i.payload["order_id"]) for i in intents if i.kind in ORDER_KINDS]
-                pending, sequenced = set(), set()
-                if order_ids:
-                    pending = {int(r["order_id"]) for r in tx.query(
-                        "SELECT order_id FROM orders WHERE order_id = ANY(:ids) AND status = 'PENDING_NEW'",
-                        {"ids": order_ids})}
-                if intents:  # acknowledged in Aurora = journaled and settled before (a re-sent repeat)
-                    sequenced = {r["intent_id"] for r in tx.query(
-                        "SELECT intent_id FROM intent_outbox WHERE intent_id = ANY(:ids) AND sent_at IS NOT NULL",
-                        {"ids": [i.intent_id for i in intents]})}
-                ts = now_ms()
-                for it in intents:
-                    if it.intent_id in sequenced:
-                        continue
-                    if it.kind in ORDER_KINDS and int(it.payload["order_id"]) not in pending:
-                        continue  # already sequenced before (or voided)
-                    st = self.books[it.symbol]
-                    e = Entry(st.next_seq, it.intent_id, it.kind, it.payload, shard, it.position, ts)
-                    st.next_seq += 1
-                    by_symbol.setdefault(it.symbol, []).append(Applied(e, []))
-                with subsegment("journal"):
-                    for sym, items in by_symbol.items():
-                        st = self.books[sym]
-                        self.check_leases()
-                        try:
-                            self.journal.append(sym, [a.entry for a in items], st.token)
-                        except JournalConflict as exc:
-                            raise StepDown(str(exc)) from None
-                with subsegment("engine"):
-                    for sym, items in by_symbol.items():
-                        st = self.books[sym]
-                        for a in items:
-                            a.events = st.book.process(command(a.entry))
-                            st.positions[shard] = max(st.positions.get(shard, 0), a.entry.position)
-                            st.since_snapshot += 1
-                self._effects_in_tx(tx, by_symbol)
-            self.stats.pg_transactions += 1
-            self._publish(by_symbol)
-            if records:
-                self.check_leases()
-                self.leases.checkpoint(reader.shard.lease_key, records[-1]["dynamodb"]["SequenceNumber"])
-                reader.advance(records[-1]["dynamodb"]["SequenceNumber"])
+        order_ids = [int(i.payload["order_id"]) for i in intents if i.kind in ORDER_KINDS]
+        pending, sequenced = set(), set()
+        if order_ids:
+            pending = {int(r["order_id"]) for r in tx.query(
+                "SELECT order_id FROM orders WHERE order_id = ANY(:ids) AND status = 'PENDING_NEW'",
+                {"ids": order_ids})}
+        if intents:  # acknowledged in Aurora = journaled and settled before (a re-sent repeat)
+            sequenced = {r["intent_id"] for r in tx.query(
+                "SELECT intent_id FROM intent_outbox WHERE intent_id = ANY(:ids) AND sent_at IS NOT NULL",
+                {"ids": [i.intent_id for i in intents]})}
+        ts = now_ms()
+        for it in intents:
+            if it.intent_id in sequenced:
+                continue
+            if it.kind in ORDER_KINDS and int(it.payload["order_id"]) not in pending:
+                continue  # already sequenced before (or voided)
+            st = self.books[it.symbol]
+            e = Entry(st.next_seq, it.intent_id, it.kind, it.payload, shard, it.position, ts)
+            st.next_seq += 1
+            by_symbol.setdefault(it.symbol, []).append(Applied(e, []))
+        return by_symbol
+
+    def _journal(self, by_symbol: dict[str, list[Applied]]) -> None:
+        for sym, items in by_symbol.items():
+            st = self.books[sym]
+            self.check_leases()
+            try:
+                self.journal.append(sym, [a.entry for a in items], st.token)
+            except JournalConflict as exc:
+                raise StepDown(str(exc)) from None
+
+    def _match(self, shard: str, by_symbol: dict[str, list[Applied]]) -> None:
+        """Apply the journaled entries to the books (filling in their events)."""
+        for sym, items in by_symbol.items():
+            st = self.books[sym]
+            for a in items:
+                a.events = st.book.process(command(a.entry))
+                st.positions[shard] = max(st.positions.get(shard, 0), a.entry.position)
+                st.since_snapshot += 1
+
+    def _count_batch(self, records: list[dict], by_symbol: dict[str, list[Applied]]) -> None:
         n = sum(len(v) for v in by_symbol.values())
         self.stats.intents += n
         self.stats.batches += 1
@@ -429,28 +460,25 @@ class Worker:
         for sym, items in by_symbol.items():
             logger.debug("batch sequenced", extra={"symbol": sym, "seq": items[-1].entry.seq, "intents": len(items),
                                                    "order_id": items[-1].entry.payload.get("order_id")})
-        self.maybe_snapshot()
-        if self.on_batch:
-            self.on_batch(self, by_symbol)
 
     def apply_effects(self, by_symbol: dict[str, list[Applied]]) -> None:
         """Steps 3-5 for already-journaled entries (recovery)."""
         conn = self.pg_conn()
         with conn.transaction():
-            self._effects_in_tx(PgTx(conn), by_symbol)
+            effects = self._effects_in_tx(PgTx(conn), by_symbol)
         self.stats.pg_transactions += 1
-        self._publish(by_symbol)
+        self._publish(effects)
 
-    def _effects_in_tx(self, tx, by_symbol: dict[str, list[Applied]]) -> None:
+    def _effects_in_tx(self, tx: PgTx, by_symbol: dict[str, list[Applied]]) -> dict[str, Effects]:
+        """Steps 3-4: DynamoDB items, then settlement in ``tx``; what Redis is to publish."""
+        effects: dict[str, Effects] = {}
         items = []
-        self._derived = {}
         for sym, applied in by_symbol.items():
             st = self.books[sym]
             d = derive(st.spec, st.codec, applied)
-            depth = st.depth(self.config.depth_levels)
             st.last_event_seq = max(st.last_event_seq, d.last_event_seq)
-            self._derived[sym] = (d, depth, st.last_event_seq)
-            items.extend(self.dynamo.items(sym, st.codec, d, depth, st.token, self._derived[sym][2]))
+            e = effects[sym] = Effects(d, st.depth(self.config.depth_levels), st.last_event_seq)
+            items.extend(self.dynamo.items(sym, st.codec, d, e.depth, st.token, e.depth_seq))
         with subsegment("dynamodb"):
             self.dynamo.write(items)
         t0 = time.monotonic()
@@ -458,20 +486,20 @@ class Worker:
             for sym, applied in by_symbol.items():
                 st = self.books[sym]
                 try:
-                    res = settle(tx, st.spec, st.codec, sym, applied, st.token)
+                    res = settle(tx, st.spec, st.codec, sym, applied, st.token, effects[sym].derived)
                 except Fenced as exc:
                     raise StepDown(str(exc)) from None
                 self.stats.trades += res.fills
                 if res.fills:
                     metrics.add_metric(name="Trades", unit=Unit.Count, value=res.fills)
         metrics.add_metric(name="SettlementMs", unit=Unit.Milliseconds, value=(time.monotonic() - t0) * 1000)
+        return effects
 
-    def _publish(self, by_symbol) -> None:
+    def _publish(self, effects: dict[str, Effects]) -> None:
         prefix = self.settings.redis_key_prefix
         with subsegment("redis"):
-            for sym in by_symbol:
-                d, depth, depth_seq = self._derived[sym]
-                fx.publish(self.clients.redis, sym, d, depth, depth_seq, prefix)
+            for sym, e in effects.items():
+                fx.publish(self.clients.redis, sym, e.derived, e.depth, e.depth_seq, prefix)
 
     def maybe_snapshot(self, force: bool = False) -> None:
         for sym, st in self.books.items():
@@ -508,7 +536,7 @@ class Worker:
         if force or time.monotonic() - self._last_metrics >= self.config.metrics_every_ms / 1000:
             self._last_metrics = time.monotonic()
             flush_metrics()
-            self.write_stats()
+            self.hooks.flushed(self)
 
     def start_background(self) -> None:
         self._renewer = Renewer(self.leases, self.config.renew_every_ms)
@@ -559,30 +587,18 @@ class Worker:
         if self.pg is not None:
             try:
                 self.pg.close()
-            except Exception:
-                pass
-        self.write_stats()
+            except Exception as exc:  # stopping anyway: the server drops the session
+                logger.warning("closing the PostgreSQL connection failed", extra={"error": repr(exc)[:300]})
         logger.info("matcher stopped", extra={"clean": clean, "intents": self.stats.intents,
                                               "trades": self.stats.trades})
 
-    def write_stats(self) -> None:
-        """Counters for the benchmark (``MATCHER_STATS_FILE``): requests by operation
-        (and their bytes / items), PostgreSQL transactions, batches, intents, trades."""
-        path = os.environ.get("MATCHER_STATS_FILE")
-        if not path:
-            return
-        import json
-
-        doc = {"requests": dict(self.requests), "request_shape": dict(self.request_shape),
-               "pg_transactions": self.stats.pg_transactions,
-               "batches": self.stats.batches, "intents": self.stats.intents, "trades": self.stats.trades,
-               "records": self.stats.records}
-        with open(path, "w") as fh:
-            json.dump(doc, fh)
-
 
 def main() -> int:
-    worker = Worker()
+    return serve(Worker())
+
+
+def serve(worker: Worker) -> int:
+    """Run ``worker`` until SIGTERM / SIGINT (a clean stop: leases released)."""
 
     def on_term(signum, frame):
         worker.stop.set()

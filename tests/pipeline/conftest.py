@@ -29,8 +29,8 @@ def pipeline_env(exchange_env):
 def matcher_factory(pipeline_env, tmp_path):
     procs: list[MatcherProcess] = []
 
-    def make(worker_id: str = "w1", extra: dict | None = None) -> MatcherProcess:
-        p = MatcherProcess(pipeline_env, worker_id, tmp_path / f"matcher-{worker_id}.log", extra)
+    def make(worker_id: str = "w1", extra: dict | None = None, module: str = "matcher") -> MatcherProcess:
+        p = MatcherProcess(pipeline_env, worker_id, tmp_path / f"matcher-{worker_id}.log", extra, module)
         procs.append(p)
         return p
 

@@ -32,16 +32,19 @@ def make_accounts(n: int, deposits: dict[str, str], tag: str | None = None) -> l
 
 
 class MatcherProcess:
-    """``python -m matcher`` as a child process with the session's environment."""
+    """``python -m matcher`` (or ``module``, e.g. ``matcher.instrumented`` for fault
+    injection) as a child process with the session's environment."""
 
-    def __init__(self, env: dict, worker_id: str, log_path: Path, extra: dict | None = None):
+    def __init__(self, env: dict, worker_id: str, log_path: Path, extra: dict | None = None,
+                 module: str = "matcher"):
         self.env = {**os.environ, **env, "MATCHER_WORKER_ID": worker_id, **(extra or {})}
+        self.module = module
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> MatcherProcess:
         fh = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "matcher"], cwd=str(ROOT), env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module], cwd=str(ROOT), env=self.env,
                                      stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         fh.close()
         return self

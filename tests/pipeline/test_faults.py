@@ -55,14 +55,14 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
         return real_put(intent_id, symbol, account_id, kind, *a, **kw)
 
     monkeypatch.setattr(orders, "put_intent", crashing_put)
-    chaos = {"MATCHER_CHAOS_DUPLICATES": "0.1"}
+    chaos = {"MATCHER_CHAOS_DUPLICATES": "0.1"}  # read by matcher.instrumented (fault injection)
     stats: dict = {}
     load = threading.Thread(target=lambda: stats.update(run_load(accounts, 1600, threads=3, seed=11)))
     load.start()
 
     worker_id = "w1"
     before = _counters()  # the leases as the matcher process now starting finds them
-    m = matcher_factory(worker_id, chaos).start()
+    m = matcher_factory(worker_id, chaos, "matcher.instrumented").start()
     krng = random.Random(5)
     kills = 0
     paused_checked = False
@@ -78,7 +78,7 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
                        "the first matcher to be active")
             time.sleep(0.5)
             m.pause()
-            m2 = matcher_factory("w2", chaos).start()
+            m2 = matcher_factory("w2", chaos, "matcher.instrumented").start()
             wait_until(lambda: _owner("BTCUSDT") == "w2" and _owner("ETHUSDT") == "w2", 60, "w2 to take over")
             time.sleep(1.0)
             m.resume()
@@ -88,7 +88,7 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
         m.kill()
         kills += 1
         before = _counters()
-        m = matcher_factory(worker_id, chaos).start()
+        m = matcher_factory(worker_id, chaos, "matcher.instrumented").start()
     load.join()
     assert kills >= 20 and paused_checked
     assert crashed, "no API crash was injected"

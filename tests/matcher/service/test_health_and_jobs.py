@@ -34,15 +34,21 @@ def test_healthz_follows_the_main_loop_heartbeat():
         server.shutdown()
 
 
-def test_jobs_process_reconciles_and_stops_on_sigterm(exchange_env):
+def test_jobs_process_reconciles_and_stops_on_sigterm(exchange_env, tmp_path):
     # INFO: the assertions read the start/stop log lines (a session fixture of
     # tests/pipeline leaves MATCHER_LOG_LEVEL=WARNING in os.environ when run first)
     env = dict(os.environ, MATCHER_RECONCILE_MS="1000", MATCHER_RECONCILE_GRACE_MS="0", MATCHER_LOG_LEVEL="INFO")
-    proc = subprocess.Popen([sys.executable, "-m", "matcher.jobs"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp_path / "jobs.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "matcher.jobs"], cwd=ROOT, env=env,
+                                stdout=fh, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60  # imports take seconds on a loaded machine
+    while "jobs starting" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
     time.sleep(2.5)  # at least one pass
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    out = log.read_text()
     assert proc.returncode == 0, out
     assert "jobs starting" in out and "jobs stopped" in out
     assert "reconciler pass failed" not in out
