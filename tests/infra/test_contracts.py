@@ -318,6 +318,7 @@ def test_matcher_starts_healthy_and_sends_traces_to_the_sidecar(deployed):
     deployed.task("matcher", "matcher", extra={"MATCHER_HEALTH_PORT": str(port),
                                                "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}"})
     deployed.health = f"http://127.0.0.1:{port}/healthz"
+    start_gateway(deployed)     # its start overlaps the matcher's (checked by the next test)
 
     def healthy():
         try:
@@ -328,23 +329,26 @@ def test_matcher_starts_healthy_and_sends_traces_to_the_sidecar(deployed):
     wait_until(healthy, 60, "matcher /healthz")
 
 
-def test_gateway_starts_healthy_from_its_template_command(deployed):
-    """The gateway container's command and env from the template (only the port is the
-    test's): /healthz healthy, its connections metric on stdout in the name the
-    service's scaling policy reads, and a /stream client subscribed for the trades
-    the next tests make."""
-    import threading
-
-    from websockets.sync.client import connect
-
+def start_gateway(deployed) -> None:
+    """The gateway container's command and env from the template (only the port is the test's)."""
     from gateway.config import PORT
 
     c = deployed.d.task_container("gateway", "gateway")
     port = free_port()
     command = [str(port) if a == str(PORT) else a for a in c["Command"]]
     assert command != c["Command"] and command[:3] == ["python", "-m", "gateway"]
-    p = deployed.task("gateway", "gateway", command=command)
-    base = f"127.0.0.1:{port}"
+    deployed.gateway = (deployed.task("gateway", "gateway", command=command), f"127.0.0.1:{port}")
+
+
+def test_gateway_starts_healthy_from_its_template_command(deployed):
+    """The gateway (started beside the matcher, :func:`start_gateway`): /healthz healthy,
+    its connections metric on stdout in the name the service's scaling policy reads,
+    and a /stream client subscribed for the trades the next tests make."""
+    import threading
+
+    from websockets.sync.client import connect
+
+    p, base = deployed.gateway
     log = deployed.workdir / "gateway.log"
 
     def healthy():

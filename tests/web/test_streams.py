@@ -18,7 +18,7 @@ WINDOW_S = 3.0
 
 
 # what the view reads once per (re)connect (polling reads 20 levels and 3 candles)
-SNAPSHOTS = ("/api/v3/depth?symbol=ETHUSDT&limit=1000", "/api/v3/aggTrades", "/api/v3/uiKlines?symbol=ETHUSDT",
+SNAPSHOTS = ("/api/v3/depth?symbol=ETHUSDT&limit=100", "/api/v3/aggTrades", "/api/v3/uiKlines?symbol=ETHUSDT",
              "/api/v3/ticker/24hr")
 
 

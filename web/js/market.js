@@ -15,7 +15,9 @@ import { every, fill, h, table, time } from './ui.js';
 export const INTERVALS = ['1s', '1m', '5m', '15m', '1h', '4h', '1d'];
 const TZ_OFFSET_S = new Date().getTimezoneOffset() * 60; // the chart shows local time
 const POLL = { depth: 1000, trades: 1500, ticker: 2000, klines: 2000 };   // the fallback's periods
-const SNAPSHOT_LEVELS = 1000;   // the local book's REST snapshot (levels a side)
+// the local book's REST snapshot: every level the matcher publishes (MATCHER_DEPTH_LEVELS,
+// 100 a side), at the lowest request weight (5)
+const SNAPSHOT_LEVELS = 100;
 const BOOK_LEVELS = 20;
 const TAPE = 40;
 

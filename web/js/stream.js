@@ -12,7 +12,7 @@ const CONNECT_TIMEOUT_MS = 5000;
 const HEARTBEAT_MS = 5000;     // a LIST_SUBSCRIPTIONS this often (the gateway allows 5 messages a second)
 const SILENT_MAX_MS = 12000;   // nothing received for this long: the connection is dead
 const RETRY_FIRST_MS = 500;
-const RETRY_MAX_MS = 8000;
+const RETRY_MAX_MS = 4000;
 
 export function streamUrl(names) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
