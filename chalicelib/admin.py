@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from chalicelib import accounts, apikeys, funds, ledger
+from chalicelib import accounts, apikeys, funds, ledger, userevents
 from chalicelib.clients import Clients, get_clients
 from chalicelib.db import autocommit, transaction
 from chalicelib.errors import ExchangeError, Failure, Reason
@@ -71,7 +71,9 @@ def _account_id(tx, user: str | int) -> int:
 def deposit(user: str | int, asset: str, amount: Decimal, transfer_id: str | None = None,
             clients: Clients | None = None) -> funds.Transfer:
     with transaction(clients) as tx:
-        return funds.credit_deposit(tx, _account_id(tx, user), asset.upper(), amount, transfer_id)
+        t = funds.credit_deposit(tx, _account_id(tx, user), asset.upper(), amount, transfer_id)
+    userevents.publish_transfer(t, clients)  # after the commit
+    return t
 
 
 def create_api_key(user: str | int, label: str = "", can_trade: bool = True, ip_allowlist=None,

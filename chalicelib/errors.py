@@ -60,6 +60,12 @@ class Reason(enum.Enum):
     BAD_API_KEY_FMT = (-2014, 401, "API-key format invalid.")
     REJECTED_MBX_KEY = (-2015, 401, "Invalid API-key, IP, or permissions for action.")
     ORDER_AMEND_QTY_INCREASE = (-2038, 400, "Order amend (quantity increase) is not supported.")
+    # user data stream subscriptions (WebSocket API)
+    SUBSCRIPTION_ACTIVE = (-2035, 400, "User Data Stream subscription already active.")
+    SUBSCRIPTION_INACTIVE = (-2036, 400, "User Data Stream subscription not active.")
+    MAXIMUM_SUBSCRIPTION_IDS = (-2042, 400, "Maximum subscription ID reached for this connection.")
+    TOO_MANY_SUBSCRIPTIONS = (-1191, 400, "Too many subscriptions. Connection may create up to '1000' subscriptions"
+                                          " at a time.")
     # -1013 filter failures (engine and API share them)
     FILTER_PRICE = (-1013, 400, "Filter failure: PRICE_FILTER")
     FILTER_LOT_SIZE = (-1013, 400, "Filter failure: LOT_SIZE")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from chalicelib import ledger
@@ -27,6 +27,7 @@ class Transfer:
     amount: Decimal
     direction: str
     status: str
+    posted: bool = True  # False: a repeat of a request already applied (nothing moved)
 
 
 def _asset_precision(tx: Tx, asset: str) -> int:
@@ -68,9 +69,9 @@ def credit_deposit(tx: Tx, account_id: int, asset: str, amount: Decimal, transfe
     """Credit a deposit (admin/demo); idempotent by transfer_id."""
     transfer_id = _validate(tx, asset, amount, transfer_id)
     row = _insert(tx, transfer_id, account_id, asset, amount, "DEPOSIT", "COMPLETED")
-    ledger.post(tx, ledger.transfer(f"deposit:{transfer_id}", "DEPOSIT", asset, amount,
-                                    (ledger.EXTERNAL_ACCOUNT, "free"), (account_id, "free"), ref=transfer_id))
-    return row
+    posted = ledger.post(tx, ledger.transfer(f"deposit:{transfer_id}", "DEPOSIT", asset, amount,
+                                             (ledger.EXTERNAL_ACCOUNT, "free"), (account_id, "free"), ref=transfer_id))
+    return replace(row, posted=posted)
 
 
 def request_withdrawal(tx: Tx, account_id: int, asset: str, amount: Decimal, address: str | None = None,
@@ -78,9 +79,9 @@ def request_withdrawal(tx: Tx, account_id: int, asset: str, amount: Decimal, add
     """Hold ``amount`` for a withdrawal (PENDING); INSUFFICIENT_BALANCE if not free."""
     transfer_id = _validate(tx, asset, amount, transfer_id)
     row = _insert(tx, transfer_id, account_id, asset, amount, "WITHDRAWAL", "PENDING", address)
-    ledger.post(tx, ledger.transfer(f"withdraw:hold:{transfer_id}", "WITHDRAWAL", asset, amount,
-                                    (account_id, "free"), (account_id, "locked"), ref=transfer_id))
-    return row
+    posted = ledger.post(tx, ledger.transfer(f"withdraw:hold:{transfer_id}", "WITHDRAWAL", asset, amount,
+                                             (account_id, "free"), (account_id, "locked"), ref=transfer_id))
+    return replace(row, posted=posted)
 
 
 def settle_withdrawal(tx: Tx, transfer_id: str, complete: bool) -> Transfer:
@@ -91,7 +92,7 @@ def settle_withdrawal(tx: Tx, transfer_id: str, complete: bool) -> Transfer:
         raise ExchangeError(Failure(Reason.INVALID_PARAMETER, "Unknown withdrawal."))
     target = "COMPLETED" if complete else "REJECTED"
     if row.status == target:
-        return row
+        return replace(row, posted=False)
     if row.status != "PENDING":
         raise ExchangeError(Failure(Reason.INVALID_PARAMETER, f"Withdrawal is already {row.status}."))
     dst = (ledger.EXTERNAL_ACCOUNT, "free") if complete else (row.account_id, "free")

@@ -133,13 +133,16 @@ def render_new(o: dict, resp_type: str, result: dict | None) -> dict:
 
 def render_canceled(o: dict, orig_cid: str | None, new_cid: str | None) -> dict:
     """``DELETE /v3/order`` (and each order of ``DELETE /v3/openOrders``): the cancelled order."""
-    return _amounts({
+    out = {
         "symbol": o["symbol"], "origClientOrderId": o["clientOrderId"], "orderId": o["orderId"], "orderListId": -1,
         "clientOrderId": new_cid or new_client_order_id(), "transactTime": now_ms(),
         "price": o.get("price"), "origQty": o.get("origQty"), "executedQty": o.get("executedQty"),
-        "cummulativeQuoteQty": o.get("cummulativeQuoteQty"), "status": o.get("status"),
-        "timeInForce": o.get("timeInForce"), "type": o.get("type"), "side": o.get("side"),
-        "selfTradePreventionMode": o.get("selfTradePreventionMode", "NONE")})
+        "origQuoteOrderQty": o.get("origQuoteOrderQty"), "cummulativeQuoteQty": o.get("cummulativeQuoteQty"),
+        "status": o.get("status"), "timeInForce": o.get("timeInForce"), "type": o.get("type"), "side": o.get("side")}
+    if o.get("stopPrice") and Decimal(o["stopPrice"]):  # present only for orders that set it
+        out["stopPrice"] = o["stopPrice"]
+    out["selfTradePreventionMode"] = o.get("selfTradePreventionMode", "NONE")
+    return _amounts(out)
 
 
 def render_trade(t: dict) -> dict:

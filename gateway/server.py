@@ -23,6 +23,7 @@ import logging
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
@@ -40,6 +41,7 @@ logger = logging.getLogger("gateway")
 MAX_STREAMS = 1024
 MAX_MESSAGES_PER_S = 5
 MAX_LIFETIME_S = 24 * 3600
+API_WORKERS = 64  # threads for WebSocket API requests (all connections)
 MAX_ID = 2**63 - 1
 _ID_TEXT = re.compile(r"^[A-Za-z0-9]{1,36}$")
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
@@ -171,14 +173,20 @@ class Gateway:
         """``/ws-api/v3``: one request per text frame, answered in order."""
         from . import wsapi
 
-        session = wsapi.Session((ws.remote_address or ("0.0.0.0",))[0])
+        query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
+        session = wsapi.Session((ws.remote_address or ("0.0.0.0",))[0],
+                                query.get("returnRateLimits", ["true"])[-1].lower() != "false")
+        session.userdata = self.users.connection(ws)
         try:
             async with asyncio.timeout(self.config.max_lifetime_s):
                 async for message in ws:
                     reply = await asyncio.to_thread(wsapi.handle, message, session)
                     await ws.send(json.dumps(reply, separators=(",", ":"), default=str))
+                    session.userdata.flush()  # user data events held while a subscribe was answered
         except TimeoutError:
             await ws.close(1000, "Connection lifetime reached")
+        finally:
+            session.userdata.close()
 
     @staticmethod
     def _within_rate(conn: Conn) -> bool:
@@ -318,11 +326,21 @@ class Gateway:
 
     async def run(self, ready: threading.Event | None = None, stopped: asyncio.Event | None = None) -> None:
         loop = asyncio.get_running_loop()
+        # the WebSocket API's blocking requests (an order waits up to seconds for the
+        # matcher): more threads than asyncio's default of cpu + 4
+        loop.set_default_executor(ThreadPoolExecutor(API_WORKERS, thread_name_prefix="ws-api"))
         self.hub = Hub(self.redis, self.prefix, self.symbols, loop)
+        from .userdata import UserStreams
+
+        self.users = UserStreams(self.redis, self.prefix, loop)
+        self.users.start()
         listener = threading.Thread(target=self._listen, args=(loop,), daemon=True, name="gateway-redis")
         listener.start()
         await asyncio.to_thread(self.subscribed.wait, 10)
         await self.hub.load()
+        from .wstrading import warm_up
+
+        loop.run_in_executor(None, warm_up)  # in the background: serving does not wait for it
         ticker = loop.create_task(self._ticker())
         async with serve(self.handle, self.config.host, self.config.port, process_request=self.process_request,
                          compression=None, max_size=64 * 1024, max_queue=8,
@@ -343,3 +361,4 @@ class Gateway:
             finally:
                 ticker.cancel()
                 self.stop.set()
+                self.users.stop.set()

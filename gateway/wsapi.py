@@ -10,7 +10,8 @@ of the other parameters sorted by name as ``k=v&...`` (Binance's WebSocket API r
 verified by the REST API's own key check (``chalicelib.api.auth``: key cache, IP
 allow-list, permissions, timestamp window, replay refusal).  ``session.logon`` does it
 once for the connection; later signed requests then need only ``timestamp``.
-Trading requests and the user data stream come next (see docs/api-differences.md).
+Trading requests (``order.place`` ...) are REST operations too, listed with what the
+socket adds to them in :mod:`gateway.wstrading`.
 """
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from types import SimpleNamespace
 from chalicelib.api import account, market, trading
 from chalicelib.errors import ExchangeError, Failure, Reason
 
+from . import wstrading
+
 #: WebSocket API method -> the REST operation's handler (its Op is found by the function,
-#: as the HTTP routes find theirs; public ones and signed reads, for now).
+#: as the HTTP routes find theirs): public ones, signed reads, and trading (gateway.wstrading).
 METHODS = {
     "ping": market.ping, "time": market.server_time, "exchangeInfo": market.exchange_info, "depth": market.depth,
     "trades.recent": market.recent_trades, "trades.aggregate": market.agg_trades, "klines": market.klines,
@@ -31,6 +34,7 @@ METHODS = {
     # signed reads (session or per-request signature)
     "account.status": account.account, "account.commission": account.commission, "order.status": trading.get_order,
     "openOrders.status": trading.open_orders, "myTrades": trading.my_trades,
+    **wstrading.METHODS,
 }
 SESSION_METHODS = ("session.logon", "session.status", "session.logout")
 SESSION_WEIGHT = 2
@@ -39,17 +43,20 @@ SESSION_WEIGHT = 2
 class Session:
     """One ``/ws-api/v3`` connection's authentication state."""
 
-    def __init__(self, ip: str):
+    def __init__(self, ip: str, return_rate_limits: bool = True):
         self.ip = ip
+        self.return_rate_limits = return_rate_limits  # ?returnRateLimits=false on the URL: hidden by default
         self.connected_since = _now_ms()
         self.principal = None
         self.api_key: str | None = None
         self.authorized_since: int | None = None
+        self.userdata = None  # gateway.userdata.UserConn: this connection's user data stream subscriptions
 
     def status(self) -> dict:
         return {"apiKey": self.api_key, "authorizedSince": self.authorized_since,
-                "connectedSince": self.connected_since, "returnRateLimits": True, "serverTime": _now_ms(),
-                "userDataStream": False}
+                "connectedSince": self.connected_since, "returnRateLimits": self.return_rate_limits,
+                "serverTime": _now_ms(),
+                "userDataStream": bool(self.userdata and self.userdata.ids())}
 
 
 def _now_ms() -> int:
@@ -123,6 +130,10 @@ def handle(text, session: Session) -> dict:
     name = method[3:] if method.startswith("v3/") else method
     if name in SESSION_METHODS:
         return run(name, req_id, dict(params), session)
+    from . import userdata
+
+    if name in userdata.METHODS:
+        return userdata.handle(name, req_id, dict(params), session)
     handler = METHODS.get(name)
     if handler is None:
         return _envelope_error(req_id, UNKNOWN_METHOD, f"Unknown method '{method[:64]}'.")
@@ -175,13 +186,13 @@ def run(target, req_id, params: dict, session: Session) -> dict:
     else:
         op = O.BY_HANDLER[target]
         op_id = op.id
-    show_limits = params.pop("returnRateLimits", True) is not False
-    used = None
+    show_limits = params.get("returnRateLimits", session.return_rate_limits) not in (False, "false")
+    used, orders_used = None, []
     try:
-        text = {k: _as_text(k, v) for k, v in params.items()}
+        text = {k: _as_text(k, v) for k, v in params.items()}  # all of them are signed
         parse_error = None
         try:
-            args = parse(op.params, {k: [v] for k, v in text.items() if k != "apiKey"})
+            args = parse(op.params, {k: [v] for k, v in text.items() if k not in ("apiKey", "returnRateLimits")})
         except ExchangeError as exc:
             parse_error, args = exc, Args()
         weight = op.weight if isinstance(op.weight, int) else (op.weight(args) if parse_error is None else 1)
@@ -198,6 +209,9 @@ def run(target, req_id, params: dict, session: Session) -> dict:
             result = session.status()
         elif op_id == "session.logout":
             session.principal = session.api_key = session.authorized_since = None
+            from . import userdata
+
+            userdata.on_logout(session)
             result = session.status()
         elif op_id == "session.status":
             result = session.status()
@@ -207,11 +221,26 @@ def run(target, req_id, params: dict, session: Session) -> dict:
                 ctx.principal = _principal(op, args, text, session)
             elif op.security != O.NONE:
                 raise ExchangeError(Reason.UNAUTHORIZED)
-            result = op.handler(ctx)
-        return _reply(req_id, 200, result=result, rate_limits=_rate_limits(used) if show_limits else None)
+            if op.orders:
+                try:
+                    orders_used = wstrading.charge_order(ctx.principal.account_id)
+                except ExchangeError as exc:
+                    orders_used = wstrading.order_rate_limits(getattr(exc, "headers", None))
+                    raise
+            result = wstrading.special_commission(op_id, op.handler(ctx))
+            if ctx.status != 200:  # cancelReplace's partial or whole failure: {"code", "msg", "data"}
+                return _reply(req_id, ctx.status, error=result,
+                              rate_limits=orders_used + _rate_limits(used) if show_limits else None)
+        return _reply(req_id, 200, result=result,
+                      rate_limits=orders_used + _rate_limits(used) if show_limits else None)
     except ExchangeError as exc:
         f = exc.failure
-        return _reply(req_id, f.http_status, error=f.body(), rate_limits=_rate_limits(used) if show_limits else None)
+        error = f.body()
+        limit_data = wstrading.retry_data(f.http_status, getattr(exc, "headers", None))
+        if limit_data is not None:
+            error["data"] = limit_data
+        return _reply(req_id, f.http_status, error=error,
+                      rate_limits=orders_used + _rate_limits(used) if show_limits else None)
     except Exception as exc:  # outages and bugs: Binance's -1001 / -1000, no traceback to the client
         f = Failure(Reason.DISCONNECTED) if _is_outage(exc) else Failure(Reason.UNKNOWN)
         if f.reason is Reason.UNKNOWN:

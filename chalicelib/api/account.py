@@ -126,7 +126,7 @@ DEMO_DEPOSIT_MAX = Decimal("1000000")  # per request: a demo faucet, not a print
 def demo_deposit(ctx) -> dict:
     """A signed-in user credits themselves test funds — only where the stage allows it
     (``DEMO_DEPOSITS=on``, which the local stack sets); refused everywhere else."""
-    from chalicelib import funds
+    from chalicelib import funds, userevents
     from chalicelib.settings import get_settings
 
     if get_settings().demo_deposits != "on":
@@ -136,11 +136,12 @@ def demo_deposit(ctx) -> dict:
         raise ExchangeError(Failure(Reason.INVALID_PARAMETER, f"A demo deposit is at most {DEMO_DEPOSIT_MAX}."))
     with _tx() as tx:
         t = funds.credit_deposit(tx, ctx.account_id, a["asset"], a["amount"])
+    userevents.publish_transfer(t)  # after the commit
     return {"id": t.transfer_id, "asset": t.asset, "amount": _s(t.amount)}
 
 
 def withdraw_apply(ctx) -> dict:
-    from chalicelib import accounts, funds
+    from chalicelib import accounts, funds, userevents
 
     a = ctx.args
     with _tx() as tx:
@@ -150,4 +151,5 @@ def withdraw_apply(ctx) -> dict:
         t = funds.request_withdrawal(tx, ctx.account_id, a["coin"], a["amount"], a["address"], a["withdrawOrderId"])
         if t.account_id != ctx.account_id:  # pragma: no cover - funds refuses a reused id
             raise ExchangeError(Failure(Reason.INVALID_PARAMETER, "Transfer id reused for a different transfer."))
+    userevents.publish_transfer(t)  # after the commit
     return {"id": t.transfer_id}

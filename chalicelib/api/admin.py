@@ -24,14 +24,16 @@ def deposit(ctx) -> dict:
 
 
 def _settle(ctx, complete: bool) -> dict:
-    from chalicelib import funds
+    from chalicelib import funds, userevents
     from chalicelib.db import transaction
 
     transfer_id = ctx.path_param("transferId")
     if not _TRANSFER_ID.match(transfer_id):
         raise ExchangeError(Failure(Reason.ILLEGAL_CHARS, "Illegal characters found in parameter 'transferId'."))
     with transaction() as tx:
-        return _view(funds.settle_withdrawal(tx, transfer_id, complete))
+        t = funds.settle_withdrawal(tx, transfer_id, complete)
+    userevents.publish_transfer(t)  # after the commit
+    return _view(t)
 
 
 def complete_withdrawal(ctx) -> dict:

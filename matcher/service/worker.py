@@ -48,7 +48,7 @@ from chalicelib.trading.commands import Cancel, CancelReplace, NewOrder
 from chalicelib.trading.types import CancelReplaceMode
 from matcher.engine import FastBook
 
-from . import effects as fx
+from . import effects as fx, userdata
 from .config import MatcherConfig
 from .journal import Entry, Journal, JournalConflict
 from .leases import LeaseLost, LeaseTable, Renewer, now_ms
@@ -113,6 +113,7 @@ class Effects:
     derived: Derived
     depth: tuple[list, list]
     depth_seq: int
+    applied: list = field(default_factory=list)  # the entries with the engine's events (user data stream)
 
 
 class WorkerHooks:
@@ -268,6 +269,7 @@ class Worker:
         rebuilt = not dyn.covers(settled)
         lap("dynamodb_ms")
         pending: list[Entry] = []
+        replayed: list[Applied] = []  # settled entries after the snapshot (user events to repair)
         if rebuilt:
             reason = dyn.gap or f"DynamoDB's book ends at seq {dyn.last_seq}, Aurora settled up to {settled}"
             book = FastBook(codec.filters)
@@ -277,8 +279,8 @@ class Worker:
         else:
             book, positions = dyn.book, dict(dyn.positions)
             for e in dyn.entries:
-                if e.seq <= settled:
-                    book.process(command(e))  # settled already: the book catches up to Aurora
+                if e.seq <= settled:  # settled already: the book catches up to Aurora
+                    replayed.append(Applied(e, book.process(command(e))))
                 else:
                     pending.append(e)
                 positions[e.shard_id] = max(positions.get(e.shard_id, 0), e.position)
@@ -302,6 +304,7 @@ class Worker:
                 "symbol": sym, "reason": reason, "resting": book.resting_count(), "settled_seq": settled,
                 "seq": next_seq - 1, "trade_id": aurora.trade_id, "snapshot_saved": saved,
                 "redis_trades_cleared": cleared})
+        userdata.repair(self, sym, replayed)
         applied = [Applied(e, book.process(command(e))) for e in pending]
         state.since_snapshot = len(applied)
         if applied:
@@ -477,7 +480,7 @@ class Worker:
             st = self.books[sym]
             d = derive(st.spec, st.codec, applied)
             st.last_event_seq = max(st.last_event_seq, d.last_event_seq)
-            e = effects[sym] = Effects(d, st.depth(self.config.depth_levels), st.last_event_seq)
+            e = effects[sym] = Effects(d, st.depth(self.config.depth_levels), st.last_event_seq, applied)
             items.extend(self.dynamo.items(sym, st.codec, d, e.depth, st.token, e.depth_seq))
         with subsegment("dynamodb"):
             self.dynamo.write(items)
@@ -500,6 +503,7 @@ class Worker:
         with subsegment("redis"):
             for sym, e in effects.items():
                 fx.publish(self.clients.redis, sym, e.derived, e.depth, e.depth_seq, prefix)
+                userdata.publish(self, sym, e.applied, e.derived.fills)  # after the commit, never before
 
     def maybe_snapshot(self, force: bool = False) -> None:
         for sym, st in self.books.items():

@@ -1,0 +1,390 @@
+"""The user data stream: Binance's ``executionReport``, ``outboundAccountPosition`` and
+``balanceUpdate`` events, built from what was *committed* in Aurora and written to one
+Redis Stream per account, which the stream gateway (``gateway/userdata.py``) reads.
+
+Where events come from:
+
+* the matcher, after each batch's settlement transaction committed
+  (:func:`publish_settled`, called from the publish step): one ``executionReport`` per
+  order state change the engine reported (NEW, TRADE with commission, CANCELED, EXPIRED,
+  TRADE_PREVENTION / EXPIRED_IN_MATCH, REJECTED, a triggered stop as NEW with
+  ``w: true``), then one ``outboundAccountPosition`` per account and symbol with the
+  symbol's two assets as Aurora holds them after the commit;
+* deposits and withdrawals, after their transaction committed (:func:`publish_transfer`):
+  ``balanceUpdate`` (a deposit; a withdrawal when it completes) and
+  ``outboundAccountPosition``.
+
+Amounts are rendered by :mod:`chalicelib.orderviews` (the REST views), the fees are the
+settlement's own (``Fill.buyer_fee`` / ``seller_fee``), so a stream and the REST view of
+the same order cannot disagree.
+
+Delivery: at least once, in order per account.  A batch's events go to the accounts'
+streams (``XADD ... MAXLEN ~``) in ONE Redis transaction together with the symbol's
+marker ``ud:published:<symbol>`` = the last journal seq published; a matcher that
+died between the commit and that transaction re-publishes, on recovery, the settled
+entries above the marker (:func:`unpublished`).  A repeat is recognisable: an
+``executionReport`` is identified by (``s``, ``I``) -- ``I`` is the engine's event seq,
+unique per symbol -- and an ``outboundAccountPosition`` is a state (applying it twice
+changes nothing).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import string
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from chalicelib.amounts import fmt as _s
+from chalicelib.clock import now_ms
+from chalicelib.errors import Reason
+from chalicelib.orderviews import order_dict
+from chalicelib.trading.events import EventKind
+from chalicelib.trading.types import OrderStatus
+
+logger = logging.getLogger("userevents")
+
+STREAM_MAXLEN = 10_000          # events kept per account (approximate trim)
+STREAM_TTL_S = 7 * 24 * 3600    # an idle account's stream goes after a week
+
+_ORDER, _TRADE, _REJECTED, _TRIGGERED, _PREVENTED = (int(EventKind.ORDER), int(EventKind.TRADE),
+                                                     int(EventKind.REJECTED), int(EventKind.TRIGGERED),
+                                                     int(EventKind.PREVENTED))
+_STATUS = {int(s): s.name for s in OrderStatus}
+_STOPS = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+
+#: Binance's ``r`` (Order Reject Reason) for the engine's reasons it names; any other
+#: reject carries the engine's reason name (see docs/api-differences.md).
+REJECT_REASONS = {Reason.INSUFFICIENT_BALANCE: "INSUFFICIENT_BALANCES",
+                  Reason.WOULD_TRIGGER: "STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY",
+                  Reason.INVALID_STOP_PRICE: "STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY",
+                  Reason.WOULD_TAKE: "WOULD_MATCH_IMMEDIATELY"}
+
+
+# -- keys ----------------------------------------------------------------------------------
+def _prefix(prefix: str | None) -> str:
+    from chalicelib.marketdata import _prefix as md_prefix
+
+    return md_prefix(prefix)
+
+
+def stream_key(account_id: int, prefix: str | None = None) -> str:
+    return f"{_prefix(prefix)}ud:{int(account_id)}"
+
+
+def marker_key(symbol: str, prefix: str | None = None) -> str:
+    return f"{_prefix(prefix)}ud:published:{symbol}"
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+# -- executionReport -----------------------------------------------------------------------
+_ALNUM = string.ascii_letters + string.digits
+
+
+def cancel_client_order_id(intent_id: str) -> str:
+    """``c`` of a cancel's report: Binance puts a fresh client order id there (the
+    cancel's own); ours is derived from the cancel intent, so a re-published report is
+    byte-identical."""
+    n = int.from_bytes(hashlib.sha256(intent_id.encode()).digest()[:17], "big")
+    out = []
+    for _ in range(22):
+        n, r = divmod(n, 62)
+        out.append(_ALNUM[r])
+    return "".join(out)
+
+
+def _reason(reason) -> str:
+    if isinstance(reason, Reason):
+        return REJECT_REASONS.get(reason, reason.name)
+    return str(reason)
+
+
+def _expiry_reason(o: dict) -> str:
+    if o["type"] == "MARKET" or o["type"] in ("STOP_LOSS", "TAKE_PROFIT"):
+        return "INSUFFICIENT_LIQUIDITY"
+    return "UNFILLED_FOK_ORDER_EXPIRED" if o["timeInForce"] == "FOK" else "UNFILLED_IOC_QUANTITY_EXPIRED"
+
+
+def _report(o: dict, *, E: int, x: str, X: str, T: int, I: int, z: Decimal, Z: Decimal, w: bool,  # noqa: E741
+            working_ms: int | None, r: str = "NONE", C: str = "", c: str | None = None, fill=None,
+            is_buyer: bool = False, extra: dict | None = None) -> dict:
+    """One ``executionReport`` in Binance's field order; ``o`` is the order's
+    :func:`chalicelib.orderviews.order_dict`."""
+    ev = {"e": "executionReport", "E": E, "s": o["symbol"], "c": c or o["clientOrderId"], "S": o["side"],
+          "o": o["type"], "f": o["timeInForce"], "q": _s(o["origQty"]), "p": _s(o["price"]),
+          "P": _s(o["stopPrice"]), "F": _s(o["icebergQty"]), "g": -1, "C": C, "x": x, "X": X, "r": r,
+          "i": o["orderId"]}
+    if fill is None:
+        ev.update({"l": _s(0), "z": _s(z), "L": _s(0), "n": "0", "N": None, "T": T, "t": -1})
+    else:
+        fee = fill.buyer_fee if is_buyer else fill.seller_fee
+        ev.update({"l": _s(fill.qty), "z": _s(z), "L": _s(fill.price), "n": _s(fee),
+                   "N": fill.base_asset if is_buyer else fill.quote_asset, "T": T, "t": fill.trade_id})
+    if extra and "v" in extra:
+        ev["v"] = extra.pop("v")
+    ev.update({"I": I, "w": w, "m": bool(fill is not None and fill.is_buyer_maker == is_buyer), "M": False,
+               "O": o["time"], "Z": _s(Z), "Y": _s(fill.quote_rounded if fill is not None else 0),
+               "Q": _s(o["origQuoteOrderQty"])})
+    if w and working_ms is not None:
+        ev["W"] = working_ms
+    ev["V"] = o["selfTradePreventionMode"]
+    if extra:
+        ev.update(extra)
+    return ev
+
+
+class _Fill:
+    """A settled fill (``matcher.service.settlement.Fill``) with what a report needs."""
+
+    __slots__ = ("trade_id", "price", "qty", "quote", "quote_rounded", "buyer_fee", "seller_fee", "is_buyer_maker",
+                 "base_asset", "quote_asset")
+
+    def __init__(self, f, spec):
+        self.trade_id, self.price, self.qty, self.quote = f.trade_id, f.price, f.qty, f.quote
+        self.quote_rounded = f.quote.quantize(Decimal(1).scaleb(-spec.quote_precision))
+        self.buyer_fee, self.seller_fee, self.is_buyer_maker = f.buyer_fee, f.seller_fee, f.is_buyer_maker
+        self.base_asset, self.quote_asset = spec.base_asset, spec.quote_asset
+
+
+def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, dict],
+                      event_time: int | None = None) -> list[tuple[int, dict]]:
+    """``(account_id, executionReport)`` for every order state change of ``applied`` (the
+    batch's journal entries with the engine's events, in order), from the orders' rows
+    as committed after the batch (``rows``: order id -> orders row) and the batch's
+    settled fills.  Cumulative amounts run forward from the row's totals less the batch's
+    own fills, so each report carries the cumulative values at its event."""
+    E = event_time or now_ms()
+    by_trade = {f.trade_id: _Fill(f, spec) for f in fills}
+    views = {oid: order_dict(r) for oid, r in rows.items()}
+    cq = Decimal(1).scaleb(-spec.quote_precision)
+    # cumulative qty / quote before the batch, and each order's last trade in the batch
+    cum: dict[int, list[Decimal]] = {oid: [Decimal(str(r["executed_qty"] or 0)), Decimal(str(r["cum_quote_qty"] or 0))]
+                                     for oid, r in rows.items()}
+    last_trade: dict[int, int] = {}
+    for a in applied:
+        for e in a.events:
+            if e[1] == _TRADE:
+                f = by_trade[e[2]]
+                for oid in (e[7], e[8]):
+                    if oid in cum:
+                        cum[oid][0] -= f.qty
+                        cum[oid][1] -= f.quote
+                        last_trade[oid] = e[2]
+    working: dict[int, bool] = {oid: rows[oid].get("working_ms") is not None for oid in rows}
+    for a in applied:  # a stop triggered in the batch was not working before it
+        for e in a.events:
+            if e[1] == _TRIGGERED and e[2] in working:
+                working[e[2]] = False
+    prevented: dict[int, dict] = {}
+    out: list[tuple[int, dict]] = []
+    for a in applied:
+        entry = a.entry
+        T = int(entry.ts)
+        new_id = int(entry.payload.get("order_id")) if entry.kind in ("NEW", "CANCEL_REPLACE") else None
+        cancel_of = int(entry.payload["order_id"] if entry.kind == "CANCEL"
+                        else entry.payload.get("cancel_order_id") or 0) if entry.kind != "NEW" else None
+        for e in a.events:
+            kind = e[1]
+            if kind == _TRADE:
+                f = by_trade[e[2]]
+                buyer_oid, seller_oid = (e[7], e[8]) if f.is_buyer_maker else (e[8], e[7])
+                for oid, is_buyer in ((buyer_oid, True), (seller_oid, False)):
+                    if oid not in views:
+                        continue
+                    o, c = views[oid], cum[oid]
+                    c[0] += f.qty
+                    c[1] += f.quote
+                    filled = last_trade[oid] == f.trade_id and o["status"] == "FILLED"
+                    maker = f.is_buyer_maker == is_buyer
+                    out.append((int(rows[oid]["account_id"]), _report(
+                        o, E=E, x="TRADE", X="FILLED" if filled else "PARTIALLY_FILLED", T=T, I=e[0], z=c[0],
+                        Z=c[1].quantize(cq), w=maker and not filled, working_ms=o["workingTime"] if maker else None,
+                        fill=f, is_buyer=is_buyer)))
+            elif kind == _ORDER:
+                oid, status = e[2], _STATUS[e[3]]
+                if oid not in views or status in ("PARTIALLY_FILLED", "FILLED"):
+                    continue  # a fill's status went out with its TRADE report
+                o, c = views[oid], cum[oid]
+                acct = int(rows[oid]["account_id"])
+                common = dict(E=E, T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), working_ms=o["workingTime"])
+                if status == "NEW":
+                    working[oid] = o["type"] not in _STOPS or working[oid]
+                    out.append((acct, _report(o, x="NEW", X="NEW", w=working[oid], **common)))
+                elif status == "CANCELED":
+                    cid = cancel_client_order_id(entry.intent_id) if cancel_of == oid else None
+                    out.append((acct, _report(o, x="CANCELED", X="CANCELED", w=False, C=o["clientOrderId"], c=cid,
+                                              **common)))
+                elif status == "EXPIRED":
+                    out.append((acct, _report(o, x="EXPIRED", X="EXPIRED", w=False, extra={"eR": _expiry_reason(o)},
+                                              **common)))
+                elif status == "EXPIRED_IN_MATCH":
+                    out.append((acct, _report(o, x="TRADE_PREVENTION", X="EXPIRED_IN_MATCH", w=False,
+                                              extra=dict(prevented.get(oid, {})), **common)))
+                working[oid] = working[oid] and status == "NEW"
+            elif kind == _REJECTED:
+                oid, reason = e[2], e[3]
+                if oid != new_id or reason == Reason.DUPLICATE_ORDER or oid not in views:
+                    continue  # a refused cancel: no order changed
+                o, c = views[oid], cum[oid]
+                out.append((int(rows[oid]["account_id"]), _report(
+                    o, E=E, x="REJECTED", X="REJECTED", r=_reason(reason), T=T, I=e[0], z=c[0], Z=c[1].quantize(cq),
+                    w=False, working_ms=None)))
+            elif kind == _TRIGGERED:
+                oid = e[2]
+                if oid not in views:
+                    continue
+                o, c = views[oid], cum[oid]
+                working[oid] = True
+                out.append((int(rows[oid]["account_id"]), _report(
+                    o, E=E, x="NEW", X="NEW", T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), w=True,
+                    working_ms=o["workingTime"] if o["workingTime"] != -1 else T)))
+            elif kind == _PREVENTED:
+                maker_oid, taker_oid, price, qty = e[2], e[3], e[4], e[5]
+                for oid, counter in ((maker_oid, taker_oid), (taker_oid, maker_oid)):
+                    if oid not in views:
+                        continue
+                    p, q = spec_price_qty(spec, price, qty)
+                    before = Decimal(prevented.get(oid, {}).get("A", "0"))
+                    prevented[oid] = {"v": e[0], "A": _s(before + q), "B": _s(q), "u": -1, "U": counter,
+                                      "Cs": spec.symbol, "pl": _s(q), "pL": _s(p),
+                                      "pY": _s((p * q).quantize(cq))}
+    return out
+
+
+def spec_price_qty(spec, price_ticks: int, qty_lots: int) -> tuple[Decimal, Decimal]:
+    from chalicelib.trading.codec import SymbolCodec
+
+    codec = SymbolCodec(spec)
+    return codec.price(price_ticks), codec.qty(qty_lots)
+
+
+# -- outboundAccountPosition / balanceUpdate ----------------------------------------------------
+def account_position(balances: Sequence[dict], event_time: int | None = None) -> dict:
+    """``outboundAccountPosition`` from balances rows (asset, free, locked, updated_ms),
+    rendered as ``GET /api/v3/account`` renders them."""
+    return {"e": "outboundAccountPosition", "E": event_time or now_ms(),
+            "u": max((int(b.get("updated_ms") or 0) for b in balances), default=0),
+            "B": [{"a": b["asset"], "f": _s(b["free"], 8), "l": _s(b["locked"], 8)} for b in balances]}
+
+
+def balance_update(asset: str, delta: Decimal, clear_ms: int, event_time: int | None = None) -> dict:
+    return {"e": "balanceUpdate", "E": event_time or now_ms(), "a": asset, "d": _s(delta, 8), "T": clear_ms}
+
+
+# lists travel as JSON text (the Data API has no array parameters)
+_IDS = "(SELECT CAST(jsonb_array_elements_text(CAST(:{0} AS jsonb)) AS bigint))"
+_BALANCES_SQL = ("SELECT account_id, asset, free, locked,"
+                 " CAST(extract(epoch FROM updated_at) * 1000 AS bigint) AS updated_ms FROM balances"
+                 f" WHERE account_id IN {_IDS.format('a')}"
+                 " AND asset IN (SELECT jsonb_array_elements_text(CAST(:s AS jsonb))) ORDER BY account_id, asset")
+
+
+def read_balances(tx, accounts: Sequence[int], assets: Sequence[str]) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = {}
+    for r in tx.query(_BALANCES_SQL, {"a": _dumps(sorted(set(accounts))), "s": _dumps(sorted(set(assets)))}):
+        out.setdefault(int(r["account_id"]), []).append(r)
+    return out
+
+
+def read_orders(tx, order_ids: Sequence[int]) -> dict[int, dict]:
+    from chalicelib.orders import _ORDER_COLS
+
+    if not order_ids:
+        return {}
+    return {int(r["order_id"]): r for r in tx.query(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id IN "
+                                                    + _IDS.format("ids"), {"ids": _dumps(sorted(set(order_ids)))})}
+
+
+# -- the batch's events, published --------------------------------------------------------------
+def order_ids(applied: Sequence) -> set[int]:
+    """The orders a batch's events concern."""
+    ids: set[int] = set()
+    for a in applied:
+        for e in a.events:
+            k = e[1]
+            if k == _TRADE:
+                ids.update((e[7], e[8]))
+            elif k in (_ORDER, _REJECTED, _TRIGGERED):
+                ids.add(e[2])
+    return ids
+
+
+def batch_events(tx, spec, applied: Sequence, fills: Iterable) -> list[tuple[int, dict]]:
+    """Every user event of a settled batch of one symbol, in order: the reports, then
+    per account the symbol's assets after the commit.  ``tx`` reads Aurora *after*
+    the settlement transaction committed."""
+    rows = read_orders(tx, order_ids(applied))
+    E = now_ms()
+    reports = execution_reports(spec, applied, fills, rows, E)
+    accounts = list(dict.fromkeys(acct for acct, _ in reports))
+    if not accounts:
+        return reports
+    held = read_balances(tx, accounts, (spec.base_asset, spec.quote_asset))
+    return reports + [(acct, account_position(held.get(acct, []), E)) for acct in accounts]
+
+
+def write(redis, events: Sequence[tuple[int, dict]], prefix: str | None = None,
+          marker: tuple[str, int] | None = None) -> None:
+    """XADD each event to its account's stream, in order, in ONE Redis transaction with
+    the symbol's published marker (``marker``: (symbol, journal seq))."""
+    if not events and marker is None:
+        return
+    pipe = redis.pipeline(transaction=True)
+    keys = set()
+    for acct, ev in events:
+        key = stream_key(acct, prefix)
+        pipe.xadd(key, {"e": _dumps(ev)}, maxlen=STREAM_MAXLEN, approximate=True)
+        keys.add(key)
+    for key in keys:
+        pipe.expire(key, STREAM_TTL_S)
+    if marker is not None:
+        pipe.set(marker_key(marker[0], prefix), str(int(marker[1])))
+    pipe.execute()
+
+
+def published_seq(redis, symbol: str, prefix: str | None = None) -> int | None:
+    """The last journal seq whose user events were published for ``symbol`` (None: not
+    known -- a new or flushed Redis)."""
+    v = redis.get(marker_key(symbol, prefix))
+    return int(v) if v is not None else None
+
+
+def unpublished(redis, symbol: str, applied: Sequence, prefix: str | None = None) -> list:
+    """Of ``applied`` (settled entries replayed at recovery), those above the published
+    marker; none when the marker is unknown (a fresh Redis has no readers to repair)."""
+    seq = published_seq(redis, symbol, prefix)
+    if seq is None:
+        return []
+    return [a for a in applied if a.entry.seq > seq]
+
+
+# -- deposits and withdrawals -------------------------------------------------------------------
+def publish_transfer(transfer, clients=None) -> None:
+    """After a deposit or withdrawal step committed: ``balanceUpdate`` (a deposit; a
+    withdrawal once it completes) and ``outboundAccountPosition`` for the asset.  Best
+    effort: the transfer stands whether or not the event could be written (the client's
+    re-sync reads the balance); a failure is logged."""
+    from chalicelib.clients import get_clients
+    from chalicelib.db import autocommit
+
+    if not transfer.posted:
+        return  # a repeat of a request already applied: nothing changed, nothing to tell
+    try:
+        clients = clients or get_clients()
+        held = read_balances(autocommit(clients), [transfer.account_id], [transfer.asset])
+        bals = held.get(int(transfer.account_id), [])
+        E = now_ms()
+        events = []
+        if transfer.status == "COMPLETED":
+            delta = transfer.amount if transfer.direction == "DEPOSIT" else -transfer.amount
+            events.append((transfer.account_id, balance_update(transfer.asset, delta,
+                                                               max((int(b["updated_ms"]) for b in bals), default=E),
+                                                               E)))
+        events.append((transfer.account_id, account_position(bals, E)))
+        write(clients.redis, events, clients.settings.redis_key_prefix)
+    except Exception:
+        logger.exception("user events of a transfer not published", extra={"transfer": transfer.transfer_id})
