@@ -13,7 +13,7 @@ secrets, user pool and buckets in a moto server with IAM enforcement, then:
    ``infra.chalice_config`` writes from the resolved stack outputs) takes orders as
    API Gateway events: two crossing orders are settled by the matcher, a third is
    cancelled; the gateway's client receives the trade and its WebSocket API answers a
-   signed ``account.status``;
+   signed ``account.status`` and takes an ``order.place``;
 4. the **reconciler** Lambda makes a pass; the **jobs** task runs a reconciler pass;
 5. the **backup-export** Lambda exports every table.
 
@@ -440,8 +440,8 @@ def test_orders_through_the_api_are_settled_and_cancelled(deployed):
 
 def test_gateway_streams_the_trade_and_answers_the_ws_api(deployed):
     """The settled trade above reached the gateway's /stream client; a signed
-    ``account.status`` over /ws-api/v3 (API key secret, Data API: the declared
-    access) answers with the trader's balances."""
+    ``account.status`` and ``order.place`` over /ws-api/v3 (API key secret, Data API,
+    the intents table: the declared access) answer as Binance does."""
     import hashlib
     import hmac
 
@@ -452,15 +452,24 @@ def test_gateway_streams_the_trade_and_answers_the_ws_api(deployed):
     assert trade["e"] == "trade" and trade["s"] == "BTCUSDT" and Decimal(trade["p"]) == 30000, trade
     deployed.stream.close()
     trader = deployed.traders[0]
-    params = {"apiKey": trader["key"], "timestamp": int(time.time() * 1000)}
-    text = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
-    params["signature"] = hmac.new(trader["secret"].encode(), text.encode(), hashlib.sha256).hexdigest()
-    with connect(f"{deployed.gateway_url}/ws-api/v3", open_timeout=10) as ws:
-        ws.send(json.dumps({"id": "c1", "method": "account.status", "params": params}))
+
+    def call(req_id: str, method: str, params: dict) -> dict:
+        params = {**params, "apiKey": trader["key"], "timestamp": int(time.time() * 1000)}
+        text = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        params["signature"] = hmac.new(trader["secret"].encode(), text.encode(), hashlib.sha256).hexdigest()
+        ws.send(json.dumps({"id": req_id, "method": method, "params": params}))
         reply = json.loads(ws.recv(timeout=20))
-    assert reply["id"] == "c1" and reply["status"] == 200, reply
-    assert {b["asset"] for b in reply["result"]["balances"]} >= {"BTC", "USDT"}
-    assert "rds-data:ExecuteStatement" in {x["action"] for x in deployed.d.decisions("gateway") if x["allowed"]}
+        assert reply["id"] == req_id and reply["status"] == 200, reply
+        return reply["result"]
+
+    with connect(f"{deployed.gateway_url}/ws-api/v3", open_timeout=10) as ws:
+        balances = call("c1", "account.status", {})["balances"]
+        assert {b["asset"] for b in balances} >= {"BTC", "USDT"}
+        order = call("c2", "order.place", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                                          "quantity": "0.01", "price": "10000", "newOrderRespType": "ACK"})
+        assert order["symbol"] == "BTCUSDT" and order["orderId"] > 0, order
+    used = {x["action"] for x in deployed.d.decisions("gateway") if x["allowed"]}
+    assert {"rds-data:ExecuteStatement", "dynamodb:PutItem"} <= used, used
 
 
 def half_done(dep: Deployed) -> None:
@@ -533,7 +542,7 @@ def test_no_unit_was_denied_anything(deployed):
     """The permission contract, one way: every call every unit made was allowed."""
     denied = {u: sorted({(x["action"], x["resource"]) for x in deployed.d.decisions(u) if not x["allowed"]})
               for u in UNITS}
-    assert all(not v for v in denied.values()), denied
+    assert all(not v for v in denied.values()), json.dumps({u: v for u, v in denied.items() if v})
     used = {u: sorted({x["action"] for x in deployed.d.decisions(u)}) for u in UNITS}
     assert all(used[u] for u in ("matcher", "api", "backup-export", "gateway")), used
     for u in ("ops", "api", "reconciler", "gateway"):          # through the Data API, under the gate's IAM check
