@@ -7,6 +7,8 @@ MFA mode and token lifetimes that production has.
 """
 from __future__ import annotations
 
+from typing import TypedDict
+
 USER_POOL_NAME = "exchange-users"
 
 PASSWORD_POLICY = {
@@ -30,9 +32,22 @@ USER_POOL = {
     "AccountRecoverySetting": {"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]},
 }
 
+class WebClient(TypedDict):
+    """The keyword arguments of Cognito's CreateUserPoolClient that the web client sets."""
+
+    ClientName: str
+    GenerateSecret: bool
+    ExplicitAuthFlows: list[str]
+    AccessTokenValidity: int
+    IdTokenValidity: int
+    RefreshTokenValidity: int
+    TokenValidityUnits: dict[str, str]
+    PreventUserExistenceErrors: str
+
+
 # The web app's public client: SRP and refresh for browsers, USER_PASSWORD_AUTH for
 # the operator CLI and tests (no client secret: it ships in a browser).
-WEB_CLIENT = {
+WEB_CLIENT: WebClient = {
     "ClientName": "exchange-web",
     "GenerateSecret": False,
     "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],

@@ -9,13 +9,17 @@ variable that carries it to the code is that field's variable (``INTENTS_TABLE``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chalicelib import settings as _settings
+
+if TYPE_CHECKING:
+    from chalicelib.tables import TableSpec
 
 
 @dataclass(frozen=True)
 class StageTable:
-    spec: object          # chalicelib.tables.TableSpec
+    spec: TableSpec
     env_var: str          # e.g. INTENTS_TABLE
     suffix: str           # e.g. intents
 
@@ -30,9 +34,9 @@ def stage_tables() -> list[StageTable]:
 
     current = _settings.get_settings()      # the names chalicelib.tables was built with
     by_value = {}
-    for spec in _settings.SPECS:
-        if spec.field.endswith("_table"):
-            by_value[getattr(current, spec.field)] = (spec.env, spec.field.removesuffix("_table"))
+    for setting in _settings.SPECS:
+        if setting.field.endswith("_table"):
+            by_value[getattr(current, setting.field)] = (setting.env, setting.field.removesuffix("_table"))
     out = []
     for spec in table_specs():
         if spec.table_name not in by_value:

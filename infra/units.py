@@ -39,7 +39,11 @@ def environment(unit: Unit, stage: str, providers: Mapping[str, str]) -> dict[st
 
 def secret_refs(unit: Unit) -> dict[str, tuple[str, str]]:
     """Container secrets: ``VAR -> (setting naming the secret, json field)``."""
-    return {var: tuple(ref.split(":", 1)) for var, ref in unit.secrets.items()}
+    out: dict[str, tuple[str, str]] = {}
+    for var, ref in unit.secrets.items():
+        setting, field = ref.split(":", 1)  # "setting:json field", as every unit declares it
+        out[var] = (setting, field)
+    return out
 
 
 def statements(unit: Unit, resolve: Callable[[str, str], list[str]], *, key_arn: str | None = None,
@@ -48,7 +52,7 @@ def statements(unit: Unit, resolve: Callable[[str, str], list[str]], *, key_arn:
 
     ``resolve(kind, setting)`` returns the ARNs of a symbolic resource (``table``,
     ``stream``, ``secret``, ``cluster``, ``userpool``)."""
-    out = []
+    out: list[dict] = []
     reads_secret = False
     for i, access in enumerate(unit.access):
         resources: list[str] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from typing import TypedDict
 
 import boto3
 
@@ -22,11 +23,16 @@ import boto3
 SETTINGS = ("BACKUP_BUCKET", "KMS_KEY_ARN", "TABLE_ARNS", "DB_CLUSTER_ID", "EXPORT_ROLE_ARN")
 
 
-def handler(event, context):
+class Exported(TypedDict):
+    dynamodb: list[str]  # the tables whose export started
+    aurora: str | None   # the snapshot export task (None: no snapshot available yet)
+
+
+def handler(event, context) -> Exported:
     bucket = os.environ["BACKUP_BUCKET"]
     key_arn = os.environ["KMS_KEY_ARN"]
     day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
-    done = {"dynamodb": [], "aurora": None}
+    done: Exported = {"dynamodb": [], "aurora": None}
 
     ddb = boto3.client("dynamodb")
     for arn in filter(None, os.environ["TABLE_ARNS"].split(",")):

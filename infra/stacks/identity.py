@@ -14,6 +14,8 @@ no secret is in the repository or the template.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue, Stack, aws_cognito as cognito
 from constructs import Construct
 
@@ -27,7 +29,8 @@ _MFA = {"OFF": cognito.Mfa.OFF, "OPTIONAL": cognito.Mfa.OPTIONAL, "REQUIRED": co
 _UNITS = {"minutes": Duration.minutes, "hours": Duration.hours, "days": Duration.days}
 
 
-def _validity(client: dict, key: str) -> Duration:
+def _validity(client: R.WebClient,
+              key: Literal["AccessTokenValidity", "IdTokenValidity", "RefreshTokenValidity"]) -> Duration:
     unit = client["TokenValidityUnits"][key.removesuffix("Validity")]
     return _UNITS[unit](client[key])
 
