@@ -145,7 +145,7 @@ OVERRIDABLE = (
 )
 
 
-def _coerce(key: str, value: str):
+def _coerce(key: str, value: str | int | float):
     if key == "waf_rate_limit":
         return int(value) if value not in ("", "0", "none", "None") else None
     if key == "matcher_desired":
@@ -172,6 +172,9 @@ def load_stage(stage: str, context: Callable[[str], object] | None = None,
         value = context(key) if context else None
         if value is None:
             value = env.get(f"EXCHANGE_{key.upper()}")
-        if value not in (None, ""):
-            overrides[key] = _coerce(key, value)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, (str, int, float)):  # context values are JSON: a list or an object is a mistake
+            raise ValueError(f"{key}={value!r}: expected a string or a number")
+        overrides[key] = _coerce(key, value)
     return replace(STAGES[stage], **overrides)
