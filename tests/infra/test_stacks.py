@@ -167,7 +167,7 @@ def test_matcher_service_per_group_fargate_circuit_breaker(templates, stage):
     groups = PROD_GROUPS if stage == "prod" else 1
     services = {p["ServiceName"]: p for p in props(t, "AWS::ECS::Service")}
     names = [f"exchange-{stage}-matcher"] + [f"exchange-{stage}-matcher-g{g}" for g in range(1, groups)]
-    assert set(services) == {*names, f"exchange-{stage}-jobs"}
+    assert set(services) == {*names, f"exchange-{stage}-jobs", f"exchange-{stage}-gateway"}
     tasks = {lid: r["Properties"] for lid, r in resources(t, "AWS::ECS::TaskDefinition").items()}
     shapes = set()
     for group, name in enumerate(names):
