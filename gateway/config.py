@@ -28,7 +28,7 @@ GATEWAY = Unit(
     name="gateway", entry=" ".join(COMMAND) + " (Fargate service behind the ALB)",
     # every table name: chalicelib.tables' models read them all when the order path imports it
     settings=(*TABLES, "REDIS_URL", "REDIS_AUTH_SECRET_ARN", "REDIS_KEY_PREFIX", "DB_CLUSTER_ARN",
-              "DB_SECRET_ARN", "DB_NAME", "API_KEY_SECRET_ARN"),
+              "DB_SECRET_ARN", "DB_NAME", "API_KEY_SECRET_ARN", "ORIGIN_VERIFY_SECRET_ARN"),
     access=(
         # each statement of the WebSocket API's requests runs on its own (no Data API transaction)
         Access(("rds-data:ExecuteStatement",), ("cluster:DB_CLUSTER_ARN",),
@@ -37,9 +37,11 @@ GATEWAY = Unit(
         Access(("dynamodb:DescribeTable",), ("table:INTENTS_TABLE",),
                "gateway/wstrading.py warm_up: IntentModel.exists() opens the DynamoDB client before the first order"),
         Access(("secretsmanager:GetSecretValue",),
-               ("secret:DB_SECRET_ARN", "secret:API_KEY_SECRET_ARN", "secret:REDIS_AUTH_SECRET_ARN"),
+               ("secret:DB_SECRET_ARN", "secret:API_KEY_SECRET_ARN", "secret:REDIS_AUTH_SECRET_ARN",
+                "secret:ORIGIN_VERIFY_SECRET_ARN"),
                "the Data API reads the cluster credentials with the caller's rights; the API key master "
-               "secret (session.logon, signed requests); the ElastiCache AUTH token"),
+               "secret (session.logon, signed requests); the ElastiCache AUTH token; the origin-verify "
+               "value (CloudFront's viewer address counts only on connections that carry it)"),
     ),
     fixed={"POWERTOOLS_SERVICE_NAME": "gateway", "POWERTOOLS_METRICS_NAMESPACE": "Exchange"},
 )

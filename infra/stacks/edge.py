@@ -112,8 +112,12 @@ class EdgeStack(Stack):
         if stream_alb is not None:
             # The ALB's listener is plain HTTP on port 80 inside the VPC (the viewer's TLS
             # ends at CloudFront); its rule sends these same paths to the gateway.
+            # Like the API origin, every request carries the origin-verify secret: the
+            # gateway believes CloudFront-Viewer-Address (the caller's address for rate
+            # limits and API-key allow-lists) only when it matches (chalicelib.api.origin).
             self.stream_origin = origins.VpcOrigin.with_application_load_balancer(
                 stream_alb, http_port=80, protocol_policy=cf.OriginProtocolPolicy.HTTP_ONLY,
+                custom_headers={"X-Origin-Verify": origin_secret_value(origin_secret_arn)},
                 vpc_origin_name=cfg.name("streams"), read_timeout=Duration.seconds(60),
                 keepalive_timeout=Duration.seconds(60))
             for path in STREAM_PATHS:
@@ -121,7 +125,8 @@ class EdgeStack(Stack):
                     origin=self.stream_origin, viewer_protocol_policy=cf.ViewerProtocolPolicy.HTTPS_ONLY,
                     allowed_methods=cf.AllowedMethods.ALLOW_GET_HEAD,
                     cache_policy=cf.CachePolicy.CACHING_DISABLED,
-                    origin_request_policy=cf.OriginRequestPolicy.ALL_VIEWER, compress=False)
+                    # the viewer's headers and CloudFront's, CloudFront-Viewer-Address among them
+                    origin_request_policy=cf.OriginRequestPolicy.ALL_VIEWER_AND_CLOUDFRONT_2022, compress=False)
         self.distribution = cf.Distribution(
             self, "Distribution",
             comment=f"exchange {cfg.stage}: web app + /api/* + streams",

@@ -477,7 +477,9 @@ def test_gateway_streams_the_trade_and_answers_the_ws_api(deployed):
         assert reply["id"] == req_id and reply["status"] == 200, reply
         return reply["result"]
 
-    with connect(f"{deployed.gateway_url}/ws-api/v3", open_timeout=10) as ws:
+    # as CloudFront connects: the viewer's address, believed because the origin secret matches
+    viewer = {"X-Origin-Verify": deployed.secret["OriginVerify"], "CloudFront-Viewer-Address": "203.0.113.9:443"}
+    with connect(f"{deployed.gateway_url}/ws-api/v3", open_timeout=10, additional_headers=viewer) as ws:
         balances = call("c1", "account.status", {})["balances"]
         assert {b["asset"] for b in balances} >= {"BTC", "USDT"}
         order = call("c2", "order.place", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",

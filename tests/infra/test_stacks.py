@@ -167,7 +167,7 @@ def test_matcher_service_per_group_fargate_circuit_breaker(templates, stage):
     groups = PROD_GROUPS if stage == "prod" else 1
     services = {p["ServiceName"]: p for p in props(t, "AWS::ECS::Service")}
     names = [f"exchange-{stage}-matcher"] + [f"exchange-{stage}-matcher-g{g}" for g in range(1, groups)]
-    assert set(services) == {*names, f"exchange-{stage}-jobs"}
+    assert set(services) == {*names, f"exchange-{stage}-jobs", f"exchange-{stage}-gateway"}
     tasks = {lid: r["Properties"] for lid, r in resources(t, "AWS::ECS::TaskDefinition").items()}
     shapes = set()
     for group, name in enumerate(names):
@@ -365,7 +365,11 @@ def test_stream_gateway_behind_the_alb_and_cloudfront(templates, stage):
         origin = next(o for o in dc["Origins"] if o["Id"] == b["TargetOriginId"])
         assert "VpcOriginConfig" in origin and b["ViewerProtocolPolicy"] == "https-only"
         assert b["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"          # CachingDisabled
-        assert b["OriginRequestPolicyId"] == "216adef6-5c7f-47e4-b989-5492eafa07d3"  # AllViewer
+        # AllViewerAndCloudFrontHeaders-2022-06: CloudFront-Viewer-Address reaches the gateway
+        assert b["OriginRequestPolicyId"] == "33f36d7e-f396-46d9-90e0-52428a34d9dc"
+        # ... believed only with the origin-verify secret, which CloudFront adds to every request
+        (hdr,) = origin["OriginCustomHeaders"]
+        assert hdr["HeaderName"] == "X-Origin-Verify" and "OriginVerify" in json.dumps(hdr["HeaderValue"])
     ops = templates[(stage, "Ops")]
     names = {a["AlarmName"] for a in props(ops, "AWS::CloudWatch::Alarm")}
     assert {f"exchange-{stage}-gateway-{n}" for n in ("5xx", "unhealthy", "tasks", "connections")} <= names
