@@ -90,10 +90,14 @@ def test_session_logon_and_signed_reads(gateway, api):
         assert r["status"] == 200, r
         want = [b for b in rest_account["balances"] if b["free"] != "0.00000000" or b["locked"] != "0.00000000"]
         assert r["result"]["balances"] == want and r["result"]["uid"] == rest_account["uid"]
-        # a replayed signature is refused, a wrong one too
+        # a replayed read is answered (as REST); a replayed order request is refused, a wrong signature too
         replay = _signed(user, {})
         assert _call(ws, "account.status", replay, req_id=4)["status"] == 200
-        assert _call(ws, "account.status", replay, req_id=5)["error"]["code"] == -1022
+        assert _call(ws, "account.status", replay, req_id=5)["status"] == 200
+        order = _signed(user, {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                               "quantity": "0.001", "price": "20000"})
+        assert _call(ws, "order.test", order, req_id=51)["status"] == 200
+        assert _call(ws, "order.test", order, req_id=52)["error"]["code"] == -1022
         bad = {**_signed(user, {}), "signature": "0" * 64}
         assert _call(ws, "session.logon", bad, req_id=6)["error"]["code"] == -1022
         # logon: later signed requests need only a timestamp
