@@ -72,11 +72,12 @@ def _proc_rss_kb(pid: int) -> int:
     return 0
 
 
-def start_gateway(env: dict, log: Path) -> tuple[subprocess.Popen, int]:
+def start_gateway(env: dict, log: Path, profile: Path | None = None) -> tuple[subprocess.Popen, int]:
     import urllib.request
 
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "--port", str(port), "--log-level", "WARNING"],
+    wrap = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    proc = subprocess.Popen([sys.executable, *wrap, "-m", "gateway", "--port", str(port), "--log-level", "WARNING"],
                             cwd=str(ROOT), env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -201,12 +202,13 @@ def publish_loop(redis, seconds: float, rate: float, seed: int = 7) -> int:
     return batches
 
 
-def run_once(redis_url: str, n: int, seconds: float, rate: float, client_procs: int, tmp: Path) -> dict:
+def run_once(redis_url: str, n: int, seconds: float, rate: float, client_procs: int, tmp: Path,
+             profile: Path | None = None) -> dict:
     import redis as redis_lib
 
     env = {**os.environ, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": PREFIX, "EXCHANGE_STAGE": "local",
            "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true"}
-    gw, port = start_gateway(env, tmp / f"gateway-{n}.log")
+    gw, port = start_gateway(env, tmp / f"gateway-{n}.log", profile)
     r = redis_lib.Redis.from_url(redis_url, decode_responses=True)
     try:
         time.sleep(0.5)
@@ -278,6 +280,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rate", type=float, default=8.0, help="published batches (trade + depth diff) per second")
     ap.add_argument("--client-procs", type=int, default=4)
+    ap.add_argument("--profile", metavar="PREFIX",
+                    help="run the gateway under cProfile, stats to PREFIX.<n>.<run> (pstats format)")
     ap.add_argument("--smoke", action="store_true", help="seconds long; figures meaningless")
     args = ap.parse_args(argv)
     sizes = args.n or [100, 1000, 5000]
@@ -297,7 +301,8 @@ def main(argv=None) -> int:
         for n in sizes:
             results = []
             for run in range(args.runs):
-                res = run_once(server.url, n, args.seconds, args.rate, args.client_procs, tmp)
+                res = run_once(server.url, n, args.seconds, args.rate, args.client_procs, tmp,
+                               Path(f"{args.profile}.{n}.{run + 1}") if args.profile else None)
                 results.append(res)
                 print(f"{n:>11} {run + 1:>3} {res['received']:>7}/{res['expected']:<7} {res['p50']:>7.1f} "
                       f"{res['p99']:>7.1f} {res['max']:>7.1f} {res['cpu_pct']:>8.1f} {res['kb_per_conn']:>8.1f} "

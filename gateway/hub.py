@@ -4,9 +4,10 @@ streams.
 
 Everything here runs on the event loop; Redis reads (snapshots, klines, tickers) run
 in worker threads through the shared synchronous client.  Each event is encoded once
-per stream and written to every subscriber with ``websockets``' ``broadcast`` (one
-encoded frame, no per-connection await), once for raw connections and once, wrapped
-as ``{"stream", "data"}``, for combined ones.
+per stream, as JSON and then as one WebSocket frame (``websockets``' own ``Frame``
+serialisation), once for raw connections and once, wrapped as ``{"stream", "data"}``,
+for combined ones; the same frame bytes are then written to every open subscriber's
+transport (``fan_out``: no per-connection JSON, framing, task or await).
 
 Depth diffs: the matcher publishes, per settled batch, the level changes from the
 previous stored snapshot (``U`` = its lastUpdateId + 1) to the new one (``u``).  A
@@ -28,7 +29,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
 
-from websockets.asyncio.server import broadcast
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 from chalicelib import marketdata as md
 
@@ -37,6 +39,28 @@ from . import streams as st
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def text_frame(text: str) -> bytes:
+    """One unmasked text frame (a server's), serialised once for any number of sockets;
+    the gateway negotiates no extension (``compression=None``), so it is the same
+    bytes for every connection."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
+def fan_out(connections, frame: bytes) -> None:
+    """Write a serialised frame to every open connection, what ``websockets.broadcast``
+    does without its per-connection framing: connections not OPEN (closing) or in a
+    fragmented send are skipped, a failing write is ignored (the connection is being
+    lost and its handler will remove it)."""
+    opened = State.OPEN
+    for ws in connections:
+        if ws.protocol.state is not opened or ws.send_in_progress is not None:
+            continue
+        try:
+            ws.transport.write(frame)
+        except Exception:  # as broadcast: one bad socket must not stop the others
+            pass
 
 
 class Conn:
@@ -208,9 +232,9 @@ class Hub:
         body = json.dumps(data, separators=(",", ":"))
         self.events += 1
         if raw:
-            broadcast(raw, body)
+            fan_out(raw, text_frame(body))
         if comb:
-            broadcast(comb, f'{{"stream":"{name}","data":{body}}}')
+            fan_out(comb, text_frame(f'{{"stream":"{name}","data":{body}}}'))
 
     def stats(self) -> dict:
         lags = sorted(self.fanout_ms)
