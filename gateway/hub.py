@@ -177,6 +177,9 @@ class Hub:
         self.seen_u: dict[str, int] = {}   # highest lastUpdateId seen per symbol (snapshot or diff)
         self.tickers_sent: dict[tuple[str, str], tuple] = {}
         self.events = 0
+        #: frames held while a batch of notifications is handled (None: write at once)
+        self.outbox: list[tuple[set, bytes]] | None = None
+        self.held_ms: list[int] = []
         #: publish -> written-to-every-socket times (ms) of recent depth diffs and trades,
         #: for /stats: what the gateway adds, apart from the clients' own delays
         self.fanout_ms: deque[float] = deque(maxlen=20_000)
@@ -231,10 +234,49 @@ class Hub:
             return
         body = json.dumps(data, separators=(",", ":"))
         self.events += 1
+        send = fan_out if self.outbox is None else self._hold
         if raw:
-            fan_out(raw, text_frame(body))
+            send(raw, text_frame(body))
         if comb:
-            fan_out(comb, text_frame(f'{{"stream":"{name}","data":{body}}}'))
+            send(comb, text_frame(f'{{"stream":"{name}","data":{body}}}'))
+
+    def _written(self, published_ms: int) -> None:
+        """A fan-out of an event published at ``published_ms`` is written (or, in a
+        batch, will be: timed at the batch's end)."""
+        if self.outbox is None:
+            self.fanout_ms.append(time.time() * 1000 - published_ms)
+        else:
+            self.held_ms.append(published_ms)
+
+    def _hold(self, connections, frame: bytes) -> None:
+        self.outbox.append((connections, frame))
+
+    def _flush_outbox(self) -> None:
+        """The frames held while a batch of notifications was handled: one write per
+        connection (its frames in emit order), or a plain fan-out if there is one."""
+        out, self.outbox = self.outbox, None
+        if len(out) == 1:
+            fan_out(*out[0])
+        elif out:
+            per: dict = {}
+            for connections, frame in out:
+                for ws in connections:
+                    frames = per.get(ws)
+                    if frames is None:
+                        per[ws] = [frame]
+                    else:
+                        frames.append(frame)
+            opened = State.OPEN
+            for ws, frames in per.items():
+                if ws.protocol.state is not opened or ws.send_in_progress is not None:
+                    continue
+                try:
+                    ws.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+                except Exception:  # as fan_out
+                    pass
+        now = time.time() * 1000
+        self.fanout_ms.extend(now - t for t in self.held_ms)
+        self.held_ms.clear()
 
     def stats(self) -> dict:
         lags = sorted(self.fanout_ms)
@@ -265,6 +307,20 @@ class Hub:
             self._reload(s)
 
     # -- notifications from the matcher ----------------------------------------------------
+    def on_messages(self, batch: list[str]) -> None:
+        """Notifications received together: handled in order, and what they emit is
+        written once per connection at the end (same callback: no subscription change
+        and no other write can come in between)."""
+        if len(batch) == 1:
+            self.on_message(batch[0])
+            return
+        self.outbox = []
+        try:
+            for raw in batch:
+                self.on_message(raw)
+        finally:
+            self._flush_outbox()
+
     def on_message(self, raw: str) -> None:
         try:
             msg = json.loads(raw)
@@ -349,7 +405,7 @@ class Hub:
         p.first, p.bids, p.asks = None, {}, {}
         for n in st.depth_names(sym, speed):
             self.emit(n, ev)
-        self.fanout_ms.append(time.time() * 1000 - p.event_ms)
+        self._written(p.event_ms)
 
     def _book_changed(self, sym: str) -> None:
         book = self.books[sym]
@@ -392,7 +448,7 @@ class Hub:
         if self.wanted(names["trade"]):
             for t in trades:
                 self.emit(names["trade"], st.trade_event(sym, t, e))
-            self.fanout_ms.append(time.time() * 1000 - trades[-1]["time"])
+            self._written(trades[-1]["time"])
         if self.wanted(names["aggTrade"]):
             from chalicelib.api.market import aggregate_trades  # REST aggTrades' grouping: one definition
 
