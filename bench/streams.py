@@ -118,6 +118,7 @@ def _client_main(url: str, n: int, ready, go, go_ms, stop, out) -> None:
     lat: tuple[list, list] = ([], [])  # depth, trade
     opened = [0]
     holding = [False]  # the measuring window: stamp and keep, parse later
+    last_rx = [0.0]
     subscribers: list = []
 
     def record(msg: str, now: float) -> None:
@@ -145,6 +146,7 @@ def _client_main(url: str, n: int, ready, go, go_ms, stop, out) -> None:
 
         def data_received(self, data: bytes):
             now = time.time() * 1000
+            last_rx[0] = now
             if holding[0]:
                 self.held.append((now, data))
                 return
@@ -183,6 +185,9 @@ def _client_main(url: str, n: int, ready, go, go_ms, stop, out) -> None:
             await asyncio.sleep(0.005)
         holding[0] = True
         while not stop.is_set():
+            await asyncio.sleep(0.1)
+        drain_by = time.time() + 60  # what is still on its way (a gateway behind) is received too
+        while time.time() * 1000 - last_rx[0] < 1000 and time.time() < drain_by:
             await asyncio.sleep(0.1)
         for sub in subscribers:  # in one step: nothing new arrives in between
             for now, data in sub.held:
@@ -273,7 +278,7 @@ def run_once(redis_url: str, n: int, seconds: float, rate: float, client_procs: 
         depth_lat: list[float] = []
         trade_lat: list[float] = []
         for _ in procs:
-            d, t = out.get(timeout=60)
+            d, t = out.get(timeout=180)
             depth_lat.extend(d)
             trade_lat.extend(t)
         for p in procs:
