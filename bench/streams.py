@@ -286,7 +286,7 @@ def run_once(redis_url: str, n: int, seconds: float, rate: float, client_procs: 
         rss2 = _proc_rss_kb(gw.pid)
         import urllib.request
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=120) as resp:  # a gateway behind
             fanout = json.loads(resp.read())["fanoutMs"]
     finally:
         gw.terminate()
