@@ -18,7 +18,8 @@ declaration needs no knowledge of CloudFormation:
 * ``*``                                               actions with no resource scoping
 
 The declarations are plain data (cheap to import on a Lambda cold start).  The
-matcher's and the jobs task's live beside their code in ``matcher/service/config.py``;
+matcher's and the jobs task's live beside their code in ``matcher/service/config.py``,
+the stream gateway's in ``gateway/config.py``;
 the backup export Lambda's in ``infra/lambdas/backup_export.py``.
 """
 from __future__ import annotations
@@ -108,9 +109,10 @@ ADMIN_GROUP = "admin"
 def units() -> dict[str, Unit]:
     """Every unit the exchange deploys, by name (the backup export Lambda is plain
     infra and declares itself in infra/lambdas/backup_export.py)."""
+    from gateway.config import GATEWAY
     from matcher.service.config import JOBS, MATCHER
 
-    return {u.name: u for u in (API, RECONCILER, OPS, MATCHER, JOBS)}
+    return {u.name: u for u in (API, RECONCILER, OPS, MATCHER, JOBS, GATEWAY)}
 
 
 def unit(name: str) -> Unit:

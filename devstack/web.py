@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RAW_QUERY_HEADER = "x-exchange-raw-query"
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's payload limit (the app refuses much less itself)
 # client-sent peer headers are dropped on the way to the gateway: only a proxy the stack
-# runs may ever say who the client is (the gateway reads none today; see _relay_to_gateway)
-PEER_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+# runs may ever say who the client is (see _relay_to_gateway and chalicelib.api.origin)
+PEER_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip", "cloudfront-viewer-address", "x-origin-verify")
 
 
 def is_stream_path(path: str) -> bool:

@@ -32,6 +32,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from chalicelib import marketdata as md
+from chalicelib.api.origin import client_address
 
 from . import streams as st
 from .hub import Conn, Hub
@@ -174,8 +175,11 @@ class Gateway:
         from . import wsapi
 
         query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
-        session = wsapi.Session((ws.remote_address or ("0.0.0.0",))[0],
-                                query.get("returnRateLimits", ["true"])[-1].lower() != "false")
+        # the caller as the REST API sees it (CloudFront's viewer address on connections
+        # proven to come through our CloudFront); the secret read may block: off the loop
+        ip = await asyncio.to_thread(client_address, (ws.remote_address or ("0.0.0.0",))[0],
+                                     ws.request.headers if ws.request else {})
+        session = wsapi.Session(ip, query.get("returnRateLimits", ["true"])[-1].lower() != "false")
         session.userdata = self.users.connection(ws)
         try:
             async with asyncio.timeout(self.config.max_lifetime_s):

@@ -3,8 +3,8 @@
     python -m infra.app --stage dev [--outdir cdk.out] [--nag]      # synth offline
     cd infra && npx aws-cdk@2 deploy --all -c stage=prod            # deploy (see docs/deploy.md)
 
-Stacks (and their order): Network -> Data -> Identity -> Matcher -> Ops, then (after
-``chalice deploy``) Edge and ApiGuard.
+Stacks (and their order): Network -> Data -> Identity -> Matcher (with the stream
+gateway) -> Ops, then (after ``chalice deploy``) Edge and ApiGuard.
 """
 from __future__ import annotations
 
@@ -62,12 +62,12 @@ def add_stage(app: cdk.App, cfg: StageConfig) -> ExchangeStacks:
                            source_dir=REPO_ROOT, **name("Matcher"))
     ops = OpsStack(app, cfg.stack_name("Ops"), cfg=cfg, data=data, matcher=matcher, **name("Ops"))
     edge = EdgeStack(app, cfg.stack_name("Edge"), cfg=cfg, logs_bucket=data.access_logs,
-                     origin_secret_arn=data.origin_verify_secret.secret_arn, **name("Edge"))
+                     origin_secret_arn=data.origin_verify_secret.secret_arn, stream_alb=matcher.alb, **name("Edge"))
     guard = ApiGuardStack(app, cfg.stack_name("ApiGuard"), cfg=cfg, rest_api_id=rest_api_id_for(cfg),
                           origin_secret_arn=data.origin_verify_secret.secret_arn,
                           accept_previous=cfg.origin_verify_accept_previous, **name("ApiGuard"))
     for later, earlier in ((data, network), (matcher, data), (matcher, identity), (ops, matcher), (ops, identity),
-                           (edge, data), (guard, data)):
+                           (edge, data), (edge, matcher), (guard, data)):
         later.add_stack_dependency(earlier)
     stacks = ExchangeStacks(cfg, network, data, identity, matcher, ops, edge, guard)
     for stack in stacks.all():

@@ -26,6 +26,7 @@ METRICS = {
     "settle_lag": "SettlementMs",       # matcher: one batch's settlement transaction in Aurora (Milliseconds)
     "book_audit_failed": "BookAuditFailed",  # matcher: a takeover's book disagrees with Aurora; symbol stopped
     "book_rebuilt": "BookRebuilt",      # matcher: a takeover rebuilt a book from Aurora (DynamoDB did not add up)
+    "gateway_connections": "GatewayConnections",  # stream gateway: open client connections of a task (Count)
 }
 
 
@@ -55,6 +56,12 @@ class StageConfig:
     matcher_desired: int = 1                        # tasks per matcher group: 1 active, the rest standbys
     jobs_cpu: int = 256
     jobs_memory_mib: int = 512
+    # Stream gateway on Fargate (python -m gateway), scaled on its connections per task
+    gateway_cpu: int = 256
+    gateway_memory_mib: int = 512
+    gateway_desired: int = 1
+    gateway_max: int = 2
+    gateway_connections_per_task: int = 2000        # target tracking: average open connections per task
     jobs_schedule: str = "rate(5 minutes)"
     jobs_enabled: bool = False                      # enable once `python -m matcher.jobs` exists
     # Identity
@@ -115,6 +122,11 @@ STAGES: dict[str, StageConfig] = {
         matcher_desired=2,
         jobs_cpu=512,
         jobs_memory_mib=1024,
+        gateway_cpu=1024,
+        gateway_memory_mib=2048,
+        gateway_desired=2,
+        gateway_max=10,
+        gateway_connections_per_task=5000,
         mfa="REQUIRED",
         threat_protection=True,
         waf_rate_limit=2000,

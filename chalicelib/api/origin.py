@@ -108,7 +108,15 @@ def client_ip(request, settings=None) -> str:
     """The caller's address: the platform's source IP, or CloudFront's viewer address
     on requests proven to come through our CloudFront."""
     source = ((request.context or {}).get("identity") or {}).get("sourceIp") or "0.0.0.0"
-    headers = request.headers or {}
+    return client_address(source, request.headers or {}, settings)
+
+
+def client_address(source: str, headers, settings=None) -> str:
+    """:func:`client_ip` for any server: ``source`` is the TCP peer the platform
+    reports (API Gateway's ``sourceIp``; the stream gateway's socket peer, which in
+    AWS is our load balancer, reached only through CloudFront); ``headers`` any
+    case-insensitive mapping.  ``X-Forwarded-For`` is never read: a client writes
+    its first entries, and the one CloudFront appends is an edge address."""
     viewer = headers.get(VIEWER_HEADER)
     if not viewer:
         return source

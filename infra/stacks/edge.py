@@ -1,6 +1,13 @@
 """5. Edge: the web app's private S3 bucket behind CloudFront (OAC), ``/api/*`` routed to
-the Chalice API, and - when configured - the domain's certificate, alias records and a
-WAF rate rule.
+the Chalice API, the stream gateway's WebSocket paths (``/ws``, ``/ws/*``, ``/stream``,
+``/ws-api/*``) routed to the internal ALB through a CloudFront VPC origin, and - when
+configured - the domain's certificate, alias records and a WAF rate rule.
+
+The ALB stays internal (no public address): CloudFront's VPC origin reaches it over
+the VPC, so a WebSocket client has exactly one way in, the distribution.  The stream
+behaviours forward every viewer header and the query string (``streams=...``, the
+``Sec-WebSocket-*`` handshake) and cache nothing; CloudFront passes WebSocket upgrades
+through on any behaviour.
 
 The API origin is the REST API's domain ``<id>.execute-api.<region>.amazonaws.com``.
 Its stage is named ``api`` (``.chalice/config.json``), so ``/api/v3/order`` on the
@@ -24,6 +31,7 @@ from aws_cdk import (
     aws_certificatemanager as acm,
     aws_cloudfront as cf,
     aws_cloudfront_origins as origins,
+    aws_elasticloadbalancingv2 as elbv2,
     aws_route53 as r53,
     aws_route53_targets as r53t,
     aws_s3 as s3,
@@ -31,6 +39,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 
+from gateway.config import PATHS as STREAM_PATHS
 from infra.config import StageConfig
 from infra.nag import acknowledge
 from infra.stacks.api_guard import origin_secret_value
@@ -58,7 +67,7 @@ def api_domain_for(cfg: StageConfig, root: Path = REPO_ROOT) -> str:
 
 class EdgeStack(Stack):
     def __init__(self, scope: Construct, cid: str, *, cfg: StageConfig, logs_bucket: s3.IBucket,
-                 origin_secret_arn: str, **kw) -> None:
+                 origin_secret_arn: str, stream_alb: elbv2.IApplicationLoadBalancer | None = None, **kw) -> None:
         super().__init__(scope, cid, **kw)
         self.cfg = cfg
         self.api_domain = api_domain_for(cfg)
@@ -90,9 +99,37 @@ class EdgeStack(Stack):
         api_origin = origins.HttpOrigin(self.api_domain, protocol_policy=cf.OriginProtocolPolicy.HTTPS_ONLY,
                                         origin_ssl_protocols=[cf.OriginSslPolicy.TLS_V1_2],
                                         custom_headers={"X-Origin-Verify": origin_secret_value(origin_secret_arn)})
+        behaviors = {
+            "/api/*": cf.BehaviorOptions(
+                origin=api_origin,
+                viewer_protocol_policy=cf.ViewerProtocolPolicy.HTTPS_ONLY,
+                allowed_methods=cf.AllowedMethods.ALLOW_ALL,
+                cache_policy=cf.CachePolicy.CACHING_DISABLED,
+                # Everything but Host: API Gateway routes on its own host name.
+                origin_request_policy=cf.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+                compress=True),
+        }
+        if stream_alb is not None:
+            # The ALB's listener is plain HTTP on port 80 inside the VPC (the viewer's TLS
+            # ends at CloudFront); its rule sends these same paths to the gateway.
+            # Like the API origin, every request carries the origin-verify secret: the
+            # gateway believes CloudFront-Viewer-Address (the caller's address for rate
+            # limits and API-key allow-lists) only when it matches (chalicelib.api.origin).
+            self.stream_origin = origins.VpcOrigin.with_application_load_balancer(
+                stream_alb, http_port=80, protocol_policy=cf.OriginProtocolPolicy.HTTP_ONLY,
+                custom_headers={"X-Origin-Verify": origin_secret_value(origin_secret_arn)},
+                vpc_origin_name=cfg.name("streams"), read_timeout=Duration.seconds(60),
+                keepalive_timeout=Duration.seconds(60))
+            for path in STREAM_PATHS:
+                behaviors[path] = cf.BehaviorOptions(
+                    origin=self.stream_origin, viewer_protocol_policy=cf.ViewerProtocolPolicy.HTTPS_ONLY,
+                    allowed_methods=cf.AllowedMethods.ALLOW_GET_HEAD,
+                    cache_policy=cf.CachePolicy.CACHING_DISABLED,
+                    # the viewer's headers and CloudFront's, CloudFront-Viewer-Address among them
+                    origin_request_policy=cf.OriginRequestPolicy.ALL_VIEWER_AND_CLOUDFRONT_2022, compress=False)
         self.distribution = cf.Distribution(
             self, "Distribution",
-            comment=f"exchange {cfg.stage}: web app + /api/*",
+            comment=f"exchange {cfg.stage}: web app + /api/* + streams",
             default_root_object="index.html",
             default_behavior=cf.BehaviorOptions(
                 origin=origins.S3BucketOrigin.with_origin_access_control(self.site_bucket),
@@ -100,16 +137,7 @@ class EdgeStack(Stack):
                 cache_policy=cf.CachePolicy.CACHING_OPTIMIZED,
                 response_headers_policy=cf.ResponseHeadersPolicy.SECURITY_HEADERS,
                 compress=True),
-            additional_behaviors={
-                "/api/*": cf.BehaviorOptions(
-                    origin=api_origin,
-                    viewer_protocol_policy=cf.ViewerProtocolPolicy.HTTPS_ONLY,
-                    allowed_methods=cf.AllowedMethods.ALLOW_ALL,
-                    cache_policy=cf.CachePolicy.CACHING_DISABLED,
-                    # Everything but Host: API Gateway routes on its own host name.
-                    origin_request_policy=cf.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
-                    compress=True),
-            },
+            additional_behaviors=behaviors,
             # The single-page app handles its own routes.
             error_responses=[cf.ErrorResponse(http_status=404, response_http_status=200,
                                               response_page_path="/index.html", ttl=Duration.seconds(0))],

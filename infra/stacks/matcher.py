@@ -15,9 +15,12 @@
 * Non-critical work (market-data jobs, a task-form of the reconciler) runs as a second
   service on the FARGATE_SPOT capacity provider.
 * A one-off operator task (``ops``: migrations, grant-admin) on the same image.
-* An internal ALB (never internet-facing) fronts the health/admin endpoint.
+* An internal ALB (never internet-facing) fronts the health/admin endpoint and the
+  stream gateway (``infra/stacks/gateway.py``: its Fargate service, on the same image
+  and cluster), which CloudFront reaches through a VPC origin.
 * Each task's environment, container secrets and role come from its unit's declaration
-  (``matcher/service/config.py`` MATCHER and JOBS, ``chalicelib/units.py`` OPS) through
+  (``matcher/service/config.py`` MATCHER and JOBS, ``chalicelib/units.py`` OPS,
+  ``gateway/config.py`` GATEWAY) through
   ``infra/units.py``: the roles hold exactly the declared actions on the declared
   resources.  The PostgreSQL user and password arrive as container secrets through the
   execution role; the Redis AUTH token is read by ARN like in the Lambdas.
@@ -42,10 +45,12 @@ from aws_cdk.aws_ecr_assets import Platform
 from constructs import Construct
 
 from chalicelib.units import OPS, Unit
+from gateway.config import GATEWAY
 from infra.config import StageConfig
 from infra.nag import acknowledge, acknowledge_all
 from infra.stacks.common import retention
 from infra.stacks.data import DataStack
+from infra.stacks.gateway import IDLE_TIMEOUT_S, GatewayService
 from infra.stacks.identity import IdentityStack
 from infra.stacks.network import NetworkStack
 from infra.units import environment as unit_environment, secret_refs, statements as unit_statements
@@ -145,7 +150,7 @@ class MatcherStack(Stack):
                 td.add_to_execution_role_policy(decrypt_secrets)
             return td
 
-        self.units = {u.name: u for u in (MATCHER, JOBS, OPS)}
+        self.units = {u.name: u for u in (MATCHER, JOBS, OPS, GATEWAY)}
         self.environments = {name: unit_environment(u, cfg.stage, providers) for name, u in self.units.items()}
         # ------------------------------------------------ matcher services, one per group
         self.groups = matcher_groups()
@@ -189,7 +194,8 @@ class MatcherStack(Stack):
         self.alb = elbv2.ApplicationLoadBalancer(
             self, "AdminAlb", vpc=vpc, internet_facing=False, vpc_subnets=network.task_subnets,
             security_group=network.alb_sg, load_balancer_name=cfg.name("matcher-admin")[:32],
-            drop_invalid_header_fields=True, deletion_protection=cfg.is_prod)
+            drop_invalid_header_fields=True, deletion_protection=cfg.is_prod,
+            idle_timeout=Duration.seconds(IDLE_TIMEOUT_S))
         self.alb.log_access_logs(data.access_logs, prefix="alb/matcher")
         listener = self.alb.add_listener("Http", port=80, open=False)
         self.target_group = listener.add_targets(
@@ -199,6 +205,11 @@ class MatcherStack(Stack):
             health_check=elbv2.HealthCheck(path=HEALTH_PATH, healthy_http_codes="200",
                                            interval=Duration.seconds(15), healthy_threshold_count=2),
             deregistration_delay=Duration.seconds(30))
+
+        # ------------------------------------------------------- stream gateway
+        self.gateway = GatewayService(
+            self, "Gateway", cfg=cfg, cluster=self.cluster, image=image, environment=self.environments["gateway"],
+            listener=listener, task=task, log_group=self.log_group, network=network)
 
         # ------------------------------------------------ Fargate Spot jobs
         self.jobs_task_def = task(JOBS, "JobsTask", cfg.jobs_cpu, cfg.jobs_memory_mib)
@@ -225,6 +236,7 @@ class MatcherStack(Stack):
         for group, service in enumerate(self.services[1:], start=1):
             CfnOutput(self, f"MatcherServiceNameG{group}", value=service.service_name)
         CfnOutput(self, "MatcherAdminUrl", value=f"http://{self.alb.load_balancer_dns_name}")
+        CfnOutput(self, "GatewayServiceName", value=self.gateway.service.service_name)
         CfnOutput(self, "JobsTaskDefinitionArn", value=self.jobs_task_def.task_definition_arn,
                   description="run ad hoc on Spot: aws ecs run-task --capacity-provider-strategy "
                               "capacityProvider=FARGATE_SPOT ...")
@@ -238,7 +250,7 @@ class MatcherStack(Stack):
         acknowledge(self.task_role, "AwsSolutions-IAM5[Resource::*]",
                     "xray:PutTraceSegments/PutTelemetryRecords/GetSampling* (the X-Ray daemon sidecar) have no "
                     "resource-level permissions.")
-        for td in (*self.task_defs, self.jobs_task_def, self.ops_task_def):
+        for td in (*self.task_defs, self.jobs_task_def, self.ops_task_def, self.gateway.task_def):
             acknowledge(td.execution_role, "AwsSolutions-IAM5[Resource::*]",
                         "ecr:GetAuthorizationToken has no resource-level permissions (pulling the image itself is "
                         "scoped to the asset repository).")

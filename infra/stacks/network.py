@@ -2,7 +2,8 @@
 
 Subnet tiers:
   public  - NAT gateways only (nothing else is internet-facing; CloudFront is the edge)
-  tasks   - private with egress: Fargate tasks, VPC Lambdas, the internal ALB
+  tasks   - private with egress: Fargate tasks, VPC Lambdas, the internal ALB (which
+            CloudFront reaches through a VPC origin for the stream gateway's paths)
   data    - isolated: Aurora and Redis, no route out at all
 
 DynamoDB and S3 are reached through gateway endpoints (free, no NAT traffic).  With
@@ -16,6 +17,7 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack, aws_ec2 as ec2, aws_logs as logs
 from constructs import Construct
 
+from gateway.config import PORT as GATEWAY_PORT
 from infra.config import StageConfig
 from infra.nag import acknowledge
 from infra.stacks.common import retention
@@ -60,16 +62,20 @@ class NetworkStack(Stack):
         self.lambda_sg = sg("LambdaSg", "Chalice API Lambdas: out to Redis and AWS APIs only")
         self.matcher_sg = sg("MatcherSg", "Matcher tasks: in from the internal ALB; out to DB, Redis, AWS APIs")
         self.jobs_sg = sg("JobsSg", "Fargate Spot jobs: out to DB, Redis, AWS APIs")
-        self.alb_sg = sg("AlbSg", "Internal ALB of the matcher admin/health endpoint")
+        self.gateway_sg = sg("GatewaySg", "Stream gateway tasks: in from the internal ALB; out to Redis, AWS APIs")
+        self.alb_sg = sg("AlbSg", "Internal ALB: matcher admin/health, stream gateway (CloudFront VPC origin)")
         self.db_sg = sg("DbSg", "Aurora: in from the matcher and jobs on the PostgreSQL port")
         self.redis_sg = sg("RedisSg", "Redis: in from Lambdas, matcher and jobs on the Redis port")
         self.endpoint_sg = sg("EndpointSg", "Interface VPC endpoints: HTTPS in from the workloads")
 
         vpc_cidr = ec2.Peer.ipv4(self.vpc.vpc_cidr_block)
-        self.alb_sg.add_ingress_rule(vpc_cidr, ec2.Port.tcp(80), "admin/health from inside the VPC only")
+        self.alb_sg.add_ingress_rule(vpc_cidr, ec2.Port.tcp(80),
+                                     "admin/health and the CloudFront VPC origin, from inside the VPC only")
         self.alb_sg.add_egress_rule(self.matcher_sg, ec2.Port.tcp(MATCHER_HEALTH_PORT), "to matcher health port")
         self.matcher_sg.add_ingress_rule(self.alb_sg, ec2.Port.tcp(MATCHER_HEALTH_PORT), "ALB health/admin")
-        for client in (self.lambda_sg, self.matcher_sg, self.jobs_sg):
+        self.alb_sg.add_egress_rule(self.gateway_sg, ec2.Port.tcp(GATEWAY_PORT), "to the stream gateway")
+        self.gateway_sg.add_ingress_rule(self.alb_sg, ec2.Port.tcp(GATEWAY_PORT), "ALB: WebSockets, health check")
+        for client in (self.lambda_sg, self.matcher_sg, self.jobs_sg, self.gateway_sg):
             client.add_egress_rule(ec2.Peer.any_ipv4(), HTTPS, "AWS APIs (via endpoints or NAT)")
             client.add_egress_rule(self.redis_sg, ec2.Port.tcp(REDIS_PORT), "Redis")
             self.redis_sg.add_ingress_rule(client, ec2.Port.tcp(REDIS_PORT), "Redis clients")

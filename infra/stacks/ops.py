@@ -2,7 +2,7 @@
 
 * Dashboard: API latency/errors (API Gateway), matcher lag and task health, intents
   and trades per second (the code's Powertools metrics, infra/config.py METRICS),
-  Aurora, Redis and DynamoDB health.
+  the stream gateway's connections, tasks and errors, Aurora, Redis and DynamoDB health.
 * Alarms publish to one encrypted SNS topic (e-mail subscription if ``alarm_email``).
 * X-Ray: one sampling rule for the stage (everything in dev, 5 % + 1/s in prod).
 * AWS Backup: an encrypted vault and a plan (daily, plus monthly in prod) selecting the
@@ -20,6 +20,7 @@ from aws_cdk import (
     aws_backup as backup,
     aws_cloudwatch as cw,
     aws_cloudwatch_actions as cw_actions,
+    aws_elasticloadbalancingv2 as elbv2,
     aws_events as events,
     aws_iam as iam,
     aws_kms as kms,
@@ -34,6 +35,7 @@ from infra.config import METRIC_NAMESPACE, METRICS, StageConfig
 from infra.nag import acknowledge
 from infra.stacks.common import retention
 from infra.stacks.data import DataStack
+from infra.stacks.gateway import connections_metric
 from infra.stacks.matcher import MatcherStack
 from infra.units import lambda_function_names
 
@@ -92,6 +94,18 @@ class OpsStack(Stack):
         ecs_dims = {"ClusterName": matcher.cluster.cluster_name, "ServiceName": matcher.service.service_name}
         running = cw.Metric(namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
                             dimensions_map=ecs_dims, statistic="Minimum", period=period)
+        gw = matcher.gateway
+        gw_running = cw.Metric(namespace="ECS/ContainerInsights", metric_name="RunningTaskCount",
+                               dimensions_map={**ecs_dims, "ServiceName": gw.service.service_name},
+                               statistic="Minimum", period=period)
+        gw_tg = gw.target_group.metrics
+        gw_5xx = cw.MathExpression(expression="target + elb", label="gateway 5xx", period=period, using_metrics={
+            "target": gw_tg.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=period,
+                                             statistic="Sum"),
+            "elb": gw_tg.custom("HTTPCode_ELB_5XX_Count", period=period, statistic="Sum")})
+        # all tasks' connections against what the service may hold at its ceiling
+        gw_connections = connections_metric("Sum", period)
+        gw_ceiling = cfg.gateway_max * cfg.gateway_connections_per_task
 
         # ----------------------------------------------------------------- alarms
         def alarm(cid: str, metric: cw.IMetric, threshold: float, desc: str, periods: int = 5,
@@ -115,6 +129,14 @@ class OpsStack(Stack):
             alarm("matcher-book-audit", app_metric("book_audit_failed", "Sum", "matcher"), 0,
                   "a symbol's book disagrees with Aurora at takeover: the symbol is stopped (run audit-book)",
                   periods=1),
+            alarm("gateway-5xx", gw_5xx, 5, "stream gateway 5xx (handshakes refused by a task or by the ALB)"),
+            alarm("gateway-unhealthy", gw_tg.unhealthy_host_count(period=period), 0,
+                  "stream gateway /healthz failing (its Redis subscription is down)"),
+            alarm("gateway-tasks", gw_running, cfg.gateway_desired, "fewer stream gateway tasks than desired",
+                  periods=3, cmp=cw.ComparisonOperator.LESS_THAN_THRESHOLD, missing=cw.TreatMissingData.BREACHING),
+            alarm("gateway-connections", gw_connections, int(gw_ceiling * 0.8),
+                  f"stream connections above 80 % of what gateway_max={cfg.gateway_max} tasks hold "
+                  "(raise gateway_max)", periods=3),
             alarm("aurora-acu", aurora("ACUUtilization"), 90, "Aurora near its max ACU (raise aurora_max_acu)"),
             alarm("aurora-cpu", aurora("CPUUtilization"), 85, "Aurora CPU high"),
             alarm("redis-cpu", redis("EngineCPUUtilization", redis_nodes[0]), 80, "Redis engine CPU high"),
@@ -154,6 +176,16 @@ class OpsStack(Stack):
                                                   matcher.service.metric_memory_utilization(period=period)],
                            width=w, height=h),
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=w, height=h),
+        )
+        dash.add_widgets(
+            cw.GraphWidget(title="Stream connections", left=[gw_connections, connections_metric("Maximum", period)],
+                           right=[gw_running], width=w, height=h),
+            cw.GraphWidget(title="Stream gateway CPU / memory",
+                           left=[gw.service.metric_cpu_utilization(period=period),
+                                 gw.service.metric_memory_utilization(period=period)], width=w, height=h),
+            cw.GraphWidget(title="Stream gateway handshakes / errors",
+                           left=[gw_tg.request_count(period=period, statistic="Sum")], right=[gw_5xx],
+                           width=w, height=h),
         )
         dash.add_widgets(
             cw.GraphWidget(title="Aurora", left=[aurora("ServerlessDatabaseCapacity"), aurora("ACUUtilization")],

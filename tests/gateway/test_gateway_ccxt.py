@@ -1,7 +1,8 @@
 """The stock ccxt pro ``binance`` class (shipped in the installed ccxt package),
 pointed at our REST API and the gateway: watch_order_book (diff stream + REST
 snapshot, ccxt's own nonce checks), watch_trades, watch_ticker and watch_ohlcv; and its
-WebSocket API trading: create_order_ws, fetch_order_ws, fetch_open_orders_ws, cancel_order_ws."""
+WebSocket API trading: create_order_ws, fetch_order_ws, fetch_open_orders_ws, cancel_order_ws; and
+the user data stream: watch_balance, watch_orders, watch_my_trades."""
 from __future__ import annotations
 
 import asyncio
@@ -148,22 +149,22 @@ def test_ccxt_pro_ws_api_orders(gateway, matcher, web_url, api, cleanup_orders):
     assert rest["status"] == "CANCELED" and rest["clientOrderId"] == placed["clientOrderId"]
 
 
-def test_ccxt_pro_watch_balance_and_orders(gateway, matcher, web_url, cleanup_orders):
+def test_ccxt_pro_watch_balance_orders_and_my_trades(gateway, matcher, web_url, cleanup_orders):
     """ccxt's spot user data: ``userDataStream.subscribe.signature`` on the WebSocket
     API, then ``outboundAccountPosition`` and ``executionReport`` parsed by ccxt itself."""
     import ccxt.pro
 
+    from chalicelib import orders as orders_mod
+
     user = make_user("ccxtud", {"ETH": "3", "BTC": "1"})
-    cleanup_orders.append(user.account_id)
+    taker = make_user("ccxtudtaker", {"BTC": "1"})
+    cleanup_orders.extend([user.account_id, taker.account_id])
 
     async def run():
         ex = ccxt.pro.binance({"apiKey": user.api_key, "secret": user.secret, "enableRateLimit": False,
                                "timeout": 20000, "options": {
                                    "defaultType": "spot", "fetchMarkets": {"types": ["spot"]},
-                                   "fetchCurrencies": False, "adjustForTimeDifference": False,
-                                   # no margin pairs: two signed reads sent in the same millisecond
-                                   # carry the same signature, and the API refuses the second (-1022)
-                                   "fetchMargins": False}})
+                                   "fetchCurrencies": False, "adjustForTimeDifference": False}})
         ws = ex.urls["api"].pop("ws")
         point_at_host(ex, web_url)  # every REST URL, as the README's snippet does
         ex.urls["api"]["ws"] = ws
@@ -190,6 +191,18 @@ def test_ccxt_pro_watch_balance_and_orders(gateway, matcher, web_url, cleanup_or
             assert got[-1]["id"] == placed["id"] and got[-1]["status"] == "canceled" and got[-1]["filled"] == 0
             bal = await asyncio.wait_for(balance, 20)
             assert bal["ETH"]["free"] == 3 and bal["ETH"]["used"] == 0
+            # watch_my_trades: a resting sell taken by another account
+            resting = await ex.create_order("ETH/BTC", "limit", "sell", 0.5, 0.09999)
+            mine = asyncio.ensure_future(ex.watch_my_trades("ETH/BTC"))
+            await asyncio.sleep(0)  # the watcher is registered before the fill can arrive
+            await asyncio.to_thread(orders_mod.place_order, taker.account_id, orders_mod.OrderRequest(
+                "ETHBTC", "BUY", "LIMIT", "GTC", D("0.5"), None, D("0.09999"), None, f"ccxtmt{uuid.uuid4().hex[:8]}"))
+            trades = await asyncio.wait_for(mine, 20)
+            t = trades[-1]
+            assert t["order"] == resting["id"] and t["side"] == "sell" and t["takerOrMaker"] == "maker"
+            assert t["amount"] == 0.5 and t["price"] == 0.09999 and t["fee"]["currency"] is not None
+            rest = await ex.fetch_my_trades("ETH/BTC")
+            assert rest[-1]["id"] == t["id"] and rest[-1]["fee"]["cost"] == t["fee"]["cost"]
         finally:
             await ex.close()
 

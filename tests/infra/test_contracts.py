@@ -6,11 +6,14 @@ secrets, user pool and buckets in a moto server with IAM enforcement, then:
 
 1. the **ops** task runs its template command (``python -m chalicelib.cli migrate``:
    the deploy doc's one migration route) through the Data API;
-2. the **matcher** task runs ``python -m matcher`` until ``/healthz`` is healthy;
+2. the **matcher** task runs ``python -m matcher`` until ``/healthz`` is healthy; the
+   **gateway** service's container runs its template command (``python -m gateway``)
+   until ``/healthz`` is healthy, with a client on ``/stream`` and one on ``/ws-api/v3``;
 3. the **api** Lambda (env and policy from the Chalice config that
    ``infra.chalice_config`` writes from the resolved stack outputs) takes orders as
    API Gateway events: two crossing orders are settled by the matcher, a third is
-   cancelled;
+   cancelled; the gateway's client receives the trade and its WebSocket API answers a
+   signed ``account.status`` and takes an ``order.place``;
 4. the **reconciler** Lambda makes a pass; the **jobs** task runs a reconciler pass;
 5. the **backup-export** Lambda exports every table.
 
@@ -31,6 +34,7 @@ import subprocess
 import sys
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -93,6 +97,7 @@ class Deployed:
         d.make_user("matcher", d.role_statements("Matcher", "MatcherTaskRole"))
         d.make_user("jobs", d.role_statements("Matcher", "JobsTaskRole"))
         d.make_user("ops", d.role_statements("Matcher", "OpsTaskRole"))
+        d.make_user("gateway", d.role_statements("Matcher", "GatewayTaskRole"))
         d.make_user("backup-export", d.role_statements("Data", "BackupExportFnRole"))
         chalice_dir = workdir / ".chalice"
         chalice_dir.mkdir()
@@ -313,6 +318,7 @@ def test_matcher_starts_healthy_and_sends_traces_to_the_sidecar(deployed):
     deployed.task("matcher", "matcher", extra={"MATCHER_HEALTH_PORT": str(port),
                                                "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}"})
     deployed.health = f"http://127.0.0.1:{port}/healthz"
+    start_gateway(deployed)     # its start overlaps the matcher's (checked by the next test)
 
     def healthy():
         try:
@@ -321,6 +327,54 @@ def test_matcher_starts_healthy_and_sends_traces_to_the_sidecar(deployed):
             return False
 
     wait_until(healthy, 60, "matcher /healthz")
+
+
+def start_gateway(deployed) -> None:
+    """The gateway container's command and env from the template (only the port is the test's)."""
+    from gateway.config import PORT
+
+    c = deployed.d.task_container("gateway", "gateway")
+    port = free_port()
+    command = [str(port) if a == str(PORT) else a for a in c["Command"]]
+    assert command != c["Command"] and command[:3] == ["python", "-m", "gateway"]
+    deployed.gateway = (deployed.task("gateway", "gateway", command=command), f"127.0.0.1:{port}")
+
+
+def test_gateway_starts_healthy_from_its_template_command(deployed):
+    """The gateway (started beside the matcher, :func:`start_gateway`): /healthz healthy,
+    its connections metric on stdout in the name the service's scaling policy reads,
+    and a /stream client subscribed for the trades the next tests make."""
+    import threading
+
+    from websockets.sync.client import connect
+
+    p, base = deployed.gateway
+    log = deployed.workdir / "gateway.log"
+
+    def healthy():
+        assert p.poll() is None, log.read_text()[-3000:]
+        try:
+            return requests.get(f"http://{base}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(healthy, 30, "gateway /healthz")
+    wait_until(lambda: '"GatewayConnections"' in log.read_text(), 10, "the connections metric (EMF)")
+    emf = json.loads(next(ln for ln in log.read_text().splitlines() if '"GatewayConnections"' in ln))
+    (spec,) = emf["_aws"]["CloudWatchMetrics"]
+    assert spec["Namespace"] == "Exchange" and emf["service"] == "gateway", emf
+    deployed.gateway_url = f"ws://{base}"
+    deployed.stream = connect(f"ws://{base}/stream?streams=btcusdt@trade", open_timeout=10)
+    deployed.stream_messages = []
+
+    def read():
+        try:
+            for text in deployed.stream:
+                deployed.stream_messages.append(json.loads(text))
+        except Exception:  # closed at the end of the module
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
 
 
 def test_web_sign_in_and_the_cognito_authorizer(deployed):
@@ -362,7 +416,7 @@ def test_ops_task_halts_and_resumes_a_symbol(deployed):
 
 def test_orders_through_the_api_are_settled_and_cancelled(deployed):
     assert api(deployed, "GET", "/v3/ping")["statusCode"] == 200
-    traders = setup_traders(deployed)
+    traders = deployed.traders = setup_traders(deployed)
     sell = api(deployed, "POST", "/v3/order", traders[0], {
         "symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
         "price": "30000"})
@@ -397,6 +451,42 @@ def test_orders_through_the_api_are_settled_and_cancelled(deployed):
     assert api(deployed, "GET", "/v3/depth", params=None, query="symbol=ETHUSDT")["statusCode"] == 200
     assert any(x["action"] == "dynamodb:GetItem" and x["resource"].endswith("-book")
                for x in deployed.d.decisions("api") if x["allowed"])
+
+
+def test_gateway_streams_the_trade_and_answers_the_ws_api(deployed):
+    """The settled trade above reached the gateway's /stream client; a signed
+    ``account.status`` and ``order.place`` over /ws-api/v3 (API key secret, Data API,
+    the intents table: the declared access) answer as Binance does."""
+    import hashlib
+    import hmac
+
+    from websockets.sync.client import connect
+
+    wait_until(lambda: any(m["stream"] == "btcusdt@trade" for m in deployed.stream_messages), 20, "a trade event")
+    trade = next(m["data"] for m in deployed.stream_messages if m["stream"] == "btcusdt@trade")
+    assert trade["e"] == "trade" and trade["s"] == "BTCUSDT" and Decimal(trade["p"]) == 30000, trade
+    deployed.stream.close()
+    trader = deployed.traders[0]
+
+    def call(req_id: str, method: str, params: dict) -> dict:
+        params = {**params, "apiKey": trader["key"], "timestamp": int(time.time() * 1000)}
+        text = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        params["signature"] = hmac.new(trader["secret"].encode(), text.encode(), hashlib.sha256).hexdigest()
+        ws.send(json.dumps({"id": req_id, "method": method, "params": params}))
+        reply = json.loads(ws.recv(timeout=20))
+        assert reply["id"] == req_id and reply["status"] == 200, reply
+        return reply["result"]
+
+    # as CloudFront connects: the viewer's address, believed because the origin secret matches
+    viewer = {"X-Origin-Verify": deployed.secret["OriginVerify"], "CloudFront-Viewer-Address": "203.0.113.9:443"}
+    with connect(f"{deployed.gateway_url}/ws-api/v3", open_timeout=10, additional_headers=viewer) as ws:
+        balances = call("c1", "account.status", {})["balances"]
+        assert {b["asset"] for b in balances} >= {"BTC", "USDT"}
+        order = call("c2", "order.place", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                                          "quantity": "0.01", "price": "10000", "newOrderRespType": "ACK"})
+        assert order["symbol"] == "BTCUSDT" and order["orderId"] > 0, order
+    used = {x["action"] for x in deployed.d.decisions("gateway") if x["allowed"]}
+    assert {"rds-data:ExecuteStatement", "dynamodb:PutItem"} <= used, used
 
 
 def half_done(dep: Deployed) -> None:
@@ -462,17 +552,17 @@ def test_backup_export_lambda_exports_every_table(deployed):
     assert set(result["dynamodb"]) == tables
 
 
-UNITS = ("ops", "matcher", "api", "reconciler", "jobs", "backup-export")
+UNITS = ("ops", "matcher", "api", "reconciler", "jobs", "backup-export", "gateway")
 
 
 def test_no_unit_was_denied_anything(deployed):
     """The permission contract, one way: every call every unit made was allowed."""
     denied = {u: sorted({(x["action"], x["resource"]) for x in deployed.d.decisions(u) if not x["allowed"]})
               for u in UNITS}
-    assert all(not v for v in denied.values()), denied
+    assert all(not v for v in denied.values()), json.dumps({u: v for u, v in denied.items() if v})
     used = {u: sorted({x["action"] for x in deployed.d.decisions(u)}) for u in UNITS}
-    assert all(used[u] for u in ("matcher", "api", "backup-export")), used
-    for u in ("ops", "api", "reconciler"):          # through the Data API, under the gate's IAM check
+    assert all(used[u] for u in ("matcher", "api", "backup-export", "gateway")), used
+    for u in ("ops", "api", "reconciler", "gateway"):          # through the Data API, under the gate's IAM check
         assert "rds-data:ExecuteStatement" in used[u] and "secretsmanager:GetSecretValue" in used[u], used[u]
 
 

@@ -1,8 +1,8 @@
 """Image contract and names contract, over the synthesised cloud assembly.
 
-*Image:* walk the import graph from ``python -m matcher``, ``python -m matcher.jobs``
-and the ops task's ``python -m chalicelib.cli`` (every ``import`` statement, including
-the lazy ones inside functions): each of our modules must be in the staged Docker
+*Image:* walk the import graph from ``python -m matcher``, ``python -m matcher.jobs``,
+the ops task's ``python -m chalicelib.cli`` and the stream gateway's ``python -m gateway``
+(every ``import`` statement, including the lazy ones inside functions): each of our modules must be in the staged Docker
 asset, and each third-party top-level import must be provided by a distribution the
 asset's requirements files list (resolved through ``importlib.metadata``; a real venv
 build from those files is too slow for the suite, so this is the check made).
@@ -23,8 +23,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")
-ENTRY_POINTS = ("matcher/__main__.py", "matcher/jobs.py", "chalicelib/cli.py")
-OURS = ("matcher", "chalicelib")
+ENTRY_POINTS = ("matcher/__main__.py", "matcher/jobs.py", "chalicelib/cli.py", "gateway/__main__.py")
+OURS = ("matcher", "chalicelib", "gateway")
 
 
 def _module_file(root: Path, name: str) -> Path | None:
@@ -95,7 +95,8 @@ def _staged(synth, stage: str) -> Path:
 def test_the_image_holds_every_module_its_entry_points_import(synth, stage):
     staged = _staged(synth, stage)
     ours, _ = import_graph(ROOT)
-    assert {"matcher.service.worker", "chalicelib.settings", "chalicelib.db", "chalicelib.migrate"} <= ours
+    assert {"matcher.service.worker", "chalicelib.settings", "chalicelib.db", "chalicelib.migrate",
+            "gateway.server", "gateway.wsapi", "chalicelib.api.trading"} <= ours
     missing = [m for m in sorted(ours) if _module_file(staged, m) is None]
     assert not missing, f"not in the image asset: {missing}"
     # data files the code reads
@@ -112,8 +113,10 @@ def test_the_asset_requirements_provide_every_third_party_import(synth, stage):
     distribution listed (directly or by ``-r``) in the asset's requirements files."""
     staged = _staged(synth, stage)
     dockerfile = (staged / "infra/docker/matcher.Dockerfile").read_text()
-    assert "pip install -r matcher/requirements.txt" in dockerfile
-    listed = _requirements(staged / "matcher" / "requirements.txt")
+    assert "pip install -r matcher/requirements.txt -r gateway/requirements.txt" in dockerfile
+    assert "COPY gateway/ gateway/" in dockerfile
+    listed = _requirements(staged / "matcher" / "requirements.txt") | _requirements(staged / "gateway" /
+                                                                                    "requirements.txt")
     providers = md.packages_distributions()
     _, third = import_graph(ROOT)
     unprovided = {}

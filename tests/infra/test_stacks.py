@@ -167,7 +167,7 @@ def test_matcher_service_per_group_fargate_circuit_breaker(templates, stage):
     groups = PROD_GROUPS if stage == "prod" else 1
     services = {p["ServiceName"]: p for p in props(t, "AWS::ECS::Service")}
     names = [f"exchange-{stage}-matcher"] + [f"exchange-{stage}-matcher-g{g}" for g in range(1, groups)]
-    assert set(services) == {*names, f"exchange-{stage}-jobs"}
+    assert set(services) == {*names, f"exchange-{stage}-jobs", f"exchange-{stage}-gateway"}
     tasks = {lid: r["Properties"] for lid, r in resources(t, "AWS::ECS::TaskDefinition").items()}
     shapes = set()
     for group, name in enumerate(names):
@@ -184,7 +184,8 @@ def test_matcher_service_per_group_fargate_circuit_breaker(templates, stage):
         shapes.add(json.dumps([env, c["Secrets"], c["Image"], td["TaskRoleArn"], td["Cpu"], td["Memory"]],
                               sort_keys=True, default=str))
     assert len(shapes) == 1  # the same definition for every group
-    assert not props(t, "AWS::ApplicationAutoScaling::ScalableTarget")
+    # no task-count scaling for matchers (a group's extra tasks are standbys); only the gateway scales
+    assert not [lid for lid in resources(t, "AWS::ApplicationAutoScaling::ScalableTarget") if lid.startswith("Matcher")]
     jobs = services[f"exchange-{stage}-jobs"]
     assert jobs["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]
     (assoc,) = props(t, "AWS::ECS::ClusterCapacityProviderAssociations")
@@ -215,10 +216,12 @@ def _statements(template, role_logical_prefix: str) -> list[dict]:
 def test_task_roles_hold_exactly_the_declared_actions(templates, stage):
     """Each task role is its unit's declaration (plus the KMS decrypt a secret read implies)."""
     from chalicelib.units import OPS
+    from gateway.config import GATEWAY
     from matcher.service.config import JOBS, MATCHER
 
     t = templates[(stage, "Matcher")]
-    for unit, prefix in ((MATCHER, "MatcherTaskRole"), (JOBS, "JobsTaskRole"), (OPS, "OpsTaskRole")):
+    for unit, prefix in ((MATCHER, "MatcherTaskRole"), (JOBS, "JobsTaskRole"), (OPS, "OpsTaskRole"),
+                         (GATEWAY, "GatewayTaskRole")):
         statements = _statements(t, prefix)
         granted = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
         declared = {a for acc in unit.access for a in acc.actions}
@@ -316,6 +319,62 @@ def test_edge_private_bucket_oac_and_api_route(templates, api_domain):
     dev.resource_count_is("AWS::WAFv2::WebACL", 0)
 
 
+# ------------------------------------------------------------------- stream gateway
+@pytest.mark.parametrize("stage", STAGE_NAMES)
+def test_stream_gateway_behind_the_alb_and_cloudfront(templates, stage):
+    """The gateway's service behind the internal ALB (its paths, WebSocket-friendly idle
+    timeout, no stickiness, /healthz), scaled on the connections it reports, and the
+    distribution's stream paths reach that ALB through a VPC origin."""
+    from gateway.config import COMMAND, HEALTH_PATH, PATHS, PING_INTERVAL_S, PORT
+
+    cfg = STAGES[stage]
+    t = templates[(stage, "Matcher")]
+    (gw,) = [p for p in props(t, "AWS::ECS::Service") if p["ServiceName"] == f"exchange-{stage}-gateway"]
+    assert gw["DesiredCount"] == cfg.gateway_desired
+    assert gw["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    (td,) = [p for p in props(t, "AWS::ECS::TaskDefinition") if p["Family"] == f"exchange-{stage}-gateway"]
+    (c,) = td["ContainerDefinitions"]
+    assert c["Command"] == list(COMMAND) and c["PortMappings"][0]["ContainerPort"] == PORT
+    assert HEALTH_PATH in json.dumps(c["HealthCheck"])
+    (alb,) = props(t, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    attrs = {a["Key"]: a["Value"] for a in alb["LoadBalancerAttributes"]}
+    assert alb["Scheme"] == "internal" and int(attrs["idle_timeout.timeout_seconds"]) >= 2 * PING_INTERVAL_S
+    (rule,) = props(t, "AWS::ElasticLoadBalancingV2::ListenerRule")
+    assert rule["Conditions"] == [{"Field": "path-pattern", "PathPatternConfig": {"Values": list(PATHS)}}]
+    (tg,) = [p for p in props(t, "AWS::ElasticLoadBalancingV2::TargetGroup") if p.get("Port") == PORT]
+    assert tg["HealthCheckPath"] == HEALTH_PATH and tg["TargetType"] == "ip"
+    assert {"Key": "stickiness.enabled", "Value": "false"} in tg["TargetGroupAttributes"]
+    (target,) = [r["Properties"] for lid, r in resources(t, "AWS::ApplicationAutoScaling::ScalableTarget").items()
+                 if lid.startswith("GatewayService")]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (cfg.gateway_desired, cfg.gateway_max)
+    tracking = [p["TargetTrackingScalingPolicyConfiguration"]
+                for p in props(t, "AWS::ApplicationAutoScaling::ScalingPolicy")]
+    (conn,) = [c for c in tracking if "CustomizedMetricSpecification" in c]
+    assert conn["TargetValue"] == cfg.gateway_connections_per_task
+    assert conn["CustomizedMetricSpecification"]["MetricName"] == "GatewayConnections"
+    assert conn["CustomizedMetricSpecification"]["Dimensions"] == [{"Name": "service", "Value": "gateway"}]
+    # the edge: each stream path -> the VPC origin of this ALB, uncached, every viewer header forwarded
+    edge = templates[(stage, "Edge")]
+    (vo,) = props(edge, "AWS::CloudFront::VpcOrigin")
+    assert "AdminAlb" in json.dumps(vo["VpcOriginEndpointConfig"]["Arn"])
+    (dist,) = props(edge, "AWS::CloudFront::Distribution")
+    dc = dist["DistributionConfig"]
+    streams = {b["PathPattern"]: b for b in dc["CacheBehaviors"] if b["PathPattern"] in PATHS}
+    assert set(streams) == set(PATHS)
+    for b in streams.values():
+        origin = next(o for o in dc["Origins"] if o["Id"] == b["TargetOriginId"])
+        assert "VpcOriginConfig" in origin and b["ViewerProtocolPolicy"] == "https-only"
+        assert b["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"          # CachingDisabled
+        # AllViewerAndCloudFrontHeaders-2022-06: CloudFront-Viewer-Address reaches the gateway
+        assert b["OriginRequestPolicyId"] == "33f36d7e-f396-46d9-90e0-52428a34d9dc"
+        # ... believed only with the origin-verify secret, which CloudFront adds to every request
+        (hdr,) = origin["OriginCustomHeaders"]
+        assert hdr["HeaderName"] == "X-Origin-Verify" and "OriginVerify" in json.dumps(hdr["HeaderValue"])
+    ops = templates[(stage, "Ops")]
+    names = {a["AlarmName"] for a in props(ops, "AWS::CloudWatch::Alarm")}
+    assert {f"exchange-{stage}-gateway-{n}" for n in ("5xx", "unhealthy", "tasks", "connections")} <= names
+
+
 # ------------------------------------------------------------------------------ ops
 @pytest.mark.parametrize("stage", STAGE_NAMES)
 def test_ops_dashboard_alarms_xray_backup(templates, stage):
@@ -349,7 +408,7 @@ def test_every_metric_the_stacks_read_is_published_by_the_code():
     leave an alarm that can never fire."""
     from infra.config import METRICS
 
-    code = "\n".join(p.read_text() for d in ("chalicelib", "matcher") for p in (ROOT / d).rglob("*.py"))
+    code = "\n".join(p.read_text() for d in ("chalicelib", "matcher", "gateway") for p in (ROOT / d).rglob("*.py"))
     for name in METRICS.values():   # add_metric(name="X", ...) in the matcher, obs.count("X") in the API
         assert f'add_metric(name="{name}"' in code or f'obs.count("{name}"' in code, name
 

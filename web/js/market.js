@@ -1,15 +1,25 @@
 // The market view of one symbol: 24h ticker, candlestick chart with volume, order
-// book with depth bars and spread, and the trade tape; all polled while visible.
+// book with depth bars and spread, and the trade tape.  They update from the market
+// streams (one `/stream` connection: depth diffs kept as a local order book the way
+// Binance documents it, aggTrade, ticker, kline); each REST snapshot is read once per
+// (re)connect.  While the socket is down the view says "Reconnecting" and polls the
+// REST API instead, until the stream is back.
 import {
   CandlestickSeries, ColorType, CrosshairMode, HistogramSeries, createChart,
 } from '../vendor/lightweight-charts/lightweight-charts.standalone.production.mjs';
 import * as api from './api.js';
 import { decimals, fmt, toStr, units } from './dec.js';
+import { LocalBook, MarketStream } from './stream.js';
 import { every, fill, h, table, time } from './ui.js';
 
 export const INTERVALS = ['1s', '1m', '5m', '15m', '1h', '4h', '1d'];
 const TZ_OFFSET_S = new Date().getTimezoneOffset() * 60; // the chart shows local time
-const POLL = { depth: 1000, trades: 1500, ticker: 2000, klines: 2000 };
+const POLL = { depth: 1000, trades: 1500, ticker: 2000, klines: 2000 };   // the fallback's periods
+// the local book's REST snapshot: every level the matcher publishes (MATCHER_DEPTH_LEVELS,
+// 100 a side), at the lowest request weight (5)
+const SNAPSHOT_LEVELS = 100;
+const BOOK_LEVELS = 20;
+const TAPE = 40;
 
 // -- symbols and their filters ---------------------------------------------------------
 let symbolsPromise = null;
@@ -61,6 +71,7 @@ export class MarketView {
     this.onLast = onLast || (() => {});
     this.interval = sessionStorage.getItem('exchange.interval') || '1m';
     this.pollers = [];
+    this.tape = [];
     this.last = null;
     this.lastCandle = null;
     this.build();
@@ -80,6 +91,10 @@ export class MarketView {
         select),
       h('div.ticker-price', {}, this.lastEl, h('span.ticker-change', { 'data-testid': 'change' })),
       this.stats);
+    // the stream's state: "Live", or "Reconnecting" while the view polls
+    this.statusEl = h('span.stream-status', { role: 'status', 'data-testid': 'stream-status', 'data-state': 'connecting',
+                                              title: 'Market data connection' }, 'Connecting…');
+    this.tickerEl.append(this.statusEl);
 
     // chart
     this.intervalButtons = INTERVALS.map((iv) => h('button.iv', {
@@ -110,22 +125,105 @@ export class MarketView {
 
   start() {
     this.makeChart();
-    this.pollers.push(every(POLL.ticker, () => this.loadTicker()));
-    this.pollers.push(every(POLL.depth, () => this.loadDepth()));
-    this.pollers.push(every(POLL.trades, () => this.loadTrades()));
-    this.klinePoller = every(POLL.klines, () => this.loadKlines());
+    const s = this.info.symbol.toLowerCase();
+    this.names = { depth: `${s}@depth@100ms`, trades: `${s}@aggTrade`, ticker: `${s}@ticker`,
+                   kline: (iv) => `${s}@kline_${iv}` };
+    this.book = new LocalBook(() => api.depth(this.info.symbol, SNAPSHOT_LEVELS), units);
+    this.stream = new MarketStream(
+      [this.names.depth, this.names.trades, this.names.ticker, this.names.kline(this.interval)], {
+        onStatus: (live) => this.setLive(live),
+        onOpen: () => this.snapshots(),
+        onEvent: (name, data) => this.onEvent(name, data),
+      });
   }
 
   stop() {
-    for (const p of this.pollers) p.stop();
-    this.klinePoller?.stop();
+    this.stream?.stop();
+    this.stopPolling();
     this.chart?.remove();
     this.chart = null;
   }
 
+  // -- the stream, and polling while it is down
+  setLive(live) {
+    this.statusEl.dataset.state = live ? 'live' : 'reconnecting';
+    this.statusEl.textContent = live ? 'Live' : 'Reconnecting…';
+    if (live) this.stopPolling();
+    else this.startPolling();
+  }
+
+  startPolling() {
+    if (this.pollers.length) return;
+    this.pollers.push(every(POLL.ticker, () => this.loadTicker()));
+    this.pollers.push(every(POLL.depth, () => this.loadDepth()));
+    this.pollers.push(every(POLL.trades, () => this.loadTrades()));
+    this.klinePoller = every(POLL.klines, () => this.loadKlines());
+    this.pollers.push(this.klinePoller);
+  }
+
+  stopPolling() {
+    for (const p of this.pollers) p.stop();
+    this.pollers = [];
+    this.klinePoller = null;
+  }
+
+  /** After each (re)connect: one REST read of what the streams then keep current. */
+  snapshots() {
+    const quiet = (p) => p.catch((err) => console.warn(err));
+    this.resync();
+    quiet(this.loadTicker());
+    quiet(this.loadTrades());
+    this.lastCandle = null;
+    quiet(this.loadKlines());
+  }
+
+  resync() {
+    this.book.reset();
+    this.book.sync().then((ok) => {
+      if (ok === true) this.renderBook();
+      else if (ok === false && this.stream?.live) this.resync();
+    }).catch((err) => {
+      console.warn(err);
+      this.stream?.ws?.close();   // reconnect (and poll meanwhile)
+    });
+  }
+
+  onEvent(name, data) {
+    const { names } = this;
+    if (name === names.depth) {
+      if (!this.book.feed(data)) {     // a gap: Binance's procedure starts over
+        this.resync();
+        this.book.feed(data);
+      } else if (this.book.ready) {
+        this.renderBook();
+      }
+    } else if (name === names.trades) {
+      if (this.tape.length && data.a <= this.tape[0].a) return;
+      this.tape = [{ a: data.a, p: data.p, q: data.q, T: data.T, m: data.m }, ...this.tape].slice(0, TAPE);
+      this.renderTrades();
+    } else if (name === names.ticker) {
+      this.renderTicker({ lastPrice: data.c, priceChange: data.p, priceChangePercent: data.P, highPrice: data.h,
+                          lowPrice: data.l, volume: data.v, quoteVolume: data.q, count: data.n });
+    } else if (name === names.kline(this.interval) && this.lastCandle !== null) {
+      const k = data.k;
+      this.applyKlines([[k.t, k.o, k.h, k.l, k.c, k.v]], false);
+    }
+  }
+
+  renderBook() {
+    if (this.bookFrame) return;
+    this.bookFrame = requestAnimationFrame(() => {
+      this.bookFrame = null;
+      if (this.book.ready) this.renderDepth(this.book.top(BOOK_LEVELS));
+    });
+  }
+
   // -- ticker
   async loadTicker() {
-    const t = await api.ticker24h(this.info.symbol);
+    this.renderTicker(await api.ticker24h(this.info.symbol));
+  }
+
+  renderTicker(t) {
     const { priceDp, base, quote, label } = this.info;
     const up = !String(t.priceChange).startsWith('-');
     const has = Number(t.count) > 0;
@@ -162,7 +260,10 @@ export class MarketView {
 
   // -- order book
   async loadDepth() {
-    const d = await api.depth(this.info.symbol, 20);
+    this.renderDepth(await api.depth(this.info.symbol, BOOK_LEVELS));
+  }
+
+  renderDepth(d) {
     const rows = window.matchMedia('(max-width: 760px)').matches ? 8 : 14;
     const asks = d.asks.slice(0, rows);
     const bids = d.bids.slice(0, rows);
@@ -207,9 +308,14 @@ export class MarketView {
 
   // -- trades
   async loadTrades() {
-    const trades = await api.aggTrades(this.info.symbol, 40);
+    const trades = await api.aggTrades(this.info.symbol, TAPE);
+    this.tape = trades.slice().reverse();
+    this.renderTrades();
+  }
+
+  renderTrades() {
     const { priceDp, qtyDp, base, quote } = this.info;
-    const rows = trades.slice().reverse().map((t) => ({
+    const rows = this.tape.map((t) => ({
       attrs: { class: t.m ? 'sell' : 'buy', 'data-price': t.p, 'data-qty': t.q },
       cells: [h('span.price', {}, fmt(t.p, priceDp)), fmt(t.q, qtyDp), time(t.T)],
     }));
@@ -244,6 +350,7 @@ export class MarketView {
 
   setInterval(iv) {
     if (iv === this.interval) return;
+    this.prevInterval = this.interval;
     this.interval = iv;
     sessionStorage.setItem('exchange.interval', iv);
     for (const b of this.intervalButtons) b.setAttribute('aria-pressed', String(b.textContent === iv));
@@ -251,7 +358,12 @@ export class MarketView {
     this.lastCandle = null;
     this.candles.setData([]);
     this.volume.setData([]);
-    this.klinePoller.now();
+    if (this.stream?.live) {
+      this.stream.replace(this.names.kline(this.prevInterval), this.names.kline(iv));
+      this.loadKlines().catch((err) => console.warn(err));
+    } else {
+      this.klinePoller?.now();
+    }
   }
 
   static bar(k) {
@@ -268,6 +380,12 @@ export class MarketView {
     const full = this.lastCandle === null;
     const ks = await api.klines(this.info.symbol, iv, full ? 500 : 3);
     if (iv !== this.interval || !this.chart) return;
+    this.applyKlines(ks, full);
+  }
+
+  applyKlines(ks, full) {
+    const iv = this.interval;
+    if (!this.chart) return;
     if (full) {
       const bars = ks.map(MarketView.bar);
       this.candles.setData(bars.map((b) => b[0]));
