@@ -51,9 +51,9 @@ bench-capacity: $(STAMP)
 bench-recovery: $(STAMP)
 	$(PY) bench/recovery.py --sizes 10000,100000 --runs 3
 
-## bench-streams: the stream gateway's fan-out to 100 / 1,000 subscribers (latency, CPU, memory per connection)
+## bench-streams: the stream gateway's fan-out to 100 / 1,000 / 5,000 subscribers (latency, CPU, memory per connection)
 bench-streams: $(STAMP)
-	$(PY) bench/streams.py -n 100 -n 1000 --runs 3
+	$(PY) bench/streams.py --runs 3
 
 ## bench-api: Lambda cold start (import) and warm handler overhead
 bench-api: $(STAMP)

@@ -4,9 +4,10 @@ streams.
 
 Everything here runs on the event loop; Redis reads (snapshots, klines, tickers) run
 in worker threads through the shared synchronous client.  Each event is encoded once
-per stream and written to every subscriber with ``websockets``' ``broadcast`` (one
-encoded frame, no per-connection await), once for raw connections and once, wrapped
-as ``{"stream", "data"}``, for combined ones.
+per stream, as JSON and then as one WebSocket frame (``websockets``' own ``Frame``
+serialisation), once for raw connections and once, wrapped as ``{"stream", "data"}``,
+for combined ones; the same frame bytes are then written to every open subscriber's
+transport (``fan_out``: no per-connection JSON, framing, task or await).
 
 Depth diffs: the matcher publishes, per settled batch, the level changes from the
 previous stored snapshot (``U`` = its lastUpdateId + 1) to the new one (``u``).  A
@@ -28,7 +29,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
 
-from websockets.asyncio.server import broadcast
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 from chalicelib import marketdata as md
 
@@ -37,6 +39,28 @@ from . import streams as st
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def text_frame(text: str) -> bytes:
+    """One unmasked text frame (a server's), serialised once for any number of sockets;
+    the gateway negotiates no extension (``compression=None``), so it is the same
+    bytes for every connection."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
+def fan_out(connections, frame: bytes) -> None:
+    """Write a serialised frame to every open connection, what ``websockets.broadcast``
+    does without its per-connection framing: connections not OPEN (closing) or in a
+    fragmented send are skipped, a failing write is ignored (the connection is being
+    lost and its handler will remove it)."""
+    opened = State.OPEN
+    for ws in connections:
+        if ws.protocol.state is not opened or ws.send_in_progress is not None:
+            continue
+        try:
+            ws.transport.write(frame)
+        except Exception:  # as broadcast: one bad socket must not stop the others
+            pass
 
 
 class Conn:
@@ -153,6 +177,9 @@ class Hub:
         self.seen_u: dict[str, int] = {}   # highest lastUpdateId seen per symbol (snapshot or diff)
         self.tickers_sent: dict[tuple[str, str], tuple] = {}
         self.events = 0
+        #: frames held while a batch of notifications is handled (None: write at once)
+        self.outbox: list[tuple[set, bytes]] | None = None
+        self.held_ms: list[int] = []
         #: publish -> written-to-every-socket times (ms) of recent depth diffs and trades,
         #: for /stats: what the gateway adds, apart from the clients' own delays
         self.fanout_ms: deque[float] = deque(maxlen=20_000)
@@ -207,10 +234,49 @@ class Hub:
             return
         body = json.dumps(data, separators=(",", ":"))
         self.events += 1
+        send = fan_out if self.outbox is None else self._hold
         if raw:
-            broadcast(raw, body)
+            send(raw, text_frame(body))
         if comb:
-            broadcast(comb, f'{{"stream":"{name}","data":{body}}}')
+            send(comb, text_frame(f'{{"stream":"{name}","data":{body}}}'))
+
+    def _written(self, published_ms: int) -> None:
+        """A fan-out of an event published at ``published_ms`` is written (or, in a
+        batch, will be: timed at the batch's end)."""
+        if self.outbox is None:
+            self.fanout_ms.append(time.time() * 1000 - published_ms)
+        else:
+            self.held_ms.append(published_ms)
+
+    def _hold(self, connections, frame: bytes) -> None:
+        self.outbox.append((connections, frame))
+
+    def _flush_outbox(self) -> None:
+        """The frames held while a batch of notifications was handled: one write per
+        connection (its frames in emit order), or a plain fan-out if there is one."""
+        out, self.outbox = self.outbox, None
+        if len(out) == 1:
+            fan_out(*out[0])
+        elif out:
+            per: dict = {}
+            for connections, frame in out:
+                for ws in connections:
+                    frames = per.get(ws)
+                    if frames is None:
+                        per[ws] = [frame]
+                    else:
+                        frames.append(frame)
+            opened = State.OPEN
+            for ws, frames in per.items():
+                if ws.protocol.state is not opened or ws.send_in_progress is not None:
+                    continue
+                try:
+                    ws.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+                except Exception:  # as fan_out
+                    pass
+        now = time.time() * 1000
+        self.fanout_ms.extend(now - t for t in self.held_ms)
+        self.held_ms.clear()
 
     def stats(self) -> dict:
         lags = sorted(self.fanout_ms)
@@ -241,6 +307,20 @@ class Hub:
             self._reload(s)
 
     # -- notifications from the matcher ----------------------------------------------------
+    def on_messages(self, batch: list[str]) -> None:
+        """Notifications received together: handled in order, and what they emit is
+        written once per connection at the end (same callback: no subscription change
+        and no other write can come in between)."""
+        if len(batch) == 1:
+            self.on_message(batch[0])
+            return
+        self.outbox = []
+        try:
+            for raw in batch:
+                self.on_message(raw)
+        finally:
+            self._flush_outbox()
+
     def on_message(self, raw: str) -> None:
         try:
             msg = json.loads(raw)
@@ -325,7 +405,7 @@ class Hub:
         p.first, p.bids, p.asks = None, {}, {}
         for n in st.depth_names(sym, speed):
             self.emit(n, ev)
-        self.fanout_ms.append(time.time() * 1000 - p.event_ms)
+        self._written(p.event_ms)
 
     def _book_changed(self, sym: str) -> None:
         book = self.books[sym]
@@ -368,7 +448,7 @@ class Hub:
         if self.wanted(names["trade"]):
             for t in trades:
                 self.emit(names["trade"], st.trade_event(sym, t, e))
-            self.fanout_ms.append(time.time() * 1000 - trades[-1]["time"])
+            self._written(trades[-1]["time"])
         if self.wanted(names["aggTrade"]):
             from chalicelib.api.market import aggregate_trades  # REST aggTrades' grouping: one definition
 

@@ -280,7 +280,8 @@ class Gateway:
 
     # -- Redis side ------------------------------------------------------------------------
     def _listen(self, loop) -> None:
-        """Thread: the matcher's channels, handed to the loop message by message.  A lost
+        """Thread: the matcher's channels, handed to the loop in batches (every message
+        already received; under load a batch's frames reach each socket in one write).  A lost
         subscription is re-made, and every book re-read (clients see a U jump)."""
         channels = [md.channel(s, self.prefix) for s in self.symbols]
         first = True
@@ -294,8 +295,13 @@ class Gateway:
                 first = False
                 while not self.stop.is_set():
                     msg = pubsub.get_message(timeout=0.5)
-                    if msg and msg["type"] == "message":
-                        loop.call_soon_threadsafe(self.hub.on_message, msg["data"])
+                    batch = []
+                    while msg:  # what has arrived meanwhile goes in the same hand-over
+                        if msg["type"] == "message":
+                            batch.append(msg["data"])
+                        msg = pubsub.get_message(timeout=0.0)
+                    if batch:
+                        loop.call_soon_threadsafe(self.hub.on_messages, batch)
             except Exception:  # an outage: say so, retry
                 self.subscribed.clear()
                 logger.exception("redis subscription lost")

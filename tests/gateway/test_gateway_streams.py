@@ -249,3 +249,26 @@ def test_kline_closes_and_empty_candles(gateway, redis):
         empty = recv_until(ws, lambda m: m["k"]["t"] > opened, timeout=10)["k"]
         assert empty["n"] == 0 and empty["f"] == -1 and empty["L"] == -1 and not empty["x"]
         assert empty["o"] == empty["h"] == empty["l"] == empty["c"] == "0.05310000" and empty["v"] == "0.00000000"
+
+
+def test_notifications_received_together_reach_every_subscriber_in_order(gateway, redis):
+    """Notifications the gateway reads from Redis at once are handed over as one batch
+    and written to each connection in one go: every frame still arrives, whole and in
+    publish order, on raw and combined connections alike."""
+    with connect(f"{gateway.url}/ws/ethbtc@trade") as raw, \
+            connect(f"{gateway.url}/stream?streams=ethbtc@trade/ethbtc@depth@100ms") as comb:
+        # ids below any real one: the gateway's last trade id (its klines' "L") stays as it was
+        t0, now = -4, int(time.time() * 1000)
+        pipe = redis.pipeline(transaction=True)  # delivered back to back to the gateway's subscription
+        for i in range(4):
+            doc = {"id": t0 + i, "price": "0.05000000", "qty": "1.00000000", "quoteQty": "0.05000000",
+                   "time": now, "isBuyerMaker": False, "isBestMatch": True, "o": 1}
+            pipe.publish(md.channel(SYM), json.dumps({"e": "trade", "s": SYM, "t": [doc]}))
+        pipe.execute()
+        got_raw = [recv_until(raw, lambda m: m["t"] < 0)["t"]] + [json.loads(raw.recv(5))["t"] for _ in range(3)]
+        got_comb = []
+        while len(got_comb) < 4:
+            m = recv_until(comb, lambda m: m["stream"] == "ethbtc@trade" and m["data"]["t"] < 0)
+            assert set(m) == {"stream", "data"}
+            got_comb.append(m["data"]["t"])
+    assert got_raw == got_comb == [t0, t0 + 1, t0 + 2, t0 + 3]
