@@ -24,11 +24,12 @@ import heapq
 import json
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
 
+from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
@@ -48,7 +49,7 @@ def text_frame(text: str) -> bytes:
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
-def fan_out(connections, frame: bytes) -> None:
+def fan_out(connections: Iterable[ServerConnection], frame: bytes) -> None:
     """Write a serialised frame to every open connection, what ``websockets.broadcast``
     does without its per-connection framing: connections not OPEN (closing) or in a
     fragmented send are skipped, a failing write is ignored (the connection is being
@@ -68,7 +69,7 @@ class Conn:
 
     __slots__ = ("ws", "combined", "streams", "recent", "opened")
 
-    def __init__(self, ws, combined: bool):
+    def __init__(self, ws: ServerConnection, combined: bool):
         self.ws = ws
         self.combined = combined
         self.streams: dict[str, None] = {}  # ordered set, as LIST_SUBSCRIPTIONS reports it
@@ -82,10 +83,11 @@ class Throttle:
 
     __slots__ = ("loop", "period", "fn", "last", "handle")
 
-    def __init__(self, loop, period: float, fn: Callable[[], None]):
+    def __init__(self, loop: asyncio.AbstractEventLoop, period: float, fn: Callable[[], object]):
+        # fn's result is ignored (a kline flush returns the task it starts)
         self.loop, self.period, self.fn = loop, period, fn
         self.last = -1e9
-        self.handle = None
+        self.handle: asyncio.TimerHandle | None = None
 
     def poke(self) -> None:
         now = self.loop.time()
@@ -150,23 +152,23 @@ class Book:
 class Pending:
     """A diff stream's update window being merged."""
 
+    throttle: Throttle          # flushes the window at most once per update speed
     first: int | None = None
     last: int = -1
     event_ms: int = 0
     bids: dict[str, str] = field(default_factory=dict)
     asks: dict[str, str] = field(default_factory=dict)
-    throttle: Throttle | None = None
 
 
 class Hub:
-    def __init__(self, redis, prefix: str, symbols: list[str], loop=None):
+    def __init__(self, redis, prefix: str, symbols: list[str], loop: asyncio.AbstractEventLoop | None = None):
         self.redis = redis
         self.prefix = prefix
         self.symbols = list(symbols)
         self.symbol_set = set(symbols)
         self.loop = loop or asyncio.get_running_loop()
-        self.raw: dict[str, set] = {}   # stream name -> connections (websockets') wanting raw payloads
-        self.comb: dict[str, set] = {}  # ... wanting the combined wrapper
+        self.raw: dict[str, set[ServerConnection]] = {}   # stream name -> connections wanting raw payloads
+        self.comb: dict[str, set[ServerConnection]] = {}  # ... wanting the combined wrapper
         self.conns: set[Conn] = set()
         self.books = {s: Book() for s in symbols}
         self.pending: dict[tuple[str, int], Pending] = {}
@@ -178,7 +180,7 @@ class Hub:
         self.tickers_sent: dict[tuple[str, str], tuple] = {}
         self.events = 0
         #: frames held while a batch of notifications is handled (None: write at once)
-        self.outbox: list[tuple[set, bytes]] | None = None
+        self.outbox: list[tuple[set[ServerConnection], bytes]] | None = None
         self.held_ms: list[int] = []
         #: publish -> written-to-every-socket times (ms) of recent depth diffs and trades,
         #: for /stats: what the gateway adds, apart from the clients' own delays
@@ -188,7 +190,7 @@ class Hub:
     def wanted(self, name: str) -> bool:
         return name in self.raw or name in self.comb
 
-    def _sets(self, conn: Conn) -> dict[str, set]:
+    def _sets(self, conn: Conn) -> dict[str, set[ServerConnection]]:
         return self.comb if conn.combined else self.raw
 
     def subscribe(self, conn: Conn, names) -> None:
@@ -234,11 +236,10 @@ class Hub:
             return
         body = json.dumps(data, separators=(",", ":"))
         self.events += 1
-        send = fan_out if self.outbox is None else self._hold
         if raw:
-            send(raw, text_frame(body))
+            self._send(raw, text_frame(body))
         if comb:
-            send(comb, text_frame(f'{{"stream":"{name}","data":{body}}}'))
+            self._send(comb, text_frame(f'{{"stream":"{name}","data":{body}}}'))
 
     def _written(self, published_ms: int) -> None:
         """A fan-out of an event published at ``published_ms`` is written (or, in a
@@ -248,17 +249,21 @@ class Hub:
         else:
             self.held_ms.append(published_ms)
 
-    def _hold(self, connections, frame: bytes) -> None:
-        self.outbox.append((connections, frame))
+    def _send(self, connections: set[ServerConnection], frame: bytes) -> None:
+        """Written at once, or, while a batch is handled, held for its single write."""
+        if self.outbox is None:
+            fan_out(connections, frame)
+        else:
+            self.outbox.append((connections, frame))
 
-    def _flush_outbox(self) -> None:
-        """The frames held while a batch of notifications was handled: one write per
-        connection (its frames in emit order), or a plain fan-out if there is one."""
-        out, self.outbox = self.outbox, None
+    def _flush_outbox(self, out: list[tuple[set[ServerConnection], bytes]]) -> None:
+        """The frames held (``out``, the outbox) while a batch of notifications was handled:
+        one write per connection (its frames in emit order), or a plain fan-out if there is one."""
+        self.outbox = None
         if len(out) == 1:
             fan_out(*out[0])
         elif out:
-            per: dict = {}
+            per: dict[ServerConnection, list[bytes]] = {}
             for connections, frame in out:
                 for ws in connections:
                     frames = per.get(ws)
@@ -314,12 +319,13 @@ class Hub:
         if len(batch) == 1:
             self.on_message(batch[0])
             return
-        self.outbox = []
+        outbox: list[tuple[set[ServerConnection], bytes]] = []
+        self.outbox = outbox
         try:
             for raw in batch:
                 self.on_message(raw)
         finally:
-            self._flush_outbox()
+            self._flush_outbox(outbox)
 
     def on_message(self, raw: str) -> None:
         try:
@@ -378,13 +384,12 @@ class Hub:
         key = (sym, speed)
         if not any(self.wanted(n) for n in names):
             p = self.pending.pop(key, None)
-            if p and p.throttle:
+            if p is not None:
                 p.throttle.cancel()
             return
         p = self.pending.get(key)
         if p is None:
-            p = self.pending[key] = Pending()
-            p.throttle = Throttle(self.loop, speed / 1000, lambda: self._flush_diff(sym, speed))
+            p = self.pending[key] = Pending(Throttle(self.loop, speed / 1000, lambda: self._flush_diff(sym, speed)))
         if p.first is not None and diff["U"] != p.last + 1:
             self._flush_diff(sym, speed)  # never merge across a gap or a reset
         if p.first is None:

@@ -26,9 +26,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from chalicelib import marketdata as md
@@ -36,6 +37,9 @@ from chalicelib.api.origin import client_address
 
 from . import streams as st
 from .hub import Conn, Hub
+
+if TYPE_CHECKING:
+    from .userdata import UserStreams
 
 logger = logging.getLogger("gateway")
 
@@ -85,16 +89,37 @@ class Gateway:
         from chalicelib.clients import get_clients
         from chalicelib.symbols import load_catalog
 
-        clients = get_clients() if redis is None or prefix is None else None
+        if redis is None or prefix is None:
+            clients = get_clients()
+            redis = clients.redis if redis is None else redis
+            prefix = clients.settings.redis_key_prefix if prefix is None else prefix
         self.config = config
-        self.redis = redis if redis is not None else clients.redis
-        self.prefix = prefix if prefix is not None else clients.settings.redis_key_prefix
+        self.redis = redis
+        self.prefix: str = prefix
         self.symbols = list(symbols or sorted(load_catalog().symbols))
-        self.hub: Hub | None = None
+        self._hub: Hub | None = None            # made by run(), on its event loop
+        self._users: UserStreams | None = None  # likewise
+        #: stream connections (/ws, /stream) between process_request and their handler,
+        #: which takes its Conn from here (a connection not in it is a WebSocket API one);
+        #: one whose handshake fails after process_request never reaches a handler: the
+        #: ticker forgets it here as in the hub (a weak dict would not: the Conn holds it)
+        self._opening: dict[ServerConnection, Conn] = {}
         self.subscribed = threading.Event()   # the Redis subscription is live
         self.stop = threading.Event()
-        self.server = None
+        self.server: Server | None = None
         self.port = config.port
+
+    @property
+    def hub(self) -> Hub:
+        if self._hub is None:
+            raise RuntimeError("the gateway's hub exists only while Gateway.run() runs")
+        return self._hub
+
+    @property
+    def users(self) -> UserStreams:
+        if self._users is None:
+            raise RuntimeError("the gateway's user data streams exist only while Gateway.run() runs")
+        return self._users
 
     # -- HTTP side: routing, health ----------------------------------------------------------
     def _parse_streams(self, text: str) -> list[str] | None:
@@ -118,46 +143,48 @@ class Gateway:
             resp = conn.respond(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, body)
             resp.headers["Content-Type"] = "application/json"
             return resp
+        streams: tuple[bool, list[str]] | None  # (combined, names); None: the WebSocket API
         if path == "/stream":
             raw = parse_qs(url.query).get("streams", [""])[0]
             names = self._parse_streams(raw)
             if names is None:
                 return self._http_error(conn, -1100, "Illegal characters found in parameter 'streams'; "
                                                      f"at most {MAX_STREAMS} valid stream names separated by '/'.")
-            conn.gw_state = (True, names)
+            streams = (True, names)
         elif path == "/ws-api/v3":
-            conn.gw_state = None  # the WebSocket API
+            streams = None  # the WebSocket API
         elif path == "/ws" or path.startswith("/ws/"):
             name = path[4:]
             stream = st.parse(name, self.hub.symbol_set) if name else None
-            conn.gw_state = (False, [name] if stream else [])
+            streams = (False, [name] if stream else [])
         else:
             return self._http_error(conn, -1100, f"Unknown path '{path}': use /ws/<stream>, /stream?streams=..., "
                                                  "/ws-api/v3 or /healthz.", HTTPStatus.NOT_FOUND)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return self._http_error(conn, -1100, "A WebSocket upgrade is required on this path.",
                                     HTTPStatus.UPGRADE_REQUIRED)
-        if conn.gw_state is not None:
+        if streams is not None:
             # subscribed before the handshake answer goes out: a client that sees the
             # connection open is already receiving its streams (no race with the handler)
-            combined, names = conn.gw_state
-            conn.gw_conn = Conn(conn, combined)
-            self.hub.add(conn.gw_conn)
-            self.hub.subscribe(conn.gw_conn, names)
+            combined, names = streams
+            self._opening[conn] = sub = Conn(conn, combined)
+            self.hub.add(sub)
+            self.hub.subscribe(sub, names)
         return None
 
     @staticmethod
-    def _http_error(conn, code: int, msg: str, status=HTTPStatus.BAD_REQUEST) -> Response:
+    def _http_error(conn: ServerConnection, code: int, msg: str, status=HTTPStatus.BAD_REQUEST) -> Response:
         resp = conn.respond(status, json.dumps({"code": code, "msg": msg}) + "\n")
         resp.headers["Content-Type"] = "application/json"
         return resp
 
     # -- a connection ----------------------------------------------------------------------
     async def handle(self, ws: ServerConnection) -> None:
-        if getattr(ws, "gw_state", None) is None:
+        conn = self._opening.pop(ws, None)
+        if conn is None:
             await self.handle_api(ws)
             return
-        conn, hub = ws.gw_conn, self.hub
+        hub = self.hub
         try:
             async with asyncio.timeout(self.config.max_lifetime_s):
                 async for message in ws:
@@ -180,17 +207,17 @@ class Gateway:
         ip = await asyncio.to_thread(client_address, (ws.remote_address or ("0.0.0.0",))[0],
                                      ws.request.headers if ws.request else {})
         session = wsapi.Session(ip, query.get("returnRateLimits", ["true"])[-1].lower() != "false")
-        session.userdata = self.users.connection(ws)
+        session.userdata = userdata = self.users.connection(ws)
         try:
             async with asyncio.timeout(self.config.max_lifetime_s):
                 async for message in ws:
                     reply = await asyncio.to_thread(wsapi.handle, message, session)
                     await ws.send(json.dumps(reply, separators=(",", ":"), default=str))
-                    session.userdata.flush()  # user data events held while a subscribe was answered
+                    userdata.flush()  # user data events held while a subscribe was answered
         except TimeoutError:
             await ws.close(1000, "Connection lifetime reached")
         finally:
-            session.userdata.close()
+            userdata.close()
 
     @staticmethod
     def _within_rate(conn: Conn) -> bool:
@@ -214,7 +241,7 @@ class Gateway:
                 raise RequestError(3, "Invalid JSON: expected value at line 1 column 1") from None
         try:
             req = json.loads(message)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:  # what json.loads raises for any bad text
             raise RequestError(3, f"Invalid JSON: {exc.msg.lower()} at line {exc.lineno} column {exc.colno}") \
                 from None
         if not isinstance(req, dict):
@@ -274,12 +301,12 @@ class Gateway:
         from .hub import now_ms
 
         body = json.dumps({"e": "serverShutdown", "E": now_ms()}, separators=(",", ":"))
-        conns = list(self.hub.conns) if self.hub else []
+        conns = list(self._hub.conns) if self._hub else []
         broadcast([c.ws for c in conns if not c.combined], body)
         broadcast([c.ws for c in conns if c.combined], f'{{"stream":"!serverShutdown","data":{body}}}')
 
     # -- Redis side ------------------------------------------------------------------------
-    def _listen(self, loop) -> None:
+    def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
         """Thread: the matcher's channels, handed to the loop in batches (every message
         already received; under load a batch's frames reach each socket in one write).  A lost
         subscription is re-made, and every book re-read (clients see a U jump)."""
@@ -329,6 +356,7 @@ class Gateway:
         for conn in list(self.hub.conns):
             if conn.ws.protocol.state is State.CLOSED:
                 self.hub.remove(conn)
+                self._opening.pop(conn.ws, None)
                 continue
             transport = getattr(conn.ws, "transport", None)
             if transport is not None and transport.get_write_buffer_size() > self.config.max_write_buffer:
@@ -339,15 +367,15 @@ class Gateway:
         # the WebSocket API's blocking requests (an order waits up to seconds for the
         # matcher): more threads than asyncio's default of cpu + 4
         loop.set_default_executor(ThreadPoolExecutor(API_WORKERS, thread_name_prefix="ws-api"))
-        self.hub = Hub(self.redis, self.prefix, self.symbols, loop)
+        hub = self._hub = Hub(self.redis, self.prefix, self.symbols, loop)
         from .userdata import UserStreams
 
-        self.users = UserStreams(self.redis, self.prefix, loop)
-        self.users.start()
+        users = self._users = UserStreams(self.redis, self.prefix, loop)
+        users.start()
         listener = threading.Thread(target=self._listen, args=(loop,), daemon=True, name="gateway-redis")
         listener.start()
         await asyncio.to_thread(self.subscribed.wait, 10)
-        await self.hub.load()
+        await hub.load()
         from .wstrading import warm_up
 
         loop.run_in_executor(None, warm_up)  # in the background: serving does not wait for it
@@ -371,4 +399,4 @@ class Gateway:
             finally:
                 ticker.cancel()
                 self.stop.set()
-                self.users.stop.set()
+                users.stop.set()

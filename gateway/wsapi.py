@@ -18,11 +18,15 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from chalicelib.api import account, market, trading
 from chalicelib.errors import ExchangeError, Failure, Reason
 
 from . import wstrading
+
+if TYPE_CHECKING:
+    from .userdata import UserConn
 
 #: WebSocket API method -> the REST operation's handler (its Op is found by the function,
 #: as the HTTP routes find theirs): public ones, signed reads, and trading (gateway.wstrading).
@@ -50,7 +54,7 @@ class Session:
         self.principal = None
         self.api_key: str | None = None
         self.authorized_since: int | None = None
-        self.userdata = None  # gateway.userdata.UserConn: this connection's user data stream subscriptions
+        self.userdata: UserConn | None = None  # this connection's user data stream subscriptions
 
     def status(self) -> dict:
         return {"apiKey": self.api_key, "authorizedSince": self.authorized_since,
