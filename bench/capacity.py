@@ -349,8 +349,7 @@ def main(argv=None) -> int:
     rates = [int(r) for r in args.rates.split(",")]
     group_counts = [int(g) for g in args.groups.split(",")]
 
-    from bench.pipeline import make_accounts, start_servers
-
+    from bench.pipeline import make_accounts, start_servers, stop_all
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on a kill too
     tmp = Path(tempfile.mkdtemp(prefix="bench-capacity-"))
@@ -394,17 +393,7 @@ def main(argv=None) -> int:
             Path(args.json).write_text(json.dumps(all_runs, indent=2, default=str))
         return 0
     finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for s in servers:
-            try:
-                s.stop()
-            except Exception:
-                pass
+        stop_all(procs, servers)
 
 
 def report(groups: int, rate: int, runs: list[list[dict]]) -> dict:

@@ -124,6 +124,22 @@ def start_servers(tmp: Path):
     return env, procs, servers, url, LOCAL_AWS_CREDENTIALS
 
 
+def stop_all(procs, servers) -> None:
+    """Stop a run's processes (SIGTERM, then SIGKILL after 10 s) and then the servers
+    of :func:`start_servers`, whatever state the run ended in."""
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    for s in servers:
+        try:
+            s.stop()
+        except Exception:  # teardown: the next server is stopped regardless
+            pass
+
+
 def make_accounts(n: int) -> list[int]:
     from chalicelib import admin
     from chalicelib.accounts import ensure_account
@@ -559,17 +575,7 @@ def main(argv=None) -> int:
     finally:
         if matcher and matcher.poll() is None:
             matcher.kill()
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for s in servers:
-            try:
-                s.stop()
-            except Exception:
-                pass
+        stop_all(procs, servers)
 
 
 if __name__ == "__main__":

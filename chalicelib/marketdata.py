@@ -99,15 +99,11 @@ def channel(symbol: str, prefix: str | None = None) -> str:
 
 
 # -- formatting -----------------------------------------------------------------------
-def _spec(symbol: str):
-    from chalicelib.symbols import load_catalog
-
-    return load_catalog().symbol(symbol)
-
-
 def _decimals(symbol: str) -> tuple[int, int]:
     """(price decimals, quantity decimals) as Binance prints them."""
-    spec = _spec(symbol)
+    from chalicelib.symbols import spec_of
+
+    spec = spec_of(symbol)
     return (spec.quote_precision, spec.base_precision) if spec else (8, 8)
 
 
