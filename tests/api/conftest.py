@@ -179,17 +179,33 @@ def matcher(exchange_env, app_module, tmp_path_factory):
     import os
     import subprocess
     import sys
+    import urllib.request
 
     from chalicelib.api import trading
+    from chalicelib.symbols import load_catalog
+    from tests.conftest import free_port
 
     log = tmp_path_factory.mktemp("matcher") / "matcher.log"
     fh = open(log, "wb")
+    health = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "matcher"], cwd=str(ROOT), stdout=fh, stderr=subprocess.STDOUT,
-                            env={**os.environ, **exchange_env})
+                            env={**os.environ, **exchange_env, "MATCHER_HEALTH_PORT": str(health)})
     trading.RESULT_WAIT_S = 3.0
     trading.CANCEL_WAIT_S = 3.0
-    time.sleep(1.0)
-    assert proc.poll() is None, log.read_text()[-3000:]
+    # ready when it matches every symbol (leases taken, books recovered): the first order
+    # of a test is then answered as fast as any, however slow the machine is today
+    want = sorted(load_catalog().symbols)
+    deadline = time.time() + 60
+    while True:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=2) as resp:
+                if json.loads(resp.read())["symbols"] == want:
+                    break
+        except OSError:
+            pass
+        assert time.time() < deadline, "the matcher did not take its symbols in 60 s:\n" + log.read_text()[-3000:]
+        time.sleep(0.1)
     yield log
     trading.RESULT_WAIT_S = 0.3
     trading.CANCEL_WAIT_S = 0.3
