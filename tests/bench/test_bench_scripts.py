@@ -24,13 +24,33 @@ SCRIPTS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_benchmark_smoke(name, tmp_path):
-    argv, expect = SCRIPTS[name]
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    """Every script started at once (they mostly wait on their own servers' start-up,
+    so side by side they take about as long as the slowest alone); each test then
+    waits for its own."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    proc = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=240)
-    out = proc.stdout + proc.stderr
+    out_dir = tmp_path_factory.mktemp("bench-smoke")
+    runs = {}
+    for name, (argv, _) in SCRIPTS.items():
+        fh = open(out_dir / f"{name}.out", "w+")
+        runs[name] = (subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=fh,
+                                       stderr=subprocess.STDOUT, text=True), fh)
+    yield runs
+    for proc, fh in runs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        fh.close()
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_benchmark_smoke(name, smoke_runs):
+    proc, fh = smoke_runs[name]
+    _, expect = SCRIPTS[name]
+    proc.wait(timeout=300)
+    fh.seek(0)
+    out = fh.read()
     assert proc.returncode == 0, out[-4000:]
     assert expect in out, out[-4000:]
     assert "Traceback" not in out, out[-4000:]
