@@ -180,6 +180,10 @@ BACKOFF_FIRST = 0.2   # s before restarting a process that died
 BACKOFF_MAX = 10.0    # the wait doubles with each quick death or failed restart, up to this
 STABLE_AFTER = 30.0   # a process up this long is healthy again: its next restart waits BACKOFF_FIRST
 RESTART_TIMEOUT = 60.0  # a restarted process not healthy by then is started again
+# a running process restarted with others (its upstream came back: it holds dead connections)
+# gets this long after SIGTERM before SIGKILL; killing it is safe (restart is normal) and a
+# process stuck on a dead server must not hold the whole stack's recovery for 10 s
+RESTART_GRACE = 2.0
 
 
 class ChildProcess:
@@ -204,19 +208,22 @@ class ChildProcess:
             except ProcessLookupError:
                 pass
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, and SIGKILL if it is still there after ``timeout`` seconds."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """SIGTERM, and SIGKILL if it is still there after ``timeout`` seconds.  True if
+        it had to be killed."""
         if self.popen.poll() is not None:
-            return
+            return False
         self.terminate()
         try:
             self.popen.wait(timeout)
+            return False
         except subprocess.TimeoutExpired:
             try:
                 os.killpg(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.popen.wait()
+            return True
 
 
 def become_subreaper() -> bool:
@@ -272,8 +279,8 @@ class Postmaster:
     def terminate(self) -> None:
         pass
 
-    def stop(self, timeout: float = 10.0) -> None:
-        pass
+    def stop(self, timeout: float = 10.0) -> bool:
+        return False
 
 
 @dataclass
@@ -357,8 +364,8 @@ class Supervisor:
         launched = []
         for svc in group:
             try:
-                if svc.proc is not None:
-                    svc.proc.stop()
+                if svc.proc is not None and svc.proc.stop(RESTART_GRACE):
+                    say(f"{clock()} {svc.name} did not stop within {RESTART_GRACE:.0f} s of SIGTERM; killed it")
                 svc.proc = svc.launch()
                 svc.started = time.monotonic()
                 svc.due = None
