@@ -295,6 +295,10 @@ class Service:
     after_dependents: Callable[[], None] | None = None  # then, once its dependents are back (moto: users)
     # restarted once this one is back (they hold its connections or ids); a callable is asked each time
     dependents: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
+    # stopped in tiers, each tier's processes together (SIGTERM to all, then wait): 0 the
+    # clients of the whole stack (the market maker cancels its orders), 1 the apps, 2 the
+    # servers the apps need to stop cleanly (their leases, their connections)
+    stop_tier: int = 1
     proc: ChildProcess | Postmaster | None = None
     restarts: int = 0
     started: float = 0.0
@@ -411,9 +415,17 @@ class Supervisor:
     def stop_all(self) -> None:
         """Stop every process, the last started first."""
         self.stopping = True
-        for svc in reversed(list(self.services.values())):
-            if svc.proc is not None:
-                svc.proc.stop()
+        running = [(svc, svc.proc) for svc in reversed(list(self.services.values())) if svc.proc is not None]
+        for tier in sorted({svc.stop_tier for svc, _ in running}):
+            together = [(svc, proc) for svc, proc in running if svc.stop_tier == tier]
+            t0 = time.monotonic()
+            for _, proc in together:
+                proc.terminate()
+            for svc, proc in together:
+                killed = proc.stop()
+                took = time.monotonic() - t0
+                if killed or took > 2.0:
+                    say(f"  {svc.name} {'was killed after' if killed else 'stopped in'} {took:.1f} s")
 
 
 def first_line(exc: BaseException) -> str:
@@ -590,7 +602,7 @@ class LocalStack:
             if postgres.embedded is not None:  # already running: watched from here on
                 self.sup.start(Service("postgres", lambda: restarted_postmaster(postgres),
                                        lambda: postgres_ready(url), self.state_dir / "pgdata" / "log",
-                                       dependents=("dataapi", *matcher_services())))
+                                       dependents=("dataapi", *matcher_services()), stop_tier=2))
 
     def start_redis(self, resources: contextlib.ExitStack) -> None:
         from devstack import redisserver
@@ -608,7 +620,8 @@ class LocalStack:
             # the matcher, restarted, publishes every book again (and drops trades ahead)
             self.sup.start(Service("redis", self.child("redis", redisserver.embedded_argv(self.state_dir / "redis",
                                                                                           sock)),
-                                   lambda: redis_ready(url), self.logs / "redis.log", dependents=matcher_services()))
+                                   lambda: redis_ready(url), self.logs / "redis.log", dependents=matcher_services(),
+                                   stop_tier=2))
 
     def provision_aws(self) -> None:
         """Tables, Cognito pool + client, bucket; the children get the pool's ids."""
@@ -643,7 +656,7 @@ class LocalStack:
             self.sup.start(Service("moto", self.child("moto", argv, env),
                                    lambda: http_ok(f"http://127.0.0.1:{moto}/moto-api/"), self.logs / "moto.log",
                                    after_restart=self.provision_aws, dependents=self.after_moto,
-                                   after_dependents=self.seed_demo))
+                                   after_dependents=self.seed_demo, stop_tier=2))
 
     def start_dataapi(self) -> None:
         port = self.ports.dataapi
@@ -651,7 +664,8 @@ class LocalStack:
             argv = [sys.executable, "-m", "devstack.dataapi", "--database-url", self.database_url,
                     "--host", "127.0.0.1", "--port", str(port)]
             self.sup.start(Service("dataapi", self.child("dataapi", argv),
-                                   lambda: http_ok(f"http://127.0.0.1:{port}/health"), self.logs / "dataapi.log"))
+                                   lambda: http_ok(f"http://127.0.0.1:{port}/health"), self.logs / "dataapi.log",
+                                   stop_tier=2))
 
     def start_gateway(self) -> None:
         port = self.ports.gateway
@@ -684,7 +698,7 @@ class LocalStack:
         with Step("demo market maker"):
             self.sup.start(Service("marketmaker",
                                    self.child("marketmaker", [sys.executable, "-m", "devstack.marketmaker"]),
-                                   lambda: True, self.logs / "marketmaker.log"))
+                                   lambda: True, self.logs / "marketmaker.log", stop_tier=0))
 
     # -- running ----------------------------------------------------------------------
     def announce(self, as_json: bool) -> None:
@@ -762,7 +776,7 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
                 return 1
             raise
         finally:
-            say("stopping ...", end=" ")
+            say("stopping ...")
 
 
 def down(state_dir: Path, timeout: float = 30.0) -> int:
