@@ -32,9 +32,13 @@ GATEWAY = Unit(
               # session.logon with a Cognito token (gateway/tokenlogon.py): the pool's issuer/JWKS, the app client
               "COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID"),
     access=(
-        # each statement of the WebSocket API's requests runs on its own (no Data API transaction)
+        # each statement of the WebSocket API's requests runs on its own (no Data API transaction) ...
         Access(("rds-data:ExecuteStatement",), ("cluster:DB_CLUSTER_ARN",),
                "WebSocket API signed requests: API keys, accounts, orders, order.place's outbox row"),
+        # ... except a token logon's, which finds or makes the user's account in one, as the API does
+        Access(("rds-data:BeginTransaction", "rds-data:CommitTransaction", "rds-data:RollbackTransaction"),
+               ("cluster:DB_CLUSTER_ARN",),
+               "session.logon with a token: chalicelib/api/auth.py account_for (a first sign-in makes the account)"),
         Access(("dynamodb:PutItem",), ("table:INTENTS_TABLE",), "order.place / cancel: the order's intent"),
         Access(("dynamodb:DescribeTable",), ("table:INTENTS_TABLE",),
                "gateway/wstrading.py warm_up: IntentModel.exists() opens the DynamoDB client before the first order"),
