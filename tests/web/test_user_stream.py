@@ -147,3 +147,47 @@ def test_orders_and_balances_on_push_polling_only_while_the_socket_is_down(pages
     assert _account_requests(log, quiet_since) == []
     rows.first.get_by_role("button").click()
     expect(page.locator("[data-testid=panel-open]")).to_contain_text("No open orders.")
+
+
+def test_user_state_applies_events_on_its_snapshot(pages):
+    """web/js/userfeed.js's UserState, run in the page: events after the snapshot move
+    it, events older than it (or repeated) change nothing, other symbols' orders stay out."""
+    page = pages.new()
+    pages.goto(page, "/trade/BTCUSDT")
+    expect(page.locator("#symbol-select")).to_have_value("BTCUSDT")
+    r = page.evaluate("""async () => {
+      const { UserState } = await import('/js/userfeed.js');
+      const s = new UserState('BTCUSDT', 50);
+      const order = { symbol: 'BTCUSDT', orderId: 7, price: '100.00000000', origQty: '2.00000000',
+                      executedQty: '0.00000000', status: 'NEW', side: 'SELL', type: 'LIMIT', time: 900 };
+      s.reset({ account: { updateTime: 1000, balances: [{ asset: 'BTC', free: '1.00000000', locked: '2.00000000' }] },
+                open: [order], orders: [order], trades: [] });
+      const report = (x, X, z, extra = {}) => ({ e: 'executionReport', E: 1100, s: 'BTCUSDT', c: 'c7', S: 'SELL',
+        o: 'LIMIT', f: 'GTC', q: '2.00000000', p: '100.00000000', P: '0.00000000', x, X, i: 7, z,
+        Z: '0', O: 900, T: 1100, t: -1, ...extra });
+      const out = {};
+      out.stale = s.apply({ e: 'outboundAccountPosition', u: 999, B: [{ a: 'BTC', f: '9', l: '9' }] }).size;
+      out.other = s.apply({ ...report('NEW', 'NEW', '0'), s: 'ETHUSDT', i: 8 }).size;
+      const fill = report('TRADE', 'PARTIALLY_FILLED', '0.50000000',
+        { t: 55, L: '100.00000000', l: '0.50000000', Y: '50.00000000', n: '0.05', N: 'USDT', m: true });
+      s.apply(fill);
+      s.apply(fill);                                   // delivered twice (at least once)
+      out.open = s.openList().map((o) => [o.orderId, o.status, o.executedQty]);
+      out.trades = s.tradeList().map((t) => [t.id, t.qty, t.quoteQty, t.isMaker, t.isBuyer]);
+      s.apply(report('TRADE', 'FILLED', '2.00000000', { t: 56, L: '100', l: '1.5', Y: '150', n: '0', N: 'USDT' }));
+      out.openAfter = s.openList().length;
+      out.history = s.orderList().map((o) => [o.orderId, o.status]);
+      out.oldDeposit = s.apply({ e: 'balanceUpdate', a: 'BTC', d: '5', T: 1000 }).has('balances');
+      s.apply({ e: 'balanceUpdate', a: 'BTC', d: '-0.25000000', T: 1200 });
+      out.afterWithdraw = s.balances.get('BTC').free;
+      s.apply({ e: 'outboundAccountPosition', u: 1200, B: [{ a: 'BTC', f: '0.75000000', l: '0.00000000' },
+                                                            { a: 'USDT', f: '199.95', l: '0' }] });
+      out.balances = s.balanceList().map((b) => [b.asset, b.free, b.locked]);
+      return out;
+    }""")
+    assert r["stale"] == 0 and r["other"] == 0
+    assert r["open"] == [[7, "PARTIALLY_FILLED", "0.50000000"]]
+    assert r["trades"] == [[55, "0.50000000", "50.00000000", True, False]]
+    assert r["openAfter"] == 0 and r["history"] == [[7, "FILLED"]]
+    assert r["oldDeposit"] is False and r["afterWithdraw"] == "0.75000000"
+    assert r["balances"] == [["BTC", "0.75000000", "0.00000000"], ["USDT", "199.95", "0"]]
