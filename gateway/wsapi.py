@@ -77,6 +77,10 @@ class Session:
         return self.principal
 
     def status(self) -> dict:
+        import time
+
+        if self.principal_until is not None and self.principal_until <= time.time():
+            self.logout()  # a token session past its token's expiry is over
         return {"apiKey": self.api_key, "authorizedSince": self.authorized_since,
                 "connectedSince": self.connected_since, "returnRateLimits": self.return_rate_limits,
                 "serverTime": _now_ms(),

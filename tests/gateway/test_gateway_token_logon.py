@@ -125,7 +125,8 @@ def test_a_token_subscription_ends_when_the_token_expires_unless_logged_on_again
         assert time.time() >= exp
         r = c1.request("account.status", {"timestamp": int(time.time() * 1000)})
         assert r["error"] == {"code": -1002, "msg": "Invalid or expired token."}, r
-        assert c1.request("session.status")["result"]["authorizedSince"] is None
+        assert c1.request("session.status")["result"]["authorizedSince"] is None   # the session is over
+        assert c1.request("session.logon", {"token": short})["error"]["code"] == -1002
         assert c1.request("session.subscriptions")["result"] == []
         # connection 2 still streams
         assert c2.request("session.subscriptions")["result"] == [{"subscriptionId": 0}]
