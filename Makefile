@@ -23,7 +23,7 @@ run: $(STAMP)
 # folder runs in which lane: LANES in tests/conftest.py
 test: $(STAMP) lint
 	@sh scripts/ensure-chromium.sh
-	$(PY) -m pytest -n 4 --dist loadgroup
+	$(PY) -m pytest -n 4
 
 ## lint: ruff with the rules in ruff.toml, mypy with mypy.ini (CI fails on a finding, through make test)
 lint: $(STAMP)
