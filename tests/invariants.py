@@ -74,8 +74,9 @@ def explain_locked(tx, account_id: int, asset: str, locked, reserved) -> str:
         if net != left:
             shown = (f"{o['symbol']} {o['side']} {o['type']} {o['status']}, executed {_amount(o['executed_qty'])},"
                      f" reserved {_amount(o['reserved_amount'])}") if o else "not in orders"
+            named = [(e["txn_key"], _amount(e["amount"])) for e in entries]
             lines.append(f"  order {oid} ({shown}): its locked entries net {_amount(net)}"
-                         f" != reserved_left {_amount(left)}: {[(e['txn_key'], _amount(e['amount'])) for e in entries]}")
+                         f" != reserved_left {_amount(left)}: {named}")
     for e in loose:
         lines.append(f"  locked entry of no order: {e['txn_key']} ({e['kind']}) {_amount(e['amount'])}")
     return "\n".join(lines)
