@@ -232,3 +232,30 @@ def data_api_calls(exchange_env):
     events.register("before-call.rds-data", count)
     yield calls
     events.unregister("before-call.rds-data", count)
+
+
+@pytest.fixture(autouse=True)
+def reservations_explained(request):
+    """After each test on the session database: every locked balance is what open
+    orders reserve + pending withdrawals hold (tests/invariants.py).  The invariant
+    holds after every commit, so a test that leaves a bare lock behind (a ledger
+    ``RESERVE`` with no order) is named here, with the entry's txn_key -- not found
+    later as a conservation failure of whichever folder runs next.  Only what the
+    test itself broke is reported (rows already wrong before it are left out), so
+    one offender fails once, not every test after it."""
+    if "migrated_db" not in request.fixturenames:
+        yield
+        return
+    import psycopg
+
+    from chalicelib.db import PgTx
+    from tests.invariants import lock_mismatches, unexplained_locks
+
+    url = request.getfixturevalue("migrated_db")
+    with psycopg.connect(url) as conn:
+        before = lock_mismatches(PgTx(conn))
+    yield
+    with psycopg.connect(url) as conn:
+        locks = unexplained_locks(PgTx(conn), known=before)
+    assert not locks, ("the test left locked balances that no open order or pending withdrawal explains:\n"
+                       + "\n".join(locks))
