@@ -94,7 +94,7 @@ def array_literal(values) -> str:
     """``values`` as one PostgreSQL array literal (None -> NULL) for ``CAST(:p AS type[])``:
     a single string parameter, where a list would be adapted element by element in
     Python (psycopg's list dumper: ~10 % of a big settlement batch's CPU)."""
-    parts = []
+    parts: list[str] = []
     append = parts.append
     for v in values:
         if v is None:
