@@ -194,7 +194,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
     ids = sorted(d.orders)
     rows = {int(r["order_id"]): r for r in tx.query(
         "SELECT order_id, account_id, side, reserved_asset, reserved_left, status FROM orders"
-        " WHERE order_id = ANY(:ids)", {"ids": ids})}
+        " WHERE order_id = ANY(CAST(:ids AS bigint[]))", {"ids": array_literal(ids)})}
     res.statements += 1
     missing = [i for i in ids if i not in rows]
     if missing:
@@ -237,8 +237,8 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
     if updates:
         _update_orders(tx, updates)
         res.statements += 1
-    tx.execute("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = ANY(:ids) AND sent_at IS NULL",
-               {"ids": [a.entry.intent_id for a in applied]})
+    tx.execute("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = ANY(CAST(:ids AS text[]))"
+               " AND sent_at IS NULL", {"ids": array_literal(a.entry.intent_id for a in applied)})
     res.statements += record_cancel_outcomes(tx, todo)
     # the engine's counters go along, so that a book rebuilt from Aurora continues them
     row = tx.one("UPDATE settlement_progress SET last_seq = :hi, fencing_token = :t, updated_at = now(),"
