@@ -60,7 +60,7 @@ def symbol_info(spec, permission_sets: bool = True) -> dict:
         "quoteAssetPrecision": spec.quote_precision, "baseCommissionPrecision": spec.base_precision,
         "quoteCommissionPrecision": spec.quote_precision, "orderTypes": ORDER_TYPES,
         "icebergAllowed": False, "ocoAllowed": False, "otoAllowed": False, "quoteOrderQtyMarketAllowed": True,
-        "allowTrailingStop": False, "cancelReplaceAllowed": True, "amendAllowed": False,
+        "allowTrailingStop": False, "cancelReplaceAllowed": True, "amendAllowed": True,
         "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
         "filters": [
             {"filterType": "PRICE_FILTER", "minPrice": _f(spec.min_price, d), "maxPrice": _f(spec.max_price, d),
