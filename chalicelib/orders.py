@@ -186,6 +186,8 @@ def plan_order(req: OrderRequest, account_id: int, clients=None):
                           quote_order_qty=req.quote_order_qty, stop_price=req.stop_price, stp_mode=req.stp_mode)
     if isinstance(cmd, Reason):
         raise ExchangeError(cmd)
+    if spec.percent_price_by_side is not None and req.price is not None:
+        check_percent_price_by_side(spec, req.side, Decimal(req.price))
     t = cmd.order_type
     if cmd.side == Side.SELL:
         if cmd.quote_qty:
@@ -213,6 +215,33 @@ def plan_order(req: OrderRequest, account_id: int, clients=None):
     if reason is not None:
         raise ExchangeError(reason)
     return spec, cmd, spec.quote_asset, buy_reservation(spec, ticks, cmd.qty)
+
+
+def check_percent_price_by_side(spec, side: str, price: Decimal, now: int | None = None) -> None:
+    """Binance's PERCENT_PRICE_BY_SIDE for an order's ``price``: within the side's
+    multipliers of the average price of the filter's last ``avgPriceMins`` minutes (the
+    last price when 0 or nothing traded in the window), -1013 otherwise.  A symbol that
+    never traded has no reference, and an unreachable cache falls back to Aurora's
+    trades, so an order is never refused for want of market data."""
+    from redis.exceptions import RedisError
+
+    from chalicelib import marketstats, tradehistory
+
+    f = spec.percent_price_by_side
+    at = now if now is not None else now_ms()
+    try:
+        ref = marketstats.average_price(spec.symbol, f.avg_price_mins, at)
+    except RedisError as exc:
+        _log.warning("market data cache unavailable, reference price from Aurora: %r", exc)
+        stats = tradehistory.window_stats([spec.symbol], at - f.avg_price_mins * 60_000).get(spec.symbol)
+        last = tradehistory.last_trades([spec.symbol]).get(spec.symbol)
+        ref = (Decimal(str(stats["quote"])) / Decimal(str(stats["volume"])) if f.avg_price_mins and stats
+               and Decimal(str(stats["volume"])) else Decimal(last["price"]) if last else None)
+    if not ref:
+        return
+    low, high = f.bounds(side, ref)
+    if not low <= price <= high:
+        raise ExchangeError(Reason.FILTER_PERCENT_PRICE_BY_SIDE)
 
 
 def protected_ticks(spec, ref: Decimal) -> int:
