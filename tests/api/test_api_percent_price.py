@@ -59,7 +59,8 @@ def test_order_prices_are_bounded_by_side_around_the_average_price(http):
         assert test_order(user, side, high + TICK) == (400, REFUSED), side
         assert test_order(user, side, low - TICK) == (400, REFUSED), side
     # a stop-limit's price is checked; a MARKET order has none
-    assert test_order(buyer, "BUY", high + TICK, type="STOP_LOSS_LIMIT", stopPrice=str((ref * 2).quantize(TICK))) == (400, REFUSED)
+    stop = str((ref * 2).quantize(TICK))
+    assert test_order(buyer, "BUY", high + TICK, type="STOP_LOSS_LIMIT", stopPrice=stop) == (400, REFUSED)
     assert http.call("POST", "/v3/order/test", seller, {"symbol": SYM, "side": "SELL", "type": "MARKET",
                                                         "quantity": "0.1"}) == (200, {})
     # a real order out of bounds is refused with nothing reserved
