@@ -53,16 +53,22 @@ def _compile_cached(sql: str) -> CompiledSql:
 # Text with no comment, dollar-quoted body or backslash cannot hide a placeholder
 # anywhere but in '..' and ".." (a doubled quote inside one is two adjacent
 # literals here: same result), so one regex pass does: ~50x faster than the
-# character walk on the matcher's big multi-row statements.
-_SIMPLE = re.compile(r"'[^']*'|\"[^\"]*\"|::|:([A-Za-z_][A-Za-z0-9_]*)")
+# character walk on the matcher's big multi-row statements.  A quote the pass finds
+# unpaired (the last group: counting quotes is not enough, a '"' inside '..' pairs
+# nothing) sends the text to the walk, which knows what an unterminated one hides.
+_SIMPLE = re.compile(r"'[^']*'|\"[^\"]*\"|::|:([A-Za-z_][A-Za-z0-9_]*)|(['\"])")
 
 
 def _compile(sql: str) -> CompiledSql:
-    if "$" in sql or "--" in sql or "/*" in sql or "\\" in sql or sql.count("'") % 2 or sql.count('"') % 2:
+    if "$" in sql or "--" in sql or "/*" in sql or "\\" in sql:
         return _compile_walk(sql)
     index: dict[str, int] = {}
+    unpaired = []
 
     def sub(m: re.Match) -> str:
+        if m.group(2) is not None:
+            unpaired.append(m.start())
+            return m.group()
         name = m.group(1)
         if name is None:
             return m.group()
@@ -71,7 +77,8 @@ def _compile(sql: str) -> CompiledSql:
             n = index[name] = len(index) + 1
         return f"${n}"
 
-    return CompiledSql(_SIMPLE.sub(sub, sql), tuple(index))
+    compiled = _SIMPLE.sub(sub, sql)
+    return _compile_walk(sql) if unpaired else CompiledSql(compiled, tuple(index))
 
 
 def _compile_walk(sql: str) -> CompiledSql:

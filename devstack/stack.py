@@ -180,6 +180,10 @@ BACKOFF_FIRST = 0.2   # s before restarting a process that died
 BACKOFF_MAX = 10.0    # the wait doubles with each quick death or failed restart, up to this
 STABLE_AFTER = 30.0   # a process up this long is healthy again: its next restart waits BACKOFF_FIRST
 RESTART_TIMEOUT = 60.0  # a restarted process not healthy by then is started again
+# a running process restarted with others (its upstream came back: it holds dead connections)
+# gets this long after SIGTERM before SIGKILL; killing it is safe (restart is normal) and a
+# process stuck on a dead server must not hold the whole stack's recovery for 10 s
+RESTART_GRACE = 2.0
 
 
 class ChildProcess:
@@ -204,19 +208,22 @@ class ChildProcess:
             except ProcessLookupError:
                 pass
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, and SIGKILL if it is still there after ``timeout`` seconds."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """SIGTERM, and SIGKILL if it is still there after ``timeout`` seconds.  True if
+        it had to be killed."""
         if self.popen.poll() is not None:
-            return
+            return False
         self.terminate()
         try:
             self.popen.wait(timeout)
+            return False
         except subprocess.TimeoutExpired:
             try:
                 os.killpg(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.popen.wait()
+            return True
 
 
 def become_subreaper() -> bool:
@@ -272,8 +279,8 @@ class Postmaster:
     def terminate(self) -> None:
         pass
 
-    def stop(self, timeout: float = 10.0) -> None:
-        pass
+    def stop(self, timeout: float = 10.0) -> bool:
+        return False
 
 
 @dataclass
@@ -288,6 +295,10 @@ class Service:
     after_dependents: Callable[[], None] | None = None  # then, once its dependents are back (moto: users)
     # restarted once this one is back (they hold its connections or ids); a callable is asked each time
     dependents: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
+    # stopped in tiers, each tier's processes together (SIGTERM to all, then wait): 0 the
+    # clients of the whole stack (the market maker cancels its orders), 1 the apps, 2 the
+    # servers the apps need to stop cleanly (their leases, their connections)
+    stop_tier: int = 1
     proc: ChildProcess | Postmaster | None = None
     restarts: int = 0
     started: float = 0.0
@@ -357,8 +368,8 @@ class Supervisor:
         launched = []
         for svc in group:
             try:
-                if svc.proc is not None:
-                    svc.proc.stop()
+                if svc.proc is not None and svc.proc.stop(RESTART_GRACE):
+                    say(f"{clock()} {svc.name} did not stop within {RESTART_GRACE:.0f} s of SIGTERM; killed it")
                 svc.proc = svc.launch()
                 svc.started = time.monotonic()
                 svc.due = None
@@ -404,9 +415,17 @@ class Supervisor:
     def stop_all(self) -> None:
         """Stop every process, the last started first."""
         self.stopping = True
-        for svc in reversed(list(self.services.values())):
-            if svc.proc is not None:
-                svc.proc.stop()
+        running = [(svc, svc.proc) for svc in reversed(list(self.services.values())) if svc.proc is not None]
+        for tier in sorted({svc.stop_tier for svc, _ in running}):
+            together = [(svc, proc) for svc, proc in running if svc.stop_tier == tier]
+            t0 = time.monotonic()
+            for _, proc in together:
+                proc.terminate()
+            for svc, proc in together:
+                killed = proc.stop()
+                took = time.monotonic() - t0
+                if killed or took > 2.0:
+                    say(f"  {svc.name} {'was killed after' if killed else 'stopped in'} {took:.1f} s")
 
 
 def first_line(exc: BaseException) -> str:
@@ -583,7 +602,7 @@ class LocalStack:
             if postgres.embedded is not None:  # already running: watched from here on
                 self.sup.start(Service("postgres", lambda: restarted_postmaster(postgres),
                                        lambda: postgres_ready(url), self.state_dir / "pgdata" / "log",
-                                       dependents=("dataapi", *matcher_services())))
+                                       dependents=("dataapi", *matcher_services()), stop_tier=2))
 
     def start_redis(self, resources: contextlib.ExitStack) -> None:
         from devstack import redisserver
@@ -601,7 +620,8 @@ class LocalStack:
             # the matcher, restarted, publishes every book again (and drops trades ahead)
             self.sup.start(Service("redis", self.child("redis", redisserver.embedded_argv(self.state_dir / "redis",
                                                                                           sock)),
-                                   lambda: redis_ready(url), self.logs / "redis.log", dependents=matcher_services()))
+                                   lambda: redis_ready(url), self.logs / "redis.log", dependents=matcher_services(),
+                                   stop_tier=2))
 
     def provision_aws(self) -> None:
         """Tables, Cognito pool + client, bucket; the children get the pool's ids."""
@@ -636,7 +656,7 @@ class LocalStack:
             self.sup.start(Service("moto", self.child("moto", argv, env),
                                    lambda: http_ok(f"http://127.0.0.1:{moto}/moto-api/"), self.logs / "moto.log",
                                    after_restart=self.provision_aws, dependents=self.after_moto,
-                                   after_dependents=self.seed_demo))
+                                   after_dependents=self.seed_demo, stop_tier=2))
 
     def start_dataapi(self) -> None:
         port = self.ports.dataapi
@@ -644,7 +664,8 @@ class LocalStack:
             argv = [sys.executable, "-m", "devstack.dataapi", "--database-url", self.database_url,
                     "--host", "127.0.0.1", "--port", str(port)]
             self.sup.start(Service("dataapi", self.child("dataapi", argv),
-                                   lambda: http_ok(f"http://127.0.0.1:{port}/health"), self.logs / "dataapi.log"))
+                                   lambda: http_ok(f"http://127.0.0.1:{port}/health"), self.logs / "dataapi.log",
+                                   stop_tier=2))
 
     def start_gateway(self) -> None:
         port = self.ports.gateway
@@ -677,7 +698,7 @@ class LocalStack:
         with Step("demo market maker"):
             self.sup.start(Service("marketmaker",
                                    self.child("marketmaker", [sys.executable, "-m", "devstack.marketmaker"]),
-                                   lambda: True, self.logs / "marketmaker.log"))
+                                   lambda: True, self.logs / "marketmaker.log", stop_tier=0))
 
     # -- running ----------------------------------------------------------------------
     def announce(self, as_json: bool) -> None:
@@ -755,7 +776,7 @@ def up(state_dir: Path, ports: Ports, options: Options, as_json: bool = False) -
                 return 1
             raise
         finally:
-            say("stopping ...", end=" ")
+            say("stopping ...")
 
 
 def down(state_dir: Path, timeout: float = 30.0) -> int:

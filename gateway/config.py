@@ -3,7 +3,7 @@
 :data:`GATEWAY` declares the settings ``python -m gateway`` reads and the AWS actions
 it makes (see :mod:`chalicelib.units`): Redis (the matcher's channels and the market
 cache), and for the WebSocket API's signed requests what the API Lambda uses for them
-(the Data API, the API key master secret), and for its trading requests what
+(the Data API, the API key master secret; for a Cognito token logon the user pool), and for its trading requests what
 the REST order route uses (the order's intent in DynamoDB).  ``infra/stacks/gateway.py`` builds the
 Fargate service, its role, environment and container command from this module, and
 ``tests/infra`` runs ``python -m gateway`` with exactly what the template gives it.
@@ -28,14 +28,22 @@ GATEWAY = Unit(
     name="gateway", entry=" ".join(COMMAND) + " (Fargate service behind the ALB)",
     # every table name: chalicelib.tables' models read them all when the order path imports it
     settings=(*TABLES, "REDIS_URL", "REDIS_AUTH_SECRET_ARN", "REDIS_KEY_PREFIX", "DB_CLUSTER_ARN",
-              "DB_SECRET_ARN", "DB_NAME", "API_KEY_SECRET_ARN", "ORIGIN_VERIFY_SECRET_ARN"),
+              "DB_SECRET_ARN", "DB_NAME", "API_KEY_SECRET_ARN", "ORIGIN_VERIFY_SECRET_ARN",
+              # session.logon with a Cognito token (gateway/tokenlogon.py): the pool's issuer/JWKS, the app client
+              "COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID"),
     access=(
-        # each statement of the WebSocket API's requests runs on its own (no Data API transaction)
+        # each statement of the WebSocket API's requests runs on its own (no Data API transaction) ...
         Access(("rds-data:ExecuteStatement",), ("cluster:DB_CLUSTER_ARN",),
                "WebSocket API signed requests: API keys, accounts, orders, order.place's outbox row"),
+        # ... except a token logon's, which finds or makes the user's account in one, as the API does
+        Access(("rds-data:BeginTransaction", "rds-data:CommitTransaction", "rds-data:RollbackTransaction"),
+               ("cluster:DB_CLUSTER_ARN",),
+               "session.logon with a token: chalicelib/api/auth.py account_for (a first sign-in makes the account)"),
         Access(("dynamodb:PutItem",), ("table:INTENTS_TABLE",), "order.place / cancel: the order's intent"),
         Access(("dynamodb:DescribeTable",), ("table:INTENTS_TABLE",),
                "gateway/wstrading.py warm_up: IntentModel.exists() opens the DynamoDB client before the first order"),
+        Access(("cognito-idp:AdminGetUser",), ("userpool:COGNITO_USER_POOL_ID",),
+               "session.logon with a token: the e-mail of a first-time Cognito sign-in (as the API's auth)"),
         Access(("secretsmanager:GetSecretValue",),
                ("secret:DB_SECRET_ARN", "secret:API_KEY_SECRET_ARN", "secret:REDIS_AUTH_SECRET_ARN",
                 "secret:ORIGIN_VERIFY_SECRET_ARN"),

@@ -211,9 +211,13 @@ class Gateway:
         try:
             async with asyncio.timeout(self.config.max_lifetime_s):
                 async for message in ws:
-                    reply = await asyncio.to_thread(wsapi.handle, message, session)
-                    await ws.send(json.dumps(reply, separators=(",", ":"), default=str))
-                    userdata.flush()  # user data events held while a subscribe was answered
+                    userdata.busy = True
+                    try:
+                        reply = await asyncio.to_thread(wsapi.handle, message, session)
+                        await ws.send(json.dumps(reply, separators=(",", ":"), default=str))
+                    finally:
+                        # user data events held while a subscribe was answered; token expiry timer
+                        userdata.after_request()
         except TimeoutError:
             await ws.close(1000, "Connection lifetime reached")
         finally:

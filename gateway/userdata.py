@@ -1,5 +1,6 @@
 """The user data stream over the WebSocket API (``/ws-api/v3``):
-``userDataStream.subscribe`` (the logged-on account, ``session.logon``),
+``userDataStream.subscribe`` (the logged-on account, ``session.logon`` with an API key
+or, the web app's way, a Cognito token: :mod:`gateway.tokenlogon`),
 ``userDataStream.subscribe.signature`` (any account whose key signs the request),
 ``userDataStream.unsubscribe`` (one subscription or all) and ``session.subscriptions``;
 events go out as Binance sends them, ``{"subscriptionId": n, "event": {...}}``, one per
@@ -21,9 +22,11 @@ never one twice.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
+import time
 from typing import NoReturn
 
 from websockets.asyncio.server import broadcast
@@ -47,16 +50,26 @@ def _sid(entry_id: str) -> tuple[int, int]:
 
 
 class Sub:
-    __slots__ = ("id", "account_id", "conn", "logon", "start", "closed")
+    """One subscription; ``until`` (epoch seconds): when the Cognito token it was granted
+    on expires (None: an API key's, which lives as long as the connection)."""
 
-    def __init__(self, sub_id: int, account_id: int, conn: UserConn, logon: bool, start: str):
+    __slots__ = ("id", "account_id", "conn", "logon", "start", "closed", "until")
+
+    def __init__(self, sub_id: int, account_id: int, conn: UserConn, logon: bool, start: str,
+                 until: float | None = None):
         self.id, self.account_id, self.conn, self.logon, self.start = sub_id, account_id, conn, logon, start
+        self.until = until
         self.closed = False
 
 
 class UserConn:
     """One ``/ws-api/v3`` connection's subscriptions.  Events for it are held while a
-    subscribe request is answered, so the reply goes out before the first event."""
+    subscribe request is answered, so the reply goes out before the first event.
+
+    A subscription granted on a Cognito token (``session.logon`` with ``token``) ends
+    with ``eventStreamTerminated`` when that token expires, unless the connection logged
+    on again with a fresh token of the same user first (:meth:`extend`): a token's
+    holder reads the account's events no longer than the token says."""
 
     def __init__(self, hub: UserStreams, ws):
         self.hub, self.ws = hub, ws
@@ -65,9 +78,11 @@ class UserConn:
         self.next_id = 0
         self.holding = False
         self.pending: list[str] = []
+        self.busy = False        # a request of this connection is being answered (the event loop's)
+        self.timer: asyncio.TimerHandle | None = None
 
     # -- requests (a worker thread) -------------------------------------------------------
-    def subscribe(self, account_id: int, logon: bool) -> int:
+    def subscribe(self, account_id: int, logon: bool, until: float | None = None) -> int:
         with self.lock:
             if any(s.account_id == account_id for s in self.subs.values()):
                 raise ExchangeError(Reason.SUBSCRIPTION_ACTIVE)
@@ -76,7 +91,7 @@ class UserConn:
             if self.next_id >= MAX_IDS:
                 raise ExchangeError(Reason.MAXIMUM_SUBSCRIPTION_IDS)
             start = self.hub.last_id(account_id)  # before the reply: nothing after it is missed
-            sub = Sub(self.next_id, account_id, self, logon, start)
+            sub = Sub(self.next_id, account_id, self, logon, start, until)
             self.next_id += 1
             self.subs[sub.id] = sub
             self.holding = True
@@ -106,6 +121,25 @@ class UserConn:
         with self.lock:
             return sorted(self.subs)
 
+    def extend(self, account_id: int, until: float) -> None:
+        """A fresh token of the same user: its subscriptions made on a token live on."""
+        with self.lock:
+            for s in self.subs.values():
+                if s.until is not None and s.account_id == account_id:
+                    s.until = max(s.until, until)
+
+    def expire(self, now: float) -> list[int]:
+        """End the subscriptions whose token has expired (``eventStreamTerminated``)."""
+        with self.lock:
+            due = [s.id for s in self.subs.values() if s.until is not None and s.until <= now]
+        gone: list[int] = []
+        for sub_id in due:
+            try:
+                gone += self.unsubscribe(sub_id)
+            except ExchangeError:  # unsubscribed meanwhile
+                pass
+        return gone
+
     # -- the event loop ---------------------------------------------------------------------
     def deliver(self, frame: str) -> None:
         with self.lock:
@@ -121,7 +155,33 @@ class UserConn:
         for f in frames:
             broadcast([self.ws], f)
 
+    def after_request(self) -> None:
+        """After each reply (the event loop): held events out, the expiry timer set to
+        the earliest token expiry among the subscriptions."""
+        self.busy = False
+        self.flush()
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        with self.lock:
+            ends = [s.until for s in self.subs.values() if s.until is not None]
+        if ends:
+            self.timer = self.hub.loop.call_later(max(0.0, min(ends) - time.time()) + 0.05, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        self.expire(time.time())
+        if not self.busy:  # else the reply being prepared goes first, then these (after_request)
+            self.flush()
+        self._arm()
+
     def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         with self.lock:
             gone, self.subs = list(self.subs.values()), {}
         for s in gone:
@@ -251,7 +311,9 @@ def handle(name: str, req_id, params: dict, session) -> dict:
         if name == "userDataStream.subscribe":
             if session.principal is None:
                 raise ExchangeError(Reason.UNAUTHORIZED)
-            result = {"subscriptionId": conn.subscribe(int(session.principal.account_id), logon=True)}
+            principal = session.active_principal()  # a token session that has expired: -1002
+            result = {"subscriptionId": conn.subscribe(int(principal.account_id), logon=True,
+                                                       until=session.principal_until)}
         elif name == "userDataStream.subscribe.signature":
             text = {k: wsapi._as_text(k, v) for k, v in params.items()}
             op = O.Op(name, "GET", "", _declaration_only, name, security=O.USER_DATA, weight=WEIGHT,

@@ -10,6 +10,8 @@ of the other parameters sorted by name as ``k=v&...`` (Binance's WebSocket API r
 verified by the REST API's own key check (``chalicelib.api.auth``: key cache, IP
 allow-list, permissions, timestamp window, replay refusal).  ``session.logon`` does it
 once for the connection; later signed requests then need only ``timestamp``.
+``session.logon`` with a ``token`` instead (a Cognito token, the web app's sign-in) is
+this exchange's extension, in :mod:`gateway.tokenlogon`.
 Trading requests (``order.place`` ...) are REST operations too, listed with what the
 socket adds to them in :mod:`gateway.wstrading`.
 """
@@ -54,9 +56,31 @@ class Session:
         self.principal = None
         self.api_key: str | None = None
         self.authorized_since: int | None = None
+        self.principal_until: float | None = None  # a token logon: the token's expiry (epoch s)
         self.userdata: UserConn | None = None  # this connection's user data stream subscriptions
 
+    def logon(self, principal, api_key: str | None, until: float | None = None) -> None:
+        self.principal, self.api_key, self.principal_until = principal, api_key, until
+        self.authorized_since = _now_ms()
+
+    def logout(self) -> None:
+        self.principal = self.api_key = self.authorized_since = self.principal_until = None
+
+    def active_principal(self):
+        """The logged-on principal; a token session whose token has expired is logged
+        out and refused (-1002), as Binance revokes a session whose key went invalid."""
+        import time
+
+        if self.principal_until is not None and self.principal_until <= time.time():
+            self.logout()
+            raise ExchangeError(Failure(Reason.UNAUTHORIZED, "Invalid or expired token."))
+        return self.principal
+
     def status(self) -> dict:
+        import time
+
+        if self.principal_until is not None and self.principal_until <= time.time():
+            self.logout()  # a token session past its token's expiry is over
         return {"apiKey": self.api_key, "authorizedSince": self.authorized_since,
                 "connectedSince": self.connected_since, "returnRateLimits": self.return_rate_limits,
                 "serverTime": _now_ms(),
@@ -132,6 +156,10 @@ def handle(text, session: Session) -> dict:
     if not isinstance(params, dict):
         return _envelope_error(req_id, INVALID_REQUEST, "Parameter 'params' must be a JSON object.")
     name = method[3:] if method.startswith("v3/") else method
+    if name == "session.logon" and "token" in params:
+        from . import tokenlogon
+
+        return tokenlogon.handle(req_id, dict(params), session)
     if name in SESSION_METHODS:
         return run(name, req_id, dict(params), session)
     from . import userdata
@@ -168,8 +196,8 @@ def _principal(op, args, text: dict[str, str], session: Session):
 
     if "signature" in text or "apiKey" in text or session.principal is None:
         return _signed_principal(op, args, text, session.ip)
+    p = session.active_principal()
     auth.check_timestamp(args["timestamp"], args["recvWindow"])
-    p = session.principal
     if op.security == O.TRADE and not p.can_trade:
         raise ExchangeError(Reason.REJECTED_MBX_KEY)
     return p
@@ -209,10 +237,10 @@ def run(target, req_id, params: dict, session: Session) -> dict:
             raise parse_error
         if op_id == "session.logon":
             principal = _signed_principal(op, args, text, session.ip)
-            session.principal, session.api_key, session.authorized_since = principal, text["apiKey"], _now_ms()
+            session.logon(principal, text["apiKey"])
             result = session.status()
         elif op_id == "session.logout":
-            session.principal = session.api_key = session.authorized_since = None
+            session.logout()
             from . import userdata
 
             userdata.on_logout(session)

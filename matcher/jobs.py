@@ -24,8 +24,11 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     every = max(config.reconcile_every_ms, 1000) / 1000
     logger.info("jobs starting", extra={"reconcile_every_s": every})
-    while not stop.wait(every):
+    # a pass at once, then every `every` s: a task started (or replaced after a Spot
+    # interruption) finishes what a crash left behind without first sleeping a period
+    while not stop.is_set():
         reconcile_pass(tx, config)
+        stop.wait(every)
     logger.info("jobs stopped")
     return 0
 

@@ -21,6 +21,23 @@ ROOT = Path(__file__).resolve().parent.parent
 ORIGINAL_ENV = dict(os.environ)  # before any fixture configures this process
 
 
+# `make test` runs the suite in four pytest-xdist workers (`-n 4 --dist loadgroup`), a
+# lane each; a lane runs its folders in the usual order on servers of its own (every
+# worker is a session: its own PostgreSQL database, Redis prefix, moto).  tests/pipeline
+# has a lane to itself: its invariants cover the whole database and it moves leases and
+# symbol routes.  The lanes are about equally long and mostly wait on servers, so four
+# share two cores.
+LANES = {"pipeline": "pipeline", "infra": "deploy", "devstack": "deploy", "bench": "deploy",
+         "gateway": "streams", "web": "streams"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        parts = Path(str(item.path)).relative_to(ROOT).parts
+        folder = parts[1] if len(parts) > 2 else ""
+        item.add_marker(pytest.mark.xdist_group(LANES.get(folder, "app")))
+
+
 @pytest.fixture(scope="session")
 def original_env() -> dict:
     """The environment the suite was started with (for subprocesses that must not

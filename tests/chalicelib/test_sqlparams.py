@@ -33,3 +33,13 @@ def test_the_regex_pass_compiles_like_the_character_walk():
     out = _compile(big)
     assert out == _compile_walk(big) and len(out.names) == 4000
     assert out.sql.endswith("($3999, CAST($4000 AS numeric), 'free')")
+
+
+def test_a_quote_inside_a_literal_pairs_nothing():
+    """Found by the property above: even quote counts, yet the '"' inside '..' leaves
+    the second '"' unterminated, so ':a' after it is not a placeholder."""
+    from chalicelib.sqlparams import _compile, _compile_walk
+
+    sql = "'\"'\":a"
+    assert _compile(sql) == _compile_walk(sql)
+    assert _compile(sql).names == ()

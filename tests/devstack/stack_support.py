@@ -112,9 +112,34 @@ def wait_status(client, symbol: str, order_id: int, statuses: set[str], timeout:
 
 
 def place(client, symbol: str, side: str, qty: str, price: str, want=("NEW", "FILLED", "PARTIALLY_FILLED")) -> dict:
-    """A GTC limit order, once the matcher has sequenced it."""
-    res = client.new_order(symbol=symbol, side=side, type="LIMIT", timeInForce="GTC", quantity=qty, price=price)
-    return wait_status(client, symbol, res["orderId"], set(want))
+    """A GTC limit order, once the matcher has sequenced it.  A -1007 (sent, status
+    unknown: the matcher did not answer in time, e.g. while it takes over) is followed
+    up as Binance tells clients to: by querying the order's client id."""
+    from devstack.binance_client import BinanceError
+
+    client_id = f"t{time.time_ns()}"
+    try:
+        order_id = client.new_order(symbol=symbol, side=side, type="LIMIT", timeInForce="GTC", quantity=qty,
+                                    price=price, newClientOrderId=client_id)["orderId"]
+    except BinanceError as exc:
+        if exc.code != -1007:
+            raise
+        order_id = client.request("GET", "/v3/order", {"symbol": symbol, "origClientOrderId": client_id},
+                                  signed=True)["orderId"]
+    return wait_status(client, symbol, order_id, set(want))
+
+
+def cancel(client, symbol: str, order_id: int) -> dict:
+    """Cancel and wait until the matcher has; a -1007 (status unknown) is followed up by
+    waiting for the order's status, as for :func:`place`."""
+    from devstack.binance_client import BinanceError
+
+    try:
+        client.cancel_order(symbol, order_id)
+    except BinanceError as exc:
+        if exc.code != -1007:
+            raise
+    return wait_status(client, symbol, order_id, {"CANCELED"})
 
 
 def balances(client) -> dict[str, tuple[Decimal, Decimal]]:

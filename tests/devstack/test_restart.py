@@ -16,7 +16,15 @@ from decimal import Decimal
 
 import pytest
 
-from tests.devstack.stack_support import Stack, balances, place, port_block_outside_ephemeral, stack_env, wait_status
+from tests.devstack.stack_support import (
+    Stack,
+    balances,
+    cancel,
+    place,
+    port_block_outside_ephemeral,
+    stack_env,
+    wait_status,
+)
 from tests.pipeline.pipeline_support import assert_invariants, pending_count, wait_until
 
 # (symbol, side, qty, price): what alice and bob leave resting
@@ -81,8 +89,7 @@ def check_old_orders_live_on(s: Stack, ids: dict[str, int], before: dict[str, in
 
     # an old order cancels, its reservation back to the unit
     b0 = balances(alice)
-    alice.cancel_order("BTCUSDT", ids["a1"])
-    assert wait_status(alice, "BTCUSDT", ids["a1"], {"CANCELED"})["status"] == "CANCELED"
+    assert cancel(alice, "BTCUSDT", ids["a1"])["status"] == "CANCELED"
     b1 = balances(alice)
     assert b1["USDT"] == (b0["USDT"][0] + Decimal("300"), b0["USDT"][1] - Decimal("300")), (b0["USDT"], b1["USDT"])
     assert b1["BTC"] == b0["BTC"]
@@ -108,8 +115,7 @@ def check_old_orders_live_on(s: Stack, ids: dict[str, int], before: dict[str, in
         user, symbol, *_ = RESTING[name]
         client = s.users[user]
         b0 = balances(client)
-        client.cancel_order(symbol, ids[name])
-        wait_status(client, symbol, ids[name], {"CANCELED"})
+        cancel(client, symbol, ids[name])
         b1 = balances(client)
         assert b1[asset] == (b0[asset][0] + Decimal(amount), b0[asset][1] - Decimal(amount)), (name, b0, b1)
 

@@ -13,7 +13,8 @@ secrets, user pool and buckets in a moto server with IAM enforcement, then:
    ``infra.chalice_config`` writes from the resolved stack outputs) takes orders as
    API Gateway events: two crossing orders are settled by the matcher, a third is
    cancelled; the gateway's client receives the trade and its WebSocket API answers a
-   signed ``account.status`` and takes an ``order.place``;
+   signed ``account.status``, takes an ``order.place`` and logs a new web user on with
+   its Cognito token;
 4. the **reconciler** Lambda makes a pass; the **jobs** task runs a reconciler pass;
 5. the **backup-export** Lambda exports every table.
 
@@ -122,6 +123,13 @@ class Deployed:
                                                   {"Name": "email_verified", "Value": "true"}])
         cognito.admin_set_user_password(UserPoolId=pool_id, Username=self.web_email, Password=self.web_password,
                                         Permanent=True)
+        # another, whose first authorised call is the gateway's token logon (the web app's stream)
+        self.gw_web_email = f"gw-web-{uuid.uuid4().hex[:6]}@contract.test"
+        cognito.admin_create_user(UserPoolId=pool_id, Username=self.gw_web_email, MessageAction="SUPPRESS",
+                                  UserAttributes=[{"Name": "email", "Value": self.gw_web_email},
+                                                  {"Name": "email_verified", "Value": "true"}])
+        cognito.admin_set_user_password(UserPoolId=pool_id, Username=self.gw_web_email,
+                                        Password=self.web_password, Permanent=True)
         self.probe_user = d.make_user("probe", [{
             "Effect": "Allow", "Action": ["dynamodb:GetItem"],
             "Resource": [d.resolve("Data", {"Fn::GetAtt": [self._table_lid("trades"), "Arn"]})]}])
@@ -485,8 +493,20 @@ def test_gateway_streams_the_trade_and_answers_the_ws_api(deployed):
         order = call("c2", "order.place", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
                                           "quantity": "0.01", "price": "10000", "newOrderRespType": "ACK"})
         assert order["symbol"] == "BTCUSDT" and order["orderId"] > 0, order
+        # the web app's way on: a Cognito access token (no e-mail claim) of a user the
+        # exchange has not seen yet: the gateway makes the account, looking the e-mail up
+        r = api(deployed, "POST", "/v1/auth/signIn", form={"email": deployed.gw_web_email,
+                                                           "password": deployed.web_password})
+        assert r["statusCode"] == 200, r
+        ws.send(json.dumps({"id": "t1", "method": "session.logon", "params": {"token": r["json"]["accessToken"]}}))
+        reply = json.loads(ws.recv(timeout=20))
+        assert reply["id"] == "t1" and reply["status"] == 200 and reply["result"]["apiKey"] is None, (
+            reply, (deployed.workdir / "gateway.log").read_text()[-3000:])
+        ws.send(json.dumps({"id": "t2", "method": "userDataStream.subscribe"}))
+        reply = json.loads(ws.recv(timeout=20))
+        assert reply["id"] == "t2" and reply["status"] == 200, reply
     used = {x["action"] for x in deployed.d.decisions("gateway") if x["allowed"]}
-    assert {"rds-data:ExecuteStatement", "dynamodb:PutItem"} <= used, used
+    assert {"rds-data:ExecuteStatement", "dynamodb:PutItem", "cognito-idp:AdminGetUser"} <= used, used
 
 
 def half_done(dep: Deployed) -> None:
@@ -535,7 +555,7 @@ def test_reconciler_lambda_makes_a_pass(deployed):
 def test_jobs_task_runs_reconciler_passes(deployed):
     half_done(deployed)
     p = deployed.task("jobs", "jobs")
-    log_path = deployed.workdir / "jobs.log"      # MATCHER_RECONCILE_MS=5000: the first pass after 5 s
+    log_path = deployed.workdir / "jobs.log"      # the first pass at start, then every MATCHER_RECONCILE_MS
     wait_until(lambda: p.poll() is not None or '"reconciled"' in log_path.read_text(), 60, "a jobs pass")
     assert p.poll() is None, log_path.read_text()[-3000:]
     p.send_signal(signal.SIGTERM)

@@ -1,8 +1,12 @@
 // The signed-in user's account: balances (free/locked), open orders with cancel,
-// order history, trade history with fees, deposits (demo) and withdrawals.
+// order history, trade history with fees, deposits (demo) and withdrawals.  Orders,
+// trades and balances follow the user data stream (userfeed.js); deposits and
+// withdrawals are read again when a balanceUpdate (or the user's own request) says
+// they changed.
 import * as api from './api.js';
 import { add, div, fmt, isZero, toStr, units } from './dec.js';
-import { announce, every, fill, h, table, tabs, time, uid } from './ui.js';
+import { announce, fill, h, table, tabs, time, uid } from './ui.js';
+import { UserFeed, UserState } from './userfeed.js';
 
 const STATUS = { NEW: 'Open', PARTIALLY_FILLED: 'Partially filled', FILLED: 'Filled', CANCELED: 'Cancelled',
                  EXPIRED: 'Expired', REJECTED: 'Rejected', PENDING_NEW: 'Pending', EXPIRED_IN_MATCH: 'Expired' };
@@ -89,8 +93,21 @@ export async function cancel(order, button) {
   }
 }
 
-/** The tabs under the trading view: open orders, order/trade history, balances of
- *  the current symbol (balances: all assets).  `onBalances` gets every balance fetch. */
+/** The state of the user data stream, shown as the market view shows its own. */
+function streamStatus(testid, title) {
+  return h('span.stream-status', { role: 'status', 'data-testid': testid, 'data-state': 'connecting', title },
+    'Connecting…');
+}
+
+function showLive(el, live) {
+  el.dataset.state = live ? 'live' : 'reconnecting';
+  el.textContent = live ? 'Live' : 'Reconnecting…';
+}
+
+/** The tabs under the trading view: open orders, order/trade history of the current
+ *  symbol, balances (all assets).  Kept current by the user data stream (userfeed.js):
+ *  one REST read per (re)connect, REST polling only while the socket is down.
+ *  `onBalances` gets the balances whenever they change. */
 export class TradingAccount {
   constructor(info, symbols, { onBalances } = {}) {
     this.info = info;
@@ -106,47 +123,68 @@ export class TradingAccount {
                                                tabindex: '0', hidden: it.id !== this.current,
                                                'data-testid': `panel-${it.id}` }, h('p.empty', {}, 'Loading…'));
     }
+    this.statusEl = streamStatus('user-stream-status', 'Account updates connection');
     this.el = h('section.panel.account-panel', { 'aria-label': 'Your orders and balances' },
-      this.tabs.el, Object.values(this.panels));
+      h('div.account-head', {}, this.tabs.el, this.statusEl), Object.values(this.panels));
+    this.state = new UserState(info.symbol, 50);
+    this.feed = new UserFeed(this.state, {
+      load: () => this.load(),
+      onChange: (state, changed) => this.render(changed),
+      onStatus: (live) => showLive(this.statusEl, live),
+    });
+    this.historyShown = new Set();
   }
 
   show(id) {
     this.current = id;
     for (const [k, p] of Object.entries(this.panels)) p.hidden = k !== id;
-    this.histPoller?.now();
+    if ((id === 'orders' || id === 'trades') && !this.historyShown.has(id)) this.feed.nudge();
   }
 
   start() {
-    this.poller = every(2500, () => this.refresh());
-    this.histPoller = every(5000, () => this.refreshHistory());
+    this.feed.start();
   }
 
   stop() {
-    this.poller?.stop();
-    this.histPoller?.stop();
+    this.feed.stop();
   }
 
+  /** After the user placed or cancelled an order (the stream reports it; polling reads now). */
   refreshNow() {
-    this.poller?.now();
-    this.histPoller?.now();
+    this.feed.nudge();
   }
 
-  async refresh() {
-    const [acct, open] = await Promise.all([api.account(), api.openOrders(this.info.symbol)]);
-    this.onBalances(acct.balances);
-    fill(this.panels.balances, balancesTable(acct.balances));
-    fill(this.panels.open, openOrdersTable(open.sort((a, b) => b.time - a.time), this.symbols, async (o, btn) => {
-      if (await cancel(o, btn)) this.refreshNow();
-    }));
+  /** The REST snapshot: on (re)connect everything; while polling, the history only when
+   *  its tab is shown (the state keeps the last one otherwise). */
+  async load() {
+    const sym = this.info.symbol;
+    const full = this.feed.live;
+    const [account, open, orders, trades] = await Promise.all([
+      api.account(), api.openOrders(sym),
+      full || this.current === 'orders' ? api.allOrders(sym, 50) : undefined,
+      full || this.current === 'trades' ? api.myTrades(sym, 50) : undefined]);
+    if (orders) this.historyShown.add('orders');
+    if (trades) this.historyShown.add('trades');
+    return { account, open, orders, trades };
   }
 
-  async refreshHistory() {
-    if (this.current === 'orders') {
-      const orders = await api.allOrders(this.info.symbol, 50);
-      fill(this.panels.orders, orderHistoryTable(orders.sort((a, b) => b.time - a.time), this.symbols));
-    } else if (this.current === 'trades') {
-      const trades = await api.myTrades(this.info.symbol, 50);
-      fill(this.panels.trades, tradeHistoryTable(trades.sort((a, b) => b.time - a.time), this.symbols));
+  render(changed) {
+    const { state } = this;
+    if (changed.has('balances')) {
+      const balances = state.balanceList();
+      this.onBalances(balances);
+      fill(this.panels.balances, balancesTable(balances));
+    }
+    if (changed.has('open')) {
+      fill(this.panels.open, openOrdersTable(state.openList(), this.symbols, async (o, btn) => {
+        if (await cancel(o, btn)) this.refreshNow();
+      }));
+    }
+    if (changed.has('orders') && this.historyShown.has('orders')) {
+      fill(this.panels.orders, orderHistoryTable(state.orderList(), this.symbols));
+    }
+    if (changed.has('trades') && this.historyShown.has('trades')) {
+      fill(this.panels.trades, tradeHistoryTable(state.tradeList(), this.symbols));
     }
   }
 }
@@ -185,7 +223,7 @@ export class AccountPage {
         await api.demoDeposit(f.asset.value, f.amount.value.trim());
         depMsg.textContent = `Deposited ${f.amount.value.trim()} ${f.asset.value} (demo).`;
         f.amount.value = '';
-        this.refreshAll();
+        this.afterTransfer();
       } catch (err) {
         depMsg.textContent = err.status === 403 || err.status === 404
           ? 'Demo deposits are not available on this exchange.' : `Deposit refused: ${err}`;
@@ -202,7 +240,7 @@ export class AccountPage {
         const r = await api.withdraw(f.asset.value, f.amount.value.trim(), f.address.value.trim());
         wdMsg.textContent = `Withdrawal ${r.id} requested; the funds are held until it is processed.`;
         f.amount.value = '';
-        this.refreshAll();
+        this.afterTransfer();
       } catch (err) {
         wdMsg.textContent = `Withdrawal refused: ${err}`;
       }
@@ -211,10 +249,19 @@ export class AccountPage {
       h('input', { id, name: 'address', autocomplete: 'off', required: true, pattern: '[A-Za-z0-9:_.\\-]{1,128}' })]; })(),
     h('button.primary', { type: 'submit' }, 'Withdraw'));
 
+    this.statusEl = streamStatus('user-stream-status', 'Account updates connection');
+    this.state = new UserState(null, 100);
+    this.feed = new UserFeed(this.state, {
+      load: () => this.load(),
+      pollMs: 5000,
+      onChange: (state, changed) => this.render(changed),
+      onStatus: (live) => showLive(this.statusEl, live),
+    });
+
     const section = (id, title, ...body) => h('section.panel.account-section', { 'aria-labelledby': id },
       h('div.panel-head', {}, h(`h2#${id}`, {}, title)), ...body);
     this.el = h('div.page.account-page', {},
-      h('h1#view-title', { tabindex: '-1' }, 'Account'),
+      h('div.page-head', {}, h('h1#view-title', { tabindex: '-1' }, 'Account'), this.statusEl),
       section('balances-h', 'Balances', this.balancesEl),
       section('open-h', 'Open orders', this.openEl),
       section('history-h', 'Order history', this.ordersEl),
@@ -225,27 +272,49 @@ export class AccountPage {
   }
 
   start() {
-    this.poller = every(5000, () => this.refreshAll());
+    this.feed.start();
   }
 
   stop() {
-    this.poller?.stop();
+    this.feed.stop();
   }
 
-  refreshAll() {
+  /** The REST snapshot of every symbol (on each (re)connect, and the fallback's poll). */
+  async load() {
     const syms = Object.keys(this.symbols);
+    const [account, open, orders, trades] = await Promise.all([
+      api.account(), acrossSymbols(api.openOrders, syms, 'time'),
+      acrossSymbols((s) => api.allOrders(s, 100), syms, 'time'),
+      acrossSymbols((s) => api.myTrades(s, 100), syms, 'time')]);
+    return { account, open, orders, trades };
+  }
+
+  /** After the user's own deposit or withdrawal request: its history now (the balances
+   *  come by the stream, or by the next poll). */
+  afterTransfer() {
+    this.loadTransfers();
+    this.feed.nudge();
+  }
+
+  render(changed) {
+    const { state } = this;
+    if (changed.has('balances')) fill(this.balancesEl, balancesTable(state.balanceList()));
+    if (changed.has('open')) {
+      fill(this.openEl, openOrdersTable(state.openList(), this.symbols, async (o, btn) => {
+        if (await cancel(o, btn)) this.feed.nudge();
+      }));
+    }
+    if (changed.has('orders')) fill(this.ordersEl, orderHistoryTable(state.orderList(), this.symbols));
+    if (changed.has('trades')) fill(this.tradesEl, tradeHistoryTable(state.tradeList(), this.symbols));
+    if (changed.has('transfers')) this.loadTransfers();
+  }
+
+  /** Deposit and withdrawal history: read when a balanceUpdate or the user's own
+   *  request says it changed (and with every snapshot). */
+  loadTransfers() {
     const show = (el, promise, render) => promise.then((v) => fill(el, render(v)))
       .catch((err) => fill(el, h('p.error', { role: 'alert' }, String(err))));
     return Promise.all([
-      show(this.balancesEl, api.account(), (a) => balancesTable(a.balances)),
-      show(this.openEl, acrossSymbols(api.openOrders, syms, 'time'),
-        (orders) => openOrdersTable(orders, this.symbols, async (o, btn) => {
-          if (await cancel(o, btn)) this.refreshAll();
-        })),
-      show(this.ordersEl, acrossSymbols((s) => api.allOrders(s, 100), syms, 'time'),
-        (orders) => orderHistoryTable(orders.slice(0, 100), this.symbols)),
-      show(this.tradesEl, acrossSymbols((s) => api.myTrades(s, 100), syms, 'time'),
-        (trades) => tradeHistoryTable(trades.slice(0, 100), this.symbols)),
       show(this.depositsEl, api.deposits(), (rows) => table('Deposit history',
         [{ label: 'Time' }, { label: 'Asset' }, { label: 'Amount', cls: 'num' }, { label: 'Status' }, { label: 'Reference' }],
         rows.map((d) => ({ cells: [time(d.insertTime, true), d.coin, fmt(d.amount, 8), DEPOSIT_STATUS[d.status] || d.status,

@@ -67,7 +67,12 @@ function schedule(delay = null) {
 
 export const user = () => session;
 export const signedIn = () => !!session;
-export const onChange = (fn) => listeners.add(fn);
+/** Call `fn(session, reason)` on every change ('signin', 'refresh', sign-out); returns
+ *  the function that stops it. */
+export function onChange(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
 export const isTransient = transient;
 
 /** Sign in; resolves to 'ok' or 'mfa' (then call answerMfa with the code). */

@@ -44,6 +44,13 @@ export function fmt(text, dp = 2) {
   return (neg ? '-' : '') + int + (dp > 0 ? '.' + frac : '');
 }
 
+/** Units of a decimal string that may be negative ("-0.25"), or null. */
+export function signedUnits(text) {
+  const s = String(text ?? '').trim();
+  const u = units(s.startsWith('-') ? s.slice(1) : s);
+  return u === null ? null : (s.startsWith('-') ? -u : u);
+}
+
 export const mul = (a, b) => (a * b) / ONE;            // units * units -> units (truncating)
 export const div = (a, b) => (b === 0n ? 0n : (a * ONE) / b);
 export const isZero = (text) => units(text) === 0n;

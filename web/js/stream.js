@@ -1,8 +1,9 @@
 // One combined market-stream connection (`/stream?streams=a/b`, Binance's wrapper
-// `{"stream", "data"}`) on the page's own origin, kept open: it reconnects with a
-// growing delay when it drops, changes its streams with SUBSCRIBE/UNSUBSCRIBE, and
-// proves it is alive with a LIST_SUBSCRIPTIONS every few seconds (a gateway that
-// stopped answering is treated as down even if the TCP connection looks open).
+// `{"stream", "data"}`) on the page's own origin, kept open (ReconnectingSocket: it
+// reconnects with a growing delay when it drops), changes its streams with
+// SUBSCRIBE/UNSUBSCRIBE, and proves it is alive with a LIST_SUBSCRIPTIONS every few
+// seconds (a gateway that stopped answering is treated as down even if the TCP
+// connection looks open).  The signed-in user's stream is userstream.js, on the same base.
 //
 // `onStatus(live)`: true once the socket is open, false when it is lost (the views then
 // poll the REST API until it is back); `onOpen()`: after each (re)connect, before any
@@ -19,24 +20,25 @@ export function streamUrl(names) {
   return `${scheme}//${location.host}/stream?streams=${names.join('/')}`;
 }
 
-export class MarketStream {
-  constructor(names, { onEvent, onStatus, onOpen } = {}) {
-    this.names = [...names];
-    this.onEvent = onEvent || (() => {});
+/** A WebSocket on the page's own origin, kept open: it reconnects with a growing delay
+ *  when it drops, and a connection that has been silent for SILENT_MAX_MS is treated as
+ *  dead even if TCP looks open (subclasses send something every HEARTBEAT_MS that the
+ *  gateway answers).  Subclasses give `url()`, `opened(ws)`, `received(body, ws)` and
+ *  `beatMessage()`; `setLive(true)` once they are ready to deliver events. */
+export class ReconnectingSocket {
+  constructor({ onStatus } = {}) {
     this.onStatus = onStatus || (() => {});
-    this.onOpen = onOpen || (() => {});
     this.live = false;
     this.stopped = false;
     this.retryMs = RETRY_FIRST_MS;
     this.nextId = 1;
-    this.connect();
   }
 
   connect() {
     if (this.stopped) return;
     let ws;
     try {
-      ws = new WebSocket(streamUrl(this.names));
+      ws = new WebSocket(this.url());
     } catch (err) {
       console.warn(err);
       this.lost();
@@ -47,11 +49,9 @@ export class MarketStream {
     ws.onopen = () => {
       clearTimeout(opening);
       if (ws !== this.ws) return;
-      this.retryMs = RETRY_FIRST_MS;
       this.heard = Date.now();
       this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
-      this.setLive(true);
-      this.onOpen();
+      this.opened(ws);
     };
     ws.onmessage = (msg) => {
       if (ws !== this.ws) return;
@@ -62,8 +62,7 @@ export class MarketStream {
       } catch {
         return;
       }
-      if (body && body.stream && body.data) this.onEvent(body.stream, body.data);
-      else if (body && body.data && body.data.e === 'serverShutdown') ws.close();
+      if (body && typeof body === 'object') this.received(body, ws);
     };
     ws.onclose = () => {
       clearTimeout(opening);
@@ -78,14 +77,22 @@ export class MarketStream {
       this.lost();
       return;
     }
-    this.send('LIST_SUBSCRIPTIONS');
+    this.sendRaw(this.beatMessage());
   }
 
-  send(method, params) {
-    if (this.ws?.readyState !== WebSocket.OPEN) return;
-    const body = { method, id: this.nextId++ };
-    if (params) body.params = params;
+  sendRaw(body) {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(body));
+    return true;
+  }
+
+  /** Drop the connection (it reconnects). */
+  restart() {
+    const { ws } = this;
+    if (!ws) return;
+    this.ws = null;
+    ws.close();
+    this.lost();
   }
 
   lost() {
@@ -100,15 +107,9 @@ export class MarketStream {
   }
 
   setLive(live) {
+    if (live) this.retryMs = RETRY_FIRST_MS;
     this.live = live;
     this.onStatus(live);
-  }
-
-  /** Swap one stream for another on the open connection (the next connect uses the new set). */
-  replace(oldName, newName) {
-    this.names = this.names.map((n) => (n === oldName ? newName : n));
-    this.send('UNSUBSCRIBE', [oldName]);
-    this.send('SUBSCRIBE', [newName]);
   }
 
   stop() {
@@ -118,6 +119,47 @@ export class MarketStream {
     const { ws } = this;
     this.ws = null;
     ws?.close();
+  }
+}
+
+export class MarketStream extends ReconnectingSocket {
+  constructor(names, { onEvent, onStatus, onOpen } = {}) {
+    super({ onStatus });
+    this.names = [...names];
+    this.onEvent = onEvent || (() => {});
+    this.onOpen = onOpen || (() => {});
+    this.connect();
+  }
+
+  url() {
+    return streamUrl(this.names);
+  }
+
+  opened() {
+    this.setLive(true);
+    this.onOpen();
+  }
+
+  received(body, ws) {
+    if (body.stream && body.data) this.onEvent(body.stream, body.data);
+    else if (body.data && body.data.e === 'serverShutdown') ws.close();
+  }
+
+  beatMessage() {
+    return { method: 'LIST_SUBSCRIPTIONS', id: this.nextId++ };
+  }
+
+  send(method, params) {
+    const body = { method, id: this.nextId++ };
+    if (params) body.params = params;
+    this.sendRaw(body);
+  }
+
+  /** Swap one stream for another on the open connection (the next connect uses the new set). */
+  replace(oldName, newName) {
+    this.names = this.names.map((n) => (n === oldName ? newName : n));
+    this.send('UNSUBSCRIBE', [oldName]);
+    this.send('SUBSCRIBE', [newName]);
   }
 }
 
