@@ -51,6 +51,7 @@ STREAM_TTL_S = 7 * 24 * 3600    # an idle account's stream goes after a week
 _ORDER, _TRADE, _REJECTED, _TRIGGERED, _PREVENTED = (int(EventKind.ORDER), int(EventKind.TRADE),
                                                      int(EventKind.REJECTED), int(EventKind.TRIGGERED),
                                                      int(EventKind.PREVENTED))
+_AMENDED = int(EventKind.AMENDED)
 _STATUS = {int(s): s.name for s in OrderStatus}
 _STOPS = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 
@@ -259,6 +260,15 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                 out.append((int(rows[oid]["account_id"]), _report(
                     o, E=E, x="NEW", X="NEW", T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), w=True,
                     working_ms=o["workingTime"] if o["workingTime"] != -1 else T, head=heads[oid])))
+            elif kind == _AMENDED:  # Binance's amend keep priority: x=REPLACED, the order as amended
+                oid = e[2]
+                if oid not in views:
+                    continue
+                o, c = views[oid], cum[oid]
+                out.append((int(rows[oid]["account_id"]), _report(
+                    o, E=E, x="REPLACED", X=o["status"] if e[3] == 0 else ("PARTIALLY_FILLED" if e[4] else "NEW"),
+                    T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), w=working[oid], working_ms=o["workingTime"],
+                    head=heads[oid])))
             elif kind == _PREVENTED:
                 maker_oid, taker_oid, price, qty = e[2], e[3], e[4], e[5]
                 for oid, counter in ((maker_oid, taker_oid), (taker_oid, maker_oid)):
@@ -325,7 +335,7 @@ def order_ids(applied: Sequence) -> set[int]:
             k = e[1]
             if k == _TRADE:
                 ids.update((e[7], e[8]))
-            elif k in (_ORDER, _REJECTED, _TRIGGERED):
+            elif k in (_ORDER, _REJECTED, _TRIGGERED, _AMENDED):
                 ids.add(e[2])
     return ids
 

@@ -42,14 +42,17 @@ from chalicelib.db import array_literal
 from .streams import Intent
 
 ORDER_KINDS = ("NEW", "CANCEL_REPLACE")  # intents that place an order (``payload.order_id``)
-INTENT_KINDS = ("NEW", "CANCEL", "CANCEL_REPLACE")
+INTENT_KINDS = ("NEW", "CANCEL", "CANCEL_REPLACE", "AMEND")
+TARGET_KINDS = ("CANCEL", "AMEND")  # intents that act on ``payload.order_id`` (and place nothing)
 
-# the unacknowledged cancels / cancel-replaces of orders :ids (intent_outbox_cancels,
-# intent_outbox_replaces), oldest first
+# the unacknowledged cancels / amends / cancel-replaces of orders :ids (intent_outbox_cancels,
+# intent_outbox_amends, intent_outbox_replaces), oldest first
 _HELD = (
     "(SELECT 'held' AS what, intent_id AS id, kind, symbol, account_id, order_id, CAST(payload AS text) AS payload,"
     " created_at FROM intent_outbox WHERE kind = 'CANCEL' AND order_id = ANY(CAST(:placed AS bigint[]))"
     " AND sent_at IS NULL"
+    " UNION ALL SELECT 'held', intent_id, kind, symbol, account_id, order_id, CAST(payload AS text), created_at"
+    " FROM intent_outbox WHERE kind = 'AMEND' AND order_id = ANY(CAST(:placed AS bigint[])) AND sent_at IS NULL"
     " UNION ALL SELECT 'held', intent_id, kind, symbol, account_id, order_id, CAST(payload AS text), created_at"
     " FROM intent_outbox WHERE kind = 'CANCEL_REPLACE' AND CAST(payload ->> 'cancel_order_id' AS bigint)"
     " = ANY(CAST(:placed AS bigint[])) AND sent_at IS NULL)")
@@ -71,8 +74,8 @@ def placed(it: Intent) -> int | None:
 
 
 def target(it: Intent) -> int | None:
-    """The order ``it`` cancels (CANCEL, CANCEL_REPLACE), else None."""
-    if it.kind == "CANCEL":
+    """The order ``it`` cancels or amends (CANCEL, AMEND, CANCEL_REPLACE), else None."""
+    if it.kind in TARGET_KINDS:
         return int(it.payload["order_id"])
     if it.kind == "CANCEL_REPLACE":
         return int(it.payload.get("cancel_order_id") or 0) or None
@@ -109,7 +112,7 @@ def sequence(tx, intents: list[Intent]) -> Iterator[Intent]:
     def add_held(found: list[dict]) -> None:
         for r in sorted(found, key=lambda r: (r["created_at"], r["id"])):
             p = json.loads(r["payload"])
-            oid = int(p["order_id"] if r["kind"] == "CANCEL" else p.get("cancel_order_id") or 0)
+            oid = int(p["order_id"] if r["kind"] in TARGET_KINDS else p.get("cancel_order_id") or 0)
             held.setdefault(oid, []).append(r)
 
     add_held([r for r in rows if r["what"] == "held"])

@@ -54,7 +54,7 @@ from chalicelib import bookaudit, marketdata, reconcile
 from chalicelib.db import PgTx
 from chalicelib.symbols import load_catalog
 from chalicelib.trading.codec import SymbolCodec
-from chalicelib.trading.commands import Cancel, CancelReplace, NewOrder
+from chalicelib.trading.commands import Amend, Cancel, CancelReplace, NewOrder
 from chalicelib.trading.types import CancelReplaceMode
 from matcher.engine import FastBook, OrderBook
 
@@ -98,6 +98,8 @@ def command(entry: Entry):
         return NewOrder(*p["cmd"])
     if entry.kind == "CANCEL":
         return Cancel(int(p["order_id"]), int(p["account_id"]))
+    if entry.kind == "AMEND":
+        return Amend(int(p["order_id"]), int(p["account_id"]), int(p["new_qty"]))
     if entry.kind == "CANCEL_REPLACE":
         return CancelReplace(int(p["cancel_order_id"]), int(p["account_id"]), NewOrder(*p["cmd"]),
                              CancelReplaceMode[p.get("mode", "STOP_ON_FAILURE")])
