@@ -393,7 +393,12 @@ class Supervisor:
         self.on_change()
         for svc in back:
             names = svc.dependents() if callable(svc.dependents) else svc.dependents
-            deps = [self.services[n] for n in names if n in self.services and self.services[n].due is None]
+            # a dependent waiting out a back-off (it died while this one was down) starts now:
+            # what it waited for is back
+            deps = [self.services[n] for n in names if n in self.services]
+            for dep in deps:
+                if dep.due is not None:
+                    dep.backoff = BACKOFF_FIRST
             if deps and not self.stopping:
                 verb = "it depends" if len(deps) == 1 else "they depend"
                 say(f"{clock()} restarting {', '.join(d.name for d in deps)}: {verb} on {svc.name}")

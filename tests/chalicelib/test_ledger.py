@@ -157,7 +157,7 @@ def test_post_many_in_array_form_posts_like_the_values_form(two_accounts, migrat
     same entries and balances as the Data API's VALUES form: idempotent, overdraft refused."""
     from chalicelib.db import array_literal
 
-    assert array_literal([1, None, 'a"b\\c', D("1E-8"), True]) == '{"1",NULL,"a\\"b\\\\c","1E-8","True"}'
+    assert array_literal([1, None, 'a"b\\c', D("1E-8"), True]) == '{1,NULL,"a\\"b\\\\c","1E-8","True"}'
     a, b = two_accounts
     txns = [transfer(f"arr-dep-{a}", "DEPOSIT", "ETH", D("3"), (EXTERNAL_ACCOUNT, "free"), (a, "free")),
             transfer(f"arr-lock-{a}", "RESERVE", "ETH", D("0.00000001"), (a, "free"), (a, "locked")),
