@@ -5,7 +5,8 @@ The API only relays: passwords and codes go to Cognito's public-client calls
 ``respond_to_auth_challenge`` SOFTWARE_TOKEN_MFA, ``associate_software_token``,
 ``verify_software_token``); nothing is stored here.  Cognito's refusals become
 Binance-style errors (-1002 for wrong credentials, -1130 with Cognito's reason for
-the rest).
+the rest).  A wrong or expired one-time code is a 400 (-1130), as Cognito answers it:
+the caller's session is fine, so a client must not take it for an expired sign-in.
 """
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from contextlib import contextmanager
 
 from chalicelib.errors import ExchangeError, Failure, Reason
 
-_AUTH_FAILURES = {"NotAuthorizedException", "UserNotFoundException", "CodeMismatchException",
-                  "ExpiredCodeException", "EnableSoftwareTokenMFAException", "UserNotConfirmedException",
+_AUTH_FAILURES = {"NotAuthorizedException", "UserNotFoundException", "UserNotConfirmedException",
                   "PasswordResetRequiredException"}
+# a code that does not match (sign-up confirmation, MFA challenge, TOTP enrolment)
+_WRONG_CODE = {"CodeMismatchException", "ExpiredCodeException", "EnableSoftwareTokenMFAException"}
+WRONG_CODE_MSG = "Wrong code, try again."
 
 
 def _cognito():
@@ -40,6 +43,8 @@ def _relay():
         msg = (exc.response.get("Error", {}).get("Message") or code)[:200]
         if code in _AUTH_FAILURES:
             raise ExchangeError(Failure(Reason.UNAUTHORIZED, msg)) from None
+        if code in _WRONG_CODE:
+            raise ExchangeError(Failure(Reason.INVALID_PARAMETER, WRONG_CODE_MSG)) from None
         if code in ("TooManyRequestsException", "LimitExceededException", "TooManyFailedAttemptsException"):
             raise ExchangeError(Failure(Reason.TOO_MANY_REQUESTS, msg)) from None
         if code.endswith("Exception") and code not in ("InternalErrorException", "ServiceUnavailable"):

@@ -23,8 +23,10 @@ def _post(api, path, body, token=None):
         "POST", path, body=__import__("json").dumps(body), content_type="application/json")
 
 
-def test_sign_up_sign_in_refresh_and_mfa(api, exchange_env):
+def test_sign_up_sign_in_refresh_and_mfa(api, exchange_env, monkeypatch):
     from chalicelib.clients import get_clients
+
+    monkeypatch.setenv("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")  # the in-process moto checks codes
 
     email = f"new-{uuid.uuid4().hex[:6]}@test.local"
     r = _post(api, "/v1/auth/signUp", {"email": email, "password": "Weak"})
@@ -45,6 +47,11 @@ def test_sign_up_sign_in_refresh_and_mfa(api, exchange_env):
     # TOTP: enrol, then sign-in asks for the code
     secret = _post(api, "/v1/auth/mfa/associate", {"accessToken": tokens["accessToken"]}, tokens["idToken"]).json
     assert secret.get("secretCode"), secret
+    # a wrong code is a bad request, not an unauthorized session (Cognito answers 400 CodeMismatchException)
+    good = totp(secret["secretCode"])
+    wrong = _post(api, "/v1/auth/mfa/verify", {"accessToken": tokens["accessToken"],
+                                               "code": "000000" if good != "000000" else "111111"}, tokens["idToken"])
+    assert (wrong.status_code, wrong.json["code"], wrong.json["msg"]) == (400, -1130, "Wrong code, try again.")
     done = _post(api, "/v1/auth/mfa/verify", {"accessToken": tokens["accessToken"], "code": totp(secret["secretCode"])},
                  tokens["idToken"]).json
     assert done == {"status": "SUCCESS", "mfaEnabled": True}

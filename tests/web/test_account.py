@@ -49,6 +49,15 @@ def test_sign_up_mfa_refresh_and_sign_out(pages):
     page.get_by_role("button", name="Set up authenticator app").click()
     assert unlabelled_controls(page) == []
     secret = page.locator("[data-testid=totp-secret]").text_content()
+    # a wrong code is a wrong code: no token refresh, no second verify call, still signed in
+    auth_calls = []
+    page.on("request", lambda r: auth_calls.append(r.url.rsplit("/v1/auth/", 1)[1])
+            if "/v1/auth/" in r.url and r.method == "POST" else None)
+    page.get_by_label("6-digit code from the app").fill("000000" if totp(secret) != "000000" else "111111")
+    page.get_by_role("button", name="Verify and turn on").click()
+    expect(page.locator("[data-testid=mfa-error]")).to_contain_text("Wrong code, try again.")
+    assert auth_calls == ["mfa/verify"]
+    expect(page.locator("[data-testid=user-email]")).to_have_text(email)
     page.get_by_label("6-digit code from the app").fill(totp(secret))
     page.get_by_role("button", name="Verify and turn on").click()
     expect(page.locator("[data-testid=mfa-enabled]")).to_be_visible()

@@ -2,6 +2,7 @@
 // security page where a signed-in user sets up a TOTP authenticator.
 import * as api from './api.js';
 import * as auth from './auth.js';
+import { passwordProblem, showError } from './messages.js';
 import { fill, h, uid } from './ui.js';
 
 function input(name, label, attrs = {}) {
@@ -179,19 +180,21 @@ export class SecurityPage {
   verify(secret) {
     const email = auth.user()?.email || 'account';
     const uri = `otpauth://totp/Exchange:${encodeURIComponent(email)}?secret=${secret}&issuer=Exchange`;
-    const error = h('div.form-error', { role: 'alert' });
+    const error = h('div.form-error', { role: 'alert', 'data-testid': 'mfa-error' });
     const form = h('form.stack-form', { 'aria-label': 'Verify authenticator', onsubmit: async (e) => {
       e.preventDefault();
       error.textContent = '';
       try {
         const token = await auth.accessToken();
         const r = await api.mfaVerify(token, form.code.value.trim(), form.deviceName.value.trim() || 'authenticator');
-        if (!r.mfaEnabled) throw new Error(`The code was not accepted (${r.status}).`);
+        if (!r.mfaEnabled) throw new Error('Wrong code, try again.');
         fill(this.body, h('p.success', { role: 'status', 'data-testid': 'mfa-enabled', tabindex: '-1' },
           'Two-factor authentication is on. Signing in now asks for a code from your app.'));
         this.body.firstChild.focus();
       } catch (err) {
-        error.textContent = errorText(err);
+        // a wrong code is a 400 (-1130): the session is fine, so the form stays
+        showError(error, err);
+        form.code.select();
       }
     } },
     input('code', '6-digit code from the app', { inputmode: 'numeric', autocomplete: 'one-time-code',
