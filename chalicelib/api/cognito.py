@@ -58,9 +58,28 @@ def _tokens(result: dict) -> dict:
             "tokenType": result.get("TokenType", "Bearer")}
 
 
+def password_problem(password: str) -> str | None:
+    """The first rule of the pool's password policy that ``password`` breaks, in words:
+    Cognito's own answer names no rule (and moto's says "does not confirm to")."""
+    from chalicelib.resources import PASSWORD_POLICY as pp
+
+    rules = [(len(password) >= int(pp["MinimumLength"]),
+              f"Password must be at least {pp['MinimumLength']} characters long."),
+             (not pp["RequireUppercase"] or any(c.isupper() for c in password),
+              "Password must contain an upper-case letter."),
+             (not pp["RequireLowercase"] or any(c.islower() for c in password),
+              "Password must contain a lower-case letter."),
+             (not pp["RequireNumbers"] or any(c.isdigit() for c in password), "Password must contain a digit."),
+             (not pp["RequireSymbols"] or any(not c.isalnum() for c in password), "Password must contain a symbol.")]
+    return next((msg for ok, msg in rules if not ok), None)
+
+
 def sign_up(ctx) -> dict:
     cognito, client_id = _cognito()
     email = ctx.args["email"].lower()
+    problem = password_problem(ctx.args["password"])
+    if problem:
+        raise ExchangeError(Failure(Reason.INVALID_PARAMETER, problem))
     with _relay():
         r = cognito.sign_up(ClientId=client_id, Username=email, Password=ctx.args["password"],
                             UserAttributes=[{"Name": "email", "Value": email}])

@@ -30,7 +30,10 @@ def test_sign_up_sign_in_refresh_and_mfa(api, exchange_env, monkeypatch):
 
     email = f"new-{uuid.uuid4().hex[:6]}@test.local"
     r = _post(api, "/v1/auth/signUp", {"email": email, "password": "Weak"})
-    assert r.status_code == 400 and r.json["code"] == -1130  # the pool's password policy
+    assert r.status_code == 400 and r.json["code"] == -1130  # the pool's password policy, rule by rule
+    assert r.json["msg"] == "Password must be at least 10 characters long."
+    r = _post(api, "/v1/auth/signUp", {"email": email, "password": "lower-case-only-1"})
+    assert (r.json["code"], r.json["msg"]) == (-1130, "Password must contain an upper-case letter.")
     r = _post(api, "/v1/auth/signUp", {"email": email, "password": "Good-Password-1"})
     assert r.status_code == 200 and r.json["userSub"], r.json
     c = get_clients()

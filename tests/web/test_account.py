@@ -36,6 +36,13 @@ def test_sign_up_mfa_refresh_and_sign_out(pages):
     pages.goto(page, "/signup")
     expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
     page.get_by_label("Email").fill(email)
+    # a weak password: which rule it breaks, checked before sending
+    for weak, message in (("Short-1", "Password must be at least 10 characters long."),
+                          ("lower-case-only-1", "Password must contain an upper-case letter."),
+                          ("No-Digits-Here", "Password must contain a digit.")):
+        page.get_by_label("Password").fill(weak)
+        page.get_by_role("button", name="Create account").click()
+        expect(page.locator("[data-testid=auth-error]")).to_have_text(message)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     # the local Cognito accepts any confirmation code
@@ -149,6 +156,12 @@ def test_account_page_balances_history_and_funds(pages, funded_user):
     expect(page.locator("table.balances tr[data-asset=BTC]")).to_contain_text("0.50000000")
     expect(page.locator("table.deposits")).to_contain_text("1,000.00000000")
     assert unlabelled_controls(page) == []
+
+    # a negative deposit: the user's words, not the API's pattern
+    deposit = page.locator("form[aria-labelledby=deposit-h]")
+    deposit.get_by_label("Amount").fill("-1")
+    deposit.get_by_role("button", name="Deposit (demo)").click()
+    expect(page.locator("section[aria-labelledby=deposit-h] [role=status]")).to_have_text("Amount must be positive.")
 
     # a withdrawal holds the funds until an operator processes it
     withdraw = page.locator("form[aria-labelledby=withdraw-h]")

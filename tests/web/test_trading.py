@@ -1,5 +1,5 @@
 """Two users trade through the web app: a limit sell, a crossing buy, and what both
-of them see afterwards; a rejected order shows the API's message."""
+of them see afterwards; the order form's messages in the user's words."""
 import re
 
 from playwright.sync_api import expect
@@ -84,7 +84,7 @@ def test_limit_sell_then_crossing_buy_shows_everywhere(pages):
     screenshot(bob, "03-bob-after-trade")
 
 
-def test_rejected_order_shows_the_api_message(pages):
+def test_order_form_messages_in_the_users_words(pages):
     bob = pages.sign_in(pages.new(), "bob@demo.local")
     sent = []
     bob.on("request", lambda r: sent.append(r.url) if r.method == "POST" and "/api/v3/order" in r.url else None)
@@ -103,12 +103,18 @@ def test_rejected_order_shows_the_api_message(pages):
         "Order value must be at least 5.00 USDT")
     assert sent == []
 
-    # refused by the API: more than bob has
+    # typing mistakes, each with its own message
+    for typed, message in (("-5", "Price must be positive."),
+                           ("64,000", "Use a dot for decimals, no thousands separators."),
+                           ("abc", "Price must be a number.")):
+        place(bob, "Buy", typed, QTY)
+        expect(order_form(bob).locator("[data-field=price] .field-error")).to_have_text(message)
+    # more than bob has: caught in the form, with what he has
+    available = bob.locator("[data-testid=available]").text_content().replace(" USDT", "")
     place(bob, "Buy", "61000", "10")
-    error = bob.locator("[data-testid=order-error]")
-    expect(error).to_have_text("Account has insufficient balance for requested action. (code -2010)")
-    expect(error).to_have_attribute("role", "alert")
-    assert len(sent) == 1
+    expect(order_form(bob).locator("[data-field=quantity] .field-error")).to_have_text(
+        f"Not enough USDT: available {available}")
+    assert sent == []
     screenshot(bob, "04-rejected-order")
 
 
@@ -178,6 +184,14 @@ def test_filter_checks_and_exact_decimals_in_the_browser(pages):
         ok: v({ price: '61000.01', quantity: '0.00123' }),
         tick: v({ price: '61000.015', quantity: '0.001' }).price,
         tooPrecise: v({ price: '1.123456789', quantity: '0.001' }).price,
+        words: [v({ price: '-1', quantity: '0.001' }).price, v({ price: '64,000', quantity: '0.001' }).price,
+                v({ price: '64000,5', quantity: '0.001' }).price, v({ price: 'abc', quantity: '0.001' }).price,
+                v({ price: '0', quantity: '0.001' }).price, v({ price: '1', quantity: '-0.001' }).quantity],
+        funds: [v({ price: '61000', quantity: '0.001', side: 'BUY', free: '12.34' }).quantity,
+                v({ price: '61000', quantity: '0.002', side: 'SELL', free: '0.001' }).quantity,
+                v({ price: '61000', quantity: '0.001', side: 'BUY', free: '61.00' }).quantity ?? null,
+                validate(info, { type: 'MARKET', side: 'BUY', quantity: '0.001', free: '100' }, '61000')
+                  .quantity ?? null],
         step: v({ price: '61000', quantity: '0.000015' }).quantity,
         minQty: v({ price: '61000', quantity: '0.000001' }).quantity,
         notional: v({ price: '100', quantity: '0.01' }).quantity,
@@ -194,7 +208,11 @@ def test_filter_checks_and_exact_decimals_in_the_browser(pages):
     }""")
     assert result["ok"] == {}
     assert result["tick"] == "Price must be a multiple of 0.01."
-    assert result["tooPrecise"] == "Price must be a number with at most 8 decimals."
+    assert result["tooPrecise"] == "Price can have at most 8 decimals."
+    assert result["words"] == ["Price must be positive.", "Use a dot for decimals, no thousands separators.",
+                               "Use a dot for decimals, no thousands separators.", "Price must be a number.",
+                               "Price must be positive.", "Amount must be positive."]
+    assert result["funds"] == ["Not enough USDT: available 12.34", "Not enough BTC: available 0.00100", None, None]
     assert result["step"] == "Amount must be a multiple of 0.00001 BTC."
     assert result["minQty"] == "Amount must be at least 0.00001 BTC."
     assert result["notional"] == "Order value must be at least 5.00 USDT."

@@ -15,7 +15,6 @@ function card(title, ...body) {
     h('h1#view-title', { tabindex: '-1' }, title), ...body));
 }
 
-const errorText = (err) => (err instanceof api.ApiError ? err.toString() : String(err.message || err));
 
 export class SignInPage {
   constructor(next) {
@@ -46,7 +45,7 @@ export class SignInPage {
       if (r === 'mfa') this.askCode();
       else location.hash = this.next;
     } catch (err) {
-      this.error.textContent = errorText(err);
+      showError(this.error, err);
     } finally {
       f.removeAttribute('aria-busy');
     }
@@ -61,7 +60,7 @@ export class SignInPage {
         await auth.answerMfa(form.code.value.trim());
         location.hash = this.next;
       } catch (err) {
-        error.textContent = errorText(err);
+        showError(error, err);
         form.code.select();
       }
     } },
@@ -91,7 +90,7 @@ export class SignUpPage {
       this.submit();
     } },
     input('email', 'Email', { type: 'email', autocomplete: 'username', inputmode: 'email' }),
-    ...input('password', 'Password', { type: 'password', autocomplete: 'new-password', minlength: '10',
+    ...input('password', 'Password', { type: 'password', autocomplete: 'new-password',
                                        'aria-describedby': 'pw-hint' }),
     h('p.hint#pw-hint', {}, 'At least 10 characters, with upper- and lower-case letters and a digit.'),
     this.error,
@@ -109,12 +108,18 @@ export class SignUpPage {
     const email = f.email.value.trim();
     const password = f.password.value;
     this.error.textContent = '';
+    const problem = passwordProblem(password);  // the same rules the server checks
+    if (problem) {
+      this.error.textContent = problem;
+      f.password.focus();
+      return;
+    }
     try {
       const r = await auth.signUp(email, password);
       if (r.userConfirmed) return this.finish(email, password);
       this.askCode(email, password);
     } catch (err) {
-      this.error.textContent = errorText(err);
+      showError(this.error, err);
     }
   }
 
@@ -127,7 +132,7 @@ export class SignUpPage {
         await auth.confirmSignUp(email, form.code.value.trim());
         await this.finish(email, password);
       } catch (err) {
-        error.textContent = errorText(err);
+        showError(error, err);
       }
     } },
     h('p', {}, `We sent a confirmation code to ${email}.`),
@@ -172,7 +177,7 @@ export class SecurityPage {
           const r = await api.mfaAssociate(token);
           this.verify(r.secretCode);
         } catch (err) {
-          error.textContent = errorText(err);
+          showError(error, err);
         }
       } }, 'Set up authenticator app'));
   }

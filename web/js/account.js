@@ -5,6 +5,7 @@
 // they changed.
 import * as api from './api.js';
 import { add, div, fmt, isZero, toStr, units } from './dec.js';
+import { numberProblem, showError } from './messages.js';
 import { announce, fill, h, table, tabs, time, uid } from './ui.js';
 import { UserFeed, UserState } from './userfeed.js';
 
@@ -219,14 +220,20 @@ export class AccountPage {
       e.preventDefault();
       const f = e.currentTarget;
       depMsg.textContent = '';
+      const problem = numberProblem(f.amount.value, 'amount');
+      if (problem) {
+        depMsg.textContent = problem;  // before sending: the API would answer with its pattern
+        f.amount.focus();
+        return;
+      }
       try {
         await api.demoDeposit(f.asset.value, f.amount.value.trim());
         depMsg.textContent = `Deposited ${f.amount.value.trim()} ${f.asset.value} (demo).`;
         f.amount.value = '';
         this.afterTransfer();
       } catch (err) {
-        depMsg.textContent = err.status === 403 || err.status === 404
-          ? 'Demo deposits are not available on this exchange.' : `Deposit refused: ${err}`;
+        if (err.status === 403 || err.status === 404) depMsg.textContent = 'Demo deposits are not available on this exchange.';
+        else showError(depMsg, err, 'Deposit refused: ');
       }
     } }, assetSelect('asset', this.assets), amountField('amount', 'Amount'),
     h('button.primary', { type: 'submit' }, 'Deposit (demo)'));
@@ -236,13 +243,19 @@ export class AccountPage {
       e.preventDefault();
       const f = e.currentTarget;
       wdMsg.textContent = '';
+      const problem = numberProblem(f.amount.value, 'amount');
+      if (problem) {
+        wdMsg.textContent = problem;
+        f.amount.focus();
+        return;
+      }
       try {
         const r = await api.withdraw(f.asset.value, f.amount.value.trim(), f.address.value.trim());
         wdMsg.textContent = `Withdrawal ${r.id} requested; the funds are held until it is processed.`;
         f.amount.value = '';
         this.afterTransfer();
       } catch (err) {
-        wdMsg.textContent = `Withdrawal refused: ${err}`;
+        showError(wdMsg, err, 'Withdrawal refused: ');
       }
     } }, assetSelect('asset', this.assets), amountField('amount', 'Amount'),
     (() => { const id = uid('addr'); return [h('label', { for: id }, 'Address'),

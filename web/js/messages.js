@@ -34,7 +34,7 @@ export function passwordProblem(pw) {
 
 // the API's refusals in the user's words, by Binance code and message
 const WORDS = [
-  [-2010, /insufficient balance/i, 'Not enough funds for this order.'],
+  [-2010, /insufficient balance/i, 'Not enough funds.'],
   [-2010, /immediately match and take/i, 'A post-only order would trade at once, so it was not placed. '
     + 'Choose a price that rests on the book.'],
   [-2010, /immediately trigger/i, 'The stop price has already been reached; choose another stop price.'],

@@ -4,6 +4,7 @@
 import * as api from './api.js';
 import * as auth from './auth.js';
 import { ONE_UNIT, fmt, mul, toStr, units } from './dec.js';
+import { numberProblem, showError as showApiError } from './messages.js';
 import { h, uid } from './ui.js';
 
 const TYPES = [
@@ -12,7 +13,9 @@ const TYPES = [
   { id: 'STOP_LIMIT', label: 'Stop-limit' },
 ];
 
-/** The problems of an order against the symbol's filters: {field: message}. Pure. */
+/** The problems of an order against the symbol's filters, and against the balance
+ *  when `o.free` (the available balance of what the order spends) is known:
+ *  {field: message}.  Pure. */
 export function validate(info, o, lastPrice) {
   const errs = {};
   const priceDp = info.priceDp;
@@ -21,9 +24,8 @@ export function validate(info, o, lastPrice) {
     const min = units(info.minPrice);
     const max = units(info.maxPrice);
     const tick = units(info.tickSize);
-    if (!String(text || '').trim()) errs[field] = `Enter a ${name}.`;
-    else if (p === null) errs[field] = `${cap(name)} must be a number with at most 8 decimals.`;
-    else if (p <= 0n) errs[field] = `${cap(name)} must be greater than 0.`;
+    const problem = numberProblem(text, name);
+    if (problem) errs[field] = problem;
     else if (min && p < min) errs[field] = `${cap(name)} must be at least ${fmt(info.minPrice, priceDp)} ${info.quote}.`;
     else if (max && p > max) errs[field] = `${cap(name)} must be at most ${fmt(info.maxPrice, priceDp)} ${info.quote}.`;
     else if (tick && (p - (min || 0n)) % tick !== 0n) errs[field] = `${cap(name)} must be a multiple of ${toStr(tick, priceDp)}.`;
@@ -35,10 +37,10 @@ export function validate(info, o, lastPrice) {
 
   const qtyText = String(o.quantity || '').trim();
   let qty = null;
-  if (!qtyText) errs.quantity = 'Enter an amount.';
-  else if ((qty = units(qtyText)) === null) errs.quantity = 'Amount must be a number with at most 8 decimals.';
-  else if (qty <= 0n) errs.quantity = 'Amount must be greater than 0.';
+  const qtyProblem = numberProblem(qtyText, 'amount');
+  if (qtyProblem) errs.quantity = qtyProblem;
   else {
+    qty = units(qtyText);
     const [minT, maxT, stepT] = market ? [info.marketMinQty, info.marketMaxQty, info.marketStepSize]
                                        : [info.minQty, info.maxQty, info.stepSize];
     const min = units(minT);
@@ -63,6 +65,18 @@ export function validate(info, o, lastPrice) {
       } else if (checkMax && maxN && notional > maxN) {
         errs.quantity = `Order value must be at most ${fmt(info.maxNotional, priceDp)} ${info.quote}.`;
       }
+    }
+  }
+  const free = o.free === undefined || o.free === null ? null : units(o.free);
+  if (!errs.quantity && qty !== null && free !== null) {
+    // what the order spends: the base amount of a sell, the price times amount of a buy
+    // (at the last price for a market buy, which the server checks again at the fill)
+    const sell = o.side === 'SELL';
+    const ref = o.type === 'MARKET' ? units(lastPrice || '') : price;
+    const spend = sell ? qty : (ref ? mul(ref, qty) : null);
+    if (spend !== null && spend > free) {
+      const asset = sell ? info.base : info.quote;
+      errs.quantity = `Not enough ${asset}: available ${fmt(o.free, sell ? info.qtyDp : priceDp)}`;
     }
   }
   return errs;
@@ -247,8 +261,8 @@ export class OrderForm {
   }
 
   values() {
-    return { type: this.type, price: this.inputs.price.value.trim(), stopPrice: this.inputs.stopPrice.value.trim(),
-             quantity: this.inputs.quantity.value.trim() };
+    return { type: this.type, side: this.side, free: this.available()[1], price: this.inputs.price.value.trim(),
+             stopPrice: this.inputs.stopPrice.value.trim(), quantity: this.inputs.quantity.value.trim() };
   }
 
   async place() {
@@ -283,7 +297,7 @@ export class OrderForm {
       this.statusEl.textContent = `Order ${r.orderId} placed: ${what} — ${(r.status || 'NEW').replace('_', ' ').toLowerCase()}.`;
       this.onPlaced(r);
     } catch (err) {
-      this.errorEl.textContent = err instanceof api.ApiError ? err.toString() : String(err.message || err);
+      showApiError(this.errorEl, err);
     } finally {
       this.submit.disabled = false;
       this.form.removeAttribute('aria-busy');
