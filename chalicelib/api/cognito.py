@@ -83,7 +83,19 @@ def sign_up(ctx) -> dict:
     with _relay():
         r = cognito.sign_up(ClientId=client_id, Username=email, Password=ctx.args["password"],
                             UserAttributes=[{"Name": "email", "Value": email}])
-    return {"userConfirmed": bool(r.get("UserConfirmed")), "userSub": r.get("UserSub", "")}
+    return {"userConfirmed": bool(r.get("UserConfirmed")), "userSub": r.get("UserSub", ""),
+            "codeSentTo": _code_destination(r)}
+
+
+def _code_destination(signed_up: dict) -> str | None:
+    """Where Cognito mailed the confirmation code (masked, as Cognito gives it), or None
+    on the local stage: its Cognito (moto) sends no mail and accepts any code, and the
+    page must not tell the user to look for one."""
+    from chalicelib.settings import get_settings
+
+    if get_settings().stage == "local":
+        return None
+    return (signed_up.get("CodeDeliveryDetails") or {}).get("Destination") or None
 
 
 def confirm(ctx) -> dict:

@@ -36,6 +36,7 @@ def test_sign_up_sign_in_refresh_and_mfa(api, exchange_env, monkeypatch):
     assert (r.json["code"], r.json["msg"]) == (-1130, "Password must contain an upper-case letter.")
     r = _post(api, "/v1/auth/signUp", {"email": email, "password": "Good-Password-1"})
     assert r.status_code == 200 and r.json["userSub"], r.json
+    assert r.json["codeSentTo"] is None  # the local stage's Cognito mails nothing
     c = get_clients()
     c.cognito.admin_confirm_sign_up(UserPoolId=c.settings.cognito_user_pool_id, Username=email)
     bad = _post(api, "/v1/auth/signIn", {"email": email, "password": "Wrong-Password-1"})

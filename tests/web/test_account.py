@@ -45,7 +45,9 @@ def test_sign_up_mfa_refresh_and_sign_out(pages):
         expect(page.locator("[data-testid=auth-error]")).to_have_text(message)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    # the local Cognito accepts any confirmation code
+    # the local Cognito mails nothing and accepts any confirmation code: the page says so
+    expect(page.locator("[data-testid=code-note]")).to_have_text(
+        "This exchange runs locally: no e-mail is sent, and any code is accepted.")
     page.get_by_label("Confirmation code").fill("123456")
     page.get_by_role("button", name="Confirm").click()
     expect(page.locator("[data-testid=user-email]")).to_have_text(email)

@@ -1,4 +1,4 @@
-// Sign in (with the TOTP challenge), sign up (with the emailed code), and the
+// Sign in (with the TOTP challenge), sign up (with the code Cognito mails when deployed), and the
 // security page where a signed-in user sets up a TOTP authenticator.
 import * as api from './api.js';
 import * as auth from './auth.js';
@@ -117,13 +117,15 @@ export class SignUpPage {
     try {
       const r = await auth.signUp(email, password);
       if (r.userConfirmed) return this.finish(email, password);
-      this.askCode(email, password);
+      this.askCode(email, password, r.codeSentTo);
     } catch (err) {
       showError(this.error, err);
     }
   }
 
-  askCode(email, password) {
+  /** `sentTo`: where Cognito mailed the code (masked); null on the local stack, which
+   *  mails nothing and accepts any code. */
+  askCode(email, password, sentTo) {
     const error = h('div.form-error', { role: 'alert', 'data-testid': 'auth-error' });
     const form = h('form.stack-form', { 'aria-labelledby': 'view-title', onsubmit: async (e) => {
       e.preventDefault();
@@ -135,7 +137,9 @@ export class SignUpPage {
         showError(error, err);
       }
     } },
-    h('p', {}, `We sent a confirmation code to ${email}.`),
+    h('p', { 'data-testid': 'code-note' }, sentTo
+      ? `We sent a confirmation code to ${sentTo}.`
+      : 'This exchange runs locally: no e-mail is sent, and any code is accepted.'),
     input('code', 'Confirmation code', { inputmode: 'numeric', autocomplete: 'one-time-code' }),
     error,
     h('button.primary', { type: 'submit' }, 'Confirm'));
