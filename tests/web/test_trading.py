@@ -224,3 +224,53 @@ def test_filter_checks_and_exact_decimals_in_the_browser(pages):
     assert result["stops"] == ["STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
     assert result["fmt"] == ["1,234,567.89", "0.00012", "-5.5"]
     assert result["exact"] == "0.02000000 0.30000000"
+
+
+def test_post_only_market_buy_by_total_and_price_prefill(pages, funded_user):
+    """Post-only (LIMIT_MAKER) refused when it would take, shown in the user's words
+    with the API's code below; a market buy by total (quoteOrderQty); the price starts
+    at the last price, and a clicked book level replaces it."""
+    seller = pages.sign_in(pages.new(), funded_user({"BTC": "0.1"}))
+    place(seller, "Sell", "61500", QTY)
+    expect(seller.locator("[data-testid=panel-open] tr[data-order-id]")).to_have_count(1)
+
+    alice = pages.sign_in(pages.new(), "alice@demo.local", then="/trade/ETHUSDT")
+    form = order_form(alice)
+    last = alice.locator("[data-testid=last-price]")
+    expect(last).not_to_have_text("—")
+    price = form.get_by_label("Price", exact=True)
+    expect(price).not_to_have_value("")   # the last price, until the user picks one
+    ask = alice.locator("[data-testid=order-book] .asks .level").last
+    level = ask.get_attribute("data-price")
+    ask.click()
+    assert float(price.input_value()) == float(level)
+
+    pages.goto(alice, "/trade/BTCUSDT")
+    expect(alice.locator("#symbol-select")).to_have_value(SYMBOL)
+    sent = []
+    alice.on("request", lambda r: sent.append(r.post_data) if r.method == "POST" and "/api/v3/order" in r.url
+             else None)
+    form.locator("fieldset.type label").get_by_text("Limit", exact=True).click()
+    form.get_by_label("Post-only", exact=False).check()
+    expect(form.get_by_label("Time in force")).to_be_hidden()
+    form.get_by_label("Price", exact=True).fill("61500")
+    form.get_by_label("Amount", exact=True).fill("0.001")
+    form.get_by_role("button", name="Buy BTC").click()
+    error = alice.locator("[data-testid=order-error]")
+    expect(error).to_contain_text("A post-only order would trade at once, so it was not placed.")
+    expect(error.locator(".detail")).to_have_text(re.compile(r"^Order \d+: REJECTED$"))
+    assert "type=LIMIT_MAKER" in sent[-1] and "timeInForce" not in sent[-1]
+
+    # market buy by total: 100 USDT of BTC from the seller's ask
+    form.locator("fieldset.type label").get_by_text("Market", exact=True).click()
+    form.get_by_label("Buy by").select_option("total")
+    expect(form.get_by_label("Amount", exact=True)).to_be_hidden()
+    form.get_by_label("Total", exact=True).fill("100")
+    form.get_by_role("button", name="Buy BTC").click()
+    expect(alice.locator("[data-testid=order-status]")).to_contain_text("placed: Buy BTC for 100.00 USDT at market")
+    assert "quoteOrderQty=100" in sent[-1] and "quantity=" not in sent[-1].replace("quoteOrderQty", "")
+    expect(seller.locator("[data-testid=panel-open] tr[data-order-id]")).to_contain_text("0.00162")
+    screenshot(alice, "07-post-only-and-buy-by-total")
+
+    seller.get_by_role("button", name=re.compile(r"^Cancel sell order")).click()
+    expect(seller.locator("[data-testid=panel-open]")).to_contain_text("No open orders.")

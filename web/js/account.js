@@ -12,7 +12,7 @@ import { UserFeed, UserState } from './userfeed.js';
 const STATUS = { NEW: 'Open', PARTIALLY_FILLED: 'Partially filled', FILLED: 'Filled', CANCELED: 'Cancelled',
                  EXPIRED: 'Expired', REJECTED: 'Rejected', PENDING_NEW: 'Pending', EXPIRED_IN_MATCH: 'Expired' };
 const TYPE = { LIMIT: 'Limit', MARKET: 'Market', STOP_LOSS_LIMIT: 'Stop-limit', TAKE_PROFIT_LIMIT: 'Stop-limit',
-               STOP_LOSS: 'Stop', TAKE_PROFIT: 'Take profit', LIMIT_MAKER: 'Limit maker' };
+               STOP_LOSS: 'Stop', TAKE_PROFIT: 'Take profit', LIMIT_MAKER: 'Post-only' };
 const side = (s) => h(`span.${s === 'BUY' ? 'up' : 'down'}`, {}, s === 'BUY' ? 'Buy' : 'Sell');
 
 export function balancesTable(balances) {

@@ -47,8 +47,18 @@ const WORDS = [
   [-1002, /password/i, 'Wrong email or password.'],
 ];
 
+/** {text, detail} of an order the API took but the engine refused (the answer's status
+ *  REJECTED or EXPIRED: the REST answer carries no reason, see docs/api-differences.md). */
+export function orderNotPlaced(order, r) {
+  const detail = `Order ${r.orderId}: ${r.status}`;
+  if (order.type === 'LIMIT_MAKER') return { text: WORDS[1][2], detail };
+  if (r.status === 'EXPIRED') return { text: 'Nothing could be traded at that price, so the order expired.', detail };
+  return { text: 'The order was not placed.', detail };
+}
+
 /** {text, detail} of an error: `text` for the user, `detail` the API's own answer. */
 export function explain(err) {
+  if (err && typeof err.text === 'string') return { text: err.text, detail: err.detail || '' };
   if (!(err instanceof ApiError)) return { text: String(err?.message || err), detail: '' };
   const hit = WORDS.find(([code, re]) => code === err.code && re.test(err.message));
   if (!hit) return { text: err.message, detail: err.code != null ? `code ${err.code}` : '' };
