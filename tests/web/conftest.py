@@ -180,3 +180,37 @@ UNLABELLED_JS = """() => {
 def unlabelled_controls(page) -> list[str]:
     """Visible form controls, buttons and links without an accessible name."""
     return page.evaluate(UNLABELLED_JS)
+
+
+WRAPPED_NUMBERS_JS = """() => {
+  // every number on the page (digits with their separators) on one line
+  const out = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    if (!n.parentElement || !n.parentElement.getClientRects().length) continue;
+    for (const m of n.textContent.matchAll(/[-+]?\\d[\\d,]*(\\.\\d+)?/g)) {
+      const r = document.createRange();
+      r.setStart(n, m.index);
+      r.setEnd(n, m.index + m[0].length);
+      const lines = new Set([...r.getClientRects()].filter((x) => x.width > 0).map((x) => Math.round(x.top)));
+      if (lines.size > 1) out.push(m[0]);
+    }
+  }
+  return out;
+}"""
+
+CUT_TABS_JS = """() => [...document.querySelectorAll('[role=tab]')]
+  .filter((t) => t.getClientRects().length)
+  .filter((t) => t.scrollWidth > t.clientWidth + 1 || t.getBoundingClientRect().right > innerWidth
+                 || t.getBoundingClientRect().left < 0)
+  .map((t) => t.textContent)"""
+
+
+def wrapped_numbers(page) -> list[str]:
+    """Numbers on the page broken over two lines (e.g. a narrow table cell)."""
+    return page.evaluate(WRAPPED_NUMBERS_JS)
+
+
+def cut_tabs(page) -> list[str]:
+    """Visible tabs whose label is cut (clipped, or past the viewport's edge)."""
+    return page.evaluate(CUT_TABS_JS)

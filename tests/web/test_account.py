@@ -12,7 +12,7 @@ import uuid
 from playwright.sync_api import expect
 
 from devstack.binance_client import BinanceClient, BinanceError
-from tests.web.conftest import DESKTOP, PHONE, screenshot, unlabelled_controls
+from tests.web.conftest import DESKTOP, PHONE, cut_tabs, screenshot, unlabelled_controls, wrapped_numbers
 
 PASSWORD = "Browser-Test-Pw-1"
 
@@ -157,6 +157,11 @@ def test_account_page_balances_history_and_funds(pages, funded_user):
     expect(page.locator("table.balances tr[data-asset=USDT]")).to_contain_text("1,000.00000000")
     expect(page.locator("table.balances tr[data-asset=BTC]")).to_contain_text("0.50000000")
     expect(page.locator("table.deposits")).to_contain_text("1,000.00000000")
+    # the Reference column is whole: the table fits its section, the cell the viewport
+    assert page.evaluate("(t => t.scrollWidth <= t.parentElement.clientWidth)"
+                         "(document.querySelector('table.deposits'))")
+    ref = page.locator("table.deposits td.ref").first.bounding_box()
+    assert ref and ref["x"] + ref["width"] <= DESKTOP["width"], ref
     assert unlabelled_controls(page) == []
 
     # a negative deposit: the user's words, not the API's pattern
@@ -184,4 +189,5 @@ def test_account_page_balances_history_and_funds(pages, funded_user):
     phone = pages.sign_in(pages.new(PHONE), email, then="/account")
     expect(phone.locator("table.balances tr[data-asset=USDT]")).to_be_visible()
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert wrapped_numbers(phone) == [] and cut_tabs(phone) == []
     screenshot(phone, "41-account-375px")

@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.web.conftest import DESKTOP, PHONE, screenshot, unlabelled_controls
+from tests.web.conftest import DESKTOP, PHONE, cut_tabs, screenshot, unlabelled_controls, wrapped_numbers
 
 SYMBOL = "BTCUSDT"
 PRICE = "61000"        # far from anything else on BTCUSDT (the bot quotes only ETH symbols)
@@ -150,7 +150,13 @@ def test_order_entry_by_keyboard_only(pages):
     expect(alice.locator("[data-testid=panel-open]")).to_contain_text("No open orders.")
 
 
-def test_trading_view_fits_a_phone(pages):
+def box(locator) -> dict:
+    b = locator.bounding_box()
+    assert b, f"{locator} is not visible"
+    return b
+
+
+def test_trading_view_fits_a_phone_and_a_desktop(pages):
     phone = pages.sign_in(pages.new(PHONE), "alice@demo.local")
     expect(phone.locator("[data-testid=order-form]")).to_be_visible()
     expect(phone.locator("[data-testid=last-price]")).not_to_have_text("—")
@@ -159,13 +165,34 @@ def test_trading_view_fits_a_phone(pages):
     expect(phone.locator("[data-testid=order-book]")).to_be_visible()
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways at 375 px ({width} px wide)"
+    for tab in ("Open orders", "Order history", "Trade history", "Balances"):
+        phone.get_by_role("tab", name=tab).click()
+        assert cut_tabs(phone) == [], "tab labels cut at 375 px"
+        assert wrapped_numbers(phone) == [], f"numbers wrapped at 375 px ({tab})"
+        assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(phone, "05-trading-375px")
+
     desk = pages.sign_in(pages.new(DESKTOP), "alice@demo.local")
     expect(desk.locator("[data-testid=chart]")).not_to_have_attribute("data-candles", "0")
     expect(desk.locator("[data-testid=panel-open] table")).to_be_visible()
     width = desk.evaluate("document.documentElement.scrollWidth")
     assert width <= DESKTOP["width"]
+    # the open orders are above the fold: their tab and the table's header row
+    assert box(desk.get_by_role("tab", name="Open orders"))["y"] + 40 <= DESKTOP["height"]
+    header = box(desk.locator("[data-testid=panel-open] thead tr"))
+    assert header["y"] + header["height"] <= DESKTOP["height"], header
+    # the order form ends at its button; the chart is bounded; the book ends at its last level
+    form, submit = box(order_form(desk)), box(order_form(desk).locator("button.submit"))
+    assert form["y"] + form["height"] - (submit["y"] + submit["height"]) <= 24, (form, submit)
+    assert box(desk.locator("[data-testid=chart]"))["height"] <= 640
+    book, bids = box(desk.locator("[data-testid=order-book]")), box(desk.locator("[data-testid=order-book] .bids"))
+    assert book["y"] + book["height"] - (bids["y"] + bids["height"]) <= 24, (book, bids)
+    assert wrapped_numbers(desk) == []
     screenshot(desk, "06-trading-1440px", full_page=False)
+    # the quote volume with the symbol's precision (ETHBTC: BTC to 0.00001, as its prices)
+    pages.goto(desk, "/trade/ETHBTC")
+    volume = desk.locator(".ticker-stats div").filter(has_text="24h volume (BTC)").locator("dd")
+    expect(volume).to_have_text(re.compile(r"^\d[\d,]*\.\d{5}$"))
 
 
 def test_filter_checks_and_exact_decimals_in_the_browser(pages):
@@ -176,7 +203,7 @@ def test_filter_checks_and_exact_decimals_in_the_browser(pages):
     expect(page.locator("#symbol-select")).to_have_value(SYMBOL)
     result = page.evaluate("""async () => {
       const { validate, stopLimitType } = await import('/js/orders.js');
-      const { loadSymbols } = await import('/js/market.js');
+      const { loadSymbols, axisPrice } = await import('/js/market.js');
       const d = await import('/js/dec.js');
       const info = (await loadSymbols()).BTCUSDT;
       const v = (o, last) => validate(info, { type: 'LIMIT', ...o }, last);
@@ -203,6 +230,7 @@ def test_filter_checks_and_exact_decimals_in_the_browser(pages):
         stops: [stopLimitType('BUY', '62000', '61000'), stopLimitType('BUY', '60000', '61000'),
                 stopLimitType('SELL', '60000', '61000'), stopLimitType('SELL', '62000', '61000')],
         fmt: [d.fmt('1234567.89000000', 2), d.fmt('0.00012345', 5), d.fmt('-5.5', 1)],
+        axis: [axisPrice(2)(61000.5), axisPrice(6)(0.0525), axisPrice(2)(1234567)],
         exact: d.toStr(d.mul(d.units('0.1'), d.units('0.2'))) + ' ' + d.add('0.1', '0.2'),
       };
     }""")
@@ -224,6 +252,7 @@ def test_filter_checks_and_exact_decimals_in_the_browser(pages):
     assert result["stops"] == ["STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
     assert result["fmt"] == ["1,234,567.89", "0.00012", "-5.5"]
     assert result["exact"] == "0.02000000 0.30000000"
+    assert result["axis"] == ["61,000.50", "0.052500", "1,234,567.00"]  # the chart's price axis
 
 
 def test_post_only_market_buy_by_total_and_price_prefill(pages, funded_user):

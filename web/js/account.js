@@ -329,7 +329,8 @@ export class AccountPage {
       .catch((err) => fill(el, h('p.error', { role: 'alert' }, String(err))));
     return Promise.all([
       show(this.depositsEl, api.deposits(), (rows) => table('Deposit history',
-        [{ label: 'Time' }, { label: 'Asset' }, { label: 'Amount', cls: 'num' }, { label: 'Status' }, { label: 'Reference' }],
+        [{ label: 'Time' }, { label: 'Asset' }, { label: 'Amount', cls: 'num' }, { label: 'Status' },
+         { label: 'Reference', cls: 'ref' }],
         rows.map((d) => ({ cells: [time(d.insertTime, true), d.coin, fmt(d.amount, 8), DEPOSIT_STATUS[d.status] || d.status,
                                    d.txId] })), 'No deposits yet.', 'deposits')),
       show(this.withdrawalsEl, api.withdrawals(), (rows) => table('Withdrawal history',

@@ -142,9 +142,10 @@ export class OrderForm {
       this.clearError(name);
       this.updateTotal();
     });
+    // the label sits inside the box, at its left (as on Binance): one line per field
     const wrap = h('div.field', { 'data-field': name },
-      h('label', { for: id }, label),
-      h('div.input-affix', {}, input, h('span.affix', { 'aria-hidden': 'true' }, suffix)),
+      h('div.input-affix', {}, h('label.prefix', { for: id }, label), input,
+        h('span.affix', { 'aria-hidden': 'true' }, suffix)),
       h('p.field-error', { id: errId }));
     this.inputs[name] = input;
     this.wraps[name] = wrap;
@@ -173,14 +174,14 @@ export class OrderForm {
       }));
     this.availEl = h('span', { 'data-testid': 'available' }, '—');
     this.tif = h('select', { id: uid('tif'), name: 'timeInForce' },
-      h('option', { value: 'GTC' }, 'GTC — good till cancelled'),
-      h('option', { value: 'IOC' }, 'IOC — immediate or cancel'),
-      h('option', { value: 'FOK' }, 'FOK — fill or kill'));
-    this.tifWrap = h('div.field', {}, h('label', { for: this.tif.id }, 'Time in force'), this.tif);
+      h('option', { value: 'GTC', title: 'good till cancelled' }, 'GTC'),
+      h('option', { value: 'IOC', title: 'immediate or cancel' }, 'IOC'),
+      h('option', { value: 'FOK', title: 'fill or kill' }, 'FOK'));
+    this.tifWrap = h('div.field.inline', {}, h('label', { for: this.tif.id }, 'Time in force'), this.tif);
     this.postOnly = h('input', { type: 'checkbox', id: uid('postonly'), name: 'postOnly',
                                  onchange: () => this.setType(this.type) });
-    this.postOnlyWrap = h('div.check', {}, this.postOnly,
-      h('label', { for: this.postOnly.id }, 'Post-only (maker: refused if it would trade at once)'));
+    this.postOnlyWrap = h('div.check', { title: 'Maker only: refused if it would trade at once' }, this.postOnly,
+      h('label', { for: this.postOnly.id }, 'Post-only'));
     this.byTotal = h('select', { id: uid('by'), name: 'marketBy', onchange: () => this.setType(this.type) },
       h('option', { value: 'amount' }, `Amount (${info.base})`),
       h('option', { value: 'total' }, `Total (${info.quote})`));
@@ -201,8 +202,7 @@ export class OrderForm {
       this.field('quantity', 'Amount', info.base),
       this.field('total', 'Total', info.quote),
       this.pcts,
-      this.postOnlyWrap,
-      this.tifWrap,
+      h('div.order-opts', {}, this.postOnlyWrap, this.tifWrap),
       this.totalLine,
       this.errorEl, this.statusEl, this.submit);
     this.signinNote = h('p.signin-note', {}, h('a', { href: '#/signin' }, 'Sign in'), ' or ',
