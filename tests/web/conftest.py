@@ -10,6 +10,7 @@ sees it while the trading tests have BTCUSDT to themselves.  Screenshots go to
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -111,11 +112,21 @@ def browser(chromium_path):
 
 class Pages:
     """New browser pages (each in its own context: its own session), closed after the
-    test; JavaScript errors on any of them fail the test."""
+    test; JavaScript errors and console errors on any of them fail the test, except the
+    console errors the test provokes on purpose and names with ``allow_console``."""
 
     def __init__(self, browser, base_url):
         self.browser, self.base_url = browser, base_url
         self.contexts, self.errors, self.console = [], [], []
+        self.allowed: list[str] = []
+
+    def allow_console(self, *patterns: str):
+        """Console errors (regular expressions) this test provokes on purpose, e.g. the
+        browser's "Failed to load resource ... 400" line for a refusal it asks for."""
+        self.allowed.extend(patterns)
+
+    def unexpected_console_errors(self) -> list[str]:
+        return [m for m in self.console if m.startswith("[error]") and not any(re.search(a, m) for a in self.allowed)]
 
     def new(self, viewport=DESKTOP):
         ctx = self.browser.new_context(viewport=viewport)
@@ -155,6 +166,7 @@ def pages(browser, web_stack, request):
         with open(ARTIFACTS / "console.log", "a") as fh:
             fh.write(f"== {request.node.nodeid}\n" + "\n".join(p.console) + "\n")
     assert not p.errors, f"JavaScript errors: {p.errors}"
+    assert not p.unexpected_console_errors(), f"console errors: {p.unexpected_console_errors()}"
 
 
 def screenshot(page, name: str, full_page: bool = True) -> Path:

@@ -31,6 +31,7 @@ def session_of(page) -> dict:
 
 
 def test_sign_up_mfa_refresh_and_sign_out(pages):
+    pages.allow_console(r"status of 400")  # the wrong TOTP codes it sends on purpose
     email = f"web-{uuid.uuid4().hex[:8]}@example.com"
     page = pages.new(DESKTOP)
     pages.goto(page, "/signup")
@@ -106,6 +107,7 @@ def test_sign_up_mfa_refresh_and_sign_out(pages):
 
 
 def test_wrong_password_shows_the_reason(pages):
+    pages.allow_console(r"status of 401")  # the refused sign-in
     page = pages.new(DESKTOP)
     pages.goto(page, "/signin")
     page.get_by_label("Email").fill("alice@demo.local")
@@ -150,6 +152,7 @@ def test_api_keys_create_show_once_and_revoke(pages, web_stack):
 
 
 def test_account_page_balances_history_and_funds(pages, funded_user):
+    pages.allow_console(r"status of 400")  # the withdrawal over the balance
     email = funded_user({"USDT": "1000", "BTC": "0.5"})
     page = pages.sign_in(pages.new(DESKTOP), email, then="/account")
     expect(page.get_by_role("heading", name="Account", exact=True)).to_be_visible()
