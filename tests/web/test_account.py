@@ -172,6 +172,7 @@ def test_account_page_balances_history_and_funds(pages, funded_user):
     deposit.get_by_label("Amount").fill("-1")
     deposit.get_by_role("button", name="Deposit (demo)").click()
     expect(page.locator("section[aria-labelledby=deposit-h] [role=status]")).to_have_text("Amount must be positive.")
+    expect(page.locator("section[aria-labelledby=deposit-h] [role=status]")).to_have_attribute("data-kind", "error")
 
     # a withdrawal holds the funds until an operator processes it
     withdraw = page.locator("form[aria-labelledby=withdraw-h]")

@@ -220,9 +220,10 @@ export class AccountPage {
       e.preventDefault();
       const f = e.currentTarget;
       depMsg.textContent = '';
+      delete depMsg.dataset.kind;
       const problem = numberProblem(f.amount.value, 'amount');
       if (problem) {
-        depMsg.textContent = problem;  // before sending: the API would answer with its pattern
+        showError(depMsg, { text: problem });  // before sending: the API would answer with its pattern
         f.amount.focus();
         return;
       }
@@ -243,9 +244,10 @@ export class AccountPage {
       e.preventDefault();
       const f = e.currentTarget;
       wdMsg.textContent = '';
+      delete wdMsg.dataset.kind;
       const problem = numberProblem(f.amount.value, 'amount');
       if (problem) {
-        wdMsg.textContent = problem;
+        showError(wdMsg, { text: problem });
         f.amount.focus();
         return;
       }

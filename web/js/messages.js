@@ -68,5 +68,6 @@ export function explain(err) {
 /** Show `err` in `el` (an alert): the user's words, then the detail line. */
 export function showError(el, err, prefix = '') {
   const { text, detail } = explain(err);
+  el.dataset.kind = 'error';  // styled as an error where the element also shows successes
   el.replaceChildren(prefix + text, ...(detail ? [h('small.detail', {}, detail)] : []));
 }
