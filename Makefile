@@ -19,12 +19,11 @@ run: $(STAMP)
 	$(PY) -m devstack up
 
 ## test: set up, lint (ruff, mypy) and run the whole test suite
-# tests/pipeline runs in a session of its own: its tests check money invariants over the
-# whole database and move leases and symbol routes, so they get servers no other folder wrote to
+# four lanes side by side (pytest-xdist), each a session with servers of its own; which
+# folder runs in which lane: LANES in tests/conftest.py
 test: $(STAMP) lint
 	@sh scripts/ensure-chromium.sh
-	@$(PY) -m pytest --ignore=tests/pipeline; a=$$?; $(PY) -m pytest tests/pipeline; b=$$?; \
-	  test $$a -eq 0 && test $$b -eq 0
+	$(PY) -m pytest -n 4
 
 ## lint: ruff with the rules in ruff.toml, mypy with mypy.ini (CI fails on a finding, through make test)
 lint: $(STAMP)

@@ -21,20 +21,33 @@ ROOT = Path(__file__).resolve().parent.parent
 ORIGINAL_ENV = dict(os.environ)  # before any fixture configures this process
 
 
-# `make test` runs the suite in three pytest-xdist workers (`-n 3 --dist loadgroup`), a
-# lane each; a lane runs its folders in the usual order on servers of its own (every
-# worker is a session: its own PostgreSQL database, Redis prefix, moto).  tests/pipeline
-# has a lane to itself: its invariants cover the whole database and it moves leases and
-# symbol routes.  The lanes are about equally long; most of each is waiting on servers,
-# so three fit two cores.
-LANES = {"pipeline": "pipeline", "infra": "deploy", "devstack": "deploy", "bench": "deploy"}
+# `make test` runs the suite in four pytest-xdist workers (`-n 4`), a lane each: a lane
+# runs its folders in the usual order on servers of its own (every worker is a session:
+# its own PostgreSQL database, Redis prefix, moto).  tests/pipeline has a lane to itself:
+# its invariants cover the whole database and it moves leases and symbol routes.  The
+# lanes are about equally long and mostly wait on servers, so four share two cores.
+LANES = {"pipeline": "pipeline", "infra": "deploy", "devstack": "deploy", "bench": "deploy",
+         "gateway": "streams", "web": "streams"}
 
 
-def pytest_collection_modifyitems(config, items) -> None:
-    for item in items:
-        parts = Path(str(item.path)).relative_to(ROOT).parts
-        folder = parts[1] if len(parts) > 2 else ""
-        item.add_marker(pytest.mark.xdist_group(LANES.get(folder, "app")))
+def lane_of(nodeid: str) -> str:
+    """The lane of a test id (``tests/<folder>/...``); root-level tests run in "app"."""
+    parts = nodeid.split("::", 1)[0].split("/")
+    return LANES.get(parts[1], "app") if len(parts) > 2 else "app"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scope scheduler with a lane as the scope: a whole lane goes to one worker,
+    in collection order.  (``--dist loadgroup`` with markers would do the same, but its
+    group suffix on node ids is lost with pytest 9's structured ids.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LaneScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return lane_of(nodeid)
+
+    return LaneScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -219,3 +232,30 @@ def data_api_calls(exchange_env):
     events.register("before-call.rds-data", count)
     yield calls
     events.unregister("before-call.rds-data", count)
+
+
+@pytest.fixture(autouse=True)
+def reservations_explained(request):
+    """After each test on the session database: every locked balance is what open
+    orders reserve + pending withdrawals hold (tests/invariants.py).  The invariant
+    holds after every commit, so a test that leaves a bare lock behind (a ledger
+    ``RESERVE`` with no order) is named here, with the entry's txn_key -- not found
+    later as a conservation failure of whichever folder runs next.  Only what the
+    test itself broke is reported (rows already wrong before it are left out), so
+    one offender fails once, not every test after it."""
+    if "migrated_db" not in request.fixturenames:
+        yield
+        return
+    import psycopg
+
+    from chalicelib.db import PgTx
+    from tests.invariants import lock_mismatches, unexplained_locks
+
+    url = request.getfixturevalue("migrated_db")
+    with psycopg.connect(url) as conn:
+        before = lock_mismatches(PgTx(conn))
+    yield
+    with psycopg.connect(url) as conn:
+        locks = unexplained_locks(PgTx(conn), known=before)
+    assert not locks, ("the test left locked balances that no open order or pending withdrawal explains:\n"
+                       + "\n".join(locks))

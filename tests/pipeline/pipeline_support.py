@@ -102,6 +102,7 @@ def assert_invariants(pg_url: str) -> dict:
 
     from chalicelib.db import PgTx
     from chalicelib.ledger import totals
+    from tests.invariants import unexplained_locks
 
     with psycopg.connect(pg_url) as conn:
         tx = PgTx(conn)
@@ -118,16 +119,9 @@ def assert_invariants(pg_url: str) -> dict:
         leftover = tx.query("SELECT order_id, status, reserved_left FROM orders WHERE reserved_left <> 0"
                             " AND status IN ('FILLED', 'CANCELED', 'REJECTED', 'EXPIRED', 'EXPIRED_IN_MATCH')")
         assert not leftover, f"closed orders still hold reservations: {leftover[:5]}"
-        # locked = what open orders reserve + what pending withdrawals hold
-        locked = tx.query(
-            "SELECT b.account_id, b.asset, b.locked, COALESCE(r.l, 0) + COALESCE(w.l, 0) AS reserved"
-            " FROM balances b LEFT JOIN ("
-            " SELECT account_id, reserved_asset AS asset, sum(reserved_left) AS l FROM orders GROUP BY 1, 2) r"
-            " USING (account_id, asset) LEFT JOIN ("
-            " SELECT account_id, asset, sum(amount) AS l FROM transfers"
-            " WHERE direction = 'WITHDRAWAL' AND status = 'PENDING' GROUP BY 1, 2) w"
-            " USING (account_id, asset) WHERE b.locked <> COALESCE(r.l, 0) + COALESCE(w.l, 0)")
-        assert not locked, f"locked balances != open reservations + pending withdrawals: {locked[:5]}"
+        # locked = what open orders reserve + what pending withdrawals hold (named entry by entry)
+        locks = unexplained_locks(tx)
+        assert not locks, "locked balances != open reservations + pending withdrawals:\n" + "\n".join(locks)
         dup = tx.query("SELECT symbol, trade_id, count(*) FROM trades GROUP BY 1, 2 HAVING count(*) > 1")
         assert not dup
         n_trades = tx.scalar("SELECT count(*) FROM trades")
