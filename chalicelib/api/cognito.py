@@ -5,7 +5,8 @@ The API only relays: passwords and codes go to Cognito's public-client calls
 ``respond_to_auth_challenge`` SOFTWARE_TOKEN_MFA, ``associate_software_token``,
 ``verify_software_token``); nothing is stored here.  Cognito's refusals become
 Binance-style errors (-1002 for wrong credentials, -1130 with Cognito's reason for
-the rest).
+the rest).  A wrong or expired one-time code is a 400 (-1130), as Cognito answers it:
+the caller's session is fine, so a client must not take it for an expired sign-in.
 """
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from contextlib import contextmanager
 
 from chalicelib.errors import ExchangeError, Failure, Reason
 
-_AUTH_FAILURES = {"NotAuthorizedException", "UserNotFoundException", "CodeMismatchException",
-                  "ExpiredCodeException", "EnableSoftwareTokenMFAException", "UserNotConfirmedException",
+_AUTH_FAILURES = {"NotAuthorizedException", "UserNotFoundException", "UserNotConfirmedException",
                   "PasswordResetRequiredException"}
+# a code that does not match (sign-up confirmation, MFA challenge, TOTP enrolment)
+_WRONG_CODE = {"CodeMismatchException", "ExpiredCodeException", "EnableSoftwareTokenMFAException"}
+WRONG_CODE_MSG = "Wrong code, try again."
 
 
 def _cognito():
@@ -40,6 +43,8 @@ def _relay():
         msg = (exc.response.get("Error", {}).get("Message") or code)[:200]
         if code in _AUTH_FAILURES:
             raise ExchangeError(Failure(Reason.UNAUTHORIZED, msg)) from None
+        if code in _WRONG_CODE:
+            raise ExchangeError(Failure(Reason.INVALID_PARAMETER, WRONG_CODE_MSG)) from None
         if code in ("TooManyRequestsException", "LimitExceededException", "TooManyFailedAttemptsException"):
             raise ExchangeError(Failure(Reason.TOO_MANY_REQUESTS, msg)) from None
         if code.endswith("Exception") and code not in ("InternalErrorException", "ServiceUnavailable"):
@@ -53,13 +58,44 @@ def _tokens(result: dict) -> dict:
             "tokenType": result.get("TokenType", "Bearer")}
 
 
+def password_problem(password: str) -> str | None:
+    """The first rule of the pool's password policy that ``password`` breaks, in words:
+    Cognito's own answer names no rule (and moto's says "does not confirm to")."""
+    from chalicelib.resources import PASSWORD_POLICY as pp
+
+    rules = [(len(password) >= int(pp["MinimumLength"]),
+              f"Password must be at least {pp['MinimumLength']} characters long."),
+             (not pp["RequireUppercase"] or any(c.isupper() for c in password),
+              "Password must contain an upper-case letter."),
+             (not pp["RequireLowercase"] or any(c.islower() for c in password),
+              "Password must contain a lower-case letter."),
+             (not pp["RequireNumbers"] or any(c.isdigit() for c in password), "Password must contain a digit."),
+             (not pp["RequireSymbols"] or any(not c.isalnum() for c in password), "Password must contain a symbol.")]
+    return next((msg for ok, msg in rules if not ok), None)
+
+
 def sign_up(ctx) -> dict:
     cognito, client_id = _cognito()
     email = ctx.args["email"].lower()
+    problem = password_problem(ctx.args["password"])
+    if problem:
+        raise ExchangeError(Failure(Reason.INVALID_PARAMETER, problem))
     with _relay():
         r = cognito.sign_up(ClientId=client_id, Username=email, Password=ctx.args["password"],
                             UserAttributes=[{"Name": "email", "Value": email}])
-    return {"userConfirmed": bool(r.get("UserConfirmed")), "userSub": r.get("UserSub", "")}
+    return {"userConfirmed": bool(r.get("UserConfirmed")), "userSub": r.get("UserSub", ""),
+            "codeSentTo": _code_destination(r)}
+
+
+def _code_destination(signed_up: dict) -> str | None:
+    """Where Cognito mailed the confirmation code (masked, as Cognito gives it), or None
+    on the local stage: its Cognito (moto) sends no mail and accepts any code, and the
+    page must not tell the user to look for one."""
+    from chalicelib.settings import get_settings
+
+    if get_settings().stage == "local":
+        return None
+    return (signed_up.get("CodeDeliveryDetails") or {}).get("Destination") or None
 
 
 def confirm(ctx) -> dict:

@@ -343,7 +343,7 @@ OPS: tuple[Op, ...] = (
        security=WEB, tag="API keys", response=obj({"apiKey": STR, "revoked": BOOL})),
     # -- Cognito sign-up/sign-in for the web app
     Op("signUp", "POST", "/v1/auth/signUp", cognito.sign_up, "Sign up", tag="Auth", body="json",
-       weight=10, response=obj({"userConfirmed": BOOL, "userSub": STR}),
+       weight=10, response=obj({"userConfirmed": BOOL, "userSub": STR, "codeSentTo": {"type": ["string", "null"]}}),
        params=(Param("email", "str", required=True, pattern=EMAIL_RE, max_len=254),
                Param("password", "str", required=True, max_len=256, pattern=r"^[\x20-\x7e]{1,256}$"))),
     Op("confirmSignUp", "POST", "/v1/auth/confirm", cognito.confirm, "Confirm a sign-up with the emailed code",

@@ -23,14 +23,20 @@ def _post(api, path, body, token=None):
         "POST", path, body=__import__("json").dumps(body), content_type="application/json")
 
 
-def test_sign_up_sign_in_refresh_and_mfa(api, exchange_env):
+def test_sign_up_sign_in_refresh_and_mfa(api, exchange_env, monkeypatch):
     from chalicelib.clients import get_clients
+
+    monkeypatch.setenv("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")  # the in-process moto checks codes
 
     email = f"new-{uuid.uuid4().hex[:6]}@test.local"
     r = _post(api, "/v1/auth/signUp", {"email": email, "password": "Weak"})
-    assert r.status_code == 400 and r.json["code"] == -1130  # the pool's password policy
+    assert r.status_code == 400 and r.json["code"] == -1130  # the pool's password policy, rule by rule
+    assert r.json["msg"] == "Password must be at least 10 characters long."
+    r = _post(api, "/v1/auth/signUp", {"email": email, "password": "lower-case-only-1"})
+    assert (r.json["code"], r.json["msg"]) == (-1130, "Password must contain an upper-case letter.")
     r = _post(api, "/v1/auth/signUp", {"email": email, "password": "Good-Password-1"})
     assert r.status_code == 200 and r.json["userSub"], r.json
+    assert r.json["codeSentTo"] is None  # the local stage's Cognito mails nothing
     c = get_clients()
     c.cognito.admin_confirm_sign_up(UserPoolId=c.settings.cognito_user_pool_id, Username=email)
     bad = _post(api, "/v1/auth/signIn", {"email": email, "password": "Wrong-Password-1"})
@@ -45,6 +51,11 @@ def test_sign_up_sign_in_refresh_and_mfa(api, exchange_env):
     # TOTP: enrol, then sign-in asks for the code
     secret = _post(api, "/v1/auth/mfa/associate", {"accessToken": tokens["accessToken"]}, tokens["idToken"]).json
     assert secret.get("secretCode"), secret
+    # a wrong code is a bad request, not an unauthorized session (Cognito answers 400 CodeMismatchException)
+    good = totp(secret["secretCode"])
+    wrong = _post(api, "/v1/auth/mfa/verify", {"accessToken": tokens["accessToken"],
+                                               "code": "000000" if good != "000000" else "111111"}, tokens["idToken"])
+    assert (wrong.status_code, wrong.json["code"], wrong.json["msg"]) == (400, -1130, "Wrong code, try again.")
     done = _post(api, "/v1/auth/mfa/verify", {"accessToken": tokens["accessToken"], "code": totp(secret["secretCode"])},
                  tokens["idToken"]).json
     assert done == {"status": "SUCCESS", "mfaEnabled": True}

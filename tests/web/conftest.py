@@ -10,6 +10,7 @@ sees it while the trading tests have BTCUSDT to themselves.  Screenshots go to
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,22 @@ DEMO_PASSWORD = "Local-Demo-Only-1"  # devstack/demo.py
 BOT_SYMBOLS = "ETHUSDT,ETHBTC"
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 375, "height": 812}
+
+
+FIRST = "test_live_market.py::test_market_is_live_within_a_minute_of_start"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The live-market test runs first among the browser tests: it times the stack from
+    its start, so no other test may run before it."""
+    here = [i for i, item in enumerate(items) if Path(str(item.path)).parent == Path(__file__).parent]
+    first = [i for i in here if item_id(items[i]).endswith(FIRST)]
+    if here and first:
+        items.insert(here[0], items.pop(first[0]))
+
+
+def item_id(item) -> str:
+    return item.nodeid.replace("\\", "/")
 
 
 @pytest.fixture(scope="session")
@@ -111,11 +128,21 @@ def browser(chromium_path):
 
 class Pages:
     """New browser pages (each in its own context: its own session), closed after the
-    test; JavaScript errors on any of them fail the test."""
+    test; JavaScript errors and console errors on any of them fail the test, except the
+    console errors the test provokes on purpose and names with ``allow_console``."""
 
     def __init__(self, browser, base_url):
         self.browser, self.base_url = browser, base_url
         self.contexts, self.errors, self.console = [], [], []
+        self.allowed: list[str] = []
+
+    def allow_console(self, *patterns: str):
+        """Console errors (regular expressions) this test provokes on purpose, e.g. the
+        browser's "Failed to load resource ... 400" line for a refusal it asks for."""
+        self.allowed.extend(patterns)
+
+    def unexpected_console_errors(self) -> list[str]:
+        return [m for m in self.console if m.startswith("[error]") and not any(re.search(a, m) for a in self.allowed)]
 
     def new(self, viewport=DESKTOP):
         ctx = self.browser.new_context(viewport=viewport)
@@ -155,6 +182,7 @@ def pages(browser, web_stack, request):
         with open(ARTIFACTS / "console.log", "a") as fh:
             fh.write(f"== {request.node.nodeid}\n" + "\n".join(p.console) + "\n")
     assert not p.errors, f"JavaScript errors: {p.errors}"
+    assert not p.unexpected_console_errors(), f"console errors: {p.unexpected_console_errors()}"
 
 
 def screenshot(page, name: str, full_page: bool = True) -> Path:
@@ -180,3 +208,37 @@ UNLABELLED_JS = """() => {
 def unlabelled_controls(page) -> list[str]:
     """Visible form controls, buttons and links without an accessible name."""
     return page.evaluate(UNLABELLED_JS)
+
+
+WRAPPED_NUMBERS_JS = """() => {
+  // every number on the page (digits with their separators) on one line
+  const out = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    if (!n.parentElement || !n.parentElement.getClientRects().length) continue;
+    for (const m of n.textContent.matchAll(/[-+]?\\d[\\d,]*(\\.\\d+)?/g)) {
+      const r = document.createRange();
+      r.setStart(n, m.index);
+      r.setEnd(n, m.index + m[0].length);
+      const lines = new Set([...r.getClientRects()].filter((x) => x.width > 0).map((x) => Math.round(x.top)));
+      if (lines.size > 1) out.push(m[0]);
+    }
+  }
+  return out;
+}"""
+
+CUT_TABS_JS = """() => [...document.querySelectorAll('[role=tab]')]
+  .filter((t) => t.getClientRects().length)
+  .filter((t) => t.scrollWidth > t.clientWidth + 1 || t.getBoundingClientRect().right > innerWidth
+                 || t.getBoundingClientRect().left < 0)
+  .map((t) => t.textContent)"""
+
+
+def wrapped_numbers(page) -> list[str]:
+    """Numbers on the page broken over two lines (e.g. a narrow table cell)."""
+    return page.evaluate(WRAPPED_NUMBERS_JS)
+
+
+def cut_tabs(page) -> list[str]:
+    """Visible tabs whose label is cut (clipped, or past the viewport's edge)."""
+    return page.evaluate(CUT_TABS_JS)

@@ -12,7 +12,7 @@ import uuid
 from playwright.sync_api import expect
 
 from devstack.binance_client import BinanceClient, BinanceError
-from tests.web.conftest import DESKTOP, PHONE, screenshot, unlabelled_controls
+from tests.web.conftest import DESKTOP, PHONE, cut_tabs, screenshot, unlabelled_controls, wrapped_numbers
 
 PASSWORD = "Browser-Test-Pw-1"
 
@@ -31,14 +31,24 @@ def session_of(page) -> dict:
 
 
 def test_sign_up_mfa_refresh_and_sign_out(pages):
+    pages.allow_console(r"status of 400")  # the wrong TOTP codes it sends on purpose
     email = f"web-{uuid.uuid4().hex[:8]}@example.com"
     page = pages.new(DESKTOP)
     pages.goto(page, "/signup")
     expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
     page.get_by_label("Email").fill(email)
+    # a weak password: which rule it breaks, checked before sending
+    for weak, message in (("Short-1", "Password must be at least 10 characters long."),
+                          ("lower-case-only-1", "Password must contain an upper-case letter."),
+                          ("No-Digits-Here", "Password must contain a digit.")):
+        page.get_by_label("Password").fill(weak)
+        page.get_by_role("button", name="Create account").click()
+        expect(page.locator("[data-testid=auth-error]")).to_have_text(message)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    # the local Cognito accepts any confirmation code
+    # the local Cognito mails nothing and accepts any confirmation code: the page says so
+    expect(page.locator("[data-testid=code-note]")).to_have_text(
+        "This exchange runs locally: no e-mail is sent, and any code is accepted.")
     page.get_by_label("Confirmation code").fill("123456")
     page.get_by_role("button", name="Confirm").click()
     expect(page.locator("[data-testid=user-email]")).to_have_text(email)
@@ -49,6 +59,15 @@ def test_sign_up_mfa_refresh_and_sign_out(pages):
     page.get_by_role("button", name="Set up authenticator app").click()
     assert unlabelled_controls(page) == []
     secret = page.locator("[data-testid=totp-secret]").text_content()
+    # a wrong code is a wrong code: no token refresh, no second verify call, still signed in
+    auth_calls = []
+    page.on("request", lambda r: auth_calls.append(r.url.rsplit("/v1/auth/", 1)[1])
+            if "/v1/auth/" in r.url and r.method == "POST" else None)
+    page.get_by_label("6-digit code from the app").fill("000000" if totp(secret) != "000000" else "111111")
+    page.get_by_role("button", name="Verify and turn on").click()
+    expect(page.locator("[data-testid=mfa-error]")).to_contain_text("Wrong code, try again.")
+    assert auth_calls == ["mfa/verify"]
+    expect(page.locator("[data-testid=user-email]")).to_have_text(email)
     page.get_by_label("6-digit code from the app").fill(totp(secret))
     page.get_by_role("button", name="Verify and turn on").click()
     expect(page.locator("[data-testid=mfa-enabled]")).to_be_visible()
@@ -88,6 +107,7 @@ def test_sign_up_mfa_refresh_and_sign_out(pages):
 
 
 def test_wrong_password_shows_the_reason(pages):
+    pages.allow_console(r"status of 401")  # the refused sign-in
     page = pages.new(DESKTOP)
     pages.goto(page, "/signin")
     page.get_by_label("Email").fill("alice@demo.local")
@@ -132,6 +152,7 @@ def test_api_keys_create_show_once_and_revoke(pages, web_stack):
 
 
 def test_account_page_balances_history_and_funds(pages, funded_user):
+    pages.allow_console(r"status of 400")  # the withdrawal over the balance
     email = funded_user({"USDT": "1000", "BTC": "0.5"})
     page = pages.sign_in(pages.new(DESKTOP), email, then="/account")
     expect(page.get_by_role("heading", name="Account", exact=True)).to_be_visible()
@@ -139,7 +160,19 @@ def test_account_page_balances_history_and_funds(pages, funded_user):
     expect(page.locator("table.balances tr[data-asset=USDT]")).to_contain_text("1,000.00000000")
     expect(page.locator("table.balances tr[data-asset=BTC]")).to_contain_text("0.50000000")
     expect(page.locator("table.deposits")).to_contain_text("1,000.00000000")
+    # the Reference column is whole: the table fits its section, the cell the viewport
+    assert page.evaluate("(t => t.scrollWidth <= t.parentElement.clientWidth)"
+                         "(document.querySelector('table.deposits'))")
+    ref = page.locator("table.deposits td.ref").first.bounding_box()
+    assert ref and ref["x"] + ref["width"] <= DESKTOP["width"], ref
     assert unlabelled_controls(page) == []
+
+    # a negative deposit: the user's words, not the API's pattern
+    deposit = page.locator("form[aria-labelledby=deposit-h]")
+    deposit.get_by_label("Amount").fill("-1")
+    deposit.get_by_role("button", name="Deposit (demo)").click()
+    expect(page.locator("section[aria-labelledby=deposit-h] [role=status]")).to_have_text("Amount must be positive.")
+    expect(page.locator("section[aria-labelledby=deposit-h] [role=status]")).to_have_attribute("data-kind", "error")
 
     # a withdrawal holds the funds until an operator processes it
     withdraw = page.locator("form[aria-labelledby=withdraw-h]")
@@ -160,4 +193,5 @@ def test_account_page_balances_history_and_funds(pages, funded_user):
     phone = pages.sign_in(pages.new(PHONE), email, then="/account")
     expect(phone.locator("table.balances tr[data-asset=USDT]")).to_be_visible()
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert wrapped_numbers(phone) == [] and cut_tabs(phone) == []
     screenshot(phone, "41-account-375px")

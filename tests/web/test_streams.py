@@ -54,6 +54,8 @@ def _quiet_window(page, log: list) -> list[str]:
 def test_market_view_streams_and_polls_only_while_the_socket_is_down(pages, web_stack):
     from devstack.stack import read_state
 
+    pages.allow_console(r"WebSocket connection to .* failed")  # the test stops the stream gateway
+
     page = pages.new(DESKTOP)
     log: list[tuple[float, str]] = []
     responses: list[tuple[float, str]] = []

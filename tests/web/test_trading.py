@@ -1,10 +1,10 @@
 """Two users trade through the web app: a limit sell, a crossing buy, and what both
-of them see afterwards; a rejected order shows the API's message."""
+of them see afterwards; the order form's messages in the user's words."""
 import re
 
 from playwright.sync_api import expect
 
-from tests.web.conftest import DESKTOP, PHONE, screenshot, unlabelled_controls
+from tests.web.conftest import DESKTOP, PHONE, cut_tabs, screenshot, unlabelled_controls, wrapped_numbers
 
 SYMBOL = "BTCUSDT"
 PRICE = "61000"        # far from anything else on BTCUSDT (the bot quotes only ETH symbols)
@@ -84,7 +84,7 @@ def test_limit_sell_then_crossing_buy_shows_everywhere(pages):
     screenshot(bob, "03-bob-after-trade")
 
 
-def test_rejected_order_shows_the_api_message(pages):
+def test_order_form_messages_in_the_users_words(pages):
     bob = pages.sign_in(pages.new(), "bob@demo.local")
     sent = []
     bob.on("request", lambda r: sent.append(r.url) if r.method == "POST" and "/api/v3/order" in r.url else None)
@@ -103,12 +103,18 @@ def test_rejected_order_shows_the_api_message(pages):
         "Order value must be at least 5.00 USDT")
     assert sent == []
 
-    # refused by the API: more than bob has
+    # typing mistakes, each with its own message
+    for typed, message in (("-5", "Price must be positive."),
+                           ("64,000", "Use a dot for decimals, no thousands separators."),
+                           ("abc", "Price must be a number.")):
+        place(bob, "Buy", typed, QTY)
+        expect(order_form(bob).locator("[data-field=price] .field-error")).to_have_text(message)
+    # more than bob has: caught in the form, with what he has
+    available = bob.locator("[data-testid=available]").text_content().replace(" USDT", "")
     place(bob, "Buy", "61000", "10")
-    error = bob.locator("[data-testid=order-error]")
-    expect(error).to_have_text("Account has insufficient balance for requested action. (code -2010)")
-    expect(error).to_have_attribute("role", "alert")
-    assert len(sent) == 1
+    expect(order_form(bob).locator("[data-field=quantity] .field-error")).to_have_text(
+        f"Not enough USDT: available {available}")
+    assert sent == []
     screenshot(bob, "04-rejected-order")
 
 
@@ -144,7 +150,13 @@ def test_order_entry_by_keyboard_only(pages):
     expect(alice.locator("[data-testid=panel-open]")).to_contain_text("No open orders.")
 
 
-def test_trading_view_fits_a_phone(pages):
+def box(locator) -> dict:
+    b = locator.bounding_box()
+    assert b, f"{locator} is not visible"
+    return b
+
+
+def test_trading_view_fits_a_phone_and_a_desktop(pages):
     phone = pages.sign_in(pages.new(PHONE), "alice@demo.local")
     expect(phone.locator("[data-testid=order-form]")).to_be_visible()
     expect(phone.locator("[data-testid=last-price]")).not_to_have_text("—")
@@ -153,13 +165,34 @@ def test_trading_view_fits_a_phone(pages):
     expect(phone.locator("[data-testid=order-book]")).to_be_visible()
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways at 375 px ({width} px wide)"
+    for tab in ("Open orders", "Order history", "Trade history", "Balances"):
+        phone.get_by_role("tab", name=tab).click()
+        assert cut_tabs(phone) == [], "tab labels cut at 375 px"
+        assert wrapped_numbers(phone) == [], f"numbers wrapped at 375 px ({tab})"
+        assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(phone, "05-trading-375px")
+
     desk = pages.sign_in(pages.new(DESKTOP), "alice@demo.local")
     expect(desk.locator("[data-testid=chart]")).not_to_have_attribute("data-candles", "0")
     expect(desk.locator("[data-testid=panel-open] table")).to_be_visible()
     width = desk.evaluate("document.documentElement.scrollWidth")
     assert width <= DESKTOP["width"]
+    # the open orders are above the fold: their tab and the table's header row
+    assert box(desk.get_by_role("tab", name="Open orders"))["y"] + 40 <= DESKTOP["height"]
+    header = box(desk.locator("[data-testid=panel-open] thead tr"))
+    assert header["y"] + header["height"] <= DESKTOP["height"], header
+    # the order form ends at its button; the chart is bounded; the book ends at its last level
+    form, submit = box(order_form(desk)), box(order_form(desk).locator("button.submit"))
+    assert form["y"] + form["height"] - (submit["y"] + submit["height"]) <= 24, (form, submit)
+    assert box(desk.locator("[data-testid=chart]"))["height"] <= 640
+    book, bids = box(desk.locator("[data-testid=order-book]")), box(desk.locator("[data-testid=order-book] .bids"))
+    assert book["y"] + book["height"] - (bids["y"] + bids["height"]) <= 24, (book, bids)
+    assert wrapped_numbers(desk) == []
     screenshot(desk, "06-trading-1440px", full_page=False)
+    # the quote volume with the symbol's precision (ETHBTC: BTC to 0.00001, as its prices)
+    pages.goto(desk, "/trade/ETHBTC")
+    volume = desk.locator(".ticker-stats div").filter(has_text="24h volume (BTC)").locator("dd")
+    expect(volume).to_have_text(re.compile(r"^\d[\d,]*\.\d{5}$"))
 
 
 def test_filter_checks_and_exact_decimals_in_the_browser(pages):
@@ -170,7 +203,7 @@ def test_filter_checks_and_exact_decimals_in_the_browser(pages):
     expect(page.locator("#symbol-select")).to_have_value(SYMBOL)
     result = page.evaluate("""async () => {
       const { validate, stopLimitType } = await import('/js/orders.js');
-      const { loadSymbols } = await import('/js/market.js');
+      const { loadSymbols, axisPrice } = await import('/js/market.js');
       const d = await import('/js/dec.js');
       const info = (await loadSymbols()).BTCUSDT;
       const v = (o, last) => validate(info, { type: 'LIMIT', ...o }, last);
@@ -178,6 +211,14 @@ def test_filter_checks_and_exact_decimals_in_the_browser(pages):
         ok: v({ price: '61000.01', quantity: '0.00123' }),
         tick: v({ price: '61000.015', quantity: '0.001' }).price,
         tooPrecise: v({ price: '1.123456789', quantity: '0.001' }).price,
+        words: [v({ price: '-1', quantity: '0.001' }).price, v({ price: '64,000', quantity: '0.001' }).price,
+                v({ price: '64000,5', quantity: '0.001' }).price, v({ price: 'abc', quantity: '0.001' }).price,
+                v({ price: '0', quantity: '0.001' }).price, v({ price: '1', quantity: '-0.001' }).quantity],
+        funds: [v({ price: '61000', quantity: '0.001', side: 'BUY', free: '12.34' }).quantity,
+                v({ price: '61000', quantity: '0.002', side: 'SELL', free: '0.001' }).quantity,
+                v({ price: '61000', quantity: '0.001', side: 'BUY', free: '61.00' }).quantity ?? null,
+                validate(info, { type: 'MARKET', side: 'BUY', quantity: '0.001', free: '100' }, '61000')
+                  .quantity ?? null],
         step: v({ price: '61000', quantity: '0.000015' }).quantity,
         minQty: v({ price: '61000', quantity: '0.000001' }).quantity,
         notional: v({ price: '100', quantity: '0.01' }).quantity,
@@ -189,12 +230,17 @@ def test_filter_checks_and_exact_decimals_in_the_browser(pages):
         stops: [stopLimitType('BUY', '62000', '61000'), stopLimitType('BUY', '60000', '61000'),
                 stopLimitType('SELL', '60000', '61000'), stopLimitType('SELL', '62000', '61000')],
         fmt: [d.fmt('1234567.89000000', 2), d.fmt('0.00012345', 5), d.fmt('-5.5', 1)],
+        axis: [axisPrice(2)(61000.5), axisPrice(6)(0.0525), axisPrice(2)(1234567)],
         exact: d.toStr(d.mul(d.units('0.1'), d.units('0.2'))) + ' ' + d.add('0.1', '0.2'),
       };
     }""")
     assert result["ok"] == {}
     assert result["tick"] == "Price must be a multiple of 0.01."
-    assert result["tooPrecise"] == "Price must be a number with at most 8 decimals."
+    assert result["tooPrecise"] == "Price can have at most 8 decimals."
+    assert result["words"] == ["Price must be positive.", "Use a dot for decimals, no thousands separators.",
+                               "Use a dot for decimals, no thousands separators.", "Price must be a number.",
+                               "Price must be positive.", "Amount must be positive."]
+    assert result["funds"] == ["Not enough USDT: available 12.34", "Not enough BTC: available 0.00100", None, None]
     assert result["step"] == "Amount must be a multiple of 0.00001 BTC."
     assert result["minQty"] == "Amount must be at least 0.00001 BTC."
     assert result["notional"] == "Order value must be at least 5.00 USDT."
@@ -206,3 +252,54 @@ def test_filter_checks_and_exact_decimals_in_the_browser(pages):
     assert result["stops"] == ["STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
     assert result["fmt"] == ["1,234,567.89", "0.00012", "-5.5"]
     assert result["exact"] == "0.02000000 0.30000000"
+    assert result["axis"] == ["61,000.50", "0.052500", "1,234,567.00"]  # the chart's price axis
+
+
+def test_post_only_market_buy_by_total_and_price_prefill(pages, funded_user):
+    """Post-only (LIMIT_MAKER) refused when it would take, shown in the user's words
+    with the API's code below; a market buy by total (quoteOrderQty); the price starts
+    at the last price, and a clicked book level replaces it."""
+    seller = pages.sign_in(pages.new(), funded_user({"BTC": "0.1"}))
+    place(seller, "Sell", "61500", QTY)
+    expect(seller.locator("[data-testid=panel-open] tr[data-order-id]")).to_have_count(1)
+
+    alice = pages.sign_in(pages.new(), "alice@demo.local", then="/trade/ETHUSDT")
+    form = order_form(alice)
+    last = alice.locator("[data-testid=last-price]")
+    expect(last).not_to_have_text("—")
+    price = form.get_by_label("Price", exact=True)
+    expect(price).not_to_have_value("")   # the last price, until the user picks one
+    ask = alice.locator("[data-testid=order-book] .asks .level").last
+    level = ask.get_attribute("data-price")
+    ask.click()
+    assert float(price.input_value()) == float(level)
+
+    pages.goto(alice, "/trade/BTCUSDT")
+    expect(alice.locator("#symbol-select")).to_have_value(SYMBOL)
+    sent = []
+    alice.on("request", lambda r: sent.append(r.post_data) if r.method == "POST" and "/api/v3/order" in r.url
+             else None)
+    form.locator("fieldset.type label").get_by_text("Limit", exact=True).click()
+    form.get_by_label("Post-only", exact=False).check()
+    expect(form.get_by_label("Time in force")).to_be_hidden()
+    form.get_by_label("Price", exact=True).fill("61500")
+    form.get_by_label("Amount", exact=True).fill("0.001")
+    form.get_by_role("button", name="Buy BTC").click()
+    error = alice.locator("[data-testid=order-error]")
+    expect(error).to_contain_text("A post-only order would trade at once, so it was not placed.")
+    expect(error.locator(".detail")).to_have_text(re.compile(r"^Order \d+: REJECTED$"))
+    assert "type=LIMIT_MAKER" in sent[-1] and "timeInForce" not in sent[-1]
+
+    # market buy by total: 100 USDT of BTC from the seller's ask
+    form.locator("fieldset.type label").get_by_text("Market", exact=True).click()
+    form.get_by_label("Buy by").select_option("total")
+    expect(form.get_by_label("Amount", exact=True)).to_be_hidden()
+    form.get_by_label("Total", exact=True).fill("100")
+    form.get_by_role("button", name="Buy BTC").click()
+    expect(alice.locator("[data-testid=order-status]")).to_contain_text("placed: Buy BTC for 100.00 USDT at market")
+    assert "quoteOrderQty=100" in sent[-1] and "quantity=" not in sent[-1].replace("quoteOrderQty", "")
+    expect(seller.locator("[data-testid=panel-open] tr[data-order-id]")).to_contain_text("0.00162")
+    screenshot(alice, "07-post-only-and-buy-by-total")
+
+    seller.get_by_role("button", name=re.compile(r"^Cancel sell order")).click()
+    expect(seller.locator("[data-testid=panel-open]")).to_contain_text("No open orders.")

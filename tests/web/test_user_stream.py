@@ -58,6 +58,8 @@ class RestUser:
 def test_orders_and_balances_on_push_polling_only_while_the_socket_is_down(pages, web_stack, funded_user):
     from devstack.stack import read_state
 
+    pages.allow_console(r"WebSocket connection to .* failed")  # the test stops the stream gateway
+
     seller_email = funded_user({"BTC": "1"})
     buyer = RestUser(web_stack["url"], funded_user({"USDT": "10000"}))
     page = pages.new(DESKTOP)

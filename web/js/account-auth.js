@@ -1,7 +1,8 @@
-// Sign in (with the TOTP challenge), sign up (with the emailed code), and the
+// Sign in (with the TOTP challenge), sign up (with the code Cognito mails when deployed), and the
 // security page where a signed-in user sets up a TOTP authenticator.
 import * as api from './api.js';
 import * as auth from './auth.js';
+import { passwordProblem, showError } from './messages.js';
 import { fill, h, uid } from './ui.js';
 
 function input(name, label, attrs = {}) {
@@ -14,7 +15,6 @@ function card(title, ...body) {
     h('h1#view-title', { tabindex: '-1' }, title), ...body));
 }
 
-const errorText = (err) => (err instanceof api.ApiError ? err.toString() : String(err.message || err));
 
 export class SignInPage {
   constructor(next) {
@@ -45,7 +45,7 @@ export class SignInPage {
       if (r === 'mfa') this.askCode();
       else location.hash = this.next;
     } catch (err) {
-      this.error.textContent = errorText(err);
+      showError(this.error, err);
     } finally {
       f.removeAttribute('aria-busy');
     }
@@ -60,7 +60,7 @@ export class SignInPage {
         await auth.answerMfa(form.code.value.trim());
         location.hash = this.next;
       } catch (err) {
-        error.textContent = errorText(err);
+        showError(error, err);
         form.code.select();
       }
     } },
@@ -90,7 +90,7 @@ export class SignUpPage {
       this.submit();
     } },
     input('email', 'Email', { type: 'email', autocomplete: 'username', inputmode: 'email' }),
-    ...input('password', 'Password', { type: 'password', autocomplete: 'new-password', minlength: '10',
+    ...input('password', 'Password', { type: 'password', autocomplete: 'new-password',
                                        'aria-describedby': 'pw-hint' }),
     h('p.hint#pw-hint', {}, 'At least 10 characters, with upper- and lower-case letters and a digit.'),
     this.error,
@@ -108,16 +108,24 @@ export class SignUpPage {
     const email = f.email.value.trim();
     const password = f.password.value;
     this.error.textContent = '';
+    const problem = passwordProblem(password);  // the same rules the server checks
+    if (problem) {
+      this.error.textContent = problem;
+      f.password.focus();
+      return;
+    }
     try {
       const r = await auth.signUp(email, password);
       if (r.userConfirmed) return this.finish(email, password);
-      this.askCode(email, password);
+      this.askCode(email, password, r.codeSentTo);
     } catch (err) {
-      this.error.textContent = errorText(err);
+      showError(this.error, err);
     }
   }
 
-  askCode(email, password) {
+  /** `sentTo`: where Cognito mailed the code (masked); null on the local stack, which
+   *  mails nothing and accepts any code. */
+  askCode(email, password, sentTo) {
     const error = h('div.form-error', { role: 'alert', 'data-testid': 'auth-error' });
     const form = h('form.stack-form', { 'aria-labelledby': 'view-title', onsubmit: async (e) => {
       e.preventDefault();
@@ -126,10 +134,12 @@ export class SignUpPage {
         await auth.confirmSignUp(email, form.code.value.trim());
         await this.finish(email, password);
       } catch (err) {
-        error.textContent = errorText(err);
+        showError(error, err);
       }
     } },
-    h('p', {}, `We sent a confirmation code to ${email}.`),
+    h('p', { 'data-testid': 'code-note' }, sentTo
+      ? `We sent a confirmation code to ${sentTo}.`
+      : 'This exchange runs locally: no e-mail is sent, and any code is accepted.'),
     input('code', 'Confirmation code', { inputmode: 'numeric', autocomplete: 'one-time-code' }),
     error,
     h('button.primary', { type: 'submit' }, 'Confirm'));
@@ -171,7 +181,7 @@ export class SecurityPage {
           const r = await api.mfaAssociate(token);
           this.verify(r.secretCode);
         } catch (err) {
-          error.textContent = errorText(err);
+          showError(error, err);
         }
       } }, 'Set up authenticator app'));
   }
@@ -179,19 +189,21 @@ export class SecurityPage {
   verify(secret) {
     const email = auth.user()?.email || 'account';
     const uri = `otpauth://totp/Exchange:${encodeURIComponent(email)}?secret=${secret}&issuer=Exchange`;
-    const error = h('div.form-error', { role: 'alert' });
+    const error = h('div.form-error', { role: 'alert', 'data-testid': 'mfa-error' });
     const form = h('form.stack-form', { 'aria-label': 'Verify authenticator', onsubmit: async (e) => {
       e.preventDefault();
       error.textContent = '';
       try {
         const token = await auth.accessToken();
         const r = await api.mfaVerify(token, form.code.value.trim(), form.deviceName.value.trim() || 'authenticator');
-        if (!r.mfaEnabled) throw new Error(`The code was not accepted (${r.status}).`);
+        if (!r.mfaEnabled) throw new Error('Wrong code, try again.');
         fill(this.body, h('p.success', { role: 'status', 'data-testid': 'mfa-enabled', tabindex: '-1' },
           'Two-factor authentication is on. Signing in now asks for a code from your app.'));
         this.body.firstChild.focus();
       } catch (err) {
-        error.textContent = errorText(err);
+        // a wrong code is a 400 (-1130): the session is fine, so the form stays
+        showError(error, err);
+        form.code.select();
       }
     } },
     input('code', '6-digit code from the app', { inputmode: 'numeric', autocomplete: 'one-time-code',

@@ -5,13 +5,14 @@
 // they changed.
 import * as api from './api.js';
 import { add, div, fmt, isZero, toStr, units } from './dec.js';
+import { numberProblem, showError } from './messages.js';
 import { announce, fill, h, table, tabs, time, uid } from './ui.js';
 import { UserFeed, UserState } from './userfeed.js';
 
 const STATUS = { NEW: 'Open', PARTIALLY_FILLED: 'Partially filled', FILLED: 'Filled', CANCELED: 'Cancelled',
                  EXPIRED: 'Expired', REJECTED: 'Rejected', PENDING_NEW: 'Pending', EXPIRED_IN_MATCH: 'Expired' };
 const TYPE = { LIMIT: 'Limit', MARKET: 'Market', STOP_LOSS_LIMIT: 'Stop-limit', TAKE_PROFIT_LIMIT: 'Stop-limit',
-               STOP_LOSS: 'Stop', TAKE_PROFIT: 'Take profit', LIMIT_MAKER: 'Limit maker' };
+               STOP_LOSS: 'Stop', TAKE_PROFIT: 'Take profit', LIMIT_MAKER: 'Post-only' };
 const side = (s) => h(`span.${s === 'BUY' ? 'up' : 'down'}`, {}, s === 'BUY' ? 'Buy' : 'Sell');
 
 export function balancesTable(balances) {
@@ -219,14 +220,21 @@ export class AccountPage {
       e.preventDefault();
       const f = e.currentTarget;
       depMsg.textContent = '';
+      delete depMsg.dataset.kind;
+      const problem = numberProblem(f.amount.value, 'amount');
+      if (problem) {
+        showError(depMsg, { text: problem });  // before sending: the API would answer with its pattern
+        f.amount.focus();
+        return;
+      }
       try {
         await api.demoDeposit(f.asset.value, f.amount.value.trim());
         depMsg.textContent = `Deposited ${f.amount.value.trim()} ${f.asset.value} (demo).`;
         f.amount.value = '';
         this.afterTransfer();
       } catch (err) {
-        depMsg.textContent = err.status === 403 || err.status === 404
-          ? 'Demo deposits are not available on this exchange.' : `Deposit refused: ${err}`;
+        if (err.status === 403 || err.status === 404) depMsg.textContent = 'Demo deposits are not available on this exchange.';
+        else showError(depMsg, err, 'Deposit refused: ');
       }
     } }, assetSelect('asset', this.assets), amountField('amount', 'Amount'),
     h('button.primary', { type: 'submit' }, 'Deposit (demo)'));
@@ -236,13 +244,20 @@ export class AccountPage {
       e.preventDefault();
       const f = e.currentTarget;
       wdMsg.textContent = '';
+      delete wdMsg.dataset.kind;
+      const problem = numberProblem(f.amount.value, 'amount');
+      if (problem) {
+        showError(wdMsg, { text: problem });
+        f.amount.focus();
+        return;
+      }
       try {
         const r = await api.withdraw(f.asset.value, f.amount.value.trim(), f.address.value.trim());
         wdMsg.textContent = `Withdrawal ${r.id} requested; the funds are held until it is processed.`;
         f.amount.value = '';
         this.afterTransfer();
       } catch (err) {
-        wdMsg.textContent = `Withdrawal refused: ${err}`;
+        showError(wdMsg, err, 'Withdrawal refused: ');
       }
     } }, assetSelect('asset', this.assets), amountField('amount', 'Amount'),
     (() => { const id = uid('addr'); return [h('label', { for: id }, 'Address'),
@@ -316,7 +331,8 @@ export class AccountPage {
       .catch((err) => fill(el, h('p.error', { role: 'alert' }, String(err))));
     return Promise.all([
       show(this.depositsEl, api.deposits(), (rows) => table('Deposit history',
-        [{ label: 'Time' }, { label: 'Asset' }, { label: 'Amount', cls: 'num' }, { label: 'Status' }, { label: 'Reference' }],
+        [{ label: 'Time' }, { label: 'Asset' }, { label: 'Amount', cls: 'num' }, { label: 'Status' },
+         { label: 'Reference', cls: 'ref' }],
         rows.map((d) => ({ cells: [time(d.insertTime, true), d.coin, fmt(d.amount, 8), DEPOSIT_STATUS[d.status] || d.status,
                                    d.txId] })), 'No deposits yet.', 'deposits')),
       show(this.withdrawalsEl, api.withdrawals(), (rows) => table('Withdrawal history',

@@ -18,7 +18,8 @@ async function send(method, path, { params, form, json, signed = false, retry = 
   }
   const resp = await fetchApi(method, path, { params, form, json, headers });
   if (signed && retry && resp.status === 401) {
-    // an expired or revoked token: refresh once, then give up (sign-out)
+    // an expired or revoked token: refresh once, then give up (sign-out).  Only a 401
+    // means that: a wrong one-time code or a refused order is a 400 and shown as is.
     let refreshed = false;
     try {
       refreshed = await auth.refresh();

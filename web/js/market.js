@@ -55,6 +55,10 @@ export function loadSymbols() {
   return symbolsPromise;
 }
 
+/** The chart's price axis and labels: the symbol's decimals, thousands grouped. */
+export const axisPrice = (dp) => (p) => fmt(Number(p).toFixed(dp), dp);
+const BOOK_ROWS = 10;
+
 const pct = (text) => {
   const v = String(text ?? '0');
   return `${v.startsWith('-') ? '' : '+'}${fmt(v, 2)}%`;
@@ -235,8 +239,8 @@ export class MarketView {
     fill(this.stats,
       stat('24h high', has ? fmt(t.highPrice, priceDp) : '—'),
       stat('24h low', has ? fmt(t.lowPrice, priceDp) : '—'),
-      stat(`24h volume (${base})`, fmt(t.volume, 4)),
-      stat(`24h volume (${quote})`, fmt(t.quoteVolume, 2)),
+      stat(`24h volume (${base})`, fmt(t.volume, this.info.qtyDp)),
+      stat(`24h volume (${quote})`, fmt(t.quoteVolume, priceDp)),
       stat('Trades', String(t.count)));
     document.title = has ? `${fmt(t.lastPrice, priceDp)} | ${label} | Exchange` : `${label} | Exchange`;
   }
@@ -264,7 +268,7 @@ export class MarketView {
   }
 
   renderDepth(d) {
-    const rows = window.matchMedia('(max-width: 760px)').matches ? 8 : 14;
+    const rows = BOOK_ROWS;  // a fixed height (app.css): the panel neither jumps nor stretches
     const asks = d.asks.slice(0, rows);
     const bids = d.bids.slice(0, rows);
     const { priceDp, qtyDp } = this.info;
@@ -339,7 +343,7 @@ export class MarketView {
     });
     this.candles = this.chart.addSeries(CandlestickSeries, {
       upColor: '#0ecb81', downColor: '#f6465d', wickUpColor: '#0ecb81', wickDownColor: '#f6465d', borderVisible: false,
-      priceFormat: { type: 'price', precision: priceDp, minMove: Number(tickSize || '0.01') },
+      priceFormat: { type: 'custom', minMove: Number(tickSize || '0.01'), formatter: axisPrice(priceDp) },
     });
     this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.28 } });
     this.volume = this.chart.addSeries(HistogramSeries, { priceFormat: { type: 'volume' }, priceScaleId: 'vol',

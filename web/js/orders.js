@@ -1,9 +1,12 @@
-// Order entry: buy/sell, limit/market/stop-limit, time in force; checked against the
+// Order entry: buy/sell, limit (or post-only: LIMIT_MAKER)/market (by amount, or a
+// market buy by total: quoteOrderQty)/stop-limit, time in force; the price starts at
+// the last price or a clicked book level; checked against the
 // symbol's filters (PRICE_FILTER, LOT_SIZE / MARKET_LOT_SIZE, NOTIONAL) before it is
 // sent, and the API's own message shown when it refuses the order.
 import * as api from './api.js';
 import * as auth from './auth.js';
 import { ONE_UNIT, fmt, mul, toStr, units } from './dec.js';
+import { numberProblem, orderNotPlaced, showError as showApiError } from './messages.js';
 import { h, uid } from './ui.js';
 
 const TYPES = [
@@ -12,7 +15,9 @@ const TYPES = [
   { id: 'STOP_LIMIT', label: 'Stop-limit' },
 ];
 
-/** The problems of an order against the symbol's filters: {field: message}. Pure. */
+/** The problems of an order against the symbol's filters, and against the balance
+ *  when `o.free` (the available balance of what the order spends) is known:
+ *  {field: message}.  Pure. */
 export function validate(info, o, lastPrice) {
   const errs = {};
   const priceDp = info.priceDp;
@@ -21,9 +26,8 @@ export function validate(info, o, lastPrice) {
     const min = units(info.minPrice);
     const max = units(info.maxPrice);
     const tick = units(info.tickSize);
-    if (!String(text || '').trim()) errs[field] = `Enter a ${name}.`;
-    else if (p === null) errs[field] = `${cap(name)} must be a number with at most 8 decimals.`;
-    else if (p <= 0n) errs[field] = `${cap(name)} must be greater than 0.`;
+    const problem = numberProblem(text, name);
+    if (problem) errs[field] = problem;
     else if (min && p < min) errs[field] = `${cap(name)} must be at least ${fmt(info.minPrice, priceDp)} ${info.quote}.`;
     else if (max && p > max) errs[field] = `${cap(name)} must be at most ${fmt(info.maxPrice, priceDp)} ${info.quote}.`;
     else if (tick && (p - (min || 0n)) % tick !== 0n) errs[field] = `${cap(name)} must be a multiple of ${toStr(tick, priceDp)}.`;
@@ -33,12 +37,13 @@ export function validate(info, o, lastPrice) {
   const price = market ? null : checkPrice('price', o.price, 'price');
   if (o.type === 'STOP_LIMIT') checkPrice('stopPrice', o.stopPrice, 'stop price');
 
+  if (market && o.byTotal) return validateTotal(info, o, errs);
   const qtyText = String(o.quantity || '').trim();
   let qty = null;
-  if (!qtyText) errs.quantity = 'Enter an amount.';
-  else if ((qty = units(qtyText)) === null) errs.quantity = 'Amount must be a number with at most 8 decimals.';
-  else if (qty <= 0n) errs.quantity = 'Amount must be greater than 0.';
+  const qtyProblem = numberProblem(qtyText, 'amount');
+  if (qtyProblem) errs.quantity = qtyProblem;
   else {
+    qty = units(qtyText);
     const [minT, maxT, stepT] = market ? [info.marketMinQty, info.marketMaxQty, info.marketStepSize]
                                        : [info.minQty, info.maxQty, info.stepSize];
     const min = units(minT);
@@ -65,10 +70,45 @@ export function validate(info, o, lastPrice) {
       }
     }
   }
+  const free = o.free === undefined || o.free === null ? null : units(o.free);
+  if (!errs.quantity && qty !== null && free !== null) {
+    // what the order spends: the base amount of a sell, the price times amount of a buy
+    // (at the last price for a market buy, which the server checks again at the fill)
+    const sell = o.side === 'SELL';
+    const ref = o.type === 'MARKET' ? units(lastPrice || '') : price;
+    const spend = sell ? qty : (ref ? mul(ref, qty) : null);
+    if (spend !== null && spend > free) {
+      const asset = sell ? info.base : info.quote;
+      errs.quantity = `Not enough ${asset}: available ${fmt(o.free, sell ? info.qtyDp : priceDp)}`;
+    }
+  }
   return errs;
 }
 
 const cap = (s) => s[0].toUpperCase() + s.slice(1);
+
+/** A market buy by total (quoteOrderQty): the total is what the NOTIONAL filter and
+ *  the available quote balance apply to. */
+function validateTotal(info, o, errs) {
+  const text = String(o.total || '').trim();
+  const problem = numberProblem(text, 'total');
+  if (problem) errs.total = problem;
+  else if (units(text, info.priceDp) === null) errs.total = `Total can have at most ${info.priceDp} decimals.`;
+  else {
+    const total = units(text);
+    const minN = units(info.minNotional);
+    const maxN = units(info.maxNotional);
+    const free = o.free === undefined || o.free === null ? null : units(o.free);
+    if (info.applyMinToMarket && minN && total < minN) {
+      errs.total = `Total must be at least ${fmt(info.minNotional, info.priceDp)} ${info.quote}.`;
+    } else if (info.applyMaxToMarket && maxN && total > maxN) {
+      errs.total = `Total must be at most ${fmt(info.maxNotional, info.priceDp)} ${info.quote}.`;
+    } else if (free !== null && total > free) {
+      errs.total = `Not enough ${info.quote}: available ${fmt(o.free, info.priceDp)}`;
+    }
+  }
+  return errs;
+}
 
 /** The Binance order type of a stop-limit order: a stop that triggers when the price
  *  moves against you is STOP_LOSS_LIMIT, one that triggers in your favour TAKE_PROFIT_LIMIT. */
@@ -88,6 +128,7 @@ export class OrderForm {
     this.type = 'LIMIT';
     this.balances = {};
     this.lastPrice = null;
+    this.priceTouched = false;  // typed or picked from the book: the last price no longer fills it
     this.build();
   }
 
@@ -96,10 +137,15 @@ export class OrderForm {
     const errId = `${id}-err`;
     const input = h('input', { id, name, inputmode: 'decimal', autocomplete: 'off', spellcheck: 'false',
                                'aria-describedby': errId, ...attrs });
-    input.addEventListener('input', () => { this.clearError(name); this.updateTotal(); });
+    input.addEventListener('input', () => {
+      if (name === 'price') this.priceTouched = true;
+      this.clearError(name);
+      this.updateTotal();
+    });
+    // the label sits inside the box, at its left (as on Binance): one line per field
     const wrap = h('div.field', { 'data-field': name },
-      h('label', { for: id }, label),
-      h('div.input-affix', {}, input, h('span.affix', { 'aria-hidden': 'true' }, suffix)),
+      h('div.input-affix', {}, h('label.prefix', { for: id }, label), input,
+        h('span.affix', { 'aria-hidden': 'true' }, suffix)),
       h('p.field-error', { id: errId }));
     this.inputs[name] = input;
     this.wraps[name] = wrap;
@@ -128,11 +174,20 @@ export class OrderForm {
       }));
     this.availEl = h('span', { 'data-testid': 'available' }, '—');
     this.tif = h('select', { id: uid('tif'), name: 'timeInForce' },
-      h('option', { value: 'GTC' }, 'GTC — good till cancelled'),
-      h('option', { value: 'IOC' }, 'IOC — immediate or cancel'),
-      h('option', { value: 'FOK' }, 'FOK — fill or kill'));
-    this.tifWrap = h('div.field', {}, h('label', { for: this.tif.id }, 'Time in force'), this.tif);
+      h('option', { value: 'GTC', title: 'good till cancelled' }, 'GTC'),
+      h('option', { value: 'IOC', title: 'immediate or cancel' }, 'IOC'),
+      h('option', { value: 'FOK', title: 'fill or kill' }, 'FOK'));
+    this.tifWrap = h('div.field.inline', {}, h('label', { for: this.tif.id }, 'Time in force'), this.tif);
+    this.postOnly = h('input', { type: 'checkbox', id: uid('postonly'), name: 'postOnly',
+                                 onchange: () => this.setType(this.type) });
+    this.postOnlyWrap = h('div.check', { title: 'Maker only: refused if it would trade at once' }, this.postOnly,
+      h('label', { for: this.postOnly.id }, 'Post-only'));
+    this.byTotal = h('select', { id: uid('by'), name: 'marketBy', onchange: () => this.setType(this.type) },
+      h('option', { value: 'amount' }, `Amount (${info.base})`),
+      h('option', { value: 'total' }, `Total (${info.quote})`));
+    this.byWrap = h('div.field', {}, h('label', { for: this.byTotal.id }, 'Buy by'), this.byTotal);
     this.totalEl = h('output', { 'data-testid': 'order-total' }, '—');
+    this.totalLine = h('p.total', {}, h('span', {}, 'Total ≈ '), this.totalEl, ` ${info.quote}`);
     this.errorEl = h('div.form-error', { role: 'alert', 'data-testid': 'order-error' });
     this.statusEl = h('div.form-status', { role: 'status', 'data-testid': 'order-status' });
     this.submit = h('button.submit', { type: 'submit' });
@@ -143,10 +198,12 @@ export class OrderForm {
       h('p.avail', {}, 'Available ', this.availEl),
       this.field('stopPrice', 'Stop price', info.quote),
       this.field('price', 'Price', info.quote),
+      this.byWrap,
       this.field('quantity', 'Amount', info.base),
+      this.field('total', 'Total', info.quote),
       this.pcts,
-      this.tifWrap,
-      h('p.total', {}, h('span', {}, 'Total ≈ '), this.totalEl, ` ${info.quote}`),
+      h('div.order-opts', {}, this.postOnlyWrap, this.tifWrap),
+      this.totalLine,
       this.errorEl, this.statusEl, this.submit);
     this.signinNote = h('p.signin-note', {}, h('a', { href: '#/signin' }, 'Sign in'), ' or ',
                         h('a', { href: '#/signup' }, 'create an account'), ' to trade.');
@@ -168,20 +225,33 @@ export class OrderForm {
     this.submit.textContent = `${side === 'BUY' ? 'Buy' : 'Sell'} ${base}`;
     this.submit.className = `submit ${side === 'BUY' ? 'buy' : 'sell'}`;
     this.el.dataset.side = side;
+    if (this.wraps.total) this.setType(this.type);
     this.renderAvailable();
+  }
+
+  /** Market buy by total (quoteOrderQty) chosen and applicable. */
+  byTotalNow() {
+    return this.type === 'MARKET' && this.side === 'BUY' && this.byTotal.value === 'total';
   }
 
   setType(type) {
     this.type = type;
     this.wraps.stopPrice.hidden = type !== 'STOP_LIMIT';
     this.wraps.price.hidden = type === 'MARKET';
-    this.tifWrap.hidden = type === 'MARKET';
-    for (const k of ['stopPrice', 'price']) this.clearError(k);
+    this.postOnlyWrap.hidden = type !== 'LIMIT';
+    this.tifWrap.hidden = type === 'MARKET' || (type === 'LIMIT' && this.postOnly.checked);
+    this.byWrap.hidden = !(type === 'MARKET' && this.side === 'BUY');
+    const total = this.byTotalNow();
+    this.wraps.quantity.hidden = total;
+    this.wraps.total.hidden = !total;
+    this.totalLine.hidden = total;
+    for (const k of ['stopPrice', 'price', 'total']) this.clearError(k);
     this.updateTotal();
   }
 
   setPrice(price) {
     if (this.type === 'MARKET') return;
+    this.priceTouched = true;
     this.inputs.price.value = price;
     this.clearError('price');
     this.updateTotal();
@@ -189,6 +259,11 @@ export class OrderForm {
 
   setLastPrice(p) {
     this.lastPrice = p;
+    if (p && !this.priceTouched && units(p) !== null) {
+      // until the user types or picks a price, the form offers the last one
+      this.inputs.price.value = toStr(units(p), this.info.priceDp);
+      this.updateTotal();
+    }
     if (this.type === 'MARKET') this.updateTotal();
   }
 
@@ -216,12 +291,17 @@ export class OrderForm {
     let qty;
     if (this.side === 'SELL') qty = (avail * BigInt(p)) / 100n;
     else {
-      const price = units(priceText || '');
+      const price = this.byTotalNow() ? 1n : units(priceText || '');
       if (!price) {
         this.showError('price', 'Enter a price first.');
         return;
       }
       qty = ((avail * BigInt(p)) / 100n) * ONE_UNIT / price;
+    }
+    if (this.byTotalNow()) {
+      this.inputs.total.value = toStr((avail * BigInt(p)) / 100n, this.info.priceDp);
+      this.clearError('total');
+      return;
     }
     qty -= qty % step;
     this.inputs.quantity.value = toStr(qty, this.info.qtyDp);
@@ -247,8 +327,9 @@ export class OrderForm {
   }
 
   values() {
-    return { type: this.type, price: this.inputs.price.value.trim(), stopPrice: this.inputs.stopPrice.value.trim(),
-             quantity: this.inputs.quantity.value.trim() };
+    return { type: this.type, side: this.side, free: this.available()[1], price: this.inputs.price.value.trim(),
+             stopPrice: this.inputs.stopPrice.value.trim(), quantity: this.inputs.quantity.value.trim(),
+             total: this.inputs.total.value.trim(), byTotal: this.byTotalNow() };
   }
 
   async place() {
@@ -260,16 +341,21 @@ export class OrderForm {
     const names = Object.keys(errs);
     if (names.length) {
       for (const k of names) this.showError(k, errs[k]);
-      this.inputs[['stopPrice', 'price', 'quantity'].find((k) => errs[k])].focus();
+      this.inputs[['stopPrice', 'price', 'quantity', 'total'].find((k) => errs[k])].focus();
       return;
     }
-    const order = { symbol: this.info.symbol, side: this.side, quantity: v.quantity };
+    const order = { symbol: this.info.symbol, side: this.side };
+    if (v.byTotal) order.quoteOrderQty = v.total;
+    else order.quantity = v.quantity;
     if (v.type === 'MARKET') order.type = 'MARKET';
     else {
       order.price = v.price;
-      order.timeInForce = this.tif.value;
-      if (v.type === 'LIMIT') order.type = 'LIMIT';
-      else {
+      if (v.type === 'LIMIT' && this.postOnly.checked) order.type = 'LIMIT_MAKER';  // no time in force
+      else if (v.type === 'LIMIT') {
+        order.type = 'LIMIT';
+        order.timeInForce = this.tif.value;
+      } else {
+        order.timeInForce = this.tif.value;
         order.type = stopLimitType(this.side, v.stopPrice, this.lastPrice);
         order.stopPrice = v.stopPrice;
       }
@@ -278,12 +364,20 @@ export class OrderForm {
     this.form.setAttribute('aria-busy', 'true');
     try {
       const r = await api.newOrder(order);
-      const what = `${order.side === 'BUY' ? 'Buy' : 'Sell'} ${fmt(order.quantity, this.info.qtyDp)} ${this.info.base}`
-        + (order.price ? ` at ${fmt(order.price, this.info.priceDp)}` : ' at market');
+      if (r.status === 'REJECTED' || (r.status === 'EXPIRED' && !Number(r.executedQty))) {
+        showApiError(this.errorEl, orderNotPlaced(order, r));
+        this.onPlaced(r);
+        return;
+      }
+      const what = order.quoteOrderQty
+        ? `Buy ${this.info.base} for ${fmt(order.quoteOrderQty, this.info.priceDp)} ${this.info.quote} at market`
+        : `${order.side === 'BUY' ? 'Buy' : 'Sell'} ${fmt(order.quantity, this.info.qtyDp)} ${this.info.base}`
+          + (order.price ? ` at ${fmt(order.price, this.info.priceDp)}` : ' at market')
+          + (order.type === 'LIMIT_MAKER' ? ' (post-only)' : '');
       this.statusEl.textContent = `Order ${r.orderId} placed: ${what} — ${(r.status || 'NEW').replace('_', ' ').toLowerCase()}.`;
       this.onPlaced(r);
     } catch (err) {
-      this.errorEl.textContent = err instanceof api.ApiError ? err.toString() : String(err.message || err);
+      showApiError(this.errorEl, err);
     } finally {
       this.submit.disabled = false;
       this.form.removeAttribute('aria-busy');
