@@ -141,6 +141,16 @@ def cancel_replace():
     return run(trading.cancel_replace)
 
 
+@app.route("/v3/order/amend/keepPriority", methods=["PUT"], content_types=ANY)
+def amend_keep_priority():
+    return run(trading.amend_keep_priority)
+
+
+@app.route("/v3/order/amendments", methods=["GET"], content_types=ANY)
+def order_amendments():
+    return run(trading.order_amendments)
+
+
 @app.route("/v3/openOrders", methods=["GET"], content_types=ANY)
 def open_orders():
     return run(trading.open_orders)

@@ -181,26 +181,62 @@ def publish_depth(redis, symbol: str, last_update_id: int, bids: Iterable[Sequen
                 continue
 
 
-def _merge_kline(row: list | None, open_ms: int, close_ms: int, trades: list[Trade], pd: int, qd: int) -> list:
+@dataclass(slots=True)
+class _Run:
+    """Consecutive trades (in trade id order) of one millisecond, summed once for
+    every interval's candle they fall in (a batch's trades share their time)."""
+
+    time_ms: int
+    first: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    vol: Decimal
+    quote: Decimal
+    n: int
+    taker_buy_vol: Decimal
+    taker_buy_quote: Decimal
+
+
+def _runs(trades: Sequence[Trade]) -> list[_Run]:
+    out: list[_Run] = []
+    r: _Run | None = None
+    zero = Decimal(0)
+    for t in trades:
+        if r is None or t.time_ms != r.time_ms:
+            r = _Run(t.time_ms, t.price, t.price, t.price, t.price, zero, zero, 0, zero, zero)
+            out.append(r)
+        r.high = max(r.high, t.price)
+        r.low = min(r.low, t.price)
+        r.close = t.price
+        r.vol += t.qty
+        r.quote += t.quote_qty
+        r.n += 1
+        if not t.is_buyer_maker:  # the taker bought
+            r.taker_buy_vol += t.qty
+            r.taker_buy_quote += t.quote_qty
+    return out
+
+
+def _merge_kline(row: list | None, open_ms: int, close_ms: int, runs: list[_Run], pd: int, qd: int) -> list:
     d = Decimal
     if row is None:
-        first = trades[0].price
+        first = runs[0].first
         o, h, low, c = first, first, first, first
         vol = qv = tbv = tbq = d(0)
         n = 0
     else:
         o, h, low, c = d(row[1]), d(row[2]), d(row[3]), d(row[4])
         vol, qv, n, tbv, tbq = d(row[5]), d(row[7]), int(row[8]), d(row[9]), d(row[10])
-    for t in trades:
-        h = max(h, t.price)
-        low = min(low, t.price)
-        c = t.price
-        vol += t.qty
-        qv += t.quote_qty
-        n += 1
-        if not t.is_buyer_maker:  # the taker bought
-            tbv += t.qty
-            tbq += t.quote_qty
+    for r in runs:
+        h = max(h, r.high)
+        low = min(low, r.low)
+        c = r.close
+        vol += r.vol
+        qv += r.quote
+        n += r.n
+        tbv += r.taker_buy_vol
+        tbq += r.taker_buy_quote
     return [open_ms, _f(o, pd), _f(h, pd), _f(low, pd), _f(c, pd), _f(vol, qd), close_ms, _f(qv, pd), n,
             _f(tbv, qd), _f(tbq, pd), "0"]
 
@@ -219,21 +255,23 @@ def record_trades(redis, symbol: str, trades: Sequence[Trade], prefix: str | Non
     new = sorted((t for t in trades if t.trade_id > last_id), key=lambda t: t.trade_id)
     if not new:
         return 0
-    # read the candles the batch touches (one round trip), merge, write back (one more)
-    touched: list[tuple[str, int, list[Trade]]] = []
+    # read the candles the batch touches (one round trip), merge, write back (one more);
+    # the trades are summed per run of one millisecond first, not per trade and interval
+    runs = _runs(new)
+    touched: list[tuple[str, int, list[_Run]]] = []
     for interval in INTERVALS:
-        buckets: dict[int, list[Trade]] = {}
-        for t in new:
-            buckets.setdefault(kline_open(interval, t.time_ms), []).append(t)
-        touched.extend((interval, o, ts) for o, ts in buckets.items())
+        buckets: dict[int, list[_Run]] = {}
+        for r in runs:
+            buckets.setdefault(kline_open(interval, r.time_ms), []).append(r)
+        touched.extend((interval, o, rs) for o, rs in buckets.items())
     pipe = redis.pipeline(transaction=False)
     for interval, open_ms, _ in touched:
         pipe.zrangebyscore(kline_key(symbol, interval, prefix), open_ms, open_ms)
     existing = pipe.execute()
     pipe = redis.pipeline(transaction=True)
-    for (interval, open_ms, ts), rows in zip(touched, existing, strict=True):
+    for (interval, open_ms, rs), rows in zip(touched, existing, strict=True):
         row = json.loads(rows[0]) if rows else None
-        merged = _merge_kline(row, open_ms, kline_close(interval, open_ms), ts, pd, qd)
+        merged = _merge_kline(row, open_ms, kline_close(interval, open_ms), rs, pd, qd)
         key = kline_key(symbol, interval, prefix)
         pipe.zremrangebyscore(key, open_ms, open_ms)
         pipe.zadd(key, {json.dumps(merged, separators=(",", ":")): open_ms})
@@ -246,8 +284,8 @@ def record_trades(redis, symbol: str, trades: Sequence[Trade], prefix: str | Non
     t = new[-1]
     pipe.hset(tk, mapping={"lastId": t.trade_id, "price": _f(t.price, pd), "qty": _f(t.qty, qd),
                            "time": t.time_ms})
-    pipe.publish(channel(symbol, prefix), json.dumps({"e": "trade", "s": symbol, "t": [json.loads(x) for x in docs]},
-                                                     separators=(",", ":")))
+    # the notification carries the same documents: spliced in, not parsed and dumped again
+    pipe.publish(channel(symbol, prefix), '{"e":"trade","s":' + json.dumps(symbol) + ',"t":[' + ",".join(docs) + "]}")
     pipe.execute()
     return len(new)
 

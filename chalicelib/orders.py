@@ -186,6 +186,8 @@ def plan_order(req: OrderRequest, account_id: int, clients=None):
                           quote_order_qty=req.quote_order_qty, stop_price=req.stop_price, stp_mode=req.stp_mode)
     if isinstance(cmd, Reason):
         raise ExchangeError(cmd)
+    if spec.percent_price_by_side is not None and req.price is not None:
+        check_percent_price_by_side(spec, req.side, Decimal(req.price))
     t = cmd.order_type
     if cmd.side == Side.SELL:
         if cmd.quote_qty:
@@ -194,7 +196,7 @@ def plan_order(req: OrderRequest, account_id: int, clients=None):
         return spec, cmd, spec.base_asset, spec.lots_to_qty(cmd.qty)
     # BUY
     if t in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
-        return spec, cmd, spec.quote_asset, _ceil(spec.quote_of(cmd.price, cmd.qty), spec.quote_precision)
+        return spec, cmd, spec.quote_asset, buy_reservation(spec, cmd.price, cmd.qty)
     if t == OrderType.MARKET and cmd.quote_qty and req.quote_order_qty is not None:  # quote_qty came from it
         return spec, cmd, spec.quote_asset, Decimal(req.quote_order_qty)
     # market BUY by quantity (or a stop that becomes one): market protection
@@ -207,14 +209,64 @@ def plan_order(req: OrderRequest, account_id: int, clients=None):
         ref = spec.ticks_to_price(cmd.stop_price)
         new_type = OrderType.STOP_LOSS_LIMIT if t == OrderType.STOP_LOSS else OrderType.TAKE_PROFIT_LIMIT
         tif = TimeInForce.IOC
-    limit = ref * (1 + MARKET_PROTECTION)
-    ticks = int((limit / spec.tick_size).to_integral_value(ROUND_CEILING))
-    ticks = min(ticks, codec.filters.max_price)
+    ticks = protected_ticks(spec, ref)
     cmd = cmd._replace(order_type=new_type, tif=tif, price=ticks)
     reason = codec.check(cmd)
     if reason is not None:
         raise ExchangeError(reason)
-    return spec, cmd, spec.quote_asset, _ceil(spec.quote_of(ticks, cmd.qty), spec.quote_precision)
+    return spec, cmd, spec.quote_asset, buy_reservation(spec, ticks, cmd.qty)
+
+
+def check_percent_price_by_side(spec, side: str, price: Decimal, now: int | None = None) -> None:
+    """Binance's PERCENT_PRICE_BY_SIDE for an order's ``price``: within the side's
+    multipliers of the average price of the filter's last ``avgPriceMins`` minutes (the
+    last price when 0 or nothing traded in the window), -1013 otherwise.  A symbol that
+    never traded has no reference, and an unreachable cache falls back to Aurora's
+    trades, so an order is never refused for want of market data."""
+    from redis.exceptions import RedisError
+
+    from chalicelib import marketstats, tradehistory
+
+    f = spec.percent_price_by_side
+    at = now if now is not None else now_ms()
+    try:
+        ref = marketstats.average_price(spec.symbol, f.avg_price_mins, at)
+    except RedisError as exc:
+        _log.warning("market data cache unavailable, reference price from Aurora: %r", exc)
+        stats = tradehistory.window_stats([spec.symbol], at - f.avg_price_mins * 60_000).get(spec.symbol)
+        last = tradehistory.last_trades([spec.symbol]).get(spec.symbol)
+        ref = (Decimal(str(stats["quote"])) / Decimal(str(stats["volume"])) if f.avg_price_mins and stats
+               and Decimal(str(stats["volume"])) else Decimal(last["price"]) if last else None)
+    if not ref:
+        return
+    low, high = f.bounds(side, ref)
+    if not low <= price <= high:
+        raise ExchangeError(Reason.FILTER_PERCENT_PRICE_BY_SIDE)
+
+
+def protected_ticks(spec, ref: Decimal) -> int:
+    """The engine's limit price (ticks) of a market-protected BUY: ``ref x (1 +
+    MARKET_PROTECTION)`` rounded up to a tick, at most the symbol's max price."""
+    ticks = int((ref * (1 + MARKET_PROTECTION) / spec.tick_size).to_integral_value(ROUND_CEILING))
+    return min(ticks, codec_for(spec).filters.max_price)
+
+
+def buy_reserve_ticks(spec, order_type: str, price, stop_price) -> int | None:
+    """The price (ticks) a resting BUY's reservation was priced at (its limit price, or
+    the market-protected stop price of a BUY STOP_LOSS / TAKE_PROFIT), as
+    :func:`plan_order` priced it; None for a type that never rests (MARKET).  The
+    settlement prices what an amend releases with it."""
+    if order_type in ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"):
+        return spec.price_to_ticks(Decimal(str(price)))
+    if order_type in ("STOP_LOSS", "TAKE_PROFIT"):
+        return protected_ticks(spec, Decimal(str(stop_price)))
+    return None
+
+
+def buy_reservation(spec, ticks: int, lots: int) -> Decimal:
+    """What a BUY of ``lots`` at ``ticks`` reserves: price x quantity rounded up to the
+    quote asset's precision (so fills, rounded down, never exceed it)."""
+    return _ceil(spec.quote_of(ticks, lots), spec.quote_precision)
 
 
 # -- rendering -------------------------------------------------------------------------
@@ -263,7 +315,8 @@ def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str,
     """Insert the order, its outbox row and its reservation (ledger entries
     ``reserve:<order_id>`` + the balance move free -> locked) in ONE statement of
     data-modifying CTEs; ``(order row, intent payload)``, or None if the client order
-    id is taken (nothing was written then).  -2010 (INSUFFICIENT_BALANCE) when the
+    id is taken, by an order or by an amend that renamed one away (nothing was
+    written then).  -2010 (INSUFFICIENT_BALANCE) when the
     free balance is short: the statement fails as a whole.
 
     One statement, so that ``place_order`` needs a single Data API call (no
@@ -284,9 +337,10 @@ def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str,
     ctes = [
         "o AS (INSERT INTO orders (order_id, account_id, symbol, client_order_id, side, type, time_in_force,"
         " price, stop_price, orig_qty, orig_quote_qty, status, stp_mode, reserved_asset, reserved_amount,"
-        " reserved_left) VALUES (nextval('order_id_seq'), :a, :s, :c, :side, :type, :tif, CAST(:p AS numeric),"
+        " reserved_left) SELECT nextval('order_id_seq'), :a, :s, :c, :side, :type, :tif, CAST(:p AS numeric),"
         " CAST(:sp AS numeric), CAST(:q AS numeric), CAST(:qq AS numeric), 'PENDING_NEW', :stp, :ra,"
-        " CAST(:rm AS numeric), CAST(:rm AS numeric)) ON CONFLICT (account_id, client_order_id) DO NOTHING"
+        " CAST(:rm AS numeric), CAST(:rm AS numeric) WHERE NOT EXISTS (SELECT 1 FROM order_amendments"
+        " WHERE account_id = :a AND orig_client_order_id = :c) ON CONFLICT (account_id, client_order_id) DO NOTHING"
         f" RETURNING {_ORDER_COLS})",
         "b AS (INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
         " SELECT :iid, :a, :s, :kind, o.order_id,"
@@ -564,6 +618,115 @@ def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, ca
     result = order_dict(new_row)
     result["fills"] = fills(new_id, clients) if Decimal(str(new_row["executed_qty"])) > 0 else []
     return CancelReplaceResult(cancel, result)
+
+
+# -- amend keep priority: an intent like a cancel, answered from the engine's outcome -------------
+_CLAIM_AMEND = (
+    "INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
+    " SELECT :iid, :a, :s, 'AMEND', o.order_id, jsonb_build_object('kind', 'AMEND', 'order_id', o.order_id,"
+    " 'account_id', o.account_id, 'new_qty', CAST(:q AS bigint), 'new_client_order_id', CAST(:c AS text))"
+    " FROM orders o WHERE o.order_id = :o AND o.account_id = :a AND o.symbol = :s"
+    f" AND o.status IN {_OPEN_SQL}"
+    " AND NOT EXISTS (SELECT 1 FROM orders x WHERE x.account_id = :a AND x.client_order_id = :c"
+    " AND x.order_id <> o.order_id)"
+    " AND NOT EXISTS (SELECT 1 FROM order_amendments m WHERE m.account_id = :a AND m.orig_client_order_id = :c"
+    " AND m.order_id <> o.order_id)"
+    " RETURNING intent_id, CAST(payload AS text) AS payload")
+_AMENDMENT_COLS = ("symbol, order_id, execution_id, orig_client_order_id, new_client_order_id, orig_qty, new_qty,"
+                   " CAST(extract(epoch FROM amended_at) * 1000 AS bigint) AS time_ms")
+
+
+def _amend_refusal(outcome: str | None) -> Failure:
+    """The engine's refusal of an amend as Binance answers it: an order that is not open
+    (or not the caller's) is -2038 "Unknown order sent.", the rest their own code."""
+    name = (outcome or "").partition(":")[2]
+    reason = Reason.__members__.get(name, Reason.AMEND_UNKNOWN_ORDER)
+    if reason in (Reason.NO_SUCH_ORDER, Reason.CANCEL_REJECTED):
+        reason = Reason.AMEND_UNKNOWN_ORDER
+    return Failure(reason)
+
+
+def amend_order(account_id: int, symbol: str, order_id: int | None, orig_client_order_id: str | None,
+                new_client_order_id: str, new_qty: Decimal, clients=None, wait_s: float = 3.0) -> dict:
+    """Lower an open order's quantity keeping its place in the queue (Binance's order
+    amend keep priority), through the matcher like a cancel: the AMEND intent's outbox
+    row is written (only while the order is open and ``new_client_order_id`` is not
+    another order's), put, and answered from the engine's outcome for *this* intent,
+    stamped by the settlement that also released the reservation of the removed
+    quantity and recorded the amendment.  Returns ``{"order": order row after,
+    "amendment": the amendments row}``.
+
+    Refusals: not open / not the caller's -2038 "Unknown order sent."; ``newQty`` not
+    below the order's quantity -2038 (equal: "would change no state"); a
+    ``newClientOrderId`` in use -2038 "Duplicate order sent."; a quantity off the step
+    size or below minQty -1013 LOT_SIZE; no answer within ``wait_s`` -1007."""
+    import uuid
+
+    from chalicelib.db import autocommit
+
+    clients = _clients(clients)
+    spec = _spec(symbol)
+    if spec.status != "TRADING":
+        raise ExchangeError(Failure(Reason.AMEND_UNKNOWN_ORDER, "Market is closed."))
+    if not new_client_order_id or not _CLIENT_ID.match(new_client_order_id):
+        raise ExchangeError(Failure(Reason.ILLEGAL_CHARS, "Illegal characters found in parameter 'newClientOrderId';"
+                                    " legal range is '^[a-zA-Z0-9-_]{1,36}$'."))
+    amend = codec_for(spec).amend(order_id=0, account_id=account_id, new_qty=new_qty)
+    if isinstance(amend, Reason):
+        raise ExchangeError(amend)
+    tx = autocommit(clients)
+    row = _find(tx, account_id, symbol, order_id, orig_client_order_id)
+    if row is None or row["status"] in DONE_STATUSES:
+        raise ExchangeError(Reason.AMEND_UNKNOWN_ORDER)
+    orig = Decimal(str(row["orig_qty"]))
+    if new_qty == orig:
+        raise ExchangeError(Reason.AMEND_NO_CHANGE)
+    if new_qty > orig:
+        raise ExchangeError(Reason.ORDER_AMEND_QTY_INCREASE)
+    if amend.new_qty < codec_for(spec).filters.min_qty:
+        raise ExchangeError(Reason.FILTER_LOT_SIZE)
+    oid = int(row["order_id"])
+    intent_id = f"{account_id}:amend:{oid}:{uuid.uuid4().hex}"
+    claim = tx.one(_CLAIM_AMEND, {"iid": intent_id, "a": account_id, "s": symbol, "o": oid, "q": amend.new_qty,
+                                  "c": new_client_order_id})
+    if claim is None:
+        now = tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o", {"o": oid})
+        if now is not None and now["status"] not in DONE_STATUSES:
+            raise ExchangeError(Reason.AMEND_DUPLICATE)  # newClientOrderId names another order
+        raise ExchangeError(Reason.AMEND_UNKNOWN_ORDER)
+    put_intent(intent_id, symbol, account_id, "AMEND", oid, json.loads(claim["payload"]))
+    got = await_outcomes({intent_id: oid}, wait_s, clients).get(intent_id)
+    if got is None:
+        raise ExchangeError(Reason.TIMEOUT)
+    outcome, after = got
+    if outcome != "AMENDED":
+        raise ExchangeError(_amend_refusal(outcome))
+    amendment = autocommit(clients).one(f"SELECT {_AMENDMENT_COLS} FROM order_amendments WHERE intent_id = :i",
+                                        {"i": intent_id})
+    if amendment is None:
+        raise LookupError(f"amend {intent_id} settled AMENDED without its amendment row")
+    return {"order": order_dict(after), "amendment": amendment}
+
+
+def order_amendments(account_id: int, symbol: str, order_id: int, from_execution_id: int | None = None,
+                     limit: int = 500, clients=None) -> list[dict]:
+    """The amendments of one of the account's orders, oldest first (Binance's
+    ``GET /api/v3/order/amendments``); -2013 if the account has no such order."""
+    from chalicelib.db import autocommit
+
+    _spec(symbol)
+    tx = autocommit(_clients(clients))
+    rows = tx.query(
+        f"SELECT true AS known, {_AMENDMENT_COLS} FROM order_amendments WHERE order_id = :o AND account_id = :a"
+        " AND symbol = :s AND (CAST(:f AS bigint) IS NULL OR execution_id >= :f)"
+        " UNION ALL SELECT false, symbol, order_id, NULL, NULL, NULL, NULL, NULL, NULL FROM orders"
+        " WHERE order_id = :o AND account_id = :a AND symbol = :s"
+        " ORDER BY known, execution_id LIMIT :l",
+        {"o": int(order_id), "a": account_id, "s": symbol, "f": from_execution_id,
+         "l": max(1, min(int(limit or 500), 1000)) + 1})
+    if not rows or rows[0]["known"]:
+        raise ExchangeError(Reason.NO_SUCH_ORDER)
+    return [r for r in rows if r["known"]]
 
 
 # -- reads: one statement each, so one Data API call (no Begin/Commit) through

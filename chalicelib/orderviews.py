@@ -145,6 +145,35 @@ def render_canceled(o: dict, orig_cid: str | None, new_cid: str | None) -> dict:
     return _amounts(out)
 
 
+def render_amended(o: dict, amendment: dict) -> dict:
+    """``PUT /v3/order/amend/keepPriority``: the order as amended, with the
+    amendment's ``executionId`` and time."""
+    order = {"symbol": o["symbol"], "orderId": o["orderId"], "orderListId": -1,
+             "origClientOrderId": amendment["orig_client_order_id"], "clientOrderId": o["clientOrderId"],
+             "price": _s(o["price"]), "qty": _s(o["origQty"]), "executedQty": _s(o["executedQty"]),
+             "preventedQty": _s(0), "quoteOrderQty": _s(o["origQuoteOrderQty"]),
+             "cumulativeQuoteQty": _s(o["cummulativeQuoteQty"]), "status": o["status"],
+             "timeInForce": o["timeInForce"], "type": o["type"], "side": o["side"]}
+    if o.get("stopPrice") and Decimal(o["stopPrice"]):
+        order["stopPrice"] = _s(o["stopPrice"])
+    if o.get("workingTime", -1) != -1:
+        order["workingTime"] = o["workingTime"]
+    order["selfTradePreventionMode"] = o["selfTradePreventionMode"]
+    return {"transactTime": int(amendment["time_ms"]), "executionId": int(amendment["execution_id"]),
+            "amendedOrder": order}
+
+
+def render_amendment(r: dict) -> dict:
+    """One entry of ``GET /v3/order/amendments``."""
+    spec = listed_spec(r["symbol"])
+    qq = Decimal(1).scaleb(-spec.qty_decimals)
+    return {"symbol": r["symbol"], "orderId": int(r["order_id"]), "executionId": int(r["execution_id"]),
+            "origClientOrderId": r["orig_client_order_id"], "newClientOrderId": r["new_client_order_id"],
+            "origQty": _s(Decimal(str(r["orig_qty"])).quantize(qq)),
+            "newQty": _s(Decimal(str(r["new_qty"])).quantize(qq)),
+            "time": int(r["time_ms"])}
+
+
 def render_trade(t: dict) -> dict:
     """``GET /v3/myTrades`` shape."""
     return _amounts({k: t.get(k) for k in ("symbol", "id", "orderId", "orderListId", "price", "qty", "quoteQty",

@@ -34,6 +34,31 @@ class AssetSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PercentPriceBySide:
+    """Binance's ``PERCENT_PRICE_BY_SIDE``: a BUY's price must lie within
+    [reference x bidMultiplierDown, reference x bidMultiplierUp], a SELL's within the
+    ask multipliers, the reference being the average price of the last
+    ``avgPriceMins`` minutes (the last price when 0)."""
+
+    bid_multiplier_up: Decimal
+    bid_multiplier_down: Decimal
+    ask_multiplier_up: Decimal
+    ask_multiplier_down: Decimal
+    avg_price_mins: int
+
+    def bounds(self, side: str, reference: Decimal) -> tuple[Decimal, Decimal]:
+        """(lowest, highest) price a ``side`` order may have."""
+        if side.upper() == "BUY":
+            return reference * self.bid_multiplier_down, reference * self.bid_multiplier_up
+        return reference * self.ask_multiplier_down, reference * self.ask_multiplier_up
+
+    @classmethod
+    def from_json(cls, raw: Mapping) -> PercentPriceBySide:
+        return cls(Decimal(raw["bidMultiplierUp"]), Decimal(raw["bidMultiplierDown"]),
+                   Decimal(raw["askMultiplierUp"]), Decimal(raw["askMultiplierDown"]), int(raw["avgPriceMins"]))
+
+
+@dataclass(frozen=True, slots=True)
 class SymbolSpec:
     """A spot symbol with its Binance-style filters and fee rates."""
 
@@ -58,6 +83,7 @@ class SymbolSpec:
     taker_fee: Decimal = Decimal("0.001")
     status: str = "TRADING"
     group: int | None = None  # matcher group it is pinned to (None: by hash, see Catalog.group_of)
+    percent_price_by_side: PercentPriceBySide | None = None  # checked at order entry (chalicelib.orders)
 
     # -- Decimal <-> integer units -------------------------------------------------
     def price_to_ticks(self, price: Decimal) -> int | None:
@@ -115,6 +141,8 @@ class SymbolSpec:
             taker_fee=d(raw.get("takerFee", "0.001")),
             status=raw.get("status", "TRADING"),
             group=None if raw.get("group") is None else int(raw["group"]),
+            percent_price_by_side=PercentPriceBySide.from_json(raw["percentPriceBySide"])
+            if raw.get("percentPriceBySide") else None,
         )
 
 

@@ -1,6 +1,6 @@
 """The WebSocket API's trading requests: ``order.place``, ``order.test``, ``order.cancel``,
-``order.cancelReplace``, ``openOrders.cancelAll`` and the signed reads ``allOrders`` and
-``account.rateLimits.orders``.
+``order.cancelReplace``, ``order.amend.keepPriority``, ``openOrders.cancelAll`` and the
+signed reads ``allOrders``, ``order.amendments`` and ``account.rateLimits.orders``.
 
 Each is the REST operation of the same meaning (``chalicelib.api.trading`` through the
 operation table ``chalicelib.api.ops``: parameters, weight, security, errors), run by
@@ -16,6 +16,7 @@ from chalicelib.api import trading
 METHODS = {
     "order.place": trading.new_order, "order.test": trading.test_order, "order.cancel": trading.cancel_order,
     "order.cancelReplace": trading.cancel_replace, "openOrders.cancelAll": trading.cancel_open_orders,
+    "order.amend.keepPriority": trading.amend_keep_priority, "order.amendments": trading.order_amendments,
     "allOrders": trading.all_orders, "account.rateLimits.orders": trading.rate_limit_order,
 }
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from chalicelib import marketdata as md, tradehistory
+from chalicelib import marketdata as md, marketstats, tradehistory
 from chalicelib.amounts import fmt as _f
 from chalicelib.clock import now_ms
 from chalicelib.errors import ExchangeError, Failure, Reason
@@ -51,6 +51,16 @@ def server_time(ctx) -> dict:
     return {"serverTime": now_ms()}
 
 
+def _percent_price_by_side(spec) -> list[dict]:
+    """The symbol's PERCENT_PRICE_BY_SIDE filter as Binance lists it (none if unset)."""
+    p = spec.percent_price_by_side
+    if p is None:
+        return []
+    return [{"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": str(p.bid_multiplier_up),
+             "bidMultiplierDown": str(p.bid_multiplier_down), "askMultiplierUp": str(p.ask_multiplier_up),
+             "askMultiplierDown": str(p.ask_multiplier_down), "avgPriceMins": p.avg_price_mins}]
+
+
 def symbol_info(spec, permission_sets: bool = True) -> dict:
     d = 8
     info = {
@@ -60,7 +70,7 @@ def symbol_info(spec, permission_sets: bool = True) -> dict:
         "quoteAssetPrecision": spec.quote_precision, "baseCommissionPrecision": spec.base_precision,
         "quoteCommissionPrecision": spec.quote_precision, "orderTypes": ORDER_TYPES,
         "icebergAllowed": False, "ocoAllowed": False, "otoAllowed": False, "quoteOrderQtyMarketAllowed": True,
-        "allowTrailingStop": False, "cancelReplaceAllowed": True, "amendAllowed": False,
+        "allowTrailingStop": False, "cancelReplaceAllowed": True, "amendAllowed": True,
         "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
         "filters": [
             {"filterType": "PRICE_FILTER", "minPrice": _f(spec.min_price, d), "maxPrice": _f(spec.max_price, d),
@@ -69,6 +79,7 @@ def symbol_info(spec, permission_sets: bool = True) -> dict:
              "stepSize": _f(spec.step_size, d)},
             {"filterType": "MARKET_LOT_SIZE", "minQty": _f(spec.market_min_qty, d),
              "maxQty": _f(spec.market_max_qty, d), "stepSize": _f(spec.step_size, d)},
+            *_percent_price_by_side(spec),
             {"filterType": "NOTIONAL", "minNotional": _f(spec.min_notional, d),
              "applyMinToMarket": spec.apply_min_to_market, "maxNotional": _f(spec.max_notional, d),
              "applyMaxToMarket": spec.apply_max_to_market, "avgPriceMins": 5},
@@ -207,43 +218,8 @@ def ui_klines(ctx) -> list:
 
 
 # -- tickers ----------------------------------------------------------------------------
-def _window_stats(symbols: list[str], window_ms: int, now: int) -> dict[str, dict | None]:
-    """Per symbol: open/high/low/last/volume/quoteVolume/count/ids over [now - window, now]
-    (None: no trade in the window)."""
-    start = now - window_ms
-    interval = "1m" if window_ms <= 86_400_000 else "1h"
-    cached = md.read_klines_many(_redis(), symbols, interval, md.kline_open(interval, start))
-    out: dict[str, dict | None] = {}
-    cold = [s for s, rows in cached.items() if rows is None]
-    for s, rows in cached.items():
-        if rows is None:
-            continue
-        if rows:
-            out[s] = {"open": Decimal(rows[0][1]), "high": max(Decimal(r[2]) for r in rows),
-                      "low": min(Decimal(r[3]) for r in rows), "last": Decimal(rows[-1][4]),
-                      "volume": sum((Decimal(r[5]) for r in rows), Decimal(0)),
-                      "quote": sum((Decimal(r[7]) for r in rows), Decimal(0)), "count": sum(int(r[8]) for r in rows)}
-        else:
-            out[s] = None
-    if cold:
-        by = tradehistory.window_stats(cold, start)
-        for s in cold:
-            out[s] = by.get(s)
-    return out
-
-
-def _last_trades(symbols: list[str]) -> dict[str, dict | None]:
-    r = _redis()
-    many = md.read_many(r, symbols)
-    out = {}
-    cold = []
-    for s, (_, last) in many.items():
-        out[s] = last
-        if last is None:
-            cold.append(s)
-    if cold:
-        out.update(tradehistory.last_trades(cold))
-    return out
+_window_stats = marketstats.window_stats  # the tickers' windows (one computation with avgPrice's)
+_last_trades = marketstats.last_trades
 
 
 def _tops(symbols: list[str]) -> dict[str, tuple[list, list]]:
@@ -329,11 +305,6 @@ def book_ticker(ctx):
 def avg_price(ctx) -> dict:
     symbol = ctx.args["symbol"]
     now = now_ms()
-    stats = _window_stats([symbol], 5 * 60_000, now).get(symbol)
     pd = _catalog().symbol(symbol).quote_precision
-    if stats and Decimal(stats["volume"]):
-        price = Decimal(stats["quote"]) / Decimal(stats["volume"])
-    else:
-        last = _last_trades([symbol]).get(symbol)
-        price = Decimal(last["price"]) if last else Decimal(0)
-    return {"mins": 5, "price": _f(price, pd), "closeTime": now}
+    price = marketstats.average_price(symbol, 5, now)
+    return {"mins": 5, "price": _f(price or 0, pd), "closeTime": now}

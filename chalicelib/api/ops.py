@@ -107,6 +107,13 @@ CANCELED = obj({"symbol": STR, "origClientOrderId": STR, "orderId": INT, "orderL
                required=["symbol", "origClientOrderId", "orderId", "clientOrderId", "status"])
 CANCEL_REPLACE = obj({"cancelResult": STR, "newOrderResult": STR, "cancelResponse": {"type": ["object", "null"]},
                       "newOrderResponse": {"type": ["object", "null"]}})
+AMENDED = obj({"transactTime": INT, "executionId": INT, "amendedOrder": obj({
+    "symbol": STR, "orderId": INT, "orderListId": INT, "origClientOrderId": STR, "clientOrderId": STR, "price": NUM,
+    "qty": NUM, "executedQty": NUM, "preventedQty": NUM, "quoteOrderQty": NUM, "cumulativeQuoteQty": NUM,
+    "status": STR, "timeInForce": STR, "type": STR, "side": STR, "selfTradePreventionMode": STR},
+    required=["symbol", "orderId", "orderListId", "origClientOrderId", "clientOrderId", "qty", "status"])})
+AMENDMENT = obj({"symbol": STR, "orderId": INT, "executionId": INT, "origClientOrderId": STR,
+                 "newClientOrderId": STR, "origQty": NUM, "newQty": NUM, "time": INT})
 MY_TRADE = obj({"symbol": STR, "id": INT, "orderId": INT, "orderListId": INT, "price": NUM, "qty": NUM,
                 "quoteQty": NUM, "commission": NUM, "commissionAsset": STR, "time": INT, "isBuyer": BOOL,
                 "isMaker": BOOL, "isBestMatch": BOOL})
@@ -276,6 +283,15 @@ OPS: tuple[Op, ...] = (
            Param("cancelOrderId", "int", maximum=2**62),
            Param("cancelRestrictions", "enum", values=("ONLY_NEW", "ONLY_PARTIALLY_FILLED")),
            Param("orderRateLimitExceededMode", "enum", values=("DO_NOTHING", "CANCEL_ONLY")))),
+    Op("amendKeepPriority", "PUT", "/v3/order/amend/keepPriority", trading.amend_keep_priority,
+       "Reduce the quantity of an open order, keeping its priority", security=TRADE, weight=4, tag="Trading",
+       params=(SYM, ORDER_ID, ORIG_CID, NEW_CID, Param("newQty", "decimal", required=True)) + SIGNED_PARAMS,
+       response=AMENDED),
+    Op("orderAmendments", "GET", "/v3/order/amendments", trading.order_amendments, "Query the amendments of an order",
+       security=USER_DATA, weight=4, tag="Trading",
+       params=(SYM, Param("orderId", "int", required=True, maximum=2**62),
+               Param("fromExecutionId", "int", maximum=2**62), _limit(500, 1000)) + SIGNED_PARAMS,
+       response=arr(AMENDMENT)),
     Op("openOrders", "GET", "/v3/openOrders", trading.open_orders, "Current open orders", security=USER_DATA,
        weight=lambda a: 6 if a["symbol"] else 80, params=(SYM_OPT,) + SIGNED_PARAMS, tag="Trading",
        response=arr(ORDER)),

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 from chalicelib.amounts import fmt as _s
 from chalicelib.api import observability as obs
 from chalicelib.errors import ExchangeError, Failure, Reason
-from chalicelib.orderviews import new_client_order_id, render_canceled, render_new, render_order, render_trade
+from chalicelib.orderviews import (
+    new_client_order_id,
+    render_amended,
+    render_amendment,
+    render_canceled,
+    render_new,
+    render_order,
+    render_trade,
+)
 from chalicelib.symbols import listed_spec
 
 if TYPE_CHECKING:
@@ -174,6 +182,24 @@ def cancel_replace(ctx) -> dict:
         return {"code": -2021, "msg": "Order cancel-replace partially failed.", "data": body}
     ctx.status = 400
     return {"code": -2022, "msg": "Order cancel-replace failed.", "data": body}
+
+
+def amend_keep_priority(ctx) -> dict:
+    """Binance's order amend keep priority: lower ``newQty`` in place, answered from
+    the engine's outcome (see :func:`chalicelib.orders.amend_order`)."""
+    a = ctx.args
+    _need_order_ref(a["orderId"], a["origClientOrderId"])
+    res = _orders().amend_order(ctx.account_id, a["symbol"], a["orderId"], a["origClientOrderId"],
+                                a["newClientOrderId"] or new_client_order_id(), a["newQty"], wait_s=CANCEL_WAIT_S)
+    obs.annotate(order_id=res["order"]["orderId"])
+    return render_amended(res["order"], res["amendment"])
+
+
+def order_amendments(ctx) -> list:
+    a = ctx.args
+    rows = _orders().order_amendments(ctx.account_id, a["symbol"], a["orderId"], a["fromExecutionId"],
+                                      a.get("limit", 500))
+    return [render_amendment(r) for r in rows]
 
 
 def open_orders(ctx) -> list:

@@ -313,15 +313,17 @@ class FastBook(OrderBook):
     def _market_quote(self, events: list[Event], order_id: int, account: int, side: int, quote: int,
                       stp_mode: int) -> list[Event]:
         """MARKET by quoteOrderQty: at each best price spend what buys whole lots,
-        until the remainder does not buy one lot at the best price (FILLED) or the
-        book runs out (EXPIRED)."""
+        at most MARKET_LOT_SIZE's maxQty in all, until the remainder does not buy
+        one lot at the best price or maxQty is bought (FILLED) or the book runs out
+        (EXPIRED)."""
         opp = self._sides[side ^ 1]
         keys = opp.keys
         executed = 0
+        cap = self.filters.market_max_qty
         expired_in_match = False
         while keys:
             price = opp.sign * keys[-1]
-            afford = quote // price
+            afford = min(quote // price, cap - executed)
             if not afford:
                 break
             left = self._take(events, order_id, account, opp, keys[-1], afford, stp_mode)
@@ -333,7 +335,7 @@ class FastBook(OrderBook):
                 break
         if expired_in_match:
             status = _EXPIRED_IN_MATCH
-        elif executed and (quote == 0 or (keys and quote < opp.sign * keys[-1])):
+        elif executed and (quote == 0 or executed >= cap or (keys and quote < opp.sign * keys[-1])):
             status = _FILLED
         else:
             status = _EXPIRED

@@ -216,7 +216,8 @@ class ReferenceBook(OrderBook):
             return
         if taker.quote_left is not None:  # market by quote amount
             makers = self._makers_for(taker.side)
-            spent = taker.quote_left == 0 or (bool(makers) and taker.quote_left < makers[0].price)
+            spent = (taker.quote_left == 0 or taker.executed >= self.filters.market_max_qty
+                     or (bool(makers) and taker.quote_left < makers[0].price))
             status = S.FILLED if taker.executed and spent else S.EXPIRED
             self._emit(events, K.ORDER, taker.order_id, status, 0, taker.executed)
             return
@@ -252,8 +253,8 @@ class ReferenceBook(OrderBook):
             if not makers or not self._crosses(taker.side, taker.limit, makers[0].price):
                 break
             m = makers[0]
-            if taker.quote_left is not None:
-                want = taker.quote_left // m.price
+            if taker.quote_left is not None:  # whole lots the rest pays for, within MARKET_LOT_SIZE
+                want = min(taker.quote_left // m.price, self.filters.market_max_qty - taker.executed)
             else:
                 want = taker.remaining
             if want == 0:

@@ -37,27 +37,34 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from chalicelib.db import array_literal
+
 from .streams import Intent
 
 ORDER_KINDS = ("NEW", "CANCEL_REPLACE")  # intents that place an order (``payload.order_id``)
-INTENT_KINDS = ("NEW", "CANCEL", "CANCEL_REPLACE")
+INTENT_KINDS = ("NEW", "CANCEL", "CANCEL_REPLACE", "AMEND")
+TARGET_KINDS = ("CANCEL", "AMEND")  # intents that act on ``payload.order_id`` (and place nothing)
 
-# the unacknowledged cancels / cancel-replaces of orders :ids (intent_outbox_cancels,
-# intent_outbox_replaces), oldest first
+# the unacknowledged cancels / amends / cancel-replaces of orders :ids (intent_outbox_cancels,
+# intent_outbox_amends, intent_outbox_replaces), oldest first
 _HELD = (
     "(SELECT 'held' AS what, intent_id AS id, kind, symbol, account_id, order_id, CAST(payload AS text) AS payload,"
-    " created_at FROM intent_outbox WHERE kind = 'CANCEL' AND order_id = ANY(:placed) AND sent_at IS NULL"
+    " created_at FROM intent_outbox WHERE kind = 'CANCEL' AND order_id = ANY(CAST(:placed AS bigint[]))"
+    " AND sent_at IS NULL"
+    " UNION ALL SELECT 'held', intent_id, kind, symbol, account_id, order_id, CAST(payload AS text), created_at"
+    " FROM intent_outbox WHERE kind = 'AMEND' AND order_id = ANY(CAST(:placed AS bigint[])) AND sent_at IS NULL"
     " UNION ALL SELECT 'held', intent_id, kind, symbol, account_id, order_id, CAST(payload AS text), created_at"
     " FROM intent_outbox WHERE kind = 'CANCEL_REPLACE' AND CAST(payload ->> 'cancel_order_id' AS bigint)"
-    " = ANY(:placed) AND sent_at IS NULL)")
+    " = ANY(CAST(:placed AS bigint[])) AND sent_at IS NULL)")
 # one round trip per batch: which orders are still pending, which intents are
 # acknowledged already, and what is held for the orders the batch places
 _BATCH = (
     "SELECT 'pending' AS what, CAST(order_id AS text) AS id, CAST(NULL AS text) AS kind, CAST(NULL AS text) AS symbol,"
     " CAST(NULL AS bigint) AS account_id, CAST(NULL AS bigint) AS order_id, CAST(NULL AS text) AS payload,"
-    " CAST(NULL AS timestamptz) AS created_at FROM orders WHERE order_id = ANY(:orders) AND status = 'PENDING_NEW'"
+    " CAST(NULL AS timestamptz) AS created_at FROM orders WHERE order_id = ANY(CAST(:orders AS bigint[]))"
+    " AND status = 'PENDING_NEW'"
     " UNION ALL SELECT 'acked', intent_id, NULL, NULL, NULL, NULL, NULL, NULL FROM intent_outbox"
-    " WHERE intent_id = ANY(:intents) AND sent_at IS NOT NULL"
+    " WHERE intent_id = ANY(CAST(:intents AS text[])) AND sent_at IS NOT NULL"
     " UNION ALL " + _HELD)
 
 
@@ -67,8 +74,8 @@ def placed(it: Intent) -> int | None:
 
 
 def target(it: Intent) -> int | None:
-    """The order ``it`` cancels (CANCEL, CANCEL_REPLACE), else None."""
-    if it.kind == "CANCEL":
+    """The order ``it`` cancels or amends (CANCEL, AMEND, CANCEL_REPLACE), else None."""
+    if it.kind in TARGET_KINDS:
         return int(it.payload["order_id"])
     if it.kind == "CANCEL_REPLACE":
         return int(it.payload.get("cancel_order_id") or 0) or None
@@ -94,8 +101,9 @@ def sequence(tx, intents: list[Intent]) -> Iterator[Intent]:
         return
     orders = {o for it in intents for o in (placed(it), target(it)) if o is not None}
     placing = sorted({p for it in intents if (p := placed(it)) is not None})
-    rows = tx.query(_BATCH, {"orders": sorted(orders), "intents": [it.intent_id for it in intents],
-                             "placed": placing})
+    rows = tx.query(_BATCH, {"orders": array_literal(sorted(orders)),
+                             "intents": array_literal(it.intent_id for it in intents),
+                             "placed": array_literal(placing)})
     pending = {int(r["id"]) for r in rows if r["what"] == "pending"}
     acked = {r["id"] for r in rows if r["what"] == "acked"}
     held: dict[int, list[dict]] = {}
@@ -104,7 +112,7 @@ def sequence(tx, intents: list[Intent]) -> Iterator[Intent]:
     def add_held(found: list[dict]) -> None:
         for r in sorted(found, key=lambda r: (r["created_at"], r["id"])):
             p = json.loads(r["payload"])
-            oid = int(p["order_id"] if r["kind"] == "CANCEL" else p.get("cancel_order_id") or 0)
+            oid = int(p["order_id"] if r["kind"] in TARGET_KINDS else p.get("cancel_order_id") or 0)
             held.setdefault(oid, []).append(r)
 
     add_held([r for r in rows if r["what"] == "held"])
@@ -119,7 +127,7 @@ def sequence(tx, intents: list[Intent]) -> Iterator[Intent]:
         pending.discard(oid)  # sequenced now: what targets it later in the batch goes as it comes
         if oid not in asked:  # an order a pulled cancel-replace placed: what is held for it?
             asked.add(oid)
-            add_held(tx.query(_HELD, {"placed": [oid]}))
+            add_held(tx.query(_HELD, {"placed": array_literal([oid])}))
         for r in held.pop(oid, []):
             if r["id"] not in done and r["id"] not in acked:
                 yield from emit(_pulled(r, it))

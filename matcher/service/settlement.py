@@ -34,6 +34,7 @@ from .journal import Entry
 
 _ORDER, _TRADE, _REJECTED, _TRIGGERED = int(EventKind.ORDER), int(EventKind.TRADE), int(EventKind.REJECTED), int(
     EventKind.TRIGGERED)
+_AMENDED = int(EventKind.AMENDED)
 _STOP_TYPES = frozenset(int(t) for t in STOP_TYPES)
 TERMINAL = {int(OrderStatus.FILLED), int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED),
             int(OrderStatus.EXPIRED_IN_MATCH), int(OrderStatus.REJECTED)}
@@ -82,10 +83,24 @@ class OrderChange:
     book_seq: int = 0                # event seq at which it entered the book (accepted / triggered)
 
 
+@dataclass(frozen=True)
+class Amendment:
+    """An AMENDED event: the order's quantity lowered in place (priority kept)."""
+
+    intent_id: str
+    seq: int            # engine event seq: Binance's executionId
+    order_id: int
+    leaves_lots: int    # after the amend
+    executed_lots: int
+    new_client_order_id: str
+    time_ms: int
+
+
 @dataclass
 class Derived:
     fills: list[Fill] = field(default_factory=list)
     orders: dict[int, OrderChange] = field(default_factory=dict)
+    amendments: list[Amendment] = field(default_factory=list)
     last_event_seq: int = 0
 
 
@@ -149,6 +164,11 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
                 c.working = True
                 c.last_seq = max(c.last_seq, e[0])
                 c.book_seq = e[0]  # a fired stop takes its place in the queue now
+            elif kind == _AMENDED:
+                c = ch(e[2])
+                c.last_seq = max(c.last_seq, e[0])
+                d.amendments.append(Amendment(a.entry.intent_id, e[0], e[2], e[3], e[4],
+                                              str(a.entry.payload["new_client_order_id"]), a.entry.ts))
     return d
 
 
@@ -193,8 +213,9 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
     base, quote = spec.base_asset, spec.quote_asset
     ids = sorted(d.orders)
     rows = {int(r["order_id"]): r for r in tx.query(
-        "SELECT order_id, account_id, side, reserved_asset, reserved_left, status FROM orders"
-        " WHERE order_id = ANY(:ids)", {"ids": ids})}
+        "SELECT order_id, account_id, side, type, price, stop_price, orig_qty, client_order_id, reserved_asset,"
+        " reserved_left, status FROM orders WHERE order_id = ANY(CAST(:ids AS bigint[]))",
+        {"ids": array_literal(ids)})}
     res.statements += 1
     missing = [i for i in ids if i not in rows]
     if missing:
@@ -213,10 +234,11 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
         ]
         txns.append(ledger.LedgerTxn(f"trade:{symbol}:{f.trade_id}", "TRADE",
                                      tuple(p for p in postings if p.amount != 0), ref=str(f.trade_id)))
+    amended = _amend(spec, codec, symbol, d.amendments, rows, txns) if d.amendments else None
     updates = []
     for oid in ids:
         c, r = d.orders[oid], rows[oid]
-        left = Decimal(str(r["reserved_left"])) - c.charged
+        left = Decimal(str(r["reserved_left"])) - c.charged - (amended.released.get(oid, 0) if amended else 0)
         if left < 0:
             raise RuntimeError(f"order {oid} overdrew its reservation by {-left}")
         if c.done_seq and left > 0:
@@ -237,8 +259,10 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
     if updates:
         _update_orders(tx, updates)
         res.statements += 1
-    tx.execute("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = ANY(:ids) AND sent_at IS NULL",
-               {"ids": [a.entry.intent_id for a in applied]})
+    if amended:
+        res.statements += amended.write(tx)
+    tx.execute("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = ANY(CAST(:ids AS text[]))"
+               " AND sent_at IS NULL", {"ids": array_literal(a.entry.intent_id for a in applied)})
     res.statements += record_cancel_outcomes(tx, todo)
     # the engine's counters go along, so that a book rebuilt from Aurora continues them
     row = tx.one("UPDATE settlement_progress SET last_seq = :hi, fencing_token = :t, updated_at = now(),"
@@ -253,15 +277,102 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
     return res
 
 
+@dataclass
+class _Amended:
+    """What a batch's amendments write: the orders' new quantity and client order id
+    (``orders``: order id -> (orig_qty, client_order_id)), the reservation each
+    released, and the amendments rows."""
+
+    symbol: str
+    orders: dict[int, tuple[Decimal, str]] = field(default_factory=dict)
+    released: dict[int, Decimal] = field(default_factory=dict)
+    rows: list[tuple] = field(default_factory=list)
+
+    def write(self, tx) -> int:
+        a = array_literal
+        ids = list(self.orders)
+        tx.execute(_AMEND_ORDERS, {"o": a(ids), "q": a(self.orders[i][0] for i in ids),
+                                   "c": a(self.orders[i][1] for i in ids)})
+        cols = list(zip(*self.rows, strict=True))
+        tx.execute(_INSERT_AMENDMENTS, {"s": self.symbol, **{k: a(v) for k, v in zip(
+            ("e", "o", "acc", "i", "oc", "nc", "oq", "nq", "ts"), cols, strict=True)}})
+        return 2
+
+
+def _amend(spec, codec, symbol: str, amendments: list[Amendment], rows: dict[int, dict],
+           txns: list[ledger.LedgerTxn]) -> _Amended:
+    """Each AMENDED event, in order: the order's quantity becomes what executed plus
+    what is left; the reservation of the removed quantity is released exactly -- a
+    SELL's removed base quantity, a BUY's reservation for its old leaves less that for
+    its new leaves, both priced as the order was reserved (``orders.buy_reservation``,
+    so what stays covers the rest of the order at its price); an amend that leaves
+    nothing makes the order FILLED and the terminal release frees the rest.  The client
+    order id becomes the amend's ``newClientOrderId`` unless another of the account's
+    orders took it meanwhile (then it stays; the API refused every id in use when it
+    accepted the amend)."""
+    from chalicelib.orders import buy_reservation, buy_reserve_ticks
+
+    out = _Amended(symbol)
+    state = {oid: (Decimal(str(r["orig_qty"])), str(r["client_order_id"])) for oid, r in rows.items()}
+    taken = {(int(r["account_id"]), str(r["client_order_id"])) for r in rows.values()}
+    for am in amendments:
+        r = rows[am.order_id]
+        acct = int(r["account_id"])
+        orig, cid = state[am.order_id]
+        new_orig_lots = am.leaves_lots + am.executed_lots
+        new_orig = codec.qty(new_orig_lots)
+        old_leaves = spec.qty_to_lots(orig) - am.executed_lots
+        released = Decimal(0)
+        if am.leaves_lots and old_leaves > am.leaves_lots:
+            if r["side"] == "SELL":
+                released = codec.qty(old_leaves - am.leaves_lots)
+            else:
+                ticks = buy_reserve_ticks(spec, r["type"], r["price"], r["stop_price"])
+                if ticks is not None:
+                    released = buy_reservation(spec, ticks, old_leaves) - buy_reservation(spec, ticks, am.leaves_lots)
+        if released > 0:
+            txns.append(ledger.transfer(f"amend:{am.order_id}:{am.seq}", "RELEASE", r["reserved_asset"], released,
+                                        (acct, "locked"), (acct, "free"), ref=str(am.order_id)))
+            out.released[am.order_id] = out.released.get(am.order_id, Decimal(0)) + released
+        new_cid = cid
+        if am.new_client_order_id == cid or (acct, am.new_client_order_id) not in taken:
+            taken.discard((acct, cid))
+            taken.add((acct, am.new_client_order_id))
+            new_cid = am.new_client_order_id
+        state[am.order_id] = out.orders[am.order_id] = (new_orig, new_cid)
+        out.rows.append((am.seq, am.order_id, acct, am.intent_id, cid, new_cid, orig, new_orig, am.time_ms))
+    return out
+
+
+_AMEND_ORDERS = (
+    "UPDATE orders o SET orig_qty = v.q, client_order_id = CASE WHEN v.c = o.client_order_id OR NOT EXISTS"
+    " (SELECT 1 FROM orders x WHERE x.account_id = o.account_id AND x.client_order_id = v.c) THEN v.c"
+    " ELSE o.client_order_id END"
+    " FROM unnest(CAST(:o AS bigint[]), CAST(:q AS numeric[]), CAST(:c AS text[])) AS v(order_id, q, c)"
+    " WHERE o.order_id = v.order_id")
+_INSERT_AMENDMENTS = (
+    "INSERT INTO order_amendments (symbol, execution_id, order_id, account_id, intent_id, orig_client_order_id,"
+    " new_client_order_id, orig_qty, new_qty, amended_at)"
+    " SELECT :s, e, o, acc, i, oc, nc, oq, nq, to_timestamp(ts / 1000.0)"
+    " FROM unnest(CAST(:e AS bigint[]), CAST(:o AS bigint[]), CAST(:acc AS bigint[]), CAST(:i AS text[]),"
+    " CAST(:oc AS text[]), CAST(:nc AS text[]), CAST(:oq AS numeric[]), CAST(:nq AS numeric[]),"
+    " CAST(:ts AS bigint[])) AS v(e, o, acc, i, oc, nc, oq, nq, ts)"
+    " ON CONFLICT DO NOTHING")
+
+
 def cancel_outcomes(applied: list[Applied]) -> dict[str, str]:
     """What the engine did with the cancel of each CANCEL / CANCEL_REPLACE entry:
     ``CANCELED``, ``REJECTED`` (the order was not open in the book) or
-    ``NOT_ATTEMPTED`` (a cancel-replace whose new order failed the pre-check).  The API
-    answers each cancel request from this, not from the order's status, so that of
-    many cancels of one order exactly one is told CANCELED."""
+    ``NOT_ATTEMPTED`` (a cancel-replace whose new order failed the pre-check); and with
+    each AMEND: ``AMENDED`` or ``REJECTED:<engine reason>``.  The API answers each
+    cancel or amend request from this, not from the order's status, so that of many
+    cancels of one order exactly one is told CANCELED."""
     out: dict[str, str] = {}
     for a in applied:
         kind, p = a.entry.kind, a.entry.payload
+        if kind == "AMEND":
+            out[a.entry.intent_id] = _amend_outcome(a, int(p["order_id"]))
+            continue
         if kind not in ("CANCEL", "CANCEL_REPLACE"):
             continue
         target = int(p["order_id"] if kind == "CANCEL" else p.get("cancel_order_id") or 0)
@@ -275,6 +386,15 @@ def cancel_outcomes(applied: list[Applied]) -> dict[str, str]:
                 break
         out[a.entry.intent_id] = outcome
     return out
+
+
+def _amend_outcome(a: Applied, target: int) -> str:
+    for e in a.events:
+        if e[1] == _AMENDED and e[2] == target:
+            return "AMENDED"
+        if e[1] == _REJECTED and e[2] == target:
+            return "REJECTED:" + getattr(e[3], "name", str(e[3]))
+    return "REJECTED"
 
 
 def record_cancel_outcomes(tx, applied: list[Applied]) -> int:

@@ -59,3 +59,14 @@ def test_matcher_groups_pinned_alone_the_rest_by_a_stable_hash():
     assert every.group_of("S2USDT") == zlib.crc32(b"S2USDT") % 2
     with pytest.raises(ValueError):
         parse_catalog(_raw(2, {"S0USDT": 2}, names[:3]))
+
+
+def test_percent_price_by_side_bounds_per_side():
+    from chalicelib.symbols import PercentPriceBySide
+
+    f = PercentPriceBySide.from_json({"bidMultiplierUp": "1.2", "bidMultiplierDown": "0.2", "askMultiplierUp": "5",
+                                      "askMultiplierDown": "0.8", "avgPriceMins": 1})
+    assert f.bounds("BUY", Decimal("100")) == (Decimal("20.0"), Decimal("120.0"))
+    assert f.bounds("SELL", Decimal("100")) == (Decimal("80.0"), Decimal("500"))
+    assert load_catalog().symbols["ETHBTC"].percent_price_by_side.avg_price_mins == 5
+    assert load_catalog().symbols["BTCUSDT"].percent_price_by_side is None

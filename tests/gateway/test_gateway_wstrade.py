@@ -322,3 +322,33 @@ def test_order_count_limit(gateway, traders):
         assert r["status"] == 200 and r["result"] == []
     for t in (now, now + 10):
         c.redis.delete(_order_keys(c.settings.redis_key_prefix, taker.account_id, t)[0])
+
+
+def test_order_amend_keep_priority_and_amendments(gateway, matcher, api, traders, cleanup_orders):
+    """``order.amend.keepPriority`` and ``order.amendments``: the REST operations' replies
+    and errors, weight 4 each, no order count."""
+    maker, _ = traders
+    cleanup_orders.append(maker.account_id)
+    with connect(f"{gateway.url}/ws-api/v3") as ws:
+        r = _call(ws, "order.place", _signed(maker, _limit("SELL", "0.5", price="2600",
+                                                             newOrderRespType="RESULT")))
+        assert r["status"] == 200 and r["result"]["status"] == "NEW", r
+        oid, old_cid = r["result"]["orderId"], r["result"]["clientOrderId"]
+        new_cid = cid()
+        before = _call(ws, "ping")["rateLimits"][0]["count"]
+        r = _call(ws, "order.amend.keepPriority", _signed(maker, {"symbol": SYM, "orderId": oid, "newQty": "0.3",
+                                                                  "newClientOrderId": new_cid}), req_id="am")
+        assert r["status"] == 200, r
+        _check_rate_limits(r, orders=False)
+        assert r["rateLimits"][-1]["count"] - before == 4
+        assert list(r["result"]) == ["transactTime", "executionId", "amendedOrder"]
+        am = r["result"]["amendedOrder"]
+        assert (am["origClientOrderId"], am["clientOrderId"], am["qty"], am["status"]) == \
+            (old_cid, new_cid, "0.30000000", "NEW")
+        r = _call(ws, "order.amendments", _signed(maker, {"symbol": SYM, "orderId": oid}))
+        assert r["status"] == 200 and r["result"] == api.signed("GET", "/v3/order/amendments", maker,
+                                                                {"symbol": SYM, "orderId": oid}).json
+        assert [(x["origQty"], x["newQty"]) for x in r["result"]] == [("0.50000000", "0.30000000")]
+        r = _call(ws, "order.amend.keepPriority", _signed(maker, {"symbol": SYM, "orderId": oid, "newQty": "0.4"}))
+        assert r["status"] == 400 and r["error"] == {"code": -2038,
+                                                     "msg": "Order amend (quantity increase) is not supported."}

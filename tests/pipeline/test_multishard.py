@@ -34,8 +34,8 @@ OPEN = ("PENDING_NEW", "NEW", "PARTIALLY_FILLED", "PENDING_CANCEL")
 
 
 def _choose_band(pg_url: str):
-    """A symbol and a price P (ticks) with no order of earlier tests within WIDTH ticks
-    of P that could trade: every open order's price is outside the band on its side,
+    """A symbol (without PERCENT_PRICE_BY_SIDE) and a price P (ticks) with no order of
+    earlier tests within WIDTH ticks of P that could trade: every open order's price is outside the band on its side,
     and no open stop without a limit price (it could fire at any price)."""
     import psycopg
 
@@ -46,6 +46,8 @@ def _choose_band(pg_url: str):
     with psycopg.connect(pg_url) as conn:
         for sym in SYMBOLS:
             spec = cat.symbol(sym)
+            if spec.percent_price_by_side is not None:
+                continue  # the band is chosen away from the market: PERCENT_PRICE_BY_SIDE would refuse it
             rows = conn.execute("SELECT side, price FROM orders WHERE symbol = %s AND status = ANY(%s)",
                                 (sym, list(OPEN))).fetchall()
             if any(price is None for _, price in rows):

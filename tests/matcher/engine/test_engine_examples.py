@@ -206,6 +206,24 @@ def test_market_by_quote_expires_when_the_book_runs_out(make_book):
     assert statuses(ev)[-1] == (1, "EXPIRED", 0, 2)
 
 
+def test_market_by_quote_buys_at_most_market_lot_size_max(make_book):
+    """MARKET_LOT_SIZE bounds the quantity a quote amount buys (Binance: a quoteOrderQty
+    order does not break the lot rules): the order stops at maxQty, FILLED, the rest of
+    its quote unspent."""
+    book = make_book(EngineFilters(market_max_qty=4))
+    for i, (price, qty) in enumerate(((100, 3), (101, 10))):
+        run(book, limit(100 + i, SELL, price, qty))
+    ev = run(book, market(1, BUY, quote=1000))
+    assert trades(ev) == [(100, 3, 100, 1), (101, 1, 101, 1)]
+    assert statuses(ev)[-1] == (1, "FILLED", 0, 4)
+    assert book.depth(5)[1] == [(101, 9)]
+    # a sell by quote likewise
+    run(book, limit(3, BUY, 50, 10))
+    ev = run(book, market(4, SELL, quote=1000))
+    assert trades(ev) == [(50, 4, 3, 4)]
+    assert statuses(ev)[-1] == (4, "FILLED", 0, 4)
+
+
 # -- LIMIT_MAKER --------------------------------------------------------------------
 def test_limit_maker_rests_when_it_would_not_take(make_book):
     book = book_with_asks(make_book, (100, 5))

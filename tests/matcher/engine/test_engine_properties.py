@@ -45,7 +45,7 @@ def new_orders(draw, oid: int) -> NewOrder:
     qty = draw(st.integers(1, 14))
     quote = 0
     if t == OrderType.MARKET and draw(st.booleans()):
-        qty, quote = 0, draw(st.integers(100, 2500))
+        qty, quote = 0, draw(st.integers(100, 4000))  # up to ~40 lots: past MARKET_LOT_SIZE's 30
     stop_price = draw(st.integers(95, 105)) if t not in (OrderType.LIMIT, OrderType.MARKET,
                                                           OrderType.LIMIT_MAKER) else 0
     if t in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT):
@@ -108,7 +108,7 @@ def random_stream(rng: random.Random, n: int) -> list:
         t = OrderType.LIMIT if kind == "L" else rng.choice(list(OrderType))
         qty, quote = rng.randint(1, 14), 0
         if t == OrderType.MARKET and rng.random() < 0.5:
-            qty, quote = 0, rng.randint(100, 2500)
+            qty, quote = 0, rng.randint(100, 4000)
         o = NewOrder(oid, rng.randint(1, 4), rng.choice(list(Side)), t,
                      rng.choice(list(TimeInForce)) if kind != "L" else TimeInForce.GTC,
                      rng.randint(94, 106), qty, quote, rng.randint(94, 106),
@@ -189,6 +189,8 @@ def test_invariants_hold_after_every_command(commands):
         totals = sum(q for _, q in book.depth(10**6)[0] + book.depth(10**6)[1])
         resting = [book.open_order(i) for i in open_ids]
         assert totals == sum(o[2] for o in resting if o is not None and not o[4])
+        if isinstance(c, NewOrder) and c.quote_qty:  # MARKET_LOT_SIZE bounds what a quote amount buys
+            assert traded[c.order_id] <= FILTERS.market_max_qty
         if isinstance(c, NewOrder) and c.order_type in (OrderType.LIMIT, OrderType.MARKET):
             # IOC, FOK and MARKET never rest
             if c.order_type == OrderType.MARKET or c.tif != TimeInForce.GTC:
