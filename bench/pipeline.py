@@ -25,6 +25,12 @@ many records as the matcher's did.  (Replaying GetRecords from every thread with
 its own iterator would return each record once per thread: many times the bytes
 per call, and a ceiling far too low.)  The figures of the replay are printed next
 to the pipeline's, so the match can be checked.
+
+``--path ws`` places the same orders over the WebSocket API instead (``order.place``
+on sessions logged on once per connection, against a real gateway process; see
+``bench/wsphase.py``) and prints ``cost (WebSocket API path): $X.XX per 1M orders``;
+``--path both`` runs the REST path and then the WebSocket one on the same servers and
+prints both cost lines.
 """
 from __future__ import annotations
 
@@ -176,7 +182,12 @@ def count_clients(counter: dict, shape: dict):
     count_requests(IntentModel._get_connection().connection.client, counter, shape)
 
 
-def run_pipeline(seconds: float, threads: int, accounts: list[int], resp_type: str = "FULL") -> dict:
+def run_pipeline(seconds: float, threads: int, accounts: list[int], resp_type: str = "FULL",
+                 placer=None) -> dict:
+    """Drive the load; ``placer``: None for the REST path (``place_order`` in this
+    process, as the API Lambda runs it), else ``placer(k)`` -> thread ``k``'s
+    ``place(account, symbol, side, qty, price, client_order_id) -> orderId`` (the
+    WebSocket API path: :class:`WsTrader`), ``close()`` when the thread ends."""
     from chalicelib import marketdata, orders
     from chalicelib.api.trading import RESULT_WAIT_S
     from chalicelib.clients import get_clients
@@ -209,18 +220,38 @@ def run_pipeline(seconds: float, threads: int, accounts: list[int], resp_type: s
     lt.start()
 
     def trader(k: int):
+        ws = placer(k) if placer else None
+        try:
+            trade(k, ws)
+        finally:
+            if ws is not None:
+                ws.close()
+
+    def trade(k: int, ws):
         rng = random.Random(k)
+        # over the WebSocket API a thread trades for its own few accounts: one logged-on
+        # connection each, kept, as a trading client keeps its session
+        own = accounts[k::threads] if ws is not None and len(accounts[k::threads]) >= 2 else accounts
         i = 0
         while not stop.is_set():
             sym = syms[i % 2]
             step = Decimal("0.00001") if sym == "BTCUSDT" else Decimal("0.0001")
             price = (Decimal(30000 if sym == "BTCUSDT" else 2000) + rng.randint(-50, 50)).quantize(Decimal("0.01"))
             qty = step * rng.randint(500, 2000)
-            a, b = rng.sample(accounts, 2)
+            a, b = rng.sample(own, 2)
             for side, acct in (("SELL", a), ("BUY", b)):
                 cid = f"B{k}x{i}{side[0]}{uuid.uuid4().hex[:6]}"
                 try:
                     t0, c0 = time.monotonic(), time.thread_time()
+                    if ws is not None:  # the gateway writes the intent (and, FULL, waits) before it answers
+                        oid = ws.place(acct, sym, side, qty, price, cid)
+                        with lock:
+                            written[oid] = t0  # request sent: the put's own time is the gateway's
+                            placed[0] += 1
+                        wall, cpu = (time.monotonic() - t0) * 1000, 0.0
+                        with lock:
+                            request_ms.append(wall)
+                        continue
                     o = orders.place_order(acct, orders.OrderRequest(sym, side, "LIMIT", "GTC", qty, None, price,
                                                                      None, cid))
                     put = time.monotonic()
@@ -404,16 +435,11 @@ def moto_ceiling(env: dict, mix: list[dict], threads: int, seconds: float = 10.0
             "replayed": replay, "records_per_get_records": reader["records"] / gr if gr else None}
 
 
-def counted_usage(n: int, api_counter: dict, api_shape: dict, mstats: dict, res: dict, log_bytes: float,
-                  stage: str):
-    """What one order used, from what this run counted (see bench/pricing.py).
-
-    DynamoDB units from each operation's count and mean request / response bytes (the
-    JSON of the request is a little larger than the item DynamoDB bills, so writes are
-    if anything over-counted); Lambda duration = the mean REST request as run here
-    (wall, I/O waits included), with its CPU part stretched to the stage's memory
-    size (1,769 MB = one vCPU; at 512 MB the CPU part takes 3.5x as long)."""
-    from bench.pricing import PerOrder, lambda_settings, rru, wru
+def dynamodb_units(api_counter: dict, api_shape: dict, mstats: dict) -> dict[str, float]:
+    """Write and read units of the run's DynamoDB requests (front side + matcher), from each
+    operation's count and mean request / response bytes (the JSON of the request is a
+    little larger than the item DynamoDB bills, so writes are if anything over-counted)."""
+    from bench.pricing import rru, wru
 
     units = {"wru": 0.0, "rru": 0.0}
     for counts, shape in ((api_counter, api_shape), (mstats["requests"], mstats.get("request_shape", {}))):
@@ -429,6 +455,21 @@ def counted_usage(n: int, api_counter: dict, api_shape: dict, mstats: dict, res:
                 units["wru"] += count * wru(sh.get("req_bytes", 0) / count)
             elif op in ("GetItem", "Query", "Scan"):
                 units["rru"] += count * rru(sh.get("resp_bytes", 0) / count)
+    return units
+
+
+def counted_usage(n: int, api_counter: dict, api_shape: dict, mstats: dict, res: dict, log_bytes: float,
+                  stage: str):
+    """What one order used, from what this run counted (see bench/pricing.py).
+
+    DynamoDB units from each operation's count and mean request / response bytes (the
+    JSON of the request is a little larger than the item DynamoDB bills, so writes are
+    if anything over-counted); Lambda duration = the mean REST request as run here
+    (wall, I/O waits included), with its CPU part stretched to the stage's memory
+    size (1,769 MB = one vCPU; at 512 MB the CPU part takes 3.5x as long)."""
+    from bench.pricing import PerOrder, lambda_settings
+
+    units = dynamodb_units(api_counter, api_shape, mstats)
     mem, _arch = lambda_settings(stage)
     req = res["request_ms"]
     lambda_ms = req["mean"] + req["cpu_mean"] * max(0.0, 1769 / mem - 1)
@@ -461,6 +502,110 @@ def api_log_bytes_per_request() -> int:
     return len(buf.getvalue().encode()) + LAMBDA_PLATFORM_LOG_BYTES
 
 
+def start_matcher(menv: dict, log: Path, procs: list) -> subprocess.Popen:
+    """``python -m matcher.instrumented`` with ``menv``; stopped with the run's processes."""
+    matcher = subprocess.Popen([sys.executable, "-m", "matcher.instrumented"], cwd=str(ROOT), env=menv,
+                               stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+    procs.insert(0, matcher)  # stopped before the servers it reads from
+    return matcher
+
+
+def matcher_env(env: dict, stats_file: Path) -> dict:
+    return {**os.environ, **env, "MATCHER_STATS_FILE": str(stats_file), "MATCHER_LOG_LEVEL": "INFO",
+            "MATCHER_METRICS_MS": "2000", "POWERTOOLS_METRICS_DISABLED": "true", "MATCHER_RECONCILE_MS": "0"}
+
+
+def rest_phase(args, env: dict, tmp: Path, accounts: list[int], procs: list) -> None:
+    """The REST path: orders through ``place_order`` in this process (as the API Lambda
+    runs it), the moto ceiling, and the REST cost line."""
+    stats_file = tmp / "matcher-stats.json"
+    api_counter: dict[str, int] = {}
+    api_shape: dict[str, dict] = {}
+    count_clients(api_counter, api_shape)
+    menv = matcher_env(env, stats_file)
+    matcher = start_matcher(menv, tmp / "matcher.log", procs)
+    time.sleep(3)
+    print(f"pipeline: {args.seconds:.0f} s of crossing LIMIT orders from {args.threads} threads ...", flush=True)
+    res = run_pipeline(args.seconds, args.threads, accounts, args.resp_type)
+    matcher.terminate()
+    matcher.wait(30)
+    mstats = json.loads(stats_file.read_text())
+    n = res["orders"]
+    ddb_api = sum(v for k, v in api_counter.items() if k.startswith("dynamodb."))
+    ddb_matcher = sum(v for k, v in mstats["requests"].items())
+    ddb_writes_m = sum(v for k, v in mstats["requests"].items()
+                       if k.split(".")[1] in ("PutItem", "BatchWriteItem", "UpdateItem"))
+    dataapi_tx = api_counter.get("rds-data.BeginTransaction", 0) + api_counter.get("rds-data.autocommit", 0)
+    # the request mix per order, by side and operation, with each one's mean size
+    mix = []
+    for side, counts, shape in (("api", {k: v for k, v in api_counter.items() if k.startswith("dynamodb")},
+                                 api_shape),
+                                ("matcher", mstats["requests"], mstats.get("request_shape", {}))):
+        for k, v in sorted(counts.items()):
+            sh = shape.get(k, {})
+            mix.append({"side": side, "op": k, "per_order": v / n, "req_bytes": sh.get("req_bytes", 0) / v,
+                        "resp_bytes": sh.get("resp_bytes", 0) / v, "items": sh.get("items", 0) / v})
+    print(f"moto ceiling: replaying the same DynamoDB request mix for {args.ceiling_seconds:.0f} s ...",
+          flush=True)
+    ceiling = moto_ceiling(env, mix, args.threads, args.ceiling_seconds,
+                           int(menv.get("MATCHER_BATCH_LIMIT") or 500))
+    out = {
+        **res,
+        "dynamodb_requests_per_order": {"api": ddb_api / n, "matcher": ddb_matcher / n,
+                                        "matcher_writes": ddb_writes_m / n,
+                                        "total": (ddb_api + ddb_matcher) / n},
+        "postgres_transactions_per_order": {"api_data_api": dataapi_tx / n,
+                                            "matcher": mstats["pg_transactions"] / n,
+                                            "data_api_calls": sum(v for k, v in api_counter.items()
+                                                                  if k.startswith("rds-data")
+                                                                  and k != "rds-data.autocommit") / n},
+        "matcher": {"batches": mstats["batches"], "pg_transactions": mstats["pg_transactions"],
+                    "intents_per_batch": mstats["intents"] / max(1, mstats["batches"]),
+                    "trades": mstats["trades"], "requests": mstats["requests"]},
+        "api_requests": api_counter,
+        "request_mix": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()} for m in mix],
+        "records_per_get_records": mstats.get("records", 0) / max(1, mstats["requests"].get(
+            "dynamodbstreams.GetRecords", 0)),
+        "moto_ceiling": ceiling,
+        # a replay that completed no request measured no ceiling: reported as such, not divided by
+        "ratio_to_ceiling": res["orders_per_s"] / ceiling["orders_per_s"] if ceiling["orders_per_s"] else None,
+    }
+    matcher_log = (tmp / "matcher.log").stat().st_size
+    api_log = api_log_bytes_per_request()
+    usage = counted_usage(n, api_counter, api_shape, mstats, res, api_log + matcher_log / n, args.stage)
+    out["cost_usage_per_order"] = {**usage.__dict__, "api_log_bytes": api_log, "matcher_log_bytes": matcher_log / n}
+    print(json.dumps(out, indent=2, default=str))
+    print(f"\nsustained {res['orders_per_s']:.1f} orders/s ({n} orders in {res['seconds']:.0f} s; "
+          f"settled throughput {res['settled_orders_per_s']:.1f}/s); latency intent->settled "
+          + (f"p50 {res['latency_ms']['p50']:.0f} ms p99 {res['latency_ms']['p99']:.0f} ms"
+             if res["latency_ms"]["n"] else "not measured (no trade message seen)"))
+    print(f"DynamoDB requests/order: API {ddb_api / n:.2f} + matcher {ddb_matcher / n:.3f} "
+          f"(matcher writes {ddb_writes_m / n:.3f}); PostgreSQL transactions/order: API {dataapi_tx / n:.2f}"
+          f" + matcher {mstats['pg_transactions'] / n:.3f} ({mstats['pg_transactions']} for"
+          f" {mstats['batches']} batches)")
+    for m in mix:
+        if m["per_order"] >= 0.01:
+            r = ceiling["replayed"].get(m["op"], {})
+            print(f"  {m['side']:>7} {m['op']:<30} {m['per_order']:.3f}/order  {m['req_bytes']:7.0f} B"
+                  + (f"  {m['items']:.1f} items" if m["items"] else "")
+                  + (f"  {m['resp_bytes']:7.0f} B back" if m["op"].endswith("GetRecords") else "")
+                  + f"   | replay {r.get('req_bytes', 0)} B" + (f", {r.get('resp_bytes', 0)} B back"
+                                                                if m["op"].endswith("GetRecords") else ""))
+    if out["ratio_to_ceiling"] is None:
+        print("moto ceiling for this mix: not measured (no request of the replay completed)")
+    else:
+        print(f"moto ceiling for this mix: {ceiling['orders_per_s']:.1f} orders/s "
+              f"({ceiling['requests_per_s']:.0f} req/s); pipeline = {out['ratio_to_ceiling']:.0%} of it")
+    from bench.pricing import report as cost_report
+
+    print(f"per order, counted: {usage.wru:.3f} WRU, {usage.rru:.3f} RRU, {usage.stream_reads:.4f} GetRecords,"
+          f" {usage.data_api_calls:.2f} Data API calls, REST request {res['request_ms']['mean']:.0f} ms mean"
+          f" ({res['request_ms']['cpu_mean']:.1f} ms CPU; {args.resp_type}) -> {usage.lambda_ms:.0f} ms billed at"
+          f" the stage's size, logs {api_log} B API + {matcher_log / n:.0f} B matcher")
+    print(cost_report(usage, args.stage))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2, default=str))
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=60)
@@ -472,6 +617,9 @@ def main(argv=None) -> int:
                     help="FULL: each request also waits for the matcher's result, as POST /api/v3/order does for"
                          " LIMIT by default; ACK: it returns once the intent is written")
     ap.add_argument("--stage", choices=("dev", "prod"), default="prod", help="whose Lambda size and sampling to price")
+    ap.add_argument("--path", choices=("rest", "ws", "both"), default="rest",
+                    help="rest: orders as the REST API's Lambda places them; ws: over the WebSocket API of a real"
+                         " gateway process (bench/wsphase.py); both: one after the other, on the same servers")
     ap.add_argument("--smoke", action="store_true",
                     help="seconds-long run the test suite makes so the script cannot rot (figures meaningless)")
     args = ap.parse_args(argv)
@@ -479,102 +627,16 @@ def main(argv=None) -> int:
         args.seconds, args.ceiling_seconds, args.threads, args.accounts = 3, 2, 2, 4
     tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     env, procs, servers, url, _ = start_servers(tmp)
-    stats_file = tmp / "matcher-stats.json"
-    matcher = None
     try:
         accounts = make_accounts(args.accounts)
-        api_counter: dict[str, int] = {}
-        api_shape: dict[str, dict] = {}
-        count_clients(api_counter, api_shape)
-        menv = {**os.environ, **env, "MATCHER_STATS_FILE": str(stats_file), "MATCHER_LOG_LEVEL": "INFO",
-                "MATCHER_METRICS_MS": "2000", "POWERTOOLS_METRICS_DISABLED": "true", "MATCHER_RECONCILE_MS": "0"}
-        matcher = subprocess.Popen([sys.executable, "-m", "matcher.instrumented"], cwd=str(ROOT), env=menv,
-                                   stdout=open(tmp / "matcher.log", "ab"), stderr=subprocess.STDOUT)
-        time.sleep(3)
-        print(f"pipeline: {args.seconds:.0f} s of crossing LIMIT orders from {args.threads} threads ...", flush=True)
-        res = run_pipeline(args.seconds, args.threads, accounts, args.resp_type)
-        matcher.terminate()
-        matcher.wait(30)
-        mstats = json.loads(stats_file.read_text())
-        n = res["orders"]
-        ddb_api = sum(v for k, v in api_counter.items() if k.startswith("dynamodb."))
-        ddb_matcher = sum(v for k, v in mstats["requests"].items())
-        ddb_writes_m = sum(v for k, v in mstats["requests"].items()
-                           if k.split(".")[1] in ("PutItem", "BatchWriteItem", "UpdateItem"))
-        dataapi_tx = api_counter.get("rds-data.BeginTransaction", 0) + api_counter.get("rds-data.autocommit", 0)
-        # the request mix per order, by side and operation, with each one's mean size
-        mix = []
-        for side, counts, shape in (("api", {k: v for k, v in api_counter.items() if k.startswith("dynamodb")},
-                                     api_shape),
-                                    ("matcher", mstats["requests"], mstats.get("request_shape", {}))):
-            for k, v in sorted(counts.items()):
-                sh = shape.get(k, {})
-                mix.append({"side": side, "op": k, "per_order": v / n, "req_bytes": sh.get("req_bytes", 0) / v,
-                            "resp_bytes": sh.get("resp_bytes", 0) / v, "items": sh.get("items", 0) / v})
-        print(f"moto ceiling: replaying the same DynamoDB request mix for {args.ceiling_seconds:.0f} s ...",
-              flush=True)
-        ceiling = moto_ceiling(env, mix, args.threads, args.ceiling_seconds,
-                               int(menv.get("MATCHER_BATCH_LIMIT") or 500))
-        out = {
-            **res,
-            "dynamodb_requests_per_order": {"api": ddb_api / n, "matcher": ddb_matcher / n,
-                                            "matcher_writes": ddb_writes_m / n,
-                                            "total": (ddb_api + ddb_matcher) / n},
-            "postgres_transactions_per_order": {"api_data_api": dataapi_tx / n,
-                                                "matcher": mstats["pg_transactions"] / n,
-                                                "data_api_calls": sum(v for k, v in api_counter.items()
-                                                                      if k.startswith("rds-data")
-                                                                      and k != "rds-data.autocommit") / n},
-            "matcher": {"batches": mstats["batches"], "pg_transactions": mstats["pg_transactions"],
-                        "intents_per_batch": mstats["intents"] / max(1, mstats["batches"]),
-                        "trades": mstats["trades"], "requests": mstats["requests"]},
-            "api_requests": api_counter,
-            "request_mix": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()} for m in mix],
-            "records_per_get_records": mstats.get("records", 0) / max(1, mstats["requests"].get(
-                "dynamodbstreams.GetRecords", 0)),
-            "moto_ceiling": ceiling,
-            # a replay that completed no request measured no ceiling: reported as such, not divided by
-            "ratio_to_ceiling": res["orders_per_s"] / ceiling["orders_per_s"] if ceiling["orders_per_s"] else None,
-        }
-        matcher_log = (tmp / "matcher.log").stat().st_size
-        api_log = api_log_bytes_per_request()
-        usage = counted_usage(n, api_counter, api_shape, mstats, res, api_log + matcher_log / n, args.stage)
-        out["cost_usage_per_order"] = {**usage.__dict__, "api_log_bytes": api_log, "matcher_log_bytes": matcher_log / n}
-        print(json.dumps(out, indent=2, default=str))
-        print(f"\nsustained {res['orders_per_s']:.1f} orders/s ({n} orders in {res['seconds']:.0f} s; "
-              f"settled throughput {res['settled_orders_per_s']:.1f}/s); latency intent->settled "
-              + (f"p50 {res['latency_ms']['p50']:.0f} ms p99 {res['latency_ms']['p99']:.0f} ms"
-                 if res["latency_ms"]["n"] else "not measured (no trade message seen)"))
-        print(f"DynamoDB requests/order: API {ddb_api / n:.2f} + matcher {ddb_matcher / n:.3f} "
-              f"(matcher writes {ddb_writes_m / n:.3f}); PostgreSQL transactions/order: API {dataapi_tx / n:.2f}"
-              f" + matcher {mstats['pg_transactions'] / n:.3f} ({mstats['pg_transactions']} for"
-              f" {mstats['batches']} batches)")
-        for m in mix:
-            if m["per_order"] >= 0.01:
-                r = ceiling["replayed"].get(m["op"], {})
-                print(f"  {m['side']:>7} {m['op']:<30} {m['per_order']:.3f}/order  {m['req_bytes']:7.0f} B"
-                      + (f"  {m['items']:.1f} items" if m["items"] else "")
-                      + (f"  {m['resp_bytes']:7.0f} B back" if m["op"].endswith("GetRecords") else "")
-                      + f"   | replay {r.get('req_bytes', 0)} B" + (f", {r.get('resp_bytes', 0)} B back"
-                                                                    if m["op"].endswith("GetRecords") else ""))
-        if out["ratio_to_ceiling"] is None:
-            print("moto ceiling for this mix: not measured (no request of the replay completed)")
-        else:
-            print(f"moto ceiling for this mix: {ceiling['orders_per_s']:.1f} orders/s "
-                  f"({ceiling['requests_per_s']:.0f} req/s); pipeline = {out['ratio_to_ceiling']:.0%} of it")
-        from bench.pricing import report as cost_report
+        if args.path in ("rest", "both"):
+            rest_phase(args, env, tmp, accounts, procs)
+        if args.path in ("ws", "both"):
+            from bench.wsphase import ws_phase
 
-        print(f"per order, counted: {usage.wru:.3f} WRU, {usage.rru:.3f} RRU, {usage.stream_reads:.4f} GetRecords,"
-              f" {usage.data_api_calls:.2f} Data API calls, REST request {res['request_ms']['mean']:.0f} ms mean"
-              f" ({res['request_ms']['cpu_mean']:.1f} ms CPU; {args.resp_type}) -> {usage.lambda_ms:.0f} ms billed at"
-              f" the stage's size, logs {api_log} B API + {matcher_log / n:.0f} B matcher")
-        print(cost_report(usage, args.stage))
-        if args.json:
-            Path(args.json).write_text(json.dumps(out, indent=2, default=str))
+            ws_phase(args, env, tmp, accounts, procs)
         return 0
     finally:
-        if matcher and matcher.poll() is None:
-            matcher.kill()
         stop_all(procs, servers)
 
 

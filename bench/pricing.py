@@ -10,6 +10,11 @@ Calculator before relying on them), and two computations:
   REST, Lambda (requests and GB-s at the stage's memory and architecture), DynamoDB
   write/read units, stream GetRecords, Data API calls, CloudWatch Logs ingestion and
   X-Ray traces at the stage's sampling rate;
+* :func:`per_million_orders_ws`: the same for orders placed over the gateway's
+  WebSocket API (``bench/pipeline.py --path ws`` prints it as ``cost (WebSocket API
+  path): $X.XX per 1M orders``) -- CloudFront (the upgrade request and data transfer),
+  WAF on the upgrade, the ALB's LCUs (the dimension that dominates), the gateway's
+  Fargate time from its measured CPU per order, and the shared back-end items;
 * :func:`baseline`: the fixed monthly cost of a stage from the templates' sizes
   (``infra/config.py``): Aurora at its minimum ACUs (writer + reader), Redis nodes,
   NAT gateways, interface endpoints, the matcher's Fargate tasks, the internal ALB,
@@ -42,6 +47,23 @@ PRICES: dict[str, D] = {
     "data_api_request": D("0.35") / M,                     # Aurora Data API, first 1B a month
     "cloudwatch_logs_gb": D("0.50"),                       # ingestion (standard class)
     "xray_trace": D("5.00") / M,                           # traces recorded
+    # the WebSocket API path (gateway on Fargate behind the internal ALB behind CloudFront).
+    # CloudFront bills a WebSocket connection as one HTTP(S) request (the upgrade) plus
+    # data transfer both ways; the messages on an open connection are not requests
+    # (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/distribution-working-with.websockets.html,
+    # https://aws.amazon.com/cloudfront/pricing/: "requests" are HTTP(S) requests, data
+    # transfer out to the internet and out to the origin priced per GB).
+    "cloudfront_dto_internet_gb": D("0.085"),              # North America, first 10 TB a month
+    "cloudfront_dto_origin_gb": D("0.020"),                # North America, to the origin (client -> gateway)
+    # ALB: the hour's LCUs are the largest of its dimensions
+    # (https://aws.amazon.com/elasticloadbalancing/pricing/): 25 new connections/s,
+    # 3,000 active connections (per minute), 1 GB processed per hour (EC2/IP targets),
+    # 1,000 rule evaluations/s past the first 10 -- a WebSocket's frames are processed
+    # bytes; its rules are evaluated once, on the upgrade request
+    "alb_lcu_new_connections_per_s": D(25),
+    "alb_lcu_active_connections": D(3000),
+    "alb_lcu_processed_gb_per_hour": D(1),
+    "alb_lcu_rule_evaluations_per_s": D(1000),
     # fixed, per hour or month
     "aurora_acu_hour": D("0.12"),
     "nat_gateway_hour": D("0.045"),
@@ -77,6 +99,96 @@ class PerOrder:
     stream_reads: float = 0.0            # GetRecords calls
     data_api_calls: float = 0.0
     log_bytes: float = 0.0               # CloudWatch Logs ingested (API + matcher)
+
+
+@dataclass(frozen=True)
+class WsPerOrder:
+    """What one order placed over the WebSocket API costs, as counted by a benchmark:
+    the front door's usage (connections, bytes, the gateway's CPU) and the shared
+    back-end items counted as for the REST path."""
+
+    connections: float = 0.0             # WebSocket connections opened (upgrade requests) per order
+    connection_seconds: float = 0.0      # connection-seconds open per order (ALB active connections)
+    bytes_in: float = 0.0                # client -> gateway, handshake + frames
+    bytes_out: float = 0.0               # gateway -> client
+    gateway_cpu_s: float = 0.0           # the gateway process's CPU seconds (user + system)
+    wru: float = 0.0
+    rru: float = 0.0
+    stream_reads: float = 0.0
+    data_api_calls: float = 0.0
+    log_bytes: float = 0.0               # CloudWatch Logs ingested (gateway + matcher)
+
+
+#: CPU the gateway's tasks run at on average before scaling out: the target of the CPU
+#: scaling policy (infra/stacks/gateway.py, 60 %).  Fargate bills the task, not its use,
+#: so a CPU-second of orders costs the task for 1/0.6 seconds.
+GATEWAY_CPU_TARGET = D("0.60")
+
+
+def gateway_task(stage: str) -> tuple[int, int]:
+    """(CPU units, memory MiB) of the gateway's Fargate task for ``stage``."""
+    from infra.config import STAGES
+
+    cfg = STAGES[stage]
+    return cfg.gateway_cpu, cfg.gateway_memory_mib
+
+
+def alb_lcu_hours(usage: WsPerOrder, orders: D) -> dict[str, D]:
+    """LCU-hours of ``orders`` orders in each ALB dimension (the bill takes the largest)."""
+    p = PRICES
+    q = lambda x: D(repr(x))  # noqa: E731
+    return {
+        "processed bytes": q(usage.bytes_in + usage.bytes_out) * orders / D(10**9) / p["alb_lcu_processed_gb_per_hour"],
+        "new connections": q(usage.connections) * orders / p["alb_lcu_new_connections_per_s"] / 3600,
+        "active connections": q(usage.connection_seconds) * orders / p["alb_lcu_active_connections"] / 3600,
+        # one listener rule (the gateway's paths) per upgrade request
+        "rule evaluations": q(usage.connections) * orders / p["alb_lcu_rule_evaluations_per_s"] / 3600,
+    }
+
+
+def per_million_orders_ws(usage: WsPerOrder, stage: str = "prod") -> dict[str, D]:
+    """Cost of 1M orders placed over the WebSocket API, by item, and ``total``."""
+    n = M
+    p = PRICES
+    q = lambda x: D(repr(x))  # noqa: E731
+    cpu, mem = gateway_task(stage)
+    vcpu, gb = D(cpu) / 1024, D(mem) / 1024
+    task_s = q(usage.gateway_cpu_s) * n / vcpu / GATEWAY_CPU_TARGET   # task-seconds the orders occupy
+    lcu = alb_lcu_hours(usage, n)
+    dim = max(lcu, key=lambda k: lcu[k])
+    cf_acls = waf_acls(stage) - 1  # the API stage's ACL is not on this path; CloudFront's is
+    items = {
+        "CloudFront requests (upgrades)": q(usage.connections) * n * p["cloudfront_https_request"],
+        "CloudFront data transfer": (q(usage.bytes_out) * p["cloudfront_dto_internet_gb"]
+                                     + q(usage.bytes_in) * p["cloudfront_dto_origin_gb"]) * n / D(1024 ** 3),
+        "WAF requests (upgrades)": q(usage.connections) * n * p["waf_request"] * cf_acls,
+        f"ALB LCU ({dim})": lcu[dim] * p["alb_lcu_hour"],
+        f"Fargate gateway ({cpu} CPU / {mem} MiB at {GATEWAY_CPU_TARGET:.0%} CPU)": task_s / 3600
+        * (vcpu * p["fargate_arm64_vcpu_hour"] + gb * p["fargate_arm64_gb_hour"]),
+        "DynamoDB writes": q(usage.wru) * n * p["dynamodb_wru"],
+        "DynamoDB reads": q(usage.rru) * n * p["dynamodb_rru"],
+        "DynamoDB stream reads": q(usage.stream_reads) * n * p["dynamodb_stream_read_request"],
+        "Aurora Data API": q(usage.data_api_calls) * n * p["data_api_request"],
+        "CloudWatch Logs": q(usage.log_bytes) * n / D(1024 ** 3) * p["cloudwatch_logs_gb"],
+    }
+    items = {k: v.quantize(D("0.0001")) for k, v in items.items()}
+    items["total"] = sum(items.values(), D(0))
+    return items
+
+
+def report_ws(usage: WsPerOrder, stage: str = "prod") -> str:
+    """The lines a benchmark prints for the WebSocket API path."""
+    items = per_million_orders_ws(usage, stage)
+    total = items.pop("total")
+    lines = [f"cost (WebSocket API path): ${total:.2f} per 1M orders ({stage} settings, {REGION} list prices of"
+             f" {AS_OF}; bench/pricing.py)"]
+    lines += [f"  {k:<52} ${v:.2f}" for k, v in sorted(items.items(), key=lambda kv: -kv[1]) if v >= D("0.005")]
+    per_conn = sum((v for k, v in items.items() if "(upgrades)" in k or k.startswith("ALB LCU (new")), D(0))
+    if usage.connections:
+        lines.append(f"  of which per connection (upgrade request, WAF, new-connection LCU): ${per_conn:.2f} at"
+                     f" {1 / usage.connections:,.0f} orders per connection in this run; a client that keeps"
+                     f" its session for more orders pays less")
+    return "\n".join(lines)
 
 
 def wru(item_bytes: float) -> int:

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = {
     "engine": (["bench/engine/run.py", "--smoke"], "ours"),
     "pipeline": (["bench/pipeline.py", "--smoke"], "per 1M orders"),
+    # the same flow over the WebSocket API of a real gateway process
+    "pipeline-ws": (["bench/pipeline.py", "--smoke", "--path", "ws"], "cost (WebSocket API path)"),
     "capacity": (["bench/capacity.py", "--smoke"], "Aurora transactions/order"),
     "api": (["-m", "bench.api_coldstart", "--smoke"], "warm POST /api/v3/order"),
 }
