@@ -553,7 +553,8 @@ class CancelReplaceResult:
         return isinstance(self.new, dict)
 
 
-def _rejection(reason_name: str | None) -> Failure:
+def rejection(reason_name: str | None) -> Failure:
+    """The Binance error for an order the engine rejected (``orders.reject_reason``)."""
     reason = Reason.__members__.get(reason_name or "", Reason.NEW_ORDER_REJECTED)
     return Failure(reason)
 
@@ -604,7 +605,7 @@ def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, ca
         raise ExchangeError(Reason.TIMEOUT)
     outcome, new_row = got
     if outcome == "NOT_ATTEMPTED" or outcome is None:  # pre-check refused the new order (or it was voided)
-        raise ExchangeError(_rejection(new_row.get("reject_reason")))
+        raise ExchangeError(rejection(new_row.get("reject_reason")))
     cancel: dict | Failure = Failure(Reason.CANCEL_REJECTED)
     if outcome == "CANCELED":
         canceled = get_order(account_id, symbol, order_id=old_id, clients=clients)
@@ -614,7 +615,7 @@ def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, ca
     if new_row["status"] == "REJECTED":
         if outcome != "CANCELED" and mode == "STOP_ON_FAILURE":
             return CancelReplaceResult(cancel, None)
-        return CancelReplaceResult(cancel, _rejection(new_row.get("reject_reason")))
+        return CancelReplaceResult(cancel, rejection(new_row.get("reject_reason")))
     result = order_dict(new_row)
     result["fills"] = fills(new_id, clients) if Decimal(str(new_row["executed_qty"])) > 0 else []
     return CancelReplaceResult(cancel, result)

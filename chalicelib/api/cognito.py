@@ -89,11 +89,11 @@ def sign_up(ctx) -> dict:
 
 def _code_destination(signed_up: dict) -> str | None:
     """Where Cognito mailed the confirmation code (masked, as Cognito gives it), or None
-    on the local stage: its Cognito (moto) sends no mail and accepts any code, and the
-    page must not tell the user to look for one."""
+    on the local stages: their Cognito (moto) sends no mail and accepts any code, and
+    the page must not tell the user to look for one."""
     from chalicelib.settings import get_settings
 
-    if get_settings().stage == "local":
+    if get_settings().is_local:
         return None
     return (signed_up.get("CodeDeliveryDetails") or {}).get("Destination") or None
 

@@ -105,10 +105,14 @@ def new_order(ctx) -> dict:
     obs.count("OrdersAccepted")
     resp_type = ctx.args["newOrderRespType"] or ("FULL" if req.type in ("LIMIT", "MARKET") else "ACK")
     result = None
-    if resp_type != "ACK":
+    # Binance answers a LIMIT_MAKER that would take at once with -2010, not with an order:
+    # so its answer waits for the matcher even when only an ACK was asked for
+    if resp_type != "ACK" or req.type == "LIMIT_MAKER":
         result = _orders().wait_for_result(o["orderId"], RESULT_WAIT_S)
         if result is None:
             ctx.headers["X-Exchange-Result"] = "pending"
+        elif req.type == "LIMIT_MAKER" and result["status"] == "REJECTED":
+            raise ExchangeError(_orders().rejection(result.get("rejectReason")))
     return render_new(o, resp_type, result)
 
 

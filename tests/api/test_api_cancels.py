@@ -291,3 +291,17 @@ def test_everything_released(http, users):
     for u in users:
         http.call("DELETE", "/v3/openOrders", u, {"symbol": SYMBOL})
         assert locked_usdt(http, u) == 0
+
+
+@pytest.mark.parametrize("resp_type", ["ACK", "RESULT", "FULL"])
+def test_limit_maker_that_would_take_is_refused_with_2010(http, users, crossing, resp_type):
+    """Binance refuses a post-only order that would trade at once (400 -2010), whatever
+    the newOrderRespType; its reservation is released, and a LIMIT_MAKER that rests is an order."""
+    a, _ = users
+    status, body = http.order(a, side="BUY", newOrderRespType=resp_type, **crossing)
+    assert (status, body) == (400, {"code": -2010, "msg": "Order would immediately match and take."})
+    assert locked_usdt(http, a) == 0
+    status, body = http.order(a, side="BUY", newOrderRespType=resp_type, type="LIMIT_MAKER", quantity="5",
+                              price="1.40")
+    assert status == 200 and body["clientOrderId"] and body.get("type", "LIMIT_MAKER") == "LIMIT_MAKER", body
+    assert http.cancel(a, body["orderId"])[0] == 200
