@@ -94,11 +94,13 @@ def one_or_many(s: dict) -> dict:
 
 
 FILL = obj({"price": NUM, "qty": NUM, "commission": NUM, "commissionAsset": STR, "tradeId": INT})
-ORDER = obj({
+_ORDER_FIELDS = {
     "symbol": STR, "orderId": INT, "orderListId": INT, "clientOrderId": STR, "price": NUM, "origQty": NUM,
     "executedQty": NUM, "cummulativeQuoteQty": NUM, "status": STR, "timeInForce": STR, "type": STR, "side": STR,
     "stopPrice": NUM, "icebergQty": NUM, "time": INT, "updateTime": INT, "isWorking": BOOL, "workingTime": INT,
-    "origQuoteOrderQty": NUM, "selfTradePreventionMode": STR})
+    "origQuoteOrderQty": NUM, "selfTradePreventionMode": STR}
+# conditional: only on an order that self-trade prevention expired
+ORDER = obj({**_ORDER_FIELDS, "preventedMatchId": INT, "preventedQuantity": NUM}, required=list(_ORDER_FIELDS))
 NEW_ORDER = obj({"symbol": STR, "orderId": INT, "orderListId": INT, "clientOrderId": STR, "transactTime": INT},
                 required=["symbol", "orderId", "orderListId", "clientOrderId", "transactTime"])
 CANCELED = obj({"symbol": STR, "origClientOrderId": STR, "orderId": INT, "orderListId": INT, "clientOrderId": STR,

@@ -60,6 +60,21 @@ def test_a_prevented_match_per_mode_is_recorded_and_queryable(http, mode):
     # the same match by its id, and by the maker's order id
     assert query(http, u, preventedMatchId=pm["preventedMatchId"]) == (200, by_order)
     assert query(http, u, orderId=maker) == (200, by_order)
+
+    # an order that STP expired shows its prevented match and quantity (RESULT, order query, allOrders);
+    # an order it left working does not
+    want = {"preventedMatchId": pm["preventedMatchId"], "preventedQuantity": "0.03000000"}
+    _, m = http.call("GET", "/v3/order", u, {"symbol": SYMBOL, "orderId": maker})
+    _, t = http.call("GET", "/v3/order", u, {"symbol": SYMBOL, "orderId": taker["orderId"]})
+    _, listed = http.call("GET", "/v3/allOrders", u, {"symbol": SYMBOL})
+    assert listed == [m, t]
+    for order, placed in ((t, taker), (m, None)):
+        got = {k: order[k] for k in want if k in order}
+        assert got == (want if order["status"] == "EXPIRED_IN_MATCH" else {}), order
+        if placed is not None:
+            assert {k: placed[k] for k in want if k in placed} == got
+        if got:
+            assert list(order)[-2:] == list(want)
     _clean(http, u)
 
 
