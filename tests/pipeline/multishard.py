@@ -45,15 +45,18 @@ class MultiShardStreams:
         self.released: dict[str, int] = dict.fromkeys(self.ids, 0)
         self.read: dict[str, int] = dict.fromkeys(self.ids, 0)  # how far the worker has read each shard
         self.calls: Counter = Counter()  # GetRecords calls per shard
+        self.foreign: list[dict] = []  # records that are not the test's (see collect)
         real = inner.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
         self._iterator = inner.get_shard_iterator(StreamArn=stream_arn, ShardId=real,
                                                   ShardIteratorType="LATEST")["ShardIterator"]
 
     # -- the test's side -----------------------------------------------------------------
-    def collect(self, shard_of: Callable[[dict], int] | None = None) -> list[tuple[int, dict]]:
+    def collect(self, shard_of: Callable[[dict], int | None] | None = None) -> list[tuple[int, dict]]:
         """Pull the records written to the moto stream since the last call and assign
         each to a shard (index); returns them as ``(shard index, record)`` in write
-        order.  They are not readable until released."""
+        order.  They are not readable until released.  A record ``shard_of`` gives no
+        shard is not the test's (another writer's, e.g. an earlier test's reconciler
+        re-sending an old intent on the session's table): kept in ``foreign``, never read."""
         shard_of = shard_of or partition_shard(len(self.ids))
         out = []
         while True:
@@ -63,6 +66,9 @@ class MultiShardStreams:
                 break
             for r in resp["Records"]:
                 i = shard_of(r)
+                if i is None:
+                    self.foreign.append(r)
+                    continue
                 self.records[self.ids[i]].append(r)
                 out.append((i, r))
         return out
