@@ -52,6 +52,8 @@ export const newOrder = (order) => send('POST', '/v3/order', { form: { ...order,
                                                               signed: true });
 export const cancelOrder = (symbol, orderId) => send('DELETE', '/v3/order', { params: { symbol, orderId },
                                                                               signed: true });
+/** Every open order of one symbol (Binance needs the symbol): the cancelled orders. */
+export const cancelOpenOrders = (symbol) => send('DELETE', '/v3/openOrders', { params: { symbol }, signed: true });
 export const deposits = () => userGet('/v1/capital/deposit/hisrec');
 export const withdrawals = () => userGet('/v1/capital/withdraw/history');
 export const withdraw = (coin, amount, address) => send('POST', '/v1/capital/withdraw/apply',
