@@ -8,6 +8,7 @@ import {
   CandlestickSeries, ColorType, CrosshairMode, HistogramSeries, createChart,
 } from '../vendor/lightweight-charts/lightweight-charts.standalone.production.mjs';
 import * as api from './api.js';
+import { groupLevels, groupSteps, stepDp } from './book.js';
 import { decimals, fmt, toStr, units } from './dec.js';
 import { LocalBook, MarketStream } from './stream.js';
 import { every, fill, h, table, time } from './ui.js';
@@ -115,8 +116,26 @@ export class MarketView {
     this.asksEl = h('div.book-side.asks', {});
     this.spreadEl = h('div.book-spread', { 'data-testid': 'spread' });
     this.bidsEl = h('div.book-side.bids', {});
-    this.bookPanel = h('section.panel.book-panel', { 'aria-labelledby': 'book-h', 'data-testid': 'order-book' },
-      h('div.panel-head', {}, h('h2#book-h', {}, 'Order book')),
+    // grouping (the symbol's tick and coarser) and which sides are shown, kept per browser
+    this.steps = groupSteps(info.tickSize);
+    const savedStep = localStorage.getItem(`exchange.group.${info.symbol}`);
+    this.step = this.steps.includes(savedStep) ? savedStep : this.steps[0];
+    this.bookView = localStorage.getItem('exchange.bookView') || 'both';
+    this.groupSelect = h('select.book-group', { 'aria-label': 'Price grouping', onchange: (e) => {
+      this.step = e.target.value;
+      localStorage.setItem(`exchange.group.${info.symbol}`, this.step);
+      this.redrawBook();
+    } }, this.steps.map((st) => h('option', { value: st, selected: st === this.step }, st)));
+    const VIEWS = [['both', 'Buy and sell orders'], ['bids', 'Buy orders only'], ['asks', 'Sell orders only']];
+    this.viewButtons = VIEWS.map(([v, name]) => h(`button.book-view.v-${v}`, {
+      type: 'button', 'aria-label': name, title: name, 'aria-pressed': String(v === this.bookView),
+      onclick: () => this.setBookView(v),
+    }, h('span', { 'aria-hidden': 'true' })));
+    this.bookPanel = h('section.panel.book-panel', { 'aria-labelledby': 'book-h', 'data-testid': 'order-book',
+                                                     'data-view': this.bookView },
+      h('div.panel-head', {}, h('h2#book-h', {}, 'Order book'),
+        h('div.book-tools', {}, h('div.book-views', { role: 'group', 'aria-label': 'Book view' }, this.viewButtons),
+          this.groupSelect)),
       h('div.book-cols', { 'aria-hidden': 'true' },
         h('span', {}, `Price (${info.quote})`), h('span', {}, `Amount (${info.base})`), h('span', {}, 'Total')),
       this.asksEl, this.spreadEl, this.bidsEl);
@@ -218,8 +237,26 @@ export class MarketView {
     if (this.bookFrame) return;
     this.bookFrame = requestAnimationFrame(() => {
       this.bookFrame = null;
-      if (this.book.ready) this.renderDepth(this.book.top(BOOK_LEVELS));
+      if (this.book.ready) this.renderDepth(this.book.top(this.grouped() ? SNAPSHOT_LEVELS : BOOK_LEVELS));
     });
+  }
+
+  grouped() {
+    return this.step !== this.steps[0];
+  }
+
+  /** After the grouping or the view changed: from the local book, or the last REST read. */
+  redrawBook() {
+    if (this.stream?.live && this.book?.ready) this.renderBook();
+    else if (this.lastDepth) this.renderDepth(this.lastDepth);
+  }
+
+  setBookView(v) {
+    this.bookView = v;
+    localStorage.setItem('exchange.bookView', v);
+    this.bookPanel.dataset.view = v;
+    for (const b of this.viewButtons) b.setAttribute('aria-pressed', String(b.classList.contains(`v-${v}`)));
+    this.redrawBook();
   }
 
   // -- ticker
@@ -264,14 +301,19 @@ export class MarketView {
 
   // -- order book
   async loadDepth() {
-    this.renderDepth(await api.depth(this.info.symbol, BOOK_LEVELS));
+    this.renderDepth(await api.depth(this.info.symbol, this.grouped() ? SNAPSHOT_LEVELS : BOOK_LEVELS));
   }
 
   renderDepth(d) {
-    const rows = BOOK_ROWS;  // a fixed height (app.css): the panel neither jumps nor stretches
-    const asks = d.asks.slice(0, rows);
-    const bids = d.bids.slice(0, rows);
-    const { priceDp, qtyDp } = this.info;
+    this.lastDepth = d;
+    // a fixed height (app.css): the panel neither jumps nor stretches; one side shown: twice the rows
+    const rows = this.bookView === 'both' ? BOOK_ROWS : 2 * BOOK_ROWS;
+    const grouped = this.grouped();
+    const side = (levels, name) => (grouped ? groupLevels(levels, this.step, name) : levels).slice(0, rows);
+    const asks = side(d.asks, 'asks');
+    const bids = side(d.bids, 'bids');
+    const { qtyDp } = this.info;
+    const priceDp = stepDp(this.step, this.info.priceDp);
     const cum = (levels) => {
       let acc = 0n;
       return levels.map(([p, q]) => {
@@ -285,7 +327,7 @@ export class MarketView {
     const row = (side) => ([p, q, total]) => h('div.level', {
       role: 'row', 'data-price': p, title: `Use price ${fmt(p, priceDp)}`,
       style: `--depth:${Number((total * 1000n) / max) / 10}%`,
-      onclick: () => this.onPrice(toStr(units(p), priceDp)),
+      onclick: () => this.onPrice(toStr(units(p), this.info.priceDp)),
     }, h('span.price', { role: 'cell' }, fmt(p, priceDp)), h('span', { role: 'cell' }, fmt(q, qtyDp)),
       h('span', { role: 'cell' }, fmt(toStr(total), qtyDp)));
     const labelled = (label, items) => [h('div.visually-hidden', { role: 'row' },
@@ -297,16 +339,17 @@ export class MarketView {
     fill(this.bidsEl, b.length ? labelled('bids', b.map(row('bid'))) : h('p.empty', {}, 'No buy orders'));
     this.bidsEl.setAttribute('role', 'table');
     this.bidsEl.setAttribute('aria-label', 'Buy orders (bids)');
-    if (asks.length && bids.length) {
-      const ask = units(asks[0][0]);
-      const bid = units(bids[0][0]);
+    // the spread of the book itself (not of the grouped levels), at the symbol's precision
+    const dp = this.info.priceDp;
+    const last = h('span.spread-last', {}, this.last ? fmt(this.last, dp) : '');
+    if (d.asks.length && d.bids.length) {
+      const ask = units(d.asks[0][0]);
+      const bid = units(d.bids[0][0]);
       const spread = ask - bid;
       const bps = ask > 0n ? Number((spread * 1000000n) / ask) / 10000 : 0;
-      fill(this.spreadEl, h('span.spread-last', {}, this.last ? fmt(this.last, priceDp) : ''),
-        h('span', {}, `Spread ${fmt(toStr(spread), priceDp)} (${bps.toFixed(3)}%)`));
+      fill(this.spreadEl, last, h('span', {}, `Spread ${fmt(toStr(spread), dp)} (${bps.toFixed(3)}%)`));
     } else {
-      fill(this.spreadEl, h('span.spread-last', {}, this.last ? fmt(this.last, priceDp) : ''),
-        h('span', {}, 'Spread —'));
+      fill(this.spreadEl, last, h('span', {}, 'Spread —'));
     }
   }
 
