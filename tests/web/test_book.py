@@ -1,5 +1,8 @@
-"""The order book's price grouping and side views, and the depth chart beside it,
+"""The order book's price grouping and side views, and the depth chart under it,
 both drawn from the one local book the stream keeps."""
+import re
+from decimal import Decimal
+
 from playwright.sync_api import expect
 
 from tests.web.conftest import screenshot
@@ -11,9 +14,21 @@ ASKS = ".asks .level"
 def test_book_grouping_and_side_views(pages, funded_user):
     page = pages.sign_in(pages.new(), funded_user({"BTC": "0.1"}))
     book = page.locator("[data-testid=order-book]")
+    depth = page.locator("[data-testid=depth-chart]")
+    expect(page.locator("[data-testid=stream-status]")).to_have_attribute("data-state", "live")
+    expect(depth).to_have_attribute("data-ask-total", re.compile(r"^\d+\.\d{8}$"))
+    before = Decimal(depth.get_attribute("data-ask-total"))
     place(page, "Sell", "63001.50", "0.01")
     place(page, "Sell", "63007.25", "0.02")
     expect(book.locator(f"{ASKS}[data-price='63007.25000000']")).to_contain_text("0.02000")
+    # the depth chart follows the same local book: the two asks added, something drawn
+    expect(depth).to_have_attribute("data-ask-total", f"{before + Decimal('0.03'):.8f}")
+    expect(depth).to_have_attribute("aria-label", re.compile(r"BTC asked up to [\d,]+\.\d\d$"))
+    assert depth.locator("canvas").evaluate("""(c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      for (let i = 3; i < d.length; i += 4) if (d[i]) return true;
+      return false;
+    }""")
 
     grouping = page.get_by_label("Price grouping")
     expect(grouping.locator("option")).to_have_text(["0.01", "0.1", "1", "10"])

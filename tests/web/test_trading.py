@@ -181,12 +181,12 @@ def test_trading_view_fits_a_phone_and_a_desktop(pages):
     assert box(desk.get_by_role("tab", name="Open orders"))["y"] + 40 <= DESKTOP["height"]
     header = box(desk.locator("[data-testid=panel-open] thead tr"))
     assert header["y"] + header["height"] <= DESKTOP["height"], header
-    # the order form ends at its button; the chart is bounded; the book ends at its last level
+    # the order form ends at its button; the chart is bounded; the book ends at its depth chart
     form, submit = box(order_form(desk)), box(order_form(desk).locator("button.submit"))
     assert form["y"] + form["height"] - (submit["y"] + submit["height"]) <= 24, (form, submit)
     assert box(desk.locator("[data-testid=chart]"))["height"] <= 640
-    book, bids = box(desk.locator("[data-testid=order-book]")), box(desk.locator("[data-testid=order-book] .bids"))
-    assert book["y"] + book["height"] - (bids["y"] + bids["height"]) <= 24, (book, bids)
+    book, depth = box(desk.locator("[data-testid=order-book]")), box(desk.locator("[data-testid=depth-chart]"))
+    assert book["y"] + book["height"] - (depth["y"] + depth["height"]) <= 24, (book, depth)
     assert wrapped_numbers(desk) == []
     screenshot(desk, "06-trading-1440px", full_page=False)
     # the quote volume with the symbol's precision (ETHBTC: BTC to 0.00001, as its prices)

@@ -9,6 +9,7 @@ import {
 } from '../vendor/lightweight-charts/lightweight-charts.standalone.production.mjs';
 import * as api from './api.js';
 import { groupLevels, groupSteps, stepDp } from './book.js';
+import { DepthChart } from './depth.js';
 import { decimals, fmt, toStr, units } from './dec.js';
 import { LocalBook, MarketStream } from './stream.js';
 import { every, fill, h, table, time } from './ui.js';
@@ -19,7 +20,6 @@ const POLL = { depth: 1000, trades: 1500, ticker: 2000, klines: 2000 };   // the
 // the local book's REST snapshot: every level the matcher publishes (MATCHER_DEPTH_LEVELS,
 // 100 a side), at the lowest request weight (5)
 const SNAPSHOT_LEVELS = 100;
-const BOOK_LEVELS = 20;
 const TAPE = 40;
 
 // -- symbols and their filters ---------------------------------------------------------
@@ -58,7 +58,7 @@ export function loadSymbols() {
 
 /** The chart's price axis and labels: the symbol's decimals, thousands grouped. */
 export const axisPrice = (dp) => (p) => fmt(Number(p).toFixed(dp), dp);
-const BOOK_ROWS = 10;
+const BOOK_ROWS = 9;   // a side; the depth chart sits under them
 
 const pct = (text) => {
   const v = String(text ?? '0');
@@ -131,6 +131,7 @@ export class MarketView {
       type: 'button', 'aria-label': name, title: name, 'aria-pressed': String(v === this.bookView),
       onclick: () => this.setBookView(v),
     }, h('span', { 'aria-hidden': 'true' })));
+    this.depthChart = new DepthChart(info);
     this.bookPanel = h('section.panel.book-panel', { 'aria-labelledby': 'book-h', 'data-testid': 'order-book',
                                                      'data-view': this.bookView },
       h('div.panel-head', {}, h('h2#book-h', {}, 'Order book'),
@@ -138,7 +139,7 @@ export class MarketView {
           this.groupSelect)),
       h('div.book-cols', { 'aria-hidden': 'true' },
         h('span', {}, `Price (${info.quote})`), h('span', {}, `Amount (${info.base})`), h('span', {}, 'Total')),
-      this.asksEl, this.spreadEl, this.bidsEl);
+      this.asksEl, this.spreadEl, this.bidsEl, this.depthChart.el);
 
     // trades
     this.tradesEl = h('div.tape', {});
@@ -237,7 +238,7 @@ export class MarketView {
     if (this.bookFrame) return;
     this.bookFrame = requestAnimationFrame(() => {
       this.bookFrame = null;
-      if (this.book.ready) this.renderDepth(this.book.top(this.grouped() ? SNAPSHOT_LEVELS : BOOK_LEVELS));
+      if (this.book.ready) this.renderDepth(this.book.top(SNAPSHOT_LEVELS));   // all of it: grouping and the depth chart
     });
   }
 
@@ -301,11 +302,12 @@ export class MarketView {
 
   // -- order book
   async loadDepth() {
-    this.renderDepth(await api.depth(this.info.symbol, this.grouped() ? SNAPSHOT_LEVELS : BOOK_LEVELS));
+    this.renderDepth(await api.depth(this.info.symbol, SNAPSHOT_LEVELS));
   }
 
   renderDepth(d) {
     this.lastDepth = d;
+    this.depthChart.draw(d);
     // a fixed height (app.css): the panel neither jumps nor stretches; one side shown: twice the rows
     const rows = this.bookView === 'both' ? BOOK_ROWS : 2 * BOOK_ROWS;
     const grouped = this.grouped();
