@@ -10,13 +10,14 @@ import {
 import * as api from './api.js';
 import { groupLevels, groupSteps, stepDp } from './book.js';
 import { DepthChart } from './depth.js';
+import { PairList } from './pairs.js';
 import { decimals, fmt, toStr, units } from './dec.js';
 import { LocalBook, MarketStream } from './stream.js';
 import { every, fill, h, table, time } from './ui.js';
 
 export const INTERVALS = ['1s', '1m', '5m', '15m', '1h', '4h', '1d'];
 const TZ_OFFSET_S = new Date().getTimezoneOffset() * 60; // the chart shows local time
-const POLL = { depth: 1000, trades: 1500, ticker: 2000, klines: 2000 };   // the fallback's periods
+const POLL = { depth: 1000, trades: 1500, ticker: 2000, klines: 2000, pairs: 5000 };   // the fallback's periods
 // the local book's REST snapshot: every level the matcher publishes (MATCHER_DEPTH_LEVELS,
 // 100 a side), at the lowest request weight (5)
 const SNAPSHOT_LEVELS = 100;
@@ -90,10 +91,12 @@ export class MarketView {
                                                    s.label)));
     this.lastEl = h('span.ticker-last', { 'data-testid': 'last-price' }, '—');
     this.stats = h('dl.ticker-stats', {});
+    this.pairs = new PairList(this.all, info);
     this.tickerEl = h('section.panel.ticker', { 'aria-label': `${info.label} 24 hour statistics` },
       h('div.ticker-symbol', {},
         h('h1.visually-hidden', { tabindex: '-1', id: 'view-title' }, `${info.label} market`),
-        select),
+        select, this.pairs.toggle),
+      this.pairs.panel,
       h('div.ticker-price', {}, this.lastEl, h('span.ticker-change', { 'data-testid': 'change' })),
       this.stats);
     // the stream's state: "Live", or "Reconnecting" while the view polls
@@ -151,10 +154,10 @@ export class MarketView {
     this.makeChart();
     const s = this.info.symbol.toLowerCase();
     this.names = { depth: `${s}@depth@100ms`, trades: `${s}@aggTrade`, ticker: `${s}@ticker`,
-                   kline: (iv) => `${s}@kline_${iv}` };
+                   kline: (iv) => `${s}@kline_${iv}`, pairs: '!miniTicker@arr' };
     this.book = new LocalBook(() => api.depth(this.info.symbol, SNAPSHOT_LEVELS), units);
     this.stream = new MarketStream(
-      [this.names.depth, this.names.trades, this.names.ticker, this.names.kline(this.interval)], {
+      [this.names.depth, this.names.trades, this.names.ticker, this.names.kline(this.interval), this.names.pairs], {
         onStatus: (live) => this.setLive(live),
         onOpen: () => this.snapshots(),
         onEvent: (name, data) => this.onEvent(name, data),
@@ -163,6 +166,7 @@ export class MarketView {
 
   stop() {
     this.stream?.stop();
+    this.pairs.stop();
     this.stopPolling();
     this.chart?.remove();
     this.chart = null;
@@ -181,6 +185,7 @@ export class MarketView {
     this.pollers.push(every(POLL.ticker, () => this.loadTicker()));
     this.pollers.push(every(POLL.depth, () => this.loadDepth()));
     this.pollers.push(every(POLL.trades, () => this.loadTrades()));
+    this.pollers.push(every(POLL.pairs, () => this.loadPairs()));
     this.klinePoller = every(POLL.klines, () => this.loadKlines());
     this.pollers.push(this.klinePoller);
   }
@@ -197,6 +202,7 @@ export class MarketView {
     this.resync();
     quiet(this.loadTicker());
     quiet(this.loadTrades());
+    quiet(this.loadPairs());
     this.lastCandle = null;
     quiet(this.loadKlines());
   }
@@ -221,6 +227,8 @@ export class MarketView {
       } else if (this.book.ready) {
         this.renderBook();
       }
+    } else if (name === names.pairs) {
+      this.pairs.update(data, true);
     } else if (name === names.trades) {
       if (this.tape.length && data.a <= this.tape[0].a) return;
       this.tape = [{ a: data.a, p: data.p, q: data.q, T: data.T, m: data.m }, ...this.tape].slice(0, TAPE);
@@ -260,7 +268,11 @@ export class MarketView {
     this.redrawBook();
   }
 
-  // -- ticker
+  // -- ticker, and every pair's for the pair list
+  async loadPairs() {
+    this.pairs.update(await api.tickers());
+  }
+
   async loadTicker() {
     this.renderTicker(await api.ticker24h(this.info.symbol));
   }
