@@ -146,6 +146,20 @@ def alb_lcu_hours(usage: WsPerOrder, orders: D) -> dict[str, D]:
     }
 
 
+def back_end(usage: PerOrder | WsPerOrder, n: D) -> dict[str, D]:
+    """What ``n`` orders cost behind the front door, the same on either path: DynamoDB
+    units and stream reads, Data API calls, log ingestion."""
+    p = PRICES
+    q = lambda x: D(repr(x))  # noqa: E731 (a counted figure, exactly as printed)
+    return {
+        "DynamoDB writes": q(usage.wru) * n * p["dynamodb_wru"],
+        "DynamoDB reads": q(usage.rru) * n * p["dynamodb_rru"],
+        "DynamoDB stream reads": q(usage.stream_reads) * n * p["dynamodb_stream_read_request"],
+        "Aurora Data API": q(usage.data_api_calls) * n * p["data_api_request"],
+        "CloudWatch Logs": q(usage.log_bytes) * n / D(1024 ** 3) * p["cloudwatch_logs_gb"],
+    }
+
+
 def per_million_orders_ws(usage: WsPerOrder, stage: str = "prod") -> dict[str, D]:
     """Cost of 1M orders placed over the WebSocket API, by item, and ``total``."""
     n = M
@@ -165,11 +179,7 @@ def per_million_orders_ws(usage: WsPerOrder, stage: str = "prod") -> dict[str, D
         f"ALB LCU ({dim})": lcu[dim] * p["alb_lcu_hour"],
         f"Fargate gateway ({cpu} CPU / {mem} MiB at {GATEWAY_CPU_TARGET:.0%} CPU)": task_s / 3600
         * (vcpu * p["fargate_arm64_vcpu_hour"] + gb * p["fargate_arm64_gb_hour"]),
-        "DynamoDB writes": q(usage.wru) * n * p["dynamodb_wru"],
-        "DynamoDB reads": q(usage.rru) * n * p["dynamodb_rru"],
-        "DynamoDB stream reads": q(usage.stream_reads) * n * p["dynamodb_stream_read_request"],
-        "Aurora Data API": q(usage.data_api_calls) * n * p["data_api_request"],
-        "CloudWatch Logs": q(usage.log_bytes) * n / D(1024 ** 3) * p["cloudwatch_logs_gb"],
+        **back_end(usage, n),
     }
     items = {k: v.quantize(D("0.0001")) for k, v in items.items()}
     items["total"] = sum(items.values(), D(0))
@@ -236,11 +246,7 @@ def per_million_orders(usage: PerOrder, stage: str = "prod") -> dict[str, D]:
         "Lambda requests": q(usage.api_requests) * n * p["lambda_request"],
         f"Lambda GB-s ({mem} MB {arch})": q(usage.api_requests) * n * q(usage.lambda_ms) / 1000 * D(mem) / 1024
         * p[f"lambda_gb_s_{arch}"],
-        "DynamoDB writes": q(usage.wru) * n * p["dynamodb_wru"],
-        "DynamoDB reads": q(usage.rru) * n * p["dynamodb_rru"],
-        "DynamoDB stream reads": q(usage.stream_reads) * n * p["dynamodb_stream_read_request"],
-        "Aurora Data API": q(usage.data_api_calls) * n * p["data_api_request"],
-        "CloudWatch Logs": q(usage.log_bytes) * n / D(1024 ** 3) * p["cloudwatch_logs_gb"],
+        **back_end(usage, n),
         "X-Ray traces": q(usage.api_requests) * n * trace_rate(stage) * p["xray_trace"],
     }
     items = {k: v.quantize(D("0.0001")) for k, v in items.items()}

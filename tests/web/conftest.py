@@ -9,9 +9,11 @@ sees it while the trading tests have BTCUSDT to themselves.  Screenshots go to
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -242,3 +244,25 @@ def wrapped_numbers(page) -> list[str]:
 def cut_tabs(page) -> list[str]:
     """Visible tabs whose label is cut (clipped, or past the viewport's edge)."""
     return page.evaluate(CUT_TABS_JS)
+
+
+@contextlib.contextmanager
+def gateway_down(web_stack, status):
+    """The stack's stream gateway stopped and kept down (its supervisor paused) until the
+    block ends, once the page's ``status`` shows "Reconnecting…"; yields when it stopped.
+    On leaving, the supervisor goes on and starts the gateway again."""
+    from playwright.sync_api import expect
+
+    from devstack.stack import read_state
+
+    state = read_state(web_stack["dir"])
+    supervisor, gateway = state["pid"], state["processes"]["gateway"]["pid"]
+    os.kill(supervisor, signal.SIGSTOP)
+    try:
+        stopped = time.monotonic()
+        os.kill(gateway, signal.SIGTERM)
+        expect(status).to_have_attribute("data-state", "reconnecting", timeout=15_000)
+        expect(status).to_have_text("Reconnecting…")
+        yield stopped
+    finally:
+        os.kill(supervisor, signal.SIGCONT)

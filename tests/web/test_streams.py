@@ -4,13 +4,11 @@ makes no market-data requests at all (book, tape, ticker and candles move from
 API; when the gateway is back it goes live again and the polling stops."""
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 from playwright.sync_api import expect
 
-from tests.web.conftest import DESKTOP, screenshot
+from tests.web.conftest import DESKTOP, gateway_down, screenshot
 
 MARKET_DATA = ("/api/v3/depth", "/api/v3/aggTrades", "/api/v3/trades", "/api/v3/uiKlines", "/api/v3/klines",
                "/api/v3/ticker", "/api/v3/avgPrice")
@@ -52,8 +50,6 @@ def _quiet_window(page, log: list) -> list[str]:
 
 
 def test_market_view_streams_and_polls_only_while_the_socket_is_down(pages, web_stack):
-    from devstack.stack import read_state
-
     pages.allow_console(r"WebSocket connection to .* failed")  # the test stops the stream gateway
 
     page = pages.new(DESKTOP)
@@ -75,20 +71,11 @@ def test_market_view_streams_and_polls_only_while_the_socket_is_down(pages, web_
     assert _quiet_window(page, log) == []
 
     # the gateway stops (its supervisor paused so that it stays down): reconnecting + polling
-    state = read_state(web_stack["dir"])
-    supervisor, gateway = state["pid"], state["processes"]["gateway"]["pid"]
-    os.kill(supervisor, signal.SIGSTOP)
-    try:
-        stopped = time.monotonic()
-        os.kill(gateway, signal.SIGTERM)
-        expect(status).to_have_attribute("data-state", "reconnecting", timeout=15_000)
-        expect(status).to_have_text("Reconnecting…")
+    with gateway_down(web_stack, status) as stopped:  # supervisor paused; back on leaving
         _wait(page, lambda: {p for p in ("/api/v3/depth", "/api/v3/aggTrades")
                             if sum(p in u for u in _market_requests(log, stopped)) >= 2} == {
                                 "/api/v3/depth", "/api/v3/aggTrades"}, 15, "the fallback polls depth and trades")
         screenshot(page, "13-stream-reconnecting", full_page=False)
-    finally:
-        os.kill(supervisor, signal.SIGCONT)     # it restarts the gateway
     expect(status).to_have_attribute("data-state", "live", timeout=30_000)
     _wait(page, lambda: any(t >= stopped and SNAPSHOTS[0] in u for t, u in list(responses))
                and any(t >= stopped and "limit=500" in u for t, u in list(responses)), 15,

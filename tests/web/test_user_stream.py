@@ -7,16 +7,14 @@ sent to the gateway (``session.logon`` again) without dropping the stream."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import time
 import urllib.request
 from urllib.parse import urlencode
 
 from playwright.sync_api import expect
 
-from tests.web.conftest import DEMO_PASSWORD, DESKTOP, screenshot
+from tests.web.conftest import DEMO_PASSWORD, DESKTOP, gateway_down, screenshot
 from tests.web.test_streams import _wait
 from tests.web.test_trading import balance_row, place
 
@@ -56,8 +54,6 @@ class RestUser:
 
 
 def test_orders_and_balances_on_push_polling_only_while_the_socket_is_down(pages, web_stack, funded_user):
-    from devstack.stack import read_state
-
     pages.allow_console(r"WebSocket connection to .* failed")  # the test stops the stream gateway
 
     seller_email = funded_user({"BTC": "1"})
@@ -119,14 +115,7 @@ def test_orders_and_balances_on_push_polling_only_while_the_socket_is_down(pages
     expect(status).to_have_attribute("data-state", "live")
 
     # the gateway stops: reconnecting, and the orders/balances poll; a fill meanwhile shows
-    state = read_state(web_stack["dir"])
-    supervisor, gateway = state["pid"], state["processes"]["gateway"]["pid"]
-    os.kill(supervisor, signal.SIGSTOP)
-    try:
-        stopped = time.monotonic()
-        os.kill(gateway, signal.SIGTERM)
-        expect(status).to_have_attribute("data-state", "reconnecting", timeout=15_000)
-        expect(status).to_have_text("Reconnecting…")
+    with gateway_down(web_stack, status) as stopped:  # supervisor paused; back on leaving
         buyer.buy("0.01", PRICE)
         page.get_by_role("tab", name="Open orders").click()
         expect(page.locator("[data-testid=panel-open]")).to_contain_text("No open orders.")
@@ -134,8 +123,6 @@ def test_orders_and_balances_on_push_polling_only_while_the_socket_is_down(pages
         _wait(page, lambda: sum("/api/v3/account" in u for u in _account_requests(log, stopped)) >= 2, 15,
               "the fallback polls the account")
         screenshot(page, "51-user-stream-reconnecting", full_page=False)
-    finally:
-        os.kill(supervisor, signal.SIGCONT)     # it restarts the gateway
     expect(status).to_have_attribute("data-state", "live", timeout=30_000)
     # while polling only the shown tab's history is read: all four mean the re-sync ran
     _wait(page, lambda: _snapshot_read(responses, stopped), 15, "the snapshot read on reconnect")
