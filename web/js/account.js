@@ -13,6 +13,7 @@ const STATUS = { NEW: 'Open', PARTIALLY_FILLED: 'Partially filled', FILLED: 'Fil
                  EXPIRED: 'Expired', REJECTED: 'Rejected', PENDING_NEW: 'Pending', EXPIRED_IN_MATCH: 'Expired' };
 const TYPE = { LIMIT: 'Limit', MARKET: 'Market', STOP_LOSS_LIMIT: 'Stop-limit', TAKE_PROFIT_LIMIT: 'Stop-limit',
                STOP_LOSS: 'Stop', TAKE_PROFIT: 'Take profit', LIMIT_MAKER: 'Post-only' };
+const OTHERS_EVERY = 8;   // while polling: every pair's open orders every 8th read (20 s)
 const side = (s) => h(`span.${s === 'BUY' ? 'up' : 'down'}`, {}, s === 'BUY' ? 'Buy' : 'Sell');
 
 export function balancesTable(balances) {
@@ -117,6 +118,8 @@ export class TradingAccount {
     this.current = 'open';
     this.panels = {};
     this.hideOthers = localStorage.getItem('exchange.hideOtherPairs') === '1';
+    this.reads = 0;
+    this.othersRead = false;
     const items = [{ id: 'open', label: 'Open orders (0)' }, { id: 'orders', label: 'Order history' },
                    { id: 'trades', label: 'Trade history' }, { id: 'balances', label: 'Balances' }];
     this.tabs = tabs('Your orders and balances', items, (id) => this.show(id));
@@ -147,6 +150,7 @@ export class TradingAccount {
     this.hideBox = h('input', { type: 'checkbox', id: hideId, checked: this.hideOthers, onchange: (e) => {
       this.hideOthers = e.target.checked;
       localStorage.setItem('exchange.hideOtherPairs', this.hideOthers ? '1' : '0');
+      if (!this.hideOthers && !this.othersRead) this.readOthers();
       this.renderOpen();
     } });
     this.cancelAllBtn = h('button.small', { type: 'button', onclick: () => this.askCancelAll(true) }, 'Cancel all');
@@ -160,6 +164,17 @@ export class TradingAccount {
     this.openBody = h('div', {}, h('p.empty', {}, 'Loading…'));
     fill(this.panels.open, this.openTools, this.openBody);
     this.cancelAllBtn.title = `Cancel every open ${info.label} order`;
+  }
+
+  /** The other pairs' open orders, once they are to be shown (the stream keeps them). */
+  async readOthers() {
+    try {
+      const all = await api.openOrders();
+      this.othersRead = true;
+      if (this.state.mergeOpen(all.filter((o) => o.symbol !== this.info.symbol))) this.renderOpen();
+    } catch (err) {
+      console.warn(err);
+    }
   }
 
   mine() {
@@ -229,12 +244,17 @@ export class TradingAccount {
   async load() {
     const sym = this.info.symbol;
     const full = this.feed.live;
-    const [account, open, orders, trades] = await Promise.all([
-      api.account(), api.openOrders(),   // every pair's ("Hide other pairs" filters them)
+    // every pair's open orders cost weight 80 (this symbol's 6): read when they are shown,
+    // and while polling only every OTHERS_EVERY reads (this symbol's on each one)
+    const others = !this.hideOthers && (full || this.reads++ % OTHERS_EVERY === 0);
+    const [account, fresh, orders, trades] = await Promise.all([
+      api.account(), others ? api.openOrders() : api.openOrders(sym),
       full || this.current === 'orders' ? api.allOrders(sym, 50) : undefined,
       full || this.current === 'trades' ? api.myTrades(sym, 50) : undefined]);
     if (orders) this.historyShown.add('orders');
     if (trades) this.historyShown.add('trades');
+    this.othersRead = others || (this.othersRead && !full);
+    const open = others ? fresh : [...fresh, ...this.state.openList().filter((o) => o.symbol !== sym)];
     return { account, open, orders, trades };
   }
 

@@ -41,7 +41,10 @@ export const depth = (symbol, limit = 50) => get('/v3/depth', { symbol, limit })
 export const aggTrades = (symbol, limit = 40) => get('/v3/aggTrades', { symbol, limit });
 export const klines = (symbol, interval, limit = 500) => get('/v3/uiKlines', { symbol, interval, limit });
 export const ticker24h = (symbol) => get('/v3/ticker/24hr', { symbol });
-export const tickers = () => get('/v3/ticker/24hr', { type: 'MINI' });
+/** The MINI 24h tickers of `symbols`: named (weight 2 up to 20 symbols, 40 up to 100),
+ *  or all of them (weight 80) for a longer list. */
+export const tickers = (symbols) => get('/v3/ticker/24hr', {
+  type: 'MINI', ...(symbols && symbols.length <= 100 ? { symbols: JSON.stringify(symbols) } : {}) });
 
 // -- the signed-in user's trading and account
 export const account = () => userGet('/v3/account');

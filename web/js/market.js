@@ -185,7 +185,7 @@ export class MarketView {
     this.pollers.push(every(POLL.ticker, () => this.loadTicker()));
     this.pollers.push(every(POLL.depth, () => this.loadDepth()));
     this.pollers.push(every(POLL.trades, () => this.loadTrades()));
-    this.pollers.push(every(POLL.pairs, () => this.loadPairs()));
+    this.pollers.push(every(POLL.pairs, () => (this.pairs.panel.hidden ? null : this.loadPairs())));
     this.klinePoller = every(POLL.klines, () => this.loadKlines());
     this.pollers.push(this.klinePoller);
   }
@@ -270,7 +270,7 @@ export class MarketView {
 
   // -- ticker, and every pair's for the pair list
   async loadPairs() {
-    this.pairs.update(await api.tickers());
+    this.pairs.update(await api.tickers(Object.keys(this.all)));
   }
 
   async loadTicker() {

@@ -81,6 +81,20 @@ export class UserState {
     return changed;
   }
 
+  /** Open orders read outside a snapshot (other pairs'): added unless already known
+   *  (an event about them is newer).  true if any was added. */
+  mergeOpen(orders) {
+    let added = false;
+    for (const o of orders) {
+      const key = `${o.symbol}:${o.orderId}`;
+      if (!this.open.has(key)) {
+        this.open.set(key, o);
+        added = true;
+      }
+    }
+    return added;
+  }
+
   balanceList() {
     return [...this.balances.values()].sort((a, b) => (a.asset < b.asset ? -1 : 1));
   }
