@@ -171,6 +171,11 @@ def my_trades():
     return run(trading.my_trades)
 
 
+@app.route("/v3/myPreventedMatches", methods=["GET"], content_types=ANY)
+def my_prevented_matches():
+    return run(trading.my_prevented_matches)
+
+
 @app.route("/v3/rateLimit/order", methods=["GET"], content_types=ANY)
 def rate_limit_order():
     return run(trading.rate_limit_order)

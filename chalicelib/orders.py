@@ -276,14 +276,24 @@ _ORDER_COLS = ("order_id, account_id, symbol, client_order_id, side, type, time_
                " CAST(extract(epoch FROM created_at) * 1000 AS bigint) AS created_ms,"
                " CAST(extract(epoch FROM updated_at) * 1000 AS bigint) AS updated_ms,"
                " CAST(extract(epoch FROM working_at) * 1000 AS bigint) AS working_ms")
+# Binance's conditional preventedMatchId / preventedQuantity of an order that self-trade
+# prevention expired: its last prevented match and the quantity its matches prevented
+# (as executionReport's "v" and "A"); evaluated only for such orders (CASE is lazy).
+_PREVENTED_OF = ("(SELECT {} FROM prevented_matches p WHERE p.symbol = orders.symbol"
+                 " AND (p.taker_order_id = orders.order_id OR p.maker_order_id = orders.order_id))")
+_ORDER_READ_COLS = (_ORDER_COLS + ", CASE WHEN status = 'EXPIRED_IN_MATCH' THEN "
+                    + _PREVENTED_OF.format("max(p.prevented_match_id)") + " END AS prevented_match_id,"
+                    " CASE WHEN status = 'EXPIRED_IN_MATCH' THEN "
+                    + _PREVENTED_OF.format("sum(p.maker_prevented_qty)") + " END AS prevented_qty")
 
 
 def _find(tx, account_id: int, symbol: str, order_id=None, client_order_id=None) -> dict | None:
     if order_id is not None:
-        return tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o AND account_id = :a AND symbol = :s",
+        return tx.one(f"SELECT {_ORDER_READ_COLS} FROM orders WHERE order_id = :o AND account_id = :a"
+                      " AND symbol = :s",
                       {"o": int(order_id), "a": account_id, "s": symbol})
     if client_order_id:
-        return tx.one(f"SELECT {_ORDER_COLS} FROM orders WHERE client_order_id = :c AND account_id = :a"
+        return tx.one(f"SELECT {_ORDER_READ_COLS} FROM orders WHERE client_order_id = :c AND account_id = :a"
                       " AND symbol = :s", {"c": client_order_id, "a": account_id, "s": symbol})
     raise ExchangeError(Failure(Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED,
                                 "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"))
@@ -472,7 +482,7 @@ def await_outcomes(intents: dict[str, int], timeout_s: float, clients=None) -> d
         if todo:
             rows = autocommit(clients).query(
                 f"SELECT b.intent_id AS outbox_intent, b.outcome AS outbox_outcome, x.* FROM intent_outbox b"
-                f" JOIN LATERAL (SELECT {_ORDER_COLS} FROM orders WHERE order_id = b.order_id) x ON true"
+                f" JOIN LATERAL (SELECT {_ORDER_READ_COLS} FROM orders WHERE order_id = b.order_id) x ON true"
                 " WHERE b.intent_id IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))"
                 " AND b.sent_at IS NOT NULL", {"ids": json.dumps(todo)})
             for r in rows:
@@ -763,7 +773,7 @@ def all_orders(account_id: int, symbol: str, order_id=None, start_time=None, end
     _spec(symbol)
     limit = max(1, min(int(limit or 500), 1000))
     rows = autocommit(_clients(clients)).query(
-            f"SELECT {_ORDER_COLS} FROM orders WHERE account_id = :a AND symbol = :s"
+            f"SELECT {_ORDER_READ_COLS} FROM orders WHERE account_id = :a AND symbol = :s"
             " AND (CAST(:o AS bigint) IS NULL OR order_id >= :o)"
             " AND (CAST(:st AS bigint) IS NULL OR created_at >= to_timestamp(CAST(:st AS bigint) / 1000.0))"
             " AND (CAST(:et AS bigint) IS NULL OR created_at <= to_timestamp(CAST(:et AS bigint) / 1000.0))"
@@ -818,7 +828,8 @@ def wait_for_result(order_id: int, timeout_s: float, clients=None, until=None) -
     clients = _clients(clients)
 
     def attempt():
-        row = autocommit(clients).one(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id = :o", {"o": int(order_id)})
+        row = autocommit(clients).one(f"SELECT {_ORDER_READ_COLS} FROM orders WHERE order_id = :o",
+                                      {"o": int(order_id)})
         if row is None:
             return None
         if not (row["status"] in until if until else row["status"] not in _IN_FLIGHT):

@@ -59,6 +59,8 @@ def order_dict(row: dict) -> dict:
         "selfTradePreventionMode": row["stp_mode"],
         "transactTime": created,
         "rejectReason": row.get("reject_reason"),
+        **({"preventedMatchId": int(row["prevented_match_id"]),
+            "preventedQuantity": q(row["prevented_qty"], qq)} if row.get("prevented_match_id") is not None else {}),
     }
 
 
@@ -102,9 +104,16 @@ def _amounts(d: dict) -> dict:
     return {k: (_s(v) if k in _AMOUNTS else v) for k, v in d.items()}
 
 
+_PREVENTED_KEYS = ("preventedMatchId", "preventedQuantity")  # only on an order STP expired, as on Binance
+
+
+def _prevented(o: dict) -> dict:
+    return {k: (_s(o[k]) if k == "preventedQuantity" else o[k]) for k in _PREVENTED_KEYS if k in o}
+
+
 def render_order(o: dict) -> dict:
     """``GET /v3/order`` shape."""
-    return _amounts({k: o.get(k) for k in _ORDER_KEYS})
+    return {**_amounts({k: o.get(k) for k in _ORDER_KEYS}), **_prevented(o)}
 
 
 def render_new(o: dict, resp_type: str, result: dict | None) -> dict:
@@ -120,6 +129,7 @@ def render_new(o: dict, resp_type: str, result: dict | None) -> dict:
                                                  "cummulativeQuoteQty", "status", "timeInForce", "type", "side")}))
     out["workingTime"] = cur.get("workingTime", -1)
     out["selfTradePreventionMode"] = cur.get("selfTradePreventionMode", "NONE")
+    out.update(_prevented(cur))
     if cur.get("stopPrice") and Decimal(cur["stopPrice"]):
         out["stopPrice"] = _s(cur["stopPrice"])
     if resp_type == "FULL":

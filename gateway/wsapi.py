@@ -40,6 +40,7 @@ METHODS = {
     # signed reads (session or per-request signature)
     "account.status": account.account, "account.commission": account.commission, "order.status": trading.get_order,
     "openOrders.status": trading.open_orders, "myTrades": trading.my_trades,
+    "myPreventedMatches": trading.my_prevented_matches,
     **wstrading.METHODS,
 }
 SESSION_METHODS = ("session.logon", "session.status", "session.logout")

@@ -94,11 +94,13 @@ def one_or_many(s: dict) -> dict:
 
 
 FILL = obj({"price": NUM, "qty": NUM, "commission": NUM, "commissionAsset": STR, "tradeId": INT})
-ORDER = obj({
+_ORDER_FIELDS = {
     "symbol": STR, "orderId": INT, "orderListId": INT, "clientOrderId": STR, "price": NUM, "origQty": NUM,
     "executedQty": NUM, "cummulativeQuoteQty": NUM, "status": STR, "timeInForce": STR, "type": STR, "side": STR,
     "stopPrice": NUM, "icebergQty": NUM, "time": INT, "updateTime": INT, "isWorking": BOOL, "workingTime": INT,
-    "origQuoteOrderQty": NUM, "selfTradePreventionMode": STR})
+    "origQuoteOrderQty": NUM, "selfTradePreventionMode": STR}
+# conditional: only on an order that self-trade prevention expired
+ORDER = obj({**_ORDER_FIELDS, "preventedMatchId": INT, "preventedQuantity": NUM}, required=list(_ORDER_FIELDS))
 NEW_ORDER = obj({"symbol": STR, "orderId": INT, "orderListId": INT, "clientOrderId": STR, "transactTime": INT},
                 required=["symbol", "orderId", "orderListId", "clientOrderId", "transactTime"])
 CANCELED = obj({"symbol": STR, "origClientOrderId": STR, "orderId": INT, "orderListId": INT, "clientOrderId": STR,
@@ -114,6 +116,9 @@ AMENDED = obj({"transactTime": INT, "executionId": INT, "amendedOrder": obj({
     required=["symbol", "orderId", "orderListId", "origClientOrderId", "clientOrderId", "qty", "status"])})
 AMENDMENT = obj({"symbol": STR, "orderId": INT, "executionId": INT, "origClientOrderId": STR,
                  "newClientOrderId": STR, "origQty": NUM, "newQty": NUM, "time": INT})
+PREVENTED_MATCH = obj({"symbol": STR, "preventedMatchId": INT, "takerOrderId": INT, "makerSymbol": STR,
+                       "makerOrderId": INT, "tradeGroupId": INT, "selfTradePreventionMode": STR, "price": NUM,
+                       "makerPreventedQuantity": NUM, "transactTime": INT})
 MY_TRADE = obj({"symbol": STR, "id": INT, "orderId": INT, "orderListId": INT, "price": NUM, "qty": NUM,
                 "quoteQty": NUM, "commission": NUM, "commissionAsset": STR, "time": INT, "isBuyer": BOOL,
                 "isMaker": BOOL, "isBestMatch": BOOL})
@@ -174,6 +179,13 @@ NEW_CID = Param("newClientOrderId", "str", pattern=CLIENT_ID_RE)
 
 def _limit(default: int, maximum: int, minimum: int = 1) -> Param:
     return Param("limit", "int", minimum=minimum, maximum=maximum, default=default)
+
+
+def prevented_matches_weight(args) -> int:
+    """Binance's: 2 by ``preventedMatchId`` (or for an invalid symbol), 20 by ``orderId``."""
+    from chalicelib.symbols import spec_of
+
+    return 2 if args["preventedMatchId"] is not None or spec_of(args["symbol"] or "") is None else 20
 
 
 def depth_weight(args) -> int:
@@ -302,6 +314,11 @@ OPS: tuple[Op, ...] = (
     Op("myTrades", "GET", "/v3/myTrades", trading.my_trades, "Account trade list", security=USER_DATA, weight=20,
        params=(SYM, ORDER_ID, START, END, FROM_ID, _limit(500, 1000)) + SIGNED_PARAMS, tag="Trading",
        response=arr(MY_TRADE)),
+    Op("myPreventedMatches", "GET", "/v3/myPreventedMatches", trading.my_prevented_matches,
+       "Orders expired by self-trade prevention", security=USER_DATA, weight=prevented_matches_weight,
+       params=(SYM, Param("preventedMatchId", "int", maximum=2**62), ORDER_ID,
+               Param("fromPreventedMatchId", "int", maximum=2**62), _limit(500, 1000)) + SIGNED_PARAMS,
+       tag="Trading", response=arr(PREVENTED_MATCH)),
     Op("rateLimitOrder", "GET", "/v3/rateLimit/order", trading.rate_limit_order, "Current order count usage",
        security=USER_DATA, weight=40, params=SIGNED_PARAMS, tag="Trading", response=ORDER_COUNT),
     # -- account

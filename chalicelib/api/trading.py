@@ -232,6 +232,14 @@ def my_trades(ctx) -> list:
     return [render_trade(t) for t in rows]
 
 
+def my_prevented_matches(ctx) -> list:
+    from chalicelib.preventedmatches import my_prevented_matches as read
+
+    a = ctx.args
+    return read(ctx.account_id, a["symbol"], a["preventedMatchId"], a["orderId"], a["fromPreventedMatchId"],
+                a.get("limit", 500))
+
+
 def rate_limit_order(ctx) -> list:
     from chalicelib.api.ratelimit import order_usage
 

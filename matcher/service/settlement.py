@@ -4,8 +4,8 @@
 them it computes the fills (with exact and settled amounts and fees) and each
 order's last state.  :func:`settle` applies that in *one* transaction (the caller's):
 ledger transactions keyed ``trade:<symbol>:<trade_id>`` and
-``release:<order_id>:<event seq>``, trade rows, order rows, outbox
-acknowledgements, and last the fenced move of ``settlement_progress``.
+``release:<order_id>:<event seq>``, trade rows, order rows, prevented-match rows
+(self-trade prevention), outbox acknowledgements, and last the fenced move of ``settlement_progress``.
 
 Rounding (exact, so that money is conserved): a trade moves ``price x qty``
 rounded *down* to the quote asset's precision from the buyer's locked quote to
@@ -34,7 +34,7 @@ from .journal import Entry
 
 _ORDER, _TRADE, _REJECTED, _TRIGGERED = int(EventKind.ORDER), int(EventKind.TRADE), int(EventKind.REJECTED), int(
     EventKind.TRIGGERED)
-_AMENDED = int(EventKind.AMENDED)
+_AMENDED, _PREVENTED = int(EventKind.AMENDED), int(EventKind.PREVENTED)
 _STOP_TYPES = frozenset(int(t) for t in STOP_TYPES)
 TERMINAL = {int(OrderStatus.FILLED), int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED),
             int(OrderStatus.EXPIRED_IN_MATCH), int(OrderStatus.REJECTED)}
@@ -96,11 +96,25 @@ class Amendment:
     time_ms: int
 
 
+@dataclass(frozen=True)
+class PreventedMatch:
+    """A PREVENTED event: the taker met a resting order of its own account and its
+    self-trade prevention mode stopped the match (Binance's prevented match)."""
+
+    seq: int            # engine event seq: Binance's preventedMatchId
+    maker_order_id: int
+    taker_order_id: int
+    price: Decimal
+    qty: Decimal        # the maker's quantity that did not trade
+    time_ms: int
+
+
 @dataclass
 class Derived:
     fills: list[Fill] = field(default_factory=list)
     orders: dict[int, OrderChange] = field(default_factory=dict)
     amendments: list[Amendment] = field(default_factory=list)
+    prevented: list[PreventedMatch] = field(default_factory=list)
     last_event_seq: int = 0
 
 
@@ -169,6 +183,10 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
                 c.last_seq = max(c.last_seq, e[0])
                 d.amendments.append(Amendment(a.entry.intent_id, e[0], e[2], e[3], e[4],
                                               str(a.entry.payload["new_client_order_id"]), a.entry.ts))
+            elif kind == _PREVENTED:
+                ch(e[2]), ch(e[3])  # both orders' rows are read (account, the taker's mode)
+                d.prevented.append(PreventedMatch(e[0], e[2], e[3], codec.price(e[4]), codec.qty(e[5]),
+                                                  a.entry.ts))
     return d
 
 
@@ -214,7 +232,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
     ids = sorted(d.orders)
     rows = {int(r["order_id"]): r for r in tx.query(
         "SELECT order_id, account_id, side, type, price, stop_price, orig_qty, client_order_id, reserved_asset,"
-        " reserved_left, status FROM orders WHERE order_id = ANY(CAST(:ids AS bigint[]))",
+        " reserved_left, status, stp_mode FROM orders WHERE order_id = ANY(CAST(:ids AS bigint[]))",
         {"ids": array_literal(ids)})}
     res.statements += 1
     missing = [i for i in ids if i not in rows]
@@ -261,6 +279,9 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
         res.statements += 1
     if amended:
         res.statements += amended.write(tx)
+    if d.prevented:
+        _insert_prevented(tx, symbol, d.prevented, rows)
+        res.statements += 1
     tx.execute("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = ANY(CAST(:ids AS text[]))"
                " AND sent_at IS NULL", {"ids": array_literal(a.entry.intent_id for a in applied)})
     res.statements += record_cancel_outcomes(tx, todo)
@@ -448,6 +469,28 @@ def _insert_trades(tx, symbol: str, spec, fills: list[Fill]) -> None:
         "sa": a(f.seller_account for f in fills), "m": a(f.is_buyer_maker for f in fills),
         "bf": a(f.buyer_fee for f in fills), "sf": a(f.seller_fee for f in fills),
         "e": a(f.seq for f in fills), "ts": a(f.time_ms for f in fills)})
+
+
+_INSERT_PREVENTED = (
+    "INSERT INTO prevented_matches (symbol, prevented_match_id, account_id, taker_order_id, maker_order_id,"
+    " stp_mode, price, maker_prevented_qty, prevented_at)"
+    " SELECT :s, e, acc, t, m, mode, p, q, to_timestamp(ts / 1000.0)"
+    " FROM unnest(CAST(:e AS bigint[]), CAST(:acc AS bigint[]), CAST(:t AS bigint[]), CAST(:m AS bigint[]),"
+    " CAST(:mode AS text[]), CAST(:p AS numeric[]), CAST(:q AS numeric[]), CAST(:ts AS bigint[]))"
+    " AS v(e, acc, t, m, mode, p, q, ts)"
+    " ON CONFLICT (symbol, prevented_match_id) DO NOTHING")
+
+
+def _insert_prevented(tx, symbol: str, prevented: list[PreventedMatch], rows: dict[int, dict]) -> None:
+    """The batch's prevented matches; the mode is the taker's (the one that decided)."""
+    a = array_literal
+    tx.execute(_INSERT_PREVENTED, {
+        "s": symbol, "e": a(p.seq for p in prevented),
+        "acc": a(int(rows[p.taker_order_id]["account_id"]) for p in prevented),
+        "t": a(p.taker_order_id for p in prevented), "m": a(p.maker_order_id for p in prevented),
+        "mode": a(str(rows[p.taker_order_id]["stp_mode"]) for p in prevented),
+        "p": a(p.price for p in prevented), "q": a(p.qty for p in prevented),
+        "ts": a(p.time_ms for p in prevented)})
 
 
 def _update_orders(tx, updates: list[tuple]) -> None:

@@ -1,5 +1,5 @@
 """The WebSocket API's trading requests (``order.place``, ``order.test``, ``order.cancel``,
-``order.cancelReplace``, ``openOrders.cancelAll``, ``allOrders``,
+``order.cancelReplace``, ``openOrders.cancelAll``, ``allOrders``, ``myPreventedMatches``,
 ``account.rateLimits.orders``): each reply's fields as web-socket-api.md documents
 them, the same errors as the REST routes (one operation behind both), orders that
 settle through the matcher and show up in REST, and cancelReplace's outcomes."""
@@ -352,3 +352,33 @@ def test_order_amend_keep_priority_and_amendments(gateway, matcher, api, traders
         r = _call(ws, "order.amend.keepPriority", _signed(maker, {"symbol": SYM, "orderId": oid, "newQty": "0.4"}))
         assert r["status"] == 400 and r["error"] == {"code": -2038,
                                                      "msg": "Order amend (quantity increase) is not supported."}
+
+
+def test_my_prevented_matches(gateway, matcher, api, exchange_env, cleanup_orders):
+    """``myPreventedMatches``: REST's answer (read from Aurora), weight 20 by ``orderId``
+    and 2 by ``preventedMatchId``, -1128 for a combination Binance refuses."""
+    u = make_user("wst-stp", {"USDT": "100000", "ETH": "100"})
+    cleanup_orders.append(u.account_id)
+    with connect(f"{gateway.url}/ws-api/v3") as ws:
+        r = _call(ws, "order.place", _signed(u, _limit("SELL", "0.4", price="2777", newOrderRespType="RESULT")))
+        assert r["status"] == 200 and r["result"]["status"] == "NEW", r
+        maker = r["result"]["orderId"]
+        r = _call(ws, "order.place", _signed(u, _limit("BUY", "0.1", price="2777", newOrderRespType="RESULT",
+                                                       selfTradePreventionMode="EXPIRE_TAKER")))
+        assert r["status"] == 200 and r["result"]["status"] == "EXPIRED_IN_MATCH", r
+        taker = r["result"]["orderId"]
+        before = _call(ws, "ping")["rateLimits"][0]["count"]
+        r = _call(ws, "myPreventedMatches", _signed(u, {"symbol": SYM, "orderId": taker}), req_id="pm")
+        assert r["id"] == "pm" and r["status"] == 200, r
+        _check_rate_limits(r, orders=False)
+        assert r["rateLimits"][-1]["count"] - before == 20
+        assert r["result"] == api.signed("GET", "/v3/myPreventedMatches", u, {"symbol": SYM, "orderId": taker}).json
+        [pm] = r["result"]
+        assert (pm["takerOrderId"], pm["makerOrderId"], pm["selfTradePreventionMode"], pm["price"],
+                pm["makerPreventedQuantity"]) == (taker, maker, "EXPIRE_TAKER", "2777.00000000", "0.10000000")
+        before = _call(ws, "ping")["rateLimits"][0]["count"]  # (the REST read above counted too)
+        r = _call(ws, "myPreventedMatches", _signed(u, {"symbol": SYM, "preventedMatchId": pm["preventedMatchId"]}))
+        assert r["status"] == 200 and r["result"] == [pm] and r["rateLimits"][-1]["count"] - before == 2
+        r = _call(ws, "myPreventedMatches", _signed(u, {"symbol": SYM}))
+        assert r["status"] == 400 and r["error"] == {"code": -1128,
+                                                     "msg": "Combination of optional parameters invalid."}
