@@ -15,7 +15,7 @@ MARKET_DATA = ("/api/v3/depth", "/api/v3/aggTrades", "/api/v3/trades", "/api/v3/
 WINDOW_S = 3.0
 
 
-# what the view reads once per (re)connect (polling reads 20 levels and 3 candles)
+# what the view reads once per (re)connect (polling reads 3 candles), the pair list's tickers among them
 SNAPSHOTS = ("/api/v3/depth?symbol=ETHUSDT&limit=100", "/api/v3/aggTrades", "/api/v3/uiKlines?symbol=ETHUSDT",
              "/api/v3/ticker/24hr")
 

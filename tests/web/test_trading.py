@@ -181,12 +181,12 @@ def test_trading_view_fits_a_phone_and_a_desktop(pages):
     assert box(desk.get_by_role("tab", name="Open orders"))["y"] + 40 <= DESKTOP["height"]
     header = box(desk.locator("[data-testid=panel-open] thead tr"))
     assert header["y"] + header["height"] <= DESKTOP["height"], header
-    # the order form ends at its button; the chart is bounded; the book ends at its last level
+    # the order form ends at its button; the chart is bounded; the book ends at its depth chart
     form, submit = box(order_form(desk)), box(order_form(desk).locator("button.submit"))
     assert form["y"] + form["height"] - (submit["y"] + submit["height"]) <= 24, (form, submit)
     assert box(desk.locator("[data-testid=chart]"))["height"] <= 640
-    book, bids = box(desk.locator("[data-testid=order-book]")), box(desk.locator("[data-testid=order-book] .bids"))
-    assert book["y"] + book["height"] - (bids["y"] + bids["height"]) <= 24, (book, bids)
+    book, depth = box(desk.locator("[data-testid=order-book]")), box(desk.locator("[data-testid=depth-chart]"))
+    assert book["y"] + book["height"] - (depth["y"] + depth["height"]) <= 24, (book, depth)
     assert wrapped_numbers(desk) == []
     screenshot(desk, "06-trading-1440px", full_page=False)
     # the quote volume with the symbol's precision (ETHBTC: BTC to 0.00001, as its prices)
@@ -305,3 +305,39 @@ def test_post_only_market_buy_by_total_and_price_prefill(pages, funded_user):
 
     seller.get_by_role("button", name=re.compile(r"^Cancel sell order")).click()
     expect(seller.locator("[data-testid=panel-open]")).to_contain_text("No open orders.")
+
+
+def test_open_orders_count_hide_other_pairs_and_cancel_all(pages, funded_user):
+    """The tab counts the open orders; "Hide other pairs" keeps this symbol's only;
+    "Cancel all" asks first, then cancels this symbol's (DELETE /api/v3/openOrders)."""
+    page = pages.sign_in(pages.new(), funded_user({"BTC": "0.1", "ETH": "1"}), then="/trade/ETHUSDT")
+    form = order_form(page)
+    form.locator("fieldset.side label").get_by_text("Sell", exact=True).click()
+    form.get_by_label("Price", exact=True).fill("9000")
+    form.get_by_label("Amount", exact=True).fill("0.01")
+    form.get_by_role("button", name="Sell ETH").click()
+    tab = page.get_by_role("tab", name=re.compile(r"^Open orders"))
+    expect(tab).to_have_text("Open orders (1)")
+    pages.goto(page, "/trade/BTCUSDT")
+    for price in ("62000", "62100"):
+        place(page, "Sell", price, QTY)
+    expect(tab).to_have_text("Open orders (3)")
+    rows = page.locator("[data-testid=panel-open] tr[data-order-id]")
+    expect(rows.filter(has_text="ETH/USDT")).to_have_count(1)
+    page.get_by_label("Hide other pairs").check()
+    expect(tab).to_have_text("Open orders (2)")
+    expect(rows.filter(has_text="ETH/USDT")).to_have_count(0)
+
+    deletes = []
+    page.on("request", lambda r: deletes.append(r.url) if r.method == "DELETE" else None)
+    page.get_by_role("button", name="Cancel all").click()
+    expect(page.locator("[data-testid=cancel-all-question]")).to_have_text("Cancel all 2 open BTC/USDT orders?")
+    page.get_by_role("button", name="Keep them").click()        # the confirm step: nothing sent
+    assert deletes == []
+    page.get_by_role("button", name="Cancel all").click()
+    page.get_by_role("button", name="Yes, cancel all").click()
+    expect(tab).to_have_text("Open orders (0)")
+    assert len(deletes) == 1 and "/api/v3/openOrders?" in deletes[0] and "symbol=BTCUSDT" in deletes[0]
+    page.get_by_label("Hide other pairs").uncheck()
+    expect(tab).to_have_text("Open orders (1)")
+    expect(rows).to_contain_text("ETH/USDT")

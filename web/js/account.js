@@ -5,7 +5,7 @@
 // they changed.
 import * as api from './api.js';
 import { add, div, fmt, isZero, toStr, units } from './dec.js';
-import { numberProblem, showError } from './messages.js';
+import { explain, numberProblem, showError } from './messages.js';
 import { announce, fill, h, table, tabs, time, uid } from './ui.js';
 import { UserFeed, UserState } from './userfeed.js';
 
@@ -13,6 +13,7 @@ const STATUS = { NEW: 'Open', PARTIALLY_FILLED: 'Partially filled', FILLED: 'Fil
                  EXPIRED: 'Expired', REJECTED: 'Rejected', PENDING_NEW: 'Pending', EXPIRED_IN_MATCH: 'Expired' };
 const TYPE = { LIMIT: 'Limit', MARKET: 'Market', STOP_LOSS_LIMIT: 'Stop-limit', TAKE_PROFIT_LIMIT: 'Stop-limit',
                STOP_LOSS: 'Stop', TAKE_PROFIT: 'Take profit', LIMIT_MAKER: 'Post-only' };
+const OTHERS_EVERY = 8;   // while polling: every pair's open orders every 8th read (20 s)
 const side = (s) => h(`span.${s === 'BUY' ? 'up' : 'down'}`, {}, s === 'BUY' ? 'Buy' : 'Sell');
 
 export function balancesTable(balances) {
@@ -116,7 +117,10 @@ export class TradingAccount {
     this.onBalances = onBalances || (() => {});
     this.current = 'open';
     this.panels = {};
-    const items = [{ id: 'open', label: 'Open orders' }, { id: 'orders', label: 'Order history' },
+    this.hideOthers = localStorage.getItem('exchange.hideOtherPairs') === '1';
+    this.reads = 0;
+    this.othersRead = false;
+    const items = [{ id: 'open', label: 'Open orders (0)' }, { id: 'orders', label: 'Order history' },
                    { id: 'trades', label: 'Trade history' }, { id: 'balances', label: 'Balances' }];
     this.tabs = tabs('Your orders and balances', items, (id) => this.show(id));
     for (const it of items) {
@@ -127,13 +131,93 @@ export class TradingAccount {
     this.statusEl = streamStatus('user-stream-status', 'Account updates connection');
     this.el = h('section.panel.account-panel', { 'aria-label': 'Your orders and balances' },
       h('div.account-head', {}, this.tabs.el, this.statusEl), Object.values(this.panels));
-    this.state = new UserState(info.symbol, 50);
+    this.openTab = this.tabs.el.querySelector('#tab-open');
+    this.buildOpenTools();
+    this.state = new UserState(info.symbol, 50, { openAll: true });
     this.feed = new UserFeed(this.state, {
       load: () => this.load(),
       onChange: (state, changed) => this.render(changed),
       onStatus: (live) => showLive(this.statusEl, live),
     });
     this.historyShown = new Set();
+  }
+
+  /** Above the open orders: "Hide other pairs" (kept in localStorage) and "Cancel
+   *  all" for this symbol (DELETE /api/v3/openOrders), which asks first. */
+  buildOpenTools() {
+    const { info } = this;
+    const hideId = uid('hide');
+    this.hideBox = h('input', { type: 'checkbox', id: hideId, checked: this.hideOthers, onchange: (e) => {
+      this.hideOthers = e.target.checked;
+      localStorage.setItem('exchange.hideOtherPairs', this.hideOthers ? '1' : '0');
+      if (!this.hideOthers && !this.othersRead) this.readOthers();
+      this.renderOpen();
+    } });
+    this.cancelAllBtn = h('button.small', { type: 'button', onclick: () => this.askCancelAll(true) }, 'Cancel all');
+    this.confirmEl = h('span.confirm', { role: 'group', 'aria-label': 'Confirm cancel all', hidden: true },
+      h('span.confirm-q', { 'data-testid': 'cancel-all-question' }),
+      h('button.small.danger', { type: 'button', onclick: () => this.cancelAll() }, 'Yes, cancel all'),
+      h('button.small', { type: 'button', onclick: () => this.askCancelAll(false) }, 'Keep them'));
+    this.openTools = h('div.open-tools', {},
+      h('div.check', {}, this.hideBox, h('label', { for: hideId }, 'Hide other pairs')),
+      this.cancelAllBtn, this.confirmEl);
+    this.openBody = h('div', {}, h('p.empty', {}, 'Loading…'));
+    fill(this.panels.open, this.openTools, this.openBody);
+    this.cancelAllBtn.title = `Cancel every open ${info.label} order`;
+  }
+
+  /** The other pairs' open orders, once they are to be shown (the stream keeps them). */
+  async readOthers() {
+    try {
+      const all = await api.openOrders();
+      this.othersRead = true;
+      if (this.state.mergeOpen(all.filter((o) => o.symbol !== this.info.symbol))) this.renderOpen();
+    } catch (err) {
+      console.warn(err);
+    }
+  }
+
+  mine() {
+    return this.state.openList().filter((o) => o.symbol === this.info.symbol);
+  }
+
+  askCancelAll(ask) {
+    const n = this.mine().length;
+    this.confirmEl.hidden = !ask;
+    this.cancelAllBtn.hidden = ask;
+    if (ask) {
+      this.confirmEl.querySelector('.confirm-q').textContent =
+        `Cancel all ${n} open ${this.info.label} order${n === 1 ? '' : 's'}?`;
+      this.confirmEl.querySelector('button').focus();
+    } else {
+      this.cancelAllBtn.focus();
+    }
+  }
+
+  async cancelAll() {
+    const { info } = this;
+    const buttons = [...this.confirmEl.querySelectorAll('button')];
+    for (const b of buttons) b.disabled = true;
+    try {
+      const done = await api.cancelOpenOrders(info.symbol);
+      announce(`${done.length} ${info.label} order${done.length === 1 ? '' : 's'} cancelled.`);
+      this.refreshNow();
+    } catch (err) {
+      announce(`Could not cancel the ${info.label} orders: ${explain(err).text}`, 'error');
+    } finally {
+      for (const b of buttons) b.disabled = false;
+      this.askCancelAll(false);
+    }
+  }
+
+  renderOpen() {
+    const all = this.state.openList();
+    const list = this.hideOthers ? all.filter((o) => o.symbol === this.info.symbol) : all;
+    this.openTab.textContent = `Open orders (${list.length})`;
+    this.cancelAllBtn.disabled = !this.mine().length;
+    fill(this.openBody, openOrdersTable(list, this.symbols, async (o, btn) => {
+      if (await cancel(o, btn)) this.refreshNow();
+    }));
   }
 
   show(id) {
@@ -160,12 +244,17 @@ export class TradingAccount {
   async load() {
     const sym = this.info.symbol;
     const full = this.feed.live;
-    const [account, open, orders, trades] = await Promise.all([
-      api.account(), api.openOrders(sym),
+    // every pair's open orders cost weight 80 (this symbol's 6): read when they are shown,
+    // and while polling only every OTHERS_EVERY reads (this symbol's on each one)
+    const others = !this.hideOthers && (full || this.reads++ % OTHERS_EVERY === 0);
+    const [account, fresh, orders, trades] = await Promise.all([
+      api.account(), others ? api.openOrders() : api.openOrders(sym),
       full || this.current === 'orders' ? api.allOrders(sym, 50) : undefined,
       full || this.current === 'trades' ? api.myTrades(sym, 50) : undefined]);
     if (orders) this.historyShown.add('orders');
     if (trades) this.historyShown.add('trades');
+    this.othersRead = others || (this.othersRead && !full);
+    const open = others ? fresh : [...fresh, ...this.state.openList().filter((o) => o.symbol !== sym)];
     return { account, open, orders, trades };
   }
 
@@ -176,11 +265,7 @@ export class TradingAccount {
       this.onBalances(balances);
       fill(this.panels.balances, balancesTable(balances));
     }
-    if (changed.has('open')) {
-      fill(this.panels.open, openOrdersTable(state.openList(), this.symbols, async (o, btn) => {
-        if (await cancel(o, btn)) this.refreshNow();
-      }));
-    }
+    if (changed.has('open')) this.renderOpen();
     if (changed.has('orders') && this.historyShown.has('orders')) {
       fill(this.panels.orders, orderHistoryTable(state.orderList(), this.symbols));
     }

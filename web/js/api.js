@@ -41,7 +41,10 @@ export const depth = (symbol, limit = 50) => get('/v3/depth', { symbol, limit })
 export const aggTrades = (symbol, limit = 40) => get('/v3/aggTrades', { symbol, limit });
 export const klines = (symbol, interval, limit = 500) => get('/v3/uiKlines', { symbol, interval, limit });
 export const ticker24h = (symbol) => get('/v3/ticker/24hr', { symbol });
-export const tickers = () => get('/v3/ticker/24hr', { type: 'MINI' });
+/** The MINI 24h tickers of `symbols`: named (weight 2 up to 20 symbols, 40 up to 100),
+ *  or all of them (weight 80) for a longer list. */
+export const tickers = (symbols) => get('/v3/ticker/24hr', {
+  type: 'MINI', ...(symbols && symbols.length <= 100 ? { symbols: JSON.stringify(symbols) } : {}) });
 
 // -- the signed-in user's trading and account
 export const account = () => userGet('/v3/account');
@@ -52,6 +55,8 @@ export const newOrder = (order) => send('POST', '/v3/order', { form: { ...order,
                                                               signed: true });
 export const cancelOrder = (symbol, orderId) => send('DELETE', '/v3/order', { params: { symbol, orderId },
                                                                               signed: true });
+/** Every open order of one symbol (Binance needs the symbol): the cancelled orders. */
+export const cancelOpenOrders = (symbol) => send('DELETE', '/v3/openOrders', { params: { symbol }, signed: true });
 export const deposits = () => userGet('/v1/capital/deposit/hisrec');
 export const withdrawals = () => userGet('/v1/capital/withdraw/history');
 export const withdraw = (coin, amount, address) => send('POST', '/v1/capital/withdraw/apply',

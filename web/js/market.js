@@ -8,17 +8,19 @@ import {
   CandlestickSeries, ColorType, CrosshairMode, HistogramSeries, createChart,
 } from '../vendor/lightweight-charts/lightweight-charts.standalone.production.mjs';
 import * as api from './api.js';
+import { groupLevels, groupSteps, stepDp } from './book.js';
+import { DepthChart } from './depth.js';
+import { PairList } from './pairs.js';
 import { decimals, fmt, toStr, units } from './dec.js';
 import { LocalBook, MarketStream } from './stream.js';
 import { every, fill, h, table, time } from './ui.js';
 
 export const INTERVALS = ['1s', '1m', '5m', '15m', '1h', '4h', '1d'];
 const TZ_OFFSET_S = new Date().getTimezoneOffset() * 60; // the chart shows local time
-const POLL = { depth: 1000, trades: 1500, ticker: 2000, klines: 2000 };   // the fallback's periods
+const POLL = { depth: 1000, trades: 1500, ticker: 2000, klines: 2000, pairs: 5000 };   // the fallback's periods
 // the local book's REST snapshot: every level the matcher publishes (MATCHER_DEPTH_LEVELS,
 // 100 a side), at the lowest request weight (5)
 const SNAPSHOT_LEVELS = 100;
-const BOOK_LEVELS = 20;
 const TAPE = 40;
 
 // -- symbols and their filters ---------------------------------------------------------
@@ -57,7 +59,7 @@ export function loadSymbols() {
 
 /** The chart's price axis and labels: the symbol's decimals, thousands grouped. */
 export const axisPrice = (dp) => (p) => fmt(Number(p).toFixed(dp), dp);
-const BOOK_ROWS = 10;
+const BOOK_ROWS = 9;   // a side; the depth chart sits under them
 
 const pct = (text) => {
   const v = String(text ?? '0');
@@ -89,10 +91,12 @@ export class MarketView {
                                                    s.label)));
     this.lastEl = h('span.ticker-last', { 'data-testid': 'last-price' }, '—');
     this.stats = h('dl.ticker-stats', {});
+    this.pairs = new PairList(this.all, info);
     this.tickerEl = h('section.panel.ticker', { 'aria-label': `${info.label} 24 hour statistics` },
       h('div.ticker-symbol', {},
         h('h1.visually-hidden', { tabindex: '-1', id: 'view-title' }, `${info.label} market`),
-        select),
+        select, this.pairs.toggle),
+      this.pairs.panel,
       h('div.ticker-price', {}, this.lastEl, h('span.ticker-change', { 'data-testid': 'change' })),
       this.stats);
     // the stream's state: "Live", or "Reconnecting" while the view polls
@@ -115,11 +119,30 @@ export class MarketView {
     this.asksEl = h('div.book-side.asks', {});
     this.spreadEl = h('div.book-spread', { 'data-testid': 'spread' });
     this.bidsEl = h('div.book-side.bids', {});
-    this.bookPanel = h('section.panel.book-panel', { 'aria-labelledby': 'book-h', 'data-testid': 'order-book' },
-      h('div.panel-head', {}, h('h2#book-h', {}, 'Order book')),
+    // grouping (the symbol's tick and coarser) and which sides are shown, kept per browser
+    this.steps = groupSteps(info.tickSize);
+    const savedStep = localStorage.getItem(`exchange.group.${info.symbol}`);
+    this.step = this.steps.includes(savedStep) ? savedStep : this.steps[0];
+    this.bookView = localStorage.getItem('exchange.bookView') || 'both';
+    this.groupSelect = h('select.book-group', { 'aria-label': 'Price grouping', onchange: (e) => {
+      this.step = e.target.value;
+      localStorage.setItem(`exchange.group.${info.symbol}`, this.step);
+      this.redrawBook();
+    } }, this.steps.map((st) => h('option', { value: st, selected: st === this.step }, st)));
+    const VIEWS = [['both', 'Buy and sell orders'], ['bids', 'Buy orders only'], ['asks', 'Sell orders only']];
+    this.viewButtons = VIEWS.map(([v, name]) => h(`button.book-view.v-${v}`, {
+      type: 'button', 'aria-label': name, title: name, 'aria-pressed': String(v === this.bookView),
+      onclick: () => this.setBookView(v),
+    }, h('span', { 'aria-hidden': 'true' })));
+    this.depthChart = new DepthChart(info);
+    this.bookPanel = h('section.panel.book-panel', { 'aria-labelledby': 'book-h', 'data-testid': 'order-book',
+                                                     'data-view': this.bookView },
+      h('div.panel-head', {}, h('h2#book-h', {}, 'Order book'),
+        h('div.book-tools', {}, h('div.book-views', { role: 'group', 'aria-label': 'Book view' }, this.viewButtons),
+          this.groupSelect)),
       h('div.book-cols', { 'aria-hidden': 'true' },
         h('span', {}, `Price (${info.quote})`), h('span', {}, `Amount (${info.base})`), h('span', {}, 'Total')),
-      this.asksEl, this.spreadEl, this.bidsEl);
+      this.asksEl, this.spreadEl, this.bidsEl, this.depthChart.el);
 
     // trades
     this.tradesEl = h('div.tape', {});
@@ -131,10 +154,10 @@ export class MarketView {
     this.makeChart();
     const s = this.info.symbol.toLowerCase();
     this.names = { depth: `${s}@depth@100ms`, trades: `${s}@aggTrade`, ticker: `${s}@ticker`,
-                   kline: (iv) => `${s}@kline_${iv}` };
+                   kline: (iv) => `${s}@kline_${iv}`, pairs: '!miniTicker@arr' };
     this.book = new LocalBook(() => api.depth(this.info.symbol, SNAPSHOT_LEVELS), units);
     this.stream = new MarketStream(
-      [this.names.depth, this.names.trades, this.names.ticker, this.names.kline(this.interval)], {
+      [this.names.depth, this.names.trades, this.names.ticker, this.names.kline(this.interval), this.names.pairs], {
         onStatus: (live) => this.setLive(live),
         onOpen: () => this.snapshots(),
         onEvent: (name, data) => this.onEvent(name, data),
@@ -143,6 +166,7 @@ export class MarketView {
 
   stop() {
     this.stream?.stop();
+    this.pairs.stop();
     this.stopPolling();
     this.chart?.remove();
     this.chart = null;
@@ -161,6 +185,7 @@ export class MarketView {
     this.pollers.push(every(POLL.ticker, () => this.loadTicker()));
     this.pollers.push(every(POLL.depth, () => this.loadDepth()));
     this.pollers.push(every(POLL.trades, () => this.loadTrades()));
+    this.pollers.push(every(POLL.pairs, () => (this.pairs.panel.hidden ? null : this.loadPairs())));
     this.klinePoller = every(POLL.klines, () => this.loadKlines());
     this.pollers.push(this.klinePoller);
   }
@@ -177,6 +202,7 @@ export class MarketView {
     this.resync();
     quiet(this.loadTicker());
     quiet(this.loadTrades());
+    quiet(this.loadPairs());
     this.lastCandle = null;
     quiet(this.loadKlines());
   }
@@ -201,6 +227,8 @@ export class MarketView {
       } else if (this.book.ready) {
         this.renderBook();
       }
+    } else if (name === names.pairs) {
+      this.pairs.update(data, true);
     } else if (name === names.trades) {
       if (this.tape.length && data.a <= this.tape[0].a) return;
       this.tape = [{ a: data.a, p: data.p, q: data.q, T: data.T, m: data.m }, ...this.tape].slice(0, TAPE);
@@ -218,11 +246,33 @@ export class MarketView {
     if (this.bookFrame) return;
     this.bookFrame = requestAnimationFrame(() => {
       this.bookFrame = null;
-      if (this.book.ready) this.renderDepth(this.book.top(BOOK_LEVELS));
+      if (this.book.ready) this.renderDepth(this.book.top(SNAPSHOT_LEVELS));   // all of it: grouping and the depth chart
     });
   }
 
-  // -- ticker
+  grouped() {
+    return this.step !== this.steps[0];
+  }
+
+  /** After the grouping or the view changed: from the local book, or the last REST read. */
+  redrawBook() {
+    if (this.stream?.live && this.book?.ready) this.renderBook();
+    else if (this.lastDepth) this.renderDepth(this.lastDepth);
+  }
+
+  setBookView(v) {
+    this.bookView = v;
+    localStorage.setItem('exchange.bookView', v);
+    this.bookPanel.dataset.view = v;
+    for (const b of this.viewButtons) b.setAttribute('aria-pressed', String(b.classList.contains(`v-${v}`)));
+    this.redrawBook();
+  }
+
+  // -- ticker, and every pair's for the pair list
+  async loadPairs() {
+    this.pairs.update(await api.tickers(Object.keys(this.all)));
+  }
+
   async loadTicker() {
     this.renderTicker(await api.ticker24h(this.info.symbol));
   }
@@ -264,14 +314,20 @@ export class MarketView {
 
   // -- order book
   async loadDepth() {
-    this.renderDepth(await api.depth(this.info.symbol, BOOK_LEVELS));
+    this.renderDepth(await api.depth(this.info.symbol, SNAPSHOT_LEVELS));
   }
 
   renderDepth(d) {
-    const rows = BOOK_ROWS;  // a fixed height (app.css): the panel neither jumps nor stretches
-    const asks = d.asks.slice(0, rows);
-    const bids = d.bids.slice(0, rows);
-    const { priceDp, qtyDp } = this.info;
+    this.lastDepth = d;
+    this.depthChart.draw(d);
+    // a fixed height (app.css): the panel neither jumps nor stretches; one side shown: twice the rows
+    const rows = this.bookView === 'both' ? BOOK_ROWS : 2 * BOOK_ROWS;
+    const grouped = this.grouped();
+    const side = (levels, name) => (grouped ? groupLevels(levels, this.step, name) : levels).slice(0, rows);
+    const asks = side(d.asks, 'asks');
+    const bids = side(d.bids, 'bids');
+    const { qtyDp } = this.info;
+    const priceDp = stepDp(this.step, this.info.priceDp);
     const cum = (levels) => {
       let acc = 0n;
       return levels.map(([p, q]) => {
@@ -285,7 +341,7 @@ export class MarketView {
     const row = (side) => ([p, q, total]) => h('div.level', {
       role: 'row', 'data-price': p, title: `Use price ${fmt(p, priceDp)}`,
       style: `--depth:${Number((total * 1000n) / max) / 10}%`,
-      onclick: () => this.onPrice(toStr(units(p), priceDp)),
+      onclick: () => this.onPrice(toStr(units(p), this.info.priceDp)),
     }, h('span.price', { role: 'cell' }, fmt(p, priceDp)), h('span', { role: 'cell' }, fmt(q, qtyDp)),
       h('span', { role: 'cell' }, fmt(toStr(total), qtyDp)));
     const labelled = (label, items) => [h('div.visually-hidden', { role: 'row' },
@@ -297,16 +353,17 @@ export class MarketView {
     fill(this.bidsEl, b.length ? labelled('bids', b.map(row('bid'))) : h('p.empty', {}, 'No buy orders'));
     this.bidsEl.setAttribute('role', 'table');
     this.bidsEl.setAttribute('aria-label', 'Buy orders (bids)');
-    if (asks.length && bids.length) {
-      const ask = units(asks[0][0]);
-      const bid = units(bids[0][0]);
+    // the spread of the book itself (not of the grouped levels), at the symbol's precision
+    const dp = this.info.priceDp;
+    const last = h('span.spread-last', {}, this.last ? fmt(this.last, dp) : '');
+    if (d.asks.length && d.bids.length) {
+      const ask = units(d.asks[0][0]);
+      const bid = units(d.bids[0][0]);
       const spread = ask - bid;
       const bps = ask > 0n ? Number((spread * 1000000n) / ask) / 10000 : 0;
-      fill(this.spreadEl, h('span.spread-last', {}, this.last ? fmt(this.last, priceDp) : ''),
-        h('span', {}, `Spread ${fmt(toStr(spread), priceDp)} (${bps.toFixed(3)}%)`));
+      fill(this.spreadEl, last, h('span', {}, `Spread ${fmt(toStr(spread), dp)} (${bps.toFixed(3)}%)`));
     } else {
-      fill(this.spreadEl, h('span.spread-last', {}, this.last ? fmt(this.last, priceDp) : ''),
-        h('span', {}, 'Spread —'));
+      fill(this.spreadEl, last, h('span', {}, 'Spread —'));
     }
   }
 

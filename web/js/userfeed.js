@@ -29,18 +29,21 @@ export function tradeOf(ev) {
 
 /** The state itself, pure: `reset(snapshot)`, then `apply(event)` (returns the names of
  *  what changed: balances, open, orders, trades, transfers).  `symbol`: only that
- *  symbol's orders (the trading view), or null for every symbol (the account page). */
+ *  symbol's orders (the trading view), or null for every symbol (the account page);
+ *  `openAll`: the open orders of every symbol even so (the trading view's "Hide other
+ *  pairs" is the user's choice, as on Binance). */
 export class UserState {
-  constructor(symbol = null, limit = 100) {
+  constructor(symbol = null, limit = 100, { openAll = false } = {}) {
     this.symbol = symbol;
     this.limit = limit;
+    this.openAll = openAll;
     this.reset({ account: { balances: [], updateTime: 0 }, open: [], orders: [], trades: [] });
   }
 
   reset({ account, open, orders, trades }) {
     this.balances = new Map(account.balances.map((b) => [b.asset, { ...b }]));
     this.balanceTime = account.updateTime || 0;
-    this.open = new Map(open.map((o) => [o.orderId, o]));
+    this.open = new Map(open.map((o) => [`${o.symbol}:${o.orderId}`, o]));   // ids are per symbol
     // a snapshot without history (the trading view polls it only while its tab is shown) keeps the last
     if (orders) this.orders = new Map(orders.map((o) => [o.orderId, o]));
     if (trades) this.trades = new Map(trades.map((t) => [`${t.symbol}:${t.id}`, t]));
@@ -49,10 +52,13 @@ export class UserState {
   apply(ev) {
     const changed = new Set();
     if (ev.e === 'executionReport') {
-      if (this.symbol && ev.s !== this.symbol) return changed;
+      const other = this.symbol && ev.s !== this.symbol;
+      if (other && !this.openAll) return changed;
       const o = orderOf(ev);
-      if (OPEN.has(o.status)) this.open.set(o.orderId, { ...this.open.get(o.orderId), ...o });
-      else this.open.delete(o.orderId);
+      const key = `${o.symbol}:${o.orderId}`;
+      if (OPEN.has(o.status)) this.open.set(key, { ...this.open.get(key), ...o });
+      else this.open.delete(key);
+      if (other) return changed.add('open');
       this.orders.set(o.orderId, { ...this.orders.get(o.orderId), ...o });
       changed.add('open').add('orders');
       if (ev.x === 'TRADE') {
@@ -73,6 +79,20 @@ export class UserState {
       changed.add('balances');
     }
     return changed;
+  }
+
+  /** Open orders read outside a snapshot (other pairs'): added unless already known
+   *  (an event about them is newer).  true if any was added. */
+  mergeOpen(orders) {
+    let added = false;
+    for (const o of orders) {
+      const key = `${o.symbol}:${o.orderId}`;
+      if (!this.open.has(key)) {
+        this.open.set(key, o);
+        added = true;
+      }
+    }
+    return added;
   }
 
   balanceList() {
