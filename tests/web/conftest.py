@@ -218,6 +218,8 @@ WRAPPED_NUMBERS_JS = """() => {
   const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let n = walk.nextNode(); n; n = walk.nextNode()) {
     if (!n.parentElement || !n.parentElement.getClientRects().length) continue;
+    // a reference (transfer id, tx hash) is an identifier, not a number: it may break anywhere
+    if (n.parentElement.closest('.ref')) continue;
     for (const m of n.textContent.matchAll(/[-+]?\\d[\\d,]*(\\.\\d+)?/g)) {
       const r = document.createRange();
       r.setStart(n, m.index);
