@@ -56,13 +56,15 @@ def last_trades(symbols: list[str]) -> dict[str, dict | None]:
     return out
 
 
-def average_price(symbol: str, mins: int, now: int) -> Decimal | None:
+def average_price(symbol: str, mins: int, now: int, cache: bool = True) -> Decimal | None:
     """The volume-weighted average trade price of the last ``mins`` minutes (by whole
     1m candles, as avgPrice reports it); the last trade's price when nothing traded in
-    the window or ``mins`` is 0; None when the symbol never traded."""
+    the window or ``mins`` is 0; None when the symbol never traded.  ``cache=False``:
+    from Aurora's trades alone (for a caller that must answer while Redis is down)."""
     if mins > 0:
-        stats = window_stats([symbol], mins * 60_000, now).get(symbol)
-        if stats and Decimal(stats["volume"]):
-            return Decimal(stats["quote"]) / Decimal(stats["volume"])
-    last = last_trades([symbol]).get(symbol)
+        stats = (window_stats([symbol], mins * 60_000, now) if cache
+                 else tradehistory.window_stats([symbol], now - mins * 60_000)).get(symbol)
+        if stats and Decimal(str(stats["volume"])):
+            return Decimal(str(stats["quote"])) / Decimal(str(stats["volume"]))
+    last = (last_trades if cache else tradehistory.last_trades)([symbol]).get(symbol)
     return Decimal(last["price"]) if last else None

@@ -225,7 +225,7 @@ def check_percent_price_by_side(spec, side: str, price: Decimal, now: int | None
     trades, so an order is never refused for want of market data."""
     from redis.exceptions import RedisError
 
-    from chalicelib import marketstats, tradehistory
+    from chalicelib import marketstats
 
     f = spec.percent_price_by_side
     at = now if now is not None else now_ms()
@@ -233,10 +233,7 @@ def check_percent_price_by_side(spec, side: str, price: Decimal, now: int | None
         ref = marketstats.average_price(spec.symbol, f.avg_price_mins, at)
     except RedisError as exc:
         _log.warning("market data cache unavailable, reference price from Aurora: %r", exc)
-        stats = tradehistory.window_stats([spec.symbol], at - f.avg_price_mins * 60_000).get(spec.symbol)
-        last = tradehistory.last_trades([spec.symbol]).get(spec.symbol)
-        ref = (Decimal(str(stats["quote"])) / Decimal(str(stats["volume"])) if f.avg_price_mins and stats
-               and Decimal(str(stats["volume"])) else Decimal(last["price"]) if last else None)
+        ref = marketstats.average_price(spec.symbol, f.avg_price_mins, at, cache=False)
     if not ref:
         return
     low, high = f.bounds(side, ref)

@@ -20,28 +20,17 @@ subscription; the web app does so whenever it refreshes its tokens.
 """
 from __future__ import annotations
 
-import logging
-
 from chalicelib.errors import ExchangeError, Failure, Reason
-
-logger = logging.getLogger("gateway")
 
 
 def handle(req_id, params: dict, session) -> dict:
     """Log the connection on with the token in ``params`` (blocking: JWKS on a cold
     cache, the account's row; run in a worker thread)."""
-    from chalicelib.api import auth, ratelimit
-
     from . import wsapi
 
-    show_limits = params.pop("returnRateLimits", session.return_rate_limits) not in (False, "false")
-    used = None
-    try:
-        try:
-            used = ratelimit.charge_weight(session.ip, wsapi.SESSION_WEIGHT).get("X-MBX-USED-WEIGHT-1M")
-        except ExchangeError as exc:
-            used = (getattr(exc, "headers", None) or {}).get("X-MBX-USED-WEIGHT-1M")
-            raise
+    def logon() -> dict:
+        from chalicelib.api import auth
+
         token = params.pop("token")
         extra = sorted(params)
         if extra:  # an API key's parameters beside a token: one way of logging on at a time
@@ -56,15 +45,6 @@ def handle(req_id, params: dict, session) -> dict:
         session.logon(principal, None, until)
         if session.userdata is not None:
             session.userdata.extend(int(principal.account_id), until)
-        return wsapi._reply(req_id, 200, result=session.status(),
-                            rate_limits=wsapi._rate_limits(used) if show_limits else None)
-    except ExchangeError as exc:
-        return wsapi._reply(req_id, exc.failure.http_status, error=exc.failure.body(),
-                            rate_limits=wsapi._rate_limits(used) if show_limits else None)
-    except Exception as exc:  # outages and bugs: -1001 / -1000, no traceback to the client
-        from chalicelib.api.http import _is_outage
+        return session.status()
 
-        f = Failure(Reason.DISCONNECTED) if _is_outage(exc) else Failure(Reason.UNKNOWN)
-        if f.reason is Reason.UNKNOWN:
-            logger.exception("ws-api token logon failed")
-        return wsapi._reply(req_id, f.http_status, error=f.body())
+    return wsapi.answer(req_id, session, params, wsapi.SESSION_WEIGHT, logon, "ws-api token logon")

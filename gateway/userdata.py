@@ -290,58 +290,39 @@ def _declaration_only(ctx) -> NoReturn:
 def handle(name: str, req_id, params: dict, session) -> dict:
     """One user data stream request (blocking: Redis and, for a signature, the key
     check; run in a worker thread)."""
-    from chalicelib.api import ops as O, ratelimit
+    from chalicelib.api import ops as O
     from chalicelib.api.params import parse
     from chalicelib.errors import Failure
 
     from . import wsapi
 
-    show_limits = params.pop("returnRateLimits", getattr(session, "return_rate_limits", True)) not in (False, "false")
-    used = None
-    try:
-        try:
-            used = ratelimit.charge_weight(session.ip, WEIGHT).get("X-MBX-USED-WEIGHT-1M")
-        except ExchangeError as exc:
-            used = (getattr(exc, "headers", None) or {}).get("X-MBX-USED-WEIGHT-1M")
-            raise
+    def work() -> dict | list:
         conn: UserConn | None = getattr(session, "userdata", None)
         if conn is None:  # a session outside the gateway (no streams to serve)
             raise ExchangeError(Failure(Reason.UNSUPPORTED_OPERATION, "User data streams are not available here."))
-        result: dict | list
         if name == "userDataStream.subscribe":
             if session.principal is None:
                 raise ExchangeError(Reason.UNAUTHORIZED)
             principal = session.active_principal()  # a token session that has expired: -1002
-            result = {"subscriptionId": conn.subscribe(int(principal.account_id), logon=True,
-                                                       until=session.principal_until)}
-        elif name == "userDataStream.subscribe.signature":
+            return {"subscriptionId": conn.subscribe(int(principal.account_id), logon=True,
+                                                     until=session.principal_until)}
+        if name == "userDataStream.subscribe.signature":
             text = {k: wsapi._as_text(k, v) for k, v in params.items()}
             op = O.Op(name, "GET", "", _declaration_only, name, security=O.USER_DATA, weight=WEIGHT,
                       params=O.SIGNED_PARAMS)
             args = parse(op.params, {k: [v] for k, v in text.items() if k != "apiKey"})
             principal = wsapi._signed_principal(op, args, text, session.ip)
-            result = {"subscriptionId": conn.subscribe(int(principal.account_id), logon=False)}
-        elif name == "userDataStream.unsubscribe":
+            return {"subscriptionId": conn.subscribe(int(principal.account_id), logon=False)}
+        if name == "userDataStream.unsubscribe":
             sub_id = params.get("subscriptionId")
             if sub_id is not None and (isinstance(sub_id, bool) or not isinstance(sub_id, int)):
                 raise ExchangeError(Failure(Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED,
                                             "Parameter 'subscriptionId' was malformed."))
             conn.unsubscribe(sub_id)
-            result = {}
-        else:  # session.subscriptions
-            result = [{"subscriptionId": i} for i in conn.ids()]
-        return wsapi._reply(req_id, 200, result=result, rate_limits=wsapi._rate_limits(used) if show_limits else None)
-    except ExchangeError as exc:
-        f = exc.failure
-        return wsapi._reply(req_id, f.http_status, error=f.body(),
-                            rate_limits=wsapi._rate_limits(used) if show_limits else None)
-    except Exception as exc:
-        from chalicelib.api.http import _is_outage
+            return {}
+        return [{"subscriptionId": i} for i in conn.ids()]  # session.subscriptions
 
-        f = Failure(Reason.DISCONNECTED) if _is_outage(exc) else Failure(Reason.UNKNOWN)
-        if f.reason is Reason.UNKNOWN:
-            logger.exception("user data stream request failed", extra={"method": name})
-        return wsapi._reply(req_id, f.http_status, error=f.body())
+    return wsapi.answer(req_id, session, params, WEIGHT, work, f"user data stream request {name}")
 
 
 def on_logout(session) -> None:

@@ -110,6 +110,35 @@ def _reply(req_id, status: int, *, result=None, error: dict | None = None, rate_
     return out
 
 
+def answer(req_id, session, params: dict, weight: int, work, what: str) -> dict:
+    """The reply to a gateway-side request (the token logon, the user data stream
+    requests): its weight charged to the connection's address first, ``work()``'s result,
+    or its refusal as Binance shapes it (-1001 for an outage, -1000 for a bug, logged,
+    no traceback to the client); ``returnRateLimits`` as asked (taken from ``params``)."""
+    from chalicelib.api import ratelimit
+    from chalicelib.api.http import _is_outage
+
+    show_limits = params.pop("returnRateLimits", getattr(session, "return_rate_limits", True)) not in (False, "false")
+    used = None
+    try:
+        try:
+            used = ratelimit.charge_weight(session.ip, weight).get("X-MBX-USED-WEIGHT-1M")
+        except ExchangeError as exc:
+            used = (getattr(exc, "headers", None) or {}).get("X-MBX-USED-WEIGHT-1M")
+            raise
+        return _reply(req_id, 200, result=work(), rate_limits=_rate_limits(used) if show_limits else None)
+    except ExchangeError as exc:
+        f = exc.failure
+        return _reply(req_id, f.http_status, error=f.body(), rate_limits=_rate_limits(used) if show_limits else None)
+    except Exception as exc:  # outages and bugs: -1001 / -1000, no traceback to the client
+        f = Failure(Reason.DISCONNECTED) if _is_outage(exc) else Failure(Reason.UNKNOWN)
+        if f.reason is Reason.UNKNOWN:
+            import logging
+
+            logging.getLogger("gateway").exception(f"{what} failed")
+        return _reply(req_id, f.http_status, error=f.body())
+
+
 def _envelope_error(req_id, failure: tuple, msg: str | None = None) -> dict:
     code, status, default = failure
     return _reply(req_id, status, error={"code": code, "msg": msg or default})

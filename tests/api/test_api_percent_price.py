@@ -70,3 +70,26 @@ def test_order_prices_are_bounded_by_side_around_the_average_price(http):
     assert (status, body) == (400, REFUSED)
     _, acct = http.call("GET", "/v3/account", buyer)
     assert next(b["locked"] for b in acct["balances"] if b["asset"] == "BTC") == "0.00000000"
+
+
+def test_the_filter_holds_while_redis_is_down(http, monkeypatch):
+    """With the market-data cache unreachable (a real client at a closed port), the
+    reference price comes from Aurora's trades: an order far above it is still refused,
+    one at it still passes -- never refused for want of market data, never waved through."""
+    import redis
+
+    from chalicelib import marketstats, orders
+    from chalicelib.clock import now_ms
+    from chalicelib.errors import ExchangeError
+    from chalicelib.symbols import spec_of
+    from tests.conftest import free_port
+
+    spec = spec_of(SYM)
+    ref = marketstats.average_price(SYM, spec.percent_price_by_side.avg_price_mins, now_ms())
+    assert ref, "an earlier test traded ETHBTC"
+    dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    monkeypatch.setattr(marketstats, "_redis", lambda: dead)
+    orders.check_percent_price_by_side(spec, "BUY", ref.quantize(TICK))
+    with pytest.raises(ExchangeError) as refused:
+        orders.check_percent_price_by_side(spec, "BUY", (ref * 10).quantize(TICK))
+    assert refused.value.failure.body() == REFUSED
