@@ -255,7 +255,9 @@ def child(args) -> int:
     threading.Thread(target=watch, daemon=True).start()
     if profile:
         profile.enable()
+    cpu0 = time.process_time()
     worker.run()
+    cpu = time.process_time() - cpu0  # every thread of the process: worker, publisher, lease renewer
     if profile:
         profile.disable()
     t0 = double.t0
@@ -272,7 +274,7 @@ def child(args) -> int:
            "p50_ms": lat[len(lat) // 2] if lat else None,
            "p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)] if lat else None,
            "pg_transactions": worker.stats.pg_transactions - pg_from, "batches": worker.stats.batches,
-           "trades": worker.stats.trades - trades_from,
+           "trades": worker.stats.trades - trades_from, "cpu_us_per_order": cpu * 1e6 / max(1, n),
            "requests": requests, "items_written": written.get("items", 0)}
     if profile:
         buf = io.StringIO()
@@ -418,10 +420,13 @@ def report(groups: int, rate: int, runs: list[list[dict]]) -> dict:
           f" ({med(total) / groups:,.0f} per process); intent->settled p50 {med(p50):.0f} ms, p99 {med(p99):.0f} ms"
           f" (medians of {len(runs)}; runs: {', '.join(f'{t:,.0f}' for t in total)})")
     trades = sum(p.get("trades", 0) for run in runs for p in run)
+    cpu = [med(p.get("cpu_us_per_order") for p in run) for run in runs]
+    print(f"  matcher process CPU {med(cpu):,.0f} us per order (medians of {len(runs)}; the machine's load"
+          f" stretches wall time, not this; runs: {', '.join(f'{c:,.0f}' for c in cpu)})")
     print(f"  trades/order {trades / max(1, orders):.3f} (0.5: every pair crossed);"
           f" Aurora transactions/order {pg / max(1, orders):.4f}; DynamoDB requests/order"
           f" {sum(per_order.values()):.4f}: " + ", ".join(f"{k.split('.')[1]} {v:.4f}" for k, v in per_order.items()))
-    return {"orders_per_s": med(total), "p50_ms": med(p50), "p99_ms": med(p99)}
+    return {"orders_per_s": med(total), "p50_ms": med(p50), "p99_ms": med(p99), "cpu_us_per_order": med(cpu)}
 
 
 if __name__ == "__main__":
