@@ -134,6 +134,17 @@ class Stats:
     batches: int = 0
     pg_transactions: int = 0
     records: int = 0  # stream records read (GetRecords results, repeats included)
+    # CPU seconds of the thread doing each step of a batch (time.thread_time: waits on
+    # PostgreSQL, Redis or DynamoDB are not in it): where a batch's CPU goes
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def cpu(self, step: str):
+        t0 = time.thread_time()
+        try:
+            yield
+        finally:
+            self.cpu_s[step] = self.cpu_s.get(step, 0.0) + time.thread_time() - t0
 
 
 @dataclass
@@ -500,15 +511,18 @@ class Worker:
     # -- a batch -----------------------------------------------------------------------
     def handle_records(self, reader: ShardReader, records: list[dict]) -> None:
         shard = reader.shard.shard_id
-        intents = self._fresh_intents(shard, records)
+        cpu = self.stats.cpu
+        with cpu("parse"):
+            intents = self._fresh_intents(shard, records)
         conn = self.pg_conn()
         with segment("matcher.batch", shard=shard, records=len(records)):
             with conn.transaction():
                 tx = PgTx(conn)
-                by_symbol = self._sequence(tx, shard, intents)
-                with subsegment("journal"):
+                with cpu("sequence"):
+                    by_symbol = self._sequence(tx, shard, intents)
+                with subsegment("journal"), cpu("journal"):
                     self._journal(by_symbol)
-                with subsegment("engine"):
+                with subsegment("engine"), cpu("engine"):
                     self._match(shard, by_symbol)
                 effects = self._effects_in_tx(tx, by_symbol)
             self.stats.pg_transactions += 1
@@ -520,8 +534,9 @@ class Worker:
             with segment("matcher.publish", shard=shard, records=len(records)):
                 self._publish(effects, self.pg_publish_conn())
                 if position is not None:
-                    self.check_leases()
-                    self.leases.checkpoint(self._shard_key(reader.shard), position)
+                    with cpu("checkpoint"):
+                        self.check_leases()
+                        self.leases.checkpoint(self._shard_key(reader.shard), position)
             self.hooks.batch_done(self, by_symbol)
 
         self.publisher.submit(tail)
@@ -608,16 +623,18 @@ class Worker:
         """Steps 3-4: DynamoDB items, then settlement in ``tx``; what Redis is to publish."""
         effects: dict[str, Effects] = {}
         items = []
-        for sym, applied in by_symbol.items():
-            st = self.books[sym]
-            d = derive(st.spec, st.codec, applied)
-            st.last_event_seq = max(st.last_event_seq, d.last_event_seq)
-            e = effects[sym] = Effects(d, st.depth(self.config.depth_levels), st.last_event_seq, applied)
-            items.extend(self.dynamo.items(sym, st.codec, d, e.depth, st.token, e.depth_seq))
-        with subsegment("dynamodb"):
+        cpu = self.stats.cpu
+        with cpu("derive"):
+            for sym, applied in by_symbol.items():
+                st = self.books[sym]
+                d = derive(st.spec, st.codec, applied)
+                st.last_event_seq = max(st.last_event_seq, d.last_event_seq)
+                e = effects[sym] = Effects(d, st.depth(self.config.depth_levels), st.last_event_seq, applied)
+                items.extend(self.dynamo.items(sym, st.codec, d, e.depth, st.token, e.depth_seq))
+        with subsegment("dynamodb"), cpu("dynamodb"):
             self.dynamo.write(items)
         t0 = time.monotonic()
-        with subsegment("settlement"):
+        with subsegment("settlement"), cpu("settle"):
             for sym, applied in by_symbol.items():
                 st = self.books[sym]
                 try:
@@ -633,10 +650,13 @@ class Worker:
     def _publish(self, effects: dict[str, Effects], conn) -> None:
         """Redis market data and the user data stream (read back through ``conn``)."""
         prefix = self.settings.redis_key_prefix
+        cpu = self.stats.cpu
         with subsegment("redis"):
             for sym, e in effects.items():
-                fx.publish(self.clients.redis, sym, e.derived, e.depth, e.depth_seq, prefix)
-                userdata.publish(self, sym, e.applied, e.derived.fills, conn)  # after the commit, never before
+                with cpu("market data"):
+                    fx.publish(self.clients.redis, sym, e.derived, e.depth, e.depth_seq, prefix)
+                with cpu("user data"):
+                    userdata.publish(self, sym, e.applied, e.derived.fills, conn)  # after the commit, never before
 
     def maybe_snapshot(self, force: bool = False) -> None:
         for sym, st in self.books.items():
