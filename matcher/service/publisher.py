@@ -50,6 +50,14 @@ class Publisher:
         if f is not None:
             f.result()
 
+    def busy(self) -> bool:
+        """A tail is still running (one that finished is collected: its error raised)."""
+        f = self._inflight
+        if f is not None and f.done():
+            self.wait()
+            return False
+        return f is not None
+
     def close(self) -> None:
         """Wait for the tail in flight (errors are the caller's: it is stopping) and
         stop the thread."""

@@ -659,9 +659,16 @@ class Worker:
                     userdata.publish(self, sym, e.applied, e.derived.fills, conn)  # after the commit, never before
 
     def maybe_snapshot(self, force: bool = False) -> None:
+        """Snapshot the books that are due.  A snapshot at seq S says every entry up to S
+        went out (recovery re-publishes only after it), so it waits for the batch being
+        published -- and so, while a backlog keeps the publisher busy, a due snapshot
+        is put off to a batch boundary where it is idle, up to twice the interval."""
+        every = self.config.snapshot_every
         for sym, st in self.books.items():
-            if st.since_snapshot and (force or st.since_snapshot >= self.config.snapshot_every):
-                self.publisher.wait()  # a snapshot at seq S says everything up to S went out
+            if st.since_snapshot and (force or st.since_snapshot >= every):
+                if not force and st.since_snapshot < 2 * every and self.publisher.busy():
+                    continue
+                self.publisher.wait()
                 self._snapshot(sym, st)
 
     def _snapshot(self, sym: str, st: SymbolState) -> None:
