@@ -23,6 +23,7 @@ class TradePage {
     this.market = new MarketView(info, all, {
       onPrice: (p) => this.form.setPrice(p),
       onLast: (p) => this.form.setLastPrice(p),
+      onTop: (bid, ask) => this.form.setTop(bid, ask),
     });
     this.account = auth.signedIn()
       ? new TradingAccount(info, all, { onBalances: (b) => this.form.setBalances(b) }) : null;
@@ -34,6 +35,7 @@ class TradePage {
 
   start() {
     this.market.start();
+    this.form.start();
     this.account?.start();
   }
 

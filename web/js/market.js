@@ -70,11 +70,13 @@ const pct = (text) => {
 export class MarketView {
   /** `info`: the symbol's entry from loadSymbols(); `all`: every symbol (switcher);
    *  `onPrice(price)`: a book price was clicked. */
-  constructor(info, all, { onPrice, onLast } = {}) {
+  constructor(info, all, { onPrice, onLast, onTop, onPrices } = {}) {
     this.info = info;
     this.all = all;
     this.onPrice = onPrice || (() => {});
     this.onLast = onLast || (() => {});
+    this.onTop = onTop || (() => {});          // best bid and ask (the order form's fee role)
+    this.onPrices = onPrices || (() => {});    // every pair's last price (the portfolio value)
     this.interval = sessionStorage.getItem('exchange.interval') || '1m';
     this.pollers = [];
     this.tape = [];
@@ -319,6 +321,7 @@ export class MarketView {
 
   renderDepth(d) {
     this.lastDepth = d;
+    this.onTop(d.bids.length ? d.bids[0][0] : null, d.asks.length ? d.asks[0][0] : null);
     this.depthChart.draw(d);
     // a fixed height (app.css): the panel neither jumps nor stretches; one side shown: twice the rows
     const rows = this.bookView === 'both' ? BOOK_ROWS : 2 * BOOK_ROWS;
