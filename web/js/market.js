@@ -144,7 +144,12 @@ export class MarketView {
           this.groupSelect)),
       h('div.book-cols', { 'aria-hidden': 'true' },
         h('span', {}, `Price (${info.quote})`), h('span', {}, `Amount (${info.base})`), h('span', {}, 'Total')),
-      this.asksEl, this.spreadEl, this.bidsEl, this.depthChart.el);
+      this.asksEl, this.spreadEl, this.bidsEl, this.depthChart.el,
+      h('p.visually-hidden#book-level-hint', {}, 'Enter uses this price in the order form; arrow keys move between levels.'));
+    this.bookPanel.addEventListener('keydown', (e) => this.keyLevel(e));
+    this.bookPanel.addEventListener('focusin', (e) => {
+      if (e.target.classList?.contains('level')) this.focusedLevel();
+    });
 
     // trades
     this.tradesEl = h('div.tape', {});
@@ -341,21 +346,25 @@ export class MarketView {
     const a = cum(asks);
     const b = cum(bids);
     const max = [...a, ...b].reduce((m, r) => (r[2] > m ? r[2] : m), 1n);
+    // each level a focusable row of a grid: Enter (or a click) uses its price; arrow keys
+    // move between levels (keyLevel); one tab stop a side, which follows the focus
     const row = (side) => ([p, q, total]) => h('div.level', {
-      role: 'row', 'data-price': p, title: `Use price ${fmt(p, priceDp)}`,
-      style: `--depth:${Number((total * 1000n) / max) / 10}%`,
+      role: 'row', 'data-price': p, 'data-side': side, tabindex: '-1', title: `Use price ${fmt(p, priceDp)}`,
+      'aria-describedby': 'book-level-hint', style: `--depth:${Number((total * 1000n) / max) / 10}%`,
       onclick: () => this.onPrice(toStr(units(p), this.info.priceDp)),
-    }, h('span.price', { role: 'cell' }, fmt(p, priceDp)), h('span', { role: 'cell' }, fmt(q, qtyDp)),
-      h('span', { role: 'cell' }, fmt(toStr(total), qtyDp)));
+    }, h('span.price', { role: 'gridcell' }, fmt(p, priceDp)), h('span', { role: 'gridcell' }, fmt(q, qtyDp)),
+      h('span', { role: 'gridcell' }, fmt(toStr(total), qtyDp)));
     const labelled = (label, items) => [h('div.visually-hidden', { role: 'row' },
       h('span', { role: 'columnheader' }, 'Price'), h('span', { role: 'columnheader' }, 'Amount'),
       h('span', { role: 'columnheader' }, 'Total')), ...items];
+    const focused = this.focusedLevel();
     fill(this.asksEl, a.length ? labelled('asks', a.map(row('ask')).reverse()) : h('p.empty', {}, 'No sell orders'));
-    this.asksEl.setAttribute('role', 'table');
+    this.asksEl.setAttribute('role', 'grid');
     this.asksEl.setAttribute('aria-label', 'Sell orders (asks)');
     fill(this.bidsEl, b.length ? labelled('bids', b.map(row('bid'))) : h('p.empty', {}, 'No buy orders'));
-    this.bidsEl.setAttribute('role', 'table');
+    this.bidsEl.setAttribute('role', 'grid');
     this.bidsEl.setAttribute('aria-label', 'Buy orders (bids)');
+    this.restoreLevelFocus(focused);
     // the spread of the book itself (not of the grouped levels), at the symbol's precision
     const dp = this.info.priceDp;
     const last = h('span.spread-last', {}, this.last ? fmt(this.last, dp) : '');
@@ -368,6 +377,62 @@ export class MarketView {
     } else {
       fill(this.spreadEl, last, h('span', {}, 'Spread —'));
     }
+  }
+
+  /** The level that has the focus (or last had it): {side, price, index}, or null. */
+  focusedLevel() {
+    const el = document.activeElement;
+    const inBook = el && el.classList?.contains('level') && this.bookPanel.contains(el);
+    if (inBook) this.activeLevel = { side: el.dataset.side, price: el.dataset.price, index: this.levels().indexOf(el) };
+    return inBook ? this.activeLevel : null;
+  }
+
+  levels() {
+    return [...this.bookPanel.querySelectorAll('.level')].filter((el) => el.getClientRects().length);
+  }
+
+  /** After a redraw: the tab stops (the level last focused, else the best of each
+   *  side), and the focus back on the same price (or the same place) if it was there. */
+  restoreLevelFocus(focused) {
+    const all = this.levels();
+    const a = this.activeLevel;
+    const same = a && all.find((el) => el.dataset.side === a.side && el.dataset.price === a.price);
+    const stops = [same || null];
+    for (const side of ['ask', 'bid']) {
+      if (same?.dataset.side === side) continue;
+      const mine = all.filter((el) => el.dataset.side === side);
+      stops.push(side === 'ask' ? mine[mine.length - 1] : mine[0]);   // the best: next to the spread
+    }
+    for (const el of stops) if (el) el.tabIndex = 0;
+    if (focused) {
+      const to = same || all[Math.min(focused.index, all.length - 1)];
+      to?.focus({ preventScroll: true });
+    }
+  }
+
+  /** Arrow keys, Home/End between the levels (across the spread); Enter or Space uses
+   *  the focused level's price, as a click does. */
+  keyLevel(e) {
+    const el = e.target;
+    if (!el.classList?.contains('level')) return;
+    const all = this.levels();
+    const i = all.indexOf(el);
+    let j = null;
+    if (e.key === 'ArrowDown') j = Math.min(i + 1, all.length - 1);
+    else if (e.key === 'ArrowUp') j = Math.max(i - 1, 0);
+    else if (e.key === 'Home') j = 0;
+    else if (e.key === 'End') j = all.length - 1;
+    else if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      el.click();
+      return;
+    }
+    if (j === null) return;
+    e.preventDefault();
+    el.tabIndex = -1;
+    all[j].tabIndex = 0;
+    all[j].focus();
+    this.activeLevel = { side: all[j].dataset.side, price: all[j].dataset.price, index: j };
   }
 
   // -- trades
