@@ -155,9 +155,10 @@ export function estimateFee(info, o, rates, { last = null, bid = null, ask = nul
 }
 
 export class OrderForm {
-  constructor(info, { onPlaced } = {}) {
+  constructor(info, { onPlaced, onClose } = {}) {
     this.info = info;
     this.onPlaced = onPlaced || (() => {});
+    this.onClose = onClose || (() => {});       // the phone layout's sheet: closed
     this.side = 'BUY';
     this.type = 'LIMIT';
     this.balances = {};
@@ -250,7 +251,13 @@ export class OrderForm {
     this.signinNote = h('p.signin-note', {}, h('a', { href: '#/signin' }, 'Sign in'), ' or ',
                         h('a', { href: '#/signup' }, 'create an account'), ' to trade.');
     this.el = h('section.panel.order-panel', { 'aria-labelledby': 'order-h', 'data-testid': 'order-form' },
-      h('div.panel-head', {}, h('h2#order-h', {}, 'Place order')), sideGroup, typeGroup, this.form, this.signinNote);
+      h('div.panel-head', {}, h('h2#order-h', {}, 'Place order'),
+        h('button.small.sheet-close', { type: 'button', 'aria-label': 'Close the order form',
+                                        onclick: () => this.onClose() }, 'Close')),
+      sideGroup, typeGroup, this.form, this.signinNote);
+    this.el.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') this.onClose();
+    });
     this.setSide(this.side);
     this.setType(this.type);
     this.setSignedIn(auth.signedIn());
@@ -290,6 +297,20 @@ export class OrderForm {
   setSignedIn(yes) {
     this.form.hidden = !yes;
     this.signinNote.hidden = yes;
+  }
+
+  /** Buy or Sell chosen from outside the form (the phone layout's bar): the radio too. */
+  selectSide(side) {
+    const radio = this.el.querySelector(`fieldset.side input[value=${side}]`);
+    radio.checked = true;
+    this.setSide(side);
+  }
+
+  /** The first field to type in (or the sign-in link when signed out). */
+  focusFirst() {
+    const first = this.form.hidden ? this.signinNote.querySelector('a')
+      : Object.values(this.inputs).find((i) => i.getClientRects().length);
+    first?.focus();
   }
 
   setSide(side) {
