@@ -7,6 +7,7 @@ import * as api from './api.js';
 import { add, div, fmt, isZero, toStr, units } from './dec.js';
 import { explain, numberProblem, showError } from './messages.js';
 import { announce, fill, h, table, tabs, time, uid } from './ui.js';
+import { PortfolioLine, PriceFeed } from './portfolio.js';
 import { UserFeed, UserState } from './userfeed.js';
 
 const STATUS = { NEW: 'Open', PARTIALLY_FILLED: 'Partially filled', FILLED: 'Filled', CANCELED: 'Cancelled',
@@ -140,6 +141,12 @@ export class TradingAccount {
       onStatus: (live) => showLive(this.statusEl, live),
     });
     this.historyShown = new Set();
+    this.portfolio = new PortfolioLine(symbols);   // prices: from the market view (setPrices)
+  }
+
+  /** Every pair's last price (the market view's stream): the portfolio value. */
+  setPrices(last) {
+    this.portfolio.setPrices(last);
   }
 
   /** Above the open orders: "Hide other pairs" (kept in localStorage) and "Cancel
@@ -263,7 +270,8 @@ export class TradingAccount {
     if (changed.has('balances')) {
       const balances = state.balanceList();
       this.onBalances(balances);
-      fill(this.panels.balances, balancesTable(balances));
+      this.portfolio.setBalances(balances);
+      fill(this.panels.balances, this.portfolio.el, balancesTable(balances));
     }
     if (changed.has('open')) this.renderOpen();
     if (changed.has('orders') && this.historyShown.has('orders')) {
@@ -350,6 +358,8 @@ export class AccountPage {
     h('button.primary', { type: 'submit' }, 'Withdraw'));
 
     this.statusEl = streamStatus('user-stream-status', 'Account updates connection');
+    this.portfolio = new PortfolioLine(symbols);
+    this.prices = new PriceFeed(symbols, (last) => this.portfolio.setPrices(last));
     this.state = new UserState(null, 100);
     this.feed = new UserFeed(this.state, {
       load: () => this.load(),
@@ -362,7 +372,7 @@ export class AccountPage {
       h('div.panel-head', {}, h(`h2#${id}`, {}, title)), ...body);
     this.el = h('div.page.account-page', {},
       h('div.page-head', {}, h('h1#view-title', { tabindex: '-1' }, 'Account'), this.statusEl),
-      section('balances-h', 'Balances', this.balancesEl),
+      section('balances-h', 'Balances', this.portfolio.el, this.balancesEl),
       section('open-h', 'Open orders', this.openEl),
       section('history-h', 'Order history', this.ordersEl),
       section('trades-h2', 'Trade history', this.tradesEl),
@@ -373,10 +383,12 @@ export class AccountPage {
 
   start() {
     this.feed.start();
+    this.prices.start();
   }
 
   stop() {
     this.feed.stop();
+    this.prices.stop();
   }
 
   /** The REST snapshot of every symbol (on each (re)connect, and the fallback's poll). */
@@ -398,7 +410,10 @@ export class AccountPage {
 
   render(changed) {
     const { state } = this;
-    if (changed.has('balances')) fill(this.balancesEl, balancesTable(state.balanceList()));
+    if (changed.has('balances')) {
+      this.portfolio.setBalances(state.balanceList());
+      fill(this.balancesEl, balancesTable(state.balanceList()));
+    }
     if (changed.has('open')) {
       fill(this.openEl, openOrdersTable(state.openList(), this.symbols, async (o, btn) => {
         if (await cancel(o, btn)) this.feed.nudge();

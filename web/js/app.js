@@ -24,6 +24,7 @@ class TradePage {
       onPrice: (p) => this.form.setPrice(p),
       onLast: (p) => this.form.setLastPrice(p),
       onTop: (bid, ask) => this.form.setTop(bid, ask),
+      onPrices: auth.signedIn() ? (last) => this.account?.setPrices(last) : null,
     });
     this.account = auth.signedIn()
       ? new TradingAccount(info, all, { onBalances: (b) => this.form.setBalances(b) }) : null;

@@ -77,6 +77,7 @@ export class MarketView {
     this.onLast = onLast || (() => {});
     this.onTop = onTop || (() => {});          // best bid and ask (the order form's fee role)
     this.onPrices = onPrices || (() => {});    // every pair's last price (the portfolio value)
+    this.wantPrices = !!onPrices;               // polled for it while the stream is down too
     this.interval = sessionStorage.getItem('exchange.interval') || '1m';
     this.pollers = [];
     this.tape = [];
@@ -192,7 +193,8 @@ export class MarketView {
     this.pollers.push(every(POLL.ticker, () => this.loadTicker()));
     this.pollers.push(every(POLL.depth, () => this.loadDepth()));
     this.pollers.push(every(POLL.trades, () => this.loadTrades()));
-    this.pollers.push(every(POLL.pairs, () => (this.pairs.panel.hidden ? null : this.loadPairs())));
+    // every pair's price: for the pair list while it is open, and for the portfolio value
+    this.pollers.push(every(POLL.pairs, () => (this.pairs.panel.hidden && !this.wantPrices ? null : this.loadPairs())));
     this.klinePoller = every(POLL.klines, () => this.loadKlines());
     this.pollers.push(this.klinePoller);
   }
@@ -236,6 +238,7 @@ export class MarketView {
       }
     } else if (name === names.pairs) {
       this.pairs.update(data, true);
+      this.onPrices(Object.fromEntries(data.map((t) => [t.s, t.c])));
     } else if (name === names.trades) {
       if (this.tape.length && data.a <= this.tape[0].a) return;
       this.tape = [{ a: data.a, p: data.p, q: data.q, T: data.T, m: data.m }, ...this.tape].slice(0, TAPE);
@@ -277,7 +280,9 @@ export class MarketView {
 
   // -- ticker, and every pair's for the pair list
   async loadPairs() {
-    this.pairs.update(await api.tickers(Object.keys(this.all)));
+    const rows = await api.tickers(Object.keys(this.all));
+    this.pairs.update(rows);
+    this.onPrices(Object.fromEntries(rows.map((t) => [t.symbol, t.lastPrice])));
   }
 
   async loadTicker() {
