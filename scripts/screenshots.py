@@ -3,9 +3,9 @@
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--warmup 60]
 
 Starts ``python -m devstack up`` in a scratch folder on free ports (the demo users and
-the market maker on every symbol), lets the market run ``--warmup`` seconds on 1 s
-candles, then drives Debian's Chromium (``scripts/ensure-chromium.sh``; Playwright's own
-browser download is not used) as the demo user alice: a resting order so that the open
+the market maker on every symbol, quoting four times a second), lets the market run
+``--warmup`` seconds on 1 s candles, then drives Debian's Chromium
+(``scripts/ensure-chromium.sh``; Playwright's own browser download is not used) as the demo user alice: a resting order so that the open
 orders show one, the trading view at 1440 x 900 and at 375 px (the page, then the order
 sheet the Buy/Sell bar opens), and the account page.  Stops the stack at the end.
 """
@@ -46,8 +46,11 @@ def free_ports(n: int = 4) -> int:
 
 
 def start_stack(state_dir: str, port: int) -> subprocess.Popen:
+    # a busy market maker (every symbol in turn, four quote updates a second): a candle
+    # nearly every second of the warm-up
+    env = dict(os.environ, MARKETMAKER_INTERVAL=os.environ.get("MARKETMAKER_INTERVAL", "0.25"))
     proc = subprocess.Popen([sys.executable, "-m", "devstack", "--state-dir", state_dir, "up", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 180
     lines: list[str] = []
     while time.monotonic() < deadline:
@@ -92,6 +95,7 @@ def shoot(url: str, out: Path, warmup: float) -> list[Path]:
             page.locator("[data-testid=user-email]").wait_for(state="attached")
             page.goto(f"{url}/#/trade/BTCUSDT")
             expect(page.locator("[data-testid=stream-status]")).to_have_attribute("data-state", "live")
+            expect(page.locator("#toasts .toast")).to_have_count(0, timeout=15_000)   # "Signed in as ..." gone
             return page
 
         desk = page_at(DESKTOP)
@@ -105,14 +109,13 @@ def shoot(url: str, out: Path, warmup: float) -> list[Path]:
         expect(desk.locator("[data-testid=panel-open] tr[data-order-id]").first).to_be_visible()
         form.get_by_label("Amount", exact=True).fill("0.05")   # the form shows a total and its fee
         time.sleep(max(0.0, warmup))
-        desk.locator("[data-testid=chart]").scroll_into_view_if_needed()
 
         def save(page, name, full_page=True):
             path = out / f"{name}.png"
             page.screenshot(path=str(path), full_page=full_page)
             made.append(path)
 
-        save(desk, "trading", full_page=False)
+        save(desk, "trading")
         phone = page_at(PHONE)
         expect(phone.locator("[data-testid=order-book] .level").first).to_be_visible()
         save(phone, "trading-375")
