@@ -5,9 +5,10 @@
 Starts ``python -m devstack up`` in a scratch folder on free ports (the demo users and
 the market maker on every symbol, quoting four times a second), lets the market run
 ``--warmup`` seconds on 1 s candles, then drives Debian's Chromium
-(``scripts/ensure-chromium.sh``; Playwright's own browser download is not used) as the demo user alice: a resting order so that the open
-orders show one, the trading view at 1440 x 900 and at 375 px (the page, then the order
-sheet the Buy/Sell bar opens), and the account page.  Stops the stack at the end.
+(``scripts/ensure-chromium.sh``; Playwright's own browser download is not used) as the
+demo user alice: a resting order so that the open orders show one, the trading view at
+1440 px (the whole page) and at 375 px (the page, then the order sheet the Buy/Sell bar
+opens), and the account page.  Stops the stack at the end.
 """
 from __future__ import annotations
 
