@@ -1,5 +1,6 @@
-// The signed-in user's account: balances (free/locked), open orders with cancel,
-// order history, trade history with fees, deposits (demo) and withdrawals.  Orders,
+// The signed-in user's account: balances (free/locked) and their value in USDT
+// (portfolio.js), open orders with cancel, order history and trade history with fees
+// by period (history.js), deposits (demo) and withdrawals.  Orders,
 // trades and balances follow the user data stream (userfeed.js); deposits and
 // withdrawals are read again when a balanceUpdate (or the user's own request) says
 // they changed.

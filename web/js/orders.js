@@ -2,7 +2,9 @@
 // market buy by total: quoteOrderQty)/stop-limit, time in force; the price starts at
 // the last price or a clicked book level; checked against the
 // symbol's filters (PRICE_FILTER, LOT_SIZE / MARKET_LOT_SIZE, NOTIONAL) before it is
-// sent, and the API's own message shown when it refuses the order.
+// sent, and the API's own message shown when it refuses the order.  It shows the
+// account's maker/taker rates on the pair and the estimated fee of the order typed.  On
+// a phone it is a sheet that the trading view's Buy/Sell bar opens (app.js, app.css).
 import * as api from './api.js';
 import * as auth from './auth.js';
 import { ONE_UNIT, div, fmt, fmtTrim, mul, percent, toStr, units } from './dec.js';
