@@ -248,7 +248,7 @@ OPS: tuple[Op, ...] = (
        params=(SYM, _limit(500, 1000)), response=arr(TRADE_ROW)),
     Op("historicalTrades", "GET", "/v3/historicalTrades", market.historical_trades, "Older trades", weight=25,
        security=MARKET_DATA, params=(SYM, _limit(500, 1000), FROM_ID), response=arr(TRADE_ROW)),
-    Op("aggTrades", "GET", "/v3/aggTrades", market.agg_trades, "Compressed/aggregate trades", weight=2,
+    Op("aggTrades", "GET", "/v3/aggTrades", market.agg_trades, "Compressed/aggregate trades", weight=4,
        params=(SYM, FROM_ID, START, END, _limit(500, 1000)), response=arr(AGG_TRADE)),
     Op("klines", "GET", "/v3/klines", market.klines, "Kline/candlestick bars", weight=2,
        params=(SYM, Param("interval", "enum", required=True, values=INTERVALS, reason=Reason.BAD_INTERVAL),
