@@ -52,6 +52,15 @@ from typing import TYPE_CHECKING
 
 from chalicelib import bookaudit, marketdata, reconcile
 from chalicelib.db import PgTx
+from chalicelib.routing import (
+    RESEND_MARGIN_MS,
+    ROUTE_ACTIVE,
+    ROUTE_CACHE_MS,
+    ROUTE_HALT,
+    ROUTE_HALTED,
+    Route,
+    intents_table,
+)
 from chalicelib.symbols import load_catalog
 from chalicelib.trading.codec import SymbolCodec
 from chalicelib.trading.commands import Amend, Cancel, CancelReplace, NewOrder
@@ -61,18 +70,7 @@ from matcher.engine import FastBook, OrderBook
 from . import effects as fx, ordering, userdata
 from .config import MatcherConfig
 from .journal import Entry, Journal, JournalConflict
-from .leases import (
-    ROUTE_ACTIVE,
-    ROUTE_HALT,
-    ROUTE_HALTED,
-    Lease,
-    LeaseLost,
-    LeaseTable,
-    Renewer,
-    Route,
-    now_ms,
-    shard_prefix,
-)
+from .leases import Lease, LeaseLost, LeaseTable, Renewer, now_ms, shard_prefix
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
 from .recovery import load_dynamo_book, state_from_aurora
 from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
@@ -177,6 +175,8 @@ class Worker:
         self.fixed_symbols = symbols is not None  # a given list: no groups, no routes
         self.symbols = sorted(symbols or self.catalog.symbols_of(self.group))
         self.shard_prefix = shard_prefix(self.group)
+        self.intents_table = intents_table(self.group, s.intents_table)  # this group's own table and stream
+        self.resend_at: dict[str, float] = {}  # symbol -> when to re-send its unsent intents once more (moves)
         self.routes: dict[str, Route] = {}
         self.draining: dict[str, float] = {}  # symbol -> when a move asked this group to give it up
         self._last_routes = 0.0
@@ -213,7 +213,7 @@ class Worker:
 
     def _stream_arn(self) -> str:
         if self.stream_arn is None:
-            table = self.ddb.describe_table(TableName=self.settings.intents_table)["Table"]
+            table = self.ddb.describe_table(TableName=self.intents_table)["Table"]
             self.stream_arn = table["LatestStreamArn"]
         return self.stream_arn
 
@@ -316,19 +316,11 @@ class Worker:
         arn = self._stream_arn()
         shards = list_shards(self.streams, arn)
         leases: dict[str, Lease | None] = {lease.key: lease for lease in self.leases.scan(self.shard_prefix)}
-        seeded = False
         for sh in shards:
             key = self._shard_key(sh)
-            if key not in leases:
-                # A new group starts where group 0 reads the shard, not 24 h of records behind it;
-                # what its symbols had before that point and no group sequenced is re-sent below.
-                base = self.leases.get(shard_prefix(0) + sh.shard_id) if self.group else None
-                seeded = seeded or bool(base and base.checkpoint)
-                self.leases.create(key, (sh.parent_id,) if sh.parent_id else (),
-                                   base.checkpoint if base else None, bool(base and base.finished))
+            if key not in leases:  # a new shard of the group's own stream: read from its start
+                self.leases.create(key, (sh.parent_id,) if sh.parent_id else ())
                 leases[key] = self.leases.get(key)
-        for sym in self.books if seeded else ():
-            self.resend_unsent(sym)
         finished = {k.split(":", 1)[1] for k, lease in leases.items() if lease and lease.finished}
         for sh in ready_shards(shards, finished):
             if sh.shard_id in self.readers:
@@ -439,6 +431,8 @@ class Worker:
         # Moved from another group: this group's readers skipped its intents until now.
         moved = self.routes.get(sym) is not None and self.routes[sym].moved_ms > 0
         resent = self.resend_unsent(sym) if rebuilt or moved else 0
+        if moved:
+            self.schedule_resend(sym)
         logger.info("recovered book", extra={"symbol": sym, "snapshot_seq": dyn.snapshot_seq, "replayed": len(applied),
                                              "settled_seq": settled, "seq": state.next_seq - 1, "rebuilt": rebuilt,
                                              "fencing_token": token, "resting": book.resting_count(),
@@ -465,6 +459,22 @@ class Worker:
         marketdata.publish_depth(self.clients.redis, sym, st.last_event_seq, *depth,
                                  prefix=self.settings.redis_key_prefix)
 
+    def schedule_resend(self, sym: str) -> None:
+        """Re-send ``sym``'s unsent intents once more when every API process's cached
+        route has expired (:mod:`chalicelib.routing`): an intent put meanwhile into the
+        table of the group the symbol left, by a process that read the route before the
+        move, is committed in Aurora by then, and is put into this group's table."""
+        self.resend_at[sym] = time.monotonic() + (ROUTE_CACHE_MS + RESEND_MARGIN_MS) / 1000
+
+    def resend_due(self) -> None:
+        now = time.monotonic()
+        for sym, at in list(self.resend_at.items()):
+            if now >= at:
+                del self.resend_at[sym]
+                if sym in self.books:
+                    resent = self.resend_unsent(sym)
+                    logger.info("re-sent after the route caches expired", extra={"symbol": sym, "resent": resent})
+
     def resend_unsent(self, sym: str) -> int:
         """Re-send the symbol's intents accepted in Aurora but never journaled (the
         stream may have lost them with a recreated table); repeats are dropped when
@@ -476,15 +486,21 @@ class Worker:
                 yield PgTx(conn)
 
         try:
-            counts = reconcile.resend_unsent(pg_tx, sym)
+            counts = reconcile.resend_unsent(pg_tx, sym, self.group)
         except Exception:  # an outage: the reconciler re-sends them later
             logger.exception("re-sending unacknowledged intents failed", extra={"symbol": sym})
             return 0
         return counts["put"] + counts["touched"]
 
     # -- a batch -----------------------------------------------------------------------
+    def position_key(self, shard_id: str) -> str:
+        """The name a shard's records are journaled and deduplicated under: the shard
+        id, qualified by the group for groups >= 1 (each group reads its own table's
+        stream, whose shard ids may repeat another table's: moto's always do)."""
+        return shard_id if self.group == 0 else f"g{self.group}/{shard_id}"
+
     def handle_records(self, reader: ShardReader, records: list[dict]) -> None:
-        shard = reader.shard.shard_id
+        shard = self.position_key(reader.shard.shard_id)
         intents = self._fresh_intents(shard, records)
         conn = self.pg_conn()
         with segment("matcher.batch", shard=shard, records=len(records)):
@@ -652,6 +668,8 @@ class Worker:
                 busy = True
         if self.draining:
             self.finish_drains(caught_up)
+        if self.resend_at:
+            self.resend_due()
         return busy
 
     def idle_wait(self) -> float:
