@@ -5,7 +5,10 @@
   only fingerprints and stages the files; ``cdk deploy`` builds and pushes it.
 * **One matcher service per matcher group** (``matcherGroups`` in
   ``chalicelib/symbols.json``; group 0 keeps the ungrouped names), each from the same
-  definition: the same image, role, size and settings, only ``MATCHER_GROUP`` differs.
+  definition: the same image, size and settings, only ``MATCHER_GROUP`` differs, and
+  a role of its own from the same declaration, naming its group's intents table and
+  stream only (the task reads ``INTENTS_TABLE`` + ``MATCHER_GROUP`` and derives its
+  table's name, ``chalicelib/routing.py``; the data stack makes one table per group).
   They run on on-demand FARGATE (sequencers: never Spot), with circuit-breaker
   deployments that roll back.  A group has one active task and ``matcher_desired - 1``
   warm standbys (symbol ownership is a lease with a fencing token, see matcher/), so
@@ -35,6 +38,7 @@ from aws_cdk import (
     Duration,
     IgnoreMode,
     Stack,
+    aws_dynamodb as ddb,
     aws_ecs as ecs,
     aws_elasticloadbalancingv2 as elbv2,
     aws_iam as iam,
@@ -108,20 +112,28 @@ class MatcherStack(Stack):
         # Every environment, secret and statement below comes from the units'
         # declarations (matcher/service/config.py, chalicelib/units.py) via infra/units.py.
         providers = {**data.providers, **identity.providers}
-        arns = {
-            "table": lambda v: [data.tables[v].attr_arn],
-            "stream": lambda v: [data.tables[v].attr_stream_arn],
-            "secret": lambda v: [providers[v]],
-            "cluster": lambda v: [providers[v]],
-            "userpool": lambda v: [identity.user_pool.user_pool_arn],
-        }
+
+        def intents(group: int | None) -> list[ddb.CfnTable]:
+            """INTENTS_TABLE's tables: a matcher group's own, or (any other unit: the
+            API-side units put into the table of each symbol's group) every group's."""
+            return data.intents_tables if group is None else [data.intents_tables[group]]
+
+        def arns(kind: str, v: str, group: int | None) -> list[str]:
+            if kind in ("table", "stream"):
+                tables = intents(group) if v == "INTENTS_TABLE" else [data.tables[v]]
+                return [t.attr_arn if kind == "table" else t.attr_stream_arn for t in tables]
+            if kind == "userpool":
+                return [identity.user_pool.user_pool_arn]
+            return [providers[v]]       # secret, cluster
         secrets_by_setting = {"DB_SECRET_ARN": data.db_secret}
 
-        def role_for(unit: Unit) -> iam.Role:
-            role = iam.Role(self, f"{unit.name.capitalize()}TaskRole",
-                            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-                            description=f"{unit.name}: {unit.entry}"[:1000])
-            for st in unit_statements(unit, lambda kind, v: arns[kind](v), key_arn=data.key.key_arn,
+        def role_for(unit: Unit, group: int | None = None) -> iam.Role:
+            """The unit's role; a matcher group's (``group``) names its group's intents
+            table and stream only."""
+            cid = f"{unit.name.capitalize()}{group_suffix(group or 0)}TaskRole"
+            role = iam.Role(self, cid, assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+                            description=f"{unit.name}{f' group {group}' if group else ''}: {unit.entry}"[:1000])
+            for st in unit_statements(unit, lambda kind, v: arns(kind, v, group), key_arn=data.key.key_arn,
                                       region=self.region):
                 role.add_to_policy(iam.PolicyStatement(sid=st["sid"], actions=st["actions"],
                                                        resources=st["resources"], conditions=st["conditions"]))
@@ -154,15 +166,16 @@ class MatcherStack(Stack):
         self.environments = {name: unit_environment(u, cfg.stage, providers) for name, u in self.units.items()}
         # ------------------------------------------------ matcher services, one per group
         self.groups = matcher_groups()
-        self.task_role = role_for(MATCHER)
+        self.task_roles = [role_for(MATCHER, group) for group in range(self.groups)]
+        self.task_role = self.task_roles[0]
         matcher_secrets = container_secrets(MATCHER)
         self.task_defs: list[ecs.FargateTaskDefinition] = []
         self.services: list[ecs.FargateService] = []
         for group in range(self.groups):
             sfx = group_suffix(group)
             name = "matcher" if group == 0 else f"matcher-g{group}"
-            td = task(MATCHER, f"MatcherTask{sfx}", cfg.matcher_cpu, cfg.matcher_memory_mib, role=self.task_role,
-                      family=cfg.name(name))
+            td = task(MATCHER, f"MatcherTask{sfx}", cfg.matcher_cpu, cfg.matcher_memory_mib,
+                      role=self.task_roles[group], family=cfg.name(name))
             container = td.add_container(
                 "matcher", image=image, environment={**self.environments["matcher"], "MATCHER_GROUP": str(group)},
                 secrets=matcher_secrets,
@@ -247,9 +260,10 @@ class MatcherStack(Stack):
             "AwsSolutions-ECS2": "Only non-secret configuration (table names, ARNs, endpoints) is passed as "
                                  "environment variables; credentials come from Secrets Manager as container secrets.",
         })
-        acknowledge(self.task_role, "AwsSolutions-IAM5[Resource::*]",
-                    "xray:PutTraceSegments/PutTelemetryRecords/GetSampling* (the X-Ray daemon sidecar) have no "
-                    "resource-level permissions.")
+        for role in self.task_roles:
+            acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
+                        "xray:PutTraceSegments/PutTelemetryRecords/GetSampling* (the X-Ray daemon sidecar) have no "
+                        "resource-level permissions.")
         for td in (*self.task_defs, self.jobs_task_def, self.ops_task_def, self.gateway.task_def):
             acknowledge(td.execution_role, "AwsSolutions-IAM5[Resource::*]",
                         "ecr:GetAuthorizationToken has no resource-level permissions (pulling the image itself is "

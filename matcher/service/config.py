@@ -92,9 +92,11 @@ MATCHER = Unit(
     settings=(*TABLES, *_PG_SETTINGS, *_REDIS),
     secrets=_PG_SECRETS,
     access=(
-        Access(("dynamodb:DescribeTable",), ("table:INTENTS_TABLE",), "worker: the intents table's stream ARN"),
+        # INTENTS_TABLE is, for a matcher task, its own group's intents table (infra/stacks/matcher.py
+        # resolves it per group; the task derives the name from INTENTS_TABLE and MATCHER_GROUP)
+        Access(("dynamodb:DescribeTable",), ("table:INTENTS_TABLE",), "worker: the group's intents table's stream ARN"),
         Access(("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"),
-               ("stream:INTENTS_TABLE",), "streams: shards and records of the intents stream"),
+               ("stream:INTENTS_TABLE",), "streams: shards and records of the group's intents stream"),
         Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"),
                ("table:LEASES_TABLE",), "leases: take, renew, release, checkpoint; scan the shard leases"),
         Access(("dynamodb:PutItem", "dynamodb:Query"), ("table:JOURNAL_TABLE",),
@@ -116,7 +118,9 @@ JOBS = Unit(
     secrets=_PG_SECRETS,
     access=(
         Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), ("table:INTENTS_TABLE",),
-               "reconcile: read an intent, complete/void it, nudge it back into the stream"),
+               "reconcile: read an intent, complete/void it, nudge it back into the stream (every group's table)"),
+        Access(("dynamodb:GetItem",), ("table:LEASES_TABLE",),
+               "routing.group_of: the symbol's route, i.e. which group's intents table (cached 1 s)"),
     ),
     fixed={"POWERTOOLS_SERVICE_NAME": "jobs", "POWERTOOLS_METRICS_NAMESPACE": "Exchange",
            "MATCHER_RECONCILE_MS": "5000"},

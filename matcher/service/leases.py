@@ -1,8 +1,8 @@
 """Leases in the LEASES table, kept the way the Kinesis Client Library keeps them.
 
 One item per lease (``LeaseModel``'s layout): ``shard:<shardId>`` for a stream
-shard as read by matcher group 0 (``g<n>/shard:<shardId>`` by group *n*: each group
-reads the shared stream with its own checkpoints), with its checkpoint, parents and
+shard of matcher group 0's intents stream (``g<n>/shard:<shardId>`` of group *n*'s:
+each group reads its own intents table's stream), with its checkpoint, parents and
 finished flag, and ``symbol:<SYMBOL>`` for the right to sequence a symbol.  Beside
 them, ``route:<SYMBOL>`` (a :class:`Route`, no lease) says which group sequences a
 symbol once an operator has moved it (absent: the symbols file's group).

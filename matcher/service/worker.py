@@ -8,10 +8,10 @@ holds the lease of every symbol of the group (taken in symbol order, so two
 workers never deadlock on halves) and then the group's leases of the readable
 shards; the others are standbys that take over when the active worker's leases
 expire (a few seconds) -- or at once when it stopped cleanly and released them.
-Every group reads every shard of the one intents stream, with its own checkpoints,
-and skips the intents of other groups' symbols (the cost of that is in
-docs/scaling-and-cost.md); a symbol lease's counter is still that symbol's fencing
-token, whichever group holds it.
+Each group reads the stream of its own intents table (``chalicelib/routing.py``:
+the API puts a symbol's intents into its group's table; the cost and the limit that
+decided it are in docs/scaling-and-cost.md); a symbol lease's counter is still that
+symbol's fencing token, whichever group holds it.
 
 Per stream batch (records of one shard):
 
