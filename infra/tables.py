@@ -50,12 +50,12 @@ def stage_tables(groups: int | None = None) -> list[StageTable]:
     specs = table_specs(groups)
     intents, stem = current.intents_table, by_value[current.intents_table][1]
     by_value[intents] = ("INTENTS_TABLE", stem, 0)
-    for group in range(1, groups):
-        by_value[intents_table(group, intents)] = ("INTENTS_TABLE", intents_table(group, stem), group)
+    for g in range(1, groups):
+        by_value[intents_table(g, intents)] = ("INTENTS_TABLE", intents_table(g, stem), g)
     out = []
     for spec in specs:
         if spec.table_name not in by_value:
             raise LookupError(f"table {spec.table_name!r} ({spec.logical_name}) is not named by any *_TABLE setting")
-        env_var, suffix, group = by_value[spec.table_name]
-        out.append(StageTable(spec=spec, env_var=env_var, suffix=suffix, group=group))
+        env_var, suffix, of_group = by_value[spec.table_name]
+        out.append(StageTable(spec=spec, env_var=env_var, suffix=suffix, group=of_group))
     return out
