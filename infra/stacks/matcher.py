@@ -10,11 +10,14 @@
   stream only (the task reads ``INTENTS_TABLE`` + ``MATCHER_GROUP`` and derives its
   table's name, ``chalicelib/routing.py``; the data stack makes one table per group).
   They run on on-demand FARGATE (sequencers: never Spot), with circuit-breaker
-  deployments that roll back.  A group has one active task and ``matcher_desired - 1``
-  warm standbys (symbol ownership is a lease with a fencing token, see matcher/), so
-  more tasks in a group add failover, not throughput: capacity is added by groups
-  (raise ``matcherGroups``, pin a hot symbol, ``move-symbol``), never by a CPU target
-  that could only start idle standbys -- there is no task-count autoscaling.
+  deployments that roll back.  Up to ``MAX_READERS`` (2) tasks of a group hold a reader
+  slot each and split the group's symbols, standing by for each other (symbol
+  ownership is a lease with a fencing token, see matcher/); CPU target tracking scales
+  a group between ``matcher_desired`` and ``min(matcher_max, 2)``: the second task is
+  capacity.  Not past 2: DynamoDB Streams allows 2 readers per shard, so a third task
+  could only stand by; capacity past that is added by groups (raise
+  ``matcherGroups``, pin a hot symbol, ``move-symbol``).  A deployment's extra tasks
+  wait as standbys until the old ones release their slots.
 * Non-critical work (market-data jobs, a task-form of the reconciler) runs as a second
   service on the FARGATE_SPOT capacity provider.
 * A one-off operator task (``ops``: migrations, grant-admin) on the same image.
@@ -58,7 +61,7 @@ from infra.stacks.gateway import IDLE_TIMEOUT_S, GatewayService
 from infra.stacks.identity import IdentityStack
 from infra.stacks.network import NetworkStack
 from infra.units import environment as unit_environment, secret_refs, statements as unit_statements
-from matcher.service.config import HEALTH_PATH, HEALTH_PORT, JOBS, MATCHER
+from matcher.service.config import HEALTH_PATH, HEALTH_PORT, JOBS, MATCHER, MAX_READERS
 
 DOCKERFILE = "infra/docker/matcher.Dockerfile"
 # The build context is the repository root; what is in it is decided by the one
@@ -190,7 +193,9 @@ class MatcherStack(Stack):
                 logging=ecs.LogDrivers.aws_logs(stream_prefix="xray", log_group=self.log_group))
             container.add_container_dependencies(ecs.ContainerDependency(
                 container=xray_daemon, condition=ecs.ContainerDependencyCondition.START))
-            # desired = one active task + (matcher_desired - 1) warm standbys of the group
+            # up to MAX_READERS tasks of a group split its symbols (reader slots); CPU scaling adds the
+            # second one, which takes half the symbols: capacity, not a standby.  Past MAX_READERS
+            # a task could only stand by (the stream allows 2 readers per shard): add groups instead.
             self.services.append(ecs.FargateService(
                 self, f"MatcherService{sfx}", cluster=self.cluster, task_definition=td,
                 service_name=cfg.name(name), desired_count=cfg.matcher_desired,
@@ -201,6 +206,13 @@ class MatcherStack(Stack):
                 health_check_grace_period=Duration.seconds(60),
                 enable_execute_command=False))
             self.task_defs.append(td)
+            top = min(cfg.matcher_max, MAX_READERS)
+            if top > cfg.matcher_desired:
+                scaling = self.services[-1].auto_scale_task_count(min_capacity=cfg.matcher_desired,
+                                                                  max_capacity=top)
+                scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60,
+                                                 scale_in_cooldown=Duration.minutes(10),
+                                                 scale_out_cooldown=Duration.minutes(1))
         self.task_def, self.service = self.task_defs[0], self.services[0]
 
         # ------------------------------------------------------------------ ALB

@@ -68,10 +68,23 @@ class Lease:
                                    parents=",".join(self.parents) or None, finished=self.finished)
 
 
-def shard_prefix(group: int) -> str:
-    """The lease-key prefix of group ``group``'s shard leases (group 0 keeps the
-    ungrouped layout, so its checkpoints carry over)."""
-    return "shard:" if group == 0 else f"g{group}/shard:"
+def group_prefix(group: int) -> str:
+    """The lease-key prefix of group ``group``'s own leases (group 0 keeps the ungrouped
+    layout, so its checkpoints carry over)."""
+    return "" if group == 0 else f"g{group}/"
+
+
+def shard_prefix(group: int, slot: int = 0) -> str:
+    """The lease-key prefix of the shard leases (checkpoints) of reader slot ``slot`` of
+    group ``group``: each task of a group that holds symbols reads the group's stream
+    with its slot's own checkpoints (slot 0 keeps the one-reader layout)."""
+    return group_prefix(group) + ("" if slot == 0 else f"s{slot}/") + "shard:"
+
+
+def slot_key(group: int, slot: int) -> str:
+    """The lease of reader slot ``slot`` of group ``group``: holding one makes a task a
+    member of the group that takes a share of its symbols."""
+    return f"{group_prefix(group)}slot:{slot}"
 
 
 def _conditional_failed(exc: ClientError) -> bool:

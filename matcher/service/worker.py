@@ -68,9 +68,9 @@ from chalicelib.trading.types import CancelReplaceMode
 from matcher.engine import FastBook, OrderBook
 
 from . import effects as fx, ordering, userdata
-from .config import MatcherConfig
+from .config import MAX_READERS, MatcherConfig
 from .journal import Entry, Journal, JournalConflict
-from .leases import Lease, LeaseLost, LeaseTable, Renewer, now_ms, shard_prefix
+from .leases import Lease, LeaseLost, LeaseTable, Renewer, group_prefix, now_ms, shard_prefix, slot_key
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
 from .recovery import load_dynamo_book, state_from_aurora
 from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
@@ -177,6 +177,9 @@ class Worker:
         self.shard_prefix = shard_prefix(self.group)
         self.intents_table = intents_table(self.group, s.intents_table)  # this group's own table and stream
         self.resend_at: dict[str, float] = {}  # symbol -> when to re-send its unsent intents once more (moves)
+        self.slot: int | None = None  # the reader slot held (None: a standby)
+        self.members = 1  # live reader slots of the group (this one included), re-read every renewal period
+        self._last_members = 0.0
         self.routes: dict[str, Route] = {}
         self.draining: dict[str, float] = {}  # symbol -> when a move asked this group to give it up
         self._last_routes = 0.0
@@ -219,10 +222,75 @@ class Worker:
 
     # -- ownership ------------------------------------------------------------------
     def acquire_symbols(self) -> bool:
-        """Take the symbol leases in order; True once all are held (recovering the
-        books of those just taken)."""
+        """Take this task's share of the group's symbol leases, in order (recovering
+        the books of those just taken); False while it is a standby.  See
+        :meth:`share_symbols`."""
         self.refresh_routes()
+        if not self.acquire_slot():
+            return False
+        if not self.share_symbols():
+            return False
+        recovered = False
         for sym in self.symbols:
+            if sym not in self.books and sym not in self.halted and f"symbol:{sym}" in self.leases.held:
+                self.recover(sym)
+                recovered = True
+        if recovered:
+            freeze_heap()
+        return True
+
+    # -- a group's tasks ---------------------------------------------------------------
+    def acquire_slot(self) -> bool:
+        """Hold one of the group's ``readers`` reader slots (a lease each): the tasks
+        holding one split the group's symbols and read its stream, each from its slot's
+        own checkpoints; the others are standbys.  The slots cap a group's readers of a
+        shard at 2, DynamoDB Streams' limit, whatever ECS runs (a deployment's extra
+        tasks, a scaled-out service)."""
+        if self.slot is not None:
+            return True
+        for k in range(max(1, min(self.config.readers, MAX_READERS))):
+            key = slot_key(self.group, k)
+            lease = self.leases.get(key)
+            if lease is None:
+                self.leases.create(key)
+                lease = self.leases.get(key)
+                assert lease is not None  # just created (or by a racing worker)
+            if self.leases.try_take(lease) is not None:
+                self.slot = k
+                self.shard_prefix = shard_prefix(self.group, k)
+                self._last_members = 0.0
+                logger.info("took reader slot", extra={"slot": k, "group": self.group})
+                return True
+        return False
+
+    def group_members(self) -> int:
+        """How many tasks of the group hold a reader slot now (at least this one):
+        re-read every renewal period (one Scan of the group's slot leases)."""
+        now = time.monotonic()
+        if now - self._last_members >= self.config.renew_every_ms / 1000:
+            self._last_members = now
+            t = now_ms()
+            live = {lease.key for lease in self.leases.scan(group_prefix(self.group) + "slot:")
+                    if lease.owner and lease.expires_ms > t}
+            self.members = len(live | {slot_key(self.group, self.slot or 0)})
+        return self.members
+
+    def share_symbols(self) -> bool:
+        """Hold ``ceil(symbols / members)`` of the group's symbols: the first free ones
+        in symbol order.  Over the share (a task joined), hand the last ones over with a
+        snapshot (:meth:`hand_over`); under it (a task died: its leases lapsed), take
+        the lapsed ones.  Alone in the group, stand by (False) until every symbol is
+        free to take, as a standby always did: the leases of the task it replaces
+        lapse together."""
+        members = self.group_members()
+        share = -(-len(self.symbols) // members)
+        held = [sym for sym in self.symbols if f"symbol:{sym}" in self.leases.held]
+        for sym in held[share:]:
+            self.hand_over(sym)
+        held = held[:share]
+        for sym in self.symbols:
+            if len(held) >= share:
+                break
             key = f"symbol:{sym}"
             if key in self.leases.held:
                 continue
@@ -233,19 +301,26 @@ class Worker:
                 assert lease is not None  # just created (or by a racing worker)
             taken = self.leases.try_take(lease)
             if taken is None:
-                if self.readers:  # active, and a symbol moved in is not free yet: next round
-                    continue
-                return False  # held by a live owner: stand by (ordered, so no deadlock)
+                if members == 1 and not self.readers:
+                    return False  # held by a live owner: stand by (ordered, so no deadlock)
+                continue  # a peer's, or not free yet (moved in, or lapsing): next round
+            held.append(sym)
             logger.info("took symbol lease", extra={"symbol": sym, "fencing_token": taken.counter,
-                                                    "group": self.group})
-        recovered = False
-        for sym in self.symbols:
-            if sym not in self.books and sym not in self.halted and f"symbol:{sym}" in self.leases.held:
-                self.recover(sym)
-                recovered = True
-        if recovered:
-            freeze_heap()
+                                                    "group": self.group, "slot": self.slot, "share": share})
         return True
+
+    def hand_over(self, sym: str) -> None:
+        """Let another task of the group take ``sym`` (this one holds more than its
+        share): snapshot the book, release the lease, as a move's drain does; the taker
+        recovers it as at any takeover.  It stays one of the group's symbols."""
+        st = self.books.pop(sym, None)
+        if st is not None:
+            self._snapshot(sym, st)
+        self.halted.pop(sym, None)
+        self.resend_at.pop(sym, None)
+        self.leases.release(f"symbol:{sym}")
+        logger.info("handed symbol over", extra={"symbol": sym, "group": self.group, "slot": self.slot,
+                                                 "seq": st.next_seq - 1 if st else None})
 
     # -- groups -------------------------------------------------------------------------
     def refresh_routes(self) -> None:
@@ -318,8 +393,12 @@ class Worker:
         leases: dict[str, Lease | None] = {lease.key: lease for lease in self.leases.scan(self.shard_prefix)}
         for sh in shards:
             key = self._shard_key(sh)
-            if key not in leases:  # a new shard of the group's own stream: read from its start
-                self.leases.create(key, (sh.parent_id,) if sh.parent_id else ())
+            if key not in leases:
+                # A slot's first read of a shard starts where slot 0 reads it (the same stream), not 24 h
+                # behind; what a symbol taken over had before that point is re-sent at its takeover.
+                base = self.leases.get(shard_prefix(self.group) + sh.shard_id) if self.slot else None
+                self.leases.create(key, (sh.parent_id,) if sh.parent_id else (),
+                                   base.checkpoint if base else None, bool(base and base.finished))
                 leases[key] = self.leases.get(key)
         finished = {k.split(":", 1)[1] for k, lease in leases.items() if lease and lease.finished}
         for sh in ready_shards(shards, finished):
@@ -429,8 +508,13 @@ class Worker:
         # with it (a recreated intents table).  When it kept its state, the stream still
         # holds them, and re-sending a backlog would only add repeats to drop.
         # Moved from another group: this group's readers skipped its intents until now.
+        # Every takeover re-sends: the group's readers (one per slot) are at their own
+        # positions, so this one may be past records of the symbol that its previous
+        # holder never read; a DynamoDB that lost state may have lost stream records too.
+        # Repeats are dropped when sequencing.  Moved from another group: its intents may
+        # still be in the other group's table (chalicelib/routing.py).
         moved = self.routes.get(sym) is not None and self.routes[sym].moved_ms > 0
-        resent = self.resend_unsent(sym) if rebuilt or moved else 0
+        resent = self.resend_unsent(sym)
         if moved:
             self.schedule_resend(sym)
         logger.info("recovered book", extra={"symbol": sym, "snapshot_seq": dyn.snapshot_seq, "replayed": len(applied),

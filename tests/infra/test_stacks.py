@@ -165,8 +165,8 @@ def test_backup_bucket_private_encrypted_with_lifecycle(templates, stage):
 def test_matcher_service_per_group_fargate_circuit_breaker(templates, stage):
     """One matcher service per matcher group (prod is synthesised with two, see conftest),
     from the same definition: only MATCHER_GROUP and the role differ, and each group's
-    role reads its own group's intents table and stream only; no task-count autoscaling
-    (more tasks in a group are standbys, not capacity)."""
+    role reads its own group's intents table and stream only; CPU scaling up to the 2
+    tasks that split a group's symbols."""
     from infra_support import PROD_GROUPS
 
     t = templates[(stage, "Matcher")]
@@ -194,8 +194,25 @@ def test_matcher_service_per_group_fargate_circuit_breaker(templates, stage):
         intents = set(re.findall(r"Intent(?:G\d+)?Table", json.dumps(_statements(t, prefix))))
         assert intents == {"IntentTable" if group == 0 else f"IntentG{group}Table"}, (group, intents)
     assert len(shapes) == 1  # the same definition for every group
-    # no task-count scaling for matchers (a group's extra tasks are standbys); only the gateway scales
-    assert not [lid for lid in resources(t, "AWS::ApplicationAutoScaling::ScalableTarget") if lid.startswith("Matcher")]
+    # CPU scaling of each group up to 2 tasks (its reader slots: DynamoDB Streams' 2 readers per shard),
+    # where the stage starts below that; a task past 2 could only stand by
+    from matcher.service.config import MAX_READERS
+
+    targets = [r["Properties"] for lid, r in resources(t, "AWS::ApplicationAutoScaling::ScalableTarget").items()
+               if lid.startswith("MatcherService")]
+    top = min(cfg.matcher_max, MAX_READERS)
+    assert MAX_READERS == 2 and top <= 2
+    if top > cfg.matcher_desired:
+        assert len(targets) == len(names)
+        assert {(x["MinCapacity"], x["MaxCapacity"]) for x in targets} == {(cfg.matcher_desired, top)}
+        policies = [p for lid, p in ((lid, r["Properties"]) for lid, r in
+                                     resources(t, "AWS::ApplicationAutoScaling::ScalingPolicy").items())
+                    if lid.startswith("MatcherService")]
+        assert len(policies) == len(names) and all(
+            p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]
+            == "ECSServiceAverageCPUUtilization" for p in policies)
+    else:
+        assert not targets
     jobs = services[f"exchange-{stage}-jobs"]
     assert jobs["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]
     (assoc,) = props(t, "AWS::ECS::ClusterCapacityProviderAssociations")

@@ -5,7 +5,9 @@ group untouched); and an operator's move of a symbol to the other group (halt ->
 drain -> snapshot -> reassign -> resume) with an order resting across the move.
 Three groups in three processes, each reading its own intents table; a move between
 tables; an order put by an API process whose cached route is stale (into the table of
-the group the symbol left) still matched by the group that serves it."""
+the group the symbol left) still matched by the group that serves it.  Two tasks of
+one group splitting its symbols (the second one's arrival makes the first hand a
+symbol over), one killed: the other takes its symbols and nothing is lost."""
 from __future__ import annotations
 
 import re
@@ -97,7 +99,8 @@ def test_two_groups_takeover_and_move(two_groups, matcher_factory, migrated_db):
     groups = {sym: catalog.group_of(sym) for sym in catalog.symbols}
     assert groups["BTCUSDT"] == 0 and groups["ETHUSDT"] == 1
     env = {"EXCHANGE_SYMBOLS_FILE": str(path), "MATCHER_LOG_LEVEL": "INFO", "MATCHER_ROUTES_MS": "300",
-           "MATCHER_LEASE_TTL_MS": "2000", "MATCHER_RENEW_MS": "400"}
+           "MATCHER_LEASE_TTL_MS": "2000", "MATCHER_RENEW_MS": "400",
+           "MATCHER_READERS": "1"}  # one reader slot: a group's second task is a standby
     procs = {w: matcher_factory(w, {**env, "MATCHER_GROUP": w[1]}).start() for w in ("g0a", "g1a", "g1b")}
     seller, buyer = make_accounts(2, {"USDT": "100000", "BTC": "2", "ETH": "20"})  # while they start
     # group 1 has two tasks: one active, one standby (whichever took the leases first)
@@ -225,3 +228,46 @@ def test_three_groups_own_tables_stale_route_and_move(three_groups, matcher_fact
     for p in procs.values():
         if p.alive():
             p.proc.send_signal(signal.SIGTERM)
+
+
+def test_two_tasks_of_a_group_split_its_symbols(pipeline_env, matcher_factory, migrated_db):
+    """One group (the default symbols file: 3 symbols), two tasks with a reader slot
+    each: the first takes every symbol, the second's arrival makes it hand one over
+    (ceil(3 / 2) = 2 at most each, with a snapshot); both match at once.  The first is
+    SIGKILLed with an order resting on one of its symbols: the second takes its
+    symbols once their leases lapse, and the resting order is filled by a taker sent
+    after the kill."""
+    from chalicelib import orders
+
+    symbols = sorted(load_catalog().symbols)
+    env = {"MATCHER_LOG_LEVEL": "INFO", "MATCHER_LEASE_TTL_MS": "2000", "MATCHER_RENEW_MS": "400",
+           "MATCHER_READERS": "2"}
+    first = matcher_factory("split-a", env).start()
+    seller, buyer = make_accounts(2, {"USDT": "100000", "BTC": "2", "ETH": "20"})
+    wait_until(lambda: all(_lease(s)[0] == "split-a" for s in symbols), 60, "the first task to take every symbol")
+    second = matcher_factory("split-b", env).start()
+    wait_until(lambda: [_lease(s)[0] for s in symbols].count("split-b") == 1, 30, "the second task's share")
+    owners = {s: _lease(s)[0] for s in symbols}
+    assert sorted(owners.values()) == ["split-a", "split-a", "split-b"], owners
+    assert '"handed symbol over"' in first.log_path.read_text()
+    prices = {"BTCUSDT": "30000.00", "ETHUSDT": "2000.00", "ETHBTC": "0.05000"}
+    _cross(seller, buyer, prices)  # both tasks sequence at once
+    assert {s: _lease(s)[0] for s in symbols} == owners  # no flapping
+
+    # --- the first task dies with an order resting on one of its symbols
+    victim = next(s for s in symbols if owners[s] == "split-a")
+    price = {"BTCUSDT": "29000.00", "ETHUSDT": "1900.00", "ETHBTC": "0.04000"}[victim]
+    resting = orders.place_order(buyer, orders.OrderRequest(
+        victim, "BUY", "LIMIT", "GTC", Decimal("0.01"), None, Decimal(price), None, f"r{uuid.uuid4().hex[:10]}"))
+    assert orders.wait_for_result(resting["orderId"], 30)["status"] == "NEW"
+    first.kill()
+    taker = orders.place_order(seller, orders.OrderRequest(
+        victim, "SELL", "LIMIT", "IOC", Decimal("0.01"), None, Decimal(price), None, f"t{uuid.uuid4().hex[:10]}"))
+    wait_until(lambda: all(_lease(s)[0] == "split-b" for s in symbols), 30, "the second task to take every symbol")
+    done = orders.wait_for_result(taker["orderId"], 30)
+    assert done and done["status"] == "FILLED", done
+    assert orders.get_order(buyer, victim, order_id=resting["orderId"])["status"] == "FILLED"
+    _cross(seller, buyer, {s: p[:-1] + "1" for s, p in prices.items()})
+    cancel_all([seller, buyer])
+    assert_invariants(migrated_db)
+    second.proc.send_signal(signal.SIGTERM)
