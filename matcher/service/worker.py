@@ -70,7 +70,7 @@ from matcher.engine import FastBook, OrderBook
 from . import effects as fx, ordering, userdata
 from .config import MAX_READERS, MatcherConfig
 from .journal import Entry, Journal, JournalConflict
-from .leases import Lease, LeaseLost, LeaseTable, Renewer, group_prefix, now_ms, shard_prefix, slot_key
+from .leases import Lease, LeaseLost, LeaseTable, Renewer, now_ms, shard_prefix, slot_key
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
 from .recovery import load_dynamo_book, state_from_aurora
 from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
@@ -178,6 +178,7 @@ class Worker:
         self.intents_table = intents_table(self.group, s.intents_table)  # this group's own table and stream
         self.resend_at: dict[str, float] = {}  # symbol -> when to re-send its unsent intents once more (moves)
         self.slot: int | None = None  # the reader slot held (None: a standby)
+        self.slots = max(1, min(self.config.readers, MAX_READERS))  # the group's reader slots
         self.members = 1  # live reader slots of the group (this one included), re-read every renewal period
         self._last_members = 0.0
         self.routes: dict[str, Route] = {}
@@ -248,7 +249,7 @@ class Worker:
         tasks, a scaled-out service)."""
         if self.slot is not None:
             return True
-        for k in range(max(1, min(self.config.readers, MAX_READERS))):
+        for k in range(self.slots):
             key = slot_key(self.group, k)
             lease = self.leases.get(key)
             if lease is None:
@@ -265,14 +266,16 @@ class Worker:
 
     def group_members(self) -> int:
         """How many tasks of the group hold a reader slot now (at least this one):
-        re-read every renewal period (one Scan of the group's slot leases)."""
+        re-read every renewal period (a GetItem per other slot, not a Scan of LEASES)."""
         now = time.monotonic()
         if now - self._last_members >= self.config.renew_every_ms / 1000:
             self._last_members = now
-            t = now_ms()
-            live = {lease.key for lease in self.leases.scan(group_prefix(self.group) + "slot:")
-                    if lease.owner and lease.expires_ms > t}
-            self.members = len(live | {slot_key(self.group, self.slot or 0)})
+            t, live = now_ms(), 1
+            for k in range(self.slots):
+                if k != self.slot:
+                    lease = self.leases.get(slot_key(self.group, k))
+                    live += bool(lease and lease.owner and lease.expires_ms > t)
+            self.members = live
         return self.members
 
     def share_symbols(self) -> bool:
