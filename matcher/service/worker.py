@@ -3,11 +3,13 @@
 Symbols are split into *matcher groups* (``chalicelib/symbols.json``: a pinned
 ``group`` or a stable hash, see ``Catalog.group_of``; an operator's move overrides
 it, see :mod:`.groups`).  A worker serves one group (``MATCHER_GROUP``); the groups
-run side by side, one ECS service each.  In a group one worker is *active*: it
-holds the lease of every symbol of the group (taken in symbol order, so two
-workers never deadlock on halves) and then the group's leases of the readable
-shards; the others are standbys that take over when the active worker's leases
-expire (a few seconds) -- or at once when it stopped cleanly and released them.
+run side by side, one ECS service each.  In a group up to ``MATCHER_READERS`` (2)
+workers hold a *reader slot* each: they split the group's symbols (``ceil(symbols /
+members)`` symbol leases each, taken in symbol order, handed over with a snapshot
+when a worker joins) and read the group's stream, each from its slot's own shard
+leases and checkpoints; a worker without a slot is a standby.  When a worker dies
+(its leases expire, a few seconds) or stops cleanly (it releases them at once), the
+others take its symbols, recovered as at any takeover.
 Each group reads the stream of its own intents table (``chalicelib/routing.py``:
 the API puts a symbol's intents into its group's table; the cost and the limit that
 decided it are in docs/scaling-and-cost.md); a symbol lease's counter is still that
