@@ -33,7 +33,7 @@ import hashlib
 import json
 import logging
 import string
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from decimal import Decimal
 
 from chalicelib.amounts import fmt as _s
@@ -399,9 +399,11 @@ return n
 
 
 def write(redis, events: Sequence[tuple[int, dict]], prefix: str | None = None,
-          marker: tuple[str, int] | None = None) -> None:
+          marker: tuple[str, int] | None = None, dumps: Callable[[object], str] = _dumps) -> None:
     """XADD each event to its account's stream, in order, in ONE atomic step with the
-    symbol's published marker (``marker``: (symbol, journal seq)): a Lua script."""
+    symbol's published marker (``marker``: (symbol, journal seq)): a Lua script.
+    ``dumps``: the JSON encoder (the matcher passes a faster one with the same bytes:
+    matcher/service/userdata.py)."""
     if not events and marker is None:
         return
     per_account: dict[int, list[str]] = {}
@@ -409,7 +411,7 @@ def write(redis, events: Sequence[tuple[int, dict]], prefix: str | None = None,
         docs = per_account.get(acct)
         if docs is None:
             docs = per_account[acct] = []
-        docs.append(_dumps(ev))
+        docs.append(dumps(ev))
     keys = [stream_key(acct, prefix) for acct in per_account]
     value = ""
     if marker is not None:

@@ -32,7 +32,12 @@ def _entry(seq, kind, payload, ts=5000):
     return SimpleNamespace(seq=seq, kind=kind, payload=payload, ts=ts, intent_id=f"i{seq}")
 
 
-def test_reports_continue_the_cumulative_amounts_of_earlier_batches():
+def scenario_reports() -> list:
+    """The reports of the scenario below (the matcher's JSON encoder test reuses them)."""
+    return _scenario()[0]
+
+
+def _scenario():
     spec = load_catalog().symbol(SYM)
     codec = SymbolCodec(spec)
     book = FastBook(codec.filters)
@@ -60,7 +65,11 @@ def test_reports_continue_the_cumulative_amounts_of_earlier_batches():
             3: _row(3, 8, "BUY", "0.0400", "2000.00", "0.0400", "80.00", "FILLED"),
             4: _row(4, 8, "BUY", "0.0500", "2000.00", "0.0300", "60.00", "EXPIRED", tif="IOC"),
             5: _row(5, 8, "BUY", "0.0100", "2000.00", status="CANCELED")}
-    out = userevents.execution_reports(spec, applied, fills, rows, event_time=9999)
+    return userevents.execution_reports(spec, applied, fills, rows, event_time=9999), spec
+
+
+def test_reports_continue_the_cumulative_amounts_of_earlier_batches():
+    out, _spec = _scenario()
     maker = [e for acct, e in out if acct == 7]
     assert [(e["x"], e["X"], e["l"], e["z"], e["Z"], e["m"], e["w"]) for e in maker] == [
         ("TRADE", "PARTIALLY_FILLED", "0.04000000", "0.07000000", "140.00000000", True, True),
