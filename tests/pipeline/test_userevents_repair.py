@@ -66,12 +66,12 @@ def test_crash_between_commit_and_publish_is_repaired(pipeline_env, monkeypatch)
         real_write = userevents.write
         seen_committed = []
 
-        def crash(redis, events, prefix=None, marker=None):
+        def crash(redis, events, prefix=None, marker=None, **kw):
             if any(acct == taker for acct, _ in events):
                 row = orders.wait_for_result(taker_order, 0.1)
                 seen_committed.append(row["status"] if row else None)  # Aurora has it already
                 raise ConnectionError("injected: died between commit and publish")
-            return real_write(redis, events, prefix, marker)
+            return real_write(redis, events, prefix, marker, **kw)
 
         monkeypatch.setattr(userevents, "write", crash)
         taker_order = _place(taker, "BUY", "0.0040", "3333.00")
