@@ -269,7 +269,7 @@ def buy_reservation(spec, ticks: int, lots: int) -> Decimal:
 # -- rendering -------------------------------------------------------------------------
 _ORDER_COLS = ("order_id, account_id, symbol, client_order_id, side, type, time_in_force, price, stop_price,"
                " orig_qty, orig_quote_qty, executed_qty, cum_quote_qty, status, stp_mode, reserved_asset,"
-               " reserved_amount, reserved_left, reject_reason, last_event_seq,"
+               " reserved_amount, reserved_left, reject_reason, last_event_seq, order_list_id,"
                " CAST(extract(epoch FROM created_at) * 1000 AS bigint) AS created_ms,"
                " CAST(extract(epoch FROM updated_at) * 1000 AS bigint) AS updated_ms,"
                " CAST(extract(epoch FROM working_at) * 1000 AS bigint) AS working_ms")

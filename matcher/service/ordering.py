@@ -41,8 +41,8 @@ from chalicelib.db import array_literal
 
 from .streams import Intent
 
-ORDER_KINDS = ("NEW", "CANCEL_REPLACE")  # intents that place an order (``payload.order_id``)
-INTENT_KINDS = ("NEW", "CANCEL", "CANCEL_REPLACE", "AMEND")
+ORDER_KINDS = ("NEW", "CANCEL_REPLACE", "NEW_LIST")  # intents that place an order (``payload.order_id``)
+INTENT_KINDS = ("NEW", "CANCEL", "CANCEL_REPLACE", "AMEND", "NEW_LIST", "CANCEL_LIST")
 TARGET_KINDS = ("CANCEL", "AMEND")  # intents that act on ``payload.order_id`` (and place nothing)
 
 # the unacknowledged cancels / amends / cancel-replaces of orders :ids (intent_outbox_cancels,

@@ -77,7 +77,29 @@ def state_from_aurora(aurora: AuroraBook, spec) -> dict:
             continue
         (bids if o.side == 0 else asks).setdefault(o.price, []).append([o.order_id, o.account_id, o.leaves, o.orig])
     last = None if aurora.last_price is None else spec.price_to_ticks(aurora.last_price)
-    return {"version": 1, "seq": aurora.event_seq + 1, "trade_id": aurora.trade_id + 1, "last_price": last,
-            "bids": [[p, bids[p]] for p in sorted(bids, reverse=True)],
-            "asks": [[p, asks[p]] for p in sorted(asks)],
-            "stops": sorted(stops, key=lambda r: r[9])}
+    state = {"version": 1, "seq": aurora.event_seq + 1, "trade_id": aurora.trade_id + 1, "last_price": last,
+             "bids": [[p, bids[p]] for p in sorted(bids, reverse=True)],
+             "asks": [[p, asks[p]] for p in sorted(asks)],
+             "stops": sorted(stops, key=lambda r: r[9])}
+    lists = lists_from_aurora(aurora)
+    if lists:
+        state["lists"] = lists
+    return state
+
+
+def lists_from_aurora(aurora: AuroraBook) -> list:
+    """The engine rows (``OrderLists._export_lists``) of Aurora's live OCO lists whose
+    two legs are both open: an OCO one leg of which is done is no longer binding."""
+    from chalicelib.trading.types import ContingencyType
+
+    legs: dict[int, list[int]] = {}
+    for o in aurora.orders:
+        if o.order_list_id is not None:
+            legs.setdefault(o.order_list_id, []).append(o.order_id)
+    out = []
+    for list_id in sorted(aurora.lists):
+        account, contingency = aurora.lists[list_id]
+        ids = sorted(legs.get(list_id, []))
+        if contingency == "OCO" and len(ids) == 2:
+            out.append([list_id, account, int(ContingencyType.OCO), ids, []])
+    return out
