@@ -686,6 +686,9 @@ def amend_order(account_id: int, symbol: str, order_id: int | None, orig_client_
     row = _find(tx, account_id, symbol, order_id, orig_client_order_id)
     if row is None or row["status"] in DONE_STATUSES:
         raise ExchangeError(Reason.AMEND_UNKNOWN_ORDER)
+    if row.get("order_list_id") is not None:  # its reservation is the list's (see chalicelib/orderlists.py)
+        raise ExchangeError(Failure(Reason.UNSUPPORTED_OPERATION, "Amending an order of an order list is not"
+                                    " supported."))
     orig = Decimal(str(row["orig_qty"]))
     if new_qty == orig:
         raise ExchangeError(Reason.AMEND_NO_CHANGE)

@@ -3,7 +3,8 @@
 An OCO reserves once for its two legs (``chalicelib/orderlists.py``): the legs'
 ``reserved_left`` add up to the list's reservation, however it is spread.  Settling a
 batch, :func:`pool_lefts` works out, for each list a leg of which the batch touched,
-what the list still holds -- the legs' reservations less what their fills consumed --
+what the list still holds of each asset -- the legs' reservations less what their
+fills consumed --
 and places it on one leg: the first leg still open, so the leg that goes on after the
 list's rule expired the other carries it and its fills are charged against it; or,
 when no leg is open any more, the leg that ended last, whose terminal release then
@@ -48,15 +49,14 @@ def pool_lefts(tx, rows: dict[int, dict], lefts: dict[int, Decimal], final: dict
     list_ids = sorted({int(r["order_list_id"]) for r in rows.values() if r.get("order_list_id") is not None})
     if not list_ids:
         return {}
-    legs = tx.query("SELECT order_id, order_list_id, status, reserved_left FROM orders"
+    legs = tx.query("SELECT order_id, order_list_id, reserved_asset, status, reserved_left FROM orders"
                     " WHERE order_list_id = ANY(CAST(:l AS bigint[])) ORDER BY order_id",
                     {"l": array_literal(list_ids)})
-    by_list: dict[int, list[dict]] = {}
+    by_list: dict[tuple[int, str], list[dict]] = {}  # a list's reservation of one asset
     for leg in legs:
-        by_list.setdefault(int(leg["order_list_id"]), []).append(leg)
+        by_list.setdefault((int(leg["order_list_id"]), str(leg["reserved_asset"])), []).append(leg)
     out: dict[int, Decimal] = {}
-    for list_id in list_ids:
-        members = by_list.get(list_id, [])
+    for (list_id, _asset), members in sorted(by_list.items()):
         now: dict[int, Decimal] = {}
         open_ids, ended = [], []
         for leg in members:
