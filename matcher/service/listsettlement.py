@@ -26,14 +26,19 @@ _LIST = int(EventKind.LIST)
 _DONE = ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED")
 
 
-def list_statuses(events: list[tuple]) -> dict[int, tuple[str, str, int]]:
+def list_statuses(events: list[tuple], placing: bool) -> dict[int, tuple[str, str, int]]:
     """list id -> (listStatusType, listOrderStatus, event seq) of the last LIST event of
-    each list in ``events`` (a failed list cancel, RESPONSE / REJECT, is left out: it
-    changes no list)."""
+    each list in ``events`` (a journal entry's).  RESPONSE / REJECT answers the entry's
+    own request: a refused placement (``placing``) leaves its list ALL_DONE / REJECT, a
+    refused list cancel changes no list."""
     out: dict[int, tuple[str, str, int]] = {}
     for e in events:
-        if e[1] == _LIST and e[3] != ListStatusType.RESPONSE:
+        if e[1] != _LIST:
+            continue
+        if e[3] != ListStatusType.RESPONSE:
             out[e[2]] = (ListStatusType(e[3]).name, ListOrderStatus(e[4]).name, e[0])
+        elif placing:
+            out[e[2]] = (ListStatusType.ALL_DONE.name, ListOrderStatus.REJECT.name, e[0])
     return out
 
 

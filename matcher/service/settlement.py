@@ -136,7 +136,7 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
 
     for a in applied:
         new_ids, pending_stops = _placed(a.entry)
-        d.lists.update(listsettlement.list_statuses(a.events))
+        d.lists.update(listsettlement.list_statuses(a.events, placing=a.entry.kind == "NEW_LIST"))
         for e in a.events:
             kind = e[1]
             d.last_event_seq = max(d.last_event_seq, e[0])

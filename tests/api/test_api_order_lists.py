@@ -152,4 +152,7 @@ def test_an_oco_whose_limit_leg_would_take_is_refused_and_unlocks(api, matcher, 
     assert (r.json["code"], r.json["msg"]) == (-2010, "Order would immediately match and take."), r.json
     assert _locked(api, owner, "ETH") == eth
     assert _free(api, owner, "ETH") > 0
+    refused = api.signed("GET", "/v3/allOrderList", owner, {"limit": 1}).json[0]
+    assert (refused["listStatusType"], refused["listOrderStatus"]) == ("ALL_DONE", "REJECT")
+    assert api.signed("GET", "/v3/openOrderList", owner).json == []
     api.signed("DELETE", "/v3/order", taker, {"symbol": SYMBOL, "orderId": bid["orderId"]})
