@@ -182,6 +182,16 @@ def new_order_list_oco():
     return run(lists.new_oco)
 
 
+@app.route("/v3/orderList/oto", methods=["POST"], content_types=ANY)
+def new_order_list_oto():
+    return run(lists.new_oto)
+
+
+@app.route("/v3/orderList/otoco", methods=["POST"], content_types=ANY)
+def new_order_list_otoco():
+    return run(lists.new_otoco)
+
+
 @app.route("/v3/order/oco", methods=["POST"], content_types=ANY)
 def new_oco_legacy():
     return run(lists.new_oco_legacy)

@@ -56,6 +56,8 @@ class AuroraBook:
     problems: list[str] = field(default_factory=list)
     # live order lists: list id -> (account, contingency type name)
     lists: dict[int, tuple[int, str]] = field(default_factory=dict)
+    # the orders live lists hold back (an OTO's pending ones): list id -> their commands, in id order
+    pending: dict[int, list[tuple]] = field(default_factory=dict)
 
     def by_id(self) -> dict[int, tuple]:
         return {o.order_id: (o.account_id, o.side, o.price, o.leaves, o.is_stop) for o in self.orders}
@@ -155,7 +157,22 @@ def read_aurora_book(tx, spec, symbol: str, page: int = PAGE) -> AuroraBook:
             break
         after = int(rows[-1]["order_id"])
     book.orders.sort(key=lambda o: o.priority)
+    for r in tx.query(_HELD_BACK, {"s": symbol}):
+        book.pending.setdefault(int(r["order_list_id"]), []).append(tuple(json.loads(r["cmd"])))
     return book
+
+
+# the orders of live lists that the engine holds back: PENDING_NEW in a list whose placement
+# was sequenced (another of its orders is not PENDING_NEW any more), with their commands
+_HELD_BACK = (
+    "SELECT o.order_list_id, CAST(c AS text) AS cmd FROM orders o"
+    " JOIN order_lists l ON l.order_list_id = o.order_list_id AND l.list_order_status = 'EXECUTING'"
+    " JOIN intent_outbox b ON b.kind = 'NEW_LIST' AND b.order_id = (SELECT min(x.order_id) FROM orders x"
+    " WHERE x.order_list_id = o.order_list_id)"
+    " CROSS JOIN LATERAL jsonb_array_elements(b.payload -> 'cmds') c"
+    " WHERE o.symbol = :s AND o.status = 'PENDING_NEW' AND CAST(c ->> 0 AS bigint) = o.order_id"
+    " AND EXISTS (SELECT 1 FROM orders f WHERE f.order_list_id = o.order_list_id AND f.status <> 'PENDING_NEW')"
+    " ORDER BY o.order_id")
 
 
 def book_orders(state: dict) -> dict[int, tuple]:

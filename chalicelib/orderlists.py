@@ -56,6 +56,35 @@ class OcoRequest:
     below: OrderRequest
     above: OrderRequest
 
+    contingency = "OCO"
+
+    @property
+    def orders(self) -> tuple[OrderRequest, ...]:
+        return (self.below, self.above)
+
+
+@dataclass(frozen=True)
+class OtoRequest:
+    """An OTO (``pending_below`` None) or an OTOCO: a working order, and the order(s)
+    the engine places when it is filled -- one, or an OCO pair."""
+
+    symbol: str
+    list_client_order_id: str
+    working: OrderRequest
+    pending: OrderRequest                       # an OTO's pending order, an OTOCO's above leg
+    pending_below: OrderRequest | None = None   # an OTOCO's below leg
+
+    @property
+    def contingency(self) -> str:
+        return "OTO" if self.pending_below is None else "OTOCO"
+
+    @property
+    def orders(self) -> tuple[OrderRequest, ...]:
+        """In the engine's order (``NewOrderList``): working, then pending (below, above)."""
+        if self.pending_below is None:
+            return (self.working, self.pending)
+        return (self.working, self.pending_below, self.pending)
+
 
 def check_oco_sides(side: str, above_type: str, below_type: str) -> None:
     """Binance's placement rules of an OCO's legs (-1158, -1165/-1166, -1196..-1199): a
@@ -102,7 +131,30 @@ def plan_oco(req: OcoRequest, account_id: int, clients=None):
     _, above_cmd, _, above_need = plan_order(a, account_id, clients)
     carrier_above = above_need > below_need
     amounts = [Decimal(0), above_need] if carrier_above else [below_need, Decimal(0)]
-    return spec, [below_cmd, above_cmd], asset, amounts
+    return spec, [below_cmd, above_cmd], [asset, asset], amounts
+
+
+def plan_oto(req: OtoRequest, account_id: int, clients=None):
+    """Validate an OTO / OTOCO and decide what the engine gets and what is reserved,
+    per order (as :func:`plan_oco`).  Funds as Binance's OPO page states them for an
+    OTO: the placement needs the balance of the working order *and* of the pending
+    order(s) -- the pending order is placed by the engine later, when nothing can be
+    refused any more; an OTOCO's pending pair reserves once, as an OCO."""
+    w = req.working
+    if w.type not in ("LIMIT", "LIMIT_MAKER"):
+        raise ExchangeError(Failure(Reason.INVALID_ORDER_TYPE, "Invalid orderType for the working order."))
+    if req.pending.type == "MARKET" and req.pending.quote_order_qty is not None:
+        raise ExchangeError(Reason.UNSUPPORTED_OPERATION)
+    ids = [o.client_order_id for o in req.orders]
+    if len(set(ids)) != len(ids):
+        raise ExchangeError(Reason.DUPLICATE_ORDER)
+    spec, w_cmd, w_asset, w_need = plan_order(w, account_id, clients)
+    if req.pending_below is None:
+        _, p_cmd, p_asset, p_need = plan_order(req.pending, account_id, clients)
+        return spec, [w_cmd, p_cmd], [w_asset, p_asset], [w_need, p_need]
+    _, pair, pair_assets, pair_amounts = plan_oco(OcoRequest(req.symbol, req.list_client_order_id,
+                                                             req.pending_below, req.pending), account_id, clients)
+    return spec, [w_cmd, *pair], [w_asset, *pair_assets], [w_need, *pair_amounts]
 
 
 _INSERT_LIST = (
@@ -124,25 +176,29 @@ def _tif(req: OrderRequest) -> str | None:
     return "GTC" if req.type in ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") else None
 
 
-def place_oco(account_id: int, req: OcoRequest, clients=None) -> dict:
-    """Validate, reserve and record an OCO, then send its intent; the list as
-    :func:`get_order_list` shows it (orders PENDING_NEW until the matcher has
-    sequenced them).  A repeated ``listClientOrderId`` names the list already placed
-    (its intent re-sent while unacknowledged) when it is the same request, else -2010."""
+def place_oco(account_id: int, req: OcoRequest | OtoRequest, clients=None) -> dict:
+    """Validate, reserve and record an order list (an OCO, OTO or OTOCO), then send its
+    intent; the list as :func:`get_order_list` shows it (orders PENDING_NEW until the
+    matcher has sequenced them, an OTO's pending orders until it places them).  A
+    repeated ``listClientOrderId`` names the list already placed (its intent re-sent
+    while unacknowledged) when it is the same request, else -2010."""
     from chalicelib import ledger
     from chalicelib.db import transaction
 
     clients = _clients(clients)
-    spec, cmds, asset, amounts = plan_oco(req, account_id, clients)
+    if isinstance(req, OcoRequest):
+        spec, cmds, assets, amounts = plan_oco(req, account_id, clients)
+    else:
+        spec, cmds, assets, amounts = plan_oto(req, account_id, clients)
     intent_id = f"{account_id}:list:{req.list_client_order_id}"
     payload = None
     with transaction(clients) as tx:
         list_id = tx.scalar(_INSERT_LIST, {"a": account_id, "s": spec.symbol, "lc": req.list_client_order_id,
-                                           "ct": "OCO"})
+                                           "ct": req.contingency})
         if list_id is None:
             return _retry_existing_list(tx, account_id, req, intent_id)
         ids = []
-        for leg, amount in zip((req.below, req.above), amounts, strict=True):
+        for leg, asset, amount in zip(req.orders, assets, amounts, strict=True):
             oid = tx.scalar(_INSERT_LEG, {
                 "a": account_id, "s": spec.symbol, "c": leg.client_order_id, "side": leg.side, "type": leg.type,
                 "tif": _tif(leg), "p": None if leg.price is None else str(leg.price),
@@ -151,13 +207,12 @@ def place_oco(account_id: int, req: OcoRequest, clients=None) -> dict:
             if oid is None:
                 raise ExchangeError(Reason.DUPLICATE_ORDER)  # (the transaction rolls back)
             ids.append(int(oid))
-        carrier = ids[0] if amounts[0] > 0 else ids[1]
-        reserve = max(amounts)
-        if reserve > 0:
-            ledger.post(tx, ledger.transfer(f"reserve:{carrier}", "RESERVE", asset, reserve,
-                                            (account_id, "free"), (account_id, "locked"), ref=str(carrier)))
+        for oid, asset, amount in zip(ids, assets, amounts, strict=True):
+            if amount > 0:
+                ledger.post(tx, ledger.transfer(f"reserve:{oid}", "RESERVE", asset, amount,
+                                                (account_id, "free"), (account_id, "locked"), ref=str(oid)))
         payload = {"kind": "NEW_LIST", "order_id": ids[0], "list_id": int(list_id), "account_id": account_id,
-                   "contingency": "OCO",
+                   "contingency": req.contingency,
                    "cmds": [[oid, *engine_command_json(cmd)[1:]] for oid, cmd in zip(ids, cmds, strict=True)]}
         tx.execute("INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
                    " VALUES (:i, :a, :s, 'NEW_LIST', :o, CAST(:p AS jsonb))",
@@ -169,14 +224,14 @@ def place_oco(account_id: int, req: OcoRequest, clients=None) -> dict:
     return found
 
 
-def _retry_existing_list(tx, account_id: int, req: OcoRequest, intent_id: str) -> dict:
+def _retry_existing_list(tx, account_id: int, req: OcoRequest | OtoRequest, intent_id: str) -> dict:
     row = tx.one(f"SELECT {_LIST_COLS} FROM order_lists WHERE account_id = :a AND list_client_order_id = :c",
                  {"a": account_id, "c": req.list_client_order_id})
     if row is None:
         raise LookupError("a list insert that conflicted found no list")
     legs = tx.query("SELECT client_order_id FROM orders WHERE order_list_id = :l ORDER BY order_id",
                     {"l": int(row["order_list_id"])})
-    if [r["client_order_id"] for r in legs] != [req.below.client_order_id, req.above.client_order_id]:
+    if [r["client_order_id"] for r in legs] != [o.client_order_id for o in req.orders]:
         raise ExchangeError(Reason.DUPLICATE_ORDER)
     box = tx.one("SELECT kind, order_id, CAST(payload AS text) AS payload FROM intent_outbox"
                  " WHERE intent_id = :i AND sent_at IS NULL", {"i": intent_id})

@@ -1,6 +1,6 @@
 """The WebSocket API's trading requests: ``order.place``, ``order.test``, ``order.cancel``,
 ``order.cancelReplace``, ``order.amend.keepPriority``, ``openOrders.cancelAll``, the order
-lists' ``orderList.place.oco`` (and the deprecated ``orderList.place``), ``orderList.cancel``,
+lists' ``orderList.place.oco``, ``.oto``, ``.otoco`` (and the deprecated ``orderList.place``), ``orderList.cancel``,
 and the signed reads ``allOrders``, ``order.amendments``, ``account.rateLimits.orders``,
 ``orderList.status``, ``openOrderLists.status`` and ``allOrderLists``.
 
@@ -21,6 +21,7 @@ METHODS = {
     "order.amend.keepPriority": trading.amend_keep_priority, "order.amendments": trading.order_amendments,
     "allOrders": trading.all_orders, "account.rateLimits.orders": trading.rate_limit_order,
     "orderList.place.oco": lists.new_oco, "orderList.place": lists.new_oco_legacy,
+    "orderList.place.oto": lists.new_oto, "orderList.place.otoco": lists.new_otoco,
     "orderList.cancel": lists.cancel_order_list, "orderList.status": lists.get_order_list,
     "openOrderLists.status": lists.open_order_lists, "allOrderLists": lists.all_order_lists,
 }

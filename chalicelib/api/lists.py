@@ -26,9 +26,9 @@ class _LegArgs(dict):
     """A leg's parameters under the names a single order has."""
 
 
-def _leg(a, prefix: str, **given):
-    leg = _LegArgs(symbol=a["symbol"], side=a["side"], quantity=a["quantity"], quoteOrderQty=None,
-                   selfTradePreventionMode=a["selfTradePreventionMode"])
+def _leg(a, prefix: str, side: str | None = None, quantity=None, **given):
+    leg = _LegArgs(symbol=a["symbol"], side=side or a["side"], quantity=quantity if quantity is not None
+                   else a["quantity"], quoteOrderQty=None, selfTradePreventionMode=a["selfTradePreventionMode"])
     for name in _LEG_FIELDS:
         key = name[0].lower() + name[1:]
         leg["newClientOrderId" if key == "clientOrderId" else key] = given.get(key, a.get(prefix + name))
@@ -43,10 +43,16 @@ def _leg(a, prefix: str, **given):
         raise ExchangeError(f) from None
 
 
-def _place(ctx, below, above) -> dict:
+def _place(ctx, below, above, working=None) -> dict:
+    """Place an OCO (``below``, ``above``), or with ``working`` an OTO (``above`` its
+    pending order, ``below`` None) or an OTOCO (``below``, ``above`` its pending pair)."""
     a = ctx.args
     lists = _orderlists()
-    req = lists.OcoRequest(a["symbol"], a["listClientOrderId"] or new_client_order_id(), below, above)
+    list_cid = a["listClientOrderId"] or new_client_order_id()
+    if working is None:
+        req = lists.OcoRequest(a["symbol"], list_cid, below, above)
+    else:
+        req = lists.OtoRequest(a["symbol"], list_cid, working, above, below)
     placed = lists.place_oco(ctx.account_id, req)
     obs.annotate(order_id=placed["orders"][0]["orderId"])
     obs.count("OrdersAccepted")
@@ -96,6 +102,34 @@ def new_oco_legacy(ctx) -> dict:
     above, below = (limit, stop) if a["side"] == "SELL" else (stop, limit)
     check_types(a, above["type"], below["type"])
     return _place(ctx, _leg(a, "below", **below), _leg(a, "above", **above))
+
+
+def new_oto(ctx) -> dict:
+    """``POST /api/v3/orderList/oto``: a working order (workingX) and a pending order
+    (pendingX), each with its own side and quantity."""
+    a = ctx.args
+    if a["workingType"] not in ("LIMIT", "LIMIT_MAKER"):
+        raise ExchangeError(Reason.INVALID_ORDER_TYPE)
+    working = _leg(a, "working", side=a["workingSide"], quantity=a["workingQuantity"])
+    pending = _leg(a, "pending", side=a["pendingSide"], quantity=a["pendingQuantity"])
+    return _place(ctx, None, pending, working)
+
+
+def new_otoco(ctx) -> dict:
+    """``POST /api/v3/orderList/otoco``: a working order and a pending OCO pair
+    (pendingAboveX / pendingBelowX, one pendingSide and pendingQuantity)."""
+    a = ctx.args
+    if a["workingType"] not in ("LIMIT", "LIMIT_MAKER"):
+        raise ExchangeError(Reason.INVALID_ORDER_TYPE)
+    if a["pendingBelowType"] is None:
+        raise ExchangeError(Failure(Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED,
+                                    "Mandatory parameter 'pendingBelowType' was not sent, was empty/null, or"
+                                    " malformed."))
+    _orderlists().check_oco_sides(a["pendingSide"], a["pendingAboveType"], a["pendingBelowType"])
+    working = _leg(a, "working", side=a["workingSide"], quantity=a["workingQuantity"])
+    below = _leg(a, "pendingBelow", side=a["pendingSide"], quantity=a["pendingQuantity"])
+    above = _leg(a, "pendingAbove", side=a["pendingSide"], quantity=a["pendingQuantity"])
+    return _place(ctx, below, above, working)
 
 
 def cancel_order_list(ctx) -> dict:

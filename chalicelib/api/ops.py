@@ -234,8 +234,9 @@ ORDER_PARAMS = (
 CANCEL_PARAMS = (SYM, ORDER_ID, ORIG_CID, NEW_CID,
                  Param("cancelRestrictions", "enum", values=("ONLY_NEW", "ONLY_PARTIALLY_FILLED"))) + SIGNED_PARAMS
 
-def _oco_leg(prefix: str, types: tuple[str, ...]) -> tuple[Param, ...]:
-    return (Param(prefix + "Type", "enum", required=True, values=types, reason=Reason.OCO_ORDER_TYPE_REJECTED),
+def _oco_leg(prefix: str, types: tuple[str, ...], required: bool = True,
+             reason: Reason = Reason.OCO_ORDER_TYPE_REJECTED) -> tuple[Param, ...]:
+    return (Param(prefix + "Type", "enum", required=required, values=types, reason=reason),
             Param(prefix + "ClientOrderId", "str", pattern=CLIENT_ID_RE),
             Param(prefix + "IcebergQty", "decimal"),
             Param(prefix + "Price", "decimal"),
@@ -265,6 +266,23 @@ LEGACY_OCO_PARAMS = _LIST_COMMON + (
     Param("stopLimitPrice", "decimal"), Param("stopIcebergQty", "decimal"),
     Param("stopLimitTimeInForce", "enum", values=("GTC", "FOK", "IOC"), reason=Reason.INVALID_TIF),
 ) + SIGNED_PARAMS
+_OTO_COMMON = (SYM, Param("listClientOrderId", "str", pattern=CLIENT_ID_RE),
+               Param("newOrderRespType", "enum", values=("ACK", "RESULT", "FULL")),
+               Param("selfTradePreventionMode", "enum", values=STP_MODES),
+               Param("workingSide", "enum", required=True, values=("BUY", "SELL"), reason=Reason.INVALID_SIDE),
+               Param("workingQuantity", "decimal", required=True))
+_OTO_WORKING = _oco_leg("working", ORDER_TYPES, reason=Reason.INVALID_ORDER_TYPE)
+OTO_PARAMS = (_OTO_COMMON + _OTO_WORKING + _oco_leg("pending", ORDER_TYPES, reason=Reason.INVALID_ORDER_TYPE)
+              + (Param("pendingSide", "enum", required=True, values=("BUY", "SELL"), reason=Reason.INVALID_SIDE),
+                 Param("pendingQuantity", "decimal", required=True)) + SIGNED_PARAMS)
+OTOCO_PARAMS = (_OTO_COMMON + _OTO_WORKING
+                + (Param("pendingSide", "enum", required=True, values=("BUY", "SELL"), reason=Reason.INVALID_SIDE),
+                   Param("pendingQuantity", "decimal", required=True))
+                + _oco_leg("pendingAbove", ("STOP_LOSS_LIMIT", "STOP_LOSS", "LIMIT_MAKER", "TAKE_PROFIT",
+                                            "TAKE_PROFIT_LIMIT"))
+                + _oco_leg("pendingBelow", ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT",
+                                            "LIMIT_MAKER"), required=False)
+                + SIGNED_PARAMS)
 
 _FUND_HISTORY = (Param("coin", "str", pattern=r"^[A-Z0-9]{2,12}$"), Param("status", "int", maximum=10),
                  START, END, Param("offset", "int", maximum=10**6), _limit(1000, 1000)) + SIGNED_PARAMS
@@ -357,6 +375,10 @@ OPS: tuple[Op, ...] = (
        tag="Trading", response=arr(PREVENTED_MATCH)),
     Op("orderListOco", "POST", "/v3/orderList/oco", lists.new_oco, "New order list - OCO", security=TRADE,
        weight=1, params=OCO_PARAMS, orders=True, tag="Trading", response=ORDER_LIST_REPORTS),
+    Op("orderListOto", "POST", "/v3/orderList/oto", lists.new_oto, "New order list - OTO", security=TRADE,
+       weight=1, params=OTO_PARAMS, orders=True, tag="Trading", response=ORDER_LIST_REPORTS),
+    Op("orderListOtoco", "POST", "/v3/orderList/otoco", lists.new_otoco, "New order list - OTOCO",
+       security=TRADE, weight=1, params=OTOCO_PARAMS, orders=True, tag="Trading", response=ORDER_LIST_REPORTS),
     Op("orderOco", "POST", "/v3/order/oco", lists.new_oco_legacy, "New OCO (deprecated form)", security=TRADE,
        weight=1, params=LEGACY_OCO_PARAMS, orders=True, tag="Trading", response=ORDER_LIST_REPORTS),
     Op("cancelOrderList", "DELETE", "/v3/orderList", lists.cancel_order_list, "Cancel order list",

@@ -88,8 +88,10 @@ def state_from_aurora(aurora: AuroraBook, spec) -> dict:
 
 
 def lists_from_aurora(aurora: AuroraBook) -> list:
-    """The engine rows (``OrderLists._export_lists``) of Aurora's live OCO lists whose
-    two legs are both open: an OCO one leg of which is done is no longer binding."""
+    """The engine rows (``OrderLists._export_lists``) of Aurora's live lists, as the
+    engine holds them: an OCO (or an OTOCO's placed pair) while both its legs are open;
+    an OTO / OTOCO in its first phase with its working order open and its pending
+    order(s) held back.  A list in any other shape binds nothing any more."""
     from chalicelib.trading.types import ContingencyType
 
     legs: dict[int, list[int]] = {}
@@ -100,6 +102,10 @@ def lists_from_aurora(aurora: AuroraBook) -> list:
     for list_id in sorted(aurora.lists):
         account, contingency = aurora.lists[list_id]
         ids = sorted(legs.get(list_id, []))
-        if contingency == "OCO" and len(ids) == 2:
-            out.append([list_id, account, int(ContingencyType.OCO), ids, []])
+        pending = [list(c) for c in aurora.pending.get(list_id, [])]
+        kind = int(ContingencyType[contingency])
+        pair_placed = contingency != "OTO" and len(ids) == 2 and not pending
+        first_phase = len(ids) == 1 and len(pending) == (1 if contingency == "OTO" else 2)
+        if pair_placed or (contingency != "OCO" and first_phase):
+            out.append([list_id, account, kind, ids, pending])
     return out

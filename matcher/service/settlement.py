@@ -37,6 +37,7 @@ _ORDER, _TRADE, _REJECTED, _TRIGGERED = int(EventKind.ORDER), int(EventKind.TRAD
     EventKind.TRIGGERED)
 _AMENDED, _PREVENTED, _LIST = int(EventKind.AMENDED), int(EventKind.PREVENTED), int(EventKind.LIST)
 _STOP_TYPES = frozenset(int(t) for t in STOP_TYPES)
+_STOP_TYPE_NAMES = frozenset(t.name for t in STOP_TYPES)
 TERMINAL = {int(OrderStatus.FILLED), int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED),
             int(OrderStatus.EXPIRED_IN_MATCH), int(OrderStatus.REJECTED)}
 
@@ -82,6 +83,7 @@ class OrderChange:
     charged: Decimal = Decimal(0)    # reservation consumed by fills in the batch
     done_seq: int = 0                # event seq of the terminal status, if any
     book_seq: int = 0                # event seq at which it entered the book (accepted / triggered)
+    placed_late: bool = False        # an order list's pending order, placed by another entry's events
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,10 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
                 c = ch(e[2])
                 c.status, c.executed_lots, c.last_seq = e[3], e[5], e[0]
                 if e[3] == OrderStatus.NEW:
-                    c.working = c.working or e[2] not in pending_stops
+                    if e[2] in new_ids:
+                        c.working = c.working or e[2] not in pending_stops
+                    else:  # its type is in Aurora: settle() decides whether it works now
+                        c.placed_late = True
                     c.book_seq = e[0]
                 if e[3] in TERMINAL:
                     c.done_seq = e[0]
@@ -291,7 +296,8 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
             left = Decimal(0)
         status = OrderStatus(c.status).name if c.status is not None else None
         executed = str(codec.qty(c.executed_lots)) if c.executed_lots is not None else None
-        updates.append((oid, status, executed, str(c.cum_quote), str(left), c.last_seq, c.working, c.reject_reason,
+        working = c.working or (c.placed_late and r["type"] not in _STOP_TYPE_NAMES)
+        updates.append((oid, status, executed, str(c.cum_quote), str(left), c.last_seq, working, c.reject_reason,
                         c.book_seq or None))
     if txns:
         ledger.post_many(tx, txns, arrays=True)

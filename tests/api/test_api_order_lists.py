@@ -156,3 +156,101 @@ def test_an_oco_whose_limit_leg_would_take_is_refused_and_unlocks(api, matcher, 
     assert (refused["listStatusType"], refused["listOrderStatus"]) == ("ALL_DONE", "REJECT")
     assert api.signed("GET", "/v3/openOrderList", owner).json == []
     api.signed("DELETE", "/v3/order", taker, {"symbol": SYMBOL, "orderId": bid["orderId"]})
+
+
+def _bal(api, user) -> dict:
+    return {b["asset"]: (Decimal(b["free"]), Decimal(b["locked"]))
+            for b in api.signed("GET", "/v3/account", user).json["balances"]}
+
+
+def _list_when(api, user, list_id: int, want: str) -> dict:
+    deadline = time.time() + 5
+    while True:
+        lst = api.signed("GET", "/v3/orderList", user, {"orderListId": list_id}).json
+        if lst["listOrderStatus"] == want or time.time() > deadline:
+            return lst
+        time.sleep(0.05)
+
+
+def test_oto_places_its_pending_order_when_the_working_order_fills(api, matcher, traders):
+    """Binance's OTO: the working BUY rests, the pending SELL waits (PENDING_NEW) and is
+    placed when the working order is filled.  Funds (Binance's OPO page): the placement
+    locks both orders' needs; each unlocks when its order ends."""
+    owner, taker = traders
+    mid, bid, ask = _market(api)
+    working_price = ((bid or mid) + (ask or mid * 2)) / 2
+    working_price = min(working_price, (ask or working_price + 1) - Decimal("0.01")).quantize(Decimal("0.01"))
+    pending_price = (max(x for x in (ask, mid, working_price) if x is not None) * 2).quantize(Decimal("0.01"))
+    before = _bal(api, owner)
+    r = api.signed("POST", "/v3/orderList/oto", owner, {
+        "symbol": SYMBOL, "listClientOrderId": cid(), "workingType": "LIMIT", "workingSide": "BUY",
+        "workingPrice": str(working_price), "workingQuantity": "0.2", "workingTimeInForce": "GTC",
+        "pendingType": "LIMIT_MAKER", "pendingSide": "SELL", "pendingPrice": str(pending_price),
+        "pendingQuantity": "0.2"}, in_body=True)
+    assert r.status_code == 200, r.json
+    assert r.json["contingencyType"] == "OTO"
+    assert [o["status"] for o in r.json["orderReports"]] == ["NEW", "PENDING_NEW"]
+    working_id, pending_id = (o["orderId"] for o in r.json["orders"])
+    held = _bal(api, owner)
+    assert held["USDT"][1] - before["USDT"][1] == working_price * Decimal("0.2")
+    assert held["ETH"][1] - before["ETH"][1] == Decimal("0.2")
+    sell = api.signed("POST", "/v3/order", taker, {
+        "symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "timeInForce": "IOC", "quantity": "0.2",
+        "price": str(working_price), "newClientOrderId": cid(), "newOrderRespType": "FULL"}, in_body=True).json
+    assert sell["status"] == "FILLED" and sell["fills"][0]["price"] == f"{working_price:.8f}", sell
+    placed = _wait_status(api, owner, pending_id, "NEW")
+    assert (placed["status"], placed["orderListId"], placed["isWorking"]) == ("NEW", r.json["orderListId"], True)
+    assert _list_when(api, owner, r.json["orderListId"], "ALL_DONE")["listStatusType"] == "ALL_DONE"
+    after = _bal(api, owner)
+    assert after["USDT"][1] == before["USDT"][1]  # the working order's lock paid its fill
+    assert after["ETH"][1] - before["ETH"][1] == Decimal("0.2")  # the pending SELL rests
+    api.signed("DELETE", "/v3/order", owner, {"symbol": SYMBOL, "orderId": pending_id})
+    assert _bal(api, owner)["ETH"][1] == before["ETH"][1]
+    assert api.signed("GET", "/v3/order", owner, {"symbol": SYMBOL, "orderId": working_id}).json["status"] == "FILLED"
+
+
+def test_canceling_an_otos_pending_order_cancels_the_list(api, matcher, traders):
+    owner, _ = traders
+    mid, bid, _ = _market(api)
+    low = ((bid or mid) / 2).quantize(Decimal("0.01"))
+    before = _bal(api, owner)
+    r = api.signed("POST", "/v3/orderList/oto", owner, {
+        "symbol": SYMBOL, "workingType": "LIMIT_MAKER", "workingSide": "BUY", "workingPrice": str(low),
+        "workingQuantity": "0.1", "pendingType": "LIMIT", "pendingSide": "SELL", "pendingPrice": str(mid * 3),
+        "pendingQuantity": "0.1", "pendingTimeInForce": "GTC"}, in_body=True)
+    assert r.status_code == 200, r.json
+    working_id, pending_id = (o["orderId"] for o in r.json["orders"])
+    gone = api.signed("DELETE", "/v3/order", owner, {"symbol": SYMBOL, "orderId": pending_id})
+    assert gone.status_code == 200 and gone.json["status"] == "CANCELED", gone.json
+    assert _wait_status(api, owner, working_id, "CANCELED")["status"] == "CANCELED"
+    assert _list_when(api, owner, r.json["orderListId"], "ALL_DONE")["listOrderStatus"] == "ALL_DONE"
+    assert _bal(api, owner) == before
+
+
+def test_otoco_places_an_oco_pair_and_cancels_whole(api, matcher, traders):
+    owner, taker = traders
+    mid, bid, ask = _market(api)
+    working_price = min(((bid or mid) + (ask or mid * 2)) / 2, (ask or mid * 2) - Decimal("0.01"))
+    working_price = working_price.quantize(Decimal("0.01"))
+    above = (max(x for x in (ask, mid, working_price) if x is not None) * 2).quantize(Decimal("0.01"))
+    stop = (working_price / 2).quantize(Decimal("0.01"))
+    before = _bal(api, owner)
+    r = api.signed("POST", "/v3/orderList/otoco", owner, {
+        "symbol": SYMBOL, "workingType": "LIMIT", "workingSide": "BUY", "workingPrice": str(working_price),
+        "workingQuantity": "0.3", "workingTimeInForce": "GTC", "pendingSide": "SELL", "pendingQuantity": "0.3",
+        "pendingAboveType": "LIMIT_MAKER", "pendingAbovePrice": str(above),
+        "pendingBelowType": "STOP_LOSS", "pendingBelowStopPrice": str(stop)}, in_body=True)
+    assert r.status_code == 200, r.json
+    assert [o["status"] for o in r.json["orderReports"]] == ["NEW", "PENDING_NEW", "PENDING_NEW"]
+    assert _bal(api, owner)["ETH"][1] - before["ETH"][1] == Decimal("0.3")  # the pending pair locks once
+    working_id, below_id, above_id = (o["orderId"] for o in r.json["orders"])
+    api.signed("POST", "/v3/order", taker, {
+        "symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "timeInForce": "IOC", "quantity": "0.3",
+        "price": str(working_price), "newClientOrderId": cid()}, in_body=True)
+    assert _wait_status(api, owner, above_id, "NEW")["status"] == "NEW"
+    assert _wait_status(api, owner, below_id, "NEW")["status"] == "NEW"
+    assert api.signed("GET", "/v3/openOrderList", owner).json[0]["orderListId"] == r.json["orderListId"]
+    gone = api.signed("DELETE", "/v3/orderList", owner, {"symbol": SYMBOL, "orderListId": r.json["orderListId"]})
+    assert [o["status"] for o in gone.json["orderReports"]] == ["FILLED", "CANCELED", "CANCELED"], gone.json
+    after = _bal(api, owner)
+    assert after["ETH"][1] == before["ETH"][1] and after["USDT"][1] == before["USDT"][1]
