@@ -52,7 +52,33 @@ def _flow(seed: int, n: int = 1500):
                        "cmds": [[int(x) for x in o] for o in (stop, limit)]}
             for o in (stop, limit):
                 rows[o.order_id] = {"account": acct, "cmd": tuple(int(x) for x in o), "status": None,
-                                    "executed": 0, "working": False, "book_seq": None, "list": list_id}
+                                    "executed": 0, "working": False, "book_seq": None, "list": list_id,
+                                    "contingency": "OCO"}
+                live.append((o.order_id, acct))
+            lists[list_id] = "EXECUTING"
+        elif u > 0.87:  # an OTO or OTOCO: a working limit near the touch, pending orders held back
+            side, acct, qty = rng.choice((Side.BUY, Side.SELL)), rng.randint(1, 6), rng.randint(1, 20)
+            last = book.last_price or 1000
+            working = NewOrder(next_id, acct, side, OrderType.LIMIT, 0, 1000 + rng.randint(-10, 10), qty)
+            exit_side = Side.SELL if side == Side.BUY else Side.BUY
+            sign = 1 if exit_side == Side.SELL else -1
+            far = last + sign * rng.randint(25, 40)  # beyond any price the flow reaches: it rests
+            stop_price = last - sign * rng.randint(25, 40)
+            stop = NewOrder(next_id + 1, acct, exit_side, OrderType.STOP_LOSS_LIMIT, 0, stop_price, qty, 0,
+                            stop_price, 0)
+            limit = NewOrder(next_id + 2, acct, exit_side, OrderType.LIMIT_MAKER, 0, far, qty)
+            otoco = rng.random() < 0.5
+            orders = (working, stop, limit) if otoco else (working, limit._replace(order_id=next_id + 1))
+            list_id, next_id = next_id, next_id + len(orders)
+            contingency = ContingencyType.OTOCO if otoco else ContingencyType.OTO
+            cmd = NewOrderList(list_id, acct, contingency, orders)
+            kind = "NEW_LIST"
+            payload = {"order_id": working.order_id, "list_id": list_id, "account_id": acct,
+                       "contingency": contingency.name, "cmds": [[int(x) for x in o] for o in orders]}
+            for o in orders:
+                rows[o.order_id] = {"account": acct, "cmd": tuple(int(x) for x in o), "status": None,
+                                    "executed": 0, "working": False, "book_seq": None, "list": list_id,
+                                    "contingency": contingency.name}
                 live.append((o.order_id, acct))
             lists[list_id] = "EXECUTING"
         elif u < 0.15 and live:
@@ -94,7 +120,9 @@ def _aurora(book, rows, lists) -> bookaudit.AuroraBook:
     last_price = None if state["last_price"] is None else SPEC.ticks_to_price(state["last_price"])
     a = bookaudit.AuroraBook("BTCUSDT", event_seq=state["seq"] - 1, trade_id=state["trade_id"] - 1,
                              last_price=last_price)
-    for oid, r in rows.items():
+    for oid, r in sorted(rows.items()):
+        if r["status"] is None and r.get("list") is not None and lists[r["list"]] == "EXECUTING":
+            a.pending.setdefault(r["list"], []).append(r["cmd"])  # held back by its list
         if r["status"] not in OPEN:
             continue
         cmd = r["cmd"]
@@ -102,7 +130,7 @@ def _aurora(book, rows, lists) -> bookaudit.AuroraBook:
         a.orders.append(bookaudit.OpenOrder(oid, r["account"], cmd[2], cmd[5], cmd[6] - r["executed"], cmd[6],
                                             is_stop, cmd, (1, r["book_seq"], oid), r["book_seq"], r.get("list")))
         if r.get("list") is not None and lists[r["list"]] == "EXECUTING":
-            a.lists[r["list"]] = (r["account"], "OCO")
+            a.lists[r["list"]] = (r["account"], r["contingency"])
     a.orders.sort(key=lambda o: o.priority)
     return a
 
@@ -113,7 +141,8 @@ def test_a_book_rebuilt_from_aurora_equals_the_engines(seed):
     state = book.export_state()
     assert state["stops"] and any(r["working"] and r["cmd"][3] in STOP_TYPES for r in rows.values()), \
         "the flow should leave pending stops and fired ones"
-    assert state.get("lists") and "ALL_DONE" in lists.values(), "the flow should leave live OCOs and ended ones"
+    assert state.get("lists") and "ALL_DONE" in lists.values(), "the flow should leave live lists and ended ones"
+    assert {row[2] for row in state["lists"]} == {0, 1, 2}, "live OCOs, OTOs and OTOCOs"
     aurora = _aurora(book, rows, lists)
     rebuilt = FastBook()
     rebuilt.import_state(state_from_aurora(aurora, SPEC))
@@ -139,7 +168,8 @@ def test_the_audit_names_each_difference():
     victim[2] += 3  # one order's quantity changed
     extra_id = max(rows) + 1
     state["asks"][0][1].append([extra_id, 1, 5, 5])  # an order Aurora does not have open
-    gone = aurora.orders.pop()  # an open order missing from the book
+    gone = aurora.orders.pop(next(i for i in range(len(aurora.orders) - 1, -1, -1)
+                                  if aurora.orders[i].order_id != victim[0]))  # an open order missing from the book
     state["trade_id"] = aurora.trade_id  # a trade id Aurora already holds
     res = bookaudit.compare("BTCUSDT", state, aurora)
     assert not res.ok
