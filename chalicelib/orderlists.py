@@ -1,4 +1,4 @@
-"""Order lists on the order entry path: Binance's OCO, placed, canceled and read.
+"""Order lists on the order entry path: Binance's OCO, OTO and OTOCO, placed, canceled and read.
 
 An OCO is two orders of one side and quantity, one "above" and one "below" the last
 price, that the engine binds (``matcher/engine/lists.py``): when one trades or
@@ -13,9 +13,11 @@ price x quantity), and records it on that leg (the other's ``reserved_left`` is 
 The matcher's settlement moves it to the leg that goes on when the other expires and
 releases what is left when neither is open (``matcher/service/listsettlement.py``).
 
-OTO and OTOCO are in the engine but not offered here yet: their pending order is
-placed by the engine when the working order fills, typically with the proceeds of that
-fill, which the entry path cannot reserve ahead (see docs/api-differences.md).
+OTO and OTOCO (:class:`OtoRequest`) go the same way: the working order and the
+pending order(s) are inserted together (the pending ones stay PENDING_NEW until the
+engine places them, when the working order is FILLED) and every one of them reserves
+at placement -- Binance's OPO page: needing only the working order's balance is what
+OPO adds over OTO -- an OTOCO's pending pair once, as an OCO.
 """
 from __future__ import annotations
 
