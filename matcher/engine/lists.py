@@ -14,6 +14,9 @@ cannot disagree on it:
   here, outside the book, and placed when the working order is FILLED.  A working
   order canceled or expired before that cancels or expires the pending one.
 * OTOCO: as OTO, with an OCO pair as the pending orders; once placed they are an OCO.
+  A pending order the book refuses when it is placed (a LIMIT_MAKER that would take
+  by then) is reported EXPIRED, as Binance does (expiry reason REJECTED), not REJECTED:
+  it was accepted with its list.
 
 When the book reacts: a book calls :meth:`OrderLists._on_list_events` before it
 releases each triggered stop (so a leg that traded earlier in the command has
@@ -263,7 +266,10 @@ class OrderLists:
             self._emit_list_event(events, _LIST, lst.list_id, int(ListStatusType.ALL_DONE),
                                   int(ListOrderStatus.ALL_DONE))
         for p in pending:
-            events.extend(self._place_held(p))
+            placed = self._place_held(p)
+            if placed and placed[0][1] == _REJECTED:  # Binance: EXPIRED, expiry reason REJECTED
+                placed = [(placed[0][0], _ORDER, p.order_id, _EXPIRED, 0, 0)]
+            events.extend(placed)
 
     def _finish(self, events: list[Event], lst: OrderList, status: int, keep: int | None = None) -> None:
         """End the list: its other live legs and its pending orders end with

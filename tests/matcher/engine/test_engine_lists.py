@@ -218,3 +218,19 @@ def test_list_state_is_in_the_snapshot_and_the_hash():
     plain = ReferenceBook()
     trade_at(plain, 100, 900)
     assert plain.state_hash() != ref.state_hash()
+
+
+def test_a_pending_order_the_book_refuses_when_placed_expires_with_its_list(book):
+    """The market moved while the OTOCO waited: its pending take-profit would trigger at
+    once when placed, so it EXPIRES (Binance's expiry reason REJECTED), not REJECTED,
+    and so does its partner."""
+    working = limit(10, BUY, 100, 4, account=ALICE)
+    below = stop(11, SELL, T.STOP_LOSS, 80, 4)
+    above = stop(12, SELL, T.TAKE_PROFIT, 99, 4)  # fires on last >= 99: the fill at 100 does
+    run(book, NewOrderList(1, ALICE, C.OTOCO, (working, below, above)))
+    ev = run(book, limit(21, SELL, 100, 4))
+    assert (10, S.FILLED) in orders(ev)
+    assert orders(ev)[-2:] == [(12, S.EXPIRED), (11, S.EXPIRED)]
+    assert not [e for e in ev if e[0] == K.REJECTED]
+    assert lists(ev) == [(1, LS.ALL_DONE, LO.ALL_DONE)]
+    assert book.open_order(11) is None and book.open_order(12) is None
