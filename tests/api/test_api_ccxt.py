@@ -170,3 +170,33 @@ def test_ccxt_order_lists_through_its_binance_endpoints(clients, stays_on_host):
     assert other["status"] == "canceled" and other["info"]["orderListId"] == legacy["orderListId"]
     assert seller.private_get_orderlist({"orderListId": legacy["orderListId"]})["listOrderStatus"] == "ALL_DONE"
     assert seller.fetch_balance()["BTC"]["used"] == pytest.approx(used)
+
+
+def test_ccxt_oto_and_otoco_through_its_binance_endpoints(clients, stays_on_host):
+    """ccxt's implicit ``orderList/oto`` and ``orderList/otoco`` methods (ccxt fills in
+    workingClientOrderId / pendingClientOrderId / pendingAbove/BelowClientOrderId): the
+    working order rests, the pending ones wait PENDING_NEW, a list cancel frees it all."""
+    seller, _ = clients
+    seller.load_markets()
+    ticker = seller.fetch_ticker("BTC/USDT")
+    seen = [p for p in (ticker["last"], ticker["bid"], ticker["ask"]) if p] + [30000.0]
+    low, high = round(min(seen) / 2, 2), round(max(seen) * 2, 2)
+    before = seller.fetch_balance()
+    oto = seller.private_post_orderlist_oto({
+        "symbol": "BTCUSDT", "workingType": "LIMIT_MAKER", "workingSide": "BUY", "workingPrice": str(low),
+        "workingQuantity": "0.01", "pendingType": "LIMIT_MAKER", "pendingSide": "SELL", "pendingPrice": str(high),
+        "pendingQuantity": "0.01"})
+    assert [o["status"] for o in oto["orderReports"]] == ["NEW", "PENDING_NEW"], oto
+    otoco = seller.private_post_orderlist_otoco({
+        "symbol": "BTCUSDT", "workingType": "LIMIT_MAKER", "workingSide": "BUY", "workingPrice": str(low),
+        "workingQuantity": "0.01", "pendingSide": "SELL", "pendingQuantity": "0.01",
+        "pendingAboveType": "LIMIT_MAKER", "pendingAbovePrice": str(high),
+        "pendingBelowType": "STOP_LOSS", "pendingBelowStopPrice": str(round(low / 2, 2))})
+    assert otoco["contingencyType"] == "OTOCO" and len(otoco["orders"]) == 3, otoco
+    held = seller.fetch_balance()
+    assert held["BTC"]["used"] == pytest.approx(before["BTC"]["used"] + 0.02)  # the pending SELLs, once each
+    assert held["USDT"]["used"] == pytest.approx(before["USDT"]["used"] + 2 * low * 0.01)
+    for lst in (oto, otoco):
+        seller.private_delete_orderlist({"symbol": "BTCUSDT", "orderListId": lst["orderListId"]})
+    after = seller.fetch_balance()
+    assert (after["BTC"]["used"], after["USDT"]["used"]) == (before["BTC"]["used"], before["USDT"]["used"])
