@@ -791,9 +791,10 @@ def my_trades(account_id: int, symbol: str, order_id=None, start_time=None, end_
     spec = _spec(symbol)
     limit = max(1, min(int(limit or 500), 1000))
     rows = autocommit(_clients(clients)).query(
-            "SELECT * FROM (SELECT t.*, true AS is_buyer, " + _TIME_MS + " FROM trades t WHERE t.symbol = :s"
-            " AND t.buyer_account_id = :a UNION ALL SELECT t.*, false AS is_buyer, " + _TIME_MS
-            + " FROM trades t WHERE t.symbol = :s AND t.seller_account_id = :a) x"
+            "SELECT * FROM (SELECT t.*, true AS is_buyer, " + _TIME_MS + ", " + _LIST_OF.format("buyer")
+            + " FROM trades t WHERE t.symbol = :s"
+            " AND t.buyer_account_id = :a UNION ALL SELECT t.*, false AS is_buyer, " + _TIME_MS + ", "
+            + _LIST_OF.format("seller") + " FROM trades t WHERE t.symbol = :s AND t.seller_account_id = :a) x"
             " WHERE (CAST(:o AS bigint) IS NULL"
             " OR (CASE WHEN is_buyer THEN buyer_order_id ELSE seller_order_id END) = :o)"
             " AND (CAST(:f AS bigint) IS NULL OR trade_id >= :f)"
@@ -807,6 +808,8 @@ def my_trades(account_id: int, symbol: str, order_id=None, start_time=None, end_
 
 
 _TIME_MS = "CAST(extract(epoch FROM t.executed_at) * 1000 AS bigint) AS time_ms"
+# the order list of the account's side of a trade (myTrades' orderListId)
+_LIST_OF = "(SELECT o.order_list_id FROM orders o WHERE o.order_id = t.{}_order_id) AS order_list_id"
 
 
 def fills(order_id: int, clients=None) -> list[dict]:

@@ -74,7 +74,8 @@ def trade_dict(r: dict, spec) -> dict:
     time_ms = int(r["time_ms"])
     return {
         "symbol": r["symbol"], "id": int(r["trade_id"]),
-        "orderId": int(r["buyer_order_id"] if buyer else r["seller_order_id"]), "orderListId": -1,
+        "orderId": int(r["buyer_order_id"] if buyer else r["seller_order_id"]),
+        "orderListId": int(r["order_list_id"]) if r.get("order_list_id") is not None else -1,
         "price": Decimal(str(r["price"])).quantize(pq), "qty": Decimal(str(r["qty"])).quantize(qq),
         "quoteQty": Decimal(str(r["quote_qty"])).quantize(cq, rounding=ROUND_FLOOR),
         "commission": fee.normalize() if fee else Decimal(0),

@@ -96,6 +96,8 @@ def test_sell_oco_one_leg_trades_the_other_expires_funds_exact(api, matcher, tra
     limit_leg = api.signed("GET", "/v3/order", owner, {"symbol": SYMBOL, "orderId": above_id}).json
     assert (limit_leg["status"], limit_leg["executedQty"]) == ("PARTIALLY_FILLED", "0.40000000")
     assert _locked(api, owner, "ETH") - eth_before == Decimal("0.6")  # what the live leg still sells
+    mine = [t for t in api.signed("GET", "/v3/myTrades", owner, {"symbol": SYMBOL}).json if t["orderId"] == above_id]
+    assert [t["orderListId"] for t in mine] == [body["orderListId"]]
     api.signed("DELETE", "/v3/order", owner, {"symbol": SYMBOL, "orderId": above_id})
     assert _locked(api, owner, "ETH") == eth_before
 
