@@ -9,6 +9,7 @@ what a single order would be refused for, named by its prefixed parameter.
 from __future__ import annotations
 
 from chalicelib.api import observability as obs, trading
+from chalicelib.api.params import check_time_window
 from chalicelib.api.trading import order_request
 from chalicelib.errors import ExchangeError, Failure, Reason
 from chalicelib.orderviews import new_client_order_id, render_canceled, render_new, render_order_list
@@ -155,6 +156,7 @@ def all_order_lists(ctx) -> list:
     a = ctx.args
     if a["fromId"] is not None and (a["startTime"] is not None or a["endTime"] is not None):
         raise ExchangeError(Failure(Reason.INVALID_PARAMETER, "fromId cannot be sent with startTime or endTime."))
+    check_time_window(a["startTime"], a["endTime"])
     return [render_order_list(x) for x in _orderlists().all_order_lists(
         ctx.account_id, a["fromId"], a["startTime"], a["endTime"], a.get("limit", 500))]
 
