@@ -209,10 +209,13 @@ def place_oco(account_id: int, req: OcoRequest | OtoRequest, clients=None) -> di
             if oid is None:
                 raise ExchangeError(Reason.DUPLICATE_ORDER)  # (the transaction rolls back)
             ids.append(int(oid))
-        for oid, asset, amount in zip(ids, assets, amounts, strict=True):
-            if amount > 0:
-                ledger.post(tx, ledger.transfer(f"reserve:{oid}", "RESERVE", asset, amount,
-                                                (account_id, "free"), (account_id, "locked"), ref=str(oid)))
+        # one post_many: it locks the balance rows in one global order (an OTO reserves two
+        # assets; locking them leg by leg deadlocks against a settlement locking them sorted)
+        reserves = [ledger.transfer(f"reserve:{oid}", "RESERVE", asset, amount, (account_id, "free"),
+                                    (account_id, "locked"), ref=str(oid))
+                    for oid, asset, amount in zip(ids, assets, amounts, strict=True) if amount > 0]
+        if reserves:
+            ledger.post_many(tx, reserves)
         payload = {"kind": "NEW_LIST", "order_id": ids[0], "list_id": int(list_id), "account_id": account_id,
                    "contingency": req.contingency,
                    "cmds": [[oid, *engine_command_json(cmd)[1:]] for oid, cmd in zip(ids, cmds, strict=True)]}
