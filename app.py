@@ -15,6 +15,7 @@ from chalicelib.api import (
     cognito as signin,  # `cognito` is the authorizer below
     compat,
     keys,
+    lists,
     market,
     observability,
     trading,
@@ -174,6 +175,46 @@ def my_trades():
 @app.route("/v3/myPreventedMatches", methods=["GET"], content_types=ANY)
 def my_prevented_matches():
     return run(trading.my_prevented_matches)
+
+
+@app.route("/v3/orderList/oco", methods=["POST"], content_types=ANY)
+def new_order_list_oco():
+    return run(lists.new_oco)
+
+
+@app.route("/v3/orderList/oto", methods=["POST"], content_types=ANY)
+def new_order_list_oto():
+    return run(lists.new_oto)
+
+
+@app.route("/v3/orderList/otoco", methods=["POST"], content_types=ANY)
+def new_order_list_otoco():
+    return run(lists.new_otoco)
+
+
+@app.route("/v3/order/oco", methods=["POST"], content_types=ANY)
+def new_oco_legacy():
+    return run(lists.new_oco_legacy)
+
+
+@app.route("/v3/orderList", methods=["DELETE"], content_types=ANY)
+def cancel_order_list():
+    return run(lists.cancel_order_list)
+
+
+@app.route("/v3/orderList", methods=["GET"], content_types=ANY)
+def get_order_list():
+    return run(lists.get_order_list)
+
+
+@app.route("/v3/allOrderList", methods=["GET"], content_types=ANY)
+def all_order_lists():
+    return run(lists.all_order_lists)
+
+
+@app.route("/v3/openOrderList", methods=["GET"], content_types=ANY)
+def open_order_lists():
+    return run(lists.open_order_lists)
 
 
 @app.route("/v3/rateLimit/order", methods=["GET"], content_types=ANY)

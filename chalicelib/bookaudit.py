@@ -41,6 +41,7 @@ class OpenOrder:
     cmd: tuple           # the NewOrder the order was placed with (ints)
     priority: tuple      # time priority within its level (stops: acceptance order)
     book_seq: int | None
+    order_list_id: int | None = None  # the order list it belongs to, if any
 
 
 @dataclass
@@ -53,6 +54,10 @@ class AuroraBook:
     last_price: Decimal | None = None
     orders: list[OpenOrder] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # live order lists: list id -> (account, contingency type name)
+    lists: dict[int, tuple[int, str]] = field(default_factory=dict)
+    # the orders live lists hold back (an OTO's pending ones): list id -> their commands, in id order
+    pending: dict[int, list[tuple]] = field(default_factory=dict)
 
     def by_id(self) -> dict[int, tuple]:
         return {o.order_id: (o.account_id, o.side, o.price, o.leaves, o.is_stop) for o in self.orders}
@@ -103,11 +108,16 @@ def read_aurora_book(tx, spec, symbol: str, page: int = PAGE) -> AuroraBook:
             " CAST(trunc(o.orig_qty / CAST(:step AS numeric)) AS bigint) AS orig,"
             " CAST(trunc(o.executed_qty / CAST(:step AS numeric)) AS bigint) AS done,"
             " mod(o.orig_qty, CAST(:step AS numeric)) = 0 AND mod(o.executed_qty, CAST(:step AS numeric)) = 0"
-            " AS whole, CAST(b.payload -> 'cmd' AS text) AS cmd,"
+            " AS whole, o.order_list_id, l.contingency_type, l.list_order_status,"
+            # a list's orders were placed by one NEW_LIST intent (order_id: its first order)
+            " CASE WHEN b.kind = 'NEW_LIST' THEN (SELECT CAST(c AS text) FROM jsonb_array_elements(b.payload -> 'cmds')"
+            " c WHERE CAST(c ->> 0 AS bigint) = o.order_id) ELSE CAST(b.payload -> 'cmd' AS text) END AS cmd,"
             " COALESCE((SELECT sum(t.qty) FROM trades t WHERE t.buyer_order_id = o.order_id), 0)"
             " + COALESCE((SELECT sum(t.qty) FROM trades t WHERE t.seller_order_id = o.order_id), 0) AS filled"
-            " FROM orders o LEFT JOIN intent_outbox b ON b.order_id = o.order_id"
-            " AND b.kind IN ('NEW', 'CANCEL_REPLACE')"
+            " FROM orders o LEFT JOIN order_lists l ON l.order_list_id = o.order_list_id"
+            " LEFT JOIN intent_outbox b ON b.order_id = COALESCE((SELECT min(x.order_id) FROM orders x"
+            " WHERE x.order_list_id = o.order_list_id), o.order_id)"
+            " AND b.kind IN ('NEW', 'CANCEL_REPLACE', 'NEW_LIST')"
             " WHERE o.symbol = :s AND o.status IN ('NEW', 'PARTIALLY_FILLED', 'PENDING_CANCEL') AND o.order_id > :a"
             " ORDER BY o.order_id LIMIT :n", {"s": symbol, "a": after, "n": page, "step": str(spec.step_size)})
         for r in rows:
@@ -138,13 +148,31 @@ def read_aurora_book(tx, spec, symbol: str, page: int = PAGE) -> AuroraBook:
                 priority = (0, r["working_us"] or 0, oid)
             else:
                 priority = (1, r["book_seq"], oid)
+            list_id = None if r["order_list_id"] is None else int(r["order_list_id"])
             book.orders.append(OpenOrder(oid, r["account_id"], cmd[2], cmd[5], leaves, orig, is_stop, cmd,
-                                         priority, r["book_seq"]))
+                                         priority, r["book_seq"], list_id))
+            if list_id is not None and r["list_order_status"] == "EXECUTING":
+                book.lists[list_id] = (int(r["account_id"]), str(r["contingency_type"]))
         if len(rows) < page:
             break
         after = int(rows[-1]["order_id"])
     book.orders.sort(key=lambda o: o.priority)
+    for r in tx.query(_HELD_BACK, {"s": symbol}):
+        book.pending.setdefault(int(r["order_list_id"]), []).append(tuple(json.loads(r["cmd"])))
     return book
+
+
+# the orders of live lists that the engine holds back: PENDING_NEW in a list whose placement
+# was sequenced (another of its orders is not PENDING_NEW any more), with their commands
+_HELD_BACK = (
+    "SELECT o.order_list_id, CAST(c AS text) AS cmd FROM orders o"
+    " JOIN order_lists l ON l.order_list_id = o.order_list_id AND l.list_order_status = 'EXECUTING'"
+    " JOIN intent_outbox b ON b.kind = 'NEW_LIST' AND b.order_id = (SELECT min(x.order_id) FROM orders x"
+    " WHERE x.order_list_id = o.order_list_id)"
+    " CROSS JOIN LATERAL jsonb_array_elements(b.payload -> 'cmds') c"
+    " WHERE o.symbol = :s AND o.status = 'PENDING_NEW' AND CAST(c ->> 0 AS bigint) = o.order_id"
+    " AND EXISTS (SELECT 1 FROM orders f WHERE f.order_list_id = o.order_list_id AND f.status <> 'PENDING_NEW')"
+    " ORDER BY o.order_id")
 
 
 def book_orders(state: dict) -> dict[int, tuple]:

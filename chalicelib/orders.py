@@ -269,7 +269,7 @@ def buy_reservation(spec, ticks: int, lots: int) -> Decimal:
 # -- rendering -------------------------------------------------------------------------
 _ORDER_COLS = ("order_id, account_id, symbol, client_order_id, side, type, time_in_force, price, stop_price,"
                " orig_qty, orig_quote_qty, executed_qty, cum_quote_qty, status, stp_mode, reserved_asset,"
-               " reserved_amount, reserved_left, reject_reason, last_event_seq,"
+               " reserved_amount, reserved_left, reject_reason, last_event_seq, order_list_id,"
                " CAST(extract(epoch FROM created_at) * 1000 AS bigint) AS created_ms,"
                " CAST(extract(epoch FROM updated_at) * 1000 AS bigint) AS updated_ms,"
                " CAST(extract(epoch FROM working_at) * 1000 AS bigint) AS working_ms")
@@ -690,6 +690,9 @@ def amend_order(account_id: int, symbol: str, order_id: int | None, orig_client_
     row = _find(tx, account_id, symbol, order_id, orig_client_order_id)
     if row is None or row["status"] in DONE_STATUSES:
         raise ExchangeError(Reason.AMEND_UNKNOWN_ORDER)
+    if row.get("order_list_id") is not None:  # its reservation is the list's (see chalicelib/orderlists.py)
+        raise ExchangeError(Failure(Reason.UNSUPPORTED_OPERATION, "Amending an order of an order list is not"
+                                    " supported."))
     orig = Decimal(str(row["orig_qty"]))
     if new_qty == orig:
         raise ExchangeError(Reason.AMEND_NO_CHANGE)
@@ -792,9 +795,10 @@ def my_trades(account_id: int, symbol: str, order_id=None, start_time=None, end_
     spec = _spec(symbol)
     limit = max(1, min(int(limit or 500), 1000))
     rows = autocommit(_clients(clients)).query(
-            "SELECT * FROM (SELECT t.*, true AS is_buyer, " + _TIME_MS + " FROM trades t WHERE t.symbol = :s"
-            " AND t.buyer_account_id = :a UNION ALL SELECT t.*, false AS is_buyer, " + _TIME_MS
-            + " FROM trades t WHERE t.symbol = :s AND t.seller_account_id = :a) x"
+            "SELECT * FROM (SELECT t.*, true AS is_buyer, " + _TIME_MS + ", " + _LIST_OF.format("buyer")
+            + " FROM trades t WHERE t.symbol = :s"
+            " AND t.buyer_account_id = :a UNION ALL SELECT t.*, false AS is_buyer, " + _TIME_MS + ", "
+            + _LIST_OF.format("seller") + " FROM trades t WHERE t.symbol = :s AND t.seller_account_id = :a) x"
             " WHERE (CAST(:o AS bigint) IS NULL"
             " OR (CASE WHEN is_buyer THEN buyer_order_id ELSE seller_order_id END) = :o)"
             " AND (CAST(:f AS bigint) IS NULL OR trade_id >= :f)"
@@ -808,6 +812,8 @@ def my_trades(account_id: int, symbol: str, order_id=None, start_time=None, end_
 
 
 _TIME_MS = "CAST(extract(epoch FROM t.executed_at) * 1000 AS bigint) AS time_ms"
+# the order list of the account's side of a trade (myTrades' orderListId)
+_LIST_OF = "(SELECT o.order_list_id FROM orders o WHERE o.order_id = t.{}_order_id) AS order_list_id"
 
 
 def fills(order_id: int, clients=None) -> list[dict]:

@@ -38,7 +38,7 @@ def order_dict(row: dict) -> dict:
     return {
         "symbol": row["symbol"],
         "orderId": int(row["order_id"]),
-        "orderListId": -1,
+        "orderListId": int(row["order_list_id"]) if row.get("order_list_id") is not None else -1,
         "clientOrderId": row["client_order_id"],
         "price": q(row["price"], pq),
         "origQty": q(row["orig_qty"], qq),
@@ -74,7 +74,8 @@ def trade_dict(r: dict, spec) -> dict:
     time_ms = int(r["time_ms"])
     return {
         "symbol": r["symbol"], "id": int(r["trade_id"]),
-        "orderId": int(r["buyer_order_id"] if buyer else r["seller_order_id"]), "orderListId": -1,
+        "orderId": int(r["buyer_order_id"] if buyer else r["seller_order_id"]),
+        "orderListId": int(r["order_list_id"]) if r.get("order_list_id") is not None else -1,
         "price": Decimal(str(r["price"])).quantize(pq), "qty": Decimal(str(r["qty"])).quantize(qq),
         "quoteQty": Decimal(str(r["quote_qty"])).quantize(cq, rounding=ROUND_FLOOR),
         "commission": fee.normalize() if fee else Decimal(0),
@@ -119,7 +120,8 @@ def render_order(o: dict) -> dict:
 def render_new(o: dict, resp_type: str, result: dict | None) -> dict:
     """``POST /v3/order`` in the requested newOrderRespType; ``result`` is the order
     once the matcher answered (None: not in time, ``resultPending``)."""
-    base = {"symbol": o["symbol"], "orderId": o["orderId"], "orderListId": -1, "clientOrderId": o["clientOrderId"],
+    base = {"symbol": o["symbol"], "orderId": o["orderId"], "orderListId": o.get("orderListId", -1),
+            "clientOrderId": o["clientOrderId"],
             "transactTime": o.get("transactTime") or o.get("time") or now_ms()}
     if resp_type == "ACK":
         return base
@@ -144,7 +146,8 @@ def render_new(o: dict, resp_type: str, result: dict | None) -> dict:
 def render_canceled(o: dict, orig_cid: str | None, new_cid: str | None) -> dict:
     """``DELETE /v3/order`` (and each order of ``DELETE /v3/openOrders``): the cancelled order."""
     out = {
-        "symbol": o["symbol"], "origClientOrderId": o["clientOrderId"], "orderId": o["orderId"], "orderListId": -1,
+        "symbol": o["symbol"], "origClientOrderId": o["clientOrderId"], "orderId": o["orderId"],
+        "orderListId": o.get("orderListId", -1),
         "clientOrderId": new_cid or new_client_order_id(), "transactTime": now_ms(),
         "price": o.get("price"), "origQty": o.get("origQty"), "executedQty": o.get("executedQty"),
         "origQuoteOrderQty": o.get("origQuoteOrderQty"), "cummulativeQuoteQty": o.get("cummulativeQuoteQty"),
@@ -158,7 +161,7 @@ def render_canceled(o: dict, orig_cid: str | None, new_cid: str | None) -> dict:
 def render_amended(o: dict, amendment: dict) -> dict:
     """``PUT /v3/order/amend/keepPriority``: the order as amended, with the
     amendment's ``executionId`` and time."""
-    order = {"symbol": o["symbol"], "orderId": o["orderId"], "orderListId": -1,
+    order = {"symbol": o["symbol"], "orderId": o["orderId"], "orderListId": o.get("orderListId", -1),
              "origClientOrderId": amendment["orig_client_order_id"], "clientOrderId": o["clientOrderId"],
              "price": _s(o["price"]), "qty": _s(o["origQty"]), "executedQty": _s(o["executedQty"]),
              "preventedQty": _s(0), "quoteOrderQty": _s(o["origQuoteOrderQty"]),
@@ -189,3 +192,17 @@ def render_trade(t: dict) -> dict:
     return _amounts({k: t.get(k) for k in ("symbol", "id", "orderId", "orderListId", "price", "qty", "quoteQty",
                                            "commission", "commissionAsset", "time", "isBuyer", "isMaker",
                                            "isBestMatch")})
+
+
+def render_order_list(lst: dict, reports: list[dict] | None = None) -> dict:
+    """An order list as Binance shows it (``GET /v3/orderList``; with ``reports``, the
+    ``orderReports`` of a placement or a cancel)."""
+    out = {"orderListId": lst["orderListId"], "contingencyType": lst["contingencyType"],
+           "listStatusType": lst["listStatusType"], "listOrderStatus": lst["listOrderStatus"],
+           "listClientOrderId": lst["listClientOrderId"], "transactionTime": lst["transactionTime"],
+           "symbol": lst["symbol"],
+           "orders": [{"symbol": o["symbol"], "orderId": o["orderId"], "clientOrderId": o["clientOrderId"]}
+                      for o in lst["orders"]]}
+    if reports is not None:
+        out["orderReports"] = reports
+    return out

@@ -40,7 +40,7 @@ from chalicelib.amounts import fmt as _s
 from chalicelib.clock import now_ms
 from chalicelib.errors import Reason
 from chalicelib.trading.events import EventKind
-from chalicelib.trading.types import OrderStatus
+from chalicelib.trading.types import ListOrderStatus, ListStatusType, OrderStatus
 
 logger = logging.getLogger("userevents")
 
@@ -50,7 +50,7 @@ STREAM_TTL_S = 7 * 24 * 3600    # an idle account's stream goes after a week
 _ORDER, _TRADE, _REJECTED, _TRIGGERED, _PREVENTED = (int(EventKind.ORDER), int(EventKind.TRADE),
                                                      int(EventKind.REJECTED), int(EventKind.TRIGGERED),
                                                      int(EventKind.PREVENTED))
-_AMENDED = int(EventKind.AMENDED)
+_AMENDED, _LIST = int(EventKind.AMENDED), int(EventKind.LIST)
 _STATUS = {int(s): s.name for s in OrderStatus}
 _STOPS = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 
@@ -136,7 +136,8 @@ def _row_head(r: dict) -> tuple[dict, int, str, str]:
     from ``s`` to ``g`` (in order), then ``O``, ``Q`` and ``V``."""
     return ({"s": r["symbol"], "c": r["client_order_id"], "S": r["side"], "o": r["type"],
              "f": r["time_in_force"] or "GTC", "q": _amount(r["orig_qty"]), "p": _amount(r["price"]),
-             "P": _amount(r["stop_price"]), "F": _ZERO, "g": -1},
+             "P": _amount(r["stop_price"]), "F": _ZERO,
+             "g": int(r["order_list_id"]) if r.get("order_list_id") is not None else -1},
             int(r["created_ms"] or 0), _amount(r["orig_quote_qty"]), r["stp_mode"])
 
 
@@ -182,13 +183,41 @@ class _Fill:
         self.base_asset, self.quote_asset = spec.base_asset, spec.quote_asset
 
 
+def _ended_by_list(events: Sequence[tuple]) -> set[int]:
+    """The orders an order list's rule expired (Binance's expiry reason OCO_TRIGGER or
+    OTO_PHASE_ONE_EXPIRED): the EXPIRED reports the engine emits right before a
+    list's ALL_DONE (``matcher/engine/lists.py``, ``_finish``)."""
+    out: set[int] = set()
+    collecting = False
+    for e in reversed(events):
+        if e[1] == _LIST:
+            collecting = e[3] == ListStatusType.ALL_DONE
+        elif collecting and e[1] == _ORDER and e[3] == OrderStatus.EXPIRED:
+            out.add(e[2])
+        elif e[1] != EventKind.LEVEL:
+            collecting = False
+    return out
+
+
+def list_status(lst: dict, *, E: int, T: int, status_type: int, order_status: int) -> dict:
+    """Binance's ``listStatus`` user data event of an order list (``lst``: its
+    ``order_lists`` row with ``orders``: [(order id, client order id)])."""
+    return {"e": "listStatus", "E": E, "s": lst["symbol"], "g": int(lst["order_list_id"]),
+            "c": lst["contingency_type"], "l": ListStatusType(status_type).name,
+            "L": ListOrderStatus(order_status).name, "r": "NONE", "C": lst["list_client_order_id"], "T": T,
+            "O": [{"s": lst["symbol"], "i": oid, "c": cid} for oid, cid in lst["orders"]]}
+
+
 def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, dict],
-                      event_time: int | None = None) -> list[tuple[int, dict]]:
+                      event_time: int | None = None, lists: dict[int, dict] | None = None
+                      ) -> list[tuple[int, dict]]:
     """``(account_id, executionReport)`` for every order state change of ``applied`` (the
     batch's journal entries with the engine's events, in order), from the orders' rows
     as committed after the batch (``rows``: order id -> orders row) and the batch's
     settled fills.  Cumulative amounts run forward from the row's totals less the batch's
-    own fills, so each report carries the cumulative values at its event."""
+    own fills, so each report carries the cumulative values at its event.  An order
+    list's LIST events become ``listStatus`` events (``lists``: list id -> its row, see
+    :func:`read_lists`)."""
     E = event_time or now_ms()
     by_trade = {f.trade_id: _Fill(f, spec) for f in fills}
     views = {oid: _row_view(r) for oid, r in rows.items()}
@@ -217,9 +246,11 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
     for a in applied:
         entry = a.entry
         T = int(entry.ts)
-        new_id = int(entry.payload.get("order_id")) if entry.kind in ("NEW", "CANCEL_REPLACE") else None
-        cancel_of = int(entry.payload["order_id"] if entry.kind == "CANCEL"
+        new_ids = {int(c[0]) for c in entry.payload["cmds"]} if entry.kind == "NEW_LIST" else (
+            {int(entry.payload["order_id"])} if entry.kind in ("NEW", "CANCEL_REPLACE") else set())
+        cancel_of = int(entry.payload.get("order_id") or 0 if entry.kind == "CANCEL"
                         else entry.payload.get("cancel_order_id") or 0) if entry.kind != "NEW" else None
+        by_list = _ended_by_list(a.events) if lists else set()
         for e in a.events:
             kind = e[1]
             if kind == _TRADE:
@@ -253,15 +284,16 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                     out.append((acct, _report(o, x="CANCELED", X="CANCELED", w=False, C=o["clientOrderId"], c=cid,
                                               **common)))
                 elif status == "EXPIRED":
-                    out.append((acct, _report(o, x="EXPIRED", X="EXPIRED", w=False, extra={"eR": _expiry_reason(o)},
-                                              **common)))
+                    why = ("OCO_TRIGGER" if working[oid] or o["type"] in _STOPS else "OTO_PHASE_ONE_EXPIRED") \
+                        if oid in by_list else _expiry_reason(o)
+                    out.append((acct, _report(o, x="EXPIRED", X="EXPIRED", w=False, extra={"eR": why}, **common)))
                 elif status == "EXPIRED_IN_MATCH":
                     out.append((acct, _report(o, x="TRADE_PREVENTION", X="EXPIRED_IN_MATCH", w=False,
                                               extra=dict(prevented.get(oid, {})), **common)))
                 working[oid] = working[oid] and status == "NEW"
             elif kind == _REJECTED:
                 oid, reason = e[2], e[3]
-                if oid != new_id or reason == Reason.DUPLICATE_ORDER or oid not in views:
+                if oid not in new_ids or reason == Reason.DUPLICATE_ORDER or oid not in views:
                     continue  # a refused cancel: no order changed
                 o, c = views[oid], cum[oid]
                 out.append((int(rows[oid]["account_id"]), _report(
@@ -285,6 +317,12 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                     o, E=E, x="REPLACED", X=o["status"] if e[3] == 0 else ("PARTIALLY_FILLED" if e[4] else "NEW"),
                     T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), w=working[oid], working_ms=o["workingTime"],
                     head=heads[oid])))
+            elif kind == _LIST:
+                lst = (lists or {}).get(e[2])
+                if lst is None or e[3] == ListStatusType.RESPONSE:
+                    continue  # a refused list cancel: no list changed
+                out.append((int(lst["account_id"]), list_status(lst, E=E, T=T, status_type=e[3],
+                                                                order_status=e[4])))
             elif kind == _PREVENTED:
                 maker_oid, taker_oid, price, qty = e[2], e[3], e[4], e[5]
                 for oid, counter in ((maker_oid, taker_oid), (taker_oid, maker_oid)):
@@ -356,13 +394,28 @@ def order_ids(applied: Sequence) -> set[int]:
     return ids
 
 
+def read_lists(tx, applied: Sequence) -> dict[int, dict]:
+    """The order lists a batch's LIST events name: list id -> its ``order_lists`` row
+    with ``orders``, its orders' (order id, client order id) in id order."""
+    ids = sorted({e[2] for a in applied for e in a.events if e[1] == _LIST})
+    if not ids:
+        return {}
+    rows = tx.query("SELECT order_list_id, account_id, symbol, list_client_order_id, contingency_type"
+                    " FROM order_lists WHERE order_list_id IN " + _IDS.format("ids"), {"ids": _dumps(ids)})
+    out = {int(r["order_list_id"]): {**r, "orders": []} for r in rows}
+    for leg in tx.query("SELECT order_list_id, order_id, client_order_id FROM orders WHERE order_list_id IN "
+                        + _IDS.format("ids") + " ORDER BY order_id", {"ids": _dumps(ids)}):
+        out[int(leg["order_list_id"])]["orders"].append((int(leg["order_id"]), leg["client_order_id"]))
+    return out
+
+
 def batch_events(tx, spec, applied: Sequence, fills: Iterable) -> list[tuple[int, dict]]:
     """Every user event of a settled batch of one symbol, in order: the reports, then
     per account the symbol's assets after the commit.  ``tx`` reads Aurora *after*
     the settlement transaction committed."""
     rows = read_orders(tx, order_ids(applied))
     E = now_ms()
-    reports = execution_reports(spec, applied, fills, rows, E)
+    reports = execution_reports(spec, applied, fills, rows, E, read_lists(tx, applied))
     accounts = list(dict.fromkeys(acct for acct, _ in reports))
     if not accounts:
         return reports

@@ -1,6 +1,8 @@
 """The WebSocket API's trading requests: ``order.place``, ``order.test``, ``order.cancel``,
-``order.cancelReplace``, ``order.amend.keepPriority``, ``openOrders.cancelAll`` and the
-signed reads ``allOrders``, ``order.amendments`` and ``account.rateLimits.orders``.
+``order.cancelReplace``, ``order.amend.keepPriority``, ``openOrders.cancelAll``, the order
+lists' ``orderList.place.oco``, ``.oto``, ``.otoco`` (and the deprecated ``orderList.place``), ``orderList.cancel``,
+and the signed reads ``allOrders``, ``order.amendments``, ``account.rateLimits.orders``,
+``orderList.status``, ``openOrderLists.status`` and ``allOrderLists``.
 
 Each is the REST operation of the same meaning (``chalicelib.api.trading`` through the
 operation table ``chalicelib.api.ops``: parameters, weight, security, errors), run by
@@ -10,7 +12,7 @@ order request is charged (the REST route's ``X-MBX-ORDER-COUNT-*`` headers) as B
 """
 from __future__ import annotations
 
-from chalicelib.api import trading
+from chalicelib.api import lists, trading
 
 #: WebSocket API method -> the REST operation's handler.
 METHODS = {
@@ -18,6 +20,10 @@ METHODS = {
     "order.cancelReplace": trading.cancel_replace, "openOrders.cancelAll": trading.cancel_open_orders,
     "order.amend.keepPriority": trading.amend_keep_priority, "order.amendments": trading.order_amendments,
     "allOrders": trading.all_orders, "account.rateLimits.orders": trading.rate_limit_order,
+    "orderList.place.oco": lists.new_oco, "orderList.place": lists.new_oco_legacy,
+    "orderList.place.oto": lists.new_oto, "orderList.place.otoco": lists.new_otoco,
+    "orderList.cancel": lists.cancel_order_list, "orderList.status": lists.get_order_list,
+    "openOrderLists.status": lists.open_order_lists, "allOrderLists": lists.all_order_lists,
 }
 
 

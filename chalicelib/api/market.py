@@ -69,7 +69,7 @@ def symbol_info(spec, permission_sets: bool = True) -> dict:
         "quoteAsset": spec.quote_asset, "quotePrecision": spec.quote_precision,
         "quoteAssetPrecision": spec.quote_precision, "baseCommissionPrecision": spec.base_precision,
         "quoteCommissionPrecision": spec.quote_precision, "orderTypes": ORDER_TYPES,
-        "icebergAllowed": False, "ocoAllowed": False, "otoAllowed": False, "quoteOrderQtyMarketAllowed": True,
+        "icebergAllowed": False, "ocoAllowed": True, "otoAllowed": True, "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False, "cancelReplaceAllowed": True, "amendAllowed": True,
         "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
         "filters": [

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib.api import account, admin, cognito, compat, keys, market, trading
+from chalicelib.api import account, admin, cognito, compat, keys, lists, market, trading
 from chalicelib.api.params import CLIENT_ID_RE, Param
 from chalicelib.errors import Reason
 
@@ -122,6 +122,10 @@ PREVENTED_MATCH = obj({"symbol": STR, "preventedMatchId": INT, "takerOrderId": I
 MY_TRADE = obj({"symbol": STR, "id": INT, "orderId": INT, "orderListId": INT, "price": NUM, "qty": NUM,
                 "quoteQty": NUM, "commission": NUM, "commissionAsset": STR, "time": INT, "isBuyer": BOOL,
                 "isMaker": BOOL, "isBestMatch": BOOL})
+ORDER_LIST_ORDER = obj({"symbol": STR, "orderId": INT, "clientOrderId": STR})
+ORDER_LIST = obj({"orderListId": INT, "contingencyType": STR, "listStatusType": STR, "listOrderStatus": STR,
+                  "listClientOrderId": STR, "transactionTime": INT, "symbol": STR, "orders": arr(ORDER_LIST_ORDER)})
+ORDER_LIST_REPORTS = obj({**ORDER_LIST["properties"], "orderReports": arr(obj({}, required=[]))})
 COMMISSION = obj({"maker": NUM, "taker": NUM, "buyer": NUM, "seller": NUM})
 ACCOUNT = obj({
     "makerCommission": INT, "takerCommission": INT, "buyerCommission": INT, "sellerCommission": INT,
@@ -230,6 +234,56 @@ ORDER_PARAMS = (
 CANCEL_PARAMS = (SYM, ORDER_ID, ORIG_CID, NEW_CID,
                  Param("cancelRestrictions", "enum", values=("ONLY_NEW", "ONLY_PARTIALLY_FILLED"))) + SIGNED_PARAMS
 
+def _oco_leg(prefix: str, types: tuple[str, ...], required: bool = True,
+             reason: Reason = Reason.OCO_ORDER_TYPE_REJECTED) -> tuple[Param, ...]:
+    return (Param(prefix + "Type", "enum", required=required, values=types, reason=reason),
+            Param(prefix + "ClientOrderId", "str", pattern=CLIENT_ID_RE),
+            Param(prefix + "IcebergQty", "decimal"),
+            Param(prefix + "Price", "decimal"),
+            Param(prefix + "StopPrice", "decimal"),
+            Param(prefix + "TrailingDelta", "int", maximum=2**31),
+            Param(prefix + "TimeInForce", "enum", values=("GTC", "IOC", "FOK"), reason=Reason.INVALID_TIF),
+            Param(prefix + "StrategyId", "int", maximum=2**62),
+            Param(prefix + "StrategyType", "int", minimum=1000000, maximum=2**31))
+
+
+_LIST_COMMON = (SYM, Param("listClientOrderId", "str", pattern=CLIENT_ID_RE),
+                Param("side", "enum", required=True, values=("BUY", "SELL"), reason=Reason.INVALID_SIDE),
+                Param("quantity", "decimal", required=True),
+                Param("newOrderRespType", "enum", values=("ACK", "RESULT", "FULL")),
+                Param("selfTradePreventionMode", "enum", values=STP_MODES))
+OCO_PARAMS = (_LIST_COMMON + _oco_leg("above", ("STOP_LOSS_LIMIT", "STOP_LOSS", "LIMIT_MAKER", "TAKE_PROFIT",
+                                                "TAKE_PROFIT_LIMIT"))
+              + _oco_leg("below", ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER"))
+              + SIGNED_PARAMS)
+LEGACY_OCO_PARAMS = _LIST_COMMON + (
+    Param("limitClientOrderId", "str", pattern=CLIENT_ID_RE), Param("price", "decimal", required=True),
+    Param("limitIcebergQty", "decimal"), Param("limitStrategyId", "int", maximum=2**62),
+    Param("limitStrategyType", "int", minimum=1000000, maximum=2**31),
+    Param("stopClientOrderId", "str", pattern=CLIENT_ID_RE), Param("stopPrice", "decimal"),
+    Param("trailingDelta", "int", maximum=2**31), Param("stopStrategyId", "int", maximum=2**62),
+    Param("stopStrategyType", "int", minimum=1000000, maximum=2**31),
+    Param("stopLimitPrice", "decimal"), Param("stopIcebergQty", "decimal"),
+    Param("stopLimitTimeInForce", "enum", values=("GTC", "FOK", "IOC"), reason=Reason.INVALID_TIF),
+) + SIGNED_PARAMS
+_OTO_COMMON = (SYM, Param("listClientOrderId", "str", pattern=CLIENT_ID_RE),
+               Param("newOrderRespType", "enum", values=("ACK", "RESULT", "FULL")),
+               Param("selfTradePreventionMode", "enum", values=STP_MODES),
+               Param("workingSide", "enum", required=True, values=("BUY", "SELL"), reason=Reason.INVALID_SIDE),
+               Param("workingQuantity", "decimal", required=True))
+_OTO_WORKING = _oco_leg("working", ORDER_TYPES, reason=Reason.INVALID_ORDER_TYPE)
+OTO_PARAMS = (_OTO_COMMON + _OTO_WORKING + _oco_leg("pending", ORDER_TYPES, reason=Reason.INVALID_ORDER_TYPE)
+              + (Param("pendingSide", "enum", required=True, values=("BUY", "SELL"), reason=Reason.INVALID_SIDE),
+                 Param("pendingQuantity", "decimal", required=True)) + SIGNED_PARAMS)
+OTOCO_PARAMS = (_OTO_COMMON + _OTO_WORKING
+                + (Param("pendingSide", "enum", required=True, values=("BUY", "SELL"), reason=Reason.INVALID_SIDE),
+                   Param("pendingQuantity", "decimal", required=True))
+                + _oco_leg("pendingAbove", ("STOP_LOSS_LIMIT", "STOP_LOSS", "LIMIT_MAKER", "TAKE_PROFIT",
+                                            "TAKE_PROFIT_LIMIT"))
+                + _oco_leg("pendingBelow", ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT",
+                                            "LIMIT_MAKER"), required=False)
+                + SIGNED_PARAMS)
+
 _FUND_HISTORY = (Param("coin", "str", pattern=r"^[A-Z0-9]{2,12}$"), Param("status", "int", maximum=10),
                  START, END, Param("offset", "int", maximum=10**6), _limit(1000, 1000)) + SIGNED_PARAMS
 
@@ -320,6 +374,26 @@ OPS: tuple[Op, ...] = (
        params=(SYM, Param("preventedMatchId", "int", maximum=2**62), ORDER_ID,
                Param("fromPreventedMatchId", "int", maximum=2**62), _limit(500, 1000)) + SIGNED_PARAMS,
        tag="Trading", response=arr(PREVENTED_MATCH)),
+    Op("orderListOco", "POST", "/v3/orderList/oco", lists.new_oco, "New order list - OCO", security=TRADE,
+       weight=1, params=OCO_PARAMS, orders=True, tag="Trading", response=ORDER_LIST_REPORTS),
+    Op("orderListOto", "POST", "/v3/orderList/oto", lists.new_oto, "New order list - OTO", security=TRADE,
+       weight=1, params=OTO_PARAMS, orders=True, tag="Trading", response=ORDER_LIST_REPORTS),
+    Op("orderListOtoco", "POST", "/v3/orderList/otoco", lists.new_otoco, "New order list - OTOCO",
+       security=TRADE, weight=1, params=OTOCO_PARAMS, orders=True, tag="Trading", response=ORDER_LIST_REPORTS),
+    Op("orderOco", "POST", "/v3/order/oco", lists.new_oco_legacy, "New OCO (deprecated form)", security=TRADE,
+       weight=1, params=LEGACY_OCO_PARAMS, orders=True, tag="Trading", response=ORDER_LIST_REPORTS),
+    Op("cancelOrderList", "DELETE", "/v3/orderList", lists.cancel_order_list, "Cancel order list",
+       security=TRADE, weight=1, tag="Trading", response=ORDER_LIST_REPORTS,
+       params=(SYM, Param("orderListId", "int", maximum=2**62),
+               Param("listClientOrderId", "str", pattern=CLIENT_ID_RE), NEW_CID) + SIGNED_PARAMS),
+    Op("getOrderList", "GET", "/v3/orderList", lists.get_order_list, "Query order list", security=USER_DATA,
+       weight=4, tag="Trading", response=ORDER_LIST,
+       params=(Param("orderListId", "int", maximum=2**62), ORIG_CID) + SIGNED_PARAMS),
+    Op("allOrderList", "GET", "/v3/allOrderList", lists.all_order_lists, "Query all order lists",
+       security=USER_DATA, weight=20, tag="Trading", response=arr(ORDER_LIST),
+       params=(FROM_ID, START, END, _limit(500, 1000)) + SIGNED_PARAMS),
+    Op("openOrderList", "GET", "/v3/openOrderList", lists.open_order_lists, "Query open order lists",
+       security=USER_DATA, weight=6, tag="Trading", response=arr(ORDER_LIST), params=SIGNED_PARAMS),
     Op("rateLimitOrder", "GET", "/v3/rateLimit/order", trading.rate_limit_order, "Current order count usage",
        security=USER_DATA, weight=40, params=SIGNED_PARAMS, tag="Trading", response=ORDER_COUNT),
     # -- account

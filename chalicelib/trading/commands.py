@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .types import CancelReplaceMode, OrderType, StpMode, TimeInForce
+from .types import CancelReplaceMode, ContingencyType, OrderType, StpMode, TimeInForce
 
 
 class NewOrder(NamedTuple):
@@ -60,3 +60,37 @@ class CancelReplace(NamedTuple):
     account_id: int
     new_order: NewOrder
     mode: int = CancelReplaceMode.STOP_ON_FAILURE
+
+
+class NewOrderList(NamedTuple):
+    """Place an order list (Binance's OCO, OTO, OTOCO) as one command.
+
+    ``orders`` holds the list's orders, each a :class:`NewOrder` of ``account_id``
+    with its id assigned by the caller:
+
+    * OCO: ``(below, above)``, the two legs, both placed at once;
+    * OTO: ``(working, pending)``;
+    * OTOCO: ``(working, pending below, pending above)``.
+
+    Pending orders are kept by the engine, outside the book, until the working order
+    is FILLED."""
+
+    list_id: int
+    account_id: int
+    contingency: int
+    orders: tuple[NewOrder, ...]
+
+    @property
+    def working(self) -> tuple[NewOrder, ...]:
+        return self.orders if self.contingency == ContingencyType.OCO else self.orders[:1]
+
+    @property
+    def pending(self) -> tuple[NewOrder, ...]:
+        return () if self.contingency == ContingencyType.OCO else self.orders[1:]
+
+
+class CancelOrderList(NamedTuple):
+    """Cancel every open order of the order list ``list_id`` of ``account_id``."""
+
+    list_id: int
+    account_id: int

@@ -12,6 +12,13 @@ the rest depends on the kind (all ints except a reject's :class:`Reason`)::
     TRIGGERED  (seq, TRIGGERED, order_id, last_price)
     PREVENTED  (seq, PREVENTED, maker_order_id, taker_order_id, price, qty)
     AMENDED    (seq, AMENDED, order_id, leaves_qty, executed_qty)
+    LIST       (seq, LIST, list_id, list_status_type, list_order_status)
+
+An order list (OCO, OTO, OTOCO) reports its own status with LIST events
+(:class:`~.types.ListStatusType`, :class:`~.types.ListOrderStatus`): EXEC_STARTED /
+EXECUTING when accepted, ALL_DONE / ALL_DONE when it no longer binds its orders,
+RESPONSE / REJECT when the list (or its cancel) is refused; its orders report
+themselves with ORDER / REJECTED events as any order does.
 
 An accepted order is reported as ``ORDER ... NEW``.  A maker's status is reported
 after every fill; a taker's once, when its matching is over (FILLED, resting as
@@ -29,7 +36,7 @@ from collections.abc import Iterable
 from enum import Enum, IntEnum
 from typing import Any
 
-from .types import OrderStatus, Side
+from .types import ListOrderStatus, ListStatusType, OrderStatus, Side
 
 Event = tuple[Any, ...]  # (seq, kind, ...fields): ints, and a reject's Reason
 
@@ -42,6 +49,7 @@ class EventKind(IntEnum):
     TRIGGERED = 4
     PREVENTED = 5
     AMENDED = 6
+    LIST = 7
 
 
 FIELDS: dict[int, tuple[str, ...]] = {
@@ -53,6 +61,7 @@ FIELDS: dict[int, tuple[str, ...]] = {
     EventKind.TRIGGERED: ("order_id", "last_price"),
     EventKind.PREVENTED: ("maker_order_id", "taker_order_id", "price", "qty"),
     EventKind.AMENDED: ("order_id", "leaves_qty", "executed_qty"),
+    EventKind.LIST: ("list_id", "list_status_type", "list_order_status"),
 }
 
 
@@ -85,5 +94,9 @@ def as_dict(event: Event) -> dict[str, Any]:
             value = Side(value).name
         elif name == "reason":
             value = value.name
+        elif name == "list_status_type":
+            value = ListStatusType(value).name
+        elif name == "list_order_status":
+            value = ListOrderStatus(value).name
         d[name] = value
     return d

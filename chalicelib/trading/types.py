@@ -54,6 +54,29 @@ class CancelReplaceMode(IntEnum):
     ALLOW_FAILURE = 1
 
 
+class ContingencyType(IntEnum):
+    """How the orders of an order list depend on each other (Binance's contingencyType):
+    OCO, one cancels the other; OTO, a working order that places a pending one when
+    it is filled; OTOCO, a working order whose pending orders are an OCO pair."""
+
+    OCO = 0
+    OTO = 1
+    OTOCO = 2
+
+
+class ListStatusType(IntEnum):
+    RESPONSE = 0
+    EXEC_STARTED = 1
+    UPDATED = 2
+    ALL_DONE = 3
+
+
+class ListOrderStatus(IntEnum):
+    EXECUTING = 0
+    ALL_DONE = 1
+    REJECT = 2
+
+
 # Order types that wait for a trigger, and what they become when triggered.
 STOP_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT,
                         OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT})
@@ -69,3 +92,11 @@ def triggers_upward(order_type: int, side: int) -> bool:
     """
     stop_loss = order_type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)
     return stop_loss == (side == Side.BUY)
+
+
+STOP_LOSS_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT})
+# An OCO pairs one stop-loss leg with one of these (Binance: "one of the orders must be
+# a LIMIT_MAKER/TAKE_PROFIT/TAKE_PROFIT_LIMIT order and the other STOP_LOSS(_LIMIT)").
+OCO_PROFIT_TYPES = frozenset({OrderType.LIMIT_MAKER, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT})
+# The working order of an OTO / OTOCO rests first: LIMIT or LIMIT_MAKER.
+WORKING_TYPES = frozenset({OrderType.LIMIT, OrderType.LIMIT_MAKER})

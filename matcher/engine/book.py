@@ -23,10 +23,12 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from chalicelib.errors import Reason
-from chalicelib.trading.commands import Amend, Cancel, CancelReplace, NewOrder
+from chalicelib.trading.commands import Amend, Cancel, CancelOrderList, CancelReplace, NewOrder, NewOrderList
 from chalicelib.trading.events import Event, EventKind
 from chalicelib.trading.filters import NO_FILTERS, EngineFilters, check_new_order
 from chalicelib.trading.types import CancelReplaceMode, Side
+
+from .lists import OrderLists
 
 SNAPSHOT_MAGIC = b"MXEB"
 SNAPSHOT_VERSION = 1
@@ -36,25 +38,42 @@ OpenOrder = tuple[int, int, int, int, bool]  # (side, price, leaves_qty, orig_qt
 State = dict[str, Any]  # export_state's plain ints and lists
 
 
-class OrderBook(ABC):
+class OrderBook(OrderLists, ABC):
     """One symbol's matching engine.  No I/O, clock or randomness: the same
-    snapshot and the same commands give the same events, byte for byte."""
+    snapshot and the same commands give the same events, byte for byte.  Order
+    lists (OCO, OTO, OTOCO) are :class:`.lists.OrderLists`' rules on top of it."""
 
     def __init__(self, filters: EngineFilters = NO_FILTERS):
         self.filters = filters
+        self._init_lists()
 
     # -- commands ---------------------------------------------------------------
-    def process(self, command: Any) -> list[Event]:  # a NewOrder, Cancel, Amend or CancelReplace
-        """Apply one command and return its events (see :mod:`.events`)."""
+    def process(self, command: Any) -> list[Event]:
+        """Apply one command (a NewOrder, Cancel, Amend, CancelReplace, NewOrderList
+        or CancelOrderList) and return its events (see :mod:`.events`)."""
+        events = self._dispatch(command)
+        if self._lists:
+            self._drive_lists(events)
+        return events
+
+    def _dispatch(self, command: Any) -> list[Event]:
         kind = type(command)
         if kind is NewOrder:
             return self.new_order(command)
         if kind is Cancel:
+            if self._list_of:
+                held = self._cancel_pending(command.order_id, command.account_id)
+                if held is not None:
+                    return held
             return self.cancel(command.order_id, command.account_id)
         if kind is Amend:
             return self.amend(command.order_id, command.account_id, command.new_qty)
         if kind is CancelReplace:
             return self.cancel_replace(command)
+        if kind is NewOrderList:
+            return self.new_order_list(command)
+        if kind is CancelOrderList:
+            return self.cancel_order_list(command)
         raise TypeError(f"not a command: {command!r}")
 
     @abstractmethod
@@ -93,6 +112,36 @@ class OrderBook(ABC):
     @abstractmethod
     def _reject_event(self, order_id: int, reason: Reason) -> Event:
         """A REJECTED event with the next sequence number."""
+
+    def _would_take(self, order: NewOrder) -> bool:
+        best = self.best_ask() if order.side == Side.BUY else self.best_bid()
+        if best is None:
+            return False
+        return best[0] <= order.price if order.side == Side.BUY else best[0] >= order.price
+
+    def _knows_order(self, order_id: int) -> bool:
+        return self.open_order(order_id) is not None
+
+    def _end_leg(self, order_id: int, status: int) -> list[Event]:
+        """End a list's live order with ``status``: a cancel, reported with that
+        status (EXPIRED when the list's rule ends it); a triggered stop not yet
+        released is dropped from the trigger queue."""
+        found = self.open_order(order_id)
+        if found is None:
+            return self._end_triggered(order_id, status)
+        events = self.cancel(order_id, self._account_of(order_id))
+        first = events[0]
+        events[0] = (first[0], first[1], first[2], status, *first[4:])
+        return events
+
+    @abstractmethod
+    def _account_of(self, order_id: int) -> int:
+        """The account of a live order (resting or pending stop)."""
+
+    @abstractmethod
+    def _end_triggered(self, order_id: int, status: int) -> list[Event]:
+        """Drop a triggered, not yet released stop from the queue with ``status``; []
+        when there is none with that id."""
 
     # -- queries (market data is a read of the book, not a copy) -----------------
     @property

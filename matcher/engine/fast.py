@@ -40,7 +40,7 @@ from .book import Level, OpenOrder, OrderBook, State
 
 # Plain ints for the hot path (an IntEnum compare goes through the same int code,
 # but loading a global int is cheaper than an enum attribute).
-_ORDER, _TRADE, _LEVEL, _REJECTED, _TRIGGERED, _PREVENTED, _AMENDED = (int(k) for k in EventKind)
+_ORDER, _TRADE, _LEVEL, _REJECTED, _TRIGGERED, _PREVENTED, _AMENDED = (int(k) for k in list(EventKind)[:7])
 _NEW, _PARTIALLY_FILLED, _FILLED, _CANCELED, _EXPIRED, _EXPIRED_IN_MATCH = (
     int(OrderStatus.NEW), int(OrderStatus.PARTIALLY_FILLED), int(OrderStatus.FILLED),
     int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED), int(OrderStatus.EXPIRED_IN_MATCH))
@@ -507,15 +507,53 @@ class FastBook(OrderBook):
         self._running_triggers = True
         try:
             while self._triggered:
-                s = self._triggered.popleft()
-                events.append((self._next_seq(), _TRIGGERED, s.order_id, self._last_price))
-                if s.order_type in _STOP_MARKET_TYPES:
-                    self._market(events, s.order_id, s.account, s.side, s.qty, s.stp_mode)
-                else:
-                    self.new_limit(s.order_id, s.account, s.side, s.price, s.qty, s.tif,
-                                   s.stp_mode, events)
+                if self._lists:  # order lists react before each release (see .lists)
+                    self._on_list_events(events)
+                    if not self._triggered:
+                        break
+                self._release(events, self._triggered.popleft())
         finally:
             self._running_triggers = False
+
+    def _release(self, events: list[Event], s: _Stop) -> None:
+        events.append((self._next_seq(), _TRIGGERED, s.order_id, self._last_price))
+        if s.order_type in _STOP_MARKET_TYPES:
+            self._market(events, s.order_id, s.account, s.side, s.qty, s.stp_mode)
+        else:
+            self.new_limit(s.order_id, s.account, s.side, s.price, s.qty, s.tif, s.stp_mode, events)
+
+    # -- order lists' primitives (the rules are in .lists) -----------------------------
+    def _place_held(self, order: NewOrder) -> list[Event]:
+        held = self._running_triggers
+        self._running_triggers = True
+        try:
+            return self.new_order(order)
+        finally:
+            self._running_triggers = held
+
+    def _release_one_triggered(self, events: list[Event]) -> bool:
+        if not self._triggered:
+            return False
+        held = self._running_triggers
+        self._running_triggers = True
+        try:
+            self._release(events, self._triggered.popleft())
+        finally:
+            self._running_triggers = held
+        return True
+
+    def _end_triggered(self, order_id: int, status: int) -> list[Event]:
+        for s in self._triggered:
+            if s.order_id == order_id:
+                self._triggered.remove(s)
+                return [(self._next_seq(), _ORDER, order_id, status, 0, 0)]
+        return []
+
+    def _account_of(self, order_id: int) -> int:
+        return self._orders[order_id].account
+
+    def _emit_list_event(self, events: list[Event], kind: int, *fields: object) -> None:
+        events.append((self._next_seq(), kind, *fields))
 
     # -- cancel, amend -----------------------------------------------------------------
     def cancel(self, order_id: int, account_id: int) -> list[Event]:
@@ -639,11 +677,14 @@ class FastBook(OrderBook):
         seq, trade_id = self._seq, self._trade_id
         stops = sorted((o for o in self._orders.values() if o.__class__ is _Stop),
                        key=lambda s: s.accept_seq)
-        return {
+        state: State = {
             "version": 1, "seq": seq, "trade_id": trade_id, "last_price": self._last_price,
             "bids": side_state(self._bids), "asks": side_state(self._asks),
             "stops": [s.row() for s in stops],
         }
+        if self._lists:
+            state["lists"] = self._export_lists()
+        return state
 
     def import_state(self, state: State) -> None:
         self._seq, self._trade_id = state["seq"], state["trade_id"]
@@ -666,6 +707,7 @@ class FastBook(OrderBook):
                 heappush(self._stops_up, (stop.stop_price, stop.accept_seq, stop))
             else:
                 heappush(self._stops_down, (-stop.stop_price, stop.accept_seq, stop))
+        self._import_lists(state.get("lists", []))
 
     def validate_internal_state(self) -> None:
         seen = 0
@@ -693,3 +735,4 @@ class FastBook(OrderBook):
         assert live_in_heaps == {id(s) for s in stops}, "stop heaps out of step"
         bid, ask = self.best_bid(), self.best_ask()
         assert bid is None or ask is None or bid[0] < ask[0], "book crossed at rest"
+        self._validate_lists(set(self._orders))

@@ -71,6 +71,7 @@ class ReferenceBook(OrderBook):
         self._last_price: int | None = None
         self._arrivals = 0
         self._triggered: list[_Stop] = []
+        self._hold_triggers = False  # placing a list's order: triggered stops wait for the list's turn
 
     # -- helpers -------------------------------------------------------------------
     def _emit(self, events: list[Event], kind: int, *fields: object) -> None:
@@ -304,16 +305,56 @@ class ReferenceBook(OrderBook):
                 self._triggered.append(s)
 
     def _run_triggered(self, events: list[Event]) -> None:
-        """Release triggered stops one by one; their trades may trigger more."""
+        """Release triggered stops one by one; their trades may trigger more.  Order
+        lists react to what happened before each release."""
+        if self._hold_triggers:
+            return
         while self._triggered:
-            s = self._triggered.pop(0)
-            self._emit(events, K.TRIGGERED, s.order_id, self._last_price)
-            if s.order_type in (T.STOP_LOSS, T.TAKE_PROFIT):
-                taker = _Taker(s.order_id, s.account, s.side, None, s.qty, None, s.stp_mode)
-                self._execute(events, taker, TimeInForce.IOC)
-            else:
-                taker = _Taker(s.order_id, s.account, s.side, s.price, s.qty, None, s.stp_mode)
-                self._execute(events, taker, s.tif)
+            if self._lists:
+                self._on_list_events(events)
+                if not self._triggered:
+                    break
+            self._release(events, self._triggered.pop(0))
+
+    def _release(self, events: list[Event], s: _Stop) -> None:
+        self._emit(events, K.TRIGGERED, s.order_id, self._last_price)
+        if s.order_type in (T.STOP_LOSS, T.TAKE_PROFIT):
+            taker = _Taker(s.order_id, s.account, s.side, None, s.qty, None, s.stp_mode)
+            self._execute(events, taker, TimeInForce.IOC)
+        else:
+            taker = _Taker(s.order_id, s.account, s.side, s.price, s.qty, None, s.stp_mode)
+            self._execute(events, taker, s.tif)
+
+    # -- order lists' primitives (the rules are in .lists) -----------------------------
+    def _place_held(self, order: NewOrder) -> list[Event]:
+        self._hold_triggers = True
+        try:
+            return self.new_order(order)
+        finally:
+            self._hold_triggers = False
+
+    def _release_one_triggered(self, events: list[Event]) -> bool:
+        if not self._triggered:
+            return False
+        self._release(events, self._triggered.pop(0))
+        return True
+
+    def _end_triggered(self, order_id: int, status: int) -> list[Event]:
+        for s in self._triggered:
+            if s.order_id == order_id:
+                self._triggered.remove(s)
+                events: list[Event] = []
+                self._emit(events, K.ORDER, order_id, status, 0, 0)
+                return events
+        return []
+
+    def _account_of(self, order_id: int) -> int:
+        found = self._find(order_id)
+        assert found is not None, order_id
+        return found.account
+
+    def _emit_list_event(self, events: list[Event], kind: int, *fields: object) -> None:
+        self._emit(events, kind, *fields)
 
     # -- queries ---------------------------------------------------------------------
     @property
@@ -357,13 +398,16 @@ class ReferenceBook(OrderBook):
                 out.append([price, [[o.order_id, o.account, o.leaves, o.orig] for o in queue]])
             return out
 
-        return {
+        state: State = {
             "version": 1, "seq": self.seq, "trade_id": self.trade_id,
             "last_price": self._last_price,
             "bids": side_state(Side.BUY), "asks": side_state(Side.SELL),
             "stops": [[s.order_id, s.account, s.side, s.order_type, s.tif, s.price, s.qty,
                        s.stop_price, s.stp_mode, s.accept_seq] for s in self.stops],
         }
+        if self._lists:
+            state["lists"] = self._export_lists()
+        return state
 
     def import_state(self, state: State) -> None:
         self.seq, self.trade_id = state["seq"], state["trade_id"]
@@ -376,6 +420,7 @@ class ReferenceBook(OrderBook):
                     self.resting.append(_Resting(order_id, account, int(side), price, leaves, orig,
                                                  self._arrivals))
         self.stops = [_Stop(*row) for row in sorted(state["stops"], key=lambda r: r[9])]
+        self._import_lists(state.get("lists", []))
 
     def validate_internal_state(self) -> None:
         bid, ask = self.best_bid(), self.best_ask()
@@ -384,3 +429,4 @@ class ReferenceBook(OrderBook):
         assert len(ids) == len(set(ids)), "duplicate order id"
         for o in self.resting:
             assert 0 < o.leaves <= o.orig, o
+        self._validate_lists(set(ids))

@@ -41,8 +41,8 @@ from chalicelib.db import array_literal
 
 from .streams import Intent
 
-ORDER_KINDS = ("NEW", "CANCEL_REPLACE")  # intents that place an order (``payload.order_id``)
-INTENT_KINDS = ("NEW", "CANCEL", "CANCEL_REPLACE", "AMEND")
+ORDER_KINDS = ("NEW", "CANCEL_REPLACE", "NEW_LIST")  # intents that place an order (``payload.order_id``)
+INTENT_KINDS = ("NEW", "CANCEL", "CANCEL_REPLACE", "AMEND", "NEW_LIST", "CANCEL_LIST")
 TARGET_KINDS = ("CANCEL", "AMEND")  # intents that act on ``payload.order_id`` (and place nothing)
 
 # the unacknowledged cancels / amends / cancel-replaces of orders :ids (intent_outbox_cancels,
@@ -63,6 +63,10 @@ _BATCH = (
     " CAST(NULL AS bigint) AS account_id, CAST(NULL AS bigint) AS order_id, CAST(NULL AS text) AS payload,"
     " CAST(NULL AS timestamptz) AS created_at FROM orders WHERE order_id = ANY(CAST(:orders AS bigint[]))"
     " AND status = 'PENDING_NEW'"
+    # an order list is sequenced by one intent, whose order_id is its first order: its other
+    # orders (an OTO's pending ones stay PENDING_NEW until the engine places them) never hold
+    " AND (order_list_id IS NULL OR order_id = (SELECT min(x.order_id) FROM orders x"
+    " WHERE x.order_list_id = orders.order_list_id))"
     " UNION ALL SELECT 'acked', intent_id, NULL, NULL, NULL, NULL, NULL, NULL FROM intent_outbox"
     " WHERE intent_id = ANY(CAST(:intents AS text[])) AND sent_at IS NOT NULL"
     " UNION ALL " + _HELD)

@@ -77,7 +77,35 @@ def state_from_aurora(aurora: AuroraBook, spec) -> dict:
             continue
         (bids if o.side == 0 else asks).setdefault(o.price, []).append([o.order_id, o.account_id, o.leaves, o.orig])
     last = None if aurora.last_price is None else spec.price_to_ticks(aurora.last_price)
-    return {"version": 1, "seq": aurora.event_seq + 1, "trade_id": aurora.trade_id + 1, "last_price": last,
-            "bids": [[p, bids[p]] for p in sorted(bids, reverse=True)],
-            "asks": [[p, asks[p]] for p in sorted(asks)],
-            "stops": sorted(stops, key=lambda r: r[9])}
+    state = {"version": 1, "seq": aurora.event_seq + 1, "trade_id": aurora.trade_id + 1, "last_price": last,
+             "bids": [[p, bids[p]] for p in sorted(bids, reverse=True)],
+             "asks": [[p, asks[p]] for p in sorted(asks)],
+             "stops": sorted(stops, key=lambda r: r[9])}
+    lists = lists_from_aurora(aurora)
+    if lists:
+        state["lists"] = lists
+    return state
+
+
+def lists_from_aurora(aurora: AuroraBook) -> list:
+    """The engine rows (``OrderLists._export_lists``) of Aurora's live lists, as the
+    engine holds them: an OCO (or an OTOCO's placed pair) while both its legs are open;
+    an OTO / OTOCO in its first phase with its working order open and its pending
+    order(s) held back.  A list in any other shape binds nothing any more."""
+    from chalicelib.trading.types import ContingencyType
+
+    legs: dict[int, list[int]] = {}
+    for o in aurora.orders:
+        if o.order_list_id is not None:
+            legs.setdefault(o.order_list_id, []).append(o.order_id)
+    out = []
+    for list_id in sorted(aurora.lists):
+        account, contingency = aurora.lists[list_id]
+        ids = sorted(legs.get(list_id, []))
+        pending = [list(c) for c in aurora.pending.get(list_id, [])]
+        kind = int(ContingencyType[contingency])
+        pair_placed = contingency != "OTO" and len(ids) == 2 and not pending
+        first_phase = len(ids) == 1 and len(pending) == (1 if contingency == "OTO" else 2)
+        if pair_placed or (contingency != "OCO" and first_phase):
+            out.append([list_id, account, kind, ids, pending])
+    return out

@@ -29,14 +29,16 @@ from chalicelib import ledger
 from chalicelib.db import array_literal
 from chalicelib.errors import Reason
 from chalicelib.trading.events import EventKind
-from chalicelib.trading.types import STOP_TYPES, OrderStatus, Side
+from chalicelib.trading.types import STOP_TYPES, ListStatusType, OrderStatus, Side
 
+from . import listsettlement
 from .journal import Entry
 
 _ORDER, _TRADE, _REJECTED, _TRIGGERED = int(EventKind.ORDER), int(EventKind.TRADE), int(EventKind.REJECTED), int(
     EventKind.TRIGGERED)
-_AMENDED, _PREVENTED = int(EventKind.AMENDED), int(EventKind.PREVENTED)
+_AMENDED, _PREVENTED, _LIST = int(EventKind.AMENDED), int(EventKind.PREVENTED), int(EventKind.LIST)
 _STOP_TYPES = frozenset(int(t) for t in STOP_TYPES)
+_STOP_TYPE_NAMES = frozenset(t.name for t in STOP_TYPES)
 TERMINAL = {int(OrderStatus.FILLED), int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED),
             int(OrderStatus.EXPIRED_IN_MATCH), int(OrderStatus.REJECTED)}
 
@@ -82,6 +84,7 @@ class OrderChange:
     charged: Decimal = Decimal(0)    # reservation consumed by fills in the batch
     done_seq: int = 0                # event seq of the terminal status, if any
     book_seq: int = 0                # event seq at which it entered the book (accepted / triggered)
+    placed_late: bool = False        # an order list's pending order, placed by another entry's events
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class Derived:
     orders: dict[int, OrderChange] = field(default_factory=dict)
     amendments: list[Amendment] = field(default_factory=list)
     prevented: list[PreventedMatch] = field(default_factory=list)
+    lists: dict[int, tuple[str, str, int]] = field(default_factory=dict)  # order lists' last status
     last_event_seq: int = 0
 
 
@@ -134,9 +138,8 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
         return c
 
     for a in applied:
-        new_id = a.entry.payload.get("order_id") if a.entry.kind in ("NEW", "CANCEL_REPLACE") else None
-        # a stop is accepted pending, not working: it works (and rests) once triggered
-        pending_stop = new_id is not None and int(a.entry.payload["cmd"][3]) in _STOP_TYPES
+        new_ids, pending_stops = _placed(a.entry)
+        d.lists.update(listsettlement.list_statuses(a.events, placing=a.entry.kind == "NEW_LIST"))
         for e in a.events:
             kind = e[1]
             d.last_event_seq = max(d.last_event_seq, e[0])
@@ -163,13 +166,16 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
                 c = ch(e[2])
                 c.status, c.executed_lots, c.last_seq = e[3], e[5], e[0]
                 if e[3] == OrderStatus.NEW:
-                    c.working = c.working or not (pending_stop and e[2] == new_id)
+                    if e[2] in new_ids:
+                        c.working = c.working or e[2] not in pending_stops
+                    else:  # its type is in Aurora: settle() decides whether it works now
+                        c.placed_late = True
                     c.book_seq = e[0]
                 if e[3] in TERMINAL:
                     c.done_seq = e[0]
             elif kind == _REJECTED:
                 oid, reason = e[2], e[3]
-                if oid != new_id or reason == Reason.DUPLICATE_ORDER:
+                if oid not in new_ids or reason == Reason.DUPLICATE_ORDER:
                     continue  # a failed cancel (or a repeat the sequencer should have dropped)
                 c = ch(oid)
                 c.status, c.executed_lots, c.last_seq = int(OrderStatus.REJECTED), 0, e[0]
@@ -189,6 +195,20 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
                 d.prevented.append(PreventedMatch(e[0], e[2], e[3], codec.price(e[4]), codec.qty(e[5]),
                                                   a.entry.ts))
     return d
+
+
+def _placed(entry: Entry) -> tuple[frozenset[int], frozenset[int]]:
+    """The orders an entry places, and those of them that are stops (accepted pending,
+    not working: a stop works, and rests, once triggered)."""
+    p = entry.payload
+    if entry.kind in ("NEW", "CANCEL_REPLACE"):
+        cmds = [p["cmd"]]
+    elif entry.kind == "NEW_LIST":
+        cmds = p["cmds"]
+    else:
+        return frozenset(), frozenset()
+    return (frozenset(int(c[0]) for c in cmds),
+            frozenset(int(c[0]) for c in cmds if int(c[3]) in _STOP_TYPES))
 
 
 def ensure_progress(tx, symbol: str, token: int) -> int:
@@ -269,7 +289,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
     ids = sorted(d.orders)
     rows = {int(r["order_id"]): r for r in tx.query(
         "SELECT order_id, account_id, side, type, price, stop_price, orig_qty, client_order_id, reserved_asset,"
-        " reserved_left, status, stp_mode FROM orders WHERE order_id = ANY(CAST(:ids AS bigint[]))",
+        " reserved_left, status, stp_mode, order_list_id FROM orders WHERE order_id = ANY(CAST(:ids AS bigint[]))",
         {"ids": array_literal(ids)})}
     res.statements += 1
     missing = [i for i in ids if i not in rows]
@@ -280,10 +300,20 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
     if d.fills:
         txns.append(trade_postings(symbol, base, quote, d.fills, todo[0].entry.seq, hi))
     amended = _amend(spec, codec, symbol, d.amendments, rows, txns) if d.amendments else None
-    updates = []
+    updates: list[tuple] = []
+    lefts = {oid: Decimal(str(rows[oid]["reserved_left"])) - d.orders[oid].charged
+             - (amended.released.get(oid, 0) if amended else 0) for oid in ids}
+    pooled = listsettlement.pool_lefts(tx, rows, lefts, {
+        oid: (OrderStatus(c.status).name if c.status is not None else None, c.done_seq)
+        for oid, c in d.orders.items()})
+    for oid, left in pooled.items():
+        if oid in lefts:
+            lefts[oid] = left
+        else:  # a leg of a touched list that the batch did not touch
+            updates.append((oid, None, None, "0", str(left), 0, False, None, None))
     for oid in ids:
         c, r = d.orders[oid], rows[oid]
-        left = Decimal(str(r["reserved_left"])) - c.charged - (amended.released.get(oid, 0) if amended else 0)
+        left = lefts[oid]
         if left < 0:
             raise RuntimeError(f"order {oid} overdrew its reservation by {-left}")
         if c.done_seq and left > 0:
@@ -293,7 +323,8 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
             left = Decimal(0)
         status = OrderStatus(c.status).name if c.status is not None else None
         executed = str(codec.qty(c.executed_lots)) if c.executed_lots is not None else None
-        updates.append((oid, status, executed, str(c.cum_quote), str(left), c.last_seq, c.working, c.reject_reason,
+        working = c.working or (c.placed_late and r["type"] not in _STOP_TYPE_NAMES)
+        updates.append((oid, status, executed, str(c.cum_quote), str(left), c.last_seq, working, c.reject_reason,
                         c.book_seq or None))
     # The writes go out as one pipeline (one round trip, not one per statement: under
     # load a round trip was milliseconds, a dozen per batch); their checks come after.
@@ -311,6 +342,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
         if d.prevented:
             _insert_prevented(tx, symbol, d.prevented, rows)
             res.statements += 1
+        res.statements += listsettlement.update_lists(tx, d.lists)
         tx.send("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = ANY(CAST(:ids AS text[]))"
                 " AND sent_at IS NULL", {"ids": array_literal(a.entry.intent_id for a in applied)})
         res.statements += record_cancel_outcomes(tx, todo)
@@ -423,6 +455,11 @@ def cancel_outcomes(applied: list[Applied]) -> dict[str, str]:
         kind, p = a.entry.kind, a.entry.payload
         if kind == "AMEND":
             out[a.entry.intent_id] = _amend_outcome(a, int(p["order_id"]))
+            continue
+        if kind == "CANCEL_LIST":
+            list_id = int(p["list_id"])
+            done = any(e[1] == _LIST and e[2] == list_id and e[3] == ListStatusType.ALL_DONE for e in a.events)
+            out[a.entry.intent_id] = "CANCELED" if done else "REJECTED"
             continue
         if kind not in ("CANCEL", "CANCEL_REPLACE"):
             continue

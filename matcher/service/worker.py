@@ -65,8 +65,8 @@ from chalicelib.routing import (
 )
 from chalicelib.symbols import load_catalog
 from chalicelib.trading.codec import SymbolCodec
-from chalicelib.trading.commands import Amend, Cancel, CancelReplace, NewOrder
-from chalicelib.trading.types import CancelReplaceMode
+from chalicelib.trading.commands import Amend, Cancel, CancelOrderList, CancelReplace, NewOrder, NewOrderList
+from chalicelib.trading.types import CancelReplaceMode, ContingencyType
 from matcher.engine import FastBook, OrderBook
 
 from . import effects as fx, ordering, userdata
@@ -104,6 +104,11 @@ def command(entry: Entry):
     if entry.kind == "CANCEL_REPLACE":
         return CancelReplace(int(p["cancel_order_id"]), int(p["account_id"]), NewOrder(*p["cmd"]),
                              CancelReplaceMode[p.get("mode", "STOP_ON_FAILURE")])
+    if entry.kind == "NEW_LIST":
+        return NewOrderList(int(p["list_id"]), int(p["account_id"]), ContingencyType[p["contingency"]],
+                            tuple(NewOrder(*c) for c in p["cmds"]))
+    if entry.kind == "CANCEL_LIST":
+        return CancelOrderList(int(p["list_id"]), int(p["account_id"]))
     raise ValueError(f"not an order intent: {entry.kind}")
 
 

@@ -131,3 +131,72 @@ def test_readme_snippet_with_a_key_never_leaves_the_host(web_url, stays_on_host,
     ex.options["fetchMargins"] = True  # the margin pairs ccxt asks for when configured to
     ex.load_markets(reload=True)
     assert "/api/sapi/v1/margin/allPairs" in {urlsplit(url).path for _, url in stays_on_host}
+
+
+def test_ccxt_order_lists_through_its_binance_endpoints(clients, stays_on_host):
+    """ccxt has no unified OCO for Binance spot (``createOrderWithTakeProfitAndStopLoss``
+    is off); its users call Binance's order-list endpoints through the stock class's
+    implicit methods, with ccxt generating the client order ids: both forms place, the
+    legs show in fetch_open_orders with their orderListId, the funds lock once, and a
+    list canceled whole or through one leg leaves nothing locked."""
+    seller, _ = clients
+    seller.load_markets()
+    ticker = seller.fetch_ticker("BTC/USDT")
+    seen = [p for p in (ticker["last"], ticker["bid"], ticker["ask"]) if p]
+    above, stop = round(max(seen + [30000.0]) * 1.5, 2), round(min(seen + [30000.0]) / 2, 2)
+    used = seller.fetch_balance()["BTC"]["used"]
+
+    placed = seller.private_post_orderlist_oco({
+        "symbol": "BTCUSDT", "side": "SELL", "quantity": "0.01", "aboveType": "LIMIT_MAKER",
+        "abovePrice": str(above), "belowType": "STOP_LOSS", "belowStopPrice": str(stop)})
+    assert placed["contingencyType"] == "OCO" and placed["listClientOrderId"], placed
+    legs = {str(o["orderId"]) for o in placed["orders"]}
+    opened = [o for o in seller.fetch_open_orders("BTC/USDT") if o["id"] in legs]
+    assert {o["info"]["orderListId"] for o in opened} == {placed["orderListId"]} and len(opened) == 2
+    assert sorted(o["info"]["type"] for o in opened) == ["LIMIT_MAKER", "STOP_LOSS"]
+    assert {o["type"] for o in opened} == {"limit", "market"}  # ccxt's own names for them
+    assert seller.fetch_balance()["BTC"]["used"] == pytest.approx(used + 0.01)  # once for both legs
+    assert [x["orderListId"] for x in seller.private_get_openorderlist()] == [placed["orderListId"]]
+    gone = seller.private_delete_orderlist({"symbol": "BTCUSDT", "orderListId": placed["orderListId"]})
+    assert [o["status"] for o in gone["orderReports"]] == ["CANCELED", "CANCELED"]
+    assert seller.fetch_balance()["BTC"]["used"] == pytest.approx(used)
+
+    legacy = seller.private_post_order_oco({
+        "symbol": "BTCUSDT", "side": "SELL", "quantity": "0.01", "price": str(above), "stopPrice": str(stop),
+        "stopLimitPrice": str(round(stop - 1, 2)), "stopLimitTimeInForce": "GTC"})
+    stop_leg, limit_leg = (str(o["orderId"]) for o in legacy["orders"])
+    assert seller.cancel_order(limit_leg, "BTC/USDT")["status"] == "canceled"
+    other = seller.fetch_order(stop_leg, "BTC/USDT")
+    assert other["status"] == "canceled" and other["info"]["orderListId"] == legacy["orderListId"]
+    assert seller.private_get_orderlist({"orderListId": legacy["orderListId"]})["listOrderStatus"] == "ALL_DONE"
+    assert seller.fetch_balance()["BTC"]["used"] == pytest.approx(used)
+
+
+def test_ccxt_oto_and_otoco_through_its_binance_endpoints(clients, stays_on_host):
+    """ccxt's implicit ``orderList/oto`` and ``orderList/otoco`` methods (ccxt fills in
+    workingClientOrderId / pendingClientOrderId / pendingAbove/BelowClientOrderId): the
+    working order rests, the pending ones wait PENDING_NEW, a list cancel frees it all."""
+    seller, _ = clients
+    seller.load_markets()
+    ticker = seller.fetch_ticker("BTC/USDT")
+    seen = [p for p in (ticker["last"], ticker["bid"], ticker["ask"]) if p] + [30000.0]
+    low, high = round(min(seen) / 2, 2), round(max(seen) * 2, 2)
+    before = seller.fetch_balance()
+    oto = seller.private_post_orderlist_oto({
+        "symbol": "BTCUSDT", "workingType": "LIMIT_MAKER", "workingSide": "BUY", "workingPrice": str(low),
+        "workingQuantity": "0.01", "pendingType": "LIMIT_MAKER", "pendingSide": "SELL", "pendingPrice": str(high),
+        "pendingQuantity": "0.01"})
+    assert [o["status"] for o in oto["orderReports"]] == ["NEW", "PENDING_NEW"], oto
+    otoco = seller.private_post_orderlist_otoco({
+        "symbol": "BTCUSDT", "workingType": "LIMIT_MAKER", "workingSide": "BUY", "workingPrice": str(low),
+        "workingQuantity": "0.01", "pendingSide": "SELL", "pendingQuantity": "0.01",
+        "pendingAboveType": "LIMIT_MAKER", "pendingAbovePrice": str(high),
+        "pendingBelowType": "STOP_LOSS", "pendingBelowStopPrice": str(round(low / 2, 2))})
+    assert otoco["contingencyType"] == "OTOCO" and len(otoco["orders"]) == 3, otoco
+    held = seller.fetch_balance()
+    assert held["BTC"]["used"] == pytest.approx(before["BTC"]["used"] + 0.02)  # the pending SELLs, once each
+    assert held["USDT"]["used"] == pytest.approx(before["USDT"]["used"] + 2 * low * 0.01)
+    for lst in (oto, otoco):
+        seller.private_delete_orderlist({"symbol": "BTCUSDT", "orderListId": lst["orderListId"]})
+    after = seller.fetch_balance()
+    assert (after["BTC"]["used"], after["USDT"]["used"]) == (before["BTC"]["used"], before["USDT"]["used"])

@@ -403,3 +403,35 @@ def test_my_prevented_matches(gateway, matcher, api, exchange_env, cleanup_order
         r = _call(ws, "myPreventedMatches", _signed(u, {"symbol": SYM}))
         assert r["status"] == 400 and r["error"] == {"code": -1128,
                                                      "msg": "Combination of optional parameters invalid."}
+
+
+def test_order_lists_over_the_socket(gateway, matcher, api, traders, cleanup_orders):
+    """``orderList.place.oco``, ``orderList.status``, ``openOrderLists.status``,
+    ``allOrderLists`` and ``orderList.cancel``: the REST operations' replies, weights and
+    order count, the list's legs live in REST."""
+    maker, _ = traders
+    cleanup_orders.append(maker.account_id)
+    with connect(f"{gateway.url}/ws-api/v3") as ws:
+        r = _call(ws, "orderList.place.oco", _signed(maker, {
+            "symbol": SYM, "side": "SELL", "quantity": "0.1", "aboveType": "LIMIT_MAKER", "abovePrice": "9876.54",
+            "belowType": "STOP_LOSS", "belowStopPrice": "100.00", "listClientOrderId": cid()}), req_id="oco")
+        assert r["status"] == 200, r
+        _check_rate_limits(r, orders=True)
+        lst = r["result"]
+        assert list(lst)[:7] == ["orderListId", "contingencyType", "listStatusType", "listOrderStatus",
+                                 "listClientOrderId", "transactionTime", "symbol"]
+        assert [o["type"] for o in lst["orderReports"]] == ["STOP_LOSS", "LIMIT_MAKER"]
+        leg = _rest_order(api, maker, lst["orders"][1]["orderId"])
+        assert (leg["status"], leg["orderListId"]) == ("NEW", lst["orderListId"])
+        before = _call(ws, "ping")["rateLimits"][0]["count"]
+        r = _call(ws, "orderList.status", _signed(maker, {"orderListId": lst["orderListId"]}))
+        assert r["status"] == 200 and r["result"]["listOrderStatus"] == "EXECUTING", r
+        assert r["rateLimits"][-1]["count"] - before == 4
+        r = _call(ws, "openOrderLists.status", _signed(maker, {}))
+        assert [x["orderListId"] for x in r["result"]] == [lst["orderListId"]]
+        r = _call(ws, "orderList.cancel", _signed(maker, {"symbol": SYM, "orderListId": lst["orderListId"]}))
+        assert r["status"] == 200 and [o["status"] for o in r["result"]["orderReports"]] == ["CANCELED"] * 2, r
+        r = _call(ws, "allOrderLists", _signed(maker, {"limit": 5}))
+        assert r["result"][-1]["listOrderStatus"] == "ALL_DONE"
+        r = _call(ws, "orderList.cancel", _signed(maker, {"symbol": SYM, "orderListId": lst["orderListId"]}))
+        assert r["status"] == 400 and r["error"]["code"] == -2011

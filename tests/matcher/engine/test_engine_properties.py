@@ -12,12 +12,15 @@ from chalicelib.trading.events import digest
 from matcher.engine import (
     Amend,
     Cancel,
+    CancelOrderList,
     CancelReplace,
     CancelReplaceMode,
+    ContingencyType,
     EngineFilters,
     EventKind,
     FastBook,
     NewOrder,
+    NewOrderList,
     OrderStatus,
     OrderType,
     ReferenceBook,
@@ -53,12 +56,63 @@ def new_orders(draw, oid: int) -> NewOrder:
     return NewOrder(oid, account, side, t, tif, price, qty, quote, stop_price, stp)
 
 
+_OCO_TYPES = [OrderType.LIMIT_MAKER, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT,
+              OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT]
+
+
+def order_list(list_id: int, first_oid: int, contingency: int, account: int, side: int, qty: int,
+               prices: list[int], types: list[int], pending_side: int) -> NewOrderList:
+    """A list built from drawn numbers: mostly well formed (the OCO pair on one side
+    with one quantity), sometimes not (two stop-losses, a MARKET working order)."""
+    def order(oid: int, t: int, price: int, stop: int, o_side: int) -> NewOrder:
+        priced = t in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT,
+                       OrderType.TAKE_PROFIT_LIMIT)
+        stopped = t not in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.MARKET)
+        return NewOrder(oid, account, o_side, t, TimeInForce.GTC, price if priced else 0, qty, 0,
+                        stop if stopped else 0)
+
+    if contingency == ContingencyType.OCO:
+        orders = (order(first_oid, types[0], prices[0], prices[1], side),
+                  order(first_oid + 1, types[1], prices[2], prices[3], side))
+    else:
+        working = order(first_oid, types[2], prices[0], 0, side)
+        pend = [order(first_oid + 1, types[0], prices[1], prices[2], pending_side)]
+        if contingency == ContingencyType.OTOCO:
+            pend.append(order(first_oid + 2, types[1], prices[3], prices[2], pending_side))
+        orders = (working, *pend)
+    return NewOrderList(list_id, account, contingency, orders)
+
+
+@st.composite
+def order_lists(draw, list_id: int, first_oid: int) -> NewOrderList:
+    return order_list(list_id, first_oid, draw(st.sampled_from(list(ContingencyType))),
+                      draw(st.integers(1, 3)), draw(st.sampled_from(list(Side))),
+                      draw(st.integers(1, 14)), [draw(st.integers(94, 106)) for _ in range(4)],
+                      [draw(st.sampled_from(_OCO_TYPES)), draw(st.sampled_from(_OCO_TYPES)),
+                       draw(st.sampled_from([OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.MARKET]))],
+                      draw(st.sampled_from(list(Side))))
+
+
 @st.composite
 def command_streams(draw, max_size: int = 60) -> list:
     n = draw(st.integers(1, max_size))
     commands, oid, accounts = [], 0, {}
+    lists: dict[int, int] = {}  # list id -> account
     for _ in range(n):
-        kind = draw(st.sampled_from("LLLLLNCCAR"))
+        kind = draw(st.sampled_from("LLLLLNCCAROOX"))
+        if kind == "O":
+            lst = draw(order_lists(len(lists) + 1, oid + 1))
+            lists[lst.list_id] = lst.account_id
+            for o in lst.orders:
+                accounts[o.order_id] = o.account_id
+            oid += len(lst.orders)
+            commands.append(lst)
+            continue
+        if kind == "X":
+            if lists:
+                list_id = draw(st.integers(1, len(lists)))
+                commands.append(CancelOrderList(list_id, lists[list_id] if draw(st.integers(0, 9)) else 99))
+            continue
         if kind in "CAR" and oid:
             target = draw(st.integers(1, oid))
             account = accounts[target] if draw(st.integers(0, 9)) else 99  # sometimes a stranger
@@ -88,8 +142,25 @@ def command_streams(draw, max_size: int = 60) -> list:
 def random_stream(rng: random.Random, n: int) -> list:
     """A longer stream from a seeded RNG, same mix as :func:`command_streams`."""
     commands, accounts, oid = [], {}, 0
+    lists: dict[int, int] = {}
     for _ in range(n):
-        kind = rng.choice("LLLLLLNCCCAR")
+        kind = rng.choice("LLLLLLNCCCAROX")
+        if kind == "O":
+            lst = order_list(len(lists) + 1, oid + 1, rng.choice(list(ContingencyType)), rng.randint(1, 4),
+                             rng.choice(list(Side)), rng.randint(1, 14), [rng.randint(94, 106) for _ in range(4)],
+                             [rng.choice(_OCO_TYPES), rng.choice(_OCO_TYPES),
+                              rng.choice([OrderType.LIMIT, OrderType.LIMIT_MAKER])], rng.choice(list(Side)))
+            lists[lst.list_id] = lst.account_id
+            for o in lst.orders:
+                accounts[o.order_id] = o.account_id
+            oid += len(lst.orders)
+            commands.append(lst)
+            continue
+        if kind == "X":
+            if lists:
+                list_id = rng.randint(1, len(lists))
+                commands.append(CancelOrderList(list_id, lists[list_id]))
+            continue
         if kind in "CAR" and oid:
             target = rng.randint(max(1, oid - 40), oid)
             account = accounts[target] if rng.random() < 0.9 else 99
@@ -226,3 +297,35 @@ def test_resting_orders_stay_within_the_memory_budget():
     """<= 250 bytes per resting order (the benchmark measures at 1,000,000)."""
     from matcher.engine.memory import measure_bytes_per_order
     assert measure_bytes_per_order(20_000) < 250
+
+
+@DETERMINISTIC
+@given(command_streams())
+def test_an_oco_never_executes_both_legs_and_every_list_ends_once(commands):
+    """The contingency itself: of an OCO pair (an OCO, or an OTOCO's pending pair) at
+    most one leg trades or triggers; an accepted list reports ALL_DONE exactly once,
+    and after that none of its orders is still held back by the engine."""
+    book = ReferenceBook(FILTERS)
+    pairs: dict[int, tuple[int, int]] = {}
+    worked: Counter = Counter()
+    started: Counter = Counter()
+    done: Counter = Counter()
+    for c in commands:
+        events = book.process(c)
+        if isinstance(c, NewOrderList) and c.contingency != ContingencyType.OTO:
+            pairs[c.list_id] = (c.orders[-2].order_id, c.orders[-1].order_id)
+        for e in events:
+            if e[1] == K.TRADE:
+                worked[e[7]] += 1
+                worked[e[8]] += 1
+            elif e[1] == K.TRIGGERED:
+                worked[e[2]] += 1
+            elif e[1] == K.LIST and e[3] == 1:  # EXEC_STARTED
+                started[e[2]] += 1
+            elif e[1] == K.LIST and e[3] == 3:  # ALL_DONE
+                done[e[2]] += 1
+        for list_id, (a, b) in pairs.items():
+            if started[list_id]:
+                assert not (worked[a] and worked[b]), (list_id, a, b)
+        assert all(n <= 1 for n in done.values()) and all(started[i] for i in done)
+        assert set(book._lists) == {i for i in started if not done[i]}

@@ -16,8 +16,8 @@ import pytest
 from chalicelib import bookaudit
 from chalicelib.symbols import load_catalog
 from chalicelib.trading.codec import SymbolCodec
-from chalicelib.trading.commands import Cancel, NewOrder
-from chalicelib.trading.types import STOP_TYPES, OrderStatus, OrderType, Side
+from chalicelib.trading.commands import Cancel, NewOrder, NewOrderList
+from chalicelib.trading.types import STOP_TYPES, ContingencyType, OrderStatus, OrderType, Side
 from matcher.engine import FastBook
 from matcher.service.journal import Entry
 from matcher.service.recovery import state_from_aurora
@@ -34,10 +34,54 @@ def _flow(seed: int, n: int = 1500):
     book = FastBook()
     rows: dict[int, dict] = {}  # order id -> what Aurora holds
     live: list[tuple[int, int]] = []
+    lists: dict[int, str] = {}  # list id -> its listOrderStatus, as settlement leaves it
     next_id = 1
     for seq in range(1, n + 1):
         u = rng.random()
-        if u < 0.15 and live:
+        if u > 0.93:  # an OCO: a LIMIT_MAKER beyond the touch and a stop-loss-limit behind the last price
+            side, acct, qty = rng.choice((Side.BUY, Side.SELL)), rng.randint(1, 6), rng.randint(1, 20)
+            last = book.last_price or 1000
+            sign = 1 if side == Side.SELL else -1
+            limit = NewOrder(next_id + 1, acct, side, OrderType.LIMIT_MAKER, 0, last + sign * rng.randint(5, 15), qty)
+            stop_price = last - sign * rng.randint(1, 8)
+            stop = NewOrder(next_id, acct, side, OrderType.STOP_LOSS_LIMIT, 0, stop_price, qty, 0, stop_price, 0)
+            list_id, next_id = next_id, next_id + 2
+            cmd = NewOrderList(list_id, acct, ContingencyType.OCO, (stop, limit))
+            kind = "NEW_LIST"
+            payload = {"order_id": stop.order_id, "list_id": list_id, "account_id": acct, "contingency": "OCO",
+                       "cmds": [[int(x) for x in o] for o in (stop, limit)]}
+            for o in (stop, limit):
+                rows[o.order_id] = {"account": acct, "cmd": tuple(int(x) for x in o), "status": None,
+                                    "executed": 0, "working": False, "book_seq": None, "list": list_id,
+                                    "contingency": "OCO"}
+                live.append((o.order_id, acct))
+            lists[list_id] = "EXECUTING"
+        elif u > 0.87:  # an OTO or OTOCO: a working limit near the touch, pending orders held back
+            side, acct, qty = rng.choice((Side.BUY, Side.SELL)), rng.randint(1, 6), rng.randint(1, 20)
+            last = book.last_price or 1000
+            working = NewOrder(next_id, acct, side, OrderType.LIMIT, 0, 1000 + rng.randint(-10, 10), qty)
+            exit_side = Side.SELL if side == Side.BUY else Side.BUY
+            sign = 1 if exit_side == Side.SELL else -1
+            far = last + sign * rng.randint(25, 40)  # beyond any price the flow reaches: it rests
+            stop_price = last - sign * rng.randint(25, 40)
+            stop = NewOrder(next_id + 1, acct, exit_side, OrderType.STOP_LOSS_LIMIT, 0, stop_price, qty, 0,
+                            stop_price, 0)
+            limit = NewOrder(next_id + 2, acct, exit_side, OrderType.LIMIT_MAKER, 0, far, qty)
+            otoco = rng.random() < 0.5
+            orders = (working, stop, limit) if otoco else (working, limit._replace(order_id=next_id + 1))
+            list_id, next_id = next_id, next_id + len(orders)
+            contingency = ContingencyType.OTOCO if otoco else ContingencyType.OTO
+            cmd = NewOrderList(list_id, acct, contingency, orders)
+            kind = "NEW_LIST"
+            payload = {"order_id": working.order_id, "list_id": list_id, "account_id": acct,
+                       "contingency": contingency.name, "cmds": [[int(x) for x in o] for o in orders]}
+            for o in orders:
+                rows[o.order_id] = {"account": acct, "cmd": tuple(int(x) for x in o), "status": None,
+                                    "executed": 0, "working": False, "book_seq": None, "list": list_id,
+                                    "contingency": contingency.name}
+                live.append((o.order_id, acct))
+            lists[list_id] = "EXECUTING"
+        elif u < 0.15 and live:
             oid, acct = live.pop(rng.randrange(len(live)))
             cmd, kind, payload = Cancel(oid, acct), "CANCEL", {"order_id": oid, "account_id": acct}
         else:
@@ -59,39 +103,47 @@ def _flow(seed: int, n: int = 1500):
             live.append((oid, acct))
         entry = Entry(seq, f"i{seq}", kind, payload, "shard", seq, 0)
         events = book.process(cmd)
-        for oid, c in derive(SPEC, CODEC, [Applied(entry, events)]).orders.items():
+        d = derive(SPEC, CODEC, [Applied(entry, events)])
+        lists.update({i: v[1] for i, v in d.lists.items()})
+        for oid, c in d.orders.items():
             r = rows[oid]
             if c.status is not None:
                 r["status"], r["executed"] = c.status, c.executed_lots
             r["working"] = r["working"] or c.working
             r["book_seq"] = c.book_seq or r["book_seq"]
-    return book, rows
+    return book, rows, lists
 
 
-def _aurora(book, rows) -> bookaudit.AuroraBook:
+def _aurora(book, rows, lists) -> bookaudit.AuroraBook:
     """Aurora's view, as read_aurora_book builds it from those rows."""
     state = book.export_state()
     last_price = None if state["last_price"] is None else SPEC.ticks_to_price(state["last_price"])
     a = bookaudit.AuroraBook("BTCUSDT", event_seq=state["seq"] - 1, trade_id=state["trade_id"] - 1,
                              last_price=last_price)
-    for oid, r in rows.items():
+    for oid, r in sorted(rows.items()):
+        if r["status"] is None and r.get("list") is not None and lists[r["list"]] == "EXECUTING":
+            a.pending.setdefault(r["list"], []).append(r["cmd"])  # held back by its list
         if r["status"] not in OPEN:
             continue
         cmd = r["cmd"]
         is_stop = cmd[3] in STOP_TYPES and not r["working"]
         a.orders.append(bookaudit.OpenOrder(oid, r["account"], cmd[2], cmd[5], cmd[6] - r["executed"], cmd[6],
-                                            is_stop, cmd, (1, r["book_seq"], oid), r["book_seq"]))
+                                            is_stop, cmd, (1, r["book_seq"], oid), r["book_seq"], r.get("list")))
+        if r.get("list") is not None and lists[r["list"]] == "EXECUTING":
+            a.lists[r["list"]] = (r["account"], r["contingency"])
     a.orders.sort(key=lambda o: o.priority)
     return a
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_book_rebuilt_from_aurora_equals_the_engines(seed):
-    book, rows = _flow(seed)
+    book, rows, lists = _flow(seed)
     state = book.export_state()
     assert state["stops"] and any(r["working"] and r["cmd"][3] in STOP_TYPES for r in rows.values()), \
         "the flow should leave pending stops and fired ones"
-    aurora = _aurora(book, rows)
+    assert state.get("lists") and "ALL_DONE" in lists.values(), "the flow should leave live lists and ended ones"
+    assert {row[2] for row in state["lists"]} == {0, 1, 2}, "live OCOs, OTOs and OTOCOs"
+    aurora = _aurora(book, rows, lists)
     rebuilt = FastBook()
     rebuilt.import_state(state_from_aurora(aurora, SPEC))
     rebuilt.validate_internal_state()
@@ -99,6 +151,7 @@ def test_a_book_rebuilt_from_aurora_equals_the_engines(seed):
     assert got["bids"] == state["bids"] and got["asks"] == state["asks"]
     assert [s[:9] for s in got["stops"]] == [s[:9] for s in state["stops"]]
     assert (got["seq"], got["trade_id"], got["last_price"]) == (state["seq"], state["trade_id"], state["last_price"])
+    assert got["lists"] == state["lists"]  # the live OCOs bind their legs again
     assert bookaudit.compare("BTCUSDT", got, aurora).ok
     # and it goes on matching as the original does
     probe = [NewOrder(10_000 + i, 99, Side.BUY if i % 2 else Side.SELL, OrderType.LIMIT, 0, 1000 + (-1) ** i * 20, 50)
@@ -107,15 +160,16 @@ def test_a_book_rebuilt_from_aurora_equals_the_engines(seed):
 
 
 def test_the_audit_names_each_difference():
-    book, rows = _flow(7, 400)
+    book, rows, lists = _flow(7, 400)
     state = book.export_state()
-    aurora = _aurora(book, rows)
+    aurora = _aurora(book, rows, lists)
     assert bookaudit.compare("BTCUSDT", state, aurora).ok
     victim = state["bids"][0][1][0]
     victim[2] += 3  # one order's quantity changed
     extra_id = max(rows) + 1
     state["asks"][0][1].append([extra_id, 1, 5, 5])  # an order Aurora does not have open
-    gone = aurora.orders.pop()  # an open order missing from the book
+    gone = aurora.orders.pop(next(i for i in range(len(aurora.orders) - 1, -1, -1)
+                                  if aurora.orders[i].order_id != victim[0]))  # an open order missing from the book
     state["trade_id"] = aurora.trade_id  # a trade id Aurora already holds
     res = bookaudit.compare("BTCUSDT", state, aurora)
     assert not res.ok
