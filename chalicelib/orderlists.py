@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
+from chalicelib import orders
 from chalicelib.errors import ExchangeError, Failure, Reason
 from chalicelib.orders import (
     DONE_STATUSES,
@@ -35,7 +36,6 @@ from chalicelib.orders import (
     engine_command_json,
     fills,
     plan_order,
-    put_intent,
 )
 from chalicelib.orderviews import order_dict
 
@@ -209,17 +209,20 @@ def place_oco(account_id: int, req: OcoRequest | OtoRequest, clients=None) -> di
             if oid is None:
                 raise ExchangeError(Reason.DUPLICATE_ORDER)  # (the transaction rolls back)
             ids.append(int(oid))
-        for oid, asset, amount in zip(ids, assets, amounts, strict=True):
-            if amount > 0:
-                ledger.post(tx, ledger.transfer(f"reserve:{oid}", "RESERVE", asset, amount,
-                                                (account_id, "free"), (account_id, "locked"), ref=str(oid)))
+        # one post_many: it locks the balance rows in one global order (an OTO reserves two
+        # assets; locking them leg by leg deadlocks against a settlement locking them sorted)
+        reserves = [ledger.transfer(f"reserve:{oid}", "RESERVE", asset, amount, (account_id, "free"),
+                                    (account_id, "locked"), ref=str(oid))
+                    for oid, asset, amount in zip(ids, assets, amounts, strict=True) if amount > 0]
+        if reserves:
+            ledger.post_many(tx, reserves)
         payload = {"kind": "NEW_LIST", "order_id": ids[0], "list_id": int(list_id), "account_id": account_id,
                    "contingency": req.contingency,
                    "cmds": [[oid, *engine_command_json(cmd)[1:]] for oid, cmd in zip(ids, cmds, strict=True)]}
         tx.execute("INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
                    " VALUES (:i, :a, :s, 'NEW_LIST', :o, CAST(:p AS jsonb))",
                    {"i": intent_id, "a": account_id, "s": spec.symbol, "o": ids[0], "p": json.dumps(payload)})
-    put_intent(intent_id, spec.symbol, account_id, "NEW_LIST", ids[0], payload)
+    orders.put_intent(intent_id, spec.symbol, account_id, "NEW_LIST", ids[0], payload)
     found = get_order_list(account_id, order_list_id=int(list_id), clients=clients)
     if found is None:
         raise LookupError(f"order list {list_id} vanished after its insert")
@@ -238,7 +241,8 @@ def _retry_existing_list(tx, account_id: int, req: OcoRequest | OtoRequest, inte
     box = tx.one("SELECT kind, order_id, CAST(payload AS text) AS payload FROM intent_outbox"
                  " WHERE intent_id = :i AND sent_at IS NULL", {"i": intent_id})
     if box is not None:
-        put_intent(intent_id, req.symbol, account_id, "NEW_LIST", int(box["order_id"]), json.loads(box["payload"]))
+        orders.put_intent(intent_id, req.symbol, account_id, "NEW_LIST", int(box["order_id"]),
+                          json.loads(box["payload"]))
     return _list_dict(row, [order_dict(o) for o in tx.query(
         f"SELECT {_order_cols()} FROM orders WHERE order_list_id = :l ORDER BY order_id",
         {"l": int(row["order_list_id"])})])
@@ -363,7 +367,7 @@ def cancel_order_list(account_id: int, symbol: str, order_list_id: int | None, l
         "INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
         " VALUES (:i, :a, :s, 'CANCEL_LIST', :o, CAST(:p AS jsonb))",
         {"i": intent_id, "a": account_id, "s": symbol, "o": payload["order_id"], "p": json.dumps(payload)})
-    put_intent(intent_id, symbol, account_id, "CANCEL_LIST", payload["order_id"], payload)
+    orders.put_intent(intent_id, symbol, account_id, "CANCEL_LIST", payload["order_id"], payload)
     got = await_outcomes({intent_id: payload["order_id"]}, wait_s, clients).get(intent_id)
     if got is None:
         raise ExchangeError(Reason.TIMEOUT)

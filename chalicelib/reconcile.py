@@ -59,6 +59,7 @@ def reverse(tx, row: dict) -> bool:
         tx.execute("UPDATE order_lists SET list_status_type = 'ALL_DONE', list_order_status = 'REJECT',"
                    " updated_at = now() WHERE order_list_id = (SELECT order_list_id FROM orders WHERE order_id = :o)"
                    " AND list_order_status = 'EXECUTING'", {"o": int(row["order_id"])})
+    releases = []
     for oid in order_ids:
         o = tx.one("UPDATE orders SET status = 'EXPIRED', reject_reason = 'NOT_SEQUENCED', updated_at = now()"
                    " WHERE order_id = :o AND status = 'PENDING_NEW'"
@@ -66,11 +67,13 @@ def reverse(tx, row: dict) -> bool:
         if o is not None:
             left = Decimal(str(o["reserved_left"]))
             if left > 0:
-                ledger.post(tx, ledger.transfer(f"release:{oid}:void", "RELEASE", o["reserved_asset"], left,
+                releases.append(ledger.transfer(f"release:{oid}:void", "RELEASE", o["reserved_asset"], left,
                                                 (int(o["account_id"]), "locked"), (int(o["account_id"]), "free"),
                                                 ref=str(oid)))
                 tx.execute("UPDATE orders SET reserved_left = 0 WHERE order_id = :o", {"o": oid})
             done = True
+    if releases:  # one post_many: its row locks in one global order (a list's orders may hold two assets)
+        ledger.post_many(tx, releases)
     tx.execute("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = :i AND sent_at IS NULL",
                {"i": row["intent_id"]})
     return done

@@ -85,14 +85,15 @@ def pool_lefts(tx, rows: dict[int, dict], lefts: dict[int, Decimal], final: dict
 
 
 def update_lists(tx, statuses: dict[int, tuple[str, str, int]]) -> int:
-    """Write the batch's list statuses (each only forward: by event seq)."""
+    """Write the batch's list statuses (each only forward: by event seq), inside the
+    settlement's pipeline (:meth:`chalicelib.db.PgTx.send`)."""
     if not statuses:
         return 0
     ids = sorted(statuses)
-    tx.execute("UPDATE order_lists l SET list_status_type = v.st, list_order_status = v.os,"
-               " last_event_seq = v.seq, updated_at = now()"
-               " FROM unnest(CAST(:i AS bigint[]), CAST(:st AS text[]), CAST(:os AS text[]), CAST(:sq AS bigint[]))"
-               " AS v(id, st, os, seq) WHERE l.order_list_id = v.id AND l.last_event_seq < v.seq",
-               {"i": array_literal(ids), "st": array_literal(statuses[i][0] for i in ids),
-                "os": array_literal(statuses[i][1] for i in ids), "sq": array_literal(statuses[i][2] for i in ids)})
+    tx.send("UPDATE order_lists l SET list_status_type = v.st, list_order_status = v.os,"
+            " last_event_seq = v.seq, updated_at = now()"
+            " FROM unnest(CAST(:i AS bigint[]), CAST(:st AS text[]), CAST(:os AS text[]), CAST(:sq AS bigint[]))"
+            " AS v(id, st, os, seq) WHERE l.order_list_id = v.id AND l.last_event_seq < v.seq",
+            {"i": array_literal(ids), "st": array_literal(statuses[i][0] for i in ids),
+             "os": array_literal(statuses[i][1] for i in ids), "sq": array_literal(statuses[i][2] for i in ids)})
     return 1

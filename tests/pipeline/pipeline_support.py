@@ -91,7 +91,11 @@ def pending_count(pg_url: str) -> int:
     import psycopg
 
     with psycopg.connect(pg_url) as conn:
-        return conn.execute("SELECT count(*) FROM orders WHERE status = 'PENDING_NEW'").fetchone()[0] + \
+        # (an order list's pending orders stay PENDING_NEW, held back by the engine, once
+        # the list is sequenced: only a list's first order says whether it is)
+        return conn.execute("SELECT count(*) FROM orders o WHERE o.status = 'PENDING_NEW' AND (o.order_list_id IS NULL"
+                            " OR o.order_id = (SELECT min(x.order_id) FROM orders x"
+                            " WHERE x.order_list_id = o.order_list_id))").fetchone()[0] + \
             conn.execute("SELECT count(*) FROM intent_outbox WHERE sent_at IS NULL").fetchone()[0]
 
 

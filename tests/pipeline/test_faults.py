@@ -47,17 +47,18 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
     real_put = orders.put_intent
     rng = random.Random(3)
     crashed: list[str] = []
+    crashed_lists: list[int] = []  # the first order of each order list the API crashed on
 
     def crashing_put(intent_id, symbol, account_id, kind, *a, **kw):
-        if kind == "NEW" and rng.random() < 0.03:
-            crashed.append(intent_id)
+        if kind in ("NEW", "NEW_LIST") and rng.random() < 0.03:
+            (crashed if kind == "NEW" else crashed_lists).append(intent_id if kind == "NEW" else a[0])
             raise RuntimeError("the API died between the Aurora commit and the DynamoDB put")
         return real_put(intent_id, symbol, account_id, kind, *a, **kw)
 
     monkeypatch.setattr(orders, "put_intent", crashing_put)
     chaos = {"MATCHER_CHAOS_DUPLICATES": "0.1"}  # read by matcher.instrumented (fault injection)
     stats: dict = {}
-    load = threading.Thread(target=lambda: stats.update(run_load(accounts, 1600, threads=3, seed=11)))
+    load = threading.Thread(target=lambda: stats.update(run_load(accounts, 1600, threads=3, seed=11, lists=0.05)))
     load.start()
 
     worker_id = "w1"
@@ -102,6 +103,9 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
         ids = [c.split(":", 1)[1] for c in crashed]
         rows = conn.execute("SELECT status FROM orders WHERE client_order_id = ANY(%s)", (ids,)).fetchall()
         assert len(rows) == len(crashed) and all(r[0] != "PENDING_NEW" for r in rows)
+        # and every order list it crashed on (its first order: the others may be held back)
+        rows = conn.execute("SELECT status FROM orders WHERE order_id = ANY(%s)", (crashed_lists,)).fetchall()
+        assert len(rows) == len(crashed_lists) and all(r[0] != "PENDING_NEW" for r in rows)
         pg_trades = {(s, t) for s, t in conn.execute("SELECT symbol, trade_id FROM trades")}
         # trade ids are dense per symbol: none skipped, none twice
         for sym in ("BTCUSDT", "ETHUSDT"):
