@@ -191,8 +191,18 @@ def test_oco_placed_grouped_cancelled_and_filled_on_push(pages, web_stack, funde
     expect(page.locator("[data-testid=panel-open]")).to_contain_text("No open orders.")
     assert len(deletes) == 1 and "/api/v3/orderList?" in deletes[0] and f"orderListId={list_id}" in deletes[0]
 
-    # a buyer takes the limit leg: the stop leg leaves Open orders on push, no REST read
+    # the account page: the list's orders together under its tag, from the REST snapshot
+    # (GET /api/v3/openOrderList names the kind)
     list_id = place_oco()
+    pages.goto(page, "/account")
+    legs = page.locator(f"tr[data-list-id='{list_id}']")
+    expect(legs).to_have_count(2)
+    expect(legs.locator("[data-testid=list-tag]")).to_have_text([f"OCO #{list_id}"] * 2)
+
+    # a buyer takes the limit leg: the stop leg leaves Open orders on push, no REST read
+    pages.goto(page, "/trade/BTCUSDT")
+    expect(page.locator("[data-testid=user-stream-status]")).to_have_attribute("data-state", "live")
+    expect(page.locator(f"[data-testid=panel-open] tr[data-list-id='{list_id}']")).to_have_count(2)
     reads = []
     page.on("request", lambda r: reads.append(r.url) if "/api/v3/openOrders" in r.url else None)
     assert buyer.buy(QTY, str(limit))["status"] == "FILLED"
