@@ -1,5 +1,6 @@
 // The signed-in user's account: balances (free/locked) and their value in USDT
-// (portfolio.js), open orders with cancel, order history and trade history with fees
+// (portfolio.js), open orders with cancel (an order list's orders together, cancelled
+// as one list), order history and trade history with fees
 // by period (history.js), deposits (demo) and withdrawals.  Orders,
 // trades and balances follow the user data stream (userfeed.js); deposits and
 // withdrawals are read again when a balanceUpdate (or the user's own request) says
@@ -28,23 +29,127 @@ export function balancesTable(balances) {
                             { label: 'Total', cls: 'num' }], rows, 'No balances.', 'balances');
 }
 
-export function openOrdersTable(orders, symbols, onCancel) {
-  const rows = orders.map((o) => {
+/** The open orders with each order list's orders together, in order id order, where
+ *  its newest order would be. */
+export function groupLists(orders) {
+  const out = [];
+  const seen = new Set();
+  const listKey = (o) => ((o.orderListId ?? -1) >= 0 ? `${o.symbol}:${o.orderListId}` : null);
+  for (const o of orders) {
+    const key = listKey(o);
+    if (!key) out.push(o);
+    else if (!seen.has(key)) {
+      seen.add(key);
+      out.push(...orders.filter((x) => listKey(x) === key).sort((a, b) => a.orderId - b.orderId));
+    }
+  }
+  return out;
+}
+
+/** `lists` (a ListCancel): an order list's orders are tagged with its kind and id, and
+ *  their Cancel asks (under the list) before the whole list is cancelled. */
+export function openOrdersTable(orders, symbols, onCancel, lists = null) {
+  const grouped = groupLists(orders);
+  const legs = new Map();
+  for (const o of grouped) if ((o.orderListId ?? -1) >= 0) legs.set(listKeyOf(o), (legs.get(listKeyOf(o)) || 0) + 1);
+  const rows = grouped.map((o) => {
     const info = symbols[o.symbol] || { priceDp: 8, qtyDp: 8, base: '', label: o.symbol };
     const what = `${o.side === 'BUY' ? 'buy' : 'sell'} order ${o.orderId}, ${fmt(o.origQty, info.qtyDp)} ${info.base}`
       + ` at ${fmt(o.price, info.priceDp)}`;
+    const key = (o.orderListId ?? -1) >= 0 ? listKeyOf(o) : null;
+    const kind = key ? (lists?.type(o) || 'List') : null;
+    const cancelBtn = key && lists
+      ? h('button.link-button', { type: 'button', onclick: () => lists.ask(o),
+                                  'aria-label': `Cancel ${kind} ${o.orderListId} (${legs.get(key) === 2 ? 'both' : 'all'}`
+                                    + ` its orders): ${what}` }, 'Cancel')
+      : h('button.link-button', { type: 'button', 'aria-label': `Cancel ${what}`,
+                                  onclick: (e) => onCancel(o, e.currentTarget) }, 'Cancel');
+    const type = key
+      ? h('span.list-type', {}, h('span.list-tag', { 'data-testid': 'list-tag', title: listTitle(kind, o.orderListId) },
+        `${kind} #${o.orderListId}`), ' ', o.type === 'LIMIT_MAKER' ? 'Limit' : (TYPE[o.type] || o.type))
+      : TYPE[o.type] || o.type;
     return {
-      attrs: { 'data-order-id': String(o.orderId) },
-      cells: [time(o.time, true), info.label, TYPE[o.type] || o.type, side(o.side), fmt(o.price, info.priceDp),
+      attrs: { 'data-order-id': String(o.orderId), 'data-list-id': key ? String(o.orderListId) : null,
+               'data-list-key': key, class: key ? 'list-leg' : null },
+      cells: [time(o.time, true), info.label, type, side(o.side), fmt(o.price, info.priceDp),
               fmt(o.origQty, info.qtyDp), fmt(o.executedQty, info.qtyDp),
-              isZero(o.stopPrice) ? '—' : fmt(o.stopPrice, info.priceDp),
-              h('button.link-button', { type: 'button', 'aria-label': `Cancel ${what}`,
-                                        onclick: (e) => onCancel(o, e.currentTarget) }, 'Cancel')],
+              isZero(o.stopPrice) ? '—' : fmt(o.stopPrice, info.priceDp), cancelBtn],
     };
   });
-  return table('Open orders', [{ label: 'Time' }, { label: 'Pair' }, { label: 'Type' }, { label: 'Side' },
+  const t = table('Open orders', [{ label: 'Time' }, { label: 'Pair' }, { label: 'Type' }, { label: 'Side' },
     { label: 'Price', cls: 'num' }, { label: 'Amount', cls: 'num' }, { label: 'Filled', cls: 'num' },
     { label: 'Stop', cls: 'num' }, { label: 'Action' }], rows, 'No open orders.', 'open-orders');
+  const asked = lists?.asking && [...t.querySelectorAll('tr[data-list-key]')]
+    .filter((tr) => tr.dataset.listKey === lists.asking);
+  if (asked?.length) asked[asked.length - 1].after(lists.question(grouped.find((o) => listKeyOf(o) === lists.asking),
+                                                                   asked.length));
+  return t;
+}
+
+const listKeyOf = (o) => `${o.symbol}:${o.orderListId}`;
+const LIST_WORDS = { OCO: 'one-cancels-the-other', OTO: 'one-triggers-the-other',
+                     OTOCO: 'one-triggers-a-one-cancels-the-other' };
+const listTitle = (kind, id) => `Order list ${id}${LIST_WORDS[kind] ? ` (${LIST_WORDS[kind]})` : ''}:`
+  + ' cancelling one of its orders cancels all of them';
+
+/** Cancelling an order list from the open orders: one of its orders' Cancel asks first,
+ *  in a row under the list that says every order of it goes, then sends
+ *  DELETE /api/v3/orderList.  The question is part of what `redraw()` draws (the open
+ *  orders), so a pushed update keeps it; a list that ended meanwhile drops it.
+ *  `state`: the UserState (the lists' kinds); `done()`: after a cancel. */
+export class ListCancel {
+  constructor(state, redraw, done) {
+    this.state = state;
+    this.redraw = redraw;
+    this.done = done || (() => {});
+    this.asking = null;     // `${symbol}:${orderListId}` of the list whose cancel is being confirmed
+  }
+
+  type(o) {
+    return this.state.listType(o);
+  }
+
+  ask(o) {
+    this.asking = listKeyOf(o);
+    this.redraw();
+    document.querySelector('[data-testid=cancel-list-confirm] button')?.focus();
+  }
+
+  keep() {
+    const key = this.asking;
+    this.asking = null;
+    this.redraw();
+    [...document.querySelectorAll('tr[data-list-key] button')].find((b) => b.closest('tr').dataset.listKey === key)
+      ?.focus();
+  }
+
+  /** The confirm row under the list of `o` (`n` of its orders open). */
+  question(o, n) {
+    const kind = this.type(o) || 'Order list';
+    const id = o.orderListId;
+    const them = n === 2 ? 'Both of its orders' : `All ${n} of its orders`;
+    return h('tr.list-confirm', { role: 'row', 'data-testid': 'cancel-list-confirm' },
+      h('td', { role: 'cell', colspan: '9' },
+        h('span.confirm', { role: 'group', 'aria-label': `Confirm cancelling ${kind} ${id}` },
+          h('span', { 'data-testid': 'cancel-list-question' }, `Cancel ${kind} #${id}? ${them} will be cancelled.`),
+          h('button.small.danger', { type: 'button', onclick: (e) => this.confirm(o, e.currentTarget) },
+            n === 2 ? 'Yes, cancel both' : 'Yes, cancel all'),
+          h('button.small', { type: 'button', onclick: () => this.keep() }, 'Keep them'))));
+  }
+
+  async confirm(o, button) {
+    const kind = this.type(o) || 'Order list';
+    for (const b of button.parentElement.querySelectorAll('button')) b.disabled = true;
+    try {
+      const r = await api.cancelOrderList(o.symbol, o.orderListId);
+      announce(`${kind} #${o.orderListId} cancelled: ${r.orders.length === 2 ? 'both' : 'all'} of its orders.`);
+      this.done();
+    } catch (err) {
+      announce(`Could not cancel ${kind} #${o.orderListId}: ${explain(err).text}`, 'error');
+    }
+    this.asking = null;
+    this.redraw();
+  }
 }
 
 export function orderHistoryTable(orders, symbols) {
@@ -176,6 +281,7 @@ export class TradingAccount {
     this.openTab = this.tabs.el.querySelector('#tab-open');
     this.buildOpenTools();
     this.state = new UserState(info.symbol, 50, { openAll: true });
+    this.lists = new ListCancel(this.state, () => this.renderOpen(), () => this.refreshNow());
     this.feed = new UserFeed(this.state, {
       load: () => this.load(),
       onChange: (state, changed) => this.render(changed),
@@ -279,9 +385,10 @@ export class TradingAccount {
     const list = this.hideOthers ? all.filter((o) => o.symbol === this.info.symbol) : all;
     this.openTab.textContent = `Open orders (${list.length})`;
     this.cancelAllBtn.disabled = !this.mine().length;
+    if (this.lists.asking && !list.some((o) => listKeyOf(o) === this.lists.asking)) this.lists.asking = null;
     fill(this.openBody, openOrdersTable(list, this.symbols, async (o, btn) => {
       if (await cancel(o, btn)) this.refreshNow();
-    }));
+    }, this.lists));
   }
 
   show(id) {
@@ -311,15 +418,16 @@ export class TradingAccount {
     // every pair's open orders cost weight 80 (this symbol's 6): read when they are shown,
     // and while polling only every OTHERS_EVERY reads (this symbol's on each one)
     const others = !this.hideOthers && (full || this.reads++ % OTHERS_EVERY === 0);
-    const [account, fresh, orders, trades] = await Promise.all([
+    const [account, fresh, orders, trades, lists] = await Promise.all([
       api.account(), others ? api.openOrders() : api.openOrders(sym),
       full || this.current === 'orders' ? this.readHistory('orders', this.history.orders.range) : undefined,
-      full || this.current === 'trades' ? this.readHistory('trades', this.history.trades.range) : undefined]);
+      full || this.current === 'trades' ? this.readHistory('trades', this.history.trades.range) : undefined,
+      api.openOrderLists()]);
     if (orders) this.historyShown.add('orders');
     if (trades) this.historyShown.add('trades');
     this.othersRead = others || (this.othersRead && !full);
     const open = others ? fresh : [...fresh, ...this.state.openList().filter((o) => o.symbol !== sym)];
-    return { account, open, orders, trades };
+    return { account, open, orders, trades, lists };
   }
 
   render(changed) {
@@ -426,6 +534,7 @@ export class AccountPage {
     this.portfolio = new PortfolioLine(symbols);
     this.prices = new PriceFeed(symbols, (last) => this.portfolio.setPrices(last));
     this.state = new UserState(null, 100);
+    this.lists = new ListCancel(this.state, () => this.renderOpen(), () => this.feed.nudge());
     this.feed = new UserFeed(this.state, {
       load: () => this.load(),
       pollMs: 5000,
@@ -459,11 +568,11 @@ export class AccountPage {
   /** The REST snapshot of every symbol (on each (re)connect, and the fallback's poll). */
   async load() {
     const syms = Object.keys(this.symbols);
-    const [account, open, orders, trades] = await Promise.all([
+    const [account, open, orders, trades, lists] = await Promise.all([
       api.account(), acrossSymbols(api.openOrders, syms, 'time'),
       readHistory('orders', syms, this.history.orders.range, 100),
-      readHistory('trades', syms, this.history.trades.range, 100)]);
-    return { account, open, orders, trades };
+      readHistory('trades', syms, this.history.trades.range, 100), api.openOrderLists()]);
+    return { account, open, orders, trades, lists };
   }
 
   /** After the user's own deposit or withdrawal request: its history now (the balances
@@ -479,14 +588,18 @@ export class AccountPage {
       this.portfolio.setBalances(state.balanceList());
       fill(this.balancesEl, balancesTable(state.balanceList()));
     }
-    if (changed.has('open')) {
-      fill(this.openEl, openOrdersTable(state.openList(), this.symbols, async (o, btn) => {
-        if (await cancel(o, btn)) this.feed.nudge();
-      }));
-    }
+    if (changed.has('open')) this.renderOpen();
     if (changed.has('orders')) this.history.orders.render(state.orderList(), this.symbols);
     if (changed.has('trades')) this.history.trades.render(state.tradeList(), this.symbols);
     if (changed.has('transfers')) this.loadTransfers();
+  }
+
+  renderOpen() {
+    const list = this.state.openList();
+    if (this.lists.asking && !list.some((o) => listKeyOf(o) === this.lists.asking)) this.lists.asking = null;
+    fill(this.openEl, openOrdersTable(list, this.symbols, async (o, btn) => {
+      if (await cancel(o, btn)) this.feed.nudge();
+    }, this.lists));
   }
 
   /** Deposit and withdrawal history: read when a balanceUpdate or the user's own

@@ -58,6 +58,14 @@ export const newOrder = (order) => send('POST', '/v3/order', { form: { ...order,
                                                               signed: true });
 export const cancelOrder = (symbol, orderId) => send('DELETE', '/v3/order', { params: { symbol, orderId },
                                                                               signed: true });
+/** An OCO (Binance's aboveX / belowX parameters, see orders.js ocoParams). */
+export const newOco = (params) => send('POST', '/v3/orderList/oco', { form: { ...params, newOrderRespType: 'RESULT' },
+                                                                     signed: true });
+/** Cancels every order of the list (an OCO's two legs). */
+export const cancelOrderList = (symbol, orderListId) => send('DELETE', '/v3/orderList',
+                                                             { params: { symbol, orderListId }, signed: true });
+/** The account's open order lists (weight 6): what kind of list each open leg is in. */
+export const openOrderLists = () => userGet('/v3/openOrderList');
 /** Every open order of one symbol (Binance needs the symbol): the cancelled orders. */
 export const cancelOpenOrders = (symbol) => send('DELETE', '/v3/openOrders', { params: { symbol }, signed: true });
 export const deposits = () => userGet('/v1/capital/deposit/hisrec');

@@ -39,6 +39,7 @@ export function loadSymbols() {
         const notional = f.NOTIONAL || f.MIN_NOTIONAL || {};
         out[s.symbol] = {
           symbol: s.symbol, base: s.baseAsset, quote: s.quoteAsset, status: s.status, orderTypes: s.orderTypes,
+          ocoAllowed: !!s.ocoAllowed,
           label: `${s.baseAsset}/${s.quoteAsset}`,
           tickSize: price.tickSize, minPrice: price.minPrice, maxPrice: price.maxPrice,
           stepSize: lot.stepSize, minQty: lot.minQty, maxQty: lot.maxQty,

@@ -39,6 +39,8 @@ const WORDS = [
     + 'Choose a price that rests on the book.'],
   [-2010, /immediately trigger/i, 'The stop price has already been reached; choose another stop price.'],
   [-2010, /market is closed/i, 'This market is closed for trading right now.'],
+  [-2010, /relationship of the prices/i, 'The prices are in the wrong order: a sell OCO\'s limit price goes above '
+    + 'its stop price, a buy OCO\'s below.'],
   [-1013, /NOTIONAL/, 'The order value is outside the allowed range.'],
   [-1013, /LOT_SIZE/, 'The amount is outside the allowed range or not a multiple of the step.'],
   [-1013, /PRICE/, 'The price is outside the allowed range or not a multiple of the tick.'],
@@ -54,6 +56,17 @@ export function orderNotPlaced(order, r) {
   if (order.type === 'LIMIT_MAKER') return { text: WORDS[1][2], detail };
   if (r.status === 'EXPIRED') return { text: 'Nothing could be traded at that price, so the order expired.', detail };
   return { text: 'The order was not placed.', detail };
+}
+
+/** {text, detail} of an OCO the API refused: its limit order (LIMIT_MAKER) that would
+ *  trade at once is said so, not as a post-only order; the rest as `explain` says. */
+export function ocoExplain(err) {
+  const words = explain(err);
+  if (err instanceof ApiError && err.code === -2010 && /immediately match and take/i.test(err.message)) {
+    return { text: 'The limit order would trade at once, so the OCO was not placed. Choose a limit price that '
+      + 'rests on the book.', detail: words.detail };
+  }
+  return words;
 }
 
 /** {text, detail} of an error: `text` for the user, `detail` the API's own answer. */

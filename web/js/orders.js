@@ -1,5 +1,7 @@
 // Order entry: buy/sell, limit (or post-only: LIMIT_MAKER)/market (by amount, or a
-// market buy by total: quoteOrderQty)/stop-limit, time in force; the price starts at
+// market buy by total: quoteOrderQty)/stop-limit/OCO (a limit order and a stop-limit
+// order of one amount, POST /api/v3/orderList/oco: when one trades, the exchange
+// cancels the other), time in force; the price starts at
 // the last price or a clicked book level; checked against the
 // symbol's filters (PRICE_FILTER, LOT_SIZE / MARKET_LOT_SIZE, NOTIONAL) before it is
 // sent, and the API's own message shown when it refuses the order.  It shows the
@@ -8,55 +10,69 @@
 import * as api from './api.js';
 import * as auth from './auth.js';
 import { ONE_UNIT, div, fmt, fmtTrim, mul, percent, toStr, units } from './dec.js';
-import { numberProblem, orderNotPlaced, showError as showApiError } from './messages.js';
+import { numberProblem, ocoExplain, orderNotPlaced, showError as showApiError } from './messages.js';
 import { h, uid } from './ui.js';
 
 const TYPES = [
   { id: 'LIMIT', label: 'Limit' },
   { id: 'MARKET', label: 'Market' },
   { id: 'STOP_LIMIT', label: 'Stop-limit' },
+  { id: 'OCO', label: 'OCO' },        // offered where exchangeInfo's ocoAllowed says so
 ];
+
+const cap = (s) => s[0].toUpperCase() + s.slice(1);
+
+/** A typed price against PRICE_FILTER: its units, or null with the problem in `errs[field]`. */
+function checkPrice(info, errs, field, text, name) {
+  const priceDp = info.priceDp;
+  const p = units(text);
+  const min = units(info.minPrice);
+  const max = units(info.maxPrice);
+  const tick = units(info.tickSize);
+  const problem = numberProblem(text, name);
+  if (problem) errs[field] = problem;
+  else if (min && p < min) errs[field] = `${cap(name)} must be at least ${fmt(info.minPrice, priceDp)} ${info.quote}.`;
+  else if (max && p > max) errs[field] = `${cap(name)} must be at most ${fmt(info.maxPrice, priceDp)} ${info.quote}.`;
+  else if (tick && (p - (min || 0n)) % tick !== 0n) errs[field] = `${cap(name)} must be a multiple of ${toStr(tick, priceDp)}.`;
+  return errs[field] ? null : p;
+}
+
+/** A typed amount against LOT_SIZE (MARKET_LOT_SIZE for a market order): its units,
+ *  or null with the problem in `errs.quantity`. */
+function checkQty(info, errs, text, market) {
+  const problem = numberProblem(text, 'amount');
+  if (problem) {
+    errs.quantity = problem;
+    return null;
+  }
+  const qty = units(text);
+  const [minT, maxT, stepT] = market ? [info.marketMinQty, info.marketMaxQty, info.marketStepSize]
+                                     : [info.minQty, info.maxQty, info.stepSize];
+  const min = units(minT);
+  const max = units(maxT);
+  const step = units(stepT);
+  if (min && qty < min) errs.quantity = `Amount must be at least ${fmt(minT, info.qtyDp)} ${info.base}.`;
+  else if (max && qty > max) errs.quantity = `Amount must be at most ${fmt(maxT, info.qtyDp)} ${info.base}.`;
+  else if (step && step > 0n && (qty - (min || 0n)) % step !== 0n) {
+    errs.quantity = `Amount must be a multiple of ${toStr(step, info.qtyDp)} ${info.base}.`;
+  }
+  return errs.quantity ? null : qty;
+}
 
 /** The problems of an order against the symbol's filters, and against the balance
  *  when `o.free` (the available balance of what the order spends) is known:
- *  {field: message}.  Pure. */
-export function validate(info, o, lastPrice) {
+ *  {field: message}.  An OCO's prices are checked against `lastPrice` and the book's
+ *  best bid and ask (`top`: {bid, ask}) too.  Pure. */
+export function validate(info, o, lastPrice, top = {}) {
+  if (o.type === 'OCO') return validateOco(info, o, lastPrice, top);
   const errs = {};
   const priceDp = info.priceDp;
-  const checkPrice = (field, text, name) => {
-    const p = units(text);
-    const min = units(info.minPrice);
-    const max = units(info.maxPrice);
-    const tick = units(info.tickSize);
-    const problem = numberProblem(text, name);
-    if (problem) errs[field] = problem;
-    else if (min && p < min) errs[field] = `${cap(name)} must be at least ${fmt(info.minPrice, priceDp)} ${info.quote}.`;
-    else if (max && p > max) errs[field] = `${cap(name)} must be at most ${fmt(info.maxPrice, priceDp)} ${info.quote}.`;
-    else if (tick && (p - (min || 0n)) % tick !== 0n) errs[field] = `${cap(name)} must be a multiple of ${toStr(tick, priceDp)}.`;
-    return errs[field] ? null : p;
-  };
   const market = o.type === 'MARKET';
-  const price = market ? null : checkPrice('price', o.price, 'price');
-  if (o.type === 'STOP_LIMIT') checkPrice('stopPrice', o.stopPrice, 'stop price');
+  const price = market ? null : checkPrice(info, errs, 'price', o.price, 'price');
+  if (o.type === 'STOP_LIMIT') checkPrice(info, errs, 'stopPrice', o.stopPrice, 'stop price');
 
   if (market && o.byTotal) return validateTotal(info, o, errs);
-  const qtyText = String(o.quantity || '').trim();
-  let qty = null;
-  const qtyProblem = numberProblem(qtyText, 'amount');
-  if (qtyProblem) errs.quantity = qtyProblem;
-  else {
-    qty = units(qtyText);
-    const [minT, maxT, stepT] = market ? [info.marketMinQty, info.marketMaxQty, info.marketStepSize]
-                                       : [info.minQty, info.maxQty, info.stepSize];
-    const min = units(minT);
-    const max = units(maxT);
-    const step = units(stepT);
-    if (min && qty < min) errs.quantity = `Amount must be at least ${fmt(minT, info.qtyDp)} ${info.base}.`;
-    else if (max && qty > max) errs.quantity = `Amount must be at most ${fmt(maxT, info.qtyDp)} ${info.base}.`;
-    else if (step && step > 0n && (qty - (min || 0n)) % step !== 0n) {
-      errs.quantity = `Amount must be a multiple of ${toStr(step, info.qtyDp)} ${info.base}.`;
-    }
-  }
+  const qty = checkQty(info, errs, String(o.quantity || '').trim(), market);
   if (!errs.quantity && qty !== null) {
     const ref = market ? units(lastPrice || '') : price;
     if (ref && !errs.price) {
@@ -87,7 +103,75 @@ export function validate(info, o, lastPrice) {
   return errs;
 }
 
-const cap = (s) => s[0].toUpperCase() + s.slice(1);
+/** An OCO's problems (Binance's rule: a SELL's limit price above the last price and
+ *  its stop price below it, a BUY's the other way round), each leg against the
+ *  filters (the limit order at its price, the stop-limit order at its limit price),
+ *  the limit order against the book (it is LIMIT_MAKER: it must rest) and the funds
+ *  (a SELL: the amount; a BUY: the dearer leg's value, what the list locks). */
+function validateOco(info, o, lastPrice, { bid = null, ask = null } = {}) {
+  const errs = {};
+  const dp = info.priceDp;
+  const sell = o.side === 'SELL';
+  const [above, below] = sell ? ['above', 'below'] : ['below', 'above'];
+  const what = sell ? 'a sell OCO' : 'a buy OCO';
+  const limit = checkPrice(info, errs, 'price', o.price, 'limit price');
+  const stop = checkPrice(info, errs, 'stopPrice', o.stopPrice, 'stop price');
+  const stopLimit = checkPrice(info, errs, 'stopLimitPrice', o.stopLimitPrice, 'stop-limit price');
+  const last = units(lastPrice || '');
+  const wrongSide = (p, ref, side) => (side === 'above' ? p <= ref : p >= ref);
+  if (last) {
+    const lastText = `${fmt(lastPrice, dp)} ${info.quote}`;
+    if (limit !== null && wrongSide(limit, last, above)) {
+      errs.price = `For ${what} the limit price must be ${above} the last price (${lastText}).`;
+    }
+    if (stop !== null && wrongSide(stop, last, below)) {
+      errs.stopPrice = `For ${what} the stop price must be ${below} the last price (${lastText}).`;
+    }
+  } else if (limit !== null && stop !== null && wrongSide(limit, stop, above)) {
+    errs.price = `For ${what} the limit price must be ${above} the stop price.`;
+  }
+  const best = sell ? units(bid || '') : units(ask || '');
+  if (!errs.price && limit !== null && best && wrongSide(limit, best, above)) {
+    errs.price = `The limit order would trade at once: for ${what} its price must be ${above} the best `
+      + `${sell ? 'bid' : 'ask'} (${fmt(sell ? bid : ask, dp)} ${info.quote}).`;
+  }
+  const qty = checkQty(info, errs, String(o.quantity || '').trim(), false);
+  if (qty === null) return errs;
+  const minN = units(info.minNotional);
+  const maxN = units(info.maxNotional);
+  for (const [p, at] of [[limit, 'the limit price'], [stopLimit, 'the stop-limit price']]) {
+    if (p === null || errs.quantity) continue;
+    const notional = mul(p, qty);
+    if (minN && notional < minN) {
+      errs.quantity = `Order value at ${at} must be at least ${fmt(info.minNotional, dp)} ${info.quote}.`;
+    } else if (maxN && notional > maxN) {
+      errs.quantity = `Order value at ${at} must be at most ${fmt(info.maxNotional, dp)} ${info.quote}.`;
+    }
+  }
+  const free = o.free === undefined || o.free === null ? null : units(o.free);
+  if (!errs.quantity && free !== null) {
+    const dearer = limit !== null && stopLimit !== null ? (limit > stopLimit ? limit : stopLimit) : null;
+    const spend = sell ? qty : (dearer === null ? null : mul(dearer, qty));
+    if (spend !== null && spend > free) {
+      const asset = sell ? info.base : info.quote;
+      errs.quantity = `Not enough ${asset}: available ${fmt(o.free, sell ? info.qtyDp : dp)}`;
+    }
+  }
+  return errs;
+}
+
+/** The parameters of POST /api/v3/orderList/oco for the form's OCO: the limit order
+ *  (LIMIT_MAKER) is the above leg of a SELL and the below leg of a BUY, the
+ *  stop-limit order (STOP_LOSS_LIMIT, good till cancelled) the other one.  Pure. */
+export function ocoParams(symbol, side, { price, stopPrice, stopLimitPrice, quantity }) {
+  const limit = { Type: 'LIMIT_MAKER', Price: price };
+  const stop = { Type: 'STOP_LOSS_LIMIT', Price: stopLimitPrice, StopPrice: stopPrice, TimeInForce: 'GTC' };
+  const [above, below] = side === 'SELL' ? [limit, stop] : [stop, limit];
+  const out = { symbol, side, quantity };
+  for (const [k, v] of Object.entries(above)) out[`above${k}`] = v;
+  for (const [k, v] of Object.entries(below)) out[`below${k}`] = v;
+  return out;
+}
 
 /** A market buy by total (quoteOrderQty): the total is what the NOTIONAL filter and
  *  the available quote balance apply to. */
@@ -127,10 +211,19 @@ export function stopLimitType(side, stopPrice, lastPrice) {
  *  taken from what the order receives (a buy's base asset, a sell's quote asset), at the
  *  taker rate for a market order, a limit order that would cross the book (`top`: best
  *  bid/ask) and a stop-limit (worst case: it may cross when it triggers), at the maker
- *  rate for a post-only order or a limit order that rests.  `rates`: {maker, taker} as
+ *  rate for a post-only order or a limit order that rests; for an OCO the larger of
+ *  its two orders' fees (`upTo`: only one of them trades).  `rates`: {maker, taker} as
  *  GET /api/v3/account/commission gives them.  Pure. */
 export function estimateFee(info, o, rates, { last = null, bid = null, ask = null } = {}) {
   if (!rates) return null;
+  if (o.type === 'OCO') {
+    // one of the two orders trades: the larger of their fees (the limit order's at the
+    // maker rate, the stop-limit order's at the taker rate), marked `upTo`
+    const legs = [estimateFee(info, { ...o, type: 'LIMIT', postOnly: true }, rates),
+                  estimateFee(info, { ...o, type: 'STOP_LIMIT', price: o.stopLimitPrice }, rates)];
+    if (!legs[0] || !legs[1]) return null;
+    return { ...(units(legs[0].amount) >= units(legs[1].amount) ? legs[0] : legs[1]), upTo: true };
+  }
   const buy = o.side === 'BUY';
   let role = 'taker';
   if (o.type === 'LIMIT') {
@@ -205,7 +298,7 @@ export class OrderForm {
       }));
     const typeGroup = h('fieldset.segmented.type', {},
       h('legend.visually-hidden', {}, 'Order type'),
-      TYPES.map((t) => {
+      TYPES.filter((t) => t.id !== 'OCO' || info.ocoAllowed).map((t) => {
         const id = uid('type');
         return [h('input.visually-hidden', { type: 'radio', name: 'otype', id, value: t.id, checked: t.id === this.type,
                                              onchange: () => this.setType(t.id) }),
@@ -235,18 +328,22 @@ export class OrderForm {
     this.errorEl = h('div.form-error', { role: 'alert', 'data-testid': 'order-error' });
     this.statusEl = h('div.form-status', { role: 'status', 'data-testid': 'order-status' });
     this.submit = h('button.submit', { type: 'submit' });
+    // what an OCO is, with the rule of its prices for the side chosen (setSide)
+    this.ocoHint = h('p.oco-hint', { 'data-testid': 'oco-hint' });
     this.pcts = h('div.pcts', { role: 'group', 'aria-label': 'Amount as a share of the available balance' },
       [25, 50, 75, 100].map((p) => h('button', { type: 'button', onclick: () => this.usePct(p) }, `${p}%`)));
     this.form = h('form.order-form', { novalidate: true, 'aria-labelledby': 'order-h',
                                        onsubmit: (e) => { e.preventDefault(); this.place(); } },
       h('p.avail', {}, 'Available ', this.availEl),
+      this.ocoHint,
       this.field('stopPrice', 'Stop price', info.quote),
       this.field('price', 'Price', info.quote),
+      this.field('stopLimitPrice', 'Stop-limit price', info.quote),
       this.byWrap,
       this.field('quantity', 'Amount', info.base),
       this.field('total', 'Total', info.quote),
       this.pcts,
-      h('div.order-opts', {}, this.postOnlyWrap, this.tifWrap),
+      this.optsWrap = h('div.order-opts', {}, this.postOnlyWrap, this.tifWrap),
       this.totalLine,
       this.feeLine,
       this.errorEl, this.statusEl, this.submit);
@@ -291,9 +388,10 @@ export class OrderForm {
                             { last: this.lastPrice, ...this.top });
     const buy = this.side === 'BUY';
     this.feeEl.textContent = fee
-      ? `${fmtTrim(fee.amount, buy ? this.info.qtyDp : this.info.priceDp)} ${fee.asset}` : '—';
+      ? `${fee.upTo ? 'up to ' : ''}${fmtTrim(fee.amount, buy ? this.info.qtyDp : this.info.priceDp)} ${fee.asset}` : '—';
     this.feeEl.dataset.role = fee ? fee.role : '';
-    this.feeEl.title = fee ? `${fee.role === 'maker' ? 'Maker' : 'Taker'} rate ${percent(fee.rate)}%` : '';
+    this.feeEl.title = fee ? `${fee.role === 'maker' ? 'Maker' : 'Taker'} rate ${percent(fee.rate)}%`
+      + (fee.upTo ? ': the larger of the two orders\' fees, only one of them trades' : '') : '';
   }
 
   setSignedIn(yes) {
@@ -311,7 +409,7 @@ export class OrderForm {
   /** The first field to type in (or the sign-in link when signed out). */
   focusFirst() {
     const first = this.form.hidden ? this.signinNote.querySelector('a')
-      : Object.values(this.inputs).find((i) => i.getClientRects().length);
+      : [...this.form.querySelectorAll('input')].find((i) => i.getClientRects().length);
     first?.focus();
   }
 
@@ -321,6 +419,9 @@ export class OrderForm {
     this.submit.textContent = `${side === 'BUY' ? 'Buy' : 'Sell'} ${base}`;
     this.submit.className = `submit ${side === 'BUY' ? 'buy' : 'sell'}`;
     this.el.dataset.side = side;
+    this.ocoHint.textContent = side === 'SELL'
+      ? 'Limit price above the last price, stop price below it. When one order trades, the other is cancelled.'
+      : 'Limit price below the last price, stop price above it. When one order trades, the other is cancelled.';
     if (this.wraps.total) this.setType(this.type);
     this.renderAvailable();
   }
@@ -332,16 +433,26 @@ export class OrderForm {
 
   setType(type) {
     this.type = type;
-    this.wraps.stopPrice.hidden = type !== 'STOP_LIMIT';
+    const oco = type === 'OCO';
+    this.wraps.stopPrice.hidden = type !== 'STOP_LIMIT' && !oco;
     this.wraps.price.hidden = type === 'MARKET';
+    this.wraps.stopLimitPrice.hidden = !oco;
+    this.ocoHint.hidden = !oco;
+    // an OCO: its limit order first, then its stop-limit order's stop and limit prices;
+    // a stop-limit order: the stop price first
+    if (oco) this.wraps.price.after(this.wraps.stopPrice);
+    else this.wraps.price.before(this.wraps.stopPrice);
+    this.wraps.price.querySelector('label').textContent = oco ? 'Limit price' : 'Price';
+    this.form.classList.toggle('oco', oco);
     this.postOnlyWrap.hidden = type !== 'LIMIT';
-    this.tifWrap.hidden = type === 'MARKET' || (type === 'LIMIT' && this.postOnly.checked);
+    this.tifWrap.hidden = type === 'MARKET' || oco || (type === 'LIMIT' && this.postOnly.checked);
+    this.optsWrap.hidden = this.postOnlyWrap.hidden && this.tifWrap.hidden;   // no empty row
     this.byWrap.hidden = !(type === 'MARKET' && this.side === 'BUY');
     const total = this.byTotalNow();
     this.wraps.quantity.hidden = total;
     this.wraps.total.hidden = !total;
-    this.totalLine.hidden = total;
-    for (const k of ['stopPrice', 'price', 'total']) this.clearError(k);
+    this.totalLine.hidden = total || oco;    // an OCO: two prices, the fee line says what it may cost
+    for (const k of ['stopPrice', 'price', 'stopLimitPrice', 'total']) this.clearError(k);
     this.updateTotal();
   }
 
@@ -387,7 +498,9 @@ export class OrderForm {
     let qty;
     if (this.side === 'SELL') qty = (avail * BigInt(p)) / 100n;
     else {
-      const price = this.byTotalNow() ? 1n : units(priceText || '');
+      const prices = [priceText, ...(this.type === 'OCO' ? [this.inputs.stopLimitPrice.value] : [])]
+        .map((t) => units(t || '') || 0n);
+      const price = this.byTotalNow() ? 1n : prices.reduce((a, b) => (b > a ? b : a));   // an OCO: its dearer leg
       if (!price) {
         this.showError('price', 'Enter a price first.');
         return;
@@ -426,7 +539,8 @@ export class OrderForm {
 
   values() {
     return { type: this.type, side: this.side, free: this.available()[1], price: this.inputs.price.value.trim(),
-             stopPrice: this.inputs.stopPrice.value.trim(), quantity: this.inputs.quantity.value.trim(),
+             stopPrice: this.inputs.stopPrice.value.trim(), stopLimitPrice: this.inputs.stopLimitPrice.value.trim(),
+             quantity: this.inputs.quantity.value.trim(),
              total: this.inputs.total.value.trim(), byTotal: this.byTotalNow() };
   }
 
@@ -435,11 +549,17 @@ export class OrderForm {
     this.statusEl.textContent = '';
     const v = this.values();
     for (const k of Object.keys(this.inputs)) this.clearError(k);
-    const errs = validate(this.info, v, this.lastPrice);
+    const errs = validate(this.info, v, this.lastPrice, this.top);
     const names = Object.keys(errs);
     if (names.length) {
       for (const k of names) this.showError(k, errs[k]);
-      this.inputs[['stopPrice', 'price', 'quantity', 'total'].find((k) => errs[k])].focus();
+      const order = v.type === 'OCO' ? ['price', 'stopPrice', 'stopLimitPrice', 'quantity']
+        : ['stopPrice', 'price', 'quantity', 'total'];
+      this.inputs[order.find((k) => errs[k])].focus();
+      return;
+    }
+    if (v.type === 'OCO') {
+      await this.placeOco(v);
       return;
     }
     const order = { symbol: this.info.symbol, side: this.side };
@@ -476,6 +596,28 @@ export class OrderForm {
       this.onPlaced(r);
     } catch (err) {
       showApiError(this.errorEl, err);
+    } finally {
+      this.submit.disabled = false;
+      this.form.removeAttribute('aria-busy');
+    }
+  }
+
+  /** An OCO: POST /api/v3/orderList/oco, answered once the matcher placed both orders
+   *  (or refused the list, e.g. a limit price that would trade at once). */
+  async placeOco(v) {
+    const { info } = this;
+    const params = ocoParams(info.symbol, this.side, v);
+    this.submit.disabled = true;
+    this.form.setAttribute('aria-busy', 'true');
+    try {
+      const r = await api.newOco(params);
+      const p = (x) => fmt(x, info.priceDp);
+      this.statusEl.textContent = `OCO ${r.orderListId} placed: ${this.side === 'BUY' ? 'Buy' : 'Sell'} `
+        + `${fmt(v.quantity, info.qtyDp)} ${info.base} at ${p(v.price)}, or at ${p(v.stopLimitPrice)} once the price `
+        + `reaches ${p(v.stopPrice)}.`;
+      this.onPlaced(r);
+    } catch (err) {
+      showApiError(this.errorEl, ocoExplain(err));
     } finally {
       this.submit.disabled = false;
       this.form.removeAttribute('aria-busy');

@@ -16,6 +16,7 @@ export function orderOf(ev) {
     symbol: ev.s, orderId: ev.i, clientOrderId: ev.X === 'CANCELED' && ev.C ? ev.C : ev.c, price: ev.p,
     origQty: ev.q, executedQty: ev.z, cummulativeQuoteQty: ev.Z, status: ev.X, timeInForce: ev.f, type: ev.o,
     side: ev.S, stopPrice: ev.P, time: ev.O, updateTime: ev.T ?? ev.E, origQuoteOrderQty: ev.Q,
+    orderListId: ev.g ?? -1,
   };
 }
 
@@ -28,7 +29,10 @@ export function tradeOf(ev) {
 }
 
 /** The state itself, pure: `reset(snapshot)`, then `apply(event)` (returns the names of
- *  what changed: balances, open, orders, trades, transfers).  `symbol`: only that
+ *  what changed: balances, open, orders, trades, transfers).  Order lists: each open
+ *  order carries its `orderListId` (-1 when none, `g` of its executionReport); the
+ *  lists' kinds (OCO, OTO, OTOCO) come from the snapshot's open lists and `listStatus`
+ *  events, and a list that ends (ALL_DONE) takes its orders off the open ones.  `symbol`: only that
  *  symbol's orders (the trading view), or null for every symbol (the account page);
  *  `openAll`: the open orders of every symbol even so (the trading view's "Hide other
  *  pairs" is the user's choice, as on Binance). */
@@ -37,10 +41,12 @@ export class UserState {
     this.symbol = symbol;
     this.limit = limit;
     this.openAll = openAll;
+    this.lists = new Map();    // `${symbol}:${orderListId}` -> contingency type, of the open lists
     this.reset({ account: { balances: [], updateTime: 0 }, open: [], orders: [], trades: [] });
   }
 
-  reset({ account, open, orders, trades }) {
+  reset({ account, open, orders, trades, lists }) {
+    if (lists) this.lists = new Map(lists.map((l) => [`${l.symbol}:${l.orderListId}`, l.contingencyType]));
     this.balances = new Map(account.balances.map((b) => [b.asset, { ...b }]));
     this.balanceTime = account.updateTime || 0;
     this.open = new Map(open.map((o) => [`${o.symbol}:${o.orderId}`, o]));   // ids are per symbol
@@ -65,6 +71,15 @@ export class UserState {
         this.trades.set(`${ev.s}:${ev.t}`, tradeOf(ev));   // a repeated event is the same trade
         changed.add('trades');
       }
+    } else if (ev.e === 'listStatus') {
+      const key = `${ev.s}:${ev.g}`;
+      if (ev.l === 'ALL_DONE') {
+        this.lists.delete(key);
+        for (const [k, o] of this.open) if (o.symbol === ev.s && o.orderListId === ev.g) this.open.delete(k);
+      } else {
+        this.lists.set(key, ev.c);
+      }
+      if (!this.symbol || this.openAll || ev.s === this.symbol) changed.add('open');
     } else if (ev.e === 'outboundAccountPosition') {
       if (ev.u < this.balanceTime) return changed;          // older than the snapshot
       for (const b of ev.B) this.balances.set(b.a, { asset: b.a, free: b.f, locked: b.l });
@@ -107,6 +122,11 @@ export class UserState {
 
   openList() {
     return [...this.open.values()].sort((a, b) => b.time - a.time);
+  }
+
+  /** The kind of an open order's list ('OCO', 'OTO', 'OTOCO'), or null when not known. */
+  listType(o) {
+    return this.lists.get(`${o.symbol}:${o.orderListId}`) ?? null;
   }
 
   orderList() {

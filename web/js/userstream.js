@@ -2,8 +2,8 @@
 // origin, logged on with the session's Cognito access token (`session.logon` with
 // `token`, this exchange's extension of Binance's API-key logon: see
 // docs/api-differences.md), then `userDataStream.subscribe`.  Events arrive as Binance
-// sends them, `{"subscriptionId", "event"}`: executionReport, outboundAccountPosition,
-// balanceUpdate.
+// sends them, `{"subscriptionId", "event"}`: executionReport, listStatus,
+// outboundAccountPosition, balanceUpdate.
 //
 // The gateway ends a token's session when the token expires, so the stream logs on
 // again with the new token whenever auth.js refreshes it (a minute before expiry) and
