@@ -200,3 +200,34 @@ def test_ccxt_oto_and_otoco_through_its_binance_endpoints(clients, stays_on_host
         seller.private_delete_orderlist({"symbol": "BTCUSDT", "orderListId": lst["orderListId"]})
     after = seller.fetch_balance()
     assert (after["BTC"]["used"], after["USDT"]["used"]) == (before["BTC"]["used"], before["USDT"]["used"])
+
+
+def test_ccxt_stop_loss_and_take_profit_params(clients, stays_on_host):
+    """ccxt's unified ``stopLossPrice`` / ``takeProfitPrice`` params, as bots send them:
+    for Binance spot ccxt turns a limit order into STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT and
+    a market order into STOP_LOSS / TAKE_PROFIT with ``stopPrice``; each rests untriggered
+    and reads back with its trigger price, and canceling both frees what they locked."""
+    seller, _ = clients
+    seller.load_markets()
+    ticker = seller.fetch_ticker("BTC/USDT")
+    seen = [p for p in (ticker["last"], ticker["bid"], ticker["ask"]) if p] + [30000.0]
+    low, high = round(min(seen) / 2, 2), round(max(seen) * 2, 2)
+    used = seller.fetch_balance()["BTC"]["used"]
+
+    placed = [
+        seller.create_order("BTC/USDT", "limit", "sell", 0.01, low - 1, {"stopLossPrice": low}),
+        seller.create_order("BTC/USDT", "market", "sell", 0.01, None, {"stopLossPrice": low}),
+        seller.create_order("BTC/USDT", "limit", "sell", 0.01, high + 1, {"takeProfitPrice": high}),
+        seller.create_order("BTC/USDT", "market", "sell", 0.01, None, {"takeProfitPrice": high}),
+    ]
+    assert [o["info"]["type"] for o in placed] == ["STOP_LOSS_LIMIT", "STOP_LOSS", "TAKE_PROFIT_LIMIT", "TAKE_PROFIT"]
+    assert all(o["status"] == "open" for o in placed), placed
+    read = [seller.fetch_order(o["id"], "BTC/USDT") for o in placed]
+    assert [o["triggerPrice"] for o in read] == [low, low, high, high]
+    assert [o["takeProfitPrice"] for o in read] == [None, None, high, high]
+    assert [o["price"] for o in read[::2]] == [low - 1, high + 1]
+    assert {o["id"] for o in placed} <= {o["id"] for o in seller.fetch_open_orders("BTC/USDT")}
+    assert seller.fetch_balance()["BTC"]["used"] == pytest.approx(used + 0.04)
+    for o in placed:
+        assert seller.cancel_order(o["id"], "BTC/USDT")["status"] == "canceled"
+    assert seller.fetch_balance()["BTC"]["used"] == pytest.approx(used)
