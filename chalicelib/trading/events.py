@@ -12,8 +12,11 @@ the rest depends on the kind (all ints except a reject's :class:`Reason`)::
     TRIGGERED  (seq, TRIGGERED, order_id, last_price)
     PREVENTED  (seq, PREVENTED, maker_order_id, taker_order_id, price, qty)
     AMENDED    (seq, AMENDED, order_id, leaves_qty, executed_qty)
+    ACTIVATED  (seq, ACTIVATED, order_id, last_price)   # a trailing stop starts trailing
 
-An accepted order is reported as ``ORDER ... NEW``.  A maker's status is reported
+A trailing stop reports ACTIVATED when it starts tracking the price (at once when
+it has no stop price; ``last_price`` None when nothing traded yet), which is when
+Binance sets its ``trailingTime``.  An accepted order is reported as ``ORDER ... NEW``.  A maker's status is reported
 after every fill; a taker's once, when its matching is over (FILLED, resting as
 NEW/PARTIALLY_FILLED, EXPIRED, or EXPIRED_IN_MATCH when self-trade prevention
 stopped it).  A LEVEL event is sent once per level a command touched, with the
@@ -42,6 +45,7 @@ class EventKind(IntEnum):
     TRIGGERED = 4
     PREVENTED = 5
     AMENDED = 6
+    ACTIVATED = 7
 
 
 FIELDS: dict[int, tuple[str, ...]] = {
@@ -53,6 +57,7 @@ FIELDS: dict[int, tuple[str, ...]] = {
     EventKind.TRIGGERED: ("order_id", "last_price"),
     EventKind.PREVENTED: ("maker_order_id", "taker_order_id", "price", "qty"),
     EventKind.AMENDED: ("order_id", "leaves_qty", "executed_qty"),
+    EventKind.ACTIVATED: ("order_id", "last_price"),
 }
 
 

@@ -41,6 +41,11 @@ class EngineFilters:
     apply_min_to_market: bool = True
     apply_max_to_market: bool = False
     notional_reason: Reason = Reason.FILTER_NOTIONAL
+    iceberg_parts: int = UNLIMITED   # ICEBERG_PARTS: ceil(qty / icebergQty) at most this
+    min_trailing_above: int = 1      # TRAILING_DELTA, BIPS (see chalicelib.symbols.TrailingDelta)
+    max_trailing_above: int = UNLIMITED
+    min_trailing_below: int = 1
+    max_trailing_below: int = UNLIMITED
 
     @classmethod
     def from_spec(cls, spec: SymbolSpec) -> EngineFilters:
@@ -69,6 +74,11 @@ class EngineFilters:
             apply_max_to_market=spec.apply_max_to_market,
             notional_reason=(Reason.FILTER_NOTIONAL if has_max_notional
                              else Reason.FILTER_MIN_NOTIONAL),
+            iceberg_parts=spec.iceberg_parts if spec.iceberg_parts > 0 else UNLIMITED,
+            min_trailing_above=max(1, spec.trailing_delta.min_above),
+            max_trailing_above=spec.trailing_delta.max_above or UNLIMITED,
+            min_trailing_below=max(1, spec.trailing_delta.min_below),
+            max_trailing_below=spec.trailing_delta.max_below or UNLIMITED,
         )
 
 
@@ -87,6 +97,11 @@ def check_new_order(f: EngineFilters, o: NewOrder, best_opposite: int | None,
     price (for the notional of a MARKET order) and the last trade price (a stop that
     would trigger at once is refused), never changes it.
 
+    Icebergs (``iceberg_qty``): a LIMIT-priced GTC order only (else -1014), the slice
+    on the LOT_SIZE grid's range and below the quantity, ICEBERG_PARTS.  Trailing
+    stops (``trailing_delta``): stop types only, TRAILING_DELTA's range for the
+    direction; the stop price is optional for them (0 = activate at once).
+
     MARKET notional: Binance uses a 5-minute average price; the engine has no clock,
     so it uses the best opposite price at the moment the order is sequenced (no
     check when that side is empty -- such an order expires unfilled anyway).  A
@@ -103,8 +118,13 @@ def check_new_order(f: EngineFilters, o: NewOrder, best_opposite: int | None,
     t = o.order_type
     if t in LIMIT_PRICED_TYPES and not f.min_price <= o.price <= f.max_price:
         return Reason.FILTER_PRICE
-    if t in STOP_TYPES and not f.min_price <= o.stop_price <= f.max_price:
+    if t in STOP_TYPES and not f.min_price <= o.stop_price <= f.max_price and not (
+            o.trailing_delta and o.stop_price == 0):
         return Reason.FILTER_PRICE
+    if o.iceberg_qty or o.trailing_delta:
+        reason = _check_iceberg_trailing(f, o)
+        if reason is not None:
+            return reason
     if t == OrderType.MARKET and o.quote_qty:
         if o.qty:
             return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
@@ -116,8 +136,8 @@ def check_new_order(f: EngineFilters, o: NewOrder, best_opposite: int | None,
     if t in _MARKET_QTY_TYPES:
         if not f.market_min_qty <= o.qty <= f.market_max_qty:
             return Reason.FILTER_MARKET_LOT_SIZE
-        ref = o.stop_price if t != OrderType.MARKET else best_opposite
-        if ref is not None:
+        ref = o.stop_price or last_price if t != OrderType.MARKET else best_opposite
+        if ref:
             notional = ref * o.qty
             if f.apply_min_to_market and notional < f.min_notional:
                 return f.notional_reason
@@ -128,8 +148,32 @@ def check_new_order(f: EngineFilters, o: NewOrder, best_opposite: int | None,
             return Reason.FILTER_LOT_SIZE
         if not f.min_notional <= o.price * o.qty <= f.max_notional:
             return f.notional_reason
-    if t in STOP_TYPES and last_price is not None:
+    if t in STOP_TYPES and last_price is not None and o.stop_price:
         up = triggers_upward(t, o.side)
         if (last_price >= o.stop_price) if up else (last_price <= o.stop_price):
             return Reason.WOULD_TRIGGER
+    return None
+
+
+def _check_iceberg_trailing(f: EngineFilters, o: NewOrder) -> Reason | None:
+    """The iceberg and trailing-stop rules of :func:`check_new_order`."""
+    t = o.order_type
+    if o.iceberg_qty:
+        if t not in LIMIT_PRICED_TYPES or (t != OrderType.LIMIT_MAKER and o.tif != TimeInForce.GTC):
+            return Reason.UNSUPPORTED_OPERATION
+        if not f.min_qty <= o.iceberg_qty <= f.max_qty:
+            return Reason.FILTER_LOT_SIZE
+        if o.iceberg_qty >= o.qty:
+            return Reason.ICEBERG_QTY_EXCEEDS_QTY
+        if -(-o.qty // o.iceberg_qty) > f.iceberg_parts:
+            return Reason.FILTER_ICEBERG_PARTS
+    if o.trailing_delta:
+        if t not in STOP_TYPES:
+            return Reason.UNSUPPORTED_OPERATION
+        if triggers_upward(t, o.side):
+            low, high = f.min_trailing_above, f.max_trailing_above
+        else:
+            low, high = f.min_trailing_below, f.max_trailing_below
+        if not low <= o.trailing_delta <= high:
+            return Reason.FILTER_TRAILING_DELTA
     return None
