@@ -148,6 +148,10 @@ def _report(o: dict, *, E: int, x: str, X: str, T: int, I: int, z: Decimal, Z: D
     if w and working_ms is not None:
         ev["W"] = working_ms
     ev["V"] = stp
+    if "trailingDelta" in o:  # a trailing stop: its delta, and when it started tracking (once it has)
+        ev["d"] = o["trailingDelta"]
+        if o["trailingTime"] != -1:
+            ev["D"] = o["trailingTime"]
     if extra:
         ev.update(extra)
     return ev

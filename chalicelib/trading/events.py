@@ -45,7 +45,7 @@ class EventKind(IntEnum):
     TRIGGERED = 4
     PREVENTED = 5
     AMENDED = 6
-    ACTIVATED = 7
+    ACTIVATED = 8  # (7 is kept for order lists' LIST events)
 
 
 FIELDS: dict[int, tuple[str, ...]] = {

@@ -48,8 +48,8 @@ from .book import Level, OpenOrder, OrderBook, State
 
 # Plain ints for the hot path (an IntEnum compare goes through the same int code,
 # but loading a global int is cheaper than an enum attribute).
-_ORDER, _TRADE, _LEVEL, _REJECTED, _TRIGGERED, _PREVENTED, _AMENDED, _ACTIVATED = (
-    int(k) for k in EventKind)
+_ORDER, _TRADE, _LEVEL, _REJECTED, _TRIGGERED, _PREVENTED, _AMENDED = (int(k) for k in list(EventKind)[:7])
+_ACTIVATED = int(EventKind.ACTIVATED)
 _NEW, _PARTIALLY_FILLED, _FILLED, _CANCELED, _EXPIRED, _EXPIRED_IN_MATCH = (
     int(OrderStatus.NEW), int(OrderStatus.PARTIALLY_FILLED), int(OrderStatus.FILLED),
     int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED), int(OrderStatus.EXPIRED_IN_MATCH))

@@ -35,6 +35,7 @@ from .journal import Entry
 _ORDER, _TRADE, _REJECTED, _TRIGGERED = int(EventKind.ORDER), int(EventKind.TRADE), int(EventKind.REJECTED), int(
     EventKind.TRIGGERED)
 _AMENDED, _PREVENTED = int(EventKind.AMENDED), int(EventKind.PREVENTED)
+_ACTIVATED = int(EventKind.ACTIVATED)
 _STOP_TYPES = frozenset(int(t) for t in STOP_TYPES)
 TERMINAL = {int(OrderStatus.FILLED), int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED),
             int(OrderStatus.EXPIRED_IN_MATCH), int(OrderStatus.REJECTED)}
@@ -81,6 +82,7 @@ class OrderChange:
     charged: Decimal = Decimal(0)    # reservation consumed by fills in the batch
     done_seq: int = 0                # event seq of the terminal status, if any
     book_seq: int = 0                # event seq at which it entered the book (accepted / triggered)
+    trailing_ms: int | None = None   # a trailing stop activated in the batch: its sequencing time
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,10 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
                 c.working = True
                 c.last_seq = max(c.last_seq, e[0])
                 c.book_seq = e[0]  # a fired stop takes its place in the queue now
+            elif kind == _ACTIVATED:  # Binance's trailingTime: the batch's time (the engine reads no clock)
+                c = ch(e[2])
+                c.last_seq = max(c.last_seq, e[0])
+                c.trailing_ms = a.entry.ts
             elif kind == _AMENDED:
                 c = ch(e[2])
                 c.last_seq = max(c.last_seq, e[0])
@@ -267,7 +273,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
         status = OrderStatus(c.status).name if c.status is not None else None
         executed = str(codec.qty(c.executed_lots)) if c.executed_lots is not None else None
         updates.append((oid, status, executed, str(c.cum_quote), str(left), c.last_seq, c.working, c.reject_reason,
-                        c.book_seq or None))
+                        c.book_seq or None, c.trailing_ms))
     if txns:
         ledger.post_many(tx, txns, arrays=True)
         res.statements += 2
@@ -450,10 +456,12 @@ _UPDATE_ORDERS = (
     " cum_quote_qty = o.cum_quote_qty + v.dq, reserved_left = v.reserved_left,"
     " last_event_seq = GREATEST(o.last_event_seq, v.seq), reject_reason = COALESCE(v.reason, o.reject_reason),"
     " working_at = CASE WHEN v.working THEN COALESCE(o.working_at, now()) ELSE o.working_at END,"
-    " book_seq = COALESCE(v.book_seq, o.book_seq), updated_at = now()"
+    " book_seq = COALESCE(v.book_seq, o.book_seq), updated_at = now(),"
+    " trailing_at = COALESCE(o.trailing_at, to_timestamp(v.trailing_ms / 1000.0))"
     " FROM unnest(CAST(:o AS bigint[]), CAST(:st AS text[]), CAST(:ex AS numeric[]), CAST(:dq AS numeric[]),"
     " CAST(:l AS numeric[]), CAST(:sq AS bigint[]), CAST(:w AS boolean[]), CAST(:r AS text[]),"
-    " CAST(:b AS bigint[])) AS v(order_id, status, executed, dq, reserved_left, seq, working, reason, book_seq)"
+    " CAST(:b AS bigint[]), CAST(:tm AS bigint[]))"
+    " AS v(order_id, status, executed, dq, reserved_left, seq, working, reason, book_seq, trailing_ms)"
     " WHERE o.order_id = v.order_id")
 
 
@@ -495,5 +503,5 @@ def _insert_prevented(tx, symbol: str, prevented: list[PreventedMatch], rows: di
 
 def _update_orders(tx, updates: list[tuple]) -> None:
     cols = zip(*updates, strict=True)
-    tx.execute(_UPDATE_ORDERS, dict(zip(("o", "st", "ex", "dq", "l", "sq", "w", "r", "b"), map(array_literal, cols),
-                                        strict=True)))
+    names = ("o", "st", "ex", "dq", "l", "sq", "w", "r", "b", "tm")
+    tx.execute(_UPDATE_ORDERS, dict(zip(names, map(array_literal, cols), strict=True)))
