@@ -68,15 +68,29 @@ def state_from_aurora(aurora: AuroraBook, spec) -> dict:
     asks: dict[int, list] = {}
     stops = []
     legacy = -len(aurora.orders)  # stops settled before book_seq was kept: older than any other
+    last = None if aurora.last_price is None else spec.price_to_ticks(aurora.last_price)
     for o in aurora.orders:  # already in time priority
         if o.is_stop:
             accept = o.book_seq if o.book_seq is not None else legacy
             legacy += 1
-            c = o.cmd  # NewOrder: id, account, side, type, tif, price, qty, quote_qty, stop_price, stp_mode
-            stops.append([o.order_id, o.account_id, c[2], c[3], c[4], c[5], c[6], c[8], c[9], accept])
+            c = o.cmd  # NewOrder: id, account, side, type, tif, price, qty, quote_qty, stop_price, stp_mode, ...
+            row = [o.order_id, o.account_id, c[2], c[3], c[4], c[5], c[6], c[8], c[9], accept]
+            iceberg, trailing = (c[10], c[11]) if len(c) > 11 else (0, 0)
+            if iceberg or trailing:
+                # Aurora does not keep a trailing stop's best price: one without a stop
+                # price trails again from the last price, one with a stop price waits
+                # for it again (see docs/api-differences.md)
+                active = bool(trailing and not c[8])
+                row += [iceberg, trailing, int(active), (last or 0) if active else 0]
+            stops.append(row)
             continue
-        (bids if o.side == 0 else asks).setdefault(o.price, []).append([o.order_id, o.account_id, o.leaves, o.orig])
-    last = None if aurora.last_price is None else spec.price_to_ticks(aurora.last_price)
+        row = [o.order_id, o.account_id, o.leaves, o.orig]
+        iceberg = o.cmd[10] if len(o.cmd) > 10 else 0
+        if iceberg and o.leaves > iceberg:  # an iceberg shows a fresh slice (its last one's rest is not kept)
+            row += [iceberg, iceberg]
+        elif iceberg:
+            row += [o.leaves, iceberg]
+        (bids if o.side == 0 else asks).setdefault(o.price, []).append(row)
     return {"version": 1, "seq": aurora.event_seq + 1, "trade_id": aurora.trade_id + 1, "last_price": last,
             "bids": [[p, bids[p]] for p in sorted(bids, reverse=True)],
             "asks": [[p, asks[p]] for p in sorted(asks)],
