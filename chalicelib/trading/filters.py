@@ -177,3 +177,30 @@ def _check_iceberg_trailing(f: EngineFilters, o: NewOrder) -> Reason | None:
         if not low <= o.trailing_delta <= high:
             return Reason.FILTER_TRAILING_DELTA
     return None
+
+
+def check_triggered(f: EngineFilters, order_type: int, qty: int, price: int,
+                    best_opposite: int | None) -> Reason | None:
+    """The filters a stop's order is checked against again when it fires (None: it
+    goes on to match; else it expires unfilled).  What a stop becomes was checked at
+    entry, but its quantity may have been amended since, and a stop-market's notional
+    depends on the book when it fires: a STOP_LOSS / TAKE_PROFIT is checked as a
+    MARKET order then (MARKET_LOT_SIZE, and NOTIONAL at the best opposite price, none
+    when that side is empty), a *_LIMIT one as a LIMIT order (PRICE_FILTER, LOT_SIZE,
+    NOTIONAL at its price).  Percent-price filters need a clock and are not checked."""
+    if order_type in _MARKET_QTY_TYPES:
+        if not f.market_min_qty <= qty <= f.market_max_qty:
+            return Reason.FILTER_MARKET_LOT_SIZE
+        if best_opposite is not None:
+            notional = best_opposite * qty
+            if (f.apply_min_to_market and notional < f.min_notional
+                    or f.apply_max_to_market and notional > f.max_notional):
+                return f.notional_reason
+        return None
+    if not f.min_price <= price <= f.max_price:
+        return Reason.FILTER_PRICE
+    if not f.min_qty <= qty <= f.max_qty:
+        return Reason.FILTER_LOT_SIZE
+    if not f.min_notional <= price * qty <= f.max_notional:
+        return f.notional_reason
+    return None

@@ -40,7 +40,7 @@ from typing import Any, final
 from chalicelib.errors import Reason
 from chalicelib.trading.commands import NewOrder
 from chalicelib.trading.events import Event, EventKind
-from chalicelib.trading.filters import NO_FILTERS, EngineFilters
+from chalicelib.trading.filters import NO_FILTERS, EngineFilters, check_triggered
 from chalicelib.trading.trailing import better, fires
 from chalicelib.trading.types import OrderStatus, OrderType, Side, StpMode, TimeInForce, triggers_upward
 
@@ -733,6 +733,11 @@ class FastBook(OrderBook):
                     events.append((self._next_seq(), _ACTIVATED, s.stop.order_id, s.price))
                     continue
                 events.append((self._next_seq(), _TRIGGERED, s.order_id, self._last_price))
+                opp = self._sides[s.side ^ 1]
+                if check_triggered(self.filters, s.order_type, s.qty, s.price,
+                                   opp.sign * opp.keys[-1] if opp.keys else None) is not None:
+                    events.append((self._next_seq(), _ORDER, s.order_id, _EXPIRED, 0, 0))
+                    continue
                 if s.order_type in _STOP_MARKET_TYPES:
                     self._market(events, s.order_id, s.account, s.side, s.qty, s.stp_mode)
                 elif s.iceberg_qty:

@@ -14,7 +14,7 @@ from typing import Any
 from chalicelib.errors import Reason
 from chalicelib.trading.commands import NewOrder
 from chalicelib.trading.events import Event, EventKind as K
-from chalicelib.trading.filters import NO_FILTERS, EngineFilters
+from chalicelib.trading.filters import NO_FILTERS, EngineFilters, check_triggered
 from chalicelib.trading.trailing import better, fires
 from chalicelib.trading.types import OrderStatus as S, OrderType as T, Side, StpMode, TimeInForce, triggers_upward
 
@@ -383,6 +383,11 @@ class ReferenceBook(OrderBook):
                 self._emit(events, K.ACTIVATED, s.stop.order_id, s.price)
                 continue
             self._emit(events, K.TRIGGERED, s.order_id, self._last_price)
+            makers = self._makers_for(s.side)
+            if check_triggered(self.filters, s.order_type, s.qty, s.price,
+                               makers[0].price if makers else None) is not None:
+                self._emit(events, K.ORDER, s.order_id, S.EXPIRED, 0, 0)
+                continue
             if s.order_type in (T.STOP_LOSS, T.TAKE_PROFIT):
                 taker = _Taker(s.order_id, s.account, s.side, None, s.qty, None, s.stp_mode)
                 self._execute(events, taker, TimeInForce.IOC)

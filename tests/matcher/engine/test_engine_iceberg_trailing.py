@@ -264,3 +264,23 @@ def test_iceberg_filters():
     assert check_new_order(f, ok._replace(order_type=T.MARKET, price=0), None, None) \
         == Reason.UNSUPPORTED_OPERATION
     assert check_new_order(f, ok._replace(order_type=T.LIMIT_MAKER, tif=TimeInForce.IOC), None, None) is None
+
+
+# -- stops re-checked when they fire -----------------------------------------------------------
+def test_a_stop_is_rechecked_against_the_filters_when_it_fires(make_book):
+    """A stop-limit amended below NOTIONAL since entry, and a stop-market whose notional
+    at the book when it fires is below it, expire unfilled when they fire."""
+    f = EngineFilters(min_qty=1, max_qty=100, min_notional=500)
+    book = make_book(f)
+    assert book.process(NewOrder(1, 1, SELL, T.STOP_LOSS_LIMIT, GTC, 95, 10, 0, 98))[0][3] == S.NEW
+    assert book.process(Amend(1, 1, 4))[0][1] == K.AMENDED           # 4 x 95 < 500 now
+    book.process(NewOrder(2, 2, SELL, T.STOP_LOSS, qty=6, stop_price=97))  # 6 x 97 passes at entry
+    book.process(NewOrder(9, 3, BUY, T.LIMIT, GTC, 80, 10))           # the bid it would sell at: 6 x 80 < 500
+    book.process(NewOrder(3, 3, SELL, T.LIMIT, GTC, 96, 10))
+    events = book.process(NewOrder(4, 4, BUY, T.LIMIT, GTC, 96, 10))  # trades at 96: both fire
+    assert [e[2] for e in kinds(events, K.TRIGGERED)] == [1, 2]
+    expired = [e[2:6] for e in kinds(events, K.ORDER) if e[3] == S.EXPIRED]
+    assert expired == [(1, S.EXPIRED, 0, 0), (2, S.EXPIRED, 0, 0)]
+    assert not [e for e in kinds(events, K.TRADE) if 1 in (e[7], e[8]) or 2 in (e[7], e[8])]
+    assert book.depth(5) == ([(80, 10)], [])
+    book.validate_internal_state()
