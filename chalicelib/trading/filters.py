@@ -105,7 +105,9 @@ def check_new_order(f: EngineFilters, o: NewOrder, best_opposite: int | None,
     MARKET notional: Binance uses a 5-minute average price; the engine has no clock,
     so it uses the best opposite price at the moment the order is sequenced (no
     check when that side is empty -- such an order expires unfilled anyway).  A
-    stop-market's notional uses its stop price.
+    stop-market's notional uses its stop price (a trailing one without a stop price:
+    the last price, when there is one); :func:`check_triggered` checks again when it
+    fires.
     """
     if o.side not in _SIDES:
         return Reason.INVALID_SIDE
