@@ -441,13 +441,14 @@ class FastBook(OrderBook):
         spare = self._spare
         seq, trade_id = self._seq, self._trade_id
         start_seq = seq
+        icebergs = self._icebergs
         append = events.append
         last = 0
         taker_expired = False
         while keys and keys[-1] >= limit_key:
             price = sign * keys[-1]
             level = levels[price]
-            if level.icebergs:
+            if icebergs and level.icebergs:  # (an empty dict: no iceberg anywhere)
                 self._seq, self._trade_id = seq, trade_id
                 qty, traded = self._take_iceberg_level(events, order_id, account, opp, level, qty,
                                                        stp_mode)
