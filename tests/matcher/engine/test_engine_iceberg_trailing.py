@@ -5,6 +5,7 @@ snapshots)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from chalicelib.errors import Reason
 from matcher.engine import (
@@ -284,3 +285,43 @@ def test_a_stop_is_rechecked_against_the_filters_when_it_fires(make_book):
     assert not [e for e in kinds(events, K.TRADE) if 1 in (e[7], e[8]) or 2 in (e[7], e[8])]
     assert book.depth(5) == ([(80, 10)], [])
     book.validate_internal_state()
+
+
+# -- the trailing rule against a brute-force statement of the FAQ, on random price paths ------
+@settings(max_examples=150, derandomize=True, deadline=None, database=None)
+@given(st.lists(st.integers(80, 120), min_size=2, max_size=40), st.sampled_from([BUY, SELL]),
+       st.sampled_from([T.STOP_LOSS_LIMIT, T.TAKE_PROFIT_LIMIT]), st.integers(50, 1500),
+       st.one_of(st.just(0), st.integers(85, 115)))
+def test_trailing_stops_fire_where_the_faq_says(path, side, order_type, delta, stop_price):
+    """Where a trailing stop fires on a random path of trades, computed here from the
+    FAQ's words alone (activation by the stop price, or at placement; lowest/highest
+    price since; a move of ``delta`` BIPS), in exact fractions."""
+    from fractions import Fraction
+
+    up = (order_type == T.STOP_LOSS_LIMIT) == (side == BUY)  # the stop price condition's direction
+    first, rest = path[0], path[1:]
+    if stop_price and ((first >= stop_price) if up else (first <= stop_price)):
+        return  # a stop price already met is refused at entry
+    expected, active, best = None, not stop_price, (first if not stop_price else None)
+    for i, p in enumerate(rest):
+        if not active:
+            if (p >= stop_price) if up else (p <= stop_price):
+                active, best = True, p
+            continue
+        move = Fraction(p - best, best) * 10_000
+        if (move >= delta) if side == BUY else (-move >= delta):
+            expected = i
+            break
+        best = min(best, p) if side == BUY else max(best, p)
+    for book_cls in (ReferenceBook, FastBook):
+        m = Market(book_cls)
+        m.trade(first)
+        m.place(NewOrder(1, 3, side, order_type, GTC, 1 if side == SELL else 10**6, 1, 0, stop_price, 0, 0,
+                         delta))
+        fired_at = None
+        for i, p in enumerate(rest):
+            m.trade(p)
+            if m.fired_at is not None:
+                fired_at = i
+                break
+        assert fired_at == expected, (book_cls.__name__, fired_at, expected)
