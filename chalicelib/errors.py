@@ -47,6 +47,7 @@ class Reason(enum.Enum):
     EMPTY_ORG_CL_ORD_ID = (-1119, 400, "Original client order ID was empty.")
     BAD_INTERVAL = (-1120, 400, "Invalid interval.")
     BAD_SYMBOL = (-1121, 400, "Invalid symbol.")
+    MORE_THAN_XX_HOURS = (-1127, 400, "Lookup interval is too big.")
     OPTIONAL_PARAMS_BAD_COMBO = (-1128, 400, "Combination of optional parameters invalid.")
     INVALID_PARAMETER = (-1130, 400, "Invalid data sent for a parameter.")
     BAD_RECV_WINDOW = (-1131, 400, "recvWindow must be less than 60000")

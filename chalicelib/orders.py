@@ -315,18 +315,22 @@ def _find(tx, account_id: int, symbol: str, order_id=None, client_order_id=None)
 
 # -- intents -------------------------------------------------------------------------------
 def put_intent(intent_id: str, symbol: str, account_id: int, kind: str, order_id: int | None,
-               payload: dict | str, created_ms: int | None = None) -> bool:
-    """Conditional put of an intent: True if written now, False if it existed (a retry,
-    or a reconciler's void)."""
+               payload: dict | str, created_ms: int | None = None, group: int | None = None) -> bool:
+    """Conditional put of an intent into the intents table of the symbol's matcher
+    group (``group``, else its route: :func:`chalicelib.routing.group_of`, read after
+    the Aurora commit on purpose, see there): True if written now, False if it existed
+    (a retry, or a reconciler's void)."""
     from pynamodb.exceptions import PutError
 
-    from chalicelib.tables import IntentModel
+    from chalicelib.routing import group_of
+    from chalicelib.tables import intent_model
 
+    model = intent_model(group_of(symbol) if group is None else group)
     body = payload if isinstance(payload, str) else canonical_json(payload)
-    item = IntentModel(intent_id, symbol=symbol, account_id=account_id, kind=kind, order_id=order_id,
-                       payload=body, created_ms=created_ms or now_ms())
+    item = model(intent_id, symbol=symbol, account_id=account_id, kind=kind, order_id=order_id,
+                 payload=body, created_ms=created_ms or now_ms())
     try:
-        item.save(condition=IntentModel.intent_id.does_not_exist())
+        item.save(condition=model.intent_id.does_not_exist())
         return True
     except PutError as exc:
         if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":

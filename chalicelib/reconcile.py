@@ -27,20 +27,23 @@ from decimal import Decimal
 from chalicelib import ledger
 
 
-def _intent(intent_id: str):
-    from chalicelib.tables import IntentModel
+def _intent(intent_id: str, group: int):
+    """The intent as group ``group``'s intents table holds it (None: not there)."""
+    from chalicelib.tables import intent_model
 
+    model = intent_model(group)
     try:
-        return IntentModel.get(intent_id, consistent_read=True)
-    except IntentModel.DoesNotExist:
+        return model.get(intent_id, consistent_read=True)
+    except model.DoesNotExist:
         return None
 
 
-def _void(row: dict) -> bool:
+def _void(row: dict, group: int) -> bool:
     from chalicelib.orders import put_intent
 
     return put_intent(row["intent_id"], row["symbol"], int(row["account_id"]), "VOID", row["order_id"],
-                      {"kind": "VOID", "order_id": row["order_id"], "account_id": int(row["account_id"])})
+                      {"kind": "VOID", "order_id": row["order_id"], "account_id": int(row["account_id"])},
+                      group=group)
 
 
 def reverse(tx, row: dict) -> bool:
@@ -72,14 +75,19 @@ def _touch(item) -> None:
     item.update(actions=[item.__class__.created_ms.set(max(now_ms(), int(item.created_ms) + 1))])
 
 
-def resend_unsent(tx_factory: Callable, symbol: str) -> dict:
+def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None) -> dict:
     """Re-send every intent of ``symbol`` accepted in Aurora but never journaled
-    (outbox rows without ``sent_at``), in acceptance order: put it if the intents
-    table lacks it (a recreated table), else touch it (its stream record may be gone
-    with the shard checkpoints).  The matcher calls this when it takes a symbol; it
-    drops whatever turns out to have been sequenced after all (acknowledged rows, orders
-    no longer PENDING_NEW).  A VOID is left to :func:`run_once`."""
+    (outbox rows without ``sent_at``), in acceptance order, into matcher group
+    ``group``'s intents table (default: the symbol's route's): put it if that table
+    lacks it (a recreated table, or an intent the API put into the group the symbol
+    was moved away from), else touch it (its stream record may be gone with the shard
+    checkpoints).  The matcher calls this when it takes a symbol; it drops whatever
+    turns out to have been sequenced after all (acknowledged rows, orders no longer
+    PENDING_NEW).  A VOID is left to :func:`run_once`."""
     from chalicelib.orders import put_intent
+    from chalicelib.routing import group_of
+
+    group = group_of(symbol) if group is None else group
 
     counts = {"put": 0, "touched": 0}
     with tx_factory() as tx:  # no transaction held open across the DynamoDB calls
@@ -87,13 +95,13 @@ def resend_unsent(tx_factory: Callable, symbol: str) -> dict:
                         " FROM intent_outbox WHERE sent_at IS NULL AND symbol = :s ORDER BY created_at, intent_id",
                         {"s": symbol})
     for row in rows:
-        item = _intent(row["intent_id"])
+        item = _intent(row["intent_id"], group)
         if item is None:
             if put_intent(row["intent_id"], row["symbol"], int(row["account_id"]), row["kind"], row["order_id"],
-                          json.loads(row["payload"])):
+                          json.loads(row["payload"]), group=group):
                 counts["put"] += 1
                 continue
-            item = _intent(row["intent_id"])  # the API's own retry got there first
+            item = _intent(row["intent_id"], group)  # the API's own retry got there first
         if item is not None and item.kind != "VOID":
             _touch(item)
             counts["touched"] += 1
@@ -101,8 +109,12 @@ def resend_unsent(tx_factory: Callable, symbol: str) -> dict:
 
 
 def run_once(tx_factory: Callable, grace_ms: int = 5000, void_after_ms: int = 300_000, limit: int = 500) -> dict:
-    """One pass; returns counts of what it did."""
+    """One pass; returns counts of what it did.  Each row is checked in, and put
+    into, the intents table of its symbol's group as routed now: an intent the API put
+    into the group a symbol has just left is missing there, so it is completed into
+    the right one."""
     from chalicelib.orders import put_intent
+    from chalicelib.routing import group_of
 
     counts = {"checked": 0, "completed": 0, "reversed": 0, "nudged": 0, "in_flight": 0}
     with tx_factory() as tx:
@@ -113,15 +125,16 @@ def run_once(tx_factory: Callable, grace_ms: int = 5000, void_after_ms: int = 30
             " ORDER BY created_at LIMIT :l", {"g": grace_ms, "l": limit})
     for row in rows:
         counts["checked"] += 1
-        item = _intent(row["intent_id"])
+        group = group_of(row["symbol"])
+        item = _intent(row["intent_id"], group)
         age = int(row["age_ms"])
         if item is None:
             if age < void_after_ms:
                 put_intent(row["intent_id"], row["symbol"], int(row["account_id"]), row["kind"], row["order_id"],
-                           json.loads(row["payload"]))
+                           json.loads(row["payload"]), group=group)
                 counts["completed"] += 1
                 continue
-            if not _void(row):
+            if not _void(row, group):
                 continue  # the real intent got there first; the matcher will take it
             item_kind = "VOID"
         else:

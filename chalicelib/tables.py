@@ -117,6 +117,24 @@ MODELS: tuple[type[Model], ...] = (
     IntentModel, TradeModel, BookModel, JournalModel, LeaseModel,
 )
 
+_GROUP_MODELS: dict[tuple[int, str], type[IntentModel]] = {}
+
+
+def intent_model(group: int) -> type[IntentModel]:
+    """The model of matcher group ``group``'s intents table: :class:`IntentModel`
+    itself for group 0, a subclass naming ``<INTENTS_TABLE>-g<n>`` otherwise (the same
+    attributes, key and stream: one definition, see :mod:`chalicelib.routing`)."""
+    if group == 0:
+        return IntentModel
+    from chalicelib.routing import intents_table
+
+    name = intents_table(group, IntentModel.Meta.table_name)
+    key = (group, name)
+    if key not in _GROUP_MODELS:
+        meta = type("Meta", (IntentModel.Meta,), {"table_name": name})
+        _GROUP_MODELS[key] = type(f"IntentModelG{group}", (IntentModel,), {"Meta": meta})
+    return _GROUP_MODELS[key]
+
 _FROM_WIRE: dict[str, Callable[[dict], Any]] = {
     "S": lambda w: w["S"],
     "N": lambda w: int(w["N"]),  # every number kept in these tables is an integer
@@ -206,13 +224,20 @@ class TableSpec:
         return kwargs
 
 
-def table_specs() -> list[TableSpec]:
+def table_specs(groups: int | None = None) -> list[TableSpec]:
+    """Every table's spec: the models', and one intents table per matcher group beyond
+    the first (``groups``: the symbols file's ``matcherGroups`` by default), logical
+    name ``IntentG<n>``."""
+    if groups is None:
+        from chalicelib.symbols import load_catalog
+
+        groups = load_catalog().groups
     specs = []
-    for model in MODELS:
+    for model in (*MODELS, *(intent_model(g) for g in range(1, groups))):
         schema = model._get_schema()
         ttl = next((a.attr_name for a in model.get_attributes().values() if isinstance(a, TTLAttribute)), None)
         specs.append(TableSpec(
-            logical_name=model.__name__.removesuffix("Model"),
+            logical_name=model.__name__.replace("Model", ""),
             table_name=model.Meta.table_name,
             key_schema=sorted(({"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]}
                                for k in schema["key_schema"]), key=lambda k: k["KeyType"] != "HASH"),
@@ -224,12 +249,13 @@ def table_specs() -> list[TableSpec]:
     return specs
 
 
-def create_tables(client) -> list[str]:
+def create_tables(client, groups: int | None = None) -> list[str]:
     """Create every table that does not exist yet (with streams and TTL); return the
-    names created.  ``client`` is a boto3 DynamoDB client."""
+    names created.  ``client`` is a boto3 DynamoDB client; ``groups`` as in
+    :func:`table_specs`."""
     existing = set(client.list_tables()["TableNames"])
     created = []
-    for spec in table_specs():
+    for spec in table_specs(groups):
         if spec.table_name in existing:
             continue
         client.create_table(**spec.create_table_kwargs())

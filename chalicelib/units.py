@@ -64,7 +64,10 @@ API = Unit(
               "COGNITO_CLIENT_ID", "API_KEY_SECRET_ARN", "DEMO_DEPOSITS", "ORIGIN_VERIFY_SECRET_ARN"),
     access=(
         *_DATA_API,
-        Access(("dynamodb:PutItem",), ("table:INTENTS_TABLE",), "orders.put_intent: the order's intent"),
+        Access(("dynamodb:PutItem",), ("table:INTENTS_TABLE",),
+               "orders.put_intent: the order's intent, into its symbol's group's table (every group's)"),
+        Access(("dynamodb:GetItem",), ("table:LEASES_TABLE",),
+               "routing.group_of: the symbol's route, i.e. which group's intents table (cached 1 s)"),
         Access(("dynamodb:GetItem",), ("table:BOOK_TABLE",), "market.depth: the published book"),
         Access(("secretsmanager:GetSecretValue",),
                ("secret:API_KEY_SECRET_ARN", "secret:REDIS_AUTH_SECRET_ARN", "secret:ORIGIN_VERIFY_SECRET_ARN"),
@@ -82,7 +85,9 @@ RECONCILER = Unit(
     access=(
         *_DATA_API,
         Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), ("table:INTENTS_TABLE",),
-               "reconcile: read an intent, complete/void it, nudge it back into the stream"),
+               "reconcile: read an intent, complete/void it, nudge it back into the stream (every group's table)"),
+        Access(("dynamodb:GetItem",), ("table:LEASES_TABLE",),
+               "routing.group_of: the symbol's route, i.e. which group's intents table (cached 1 s)"),
         Access(TRACES, ("*",), "Powertools Tracer (X-Ray)"),
     ),
     fixed={"POWERTOOLS_SERVICE_NAME": "reconciler", **_POWERTOOLS},

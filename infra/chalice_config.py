@@ -114,14 +114,23 @@ def validate(env: dict[str, str], region: str = "us-east-1") -> None:
 def policy(flat: dict, stage: str, unit_name: str = "api", app_name: str = APP) -> dict:
     """The unit's least-privilege policy: its declared access on the deployed resources,
     plus what any Lambda in a VPC needs (its own log group, its network interfaces)."""
+    from chalicelib.routing import intents_table
     from chalicelib.units import unit
     from infra.units import lambda_function_names, statements
 
     region, account = _need(flat, "Region"), _need(flat, "Account")
     arn = lambda service, resource: f"arn:aws:{service}:{region}:{account}:{resource}"  # noqa: E731
+    groups = int(flat.get("MatcherGroups", "1"))
+
+    def tables(v: str) -> list[str]:
+        """The tables a setting names: INTENTS_TABLE names every matcher group's intents
+        table (the API and the reconciler put into the table of each symbol's group)."""
+        name = _need(flat, output_key(v))
+        return [intents_table(g, name) for g in range(groups)] if v == "INTENTS_TABLE" else [name]
+
     resolvers = {
-        "table": lambda v: [arn("dynamodb", f"table/{_need(flat, output_key(v))}")],
-        "stream": lambda v: [arn("dynamodb", f"table/{_need(flat, output_key(v))}/stream/*")],
+        "table": lambda v: [arn("dynamodb", f"table/{t}") for t in tables(v)],
+        "stream": lambda v: [arn("dynamodb", f"table/{t}/stream/*") for t in tables(v)],
         "secret": lambda v: [_need(flat, output_key(v))],
         "cluster": lambda v: [_need(flat, output_key(v))],
         "userpool": lambda v: [arn("cognito-idp", f"userpool/{_need(flat, output_key(v))}")],

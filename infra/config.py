@@ -53,7 +53,10 @@ class StageConfig:
     # Matcher on Fargate
     matcher_cpu: int = 512
     matcher_memory_mib: int = 1024
-    matcher_desired: int = 1                        # tasks per matcher group: 1 active, the rest standbys
+    # tasks per matcher group: up to 2 (MATCHER_READERS' slots, DynamoDB Streams' readers per shard) split
+    # the group's symbols; more are standbys.  CPU scaling runs each group between the two.
+    matcher_desired: int = 1
+    matcher_max: int = 2
     jobs_cpu: int = 256
     jobs_memory_mib: int = 512
     # Stream gateway on Fargate (python -m gateway), scaled on its connections per task
@@ -141,6 +144,7 @@ OVERRIDABLE = (
     "account", "region", "domain_name", "hosted_zone_id", "hosted_zone_name", "api_domain",
     "google_client_id", "okta_client_id", "okta_issuer_url", "alarm_email", "mfa",
     "cognito_domain_prefix", "waf_rate_limit", "jobs_enabled", "matcher_desired",
+    "matcher_max",
     "origin_verify_accept_previous",
 )
 
@@ -148,7 +152,7 @@ OVERRIDABLE = (
 def _coerce(key: str, value: str | int | float):
     if key == "waf_rate_limit":
         return int(value) if value not in ("", "0", "none", "None") else None
-    if key == "matcher_desired":
+    if key in ("matcher_desired", "matcher_max"):
         return int(value)
     if key in ("jobs_enabled", "origin_verify_accept_previous"):
         return str(value).lower() in ("1", "true", "yes", "on")

@@ -189,8 +189,13 @@ def aggregate_trades(trades: list[dict]) -> list[dict]:
 
 
 def agg_trades(ctx) -> list:
+    """Binance's aggTrades: the most recent, or from ``fromId`` on, or within
+    ``startTime``/``endTime`` (no cap on the window); ``fromId`` with a time bound is
+    -1128 ("cannot be used together", web-socket-api.md)."""
     symbol, limit = ctx.args["symbol"], ctx.args.get("limit", 500)
     start, end, from_id = ctx.args["startTime"], ctx.args["endTime"], ctx.args["fromId"]
+    if from_id is not None and (start is not None or end is not None):
+        raise ExchangeError(Reason.OPTIONAL_PARAMS_BAD_COMBO)
     if start is not None and end is not None and end < start:
         raise ExchangeError(Failure(Reason.INVALID_PARAMETER, "endTime must not be before startTime."))
     if from_id is None and start is None and end is None:

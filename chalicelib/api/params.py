@@ -5,9 +5,10 @@ A :class:`Param` says what one parameter may be; :func:`parse` turns the raw
 :class:`~chalicelib.errors.ExchangeError` with the code Binance would send: -1102
 mandatory missing/empty, -1105 optional empty, -1100 illegal characters or out of
 range, -1101 duplicated or too many, -1104 unknown (unread) parameters, -1121 unknown
-symbol, -1120/-1115/-1116/-1117 bad interval/timeInForce/type/side.  Nothing is
-changed by a request that fails here.  The same declarations produce the OpenAPI
-parameter schemas (see ``openapi.py``).
+symbol, -1120/-1115/-1116/-1117 bad interval/timeInForce/type/side; and
+:func:`check_time_window`, the -1127 cap on a history read's ``startTime``..``endTime``
+that its operation calls.  Nothing is changed by a request that fails here.  The same
+declarations produce the OpenAPI parameter schemas (see ``openapi.py``).
 """
 from __future__ import annotations
 
@@ -168,6 +169,22 @@ def parse(declared: Sequence[Param], raw: Mapping[str, list[str]]) -> Args:
             continue
         values[p.name] = p.parse(value)
     return Args(values)
+
+
+#: Binance's cap on ``endTime - startTime`` of the account history reads (allOrders,
+#: myTrades, allOrderList, myAllocations).
+HISTORY_WINDOW_HOURS = 24
+
+
+def check_time_window(start_time: int | None, end_time: int | None, hours: int = HISTORY_WINDOW_HOURS) -> None:
+    """Refuse ``startTime`` and ``endTime`` more than ``hours`` apart with Binance's -1127.
+
+    Binance documents "can't be longer than 24 hours" on the account history reads, so a
+    window of exactly 24 h passes.  Only one of the two bounds (or none) is not a window
+    and passes too: the read then runs from ``startTime`` on or up to ``endTime``."""
+    if start_time is not None and end_time is not None and end_time - start_time > hours * 3_600_000:
+        raise ExchangeError(Failure(Reason.MORE_THAN_XX_HOURS,
+                                    f"More than {hours} hours between startTime and endTime."))
 
 
 def decimal_places(value: Decimal) -> int:

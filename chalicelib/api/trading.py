@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.amounts import fmt as _s
 from chalicelib.api import observability as obs
+from chalicelib.api.params import check_time_window
 from chalicelib.errors import ExchangeError, Failure, Reason
 from chalicelib.orderviews import (
     new_client_order_id,
@@ -220,16 +221,26 @@ def cancel_open_orders(ctx) -> list:
 
 
 def all_orders(ctx) -> list:
+    """Binance's allOrders: with ``startTime`` and/or ``endTime`` (at most 24 h apart,
+    -1127) ``orderId`` is ignored; with ``orderId`` alone, orders from that id on."""
     a = ctx.args
-    return [render_order(o) for o in _orders().all_orders(ctx.account_id, a["symbol"], a["orderId"], a["startTime"],
+    check_time_window(a["startTime"], a["endTime"])
+    timed = a["startTime"] is not None or a["endTime"] is not None
+    return [render_order(o) for o in _orders().all_orders(ctx.account_id, a["symbol"],
+                                                           None if timed else a["orderId"], a["startTime"],
                                                            a["endTime"], a.get("limit", 500))]
 
 
 def my_trades(ctx) -> list:
+    """Binance's myTrades and its combinations: ``symbol`` with nothing, ``orderId``,
+    ``startTime``, ``endTime``, ``fromId``, ``startTime`` + ``endTime`` (at most 24 h
+    apart, -1127) or ``orderId`` + ``fromId``; a time bound with ``orderId`` or
+    ``fromId`` is -1128."""
     a = ctx.args
-    if a["fromId"] is not None and (a["startTime"] is not None or a["endTime"] is not None):
-        raise ExchangeError(Failure(Reason.INVALID_PARAMETER,
-                                    "fromId cannot be sent with startTime or endTime."))
+    timed = a["startTime"] is not None or a["endTime"] is not None
+    if timed and (a["fromId"] is not None or a["orderId"] is not None):
+        raise ExchangeError(Reason.OPTIONAL_PARAMS_BAD_COMBO)
+    check_time_window(a["startTime"], a["endTime"])
     rows = _orders().my_trades(ctx.account_id, a["symbol"], a["orderId"], a["startTime"], a["endTime"], a["fromId"],
                                a.get("limit", 500))
     return [render_trade(t) for t in rows]

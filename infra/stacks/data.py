@@ -8,7 +8,9 @@ and the backup/export bucket.
 * DynamoDB: every table of ``chalicelib.tables.table_specs()``, key schema, stream
   view and TTL attribute copied verbatim; on-demand, PITR, encrypted with the AWS
   managed key, deletion protection.  Only the tables the code defines with a stream
-  (intents: the matcher's input) get one.
+  (intents: the matcher's input) get one; there is one intents table per matcher
+  group (``exchange-<stage>-intents`` for group 0, ``...-intents-g<n>``), from the
+  same spec, so each group's stream has its group's readers only.
 * Redis: a replication group of one primary + ``redis_replicas`` replicas across AZs,
   automatic failover, TLS in transit, encryption at rest, AUTH token generated into
   Secrets Manager (never in the repository).
@@ -86,8 +88,11 @@ class DataStack(Stack):
         )
 
         # --------------------------------------------------------------- DynamoDB
-        self.tables: dict[str, ddb.CfnTable] = {}        # by env var, e.g. INTENTS_TABLE
+        self.tables: dict[str, ddb.CfnTable] = {}        # by env var, e.g. INTENTS_TABLE (group 0's)
         self.table_names: dict[str, str] = {}
+        self.intents_tables: list[ddb.CfnTable] = []     # by matcher group: one intents table + stream each
+        self.intents_table_names: list[str] = []
+        self.all_tables: list[ddb.CfnTable] = []
         for t in stage_tables():
             spec = t.spec
             name = cfg.name(t.suffix)
@@ -110,6 +115,12 @@ class DataStack(Stack):
                 deletion_protection_enabled=True,
             )
             table.apply_removal_policy(RemovalPolicy.RETAIN)
+            self.all_tables.append(table)
+            if t.group is not None:
+                self.intents_tables.append(table)
+                self.intents_table_names.append(name)
+            if t.group:     # group n's name is derived from INTENTS_TABLE's (chalicelib/routing.py)
+                continue
             self.tables[t.env_var] = table
             self.table_names[t.env_var] = name
             env_output(self, t.env_var, table.ref)
@@ -184,7 +195,7 @@ class DataStack(Stack):
         )
 
         self.export = BackupExport(self, "BackupExport", stage_name=cfg.stage, log_days=cfg.log_retention_days,
-                                   bucket=self.backup_bucket, key=self.key, tables=list(self.tables.values()),
+                                   bucket=self.backup_bucket, key=self.key, tables=list(self.all_tables),
                                    cluster=self.cluster)
 
         # ------------------------------------------------------------- outputs
@@ -219,8 +230,9 @@ class DataStack(Stack):
         CfnOutput(self, "RedisPort", value=self.redis.attr_primary_end_point_port)
         CfnOutput(self, "RedisAuthSecretArn", value=self.redis_secret.secret_arn)
         CfnOutput(self, "DataKeyArn", value=self.key.key_arn)
-        for table in self.tables.values():
-            if table.stream_specification:
+        CfnOutput(self, "MatcherGroups", value=str(len(self.intents_tables)),
+                  description="matcher groups: one intents table each (infra/chalice_config.py grants them all)")
+        for table in self.intents_tables:
                 CfnOutput(self, f"{table.node.id}StreamArn", value=table.attr_stream_arn)
 
         acknowledge_all(self, {

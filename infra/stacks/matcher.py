@@ -5,13 +5,19 @@
   only fingerprints and stages the files; ``cdk deploy`` builds and pushes it.
 * **One matcher service per matcher group** (``matcherGroups`` in
   ``chalicelib/symbols.json``; group 0 keeps the ungrouped names), each from the same
-  definition: the same image, role, size and settings, only ``MATCHER_GROUP`` differs.
+  definition: the same image, size and settings, only ``MATCHER_GROUP`` differs, and
+  a role of its own from the same declaration, naming its group's intents table and
+  stream only (the task reads ``INTENTS_TABLE`` + ``MATCHER_GROUP`` and derives its
+  table's name, ``chalicelib/routing.py``; the data stack makes one table per group).
   They run on on-demand FARGATE (sequencers: never Spot), with circuit-breaker
-  deployments that roll back.  A group has one active task and ``matcher_desired - 1``
-  warm standbys (symbol ownership is a lease with a fencing token, see matcher/), so
-  more tasks in a group add failover, not throughput: capacity is added by groups
-  (raise ``matcherGroups``, pin a hot symbol, ``move-symbol``), never by a CPU target
-  that could only start idle standbys -- there is no task-count autoscaling.
+  deployments that roll back.  Up to ``MAX_READERS`` (2) tasks of a group hold a reader
+  slot each and split the group's symbols, standing by for each other (symbol
+  ownership is a lease with a fencing token, see matcher/); CPU target tracking scales
+  a group between ``matcher_desired`` and ``min(matcher_max, 2)``: the second task is
+  capacity.  Not past 2: DynamoDB Streams allows 2 readers per shard, so a third task
+  could only stand by; capacity past that is added by groups (raise
+  ``matcherGroups``, pin a hot symbol, ``move-symbol``).  A deployment's extra tasks
+  wait as standbys until the old ones release their slots.
 * Non-critical work (market-data jobs, a task-form of the reconciler) runs as a second
   service on the FARGATE_SPOT capacity provider.
 * A one-off operator task (``ops``: migrations, grant-admin) on the same image.
@@ -35,6 +41,7 @@ from aws_cdk import (
     Duration,
     IgnoreMode,
     Stack,
+    aws_dynamodb as ddb,
     aws_ecs as ecs,
     aws_elasticloadbalancingv2 as elbv2,
     aws_iam as iam,
@@ -54,7 +61,7 @@ from infra.stacks.gateway import IDLE_TIMEOUT_S, GatewayService
 from infra.stacks.identity import IdentityStack
 from infra.stacks.network import NetworkStack
 from infra.units import environment as unit_environment, secret_refs, statements as unit_statements
-from matcher.service.config import HEALTH_PATH, HEALTH_PORT, JOBS, MATCHER
+from matcher.service.config import HEALTH_PATH, HEALTH_PORT, JOBS, MATCHER, MAX_READERS
 
 DOCKERFILE = "infra/docker/matcher.Dockerfile"
 # The build context is the repository root; what is in it is decided by the one
@@ -108,20 +115,28 @@ class MatcherStack(Stack):
         # Every environment, secret and statement below comes from the units'
         # declarations (matcher/service/config.py, chalicelib/units.py) via infra/units.py.
         providers = {**data.providers, **identity.providers}
-        arns = {
-            "table": lambda v: [data.tables[v].attr_arn],
-            "stream": lambda v: [data.tables[v].attr_stream_arn],
-            "secret": lambda v: [providers[v]],
-            "cluster": lambda v: [providers[v]],
-            "userpool": lambda v: [identity.user_pool.user_pool_arn],
-        }
+
+        def intents(group: int | None) -> list[ddb.CfnTable]:
+            """INTENTS_TABLE's tables: a matcher group's own, or (any other unit: the
+            API-side units put into the table of each symbol's group) every group's."""
+            return data.intents_tables if group is None else [data.intents_tables[group]]
+
+        def arns(kind: str, v: str, group: int | None) -> list[str]:
+            if kind in ("table", "stream"):
+                tables = intents(group) if v == "INTENTS_TABLE" else [data.tables[v]]
+                return [t.attr_arn if kind == "table" else t.attr_stream_arn for t in tables]
+            if kind == "userpool":
+                return [identity.user_pool.user_pool_arn]
+            return [providers[v]]       # secret, cluster
         secrets_by_setting = {"DB_SECRET_ARN": data.db_secret}
 
-        def role_for(unit: Unit) -> iam.Role:
-            role = iam.Role(self, f"{unit.name.capitalize()}TaskRole",
-                            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-                            description=f"{unit.name}: {unit.entry}"[:1000])
-            for st in unit_statements(unit, lambda kind, v: arns[kind](v), key_arn=data.key.key_arn,
+        def role_for(unit: Unit, group: int | None = None) -> iam.Role:
+            """The unit's role; a matcher group's (``group``) names its group's intents
+            table and stream only."""
+            cid = f"{unit.name.capitalize()}{group_suffix(group or 0)}TaskRole"
+            role = iam.Role(self, cid, assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+                            description=f"{unit.name}{f' group {group}' if group else ''}: {unit.entry}"[:1000])
+            for st in unit_statements(unit, lambda kind, v: arns(kind, v, group), key_arn=data.key.key_arn,
                                       region=self.region):
                 role.add_to_policy(iam.PolicyStatement(sid=st["sid"], actions=st["actions"],
                                                        resources=st["resources"], conditions=st["conditions"]))
@@ -154,15 +169,16 @@ class MatcherStack(Stack):
         self.environments = {name: unit_environment(u, cfg.stage, providers) for name, u in self.units.items()}
         # ------------------------------------------------ matcher services, one per group
         self.groups = matcher_groups()
-        self.task_role = role_for(MATCHER)
+        self.task_roles = [role_for(MATCHER, group) for group in range(self.groups)]
+        self.task_role = self.task_roles[0]
         matcher_secrets = container_secrets(MATCHER)
         self.task_defs: list[ecs.FargateTaskDefinition] = []
         self.services: list[ecs.FargateService] = []
         for group in range(self.groups):
             sfx = group_suffix(group)
             name = "matcher" if group == 0 else f"matcher-g{group}"
-            td = task(MATCHER, f"MatcherTask{sfx}", cfg.matcher_cpu, cfg.matcher_memory_mib, role=self.task_role,
-                      family=cfg.name(name))
+            td = task(MATCHER, f"MatcherTask{sfx}", cfg.matcher_cpu, cfg.matcher_memory_mib,
+                      role=self.task_roles[group], family=cfg.name(name))
             container = td.add_container(
                 "matcher", image=image, environment={**self.environments["matcher"], "MATCHER_GROUP": str(group)},
                 secrets=matcher_secrets,
@@ -177,7 +193,9 @@ class MatcherStack(Stack):
                 logging=ecs.LogDrivers.aws_logs(stream_prefix="xray", log_group=self.log_group))
             container.add_container_dependencies(ecs.ContainerDependency(
                 container=xray_daemon, condition=ecs.ContainerDependencyCondition.START))
-            # desired = one active task + (matcher_desired - 1) warm standbys of the group
+            # up to MAX_READERS tasks of a group split its symbols (reader slots); CPU scaling adds the
+            # second one, which takes half the symbols: capacity, not a standby.  Past MAX_READERS
+            # a task could only stand by (the stream allows 2 readers per shard): add groups instead.
             self.services.append(ecs.FargateService(
                 self, f"MatcherService{sfx}", cluster=self.cluster, task_definition=td,
                 service_name=cfg.name(name), desired_count=cfg.matcher_desired,
@@ -188,6 +206,13 @@ class MatcherStack(Stack):
                 health_check_grace_period=Duration.seconds(60),
                 enable_execute_command=False))
             self.task_defs.append(td)
+            top = min(cfg.matcher_max, MAX_READERS)
+            if top > cfg.matcher_desired:
+                scaling = self.services[-1].auto_scale_task_count(min_capacity=cfg.matcher_desired,
+                                                                  max_capacity=top)
+                scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60,
+                                                 scale_in_cooldown=Duration.minutes(10),
+                                                 scale_out_cooldown=Duration.minutes(1))
         self.task_def, self.service = self.task_defs[0], self.services[0]
 
         # ------------------------------------------------------------------ ALB
@@ -247,9 +272,10 @@ class MatcherStack(Stack):
             "AwsSolutions-ECS2": "Only non-secret configuration (table names, ARNs, endpoints) is passed as "
                                  "environment variables; credentials come from Secrets Manager as container secrets.",
         })
-        acknowledge(self.task_role, "AwsSolutions-IAM5[Resource::*]",
-                    "xray:PutTraceSegments/PutTelemetryRecords/GetSampling* (the X-Ray daemon sidecar) have no "
-                    "resource-level permissions.")
+        for role in self.task_roles:
+            acknowledge(role, "AwsSolutions-IAM5[Resource::*]",
+                        "xray:PutTraceSegments/PutTelemetryRecords/GetSampling* (the X-Ray daemon sidecar) have no "
+                        "resource-level permissions.")
         for td in (*self.task_defs, self.jobs_task_def, self.ops_task_def, self.gateway.task_def):
             acknowledge(td.execution_role, "AwsSolutions-IAM5[Resource::*]",
                         "ecr:GetAuthorizationToken has no resource-level permissions (pulling the image itself is "

@@ -153,9 +153,11 @@ class OpsStack(Stack):
             suffix = name.rsplit("-", 1)[-1]
             self.alarms.append(alarm(f"ddb-{suffix}-errors", ddb("SystemErrors", name, Operation="PutItem"), 0,
                                      f"DynamoDB system errors on {name}"))
-        self.alarms.append(alarm("ddb-intents-throttles", ddb("ThrottledRequests", data.table_names["INTENTS_TABLE"],
-                                                                Operation="PutItem"), 0,
-                                 "intent writes throttled (on-demand limits: pre-warm or request quota)"))
+        for group, name in enumerate(data.intents_table_names):  # each matcher group's intents table
+            label = "intents" if group == 0 else f"intents-g{group}"
+            self.alarms.append(alarm(f"ddb-{label}-throttles", ddb("ThrottledRequests", name, Operation="PutItem"), 0,
+                                     f"intent writes to {name} throttled (on-demand limits: pre-warm or request "
+                                     "quota)"))
 
         # -------------------------------------------------------------- dashboard
         dash = cw.Dashboard(self, "Dashboard", dashboard_name=cfg.name("overview"),
@@ -229,7 +231,7 @@ class OpsStack(Stack):
                                       backup_plan_rules=rules)
         self.plan.add_selection("Data", resources=[
             backup.BackupResource.from_arn(data.cluster.cluster_arn),
-            *(backup.BackupResource.from_arn(t.attr_arn) for t in data.tables.values()),
+            *(backup.BackupResource.from_arn(t.attr_arn) for t in data.all_tables),
         ])
 
         CfnOutput(self, "AlarmTopicArn", value=self.topic.topic_arn)

@@ -17,6 +17,9 @@ from typing import Any
 
 from chalicelib.units import TABLES, TRACES, Access, Unit
 
+# DynamoDB Streams throttles more than 2 concurrent readers of a shard: a group's reader
+# slots (MATCHER_READERS), and so the tasks that add capacity to a group, are at most this.
+MAX_READERS = 2
 HEALTH_PORT = 8080          # the ALB's target port and the container's port mapping
 HEALTH_PATH = "/healthz"
 
@@ -24,6 +27,9 @@ HEALTH_PATH = "/healthz"
 KNOBS: dict[str, tuple[str, str, str]] = {
     "group": ("MATCHER_GROUP", "0", "the matcher group this task serves (one ECS service per group; see "
                                     "chalicelib/symbols.json matcherGroups)"),
+    "readers": ("MATCHER_READERS", "2",
+                "tasks of a group that hold symbols at once, splitting them (reader slots; DynamoDB Streams "
+                "allows 2 readers per shard, so at most 2); a group's further tasks are standbys"),
     "routes_every_ms": ("MATCHER_ROUTES_MS", "1000", "how often the symbols' routes (operator moves) are re-read"),
     "drain_ms": ("MATCHER_DRAIN_MS", "10000", "a symbol being moved away is stopped at the latest after this long"),
     "worker_id": ("MATCHER_WORKER_ID", "", "lease owner name; a restart with the same id reclaims at once"),
@@ -48,6 +54,7 @@ KNOBS: dict[str, tuple[str, str, str]] = {
 @dataclass(frozen=True)
 class MatcherConfig:
     group: int
+    readers: int
     routes_every_ms: int
     drain_ms: int
     worker_id: str
@@ -92,9 +99,14 @@ MATCHER = Unit(
     settings=(*TABLES, *_PG_SETTINGS, *_REDIS),
     secrets=_PG_SECRETS,
     access=(
-        Access(("dynamodb:DescribeTable",), ("table:INTENTS_TABLE",), "worker: the intents table's stream ARN"),
+        # INTENTS_TABLE is, for a matcher task, its own group's intents table (infra/stacks/matcher.py
+        # resolves it per group; the task derives the name from INTENTS_TABLE and MATCHER_GROUP)
+        Access(("dynamodb:DescribeTable",), ("table:INTENTS_TABLE",), "worker: the group's intents table's stream ARN"),
         Access(("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"),
-               ("stream:INTENTS_TABLE",), "streams: shards and records of the intents stream"),
+               ("stream:INTENTS_TABLE",), "streams: shards and records of the group's intents stream"),
+        Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), ("table:INTENTS_TABLE",),
+               "worker.resend_unsent at a takeover or move: put (or touch) the symbol's unsequenced intents "
+               "into the group's own table"),
         Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"),
                ("table:LEASES_TABLE",), "leases: take, renew, release, checkpoint; scan the shard leases"),
         Access(("dynamodb:PutItem", "dynamodb:Query"), ("table:JOURNAL_TABLE",),
@@ -116,7 +128,9 @@ JOBS = Unit(
     secrets=_PG_SECRETS,
     access=(
         Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), ("table:INTENTS_TABLE",),
-               "reconcile: read an intent, complete/void it, nudge it back into the stream"),
+               "reconcile: read an intent, complete/void it, nudge it back into the stream (every group's table)"),
+        Access(("dynamodb:GetItem",), ("table:LEASES_TABLE",),
+               "routing.group_of: the symbol's route, i.e. which group's intents table (cached 1 s)"),
     ),
     fixed={"POWERTOOLS_SERVICE_NAME": "jobs", "POWERTOOLS_METRICS_NAMESPACE": "Exchange",
            "MATCHER_RECONCILE_MS": "5000"},

@@ -26,9 +26,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from chalicelib.routing import ROUTE_ACTIVE, ROUTE_HALT, ROUTE_HALTED, Route, forget_routes
 from chalicelib.symbols import load_catalog
 
-from .leases import ROUTE_ACTIVE, ROUTE_HALT, ROUTE_HALTED, LeaseTable, Route, now_ms
+from .leases import LeaseTable, now_ms
 
 
 class MoveError(RuntimeError):
@@ -123,6 +124,7 @@ def move_symbol(dynamodb, leases_table: str, symbol: str, group: int, *, timeout
     moved = Route(symbol, group, ROUTE_ACTIVE, now_ms(), route.halted_seq)  # 3. reassign
     if not leases.put_route(moved, route):
         raise MoveError(f"{symbol}'s route changed meanwhile: run the command again")
+    forget_routes()  # this process's own puts go to the new group's table at once
     if not wait_resume:
         return result
     while True:  # 4. the new group takes the symbol

@@ -1,8 +1,8 @@
 """Leases in the LEASES table, kept the way the Kinesis Client Library keeps them.
 
 One item per lease (``LeaseModel``'s layout): ``shard:<shardId>`` for a stream
-shard as read by matcher group 0 (``g<n>/shard:<shardId>`` by group *n*: each group
-reads the shared stream with its own checkpoints), with its checkpoint, parents and
+shard of matcher group 0's intents stream (``g<n>/shard:<shardId>`` of group *n*'s:
+each group reads its own intents table's stream), with its checkpoint, parents and
 finished flag, and ``symbol:<SYMBOL>`` for the right to sequence a symbol.  Beside
 them, ``route:<SYMBOL>`` (a :class:`Route`, no lease) says which group sequences a
 symbol once an operator has moved it (absent: the symbols file's group).
@@ -25,6 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.routing import Route, route_key
 from chalicelib.tables import LEASE_ITEMS
 
 from .obs import logger
@@ -67,35 +68,23 @@ class Lease:
                                    parents=",".join(self.parents) or None, finished=self.finished)
 
 
-def shard_prefix(group: int) -> str:
-    """The lease-key prefix of group ``group``'s shard leases (group 0 keeps the
-    ungrouped layout, so its checkpoints carry over)."""
-    return "shard:" if group == 0 else f"g{group}/shard:"
+def group_prefix(group: int) -> str:
+    """The lease-key prefix of group ``group``'s own leases (group 0 keeps the ungrouped
+    layout, so its checkpoints carry over)."""
+    return "" if group == 0 else f"g{group}/"
 
 
-ROUTE_ACTIVE, ROUTE_HALT, ROUTE_HALTED = "ACTIVE", "HALT", "HALTED"
+def shard_prefix(group: int, slot: int = 0) -> str:
+    """The lease-key prefix of the shard leases (checkpoints) of reader slot ``slot`` of
+    group ``group``: each task of a group that holds symbols reads the group's stream
+    with its slot's own checkpoints (slot 0 keeps the one-reader layout)."""
+    return group_prefix(group) + ("" if slot == 0 else f"s{slot}/") + "shard:"
 
 
-@dataclass(frozen=True)
-class Route:
-    """Which matcher group sequences ``symbol``, and where a move stands:
-    ``ACTIVE`` (the group's active task sequences it), ``HALT`` (asked to stop: the
-    group drains, snapshots and releases the symbol lease), ``HALTED`` (stopped; no
-    group takes it).  ``moved_ms`` is set once the symbol has been moved: a group that
-    takes it then re-sends the intents left unsequenced meanwhile."""
-
-    symbol: str
-    group: int
-    state: str = ROUTE_ACTIVE
-    moved_ms: int = 0
-    halted_seq: int = 0
-
-    @classmethod
-    def from_item(cls, item: dict) -> Route:
-        return cls(symbol=item["lease_key"]["S"].split(":", 1)[1], group=int(item["group"]["N"]),
-                   state=item.get("state", {}).get("S", ROUTE_ACTIVE),
-                   moved_ms=int(item.get("moved_ms", {}).get("N", "0")),
-                   halted_seq=int(item.get("halted_seq", {}).get("N", "0")))
+def slot_key(group: int, slot: int) -> str:
+    """The lease of reader slot ``slot`` of group ``group``: holding one makes a task a
+    member of the group that takes a share of its symbols."""
+    return f"{group_prefix(group)}slot:{slot}"
 
 
 def _conditional_failed(exc: ClientError) -> bool:
@@ -157,16 +146,14 @@ class LeaseTable:
 
     def route(self, symbol: str) -> Route | None:
         self.requests += 1
-        item = self.ddb.get_item(TableName=self.table, Key={"lease_key": {"S": f"route:{symbol}"}},
+        item = self.ddb.get_item(TableName=self.table, Key={"lease_key": {"S": route_key(symbol)}},
                                  ConsistentRead=True).get("Item")
         return Route.from_item(item) if item else None
 
     def put_route(self, new: Route, expect: Route | None) -> bool:
         """Write ``new`` if the route still is ``expect`` (group and state; None: no
         route item yet); False if it changed meanwhile."""
-        item = {"lease_key": {"S": f"route:{new.symbol}"}, "group": {"N": str(new.group)},
-                "state": {"S": new.state}, "moved_ms": {"N": str(new.moved_ms)},
-                "halted_seq": {"N": str(new.halted_seq)}}
+        item = new.to_item()
         cond: dict[str, Any]
         if expect is None:
             cond = {"ConditionExpression": "attribute_not_exists(lease_key)"}

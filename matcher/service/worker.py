@@ -3,15 +3,17 @@
 Symbols are split into *matcher groups* (``chalicelib/symbols.json``: a pinned
 ``group`` or a stable hash, see ``Catalog.group_of``; an operator's move overrides
 it, see :mod:`.groups`).  A worker serves one group (``MATCHER_GROUP``); the groups
-run side by side, one ECS service each.  In a group one worker is *active*: it
-holds the lease of every symbol of the group (taken in symbol order, so two
-workers never deadlock on halves) and then the group's leases of the readable
-shards; the others are standbys that take over when the active worker's leases
-expire (a few seconds) -- or at once when it stopped cleanly and released them.
-Every group reads every shard of the one intents stream, with its own checkpoints,
-and skips the intents of other groups' symbols (the cost of that is in
-docs/scaling-and-cost.md); a symbol lease's counter is still that symbol's fencing
-token, whichever group holds it.
+run side by side, one ECS service each.  In a group up to ``MATCHER_READERS`` (2)
+workers hold a *reader slot* each: they split the group's symbols (``ceil(symbols /
+members)`` symbol leases each, taken in symbol order, handed over with a snapshot
+when a worker joins) and read the group's stream, each from its slot's own shard
+leases and checkpoints; a worker without a slot is a standby.  When a worker dies
+(its leases expire, a few seconds) or stops cleanly (it releases them at once), the
+others take its symbols, recovered as at any takeover.
+Each group reads the stream of its own intents table (``chalicelib/routing.py``:
+the API puts a symbol's intents into its group's table; the cost and the limit that
+decided it are in docs/scaling-and-cost.md); a symbol lease's counter is still that
+symbol's fencing token, whichever group holds it.
 
 Per stream batch (records of one shard):
 
@@ -52,6 +54,15 @@ from typing import TYPE_CHECKING
 
 from chalicelib import bookaudit, marketdata, reconcile
 from chalicelib.db import PgTx
+from chalicelib.routing import (
+    RESEND_MARGIN_MS,
+    ROUTE_ACTIVE,
+    ROUTE_CACHE_MS,
+    ROUTE_HALT,
+    ROUTE_HALTED,
+    Route,
+    intents_table,
+)
 from chalicelib.symbols import load_catalog
 from chalicelib.trading.codec import SymbolCodec
 from chalicelib.trading.commands import Amend, Cancel, CancelReplace, NewOrder
@@ -59,20 +70,9 @@ from chalicelib.trading.types import CancelReplaceMode
 from matcher.engine import FastBook, OrderBook
 
 from . import effects as fx, ordering, userdata
-from .config import MatcherConfig
+from .config import MAX_READERS, MatcherConfig
 from .journal import Entry, Journal, JournalConflict
-from .leases import (
-    ROUTE_ACTIVE,
-    ROUTE_HALT,
-    ROUTE_HALTED,
-    Lease,
-    LeaseLost,
-    LeaseTable,
-    Renewer,
-    Route,
-    now_ms,
-    shard_prefix,
-)
+from .leases import Lease, LeaseLost, LeaseTable, Renewer, now_ms, shard_prefix, slot_key
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
 from .recovery import load_dynamo_book, state_from_aurora
 from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
@@ -177,6 +177,12 @@ class Worker:
         self.fixed_symbols = symbols is not None  # a given list: no groups, no routes
         self.symbols = sorted(symbols or self.catalog.symbols_of(self.group))
         self.shard_prefix = shard_prefix(self.group)
+        self.intents_table = intents_table(self.group, s.intents_table)  # this group's own table and stream
+        self.resend_at: dict[str, float] = {}  # symbol -> when to re-send its unsent intents once more (moves)
+        self.slot: int | None = None  # the reader slot held (None: a standby)
+        self.slots = max(1, min(self.config.readers, MAX_READERS))  # the group's reader slots
+        self.members = 1  # live reader slots of the group (this one included), re-read every renewal period
+        self._last_members = 0.0
         self.routes: dict[str, Route] = {}
         self.draining: dict[str, float] = {}  # symbol -> when a move asked this group to give it up
         self._last_routes = 0.0
@@ -213,16 +219,83 @@ class Worker:
 
     def _stream_arn(self) -> str:
         if self.stream_arn is None:
-            table = self.ddb.describe_table(TableName=self.settings.intents_table)["Table"]
+            table = self.ddb.describe_table(TableName=self.intents_table)["Table"]
             self.stream_arn = table["LatestStreamArn"]
         return self.stream_arn
 
     # -- ownership ------------------------------------------------------------------
     def acquire_symbols(self) -> bool:
-        """Take the symbol leases in order; True once all are held (recovering the
-        books of those just taken)."""
+        """Take this task's share of the group's symbol leases, in order (recovering
+        the books of those just taken); False while it is a standby.  See
+        :meth:`share_symbols`."""
         self.refresh_routes()
+        if not self.acquire_slot():
+            return False
+        if not self.share_symbols():
+            return False
+        recovered = False
         for sym in self.symbols:
+            if sym not in self.books and sym not in self.halted and f"symbol:{sym}" in self.leases.held:
+                self.recover(sym)
+                recovered = True
+        if recovered:
+            freeze_heap()
+        return True
+
+    # -- a group's tasks ---------------------------------------------------------------
+    def acquire_slot(self) -> bool:
+        """Hold one of the group's ``readers`` reader slots (a lease each): the tasks
+        holding one split the group's symbols and read its stream, each from its slot's
+        own checkpoints; the others are standbys.  The slots cap a group's readers of a
+        shard at 2, DynamoDB Streams' limit, whatever ECS runs (a deployment's extra
+        tasks, a scaled-out service)."""
+        if self.slot is not None:
+            return True
+        for k in range(self.slots):
+            key = slot_key(self.group, k)
+            lease = self.leases.get(key)
+            if lease is None:
+                self.leases.create(key)
+                lease = self.leases.get(key)
+                assert lease is not None  # just created (or by a racing worker)
+            if self.leases.try_take(lease) is not None:
+                self.slot = k
+                self.shard_prefix = shard_prefix(self.group, k)
+                self._last_members = 0.0
+                logger.info("took reader slot", extra={"slot": k, "group": self.group})
+                return True
+        return False
+
+    def group_members(self) -> int:
+        """How many tasks of the group hold a reader slot now (at least this one):
+        re-read every renewal period (a GetItem per other slot, not a Scan of LEASES)."""
+        now = time.monotonic()
+        if now - self._last_members >= self.config.renew_every_ms / 1000:
+            self._last_members = now
+            t, live = now_ms(), 1
+            for k in range(self.slots):
+                if k != self.slot:
+                    lease = self.leases.get(slot_key(self.group, k))
+                    live += bool(lease and lease.owner and lease.expires_ms > t)
+            self.members = live
+        return self.members
+
+    def share_symbols(self) -> bool:
+        """Hold ``ceil(symbols / members)`` of the group's symbols: the first free ones
+        in symbol order.  Over the share (a task joined), hand the last ones over with a
+        snapshot (:meth:`hand_over`); under it (a task died: its leases lapsed), take
+        the lapsed ones.  Alone in the group, stand by (False) until every symbol is
+        free to take, as a standby always did: the leases of the task it replaces
+        lapse together."""
+        members = self.group_members()
+        share = -(-len(self.symbols) // members)
+        held = [sym for sym in self.symbols if f"symbol:{sym}" in self.leases.held]
+        for sym in held[share:]:
+            self.hand_over(sym)
+        held = held[:share]
+        for sym in self.symbols:
+            if len(held) >= share:
+                break
             key = f"symbol:{sym}"
             if key in self.leases.held:
                 continue
@@ -233,19 +306,26 @@ class Worker:
                 assert lease is not None  # just created (or by a racing worker)
             taken = self.leases.try_take(lease)
             if taken is None:
-                if self.readers:  # active, and a symbol moved in is not free yet: next round
-                    continue
-                return False  # held by a live owner: stand by (ordered, so no deadlock)
+                if members == 1 and not self.readers:
+                    return False  # held by a live owner: stand by (ordered, so no deadlock)
+                continue  # a peer's, or not free yet (moved in, or lapsing): next round
+            held.append(sym)
             logger.info("took symbol lease", extra={"symbol": sym, "fencing_token": taken.counter,
-                                                    "group": self.group})
-        recovered = False
-        for sym in self.symbols:
-            if sym not in self.books and sym not in self.halted and f"symbol:{sym}" in self.leases.held:
-                self.recover(sym)
-                recovered = True
-        if recovered:
-            freeze_heap()
+                                                    "group": self.group, "slot": self.slot, "share": share})
         return True
+
+    def hand_over(self, sym: str) -> None:
+        """Let another task of the group take ``sym`` (this one holds more than its
+        share): snapshot the book, release the lease, as a move's drain does; the taker
+        recovers it as at any takeover.  It stays one of the group's symbols."""
+        st = self.books.pop(sym, None)
+        if st is not None:
+            self._snapshot(sym, st)
+        self.halted.pop(sym, None)
+        self.resend_at.pop(sym, None)
+        self.leases.release(f"symbol:{sym}")
+        logger.info("handed symbol over", extra={"symbol": sym, "group": self.group, "slot": self.slot,
+                                                 "seq": st.next_seq - 1 if st else None})
 
     # -- groups -------------------------------------------------------------------------
     def refresh_routes(self) -> None:
@@ -316,19 +396,15 @@ class Worker:
         arn = self._stream_arn()
         shards = list_shards(self.streams, arn)
         leases: dict[str, Lease | None] = {lease.key: lease for lease in self.leases.scan(self.shard_prefix)}
-        seeded = False
         for sh in shards:
             key = self._shard_key(sh)
             if key not in leases:
-                # A new group starts where group 0 reads the shard, not 24 h of records behind it;
-                # what its symbols had before that point and no group sequenced is re-sent below.
-                base = self.leases.get(shard_prefix(0) + sh.shard_id) if self.group else None
-                seeded = seeded or bool(base and base.checkpoint)
+                # A slot's first read of a shard starts where slot 0 reads it (the same stream), not 24 h
+                # behind; what a symbol taken over had before that point is re-sent at its takeover.
+                base = self.leases.get(shard_prefix(self.group) + sh.shard_id) if self.slot else None
                 self.leases.create(key, (sh.parent_id,) if sh.parent_id else (),
                                    base.checkpoint if base else None, bool(base and base.finished))
                 leases[key] = self.leases.get(key)
-        for sym in self.books if seeded else ():
-            self.resend_unsent(sym)
         finished = {k.split(":", 1)[1] for k, lease in leases.items() if lease and lease.finished}
         for sh in ready_shards(shards, finished):
             if sh.shard_id in self.readers:
@@ -437,8 +513,15 @@ class Worker:
         # with it (a recreated intents table).  When it kept its state, the stream still
         # holds them, and re-sending a backlog would only add repeats to drop.
         # Moved from another group: this group's readers skipped its intents until now.
+        # Every takeover re-sends: the group's readers (one per slot) are at their own
+        # positions, so this one may be past records of the symbol that its previous
+        # holder never read; a DynamoDB that lost state may have lost stream records too.
+        # Repeats are dropped when sequencing.  Moved from another group: its intents may
+        # still be in the other group's table (chalicelib/routing.py).
         moved = self.routes.get(sym) is not None and self.routes[sym].moved_ms > 0
-        resent = self.resend_unsent(sym) if rebuilt or moved else 0
+        resent = self.resend_unsent(sym)
+        if moved:
+            self.schedule_resend(sym)
         logger.info("recovered book", extra={"symbol": sym, "snapshot_seq": dyn.snapshot_seq, "replayed": len(applied),
                                              "settled_seq": settled, "seq": state.next_seq - 1, "rebuilt": rebuilt,
                                              "fencing_token": token, "resting": book.resting_count(),
@@ -465,6 +548,22 @@ class Worker:
         marketdata.publish_depth(self.clients.redis, sym, st.last_event_seq, *depth,
                                  prefix=self.settings.redis_key_prefix)
 
+    def schedule_resend(self, sym: str) -> None:
+        """Re-send ``sym``'s unsent intents once more when every API process's cached
+        route has expired (:mod:`chalicelib.routing`): an intent put meanwhile into the
+        table of the group the symbol left, by a process that read the route before the
+        move, is committed in Aurora by then, and is put into this group's table."""
+        self.resend_at[sym] = time.monotonic() + (ROUTE_CACHE_MS + RESEND_MARGIN_MS) / 1000
+
+    def resend_due(self) -> None:
+        now = time.monotonic()
+        for sym, at in list(self.resend_at.items()):
+            if now >= at:
+                del self.resend_at[sym]
+                if sym in self.books:
+                    resent = self.resend_unsent(sym)
+                    logger.info("re-sent after the route caches expired", extra={"symbol": sym, "resent": resent})
+
     def resend_unsent(self, sym: str) -> int:
         """Re-send the symbol's intents accepted in Aurora but never journaled (the
         stream may have lost them with a recreated table); repeats are dropped when
@@ -476,15 +575,21 @@ class Worker:
                 yield PgTx(conn)
 
         try:
-            counts = reconcile.resend_unsent(pg_tx, sym)
+            counts = reconcile.resend_unsent(pg_tx, sym, self.group)
         except Exception:  # an outage: the reconciler re-sends them later
             logger.exception("re-sending unacknowledged intents failed", extra={"symbol": sym})
             return 0
         return counts["put"] + counts["touched"]
 
     # -- a batch -----------------------------------------------------------------------
+    def position_key(self, shard_id: str) -> str:
+        """The name a shard's records are journaled and deduplicated under: the shard
+        id, qualified by the group for groups >= 1 (each group reads its own table's
+        stream, whose shard ids may repeat another table's: moto's always do)."""
+        return shard_id if self.group == 0 else f"g{self.group}/{shard_id}"
+
     def handle_records(self, reader: ShardReader, records: list[dict]) -> None:
-        shard = reader.shard.shard_id
+        shard = self.position_key(reader.shard.shard_id)
         intents = self._fresh_intents(shard, records)
         conn = self.pg_conn()
         with segment("matcher.batch", shard=shard, records=len(records)):
@@ -652,6 +757,8 @@ class Worker:
                 busy = True
         if self.draining:
             self.finish_drains(caught_up)
+        if self.resend_at:
+            self.resend_due()
         return busy
 
     def idle_wait(self) -> float:

@@ -1,5 +1,5 @@
 """The WebSocket API's trading requests (``order.place``, ``order.test``, ``order.cancel``,
-``order.cancelReplace``, ``openOrders.cancelAll``, ``allOrders``, ``myPreventedMatches``,
+``order.cancelReplace``, ``openOrders.cancelAll``, ``allOrders``, ``myTrades``, ``myPreventedMatches``,
 ``account.rateLimits.orders``): each reply's fields as web-socket-api.md documents
 them, the same errors as the REST routes (one operation behind both), orders that
 settle through the matcher and show up in REST, and cancelReplace's outcomes."""
@@ -211,6 +211,27 @@ def test_errors_equal_rest(gateway, api, traders, exchange_env):
                         headers={"X-MBX-APIKEY": maker.api_key})
         assert r["error"] == rest.json and r["error"]["code"] == -1022, (r, rest.json)
         assert r["status"] == rest.status_code
+
+
+def test_history_window_and_combinations(gateway, traders):
+    """allOrders and myTrades refuse a window over 24 h with Binance's -1127 in the
+    WebSocket reply's shape (status, error, rateLimits); myTrades' and
+    trades.aggregate's unsupported combinations are -1128."""
+    maker, _ = traders
+    now = int(time.time() * 1000)
+    wide = {"symbol": SYM, "startTime": now - 86_400_001, "endTime": now}
+    with connect(f"{gateway.url}/ws-api/v3") as ws:
+        for i, method in enumerate(("allOrders", "myTrades")):
+            r = _call(ws, method, _signed(maker, wide), req_id=f"w{i}")
+            assert list(r) == ["id", "status", "error", "rateLimits"], r
+            assert (r["id"], r["status"]) == (f"w{i}", 400), r
+            assert r["error"] == {"code": -1127, "msg": "More than 24 hours between startTime and endTime."}
+            r = _call(ws, method, _signed(maker, {**wide, "startTime": now - 86_400_000}))
+            assert r["status"] == 200 and isinstance(r["result"], list), r
+        r = _call(ws, "myTrades", _signed(maker, {"symbol": SYM, "fromId": 1, "startTime": now - 1000}))
+        assert (r["status"], r["error"]) == (400, {"code": -1128, "msg": "Combination of optional parameters invalid."})
+        r = _call(ws, "trades.aggregate", {"symbol": SYM, "fromId": 1, "endTime": now})
+        assert (r["status"], r["error"]["code"]) == (400, -1128), r
 
 
 def _resign(user, params: dict) -> dict:

@@ -39,6 +39,7 @@ def fake_outputs(stage: str) -> dict:
         "RedisPort": "6379",
         "RedisAuthSecretArn": arn.format("secretsmanager", f"secret:exchange-{stage}-redis/auth-QwErTy"),
         "DataKeyArn": arn.format("kms", "key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+        "MatcherGroups": "2",
     })
     return {
         f"Exchange-{stage}-Network": {"LambdaSubnetIds": "subnet-0aaa,subnet-0bbb",
@@ -59,7 +60,8 @@ def test_output_keys_match_what_the_stacks_emit(synth):
     from chalicelib.units import unit
 
     needed = {output_key(v) for u in cc.LAMBDA_UNITS for v in unit(u).settings} | {
-        "RedisAuthSecretArn", "DataKeyArn", "LambdaSubnetIds", "LambdaSecurityGroupId", "Region", "Account"}
+        "RedisAuthSecretArn", "DataKeyArn", "LambdaSubnetIds", "LambdaSecurityGroupId", "Region", "Account",
+        "MatcherGroups"}
     assert needed <= emitted, needed - emitted
 
 
@@ -109,6 +111,11 @@ def test_writer_merges_stage_and_writes_policy(tmp_path):
     resources = [r for st_ in policy["Statement"] for r in
                  (st_["Resource"] if isinstance(st_["Resource"], list) else [st_["Resource"]])]
     assert f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/exchange-prod-intents" in resources
+    # the API puts into the table of each symbol's matcher group (MatcherGroups of them), and reads routes
+    put = next(s for s in policy["Statement"] if "dynamodb:PutItem" in s["Action"])
+    assert put["Resource"] == [f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/exchange-prod-intents",
+                               f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/exchange-prod-intents-g1"]
+    assert f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/exchange-prod-leases" in resources
     assert env["DB_CLUSTER_ARN"] in resources and env["DB_SECRET_ARN"] in resources
     # each function's own log group, exactly (Chalice names them exchange-<stage>[-<fn>])
     assert f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/exchange-prod" in resources

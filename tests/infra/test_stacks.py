@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from aws_cdk.assertions import Match
@@ -99,9 +100,11 @@ def test_aurora_serverless_v2_multi_az_encrypted_data_api(templates, stage):
 
 @pytest.mark.parametrize("stage", STAGE_NAMES)
 def test_dynamodb_tables_are_exactly_the_code_definitions(templates, stage):
+    from infra_support import PROD_GROUPS
+
     t = templates[(stage, "Data")]
     tables = {p["TableName"]: p for p in props(t, "AWS::DynamoDB::Table")}
-    expected = stage_tables()
+    expected = stage_tables(PROD_GROUPS if stage == "prod" else 1)  # one intents table per matcher group
     assert len(tables) == len(expected)
     for st in expected:
         spec = st.spec
@@ -120,8 +123,11 @@ def test_dynamodb_tables_are_exactly_the_code_definitions(templates, stage):
             assert p["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
         else:
             assert "TimeToLiveSpecification" not in p
-    # the matcher's input has its stream
+    # the matcher's input has its stream: one per group, each group's own
     assert tables[f"exchange-{stage}-intents"]["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
+    if stage == "prod":
+        assert tables["exchange-prod-intents-g1"]["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
+        assert t.to_json()["Outputs"]["MatcherGroups"]["Value"] == str(PROD_GROUPS)
 
 
 @pytest.mark.parametrize("stage", STAGE_NAMES)
@@ -158,8 +164,9 @@ def test_backup_bucket_private_encrypted_with_lifecycle(templates, stage):
 @pytest.mark.parametrize("stage", STAGE_NAMES)
 def test_matcher_service_per_group_fargate_circuit_breaker(templates, stage):
     """One matcher service per matcher group (prod is synthesised with two, see conftest),
-    from the same definition: only MATCHER_GROUP differs; no task-count autoscaling (more
-    tasks in a group are standbys, not capacity)."""
+    from the same definition: only MATCHER_GROUP and the role differ, and each group's
+    role reads its own group's intents table and stream only; CPU scaling up to the 2
+    tasks that split a group's symbols."""
     from infra_support import PROD_GROUPS
 
     t = templates[(stage, "Matcher")]
@@ -181,11 +188,31 @@ def test_matcher_service_per_group_fargate_circuit_breaker(templates, stage):
         (c,) = [c for c in td["ContainerDefinitions"] if c["Name"] == "matcher"]
         env = {e["Name"]: e["Value"] for e in c["Environment"]}
         assert env.pop("MATCHER_GROUP") == str(group)
-        shapes.add(json.dumps([env, c["Secrets"], c["Image"], td["TaskRoleArn"], td["Cpu"], td["Memory"]],
-                              sort_keys=True, default=str))
+        shapes.add(json.dumps([env, c["Secrets"], c["Image"], td["Cpu"], td["Memory"]], sort_keys=True, default=str))
+        prefix = "MatcherTaskRole" if group == 0 else f"MatcherG{group}TaskRole"
+        assert td["TaskRoleArn"]["Fn::GetAtt"][0].startswith(prefix)
+        intents = set(re.findall(r"Intent(?:G\d+)?Table", json.dumps(_statements(t, prefix))))
+        assert intents == {"IntentTable" if group == 0 else f"IntentG{group}Table"}, (group, intents)
     assert len(shapes) == 1  # the same definition for every group
-    # no task-count scaling for matchers (a group's extra tasks are standbys); only the gateway scales
-    assert not [lid for lid in resources(t, "AWS::ApplicationAutoScaling::ScalableTarget") if lid.startswith("Matcher")]
+    # CPU scaling of each group up to 2 tasks (its reader slots: DynamoDB Streams' 2 readers per shard),
+    # where the stage starts below that; a task past 2 could only stand by
+    from matcher.service.config import MAX_READERS
+
+    targets = [r["Properties"] for lid, r in resources(t, "AWS::ApplicationAutoScaling::ScalableTarget").items()
+               if lid.startswith("MatcherService")]
+    top = min(cfg.matcher_max, MAX_READERS)
+    assert MAX_READERS == 2 and top <= 2
+    if top > cfg.matcher_desired:
+        assert len(targets) == len(names)
+        assert {(x["MinCapacity"], x["MaxCapacity"]) for x in targets} == {(cfg.matcher_desired, top)}
+        policies = [p for lid, p in ((lid, r["Properties"]) for lid, r in
+                                     resources(t, "AWS::ApplicationAutoScaling::ScalingPolicy").items())
+                    if lid.startswith("MatcherService")]
+        assert len(policies) == len(names) and all(
+            p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]
+            == "ECSServiceAverageCPUUtilization" for p in policies)
+    else:
+        assert not targets
     jobs = services[f"exchange-{stage}-jobs"]
     assert jobs["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]
     (assoc,) = props(t, "AWS::ECS::ClusterCapacityProviderAssociations")
@@ -231,9 +258,10 @@ def test_task_roles_hold_exactly_the_declared_actions(templates, stage):
             assert not any(a.endswith("*") for a in actions), s
             if s["Resource"] == "*":
                 assert all(a.startswith("xray:") for a in actions), s
-    intents_writers = [s for s in _statements(t, "MatcherTaskRole")
-                       if "dynamodb:PutItem" in s["Action"] and "IntentsTable" in json.dumps(s["Resource"])]
-    assert not intents_writers          # the matcher only reads intents (its reconciler loop is off in AWS)
+    # the jobs task reconciles every group's symbols: every group's intents table
+    jobs = [s for s in _statements(t, "JobsTaskRole") if "dynamodb:PutItem" in s["Action"]]
+    groups = json.dumps(jobs)
+    assert "IntentTable" in groups and ("IntentG1Table" in groups) == (stage == "prod")
 
 
 @pytest.mark.parametrize("stage", STAGE_NAMES)
@@ -400,7 +428,10 @@ def test_ops_dashboard_alarms_xray_backup(templates, stage):
     (plan,) = props(t, "AWS::Backup::BackupPlan")
     assert len(plan["BackupPlan"]["BackupPlanRule"]) == (2 if STAGES[stage].backup_monthly_retention_days else 1)
     (selection,) = props(t, "AWS::Backup::BackupSelection")
-    assert len(selection["BackupSelection"]["Resources"]) == 1 + len(stage_tables())   # Aurora + every table
+    from infra_support import PROD_GROUPS
+
+    groups = PROD_GROUPS if stage == "prod" else 1
+    assert len(selection["BackupSelection"]["Resources"]) == 1 + len(stage_tables(groups))  # Aurora + every table
 
 
 def test_every_metric_the_stacks_read_is_published_by_the_code():

@@ -56,3 +56,50 @@ def test_book_grouping_and_side_views(pages, funded_user):
     page.get_by_role("button", name="Cancel all").click()
     page.get_by_role("button", name="Yes, cancel all").click()
     expect(book.locator(f"{ASKS}[data-price='63001.50000000']")).to_have_count(0)
+
+
+def test_book_levels_by_keyboard(pages, funded_user):
+    """Each level is a focusable row of a grid: Tab reaches the best ask, then the best
+    bid; arrow keys move between levels across the spread; Enter fills the form's price
+    as a click does; the focus stays on its price while the book redraws."""
+    page = pages.sign_in(pages.new(), funded_user({"BTC": "0.1", "USDT": "1000"}))
+    book = page.locator("[data-testid=order-book]")
+    place(page, "Sell", "64101.50", "0.01")
+    place(page, "Sell", "64102.25", "0.01")
+    place(page, "Buy", "50001", "0.001")
+    expect(book.locator(f"{ASKS}[data-price='64102.25000000']")).to_have_count(1)
+    expect(book.locator(".bids .level[data-price='50001.00000000']")).to_have_count(1)
+    expect(book.locator(".asks")).to_have_attribute("role", "grid")
+    expect(book.locator(ASKS).first).to_have_attribute("role", "row")
+
+    active = "() => { const e = document.activeElement; return [e.dataset.side || e.tagName, e.dataset.price || ''] }"
+    page.get_by_label("Price grouping").focus()
+    page.keyboard.press("Tab")
+    best_ask = book.locator(ASKS).last.get_attribute("data-price")
+    assert page.evaluate(active) == ["ask", best_ask]
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"  # visible focus
+    page.keyboard.press("Tab")                         # the other side's tab stop: the best bid
+    best_bid = book.locator(".bids .level").first.get_attribute("data-price")
+    assert page.evaluate(active) == ["bid", best_bid]
+    page.keyboard.press("ArrowUp")                     # across the spread, back to the best ask
+    assert page.evaluate(active) == ["ask", best_ask]
+    while page.evaluate(active)[1] != "64102.25000000":
+        page.keyboard.press("ArrowUp")
+    page.keyboard.press("Enter")
+    price = page.locator("[data-testid=order-form]").get_by_label("Price", exact=True)
+    expect(price).to_have_value("64102.25")
+
+    # another user's order redraws the book: the focus stays on 64,102.25
+    other = pages.sign_in(pages.new(), funded_user({"BTC": "0.1"}))
+    place(other, "Sell", "64101.75", "0.01")
+    expect(book.locator(f"{ASKS}[data-price='64101.75000000']")).to_have_count(1)
+    assert page.evaluate(active) == ["ask", "64102.25000000"]
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press(" ")
+    expect(price).to_have_value("64101.75")
+    screenshot(page, "51-book-level-focused", full_page=False)
+
+    for p in (page, other):
+        p.get_by_role("button", name="Cancel all").click()
+        p.get_by_role("button", name="Yes, cancel all").click()
+        expect(p.locator("[data-testid=panel-open]")).to_contain_text("No open orders.")

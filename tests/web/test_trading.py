@@ -158,9 +158,30 @@ def box(locator) -> dict:
 
 def test_trading_view_fits_a_phone_and_a_desktop(pages):
     phone = pages.sign_in(pages.new(PHONE), "alice@demo.local")
-    expect(phone.locator("[data-testid=order-form]")).to_be_visible()
-    expect(phone.locator("[data-testid=last-price]")).not_to_have_text("—")
+    # the order form is a sheet that the fixed Buy/Sell bar at the bottom opens, for that side
+    bar = phone.locator("[data-testid=trade-bar]")
+    expect(bar).to_be_visible()
+    expect(phone.locator("[data-testid=order-form]")).to_be_hidden()
+    bar_box = box(bar)
+    assert abs(bar_box["y"] + bar_box["height"] - PHONE["height"]) < 1 and bar_box["width"] == PHONE["width"], bar_box
+    bar.get_by_role("button", name="Sell").click()
+    form = order_form(phone)
+    expect(form).to_be_visible()
+    expect(form.get_by_role("button", name="Sell BTC")).to_be_visible()
+    expect(form.get_by_label("Price", exact=True)).to_be_focused()
+    expect(bar.get_by_role("button", name="Sell")).to_have_attribute("aria-expanded", "true")
     expect(phone.locator("[data-testid=available]")).not_to_have_text(re.compile("^—"))
+    assert wrapped_numbers(phone) == [], "numbers wrapped in the order sheet at 375 px"
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(phone, "05-order-sheet-375px", full_page=False)
+    phone.keyboard.press("Escape")                   # closes, the focus back on the bar
+    expect(form).to_be_hidden()
+    expect(bar.get_by_role("button", name="Sell")).to_be_focused()
+    bar.get_by_role("button", name="Buy").click()
+    expect(form.get_by_role("button", name="Buy BTC")).to_be_visible()
+    form.get_by_role("button", name="Close the order form").click()
+    expect(form).to_be_hidden()
+    expect(phone.locator("[data-testid=last-price]")).not_to_have_text("—")
     expect(phone.locator("[data-testid=chart]")).not_to_have_attribute("data-candles", "0")
     expect(phone.locator("[data-testid=order-book]")).to_be_visible()
     width = phone.evaluate("document.documentElement.scrollWidth")
@@ -270,9 +291,9 @@ def test_post_only_market_buy_by_total_and_price_prefill(pages, funded_user):
     expect(last).not_to_have_text("—")
     price = form.get_by_label("Price", exact=True)
     expect(price).not_to_have_value("")   # the last price, until the user picks one
-    ask = alice.locator("[data-testid=order-book] .asks .level").last
-    level = ask.get_attribute("data-price")
-    ask.click()
+    # the bot redraws the book several times a second: read the level and click it at once
+    level = alice.locator("[data-testid=order-book] .asks .level").last.evaluate(
+        "(el) => { el.click(); return el.dataset.price; }")
     assert float(price.input_value()) == float(level)
 
     pages.goto(alice, "/trade/BTCUSDT")

@@ -1,12 +1,15 @@
-// The signed-in user's account: balances (free/locked), open orders with cancel,
-// order history, trade history with fees, deposits (demo) and withdrawals.  Orders,
+// The signed-in user's account: balances (free/locked) and their value in USDT
+// (portfolio.js), open orders with cancel, order history and trade history with fees
+// by period (history.js), deposits (demo) and withdrawals.  Orders,
 // trades and balances follow the user data stream (userfeed.js); deposits and
 // withdrawals are read again when a balanceUpdate (or the user's own request) says
 // they changed.
 import * as api from './api.js';
 import { add, div, fmt, isZero, toStr, units } from './dec.js';
+import { RangeFilter, inRange, readHistory } from './history.js';
 import { explain, numberProblem, showError } from './messages.js';
 import { announce, fill, h, table, tabs, time, uid } from './ui.js';
+import { PortfolioLine, PriceFeed } from './portfolio.js';
 import { UserFeed, UserState } from './userfeed.js';
 
 const STATUS = { NEW: 'Open', PARTIALLY_FILLED: 'Partially filled', FILLED: 'Filled', CANCELED: 'Cancelled',
@@ -76,6 +79,45 @@ export function tradeHistoryTable(trades, symbols) {
   rows, 'No trades yet.', 'trade-history');
 }
 
+/** A history table with its period chooser (history.js): `kind` 'orders' | 'trades';
+ *  `read(range)` gives the rows of a chosen period, `onRows(rows)` takes them in. */
+class HistoryBox {
+  constructor(kind, label, { read, onRows }) {
+    this.kind = kind;
+    this.read = read;
+    this.onRows = onRows;
+    this.filter = new RangeFilter(label, () => this.chosen());
+    this.body = h('div', {}, h('p.empty', {}, 'Loading…'));
+    this.el = h('div.history', { 'data-testid': `history-${kind}` }, this.filter.el, this.body);
+    this.seq = 0;
+  }
+
+  get range() {
+    return this.filter.range;
+  }
+
+  async chosen() {
+    const seq = ++this.seq;
+    fill(this.body, h('p.empty', {}, 'Loading…'));
+    try {
+      const rows = await this.read(this.range);
+      if (seq === this.seq) this.onRows(rows);
+    } catch (err) {
+      if (seq === this.seq) fill(this.body, h('p.error', { role: 'alert' }, explain(err).text));
+    }
+  }
+
+  /** The rows to show: the state's, within the period (pushed ones included). */
+  render(rows, symbols) {
+    const shown = rows.filter((r) => inRange(this.range, r.time));
+    const [build, empty] = this.kind === 'orders' ? [orderHistoryTable, 'No orders in this period.']
+      : [tradeHistoryTable, 'No trades in this period.'];
+    const t = build(shown, symbols);
+    if (!shown.length && this.range) t.querySelector('td.empty').textContent = empty;
+    fill(this.body, t);
+  }
+}
+
 /** Orders/trades of several symbols, newest first. */
 async function acrossSymbols(fn, symbols, key) {
   const lists = await Promise.all(symbols.map((s) => fn(s)));
@@ -140,6 +182,28 @@ export class TradingAccount {
       onStatus: (live) => showLive(this.statusEl, live),
     });
     this.historyShown = new Set();
+    this.portfolio = new PortfolioLine(symbols);   // prices: from the market view (setPrices)
+    this.history = {};
+    for (const [kind, label] of [['orders', 'Order history'], ['trades', 'Trade history']]) {
+      this.history[kind] = new HistoryBox(kind, label, {
+        read: (range) => this.readHistory(kind, range),
+        onRows: (rows) => {
+          this.state.setHistory(kind, rows);
+          this.historyShown.add(kind);
+          this.render(new Set([kind]));
+        },
+      });
+      fill(this.panels[kind], this.history[kind].el);
+    }
+  }
+
+  readHistory(kind, range) {
+    return readHistory(kind, [this.info.symbol], range ?? null, 50);
+  }
+
+  /** Every pair's last price (the market view's stream): the portfolio value. */
+  setPrices(last) {
+    this.portfolio.setPrices(last);
   }
 
   /** Above the open orders: "Hide other pairs" (kept in localStorage) and "Cancel
@@ -249,8 +313,8 @@ export class TradingAccount {
     const others = !this.hideOthers && (full || this.reads++ % OTHERS_EVERY === 0);
     const [account, fresh, orders, trades] = await Promise.all([
       api.account(), others ? api.openOrders() : api.openOrders(sym),
-      full || this.current === 'orders' ? api.allOrders(sym, 50) : undefined,
-      full || this.current === 'trades' ? api.myTrades(sym, 50) : undefined]);
+      full || this.current === 'orders' ? this.readHistory('orders', this.history.orders.range) : undefined,
+      full || this.current === 'trades' ? this.readHistory('trades', this.history.trades.range) : undefined]);
     if (orders) this.historyShown.add('orders');
     if (trades) this.historyShown.add('trades');
     this.othersRead = others || (this.othersRead && !full);
@@ -263,14 +327,15 @@ export class TradingAccount {
     if (changed.has('balances')) {
       const balances = state.balanceList();
       this.onBalances(balances);
-      fill(this.panels.balances, balancesTable(balances));
+      this.portfolio.setBalances(balances);
+      fill(this.panels.balances, this.portfolio.el, balancesTable(balances));
     }
     if (changed.has('open')) this.renderOpen();
     if (changed.has('orders') && this.historyShown.has('orders')) {
-      fill(this.panels.orders, orderHistoryTable(state.orderList(), this.symbols));
+      this.history.orders.render(state.orderList(), this.symbols);
     }
     if (changed.has('trades') && this.historyShown.has('trades')) {
-      fill(this.panels.trades, tradeHistoryTable(state.tradeList(), this.symbols));
+      this.history.trades.render(state.tradeList(), this.symbols);
     }
   }
 }
@@ -295,8 +360,16 @@ export class AccountPage {
     this.assets = [...new Set(Object.values(symbols).flatMap((s) => [s.base, s.quote]))].sort();
     this.balancesEl = h('div', {}, h('p.empty', {}, 'Loading…'));
     this.openEl = h('div', {}, h('p.empty', {}, 'Loading…'));
-    this.ordersEl = h('div', {}, h('p.empty', {}, 'Loading…'));
-    this.tradesEl = h('div', {}, h('p.empty', {}, 'Loading…'));
+    this.history = {};
+    for (const [kind, label] of [['orders', 'Order history'], ['trades', 'Trade history']]) {
+      this.history[kind] = new HistoryBox(kind, label, {
+        read: (range) => readHistory(kind, Object.keys(symbols), range, 100),
+        onRows: (rows) => {
+          this.state.setHistory(kind, rows);
+          this.render(new Set([kind]));
+        },
+      });
+    }
     this.depositsEl = h('div', {}, h('p.empty', {}, 'Loading…'));
     this.withdrawalsEl = h('div', {}, h('p.empty', {}, 'Loading…'));
 
@@ -350,6 +423,8 @@ export class AccountPage {
     h('button.primary', { type: 'submit' }, 'Withdraw'));
 
     this.statusEl = streamStatus('user-stream-status', 'Account updates connection');
+    this.portfolio = new PortfolioLine(symbols);
+    this.prices = new PriceFeed(symbols, (last) => this.portfolio.setPrices(last));
     this.state = new UserState(null, 100);
     this.feed = new UserFeed(this.state, {
       load: () => this.load(),
@@ -362,10 +437,10 @@ export class AccountPage {
       h('div.panel-head', {}, h(`h2#${id}`, {}, title)), ...body);
     this.el = h('div.page.account-page', {},
       h('div.page-head', {}, h('h1#view-title', { tabindex: '-1' }, 'Account'), this.statusEl),
-      section('balances-h', 'Balances', this.balancesEl),
+      section('balances-h', 'Balances', this.portfolio.el, this.balancesEl),
       section('open-h', 'Open orders', this.openEl),
-      section('history-h', 'Order history', this.ordersEl),
-      section('trades-h2', 'Trade history', this.tradesEl),
+      section('history-h', 'Order history', this.history.orders.el),
+      section('trades-h2', 'Trade history', this.history.trades.el),
       h('div.funds', {},
         section('deposit-h', 'Deposits', depForm, depMsg, this.depositsEl),
         section('withdraw-h', 'Withdrawals', wdForm, wdMsg, this.withdrawalsEl)));
@@ -373,10 +448,12 @@ export class AccountPage {
 
   start() {
     this.feed.start();
+    this.prices.start();
   }
 
   stop() {
     this.feed.stop();
+    this.prices.stop();
   }
 
   /** The REST snapshot of every symbol (on each (re)connect, and the fallback's poll). */
@@ -384,8 +461,8 @@ export class AccountPage {
     const syms = Object.keys(this.symbols);
     const [account, open, orders, trades] = await Promise.all([
       api.account(), acrossSymbols(api.openOrders, syms, 'time'),
-      acrossSymbols((s) => api.allOrders(s, 100), syms, 'time'),
-      acrossSymbols((s) => api.myTrades(s, 100), syms, 'time')]);
+      readHistory('orders', syms, this.history.orders.range, 100),
+      readHistory('trades', syms, this.history.trades.range, 100)]);
     return { account, open, orders, trades };
   }
 
@@ -398,14 +475,17 @@ export class AccountPage {
 
   render(changed) {
     const { state } = this;
-    if (changed.has('balances')) fill(this.balancesEl, balancesTable(state.balanceList()));
+    if (changed.has('balances')) {
+      this.portfolio.setBalances(state.balanceList());
+      fill(this.balancesEl, balancesTable(state.balanceList()));
+    }
     if (changed.has('open')) {
       fill(this.openEl, openOrdersTable(state.openList(), this.symbols, async (o, btn) => {
         if (await cancel(o, btn)) this.feed.nudge();
       }));
     }
-    if (changed.has('orders')) fill(this.ordersEl, orderHistoryTable(state.orderList(), this.symbols));
-    if (changed.has('trades')) fill(this.tradesEl, tradeHistoryTable(state.tradeList(), this.symbols));
+    if (changed.has('orders')) this.history.orders.render(state.orderList(), this.symbols);
+    if (changed.has('trades')) this.history.trades.render(state.tradeList(), this.symbols);
     if (changed.has('transfers')) this.loadTransfers();
   }
 

@@ -48,9 +48,12 @@ export const tickers = (symbols) => get('/v3/ticker/24hr', {
 
 // -- the signed-in user's trading and account
 export const account = () => userGet('/v3/account');
+/** The account's maker/taker rates on one symbol (weight 20): read once per trading view. */
+export const commission = (symbol) => userGet('/v3/account/commission', { symbol });
 export const openOrders = (symbol) => userGet('/v3/openOrders', symbol ? { symbol } : {});
-export const allOrders = (symbol, limit = 100) => userGet('/v3/allOrders', { symbol, limit });
-export const myTrades = (symbol, limit = 100) => userGet('/v3/myTrades', { symbol, limit });
+/** `range`: {startTime, endTime} at most 24 h apart (history.js reads longer ones by window). */
+export const allOrders = (symbol, limit = 100, range = {}) => userGet('/v3/allOrders', { symbol, limit, ...range });
+export const myTrades = (symbol, limit = 100, range = {}) => userGet('/v3/myTrades', { symbol, limit, ...range });
 export const newOrder = (order) => send('POST', '/v3/order', { form: { ...order, newOrderRespType: 'RESULT' },
                                                               signed: true });
 export const cancelOrder = (symbol, orderId) => send('DELETE', '/v3/order', { params: { symbol, orderId },

@@ -19,10 +19,12 @@ let symbols = null;
 
 class TradePage {
   constructor(info, all) {
-    this.form = new OrderForm(info, { onPlaced: () => this.account?.refreshNow() });
+    this.form = new OrderForm(info, { onPlaced: () => this.account?.refreshNow(), onClose: () => this.closeSheet() });
     this.market = new MarketView(info, all, {
       onPrice: (p) => this.form.setPrice(p),
       onLast: (p) => this.form.setLastPrice(p),
+      onTop: (bid, ask) => this.form.setTop(bid, ask),
+      onPrices: auth.signedIn() ? (last) => this.account?.setPrices(last) : null,
     });
     this.account = auth.signedIn()
       ? new TradingAccount(info, all, { onBalances: (b) => this.form.setBalances(b) }) : null;
@@ -30,10 +32,34 @@ class TradePage {
       this.market.tickerEl, this.market.bookPanel, this.market.chartPanel, this.form.el, this.market.tradesPanel,
       this.account ? this.account.el : h('section.panel.account-panel.signed-out', { 'aria-label': 'Your orders' },
         h('p', {}, h('a', { href: '#/signin' }, 'Sign in'), ' to see your orders and balances.')));
+    // on a phone (app.css, <= 760 px) the order form is a sheet that this bar opens
+    this.form.el.id = 'order-sheet';
+    this.barButtons = ['BUY', 'SELL'].map((side) => h(`button.${side === 'BUY' ? 'buy' : 'sell'}`, {
+      type: 'button', 'aria-controls': 'order-sheet', 'aria-expanded': 'false', onclick: () => this.openSheet(side),
+    }, side === 'BUY' ? 'Buy' : 'Sell'));
+    this.bar = h('div.trade-bar', { role: 'group', 'aria-label': `Trade ${info.label}`, 'data-testid': 'trade-bar' },
+      this.barButtons);
+    this.el.append(this.bar);
+  }
+
+  openSheet(side) {
+    this.form.selectSide(side);
+    this.el.dataset.sheet = 'open';
+    this.opener = this.barButtons[side === 'BUY' ? 0 : 1];
+    for (const b of this.barButtons) b.setAttribute('aria-expanded', 'true');
+    this.form.focusFirst();
+  }
+
+  closeSheet() {
+    if (this.el.dataset.sheet !== 'open') return;
+    delete this.el.dataset.sheet;
+    for (const b of this.barButtons) b.setAttribute('aria-expanded', 'false');
+    this.opener?.focus();
   }
 
   start() {
     this.market.start();
+    this.form.start();
     this.account?.start();
   }
 

@@ -60,3 +60,20 @@ export const ONE_UNIT = ONE;
 export function add(...texts) {
   return toStr(texts.reduce((acc, t) => acc + (units(t) ?? 0n), 0n));
 }
+
+/** Display form with up to `maxDp` decimals (truncated), trailing zeros dropped down to
+ *  `minDp` ("0.06100000" -> "0.061" at minDp 2): small amounts such as fees stay visible. */
+export function fmtTrim(text, minDp = 2, maxDp = SCALE) {
+  const s = fmt(text, maxDp);
+  if (!s.includes('.')) return s;
+  const [i, f] = s.split('.');
+  const keep = Math.max(minDp, f.replace(/0+$/, '').length);
+  return keep ? `${i}.${f.slice(0, keep)}` : i;
+}
+
+/** A rate ("0.00100000") as a percentage without trailing zeros ("0.1"). */
+export function percent(rate) {
+  const u = units(rate);
+  if (u === null) return '—';
+  return toStr(u * 100n).replace(/\.?0+$/, '');
+}

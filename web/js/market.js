@@ -70,11 +70,14 @@ const pct = (text) => {
 export class MarketView {
   /** `info`: the symbol's entry from loadSymbols(); `all`: every symbol (switcher);
    *  `onPrice(price)`: a book price was clicked. */
-  constructor(info, all, { onPrice, onLast } = {}) {
+  constructor(info, all, { onPrice, onLast, onTop, onPrices } = {}) {
     this.info = info;
     this.all = all;
     this.onPrice = onPrice || (() => {});
     this.onLast = onLast || (() => {});
+    this.onTop = onTop || (() => {});          // best bid and ask (the order form's fee role)
+    this.onPrices = onPrices || (() => {});    // every pair's last price (the portfolio value)
+    this.wantPrices = !!onPrices;               // polled for it while the stream is down too
     this.interval = sessionStorage.getItem('exchange.interval') || '1m';
     this.pollers = [];
     this.tape = [];
@@ -142,7 +145,12 @@ export class MarketView {
           this.groupSelect)),
       h('div.book-cols', { 'aria-hidden': 'true' },
         h('span', {}, `Price (${info.quote})`), h('span', {}, `Amount (${info.base})`), h('span', {}, 'Total')),
-      this.asksEl, this.spreadEl, this.bidsEl, this.depthChart.el);
+      this.asksEl, this.spreadEl, this.bidsEl, this.depthChart.el,
+      h('p.visually-hidden#book-level-hint', {}, 'Enter uses this price in the order form; arrow keys move between levels.'));
+    this.bookPanel.addEventListener('keydown', (e) => this.keyLevel(e));
+    this.bookPanel.addEventListener('focusin', (e) => {
+      if (e.target.classList?.contains('level')) this.focusedLevel();
+    });
 
     // trades
     this.tradesEl = h('div.tape', {});
@@ -185,7 +193,8 @@ export class MarketView {
     this.pollers.push(every(POLL.ticker, () => this.loadTicker()));
     this.pollers.push(every(POLL.depth, () => this.loadDepth()));
     this.pollers.push(every(POLL.trades, () => this.loadTrades()));
-    this.pollers.push(every(POLL.pairs, () => (this.pairs.panel.hidden ? null : this.loadPairs())));
+    // every pair's price: for the pair list while it is open, and for the portfolio value
+    this.pollers.push(every(POLL.pairs, () => (this.pairs.panel.hidden && !this.wantPrices ? null : this.loadPairs())));
     this.klinePoller = every(POLL.klines, () => this.loadKlines());
     this.pollers.push(this.klinePoller);
   }
@@ -229,6 +238,7 @@ export class MarketView {
       }
     } else if (name === names.pairs) {
       this.pairs.update(data, true);
+      this.onPrices(Object.fromEntries(data.map((t) => [t.s, t.c])));
     } else if (name === names.trades) {
       if (this.tape.length && data.a <= this.tape[0].a) return;
       this.tape = [{ a: data.a, p: data.p, q: data.q, T: data.T, m: data.m }, ...this.tape].slice(0, TAPE);
@@ -270,7 +280,9 @@ export class MarketView {
 
   // -- ticker, and every pair's for the pair list
   async loadPairs() {
-    this.pairs.update(await api.tickers(Object.keys(this.all)));
+    const rows = await api.tickers(Object.keys(this.all));
+    this.pairs.update(rows);
+    this.onPrices(Object.fromEntries(rows.map((t) => [t.symbol, t.lastPrice])));
   }
 
   async loadTicker() {
@@ -319,6 +331,7 @@ export class MarketView {
 
   renderDepth(d) {
     this.lastDepth = d;
+    this.onTop(d.bids.length ? d.bids[0][0] : null, d.asks.length ? d.asks[0][0] : null);
     this.depthChart.draw(d);
     // a fixed height (app.css): the panel neither jumps nor stretches; one side shown: twice the rows
     const rows = this.bookView === 'both' ? BOOK_ROWS : 2 * BOOK_ROWS;
@@ -338,21 +351,25 @@ export class MarketView {
     const a = cum(asks);
     const b = cum(bids);
     const max = [...a, ...b].reduce((m, r) => (r[2] > m ? r[2] : m), 1n);
+    // each level a focusable row of a grid: Enter (or a click) uses its price; arrow keys
+    // move between levels (keyLevel); one tab stop a side, which follows the focus
     const row = (side) => ([p, q, total]) => h('div.level', {
-      role: 'row', 'data-price': p, title: `Use price ${fmt(p, priceDp)}`,
-      style: `--depth:${Number((total * 1000n) / max) / 10}%`,
+      role: 'row', 'data-price': p, 'data-side': side, tabindex: '-1', title: `Use price ${fmt(p, priceDp)}`,
+      'aria-describedby': 'book-level-hint', style: `--depth:${Number((total * 1000n) / max) / 10}%`,
       onclick: () => this.onPrice(toStr(units(p), this.info.priceDp)),
-    }, h('span.price', { role: 'cell' }, fmt(p, priceDp)), h('span', { role: 'cell' }, fmt(q, qtyDp)),
-      h('span', { role: 'cell' }, fmt(toStr(total), qtyDp)));
+    }, h('span.price', { role: 'gridcell' }, fmt(p, priceDp)), h('span', { role: 'gridcell' }, fmt(q, qtyDp)),
+      h('span', { role: 'gridcell' }, fmt(toStr(total), qtyDp)));
     const labelled = (label, items) => [h('div.visually-hidden', { role: 'row' },
       h('span', { role: 'columnheader' }, 'Price'), h('span', { role: 'columnheader' }, 'Amount'),
       h('span', { role: 'columnheader' }, 'Total')), ...items];
+    const focused = this.focusedLevel();
     fill(this.asksEl, a.length ? labelled('asks', a.map(row('ask')).reverse()) : h('p.empty', {}, 'No sell orders'));
-    this.asksEl.setAttribute('role', 'table');
+    this.asksEl.setAttribute('role', 'grid');
     this.asksEl.setAttribute('aria-label', 'Sell orders (asks)');
     fill(this.bidsEl, b.length ? labelled('bids', b.map(row('bid'))) : h('p.empty', {}, 'No buy orders'));
-    this.bidsEl.setAttribute('role', 'table');
+    this.bidsEl.setAttribute('role', 'grid');
     this.bidsEl.setAttribute('aria-label', 'Buy orders (bids)');
+    this.restoreLevelFocus(focused);
     // the spread of the book itself (not of the grouped levels), at the symbol's precision
     const dp = this.info.priceDp;
     const last = h('span.spread-last', {}, this.last ? fmt(this.last, dp) : '');
@@ -365,6 +382,62 @@ export class MarketView {
     } else {
       fill(this.spreadEl, last, h('span', {}, 'Spread —'));
     }
+  }
+
+  /** The level that has the focus (or last had it): {side, price, index}, or null. */
+  focusedLevel() {
+    const el = document.activeElement;
+    const inBook = el && el.classList?.contains('level') && this.bookPanel.contains(el);
+    if (inBook) this.activeLevel = { side: el.dataset.side, price: el.dataset.price, index: this.levels().indexOf(el) };
+    return inBook ? this.activeLevel : null;
+  }
+
+  levels() {
+    return [...this.bookPanel.querySelectorAll('.level')].filter((el) => el.getClientRects().length);
+  }
+
+  /** After a redraw: the tab stops (the level last focused, else the best of each
+   *  side), and the focus back on the same price (or the same place) if it was there. */
+  restoreLevelFocus(focused) {
+    const all = this.levels();
+    const a = this.activeLevel;
+    const same = a && all.find((el) => el.dataset.side === a.side && el.dataset.price === a.price);
+    const stops = [same || null];
+    for (const side of ['ask', 'bid']) {
+      if (same?.dataset.side === side) continue;
+      const mine = all.filter((el) => el.dataset.side === side);
+      stops.push(side === 'ask' ? mine[mine.length - 1] : mine[0]);   // the best: next to the spread
+    }
+    for (const el of stops) if (el) el.tabIndex = 0;
+    if (focused) {
+      const to = same || all[Math.min(focused.index, all.length - 1)];
+      to?.focus({ preventScroll: true });
+    }
+  }
+
+  /** Arrow keys, Home/End between the levels (across the spread); Enter or Space uses
+   *  the focused level's price, as a click does. */
+  keyLevel(e) {
+    const el = e.target;
+    if (!el.classList?.contains('level')) return;
+    const all = this.levels();
+    const i = all.indexOf(el);
+    let j = null;
+    if (e.key === 'ArrowDown') j = Math.min(i + 1, all.length - 1);
+    else if (e.key === 'ArrowUp') j = Math.max(i - 1, 0);
+    else if (e.key === 'Home') j = 0;
+    else if (e.key === 'End') j = all.length - 1;
+    else if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      el.click();
+      return;
+    }
+    if (j === null) return;
+    e.preventDefault();
+    el.tabIndex = -1;
+    all[j].tabIndex = 0;
+    all[j].focus();
+    this.activeLevel = { side: all[j].dataset.side, price: all[j].dataset.price, index: j };
   }
 
   // -- trades

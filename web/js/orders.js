@@ -2,10 +2,12 @@
 // market buy by total: quoteOrderQty)/stop-limit, time in force; the price starts at
 // the last price or a clicked book level; checked against the
 // symbol's filters (PRICE_FILTER, LOT_SIZE / MARKET_LOT_SIZE, NOTIONAL) before it is
-// sent, and the API's own message shown when it refuses the order.
+// sent, and the API's own message shown when it refuses the order.  It shows the
+// account's maker/taker rates on the pair and the estimated fee of the order typed.  On
+// a phone it is a sheet that the trading view's Buy/Sell bar opens (app.js, app.css).
 import * as api from './api.js';
 import * as auth from './auth.js';
-import { ONE_UNIT, fmt, mul, toStr, units } from './dec.js';
+import { ONE_UNIT, div, fmt, fmtTrim, mul, percent, toStr, units } from './dec.js';
 import { numberProblem, orderNotPlaced, showError as showApiError } from './messages.js';
 import { h, uid } from './ui.js';
 
@@ -120,15 +122,52 @@ export function stopLimitType(side, stopPrice, lastPrice) {
   return stop <= last ? 'STOP_LOSS_LIMIT' : 'TAKE_PROFIT_LIMIT';
 }
 
+/** The fee an order would pay, estimated exactly (BigInt units, truncated):
+ *  {role, rate, amount, asset} or null while something it needs is missing.  The fee is
+ *  taken from what the order receives (a buy's base asset, a sell's quote asset), at the
+ *  taker rate for a market order, a limit order that would cross the book (`top`: best
+ *  bid/ask) and a stop-limit (worst case: it may cross when it triggers), at the maker
+ *  rate for a post-only order or a limit order that rests.  `rates`: {maker, taker} as
+ *  GET /api/v3/account/commission gives them.  Pure. */
+export function estimateFee(info, o, rates, { last = null, bid = null, ask = null } = {}) {
+  if (!rates) return null;
+  const buy = o.side === 'BUY';
+  let role = 'taker';
+  if (o.type === 'LIMIT') {
+    const p = units(o.price);
+    const crosses = p !== null && (buy ? (ask && p >= units(ask)) : (bid && p <= units(bid)));
+    role = o.postOnly || !crosses ? 'maker' : 'taker';
+  }
+  const rate = units(rates[role]);
+  if (rate === null) return null;
+  const price = units((o.type === 'MARKET' ? last : o.price) || '');
+  let received;                   // what the order receives, before the fee
+  if (o.type === 'MARKET' && o.byTotal) {
+    const total = units(o.total);
+    if (!total || !price) return null;
+    received = div(total, price);   // base bought at about the last price
+  } else {
+    const qty = units(o.quantity);
+    if (!qty) return null;
+    if (buy) received = qty;
+    else if (price) received = mul(price, qty);
+    else return null;
+  }
+  return { role, rate: rates[role], amount: toStr(mul(received, rate)), asset: buy ? info.base : info.quote };
+}
+
 export class OrderForm {
-  constructor(info, { onPlaced } = {}) {
+  constructor(info, { onPlaced, onClose } = {}) {
     this.info = info;
     this.onPlaced = onPlaced || (() => {});
+    this.onClose = onClose || (() => {});       // the phone layout's sheet: closed
     this.side = 'BUY';
     this.type = 'LIMIT';
     this.balances = {};
     this.lastPrice = null;
     this.priceTouched = false;  // typed or picked from the book: the last price no longer fills it
+    this.rates = null;          // {maker, taker} of this symbol for this account
+    this.top = {};              // the book's best bid and ask (a limit order that crosses pays taker)
     this.build();
   }
 
@@ -188,6 +227,11 @@ export class OrderForm {
     this.byWrap = h('div.field', {}, h('label', { for: this.byTotal.id }, 'Buy by'), this.byTotal);
     this.totalEl = h('output', { 'data-testid': 'order-total' }, '—');
     this.totalLine = h('p.total', {}, h('span', {}, 'Total ≈ '), this.totalEl, ` ${info.quote}`);
+    // the account's rates on this symbol, and what this order would pay
+    this.rateEl = h('span.fee-rates', { 'data-testid': 'fee-rate', title: 'Your trading fee rates on this pair' },
+      'Fees —');
+    this.feeEl = h('output', { 'data-testid': 'est-fee' }, '—');
+    this.feeLine = h('p.fee', {}, this.rateEl, h('span.fee-est', {}, 'Est. fee ≈ ', this.feeEl));
     this.errorEl = h('div.form-error', { role: 'alert', 'data-testid': 'order-error' });
     this.statusEl = h('div.form-status', { role: 'status', 'data-testid': 'order-status' });
     this.submit = h('button.submit', { type: 'submit' });
@@ -204,19 +248,71 @@ export class OrderForm {
       this.pcts,
       h('div.order-opts', {}, this.postOnlyWrap, this.tifWrap),
       this.totalLine,
+      this.feeLine,
       this.errorEl, this.statusEl, this.submit);
     this.signinNote = h('p.signin-note', {}, h('a', { href: '#/signin' }, 'Sign in'), ' or ',
                         h('a', { href: '#/signup' }, 'create an account'), ' to trade.');
     this.el = h('section.panel.order-panel', { 'aria-labelledby': 'order-h', 'data-testid': 'order-form' },
-      h('div.panel-head', {}, h('h2#order-h', {}, 'Place order')), sideGroup, typeGroup, this.form, this.signinNote);
+      h('div.panel-head', {}, h('h2#order-h', {}, 'Place order'),
+        h('button.small.sheet-close', { type: 'button', 'aria-label': 'Close the order form',
+                                        onclick: () => this.onClose() }, 'Close')),
+      sideGroup, typeGroup, this.form, this.signinNote);
+    this.el.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') this.onClose();
+    });
     this.setSide(this.side);
     this.setType(this.type);
     this.setSignedIn(auth.signedIn());
   }
 
+  /** The account's fee rates on this symbol (GET /api/v3/account/commission), once. */
+  async start() {
+    if (!auth.signedIn()) return;
+    try {
+      const r = await api.commission(this.info.symbol);
+      this.rates = r.standardCommission;
+      this.rateEl.textContent = `Maker ${percent(this.rates.maker)}% · Taker ${percent(this.rates.taker)}%`;
+      this.updateFee();
+    } catch (err) {
+      console.warn('fee rates not read:', String(err));
+    }
+  }
+
+  /** The book's best bid and ask, as the market view shows them. */
+  setTop(bid, ask) {
+    this.top = { bid, ask };
+    this.updateFee();
+  }
+
+  updateFee() {
+    if (!this.feeEl) return;
+    const v = this.values();
+    const fee = estimateFee(this.info, { ...v, postOnly: this.postOnly.checked }, this.rates,
+                            { last: this.lastPrice, ...this.top });
+    const buy = this.side === 'BUY';
+    this.feeEl.textContent = fee
+      ? `${fmtTrim(fee.amount, buy ? this.info.qtyDp : this.info.priceDp)} ${fee.asset}` : '—';
+    this.feeEl.dataset.role = fee ? fee.role : '';
+    this.feeEl.title = fee ? `${fee.role === 'maker' ? 'Maker' : 'Taker'} rate ${percent(fee.rate)}%` : '';
+  }
+
   setSignedIn(yes) {
     this.form.hidden = !yes;
     this.signinNote.hidden = yes;
+  }
+
+  /** Buy or Sell chosen from outside the form (the phone layout's bar): the radio too. */
+  selectSide(side) {
+    const radio = this.el.querySelector(`fieldset.side input[value=${side}]`);
+    radio.checked = true;
+    this.setSide(side);
+  }
+
+  /** The first field to type in (or the sign-in link when signed out). */
+  focusFirst() {
+    const first = this.form.hidden ? this.signinNote.querySelector('a')
+      : Object.values(this.inputs).find((i) => i.getClientRects().length);
+    first?.focus();
   }
 
   setSide(side) {
@@ -301,6 +397,7 @@ export class OrderForm {
     if (this.byTotalNow()) {
       this.inputs.total.value = toStr((avail * BigInt(p)) / 100n, this.info.priceDp);
       this.clearError('total');
+      this.updateFee();
       return;
     }
     qty -= qty % step;
@@ -313,6 +410,7 @@ export class OrderForm {
     const q = units(this.inputs.quantity.value);
     const p = units((this.type === 'MARKET' ? this.lastPrice : this.inputs.price.value) || '');
     this.totalEl.textContent = q && p ? fmt(toStr(mul(p, q)), this.info.priceDp) : '—';
+    this.updateFee();
   }
 
   showError(name, msg) {

@@ -45,7 +45,7 @@ export class UserState {
     this.balanceTime = account.updateTime || 0;
     this.open = new Map(open.map((o) => [`${o.symbol}:${o.orderId}`, o]));   // ids are per symbol
     // a snapshot without history (the trading view polls it only while its tab is shown) keeps the last
-    if (orders) this.orders = new Map(orders.map((o) => [o.orderId, o]));
+    if (orders) this.orders = new Map(orders.map((o) => [`${o.symbol}:${o.orderId}`, o]));
     if (trades) this.trades = new Map(trades.map((t) => [`${t.symbol}:${t.id}`, t]));
   }
 
@@ -59,7 +59,7 @@ export class UserState {
       if (OPEN.has(o.status)) this.open.set(key, { ...this.open.get(key), ...o });
       else this.open.delete(key);
       if (other) return changed.add('open');
-      this.orders.set(o.orderId, { ...this.orders.get(o.orderId), ...o });
+      this.orders.set(key, { ...this.orders.get(key), ...o });
       changed.add('open').add('orders');
       if (ev.x === 'TRADE') {
         this.trades.set(`${ev.s}:${ev.t}`, tradeOf(ev));   // a repeated event is the same trade
@@ -93,6 +93,12 @@ export class UserState {
       }
     }
     return added;
+  }
+
+  /** The history read for a chosen period (history.js) in place of the last one. */
+  setHistory(kind, rows) {
+    if (kind === 'orders') this.orders = new Map(rows.map((o) => [`${o.symbol}:${o.orderId}`, o]));
+    else this.trades = new Map(rows.map((t) => [`${t.symbol}:${t.id}`, t]));
   }
 
   balanceList() {

@@ -74,8 +74,9 @@ def worker_factory(exchange_env):
 
     def make(streams, worker_id="split-test"):
         cfg = MatcherConfig.from_env()
+        # one reader slot: a second worker is a standby, as the shard-lease handover below needs
         cfg = type(cfg)(**{**cfg.__dict__, "worker_id": worker_id, "batch_limit": 2, "describe_every_ms": 0,
-                           "reconcile_every_ms": 0})
+                           "reconcile_every_ms": 0, "readers": 1})
         w = Worker(cfg, streams=streams, symbols=["ETHBTC"])
         handled: list[tuple[str, int]] = []
 
