@@ -440,19 +440,15 @@ class FastBook(OrderBook):
         orders = self._orders
         spare = self._spare
         seq, trade_id = self._seq, self._trade_id
-        start_seq = seq
-        icebergs = self._icebergs
         append = events.append
         last = 0
         taker_expired = False
         while keys and keys[-1] >= limit_key:
             price = sign * keys[-1]
             level = levels[price]
-            if icebergs and level.icebergs:  # (an empty dict: no iceberg anywhere)
-                self._seq, self._trade_id = seq, trade_id
-                qty, traded = self._take_iceberg_level(events, order_id, account, opp, level, qty,
-                                                       stp_mode)
-                seq, trade_id = self._seq, self._trade_id
+            if level.icebergs:
+                qty, traded, seq, trade_id = self._take_iceberg_level(
+                    events, order_id, account, opp, level, qty, stp_mode, seq, trade_id)
                 if traded:
                     last = price
                 if qty <= 0:
@@ -528,7 +524,7 @@ class FastBook(OrderBook):
                 break
             if not qty:
                 break
-        appended = seq - start_seq  # this call's events, one sequence number each
+        appended = seq - self._seq  # this call's events, one sequence number each
         self._seq, self._trade_id = seq, trade_id
         if last:
             self._last_price = last
@@ -569,15 +565,16 @@ class FastBook(OrderBook):
         return events
 
     def _take_iceberg_level(self, events: list[Event], order_id: int, account: int, opp: _BookSide,
-                            level: _Level, qty: int, stp_mode: int) -> tuple[int, bool]:
+                            level: _Level, qty: int, stp_mode: int, seq: int, trade_id: int
+                            ) -> tuple[int, bool, int, int]:
         """:meth:`_take`'s loop for one level that holds an iceberg: an iceberg trades
         its visible slice; when that is gone the next slice queues at the back of the
         level, so the orders behind it match first, and the taker goes on matching
-        the refreshed slice if nothing else is left.  Returns ``(lots left, traded)``
-        with ``_take``'s sign convention."""
+        the refreshed slice if nothing else is left.  Takes and returns ``_take``'s
+        next sequence number and trade id: ``(lots left with _take's sign
+        convention, traded, seq, trade_id)``."""
         icebergs, orders, spare = self._icebergs, self._orders, self._spare
         queue, price, maker_side = level.orders, level.price, opp.side
-        seq, trade_id = self._seq, self._trade_id
         append = events.append
         traded = changed = taker_expired = False
         total = level.total
@@ -648,8 +645,7 @@ class FastBook(OrderBook):
                 if level.dead:
                     spare.extend(queue)  # only dead entries are left
                 opp.remove_level(level)
-        self._seq, self._trade_id = seq, trade_id
-        return (-qty if taker_expired else qty), traded
+        return (-qty if taker_expired else qty), traded, seq, trade_id
 
     def _hidden(self, order: _Order) -> int:
         """What an iceberg hides (0 for any other resting order)."""
