@@ -243,6 +243,20 @@ def child(args) -> int:
     counted_from = dict(requests)
     pg_from, trades_from = worker.stats.pg_transactions, worker.stats.trades
     profile = cProfile.Profile() if args.profile else None
+    tail_profile = cProfile.Profile() if args.profile else None
+    if tail_profile is not None:  # the publisher thread's tails (cProfile sees one thread)
+        submit = worker.publisher.submit
+
+        def profiled_submit(tail):
+            def run():
+                tail_profile.enable()
+                try:
+                    tail()
+                finally:
+                    tail_profile.disable()
+            submit(run)
+
+        worker.publisher.submit = profiled_submit  # type: ignore[method-assign]
     double.t0 = time.monotonic()
     deadline = double.t0 + (times[-1] if times else 0) + args.drain
 
@@ -255,7 +269,9 @@ def child(args) -> int:
     threading.Thread(target=watch, daemon=True).start()
     if profile:
         profile.enable()
+    cpu0 = time.process_time()
     worker.run()
+    cpu = time.process_time() - cpu0  # every thread of the process: worker, publisher, lease renewer
     if profile:
         profile.disable()
     t0 = double.t0
@@ -272,7 +288,8 @@ def child(args) -> int:
            "p50_ms": lat[len(lat) // 2] if lat else None,
            "p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)] if lat else None,
            "pg_transactions": worker.stats.pg_transactions - pg_from, "batches": worker.stats.batches,
-           "trades": worker.stats.trades - trades_from,
+           "trades": worker.stats.trades - trades_from, "cpu_us_per_order": cpu * 1e6 / max(1, n),
+           "cpu_us_by_step": {k: v * 1e6 / max(1, n) for k, v in worker.stats.cpu_s.items()},
            "requests": requests, "items_written": written.get("items", 0)}
     if profile:
         buf = io.StringIO()
@@ -281,6 +298,9 @@ def child(args) -> int:
         buf = io.StringIO()
         pstats.Stats(profile, stream=buf).sort_stats("cumulative").print_stats(args.profile)
         out["profile_cumulative"] = buf.getvalue()
+        buf = io.StringIO()
+        pstats.Stats(tail_profile, stream=buf).sort_stats("tottime").print_stats(args.profile)
+        out["profile_publish"] = buf.getvalue()
     Path(args.out).write_text(json.dumps(out))
     return 0
 
@@ -388,6 +408,8 @@ def main(argv=None) -> int:
             print("\n".join(prof["profile"].splitlines()[:args.profile + 12]))
             print("by cumulative time:")
             print("\n".join(prof["profile_cumulative"].splitlines()[:args.profile + 12]))
+            print("\nthe publisher thread (a batch's Redis publish, user data stream, checkpoint), by own time:")
+            print("\n".join(prof["profile_publish"].splitlines()[:args.profile + 12]))
         print(f"load average at the end {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         if args.json:
             Path(args.json).write_text(json.dumps(all_runs, indent=2, default=str))
@@ -418,10 +440,17 @@ def report(groups: int, rate: int, runs: list[list[dict]]) -> dict:
           f" ({med(total) / groups:,.0f} per process); intent->settled p50 {med(p50):.0f} ms, p99 {med(p99):.0f} ms"
           f" (medians of {len(runs)}; runs: {', '.join(f'{t:,.0f}' for t in total)})")
     trades = sum(p.get("trades", 0) for run in runs for p in run)
+    cpu = [med(p.get("cpu_us_per_order") for p in run) for run in runs]
+    print(f"  matcher process CPU {med(cpu):,.0f} us per order (medians of {len(runs)}; the machine's load"
+          f" stretches wall time, not this; runs: {', '.join(f'{c:,.0f}' for c in cpu)})")
+    steps = {k for run in runs for p in run for k in p.get("cpu_us_by_step", {})}
+    by_step = {k: med(p.get("cpu_us_by_step", {}).get(k) for run in runs for p in run) for k in steps}
+    print("  of which, per batch step (us of CPU per order, the thread doing it): " + ", ".join(
+        f"{k} {v:,.0f}" for k, v in sorted(by_step.items(), key=lambda kv: -kv[1])))
     print(f"  trades/order {trades / max(1, orders):.3f} (0.5: every pair crossed);"
           f" Aurora transactions/order {pg / max(1, orders):.4f}; DynamoDB requests/order"
           f" {sum(per_order.values()):.4f}: " + ", ".join(f"{k.split('.')[1]} {v:.4f}" for k, v in per_order.items()))
-    return {"orders_per_s": med(total), "p50_ms": med(p50), "p99_ms": med(p99)}
+    return {"orders_per_s": med(total), "p50_ms": med(p50), "p99_ms": med(p99), "cpu_us_per_order": med(cpu)}
 
 
 if __name__ == "__main__":

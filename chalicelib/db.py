@@ -78,6 +78,36 @@ class PgTx(Tx):
     """A transaction over a psycopg 3 connection: ``:name`` compiled to ``$n`` and sent
     with a raw cursor, as the local Data API does."""
 
+    _pipelined = False
+
+    @contextmanager
+    def pipeline(self) -> Iterator[PgTx]:
+        """Statements sent inside go out without waiting for each other's answers
+        (psycopg's pipeline mode): one round trip for all of them, synced when the
+        block ends, where an error of any of them is raised.  Inside, use :meth:`send`
+        and read its cursor after the block (``execute``/``query`` would see no rows
+        yet, so they refuse)."""
+        self._pipelined = True
+        try:
+            with self.conn.pipeline():
+                yield self
+        finally:
+            self._pipelined = False
+
+    def send(self, sql: str, params: Mapping[str, Any] | None = None):
+        """Run ``sql``; its cursor, unread (inside :meth:`pipeline`: readable after it)."""
+        return self._run(sql, params)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        if self._pipelined:
+            raise RuntimeError("a pipelined transaction's rows come after the pipeline: use send()")
+        return super().execute(sql, params)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict]:
+        if self._pipelined:
+            raise RuntimeError("a pipelined transaction's rows come after the pipeline: use send()")
+        return super().query(sql, params)
+
     def _run(self, sql, params):
         from psycopg import RawCursor
 

@@ -14,7 +14,7 @@ sum(free + locked of all other accounts) == -(EXTERNAL's ledger sum)
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -88,6 +88,39 @@ def post_many(tx: Tx, txns: Sequence[LedgerTxn], arrays: bool = False) -> set[st
         return set()
     for t in txns:
         t.check()
+    inserted = tx.execute(*_entries_statement(txns, arrays))
+    applied = _applied(txns, inserted)
+    apply_deltas(tx, (p for t in txns if t.txn_key in applied for p in t.postings), arrays)
+    return applied
+
+
+def send_new(tx, txns: Sequence[LedgerTxn]) -> Callable[[], None]:
+    """:func:`post_many` for transactions the caller knows are new (settlement: its
+    progress row says the batch was never settled), in a pipeline
+    (:meth:`chalicelib.db.PgTx.pipeline`): the entries, the ordered row locks and the
+    balance deltas go out together, without waiting for each other.  Returns the
+    check to run once the pipeline is read: every posting was inserted now -- else a
+    RuntimeError, and the caller's transaction must roll back (the deltas were applied
+    for all of them).  An overdraft fails the pipeline (run it under
+    :func:`overdraft_guard`)."""
+    if not txns:
+        return lambda: None
+    for t in txns:
+        t.check()
+    cur = tx.send(*_entries_statement(txns, True))
+    for sql, params in _delta_statements(
+            (p for t in txns for p in t.postings), True):
+        tx.send(sql, params)
+
+    def check() -> None:
+        applied = _applied(txns, [tuple(r) for r in cur.fetchall()])
+        if len(applied) != len(txns):
+            raise RuntimeError(f"ledger txns already present: {sorted({t.txn_key for t in txns} - applied)[:5]}")
+    return check
+
+
+def _entries_statement(txns: Sequence[LedgerTxn], arrays: bool) -> tuple[str, dict[str, object]]:
+    """The INSERT of ``txns``' entries, returning the txn_key of each entry inserted now."""
     params: dict[str, object]
     if arrays:
         cols: tuple[list, ...] = ([], [], [], [], [], [], [])
@@ -110,7 +143,12 @@ def post_many(tx: Tx, txns: Sequence[LedgerTxn], arrays: bool = False) -> set[st
                                f"m{i}": str(p.amount), f"t{i}": t.kind, f"r{i}": t.ref})
                 i += 1
         rows_sql = "VALUES " + ", ".join(rows)
-    inserted = tx.execute("WITH " + entries_cte("e", rows_sql) + " SELECT txn_key FROM e", params)
+    return "WITH " + entries_cte("e", rows_sql) + " SELECT txn_key FROM e", params
+
+
+def _applied(txns: Sequence[LedgerTxn], inserted: Iterable[tuple]) -> set[str]:
+    """The txn_keys whose every posting is among ``inserted`` (a txn only partly
+    present is a bug: RuntimeError)."""
     counts: dict[str, int] = defaultdict(int)
     for (key,) in inserted:
         counts[key] += 1
@@ -121,7 +159,6 @@ def post_many(tx: Tx, txns: Sequence[LedgerTxn], arrays: bool = False) -> set[st
             applied.add(t.txn_key)
         elif n:
             raise RuntimeError(f"ledger txn {t.txn_key} partially present: {n}/{len(t.postings)} entries")
-    apply_deltas(tx, (p for t in txns if t.txn_key in applied for p in t.postings), arrays)
     return applied
 
 
@@ -224,13 +261,22 @@ def post_ctes(txn: LedgerTxn, source: str, key_suffix_sql: str, ref_sql: str, pa
 
 
 def apply_deltas(tx: Tx, postings: Iterable[Posting], arrays: bool = False) -> None:
+    with overdraft_guard():
+        for sql, params in _delta_statements(postings, arrays):
+            tx.execute(sql, params)
+
+
+def _delta_statements(postings: Iterable[Posting], arrays: bool) -> list[tuple[str, dict[str, object]]]:
+    """The statements moving the balances by ``postings``: the rows locked in one
+    global order first (when more than one), so that concurrent postings over the same
+    accounts (two symbols' settlements, say) cannot deadlock; then the update."""
     deltas: dict[tuple[int, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     for p in postings:
         if p.account_id == EXTERNAL_ACCOUNT:
             continue
         deltas[(p.account_id, p.asset)][0 if p.bucket == "free" else 1] += p.amount
     if not deltas:
-        return
+        return []
     ordered = sorted(deltas.items())
     params: dict[str, object]
     if arrays:  # see post_many
@@ -245,14 +291,13 @@ def apply_deltas(tx: Tx, postings: Iterable[Posting], arrays: bool = False) -> N
             rows.append(f"(CAST(:a{i} AS bigint), :s{i}, CAST(:f{i} AS numeric), CAST(:l{i} AS numeric))")
             params.update({f"a{i}": account_id, f"s{i}": asset, f"f{i}": str(dfree), f"l{i}": str(dlocked)})
         values = "VALUES " + ", ".join(rows)
-    with overdraft_guard():
-        if len(ordered) > 1:
-            # lock the rows in one global order first, so that concurrent postings over
-            # the same accounts (two symbols' settlements, say) cannot deadlock
-            tx.execute("SELECT 1 FROM balances b JOIN (" + values + ") AS d(account_id, asset, free, locked)"
-                       " USING (account_id, asset) ORDER BY account_id, asset FOR UPDATE OF b", params)
-        tx.execute("WITH d(account_id, asset, free, locked) AS (" + values + "), " + balance_ctes("d")
-                   + " SELECT 1", params)
+    out = []
+    if len(ordered) > 1:
+        out.append(("SELECT 1 FROM balances b JOIN (" + values + ") AS d(account_id, asset, free, locked)"
+                    " USING (account_id, asset) ORDER BY account_id, asset FOR UPDATE OF b", params))
+    out.append(("WITH d(account_id, asset, free, locked) AS (" + values + "), " + balance_ctes("d")
+                + " SELECT 1", params))
+    return out
 
 
 def balances(tx: Tx, account_id: int) -> list[dict]:

@@ -9,6 +9,7 @@ each.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import zlib
@@ -56,6 +57,13 @@ class PercentPriceBySide:
     def from_json(cls, raw: Mapping) -> PercentPriceBySide:
         return cls(Decimal(raw["bidMultiplierUp"]), Decimal(raw["bidMultiplierDown"]),
                    Decimal(raw["askMultiplierUp"]), Decimal(raw["askMultiplierDown"]), int(raw["avgPriceMins"]))
+
+
+@functools.lru_cache(maxsize=256)
+def decimals_of(step: Decimal) -> int:
+    """The decimals a tick or step size shows (0.01 -> 2); cached: the order views ask
+    for them per order rendered."""
+    return max(0, -int(step.normalize().as_tuple().exponent))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +140,11 @@ class SymbolSpec:
 
     @property
     def price_decimals(self) -> int:
-        return max(0, -int(self.tick_size.normalize().as_tuple().exponent))
+        return decimals_of(self.tick_size)
 
     @property
     def qty_decimals(self) -> int:
-        return max(0, -int(self.step_size.normalize().as_tuple().exponent))
+        return decimals_of(self.step_size)
 
     @classmethod
     def from_json(cls, raw: Mapping, assets: Mapping[str, AssetSpec]) -> SymbolSpec:

@@ -39,7 +39,6 @@ from decimal import Decimal
 from chalicelib.amounts import fmt as _s
 from chalicelib.clock import now_ms
 from chalicelib.errors import Reason
-from chalicelib.orderviews import order_dict
 from chalicelib.trading.events import EventKind
 from chalicelib.trading.types import OrderStatus
 
@@ -116,20 +115,37 @@ def _expiry_reason(o: dict) -> str:
 _ZERO = _s(0)
 
 
-def _head(o: dict) -> tuple[dict, int, str, str]:
-    """What every report of order ``o`` repeats, rendered once: the fields from ``s``
-    to ``g`` (in order), then ``O``, ``Q`` and ``V``."""
-    return ({"s": o["symbol"], "c": o["clientOrderId"], "S": o["side"], "o": o["type"], "f": o["timeInForce"],
-             "q": _s(o["origQty"]), "p": _s(o["price"]), "P": _s(o["stopPrice"]), "F": _s(o["icebergQty"]),
-             "g": -1}, o["time"], _s(o["origQuoteOrderQty"]), o["selfTradePreventionMode"])
+def _amount(v) -> str:
+    """An orders row's amount as reports print it (:func:`chalicelib.amounts.fmt`'s
+    eight decimals; the row holds it at the symbol's decimals already)."""
+    return _ZERO if v is None else f"{v:.8f}"
+
+
+def _row_view(r: dict) -> dict:
+    """What the reports of one order read from its ``orders`` row, in
+    :func:`chalicelib.orderviews.order_dict`'s names -- only those fields: a batch
+    renders thousands of orders, and the whole view with its Decimal quantizing was the
+    largest part of the user data stream's CPU (bench/capacity.py)."""
+    return {"orderId": int(r["order_id"]), "clientOrderId": r["client_order_id"], "status": r["status"],
+            "type": r["type"], "timeInForce": r["time_in_force"] or "GTC",
+            "workingTime": int(r["working_ms"]) if r.get("working_ms") is not None else -1}
+
+
+def _row_head(r: dict) -> tuple[dict, int, str, str]:
+    """What every report of the order in row ``r`` repeats, rendered once: the fields
+    from ``s`` to ``g`` (in order), then ``O``, ``Q`` and ``V``."""
+    return ({"s": r["symbol"], "c": r["client_order_id"], "S": r["side"], "o": r["type"],
+             "f": r["time_in_force"] or "GTC", "q": _amount(r["orig_qty"]), "p": _amount(r["price"]),
+             "P": _amount(r["stop_price"]), "F": _ZERO, "g": -1},
+            int(r["created_ms"] or 0), _amount(r["orig_quote_qty"]), r["stp_mode"])
 
 
 def _report(o: dict, *, E: int, x: str, X: str, T: int, I: int, z: Decimal, Z: Decimal, w: bool,  # noqa: E741
-            working_ms: int | None, r: str = "NONE", C: str = "", c: str | None = None, fill=None,
-            is_buyer: bool = False, extra: dict | None = None, head: tuple | None = None) -> dict:
+            working_ms: int | None, head: tuple, r: str = "NONE", C: str = "", c: str | None = None,
+            fill=None, is_buyer: bool = False, extra: dict | None = None) -> dict:
     """One ``executionReport`` in Binance's field order; ``o`` is the order's
-    :func:`chalicelib.orderviews.order_dict` (``head``: its :func:`_head`, if at hand)."""
-    first, created, quote_qty, stp = head or _head(o)
+    :func:`_row_view`, ``head`` its :func:`_row_head`."""
+    first, created, quote_qty, stp = head
     ev = {"e": "executionReport", "E": E, **first}
     if c:
         ev["c"] = c
@@ -179,8 +195,8 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
     own fills, so each report carries the cumulative values at its event."""
     E = event_time or now_ms()
     by_trade = {f.trade_id: _Fill(f, spec) for f in fills}
-    views = {oid: order_dict(r) for oid, r in rows.items()}
-    heads = {oid: _head(o) for oid, o in views.items()}
+    views = {oid: _row_view(r) for oid, r in rows.items()}
+    heads = {oid: _row_head(r) for oid, r in rows.items()}
     cq = Decimal(1).scaleb(-spec.quote_precision)
     # cumulative qty / quote before the batch, and each order's last trade in the batch
     cum: dict[int, list[Decimal]] = {oid: [Decimal(str(r["executed_qty"] or 0)), Decimal(str(r["cum_quote_qty"] or 0))]
@@ -360,23 +376,26 @@ def batch_events(tx, spec, applied: Sequence, fills: Iterable) -> list[tuple[int
 
 # XADD every event to its account's stream, refresh the streams' TTL and set the
 # symbol's published marker, in ONE script: atomic as MULTI/EXEC is, but one command
-# and one reply where a transaction is a command and a reply per event (a batch of
-# 5,000 orders has 10,000 events: packing and parsing those was a fifth of the
-# matcher's time).  KEYS: the event's stream per event, then each stream once, then
-# the marker (if any); ARGV: events, maxlen, ttl, marker value ('' = none), the
-# events' JSON.
+# and one reply where a transaction is a command and a reply per event.  The events go
+# as one argument per stream (its events' JSON, in order, one per line: JSON text
+# holds no raw newline), not one per event: a batch of 5,000 orders has 10,000
+# events over a few hundred accounts, and packing an argument and a key per event was
+# most of the Redis client's CPU (bench/capacity.py).  KEYS: each stream once, then
+# the marker (if any); ARGV: maxlen, ttl, marker value ('' = none), then per stream
+# its events.
 _WRITE_LUA = """
-local n = tonumber(ARGV[1])
-local maxlen, ttl, marker = ARGV[2], ARGV[3], ARGV[4]
-for i = 1, n do
-  redis.call('XADD', KEYS[i], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[4 + i])
-end
-local last = #KEYS
+local maxlen, ttl, marker = ARGV[1], ARGV[2], ARGV[3]
+local streams = #KEYS
 if marker ~= '' then
-  redis.call('SET', KEYS[last], marker)
-  last = last - 1
+  redis.call('SET', KEYS[streams], marker)
+  streams = streams - 1
 end
-for i = n + 1, last do
+local n = 0
+for i = 1, streams do
+  for doc in string.gmatch(ARGV[3 + i], '[^\\n]+') do
+    redis.call('XADD', KEYS[i], 'MAXLEN', '~', maxlen, '*', 'e', doc)
+    n = n + 1
+  end
   redis.call('EXPIRE', KEYS[i], ttl)
 end
 return n
@@ -389,14 +408,19 @@ def write(redis, events: Sequence[tuple[int, dict]], prefix: str | None = None,
     symbol's published marker (``marker``: (symbol, journal seq)): a Lua script."""
     if not events and marker is None:
         return
-    keys = [stream_key(acct, prefix) for acct, _ in events]
-    docs = [_dumps(ev) for _, ev in events]
-    keys += dict.fromkeys(keys)  # each stream once, for its TTL
+    per_account: dict[int, list[str]] = {}
+    for acct, ev in events:
+        docs = per_account.get(acct)
+        if docs is None:
+            docs = per_account[acct] = []
+        docs.append(_dumps(ev))
+    keys = [stream_key(acct, prefix) for acct in per_account]
     value = ""
     if marker is not None:
         keys.append(marker_key(marker[0], prefix))
         value = str(int(marker[1]))
-    redis.register_script(_WRITE_LUA)(keys=keys, args=[len(docs), STREAM_MAXLEN, STREAM_TTL_S, value, *docs])
+    redis.register_script(_WRITE_LUA)(keys=keys, args=[STREAM_MAXLEN, STREAM_TTL_S, value,
+                                                       *("\n".join(d) for d in per_account.values())])
 
 
 def published_seq(redis, symbol: str, prefix: str | None = None) -> int | None:

@@ -20,6 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / ".devstack"
 LOCAL_AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
+# The ready message's first line and the start of its last one: what a caller that
+# starts `up` in the background waits for (devstack.launch).
+READY_LINE = "the exchange is up"
+READY_LAST = "logs in"
+
 
 @dataclass(frozen=True)
 class Ports:
@@ -720,10 +725,10 @@ class LocalStack:
         if as_json:
             say(json.dumps({"status": "ready", "urls": self.urls}))
             return
-        say("the exchange is up:")
+        say(f"{READY_LINE}:")
         for k, v in self.urls.items():
             say(f"  {k:<9}{v}")
-        say(f"logs in {self.logs}; `source {self.state_dir / 'env'}` to use the operator CLI;"
+        say(f"{READY_LAST} {self.logs}; `source {self.state_dir / 'env'}` to use the operator CLI;"
             " Ctrl-C or `python -m devstack down` stops everything")
 
     def supervise(self) -> None:

@@ -22,6 +22,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from devstack.launch import launch  # noqa: E402  (the repository's root is on the path first)
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
@@ -50,20 +54,11 @@ def start_stack(state_dir: str, port: int) -> subprocess.Popen:
     # a busy market maker (every symbol in turn, four quote updates a second): a candle
     # nearly every second of the warm-up
     env = dict(os.environ, MARKETMAKER_INTERVAL=os.environ.get("MARKETMAKER_INTERVAL", "0.25"))
-    proc = subprocess.Popen([sys.executable, "-m", "devstack", "--state-dir", state_dir, "up", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 180
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline() if proc.stdout else ""
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("logs in "):
-            break
-    if not any(line.startswith("the exchange is up") for line in lines):
-        proc.kill()
-        raise SystemExit("the local stack did not start:\n" + "".join(lines))
+    launched = launch(state_dir, port, env, timeout_s=180)
+    if not launched.up:
+        launched.proc.kill()
+        raise SystemExit("the local stack did not start:\n" + "".join(launched.lines))
+    proc = launched.proc
     return proc
 
 

@@ -30,17 +30,24 @@ LOCKED_MISMATCH = (
     " ORDER BY b.account_id, b.asset")
 
 # an account's locked-bucket ledger entries of one asset, each with the order it
-# belongs to: a reserve or release names it in ``ref``; a trade's locked debit is the
-# buyer's order (quote) or the seller's (base): the one of this account reserving it
+# belongs to: a reserve or release names it in ``ref``.  A batch's trades are one
+# ledger transaction netted per account (matcher/service/settlement.trade_postings),
+# so their locked debits are taken per order from the ``trades`` rows instead
+# (_TRADE_DEBITS): the buyer's order gives up the quote, the seller's the base.
 _LOCKED_ENTRIES = (
     "SELECT l.entry_id, l.txn_key, l.kind, l.amount, CASE"
-    " WHEN l.kind IN ('RESERVE', 'RELEASE') AND l.ref ~ '^[0-9]+$' THEN CAST(l.ref AS bigint)"
-    " WHEN l.kind = 'TRADE' THEN (SELECT o.order_id FROM trades t JOIN orders o"
-    " ON o.order_id IN (t.buyer_order_id, t.seller_order_id)"
-    " WHERE l.txn_key = 'trade:' || t.symbol || ':' || t.trade_id"
-    " AND o.account_id = l.account_id AND o.reserved_asset = l.asset LIMIT 1) END AS order_id"
+    " WHEN l.kind IN ('RESERVE', 'RELEASE') AND l.ref ~ '^[0-9]+$' THEN CAST(l.ref AS bigint) END AS order_id"
     " FROM ledger_entries l WHERE l.account_id = :a AND l.asset = :s AND l.bucket = 'locked'"
-    " ORDER BY l.entry_id")
+    " AND l.kind <> 'TRADE' ORDER BY l.entry_id")
+
+_TRADE_DEBITS = (
+    "SELECT o.order_id, 'trade:' || t.symbol || ':' || t.trade_id AS txn_key, 'TRADE' AS kind,"
+    " -(CASE WHEN o.order_id = t.buyer_order_id"
+    " THEN trunc(t.quote_qty, (SELECT precision FROM assets WHERE asset = :s)) ELSE t.qty END) AS amount"
+    " FROM trades t JOIN orders o ON o.order_id IN (t.buyer_order_id, t.seller_order_id)"
+    " WHERE o.account_id = :a AND o.reserved_asset = :s"
+    " AND (CASE WHEN o.order_id = t.buyer_order_id THEN o.side = 'BUY' ELSE o.side = 'SELL' END)"
+    " ORDER BY t.executed_at, t.trade_id")
 
 _ORDERS = (
     "SELECT order_id, symbol, side, type, status, executed_qty, reserved_amount, reserved_left FROM orders"
@@ -58,7 +65,8 @@ def explain_locked(tx, account_id: int, asset: str, locked, reserved) -> str:
     (other than withdrawal holds) -- each with its ledger ``txn_key``."""
     per_order: dict[int, list[dict]] = {}
     loose = []
-    for e in tx.query(_LOCKED_ENTRIES, {"a": account_id, "s": asset}):
+    for e in tx.query(_LOCKED_ENTRIES, {"a": account_id, "s": asset}) + tx.query(
+            _TRADE_DEBITS, {"a": account_id, "s": asset}):
         if e["order_id"] is not None:
             per_order.setdefault(int(e["order_id"]), []).append(e)
         elif e["kind"] != "WITHDRAWAL":

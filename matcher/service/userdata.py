@@ -11,13 +11,12 @@ from chalicelib.db import PgTx
 from .settlement import derive
 
 
-def publish(worker, sym: str, applied: list, fills) -> None:
+def publish(worker, sym: str, applied: list, fills, conn) -> None:
     """Publish ``applied`` (settled and committed) of ``sym``; reads Aurora in a
-    transaction of its own."""
+    transaction of its own on ``conn`` (the calling thread's session)."""
     if not applied:
         return
     st = worker.books[sym]
-    conn = worker.pg_conn()
     with conn.transaction():
         events = userevents.batch_events(PgTx(conn), st.spec, applied, fills)
     userevents.write(worker.clients.redis, events, worker.settings.redis_key_prefix,
@@ -30,4 +29,4 @@ def repair(worker, sym: str, replayed: list) -> None:
     todo = userevents.unpublished(worker.clients.redis, sym, replayed, worker.settings.redis_key_prefix)
     if todo:
         st = worker.books[sym]
-        publish(worker, sym, todo, derive(st.spec, st.codec, todo).fills)
+        publish(worker, sym, todo, derive(st.spec, st.codec, todo).fills, worker.pg_conn())

@@ -74,6 +74,7 @@ from .config import MAX_READERS, MatcherConfig
 from .journal import Entry, Journal, JournalConflict
 from .leases import Lease, LeaseLost, LeaseTable, Renewer, now_ms, shard_prefix, slot_key
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
+from .publisher import Publisher
 from .recovery import load_dynamo_book, state_from_aurora
 from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
 from .streams import SHARD_END, Intent, PollSchedule, ShardReader, list_shards, parse_record, ready_shards
@@ -133,6 +134,17 @@ class Stats:
     batches: int = 0
     pg_transactions: int = 0
     records: int = 0  # stream records read (GetRecords results, repeats included)
+    # CPU seconds of the thread doing each step of a batch (time.thread_time: waits on
+    # PostgreSQL, Redis or DynamoDB are not in it): where a batch's CPU goes
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def cpu(self, step: str):
+        t0 = time.thread_time()
+        try:
+            yield
+        finally:
+            self.cpu_s[step] = self.cpu_s.get(step, 0.0) + time.thread_time() - t0
 
 
 @dataclass
@@ -196,6 +208,8 @@ class Worker:
         self.readers: dict[str, ShardReader] = {}
         self.stream_arn: str | None = None
         self.stop = threading.Event()
+        self.publisher = Publisher()
+        self.pg_publish: psycopg.Connection | None = None  # the publisher thread's own session
         self.stats = Stats()
         self._last_describe = 0.0
         self._last_metrics = time.monotonic()
@@ -206,16 +220,26 @@ class Worker:
 
     # -- connections ----------------------------------------------------------------
     def pg_conn(self):
+        """The worker thread's PostgreSQL session (sequencing, settlement, recovery)."""
         if self.pg is None or self.pg.closed:
-            if self._pg_connect:
-                self.pg = self._pg_connect()
-            else:
-                import psycopg
-
-                self.pg = psycopg.connect(self.settings.database_url, autocommit=False,
-                                          options="-c idle_in_transaction_session_timeout=10000"
-                                                  " -c statement_timeout=30000")
+            self.pg = self._connect_pg()
         return self.pg
+
+    def pg_publish_conn(self):
+        """The publisher thread's session (the user data stream's reads after a
+        commit): a psycopg connection serves one thread at a time."""
+        if self.pg_publish is None or self.pg_publish.closed:
+            self.pg_publish = self._connect_pg()
+        return self.pg_publish
+
+    def _connect_pg(self):
+        if self._pg_connect:
+            return self._pg_connect()
+        import psycopg
+
+        return psycopg.connect(self.settings.database_url, autocommit=False,
+                               options="-c idle_in_transaction_session_timeout=10000"
+                                       " -c statement_timeout=30000")
 
     def _stream_arn(self) -> str:
         if self.stream_arn is None:
@@ -318,6 +342,7 @@ class Worker:
         """Let another task of the group take ``sym`` (this one holds more than its
         share): snapshot the book, release the lease, as a move's drain does; the taker
         recovers it as at any takeover.  It stays one of the group's symbols."""
+        self.publisher.wait()  # nothing of it published here after the other task took it
         st = self.books.pop(sym, None)
         if st is not None:
             self._snapshot(sym, st)
@@ -357,6 +382,7 @@ class Worker:
     def give_up(self, sym: str, snapshot: bool) -> None:
         """Stop sequencing ``sym`` and release its lease (the snapshot first, when the
         book is ours to hand over)."""
+        self.publisher.wait()  # nothing of it published here after another worker took it
         st = self.books.pop(sym, None)
         if st is not None and snapshot:
             self._snapshot(sym, st)
@@ -440,6 +466,7 @@ class Worker:
             phases[name] = int((now - mark[0]) * 1000)
             mark[0] = now
 
+        self.publisher.wait()  # the tail in flight uses the user data marker recovery reads
         spec = self.catalog.symbol(sym)
         assert spec is not None  # self.symbols come from the catalog
         codec = SymbolCodec(spec)
@@ -590,26 +617,37 @@ class Worker:
 
     def handle_records(self, reader: ShardReader, records: list[dict]) -> None:
         shard = self.position_key(reader.shard.shard_id)
-        intents = self._fresh_intents(shard, records)
+        cpu = self.stats.cpu
+        with cpu("parse"):
+            intents = self._fresh_intents(shard, records)
         conn = self.pg_conn()
         with segment("matcher.batch", shard=shard, records=len(records)):
             with conn.transaction():
                 tx = PgTx(conn)
-                by_symbol = self._sequence(tx, shard, intents)
-                with subsegment("journal"):
+                with cpu("sequence"):
+                    by_symbol = self._sequence(tx, shard, intents)
+                with subsegment("journal"), cpu("journal"):
                     self._journal(by_symbol)
-                with subsegment("engine"):
+                with subsegment("engine"), cpu("engine"):
                     self._match(shard, by_symbol)
                 effects = self._effects_in_tx(tx, by_symbol)
             self.stats.pg_transactions += 1
-            self._publish(effects)
-            if records:
-                self.check_leases()
-                self.leases.checkpoint(self._shard_key(reader.shard), records[-1]["dynamodb"]["SequenceNumber"])
-                reader.advance(records[-1]["dynamodb"]["SequenceNumber"])
+        position = records[-1]["dynamodb"]["SequenceNumber"] if records else None
+        if position is not None:
+            reader.advance(position)
+
+        def tail() -> None:  # after the commit, in order, beside the next batch (publisher.py)
+            with segment("matcher.publish", shard=shard, records=len(records)):
+                self._publish(effects, self.pg_publish_conn())
+                if position is not None:
+                    with cpu("checkpoint"):
+                        self.check_leases()
+                        self.leases.checkpoint(self._shard_key(reader.shard), position)
+            self.hooks.batch_done(self, by_symbol)
+
+        self.publisher.submit(tail)
         self._count_batch(records, by_symbol)
         self.maybe_snapshot()
-        self.hooks.batch_done(self, by_symbol)
 
     def _fresh_intents(self, shard: str, records: list[dict]) -> list[Intent]:
         """The batch's intents for symbols this worker matches, repeat deliveries
@@ -679,27 +717,30 @@ class Worker:
                                                    "order_id": items[-1].entry.payload.get("order_id")})
 
     def apply_effects(self, by_symbol: dict[str, list[Applied]]) -> None:
-        """Steps 3-5 for already-journaled entries (recovery)."""
+        """Steps 3-5 for already-journaled entries (recovery), inline."""
+        self.publisher.wait()
         conn = self.pg_conn()
         with conn.transaction():
             effects = self._effects_in_tx(PgTx(conn), by_symbol)
         self.stats.pg_transactions += 1
-        self._publish(effects)
+        self._publish(effects, conn)
 
     def _effects_in_tx(self, tx: PgTx, by_symbol: dict[str, list[Applied]]) -> dict[str, Effects]:
         """Steps 3-4: DynamoDB items, then settlement in ``tx``; what Redis is to publish."""
         effects: dict[str, Effects] = {}
         items = []
-        for sym, applied in by_symbol.items():
-            st = self.books[sym]
-            d = derive(st.spec, st.codec, applied)
-            st.last_event_seq = max(st.last_event_seq, d.last_event_seq)
-            e = effects[sym] = Effects(d, st.depth(self.config.depth_levels), st.last_event_seq, applied)
-            items.extend(self.dynamo.items(sym, st.codec, d, e.depth, st.token, e.depth_seq))
-        with subsegment("dynamodb"):
+        cpu = self.stats.cpu
+        with cpu("derive"):
+            for sym, applied in by_symbol.items():
+                st = self.books[sym]
+                d = derive(st.spec, st.codec, applied)
+                st.last_event_seq = max(st.last_event_seq, d.last_event_seq)
+                e = effects[sym] = Effects(d, st.depth(self.config.depth_levels), st.last_event_seq, applied)
+                items.extend(self.dynamo.items(sym, st.codec, d, e.depth, st.token, e.depth_seq))
+        with subsegment("dynamodb"), cpu("dynamodb"):
             self.dynamo.write(items)
         t0 = time.monotonic()
-        with subsegment("settlement"):
+        with subsegment("settlement"), cpu("settle"):
             for sym, applied in by_symbol.items():
                 st = self.books[sym]
                 try:
@@ -712,16 +753,28 @@ class Worker:
         metrics.add_metric(name="SettlementMs", unit=Unit.Milliseconds, value=(time.monotonic() - t0) * 1000)
         return effects
 
-    def _publish(self, effects: dict[str, Effects]) -> None:
+    def _publish(self, effects: dict[str, Effects], conn) -> None:
+        """Redis market data and the user data stream (read back through ``conn``)."""
         prefix = self.settings.redis_key_prefix
+        cpu = self.stats.cpu
         with subsegment("redis"):
             for sym, e in effects.items():
-                fx.publish(self.clients.redis, sym, e.derived, e.depth, e.depth_seq, prefix)
-                userdata.publish(self, sym, e.applied, e.derived.fills)  # after the commit, never before
+                with cpu("market data"):
+                    fx.publish(self.clients.redis, sym, e.derived, e.depth, e.depth_seq, prefix)
+                with cpu("user data"):
+                    userdata.publish(self, sym, e.applied, e.derived.fills, conn)  # after the commit, never before
 
     def maybe_snapshot(self, force: bool = False) -> None:
+        """Snapshot the books that are due.  A snapshot at seq S says every entry up to S
+        went out (recovery re-publishes only after it), so it waits for the batch being
+        published -- and so, while a backlog keeps the publisher busy, a due snapshot
+        is put off to a batch boundary where it is idle, up to twice the interval."""
+        every = self.config.snapshot_every
         for sym, st in self.books.items():
-            if st.since_snapshot and (force or st.since_snapshot >= self.config.snapshot_every):
+            if st.since_snapshot and (force or st.since_snapshot >= every):
+                if not force and st.since_snapshot < 2 * every and self.publisher.busy():
+                    continue
+                self.publisher.wait()
                 self._snapshot(sym, st)
 
     def _snapshot(self, sym: str, st: SymbolState) -> None:
@@ -755,6 +808,8 @@ class Worker:
                 self._last_describe = 0.0  # look for its children now
                 logger.info("shard finished", extra={"shard": shard_id})
                 busy = True
+        if caught_up:  # nothing queued to overlap with: the pass ends with its batches out
+            self.publisher.wait()
         if self.draining:
             self.finish_drains(caught_up)
         if self.resend_at:
@@ -815,6 +870,11 @@ class Worker:
             self._renewer.stop.set()
         if self._reconciler:
             self._reconciler.stop.set()
+        try:
+            self.publisher.close()
+        except Exception:  # stopping anyway; recovery re-publishes what did not go out
+            logger.exception("the last batch's publish failed")
+            clean = False
         if clean:
             try:
                 self.maybe_snapshot(force=True)
@@ -823,9 +883,11 @@ class Worker:
             for key in list(self.leases.held):
                 self.leases.release(key)
         self.flush_metrics(force=True)
-        if self.pg is not None:
+        for conn in (self.pg, self.pg_publish):
+            if conn is None:
+                continue
             try:
-                self.pg.close()
+                conn.close()
             except Exception as exc:  # stopping anyway: the server drops the session
                 logger.warning("closing the PostgreSQL connection failed", extra={"error": repr(exc)[:300]})
         logger.info("matcher stopped", extra={"clean": clean, "intents": self.stats.intents,

@@ -4,12 +4,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from devstack.launch import launch
 from tests.conftest import free_port_block
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,19 +31,9 @@ def running_stack(original_env, make_scratch_dir):
     port = free_port_block()
     # two matcher groups (issue 14): BTCUSDT in "matcher", ETHUSDT in "matcher-g1", ETHBTC by hash
     env = dict(original_env, EXCHANGE_SYMBOLS_FILE=str(write_grouped(state_dir / "symbols.json", 2, GROUPS)))
-    proc = subprocess.Popen([sys.executable, "-m", "devstack", "--state-dir", str(state_dir), "up", "--port", str(port),
-                             "--no-bot"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
-    lines = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("logs in "):  # the last line of the ready message
-            break
-    assert any(line.startswith("the exchange is up") for line in lines), "".join(lines)
+    launched = launch(state_dir, port, env, "--no-bot", timeout_s=120)
+    proc, lines = launched.proc, launched.lines
+    assert launched.up, "".join(lines)
     yield {"dir": state_dir, "port": port, "proc": proc, "env": env, "lines": lines}
     if proc.poll() is None:
         devstack(state_dir, "down", env=env)

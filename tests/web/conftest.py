@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.launch import launch
 from tests.conftest import free_port_block
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,21 +69,11 @@ def web_stack(original_env, make_scratch_dir):
     env = dict(original_env, MARKETMAKER_SYMBOLS=BOT_SYMBOLS, MARKETMAKER_INTERVAL="0.7",
                MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP="true")
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "devstack", "--state-dir", str(state_dir), "up", "--port",
-                             str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    lines = []
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("logs in "):
-            break
-    if not any(line.startswith("the exchange is up") for line in lines):
+    launched = launch(state_dir, port, env)
+    proc = launched.proc
+    if not launched.up:
         proc.kill()
-        pytest.fail("the local stack did not start:\n" + "".join(lines), pytrace=False)
+        pytest.fail("the local stack did not start:\n" + "".join(launched.lines), pytrace=False)
     yield {"url": f"http://127.0.0.1:{port}", "started": started, "dir": state_dir, "env": env}
     subprocess.run([sys.executable, "-m", "devstack", "--state-dir", str(state_dir), "down"], cwd=ROOT, env=env,
                    capture_output=True, timeout=60)
