@@ -231,7 +231,7 @@ def test_icebergs_and_trailing_stops_are_rebuilt_from_aurora():
             r["book_seq"] = c.book_seq or r["book_seq"]
     state = book.export_state()
     rebuilt = FastBook()
-    rebuilt.import_state(state_from_aurora(_aurora(book, rows), SPEC))
+    rebuilt.import_state(state_from_aurora(_aurora(book, rows, {}), SPEC))
     rebuilt.validate_internal_state()
     got = rebuilt.export_state()
     # the engine queued the refreshed slice behind order 2; Aurora keeps the iceberg's
@@ -239,4 +239,4 @@ def test_icebergs_and_trailing_stops_are_rebuilt_from_aurora():
     assert state["asks"] == [[1010, [[2, 2, 1, 2], [1, 1, 7, 10, 3, 3]]]]
     assert got["asks"] == [[1010, [[1, 1, 7, 10, 3, 3], [2, 2, 1, 2]]]]
     assert got["stops"] == state["stops"]
-    assert bookaudit.compare("BTCUSDT", got, _aurora(book, rows)).ok
+    assert bookaudit.compare("BTCUSDT", got, _aurora(book, rows, {})).ok
