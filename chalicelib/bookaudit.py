@@ -181,7 +181,7 @@ def book_orders(state: dict) -> dict[int, tuple]:
     out: dict[int, tuple] = {}
     for side, key in ((0, "bids"), (1, "asks")):
         for price, queue in state[key]:
-            for order_id, account, leaves, _orig in queue:
+            for order_id, account, leaves, _orig, *_ in queue:
                 out[order_id] = (account, side, price, leaves, False)
     for order_id, account, side, _type, _tif, price, qty, *_ in state["stops"]:
         out[order_id] = (account, side, price, qty, True)

@@ -42,6 +42,12 @@ and releases what is left when the order is done):
   stop-limit IOC) at ``reference x (1 + MARKET_PROTECTION)`` rounded up to a tick,
   where the reference is the best ask in the published depth (the stop price for
   stops), and that price x quantity is reserved.  No asks published: -1112.
+* BUY trailing STOP_LOSS / TAKE_PROFIT: the same, the reference being where it can
+  fire -- ``delta`` above its stop price (the best ask when it has none, as it then
+  trails from placement): the low a BUY tracks starts at the trade that activates it,
+  and the engine's IOC limit caps what it pays, so the reservation bounds it.  (A
+  BUY STOP_LOSS whose activating trade jumps far above its stop price fires above
+  that cap and then buys what the cap allows, possibly nothing: the price of a bound.)
 * MARKET SELL by ``quoteOrderQty`` is refused (-1014): the base it needs cannot be
   bounded before it runs.
 
@@ -103,6 +109,8 @@ class OrderRequest:
     stop_price: Decimal | None
     client_order_id: str
     stp_mode: str = "NONE"
+    iceberg_qty: Decimal | None = None
+    trailing_delta: int | None = None
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -183,7 +191,8 @@ def plan_order(req: OrderRequest, account_id: int, clients=None):
     codec = codec_for(spec)
     cmd = codec.new_order(order_id=0, account_id=account_id, side=req.side, order_type=req.type,
                           time_in_force=req.time_in_force, price=req.price, quantity=req.quantity,
-                          quote_order_qty=req.quote_order_qty, stop_price=req.stop_price, stp_mode=req.stp_mode)
+                          quote_order_qty=req.quote_order_qty, stop_price=req.stop_price, stp_mode=req.stp_mode,
+                          iceberg_qty=req.iceberg_qty, trailing_delta=req.trailing_delta)
     if isinstance(cmd, Reason):
         raise ExchangeError(cmd)
     if spec.percent_price_by_side is not None and req.price is not None:
@@ -200,15 +209,20 @@ def plan_order(req: OrderRequest, account_id: int, clients=None):
     if t == OrderType.MARKET and cmd.quote_qty and req.quote_order_qty is not None:  # quote_qty came from it
         return spec, cmd, spec.quote_asset, Decimal(req.quote_order_qty)
     # market BUY by quantity (or a stop that becomes one): market protection
-    if t == OrderType.MARKET:
+    if t == OrderType.MARKET or (cmd.trailing_delta and not cmd.stop_price):
         ref = _best_ask(_clients(clients), spec.symbol)
         if ref is None:
             raise ExchangeError(Reason.NO_DEPTH)
-        new_type, tif = OrderType.LIMIT, TimeInForce.IOC
     else:
         ref = spec.ticks_to_price(cmd.stop_price)
+    if t == OrderType.MARKET:
+        new_type, tif = OrderType.LIMIT, TimeInForce.IOC
+    else:
         new_type = OrderType.STOP_LOSS_LIMIT if t == OrderType.STOP_LOSS else OrderType.TAKE_PROFIT_LIMIT
         tif = TimeInForce.IOC
+        # a trailing BUY fires up to ``delta`` above the low it tracks, which is at most
+        # its stop price (or the best ask when it trails from placement; see the docstring)
+        ref = ref * (1 + Decimal(cmd.trailing_delta) / 10_000)
     ticks = protected_ticks(spec, ref)
     cmd = cmd._replace(order_type=new_type, tif=tif, price=ticks)
     reason = codec.check(cmd)
@@ -255,7 +269,9 @@ def buy_reserve_ticks(spec, order_type: str, price, stop_price) -> int | None:
     settlement prices what an amend releases with it."""
     if order_type in ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"):
         return spec.price_to_ticks(Decimal(str(price)))
-    if order_type in ("STOP_LOSS", "TAKE_PROFIT"):
+    if order_type in ("STOP_LOSS", "TAKE_PROFIT") and stop_price is not None:
+        # (a trailing one reserved more per lot: what an amend releases at this price
+        # is less than exact, and the rest is released when the order is done)
         return protected_ticks(spec, Decimal(str(stop_price)))
     return None
 
@@ -272,7 +288,8 @@ _ORDER_COLS = ("order_id, account_id, symbol, client_order_id, side, type, time_
                " reserved_amount, reserved_left, reject_reason, last_event_seq, order_list_id,"
                " CAST(extract(epoch FROM created_at) * 1000 AS bigint) AS created_ms,"
                " CAST(extract(epoch FROM updated_at) * 1000 AS bigint) AS updated_ms,"
-               " CAST(extract(epoch FROM working_at) * 1000 AS bigint) AS working_ms")
+               " CAST(extract(epoch FROM working_at) * 1000 AS bigint) AS working_ms, iceberg_qty, trailing_delta,"
+               " CAST(extract(epoch FROM trailing_at) * 1000 AS bigint) AS trailing_ms")
 # Binance's conditional preventedMatchId / preventedQuantity of an order that self-trade
 # prevention expired: its last prevented match and the quantity its matches prevented
 # (as executionReport's "v" and "A"); evaluated only for such orders (CASE is lazy).
@@ -344,13 +361,15 @@ def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str,
               "q": None if req.quantity is None else str(req.quantity),
               "qq": None if req.quote_order_qty is None else str(req.quote_order_qty),
               "stp": (req.stp_mode or "NONE").upper(), "ra": asset, "rm": str(amount), "iid": intent_id,
-              "kind": kind, "rest": json.dumps(engine_command_json(cmd)[1:]), "extra": json.dumps(extra or {})}
+              "kind": kind, "rest": json.dumps(engine_command_json(cmd)[1:]), "extra": json.dumps(extra or {}),
+              "iq": None if req.iceberg_qty is None else str(req.iceberg_qty), "td": req.trailing_delta}
     ctes = [
         "o AS (INSERT INTO orders (order_id, account_id, symbol, client_order_id, side, type, time_in_force,"
         " price, stop_price, orig_qty, orig_quote_qty, status, stp_mode, reserved_asset, reserved_amount,"
-        " reserved_left) SELECT nextval('order_id_seq'), :a, :s, :c, :side, :type, :tif, CAST(:p AS numeric),"
-        " CAST(:sp AS numeric), CAST(:q AS numeric), CAST(:qq AS numeric), 'PENDING_NEW', :stp, :ra,"
-        " CAST(:rm AS numeric), CAST(:rm AS numeric) WHERE NOT EXISTS (SELECT 1 FROM order_amendments"
+        " reserved_left, iceberg_qty, trailing_delta) SELECT nextval('order_id_seq'), :a, :s, :c, :side, :type,"
+        " :tif, CAST(:p AS numeric), CAST(:sp AS numeric), CAST(:q AS numeric), CAST(:qq AS numeric), 'PENDING_NEW',"
+        " :stp, :ra, CAST(:rm AS numeric), CAST(:rm AS numeric), CAST(:iq AS numeric), CAST(:td AS bigint)"
+        " WHERE NOT EXISTS (SELECT 1 FROM order_amendments"
         " WHERE account_id = :a AND orig_client_order_id = :c) ON CONFLICT (account_id, client_order_id) DO NOTHING"
         f" RETURNING {_ORDER_COLS})",
         "b AS (INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
@@ -386,7 +405,8 @@ def _same_request(row: dict, req: OrderRequest) -> bool:
     return (row["symbol"] == req.symbol and row["side"] == req.side.upper() and row["type"] == req.type.upper()
             and eq(row["price"], req.price) and eq(row["orig_qty"], req.quantity)
             and eq(row["orig_quote_qty"], req.quote_order_qty) and eq(row["stop_price"], req.stop_price)
-            and row["time_in_force"] == _time_in_force(req) and row["stp_mode"] == (req.stp_mode or "NONE").upper())
+            and row["time_in_force"] == _time_in_force(req) and row["stp_mode"] == (req.stp_mode or "NONE").upper()
+            and eq(row.get("iceberg_qty"), req.iceberg_qty) and row.get("trailing_delta") == req.trailing_delta)
 
 
 def _retry_existing(tx, account_id: int, req: OrderRequest) -> tuple[dict, dict | None]:
@@ -421,6 +441,8 @@ def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
 
     clients = _clients(clients)
     spec, cmd, asset, amount = plan_order(req, account_id, clients)
+    if cmd.iceberg_qty or req.type.upper() in _ALGO_TYPES:
+        check_open_order_limits(autocommit(clients), account_id, spec, req)
     intent_id = f"{account_id}:{req.client_order_id}"
     # one statement, autocommitted: a single Data API call (see _insert_order)
     inserted = _insert_order(autocommit(clients), account_id, req, spec, cmd, asset, amount, intent_id)
@@ -432,6 +454,26 @@ def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
     if payload is not None:
         put_intent(intent_id, spec.symbol, account_id, "NEW", int(row["order_id"]), payload)
     return order_dict(row)
+
+
+_ALGO_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+
+
+def check_open_order_limits(tx, account_id: int, spec, req: OrderRequest) -> None:
+    """Binance's MAX_NUM_ALGO_ORDERS (open stop / take-profit orders) and
+    MAX_NUM_ICEBERG_ORDERS (open icebergs) of the account on the symbol, -1013 when
+    the new order would exceed one.  Counted in Aurora just before the insert: two
+    orders placed at the same instant may both pass (one over the limit), a race a
+    conditional insert would close at the cost of telling its two refusals apart."""
+    row = tx.one("SELECT count(*) FILTER (WHERE type IN ('STOP_LOSS', 'STOP_LOSS_LIMIT', 'TAKE_PROFIT',"
+                 " 'TAKE_PROFIT_LIMIT')) AS algo, count(*) FILTER (WHERE iceberg_qty > 0) AS iceberg"
+                 f" FROM orders WHERE account_id = :a AND symbol = :s AND status IN {_OPEN_SQL}"
+                 " AND client_order_id <> :c", {"a": account_id, "s": spec.symbol, "c": req.client_order_id})
+    algo, iceberg = (int(row["algo"]), int(row["iceberg"])) if row else (0, 0)
+    if req.type.upper() in _ALGO_TYPES and algo >= spec.max_num_algo_orders:
+        raise ExchangeError(Reason.FILTER_MAX_NUM_ALGO_ORDERS)
+    if req.iceberg_qty and iceberg >= spec.max_num_iceberg_orders:
+        raise ExchangeError(Reason.FILTER_MAX_NUM_ICEBERG_ORDERS)
 
 
 # -- cancels: answered from the engine's outcome for THIS request -----------------------------

@@ -49,7 +49,7 @@ def order_dict(row: dict) -> dict:
         "type": row["type"],
         "side": row["side"],
         "stopPrice": q(row["stop_price"], pq),
-        "icebergQty": Decimal(0).quantize(qq),
+        "icebergQty": q(row.get("iceberg_qty"), qq),
         "time": created,
         "updateTime": int(row["updated_ms"] or created),
         "isWorking": row["status"] not in ("PENDING_NEW", "REJECTED") and row["type"] not in (
@@ -61,7 +61,17 @@ def order_dict(row: dict) -> dict:
         "rejectReason": row.get("reject_reason"),
         **({"preventedMatchId": int(row["prevented_match_id"]),
             "preventedQuantity": q(row["prevented_qty"], qq)} if row.get("prevented_match_id") is not None else {}),
+        **_trailing_fields(row),
     }
+
+
+def _trailing_fields(row: dict) -> dict:
+    """A trailing stop's ``trailingDelta`` and ``trailingTime`` (when it started tracking
+    the price; -1 until then); nothing for any other order, as on Binance."""
+    if row.get("trailing_delta") is None:
+        return {}
+    ms = row.get("trailing_ms")
+    return {"trailingDelta": int(row["trailing_delta"]), "trailingTime": int(ms) if ms is not None else -1}
 
 
 def trade_dict(r: dict, spec) -> dict:
@@ -112,9 +122,21 @@ def _prevented(o: dict) -> dict:
     return {k: (_s(o[k]) if k == "preventedQuantity" else o[k]) for k in _PREVENTED_KEYS if k in o}
 
 
+_TRAILING_KEYS = ("trailingDelta", "trailingTime")
+
+
+def _trailing(o: dict) -> dict:
+    return {k: o[k] for k in _TRAILING_KEYS if k in o}
+
+
+def _iceberg(o: dict) -> dict:
+    """``icebergQty`` where Binance shows it only for an iceberg (new order, cancel)."""
+    return {"icebergQty": _s(o["icebergQty"])} if o.get("icebergQty") and Decimal(o["icebergQty"]) else {}
+
+
 def render_order(o: dict) -> dict:
     """``GET /v3/order`` shape."""
-    return {**_amounts({k: o.get(k) for k in _ORDER_KEYS}), **_prevented(o)}
+    return {**_amounts({k: o.get(k) for k in _ORDER_KEYS}), **_prevented(o), **_trailing(o)}
 
 
 def render_new(o: dict, resp_type: str, result: dict | None) -> dict:
@@ -134,6 +156,8 @@ def render_new(o: dict, resp_type: str, result: dict | None) -> dict:
     out.update(_prevented(cur))
     if cur.get("stopPrice") and Decimal(cur["stopPrice"]):
         out["stopPrice"] = _s(cur["stopPrice"])
+    out.update(_iceberg(cur))
+    out.update(_trailing(cur))
     if resp_type == "FULL":
         out["fills"] = [_amounts({"price": f["price"], "qty": f["qty"], "commission": f["commission"],
                                   "commissionAsset": f["commissionAsset"], "tradeId": f["tradeId"]})
@@ -154,6 +178,8 @@ def render_canceled(o: dict, orig_cid: str | None, new_cid: str | None) -> dict:
         "status": o.get("status"), "timeInForce": o.get("timeInForce"), "type": o.get("type"), "side": o.get("side")}
     if o.get("stopPrice") and Decimal(o["stopPrice"]):  # present only for orders that set it
         out["stopPrice"] = o["stopPrice"]
+    out.update(_iceberg(o))
+    out.update(_trailing(o))
     out["selfTradePreventionMode"] = o.get("selfTradePreventionMode", "NONE")
     return _amounts(out)
 

@@ -67,6 +67,23 @@ def decimals_of(step: Decimal) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class TrailingDelta:
+    """Binance's ``TRAILING_DELTA`` bounds (BIPS, inclusive).  "Above" applies to the
+    trailing stops that activate on a rise (STOP_LOSS BUY, TAKE_PROFIT SELL),
+    "below" to those that activate on a fall."""
+
+    min_above: int = 10
+    max_above: int = 2000
+    min_below: int = 10
+    max_below: int = 2000
+
+    @classmethod
+    def from_json(cls, raw: Mapping) -> TrailingDelta:
+        return cls(int(raw["minTrailingAboveDelta"]), int(raw["maxTrailingAboveDelta"]),
+                   int(raw["minTrailingBelowDelta"]), int(raw["maxTrailingBelowDelta"]))
+
+
+@dataclass(frozen=True, slots=True)
 class SymbolSpec:
     """A spot symbol with its Binance-style filters and fee rates."""
 
@@ -92,6 +109,11 @@ class SymbolSpec:
     status: str = "TRADING"
     group: int | None = None  # matcher group it is pinned to (None: by hash, see Catalog.group_of)
     percent_price_by_side: PercentPriceBySide | None = None  # checked at order entry (chalicelib.orders)
+    # Binance's usual values; a symbols.json entry may override them (same names as exchangeInfo's)
+    iceberg_parts: int = 10                 # ICEBERG_PARTS limit (engine)
+    max_num_iceberg_orders: int = 5         # MAX_NUM_ICEBERG_ORDERS (order entry)
+    max_num_algo_orders: int = 5            # MAX_NUM_ALGO_ORDERS (order entry)
+    trailing_delta: TrailingDelta = TrailingDelta()  # TRAILING_DELTA (engine)
 
     # -- Decimal <-> integer units -------------------------------------------------
     def price_to_ticks(self, price: Decimal) -> int | None:
@@ -151,6 +173,11 @@ class SymbolSpec:
             group=None if raw.get("group") is None else int(raw["group"]),
             percent_price_by_side=PercentPriceBySide.from_json(raw["percentPriceBySide"])
             if raw.get("percentPriceBySide") else None,
+            iceberg_parts=int(raw.get("icebergParts", 10)),
+            max_num_iceberg_orders=int(raw.get("maxNumIcebergOrders", 5)),
+            max_num_algo_orders=int(raw.get("maxNumAlgoOrders", 5)),
+            trailing_delta=TrailingDelta.from_json(raw["trailingDelta"]) if raw.get("trailingDelta")
+            else TrailingDelta(),
         )
 
 

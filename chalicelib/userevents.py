@@ -126,9 +126,13 @@ def _row_view(r: dict) -> dict:
     :func:`chalicelib.orderviews.order_dict`'s names -- only those fields: a batch
     renders thousands of orders, and the whole view with its Decimal quantizing was the
     largest part of the user data stream's CPU (bench/capacity.py)."""
-    return {"orderId": int(r["order_id"]), "clientOrderId": r["client_order_id"], "status": r["status"],
+    view = {"orderId": int(r["order_id"]), "clientOrderId": r["client_order_id"], "status": r["status"],
             "type": r["type"], "timeInForce": r["time_in_force"] or "GTC",
             "workingTime": int(r["working_ms"]) if r.get("working_ms") is not None else -1}
+    if r.get("trailing_delta") is not None:  # a trailing stop (its d, and D once it tracks the price)
+        view["trailingDelta"] = int(r["trailing_delta"])
+        view["trailingTime"] = int(r["trailing_ms"]) if r.get("trailing_ms") is not None else -1
+    return view
 
 
 def _row_head(r: dict) -> tuple[dict, int, str, str]:
@@ -136,7 +140,7 @@ def _row_head(r: dict) -> tuple[dict, int, str, str]:
     from ``s`` to ``g`` (in order), then ``O``, ``Q`` and ``V``."""
     return ({"s": r["symbol"], "c": r["client_order_id"], "S": r["side"], "o": r["type"],
              "f": r["time_in_force"] or "GTC", "q": _amount(r["orig_qty"]), "p": _amount(r["price"]),
-             "P": _amount(r["stop_price"]), "F": _ZERO,
+             "P": _amount(r["stop_price"]), "F": _amount(r.get("iceberg_qty")),
              "g": int(r["order_list_id"]) if r.get("order_list_id") is not None else -1},
             int(r["created_ms"] or 0), _amount(r["orig_quote_qty"]), r["stp_mode"])
 
@@ -165,6 +169,10 @@ def _report(o: dict, *, E: int, x: str, X: str, T: int, I: int, z: Decimal, Z: D
     if w and working_ms is not None:
         ev["W"] = working_ms
     ev["V"] = stp
+    if "trailingDelta" in o:  # a trailing stop: its delta, and when it started tracking (once it has)
+        ev["d"] = o["trailingDelta"]
+        if o["trailingTime"] != -1:
+            ev["D"] = o["trailingTime"]
     if extra:
         ev.update(extra)
     return ev

@@ -34,7 +34,14 @@ def _leg(a, prefix: str, side: str | None = None, quantity=None, **given):
         key = name[0].lower() + name[1:]
         leg["newClientOrderId" if key == "clientOrderId" else key] = given.get(key, a.get(prefix + name))
     try:
-        return order_request(leg)
+        req = order_request(leg)
+        # iceberg and trailing legs (Binance's legIcebergQty / legTrailingDelta) are not
+        # built for lists: refused as the lists were before icebergs and trailing stops
+        if req.iceberg_qty is not None:
+            raise ExchangeError(Failure(Reason.UNSUPPORTED_OPERATION, "Iceberg orders are not supported."))
+        if req.trailing_delta is not None:
+            raise ExchangeError(Failure(Reason.UNSUPPORTED_OPERATION, "Trailing stops are not supported."))
+        return req
     except ExchangeError as exc:  # name the leg's own parameter, as Binance does
         f = exc.failure
         if f.detail:

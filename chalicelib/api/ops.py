@@ -100,7 +100,9 @@ _ORDER_FIELDS = {
     "stopPrice": NUM, "icebergQty": NUM, "time": INT, "updateTime": INT, "isWorking": BOOL, "workingTime": INT,
     "origQuoteOrderQty": NUM, "selfTradePreventionMode": STR}
 # conditional: only on an order that self-trade prevention expired
-ORDER = obj({**_ORDER_FIELDS, "preventedMatchId": INT, "preventedQuantity": NUM}, required=list(_ORDER_FIELDS))
+# conditional: trailingDelta / trailingTime only on a trailing stop, as on Binance
+ORDER = obj({**_ORDER_FIELDS, "preventedMatchId": INT, "preventedQuantity": NUM, "trailingDelta": INT,
+             "trailingTime": INT}, required=list(_ORDER_FIELDS))
 NEW_ORDER = obj({"symbol": STR, "orderId": INT, "orderListId": INT, "clientOrderId": STR, "transactTime": INT},
                 required=["symbol", "orderId", "orderListId", "clientOrderId", "transactTime"])
 CANCELED = obj({"symbol": STR, "origClientOrderId": STR, "orderId": INT, "orderListId": INT, "clientOrderId": STR,

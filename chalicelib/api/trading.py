@@ -32,25 +32,27 @@ if TYPE_CHECKING:
 RESULT_WAIT_S = 1.5   # how long RESULT/FULL wait for the matcher
 CANCEL_WAIT_S = 3.0   # how long a cancel waits for the engine's outcome (then -1007)
 
-# Binance's rules of which parameters each order type needs.
+# Binance's rules of which parameters each order type needs (the stop types need
+# ``stopPrice`` or ``trailingDelta``, or both: checked in order_request).
 REQUIRED = {
     "LIMIT": ("timeInForce", "quantity", "price"),
     "MARKET": (),
-    "STOP_LOSS": ("quantity", "stopPrice"),
-    "STOP_LOSS_LIMIT": ("timeInForce", "quantity", "price", "stopPrice"),
-    "TAKE_PROFIT": ("quantity", "stopPrice"),
-    "TAKE_PROFIT_LIMIT": ("timeInForce", "quantity", "price", "stopPrice"),
+    "STOP_LOSS": ("quantity",),
+    "STOP_LOSS_LIMIT": ("timeInForce", "quantity", "price"),
+    "TAKE_PROFIT": ("quantity",),
+    "TAKE_PROFIT_LIMIT": ("timeInForce", "quantity", "price"),
     "LIMIT_MAKER": ("quantity", "price"),
 }
 NOT_ALLOWED = {
-    "MARKET": ("price", "stopPrice", "timeInForce"),
-    "LIMIT": ("stopPrice", "quoteOrderQty"),
-    "LIMIT_MAKER": ("stopPrice", "timeInForce", "quoteOrderQty"),
-    "STOP_LOSS": ("price", "timeInForce", "quoteOrderQty"),
-    "TAKE_PROFIT": ("price", "timeInForce", "quoteOrderQty"),
+    "MARKET": ("price", "stopPrice", "timeInForce", "icebergQty", "trailingDelta"),
+    "LIMIT": ("stopPrice", "quoteOrderQty", "trailingDelta"),
+    "LIMIT_MAKER": ("stopPrice", "timeInForce", "quoteOrderQty", "trailingDelta"),
+    "STOP_LOSS": ("price", "timeInForce", "quoteOrderQty", "icebergQty"),
+    "TAKE_PROFIT": ("price", "timeInForce", "quoteOrderQty", "icebergQty"),
     "STOP_LOSS_LIMIT": ("quoteOrderQty",),
     "TAKE_PROFIT_LIMIT": ("quoteOrderQty",),
 }
+STOP_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 
 
 def _orders():
@@ -72,21 +74,21 @@ def order_request(args, prefix: str = "") -> OrderRequest:
         if args[name] is None:
             raise mandatory(name)
     for name in NOT_ALLOWED[otype]:
-        if args[name] is not None:
+        if args[name] is not None and not (name == "icebergQty" and args[name] == 0):  # 0: no iceberg
             raise _not_required(name)
+    if otype in STOP_TYPES and args["stopPrice"] is None and args["trailingDelta"] is None:
+        raise ExchangeError(Failure(Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED,
+                                    "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!"))
     if otype == "MARKET":
         if args["quantity"] is None and args["quoteOrderQty"] is None:
             raise ExchangeError(Failure(Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED,
                                         "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"))
         if args["quantity"] is not None and args["quoteOrderQty"] is not None:
             raise _not_required("quoteOrderQty")
-    if args["icebergQty"] is not None and args["icebergQty"] != 0:
-        raise ExchangeError(Failure(Reason.UNSUPPORTED_OPERATION, "Iceberg orders are not supported."))
-    if args["trailingDelta"] is not None:
-        raise ExchangeError(Failure(Reason.UNSUPPORTED_OPERATION, "Trailing stops are not supported."))
     spec = listed_spec(args["symbol"])  # a "symbol" parameter: listed (-1121 otherwise)
     for name, decimals in (("quantity", spec.base_precision), ("price", spec.quote_precision),
-                           ("stopPrice", spec.quote_precision), ("quoteOrderQty", spec.quote_precision)):
+                           ("stopPrice", spec.quote_precision), ("quoteOrderQty", spec.quote_precision),
+                           ("icebergQty", spec.base_precision)):
         v = args[name]
         if v is not None and decimal_places(v) > decimals:
             raise ExchangeError(Failure(Reason.BAD_PRECISION,
@@ -95,7 +97,8 @@ def order_request(args, prefix: str = "") -> OrderRequest:
         symbol=args["symbol"], side=args["side"], type=otype, time_in_force=args["timeInForce"],
         quantity=args["quantity"], quote_order_qty=args["quoteOrderQty"], price=args["price"],
         stop_price=args["stopPrice"], client_order_id=args[prefix + "newClientOrderId"] or new_client_order_id(),
-        stp_mode=args["selfTradePreventionMode"] or "NONE")
+        stp_mode=args["selfTradePreventionMode"] or "NONE",
+        iceberg_qty=args["icebergQty"] if args["icebergQty"] else None, trailing_delta=args["trailingDelta"])
 
 
 # -- operations ------------------------------------------------------------------------------

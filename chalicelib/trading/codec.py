@@ -75,7 +75,8 @@ class SymbolCodec:
     def new_order(self, *, order_id: int, account_id: int, side: object, order_type: object,
                   time_in_force: object = None, price: object = None, quantity: object = None,
                   quote_order_qty: object = None, stop_price: object = None,
-                  stp_mode: object = None) -> NewOrder | Reason:
+                  stp_mode: object = None, iceberg_qty: object = None,
+                  trailing_delta: object = None) -> NewOrder | Reason:
         """A :class:`NewOrder` from Binance request fields, or the Reason it is refused.
 
         The engine's range/notional filters are applied too (as :meth:`check`), so a
@@ -101,18 +102,27 @@ class SymbolCodec:
 
         values: dict[str, Decimal | None] = {}
         for name, raw in (("price", price), ("quantity", quantity),
-                          ("quote_order_qty", quote_order_qty), ("stop_price", stop_price)):
+                          ("quote_order_qty", quote_order_qty), ("stop_price", stop_price),
+                          ("iceberg_qty", iceberg_qty)):
             d = _decimal(raw)
             if isinstance(d, Reason):
                 return d
             values[name] = d
-        p, q, qq, sp = (values["price"], values["quantity"], values["quote_order_qty"],
-                        values["stop_price"])
+        p, q, qq, sp, iq = (values["price"], values["quantity"], values["quote_order_qty"],
+                            values["stop_price"], values["iceberg_qty"])
+        delta = 0
+        if trailing_delta is not None and trailing_delta != "":
+            try:
+                delta = int(str(trailing_delta))
+            except ValueError:
+                return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
+            if delta <= 0:
+                return Reason.FILTER_TRAILING_DELTA
 
         # mandatory parameters per type
         if type_v in LIMIT_PRICED_TYPES and p is None:
             return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
-        if type_v in STOP_TYPES and sp is None:
+        if type_v in STOP_TYPES and sp is None and not delta:  # a trailing stop may omit it
             return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
         if type_v == OrderType.MARKET:
             if (q is None) == (qq is None):
@@ -146,8 +156,16 @@ class SymbolCodec:
             if qq != qq.quantize(Decimal(1).scaleb(-spec.quote_precision), ROUND_FLOOR):
                 return Reason.BAD_PRECISION
             quote_u = int((qq / self.notional_unit).to_integral_value(ROUND_FLOOR))
+        iceberg_l = 0
+        if iq is not None and iq != 0:  # icebergQty=0: not an iceberg
+            if iq < 0:
+                return Reason.INVALID_QUANTITY
+            lots = spec.qty_to_lots(iq)
+            if lots is None:
+                return Reason.FILTER_LOT_SIZE
+            iceberg_l = lots
         cmd = NewOrder(order_id, account_id, side_v, type_v, tif_v, price_t, qty_l, quote_u,
-                       stop_t, stp_v)
+                       stop_t, stp_v, iceberg_l, delta)
         reason = self.check(cmd)
         return cmd if reason is None else reason
 

@@ -19,6 +19,12 @@ class NewOrder(NamedTuple):
     ``price`` is used by LIMIT-priced types, ``stop_price`` by the STOP_LOSS /
     TAKE_PROFIT families; ``quote_qty`` (notional units) replaces ``qty`` for a
     MARKET order by quoteOrderQty.  Unused fields are 0.
+
+    ``iceberg_qty`` (lots) makes a LIMIT-priced GTC order an iceberg: only a slice
+    of that size rests visibly, refreshed at the back of its level when consumed.
+    ``trailing_delta`` (BIPS) makes a stop a trailing stop: ``stop_price`` (0 = none)
+    then only activates it, and it fires once the last price retraces by the delta
+    from its best price since activation (Binance's trailing-stop FAQ).
     """
 
     order_id: int
@@ -31,6 +37,8 @@ class NewOrder(NamedTuple):
     quote_qty: int = 0
     stop_price: int = 0
     stp_mode: int = StpMode.NONE
+    iceberg_qty: int = 0
+    trailing_delta: int = 0
 
 
 class Cancel(NamedTuple):

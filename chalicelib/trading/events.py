@@ -13,6 +13,7 @@ the rest depends on the kind (all ints except a reject's :class:`Reason`)::
     PREVENTED  (seq, PREVENTED, maker_order_id, taker_order_id, price, qty)
     AMENDED    (seq, AMENDED, order_id, leaves_qty, executed_qty)
     LIST       (seq, LIST, list_id, list_status_type, list_order_status)
+    ACTIVATED  (seq, ACTIVATED, order_id, last_price)   # a trailing stop starts trailing
 
 An order list (OCO, OTO, OTOCO) reports its own status with LIST events
 (:class:`~.types.ListStatusType`, :class:`~.types.ListOrderStatus`): EXEC_STARTED /
@@ -20,7 +21,9 @@ EXECUTING when accepted, ALL_DONE / ALL_DONE when it no longer binds its orders,
 RESPONSE / REJECT when the list (or its cancel) is refused; its orders report
 themselves with ORDER / REJECTED events as any order does.
 
-An accepted order is reported as ``ORDER ... NEW``.  A maker's status is reported
+A trailing stop reports ACTIVATED when it starts tracking the price (at once when
+it has no stop price; ``last_price`` None when nothing traded yet), which is when
+Binance sets its ``trailingTime``.  An accepted order is reported as ``ORDER ... NEW``.  A maker's status is reported
 after every fill; a taker's once, when its matching is over (FILLED, resting as
 NEW/PARTIALLY_FILLED, EXPIRED, or EXPIRED_IN_MATCH when self-trade prevention
 stopped it).  A LEVEL event is sent once per level a command touched, with the
@@ -50,6 +53,7 @@ class EventKind(IntEnum):
     PREVENTED = 5
     AMENDED = 6
     LIST = 7
+    ACTIVATED = 8
 
 
 FIELDS: dict[int, tuple[str, ...]] = {
@@ -62,6 +66,7 @@ FIELDS: dict[int, tuple[str, ...]] = {
     EventKind.PREVENTED: ("maker_order_id", "taker_order_id", "price", "qty"),
     EventKind.AMENDED: ("order_id", "leaves_qty", "executed_qty"),
     EventKind.LIST: ("list_id", "list_status_type", "list_order_status"),
+    EventKind.ACTIVATED: ("order_id", "last_price"),
 }
 
 

@@ -41,6 +41,11 @@ class EngineFilters:
     apply_min_to_market: bool = True
     apply_max_to_market: bool = False
     notional_reason: Reason = Reason.FILTER_NOTIONAL
+    iceberg_parts: int = UNLIMITED   # ICEBERG_PARTS: ceil(qty / icebergQty) at most this
+    min_trailing_above: int = 1      # TRAILING_DELTA, BIPS (see chalicelib.symbols.TrailingDelta)
+    max_trailing_above: int = UNLIMITED
+    min_trailing_below: int = 1
+    max_trailing_below: int = UNLIMITED
 
     @classmethod
     def from_spec(cls, spec: SymbolSpec) -> EngineFilters:
@@ -69,6 +74,11 @@ class EngineFilters:
             apply_max_to_market=spec.apply_max_to_market,
             notional_reason=(Reason.FILTER_NOTIONAL if has_max_notional
                              else Reason.FILTER_MIN_NOTIONAL),
+            iceberg_parts=spec.iceberg_parts if spec.iceberg_parts > 0 else UNLIMITED,
+            min_trailing_above=max(1, spec.trailing_delta.min_above),
+            max_trailing_above=spec.trailing_delta.max_above or UNLIMITED,
+            min_trailing_below=max(1, spec.trailing_delta.min_below),
+            max_trailing_below=spec.trailing_delta.max_below or UNLIMITED,
         )
 
 
@@ -87,10 +97,17 @@ def check_new_order(f: EngineFilters, o: NewOrder, best_opposite: int | None,
     price (for the notional of a MARKET order) and the last trade price (a stop that
     would trigger at once is refused), never changes it.
 
+    Icebergs (``iceberg_qty``): a LIMIT-priced GTC order only (else -1014), the slice
+    on the LOT_SIZE grid's range and below the quantity, ICEBERG_PARTS.  Trailing
+    stops (``trailing_delta``): stop types only, TRAILING_DELTA's range for the
+    direction; the stop price is optional for them (0 = activate at once).
+
     MARKET notional: Binance uses a 5-minute average price; the engine has no clock,
     so it uses the best opposite price at the moment the order is sequenced (no
     check when that side is empty -- such an order expires unfilled anyway).  A
-    stop-market's notional uses its stop price.
+    stop-market's notional uses its stop price (a trailing one without a stop price:
+    the last price, when there is one); :func:`check_triggered` checks again when it
+    fires.
     """
     if o.side not in _SIDES:
         return Reason.INVALID_SIDE
@@ -103,8 +120,13 @@ def check_new_order(f: EngineFilters, o: NewOrder, best_opposite: int | None,
     t = o.order_type
     if t in LIMIT_PRICED_TYPES and not f.min_price <= o.price <= f.max_price:
         return Reason.FILTER_PRICE
-    if t in STOP_TYPES and not f.min_price <= o.stop_price <= f.max_price:
+    if t in STOP_TYPES and not f.min_price <= o.stop_price <= f.max_price and not (
+            o.trailing_delta and o.stop_price == 0):
         return Reason.FILTER_PRICE
+    if o.iceberg_qty or o.trailing_delta:
+        reason = _check_iceberg_trailing(f, o)
+        if reason is not None:
+            return reason
     if t == OrderType.MARKET and o.quote_qty:
         if o.qty:
             return Reason.MANDATORY_PARAM_EMPTY_OR_MALFORMED
@@ -116,8 +138,8 @@ def check_new_order(f: EngineFilters, o: NewOrder, best_opposite: int | None,
     if t in _MARKET_QTY_TYPES:
         if not f.market_min_qty <= o.qty <= f.market_max_qty:
             return Reason.FILTER_MARKET_LOT_SIZE
-        ref = o.stop_price if t != OrderType.MARKET else best_opposite
-        if ref is not None:
+        ref = o.stop_price or last_price if t != OrderType.MARKET else best_opposite
+        if ref:
             notional = ref * o.qty
             if f.apply_min_to_market and notional < f.min_notional:
                 return f.notional_reason
@@ -128,8 +150,59 @@ def check_new_order(f: EngineFilters, o: NewOrder, best_opposite: int | None,
             return Reason.FILTER_LOT_SIZE
         if not f.min_notional <= o.price * o.qty <= f.max_notional:
             return f.notional_reason
-    if t in STOP_TYPES and last_price is not None:
+    if t in STOP_TYPES and last_price is not None and o.stop_price:
         up = triggers_upward(t, o.side)
         if (last_price >= o.stop_price) if up else (last_price <= o.stop_price):
             return Reason.WOULD_TRIGGER
+    return None
+
+
+def _check_iceberg_trailing(f: EngineFilters, o: NewOrder) -> Reason | None:
+    """The iceberg and trailing-stop rules of :func:`check_new_order`."""
+    t = o.order_type
+    if o.iceberg_qty:
+        if t not in LIMIT_PRICED_TYPES or (t != OrderType.LIMIT_MAKER and o.tif != TimeInForce.GTC):
+            return Reason.UNSUPPORTED_OPERATION
+        if not f.min_qty <= o.iceberg_qty <= f.max_qty:
+            return Reason.FILTER_LOT_SIZE
+        if o.iceberg_qty >= o.qty:
+            return Reason.ICEBERG_QTY_EXCEEDS_QTY
+        if -(-o.qty // o.iceberg_qty) > f.iceberg_parts:
+            return Reason.FILTER_ICEBERG_PARTS
+    if o.trailing_delta:
+        if t not in STOP_TYPES:
+            return Reason.UNSUPPORTED_OPERATION
+        if triggers_upward(t, o.side):
+            low, high = f.min_trailing_above, f.max_trailing_above
+        else:
+            low, high = f.min_trailing_below, f.max_trailing_below
+        if not low <= o.trailing_delta <= high:
+            return Reason.FILTER_TRAILING_DELTA
+    return None
+
+
+def check_triggered(f: EngineFilters, order_type: int, qty: int, price: int,
+                    best_opposite: int | None) -> Reason | None:
+    """The filters a stop's order is checked against again when it fires (None: it
+    goes on to match; else it expires unfilled).  What a stop becomes was checked at
+    entry, but its quantity may have been amended since, and a stop-market's notional
+    depends on the book when it fires: a STOP_LOSS / TAKE_PROFIT is checked as a
+    MARKET order then (MARKET_LOT_SIZE, and NOTIONAL at the best opposite price, none
+    when that side is empty), a *_LIMIT one as a LIMIT order (PRICE_FILTER, LOT_SIZE,
+    NOTIONAL at its price).  Percent-price filters need a clock and are not checked."""
+    if order_type in _MARKET_QTY_TYPES:
+        if not f.market_min_qty <= qty <= f.market_max_qty:
+            return Reason.FILTER_MARKET_LOT_SIZE
+        if best_opposite is not None:
+            notional = best_opposite * qty
+            if (f.apply_min_to_market and notional < f.min_notional
+                    or f.apply_max_to_market and notional > f.max_notional):
+                return f.notional_reason
+        return None
+    if not f.min_price <= price <= f.max_price:
+        return Reason.FILTER_PRICE
+    if not f.min_qty <= qty <= f.max_qty:
+        return Reason.FILTER_LOT_SIZE
+    if not f.min_notional <= price * qty <= f.max_notional:
+        return f.notional_reason
     return None

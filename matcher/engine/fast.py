@@ -15,7 +15,14 @@ one level):
   level whose total drops to 0 is dropped with its dead entries, and a queue
   holding more dead than live entries is compacted;
 * pending stops sit in two heaps (those that fire on a rise, those that fire on
-  a fall), ordered by stop price then acceptance, with lazy deletion.
+  a fall), ordered by stop price then acceptance, with lazy deletion; trailing
+  stops, whose trigger moves, in a list in acceptance order, checked per trade
+  price (:meth:`FastBook._trail`);
+* an iceberg is an ``_Order`` whose ``leaves`` is its visible slice, with the
+  rest it hides in ``_icebergs`` (order id -> :class:`_Iceberg`); a level holding
+  one counts it (``_Level.icebergs``) and is matched by the slower
+  :meth:`FastBook._take_iceberg_level`, so the hot path pays one attribute test
+  per level.
 
 Events are plain tuples.  The hot paths keep the next sequence number and trade
 id in locals and write them back (``self._seq``, ``self._trade_id``) before any
@@ -33,7 +40,8 @@ from typing import Any, final
 from chalicelib.errors import Reason
 from chalicelib.trading.commands import NewOrder
 from chalicelib.trading.events import Event, EventKind
-from chalicelib.trading.filters import NO_FILTERS, EngineFilters
+from chalicelib.trading.filters import NO_FILTERS, EngineFilters, check_triggered
+from chalicelib.trading.trailing import better, fires
 from chalicelib.trading.types import OrderStatus, OrderType, Side, StpMode, TimeInForce, triggers_upward
 
 from .book import Level, OpenOrder, OrderBook, State
@@ -41,6 +49,7 @@ from .book import Level, OpenOrder, OrderBook, State
 # Plain ints for the hot path (an IntEnum compare goes through the same int code,
 # but loading a global int is cheaper than an enum attribute).
 _ORDER, _TRADE, _LEVEL, _REJECTED, _TRIGGERED, _PREVENTED, _AMENDED = (int(k) for k in list(EventKind)[:7])
+_ACTIVATED = int(EventKind.ACTIVATED)
 _NEW, _PARTIALLY_FILLED, _FILLED, _CANCELED, _EXPIRED, _EXPIRED_IN_MATCH = (
     int(OrderStatus.NEW), int(OrderStatus.PARTIALLY_FILLED), int(OrderStatus.FILLED),
     int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED), int(OrderStatus.EXPIRED_IN_MATCH))
@@ -54,6 +63,10 @@ _STOP_MARKET_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.TAKE_PROFIT})
 _STOP_TYPES = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT,
                          OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT})
 _is_live = attrgetter("leaves")  # C-level filter for compacting a queue
+
+
+def _accept_seq(item: _Stop | _Activation) -> int:
+    return item.accept_seq if isinstance(item, _Stop) else item.stop.accept_seq
 
 
 @final
@@ -72,7 +85,7 @@ class _Order:
 
 
 class _Level:
-    __slots__ = ("price", "total", "dead", "orders", "book_side")
+    __slots__ = ("price", "total", "dead", "orders", "book_side", "icebergs")
 
     def __init__(self, price: int, book_side: _BookSide):
         self.price = price
@@ -80,6 +93,18 @@ class _Level:
         self.dead = 0       # cancelled entries still in the queue
         self.orders: deque[_Order] = deque()
         self.book_side = book_side
+        self.icebergs = 0   # live icebergs in the queue (then the slower matching loop)
+
+
+@final
+class _Iceberg:
+    """What an iceberg hides: its slice size and the quantity not yet shown."""
+
+    __slots__ = ("slice", "hidden")
+
+    def __init__(self, slice_qty: int, hidden: int):
+        self.slice = slice_qty
+        self.hidden = hidden
 
 
 class _BookSide:
@@ -106,10 +131,12 @@ class _Stop:
     """A pending stop order; ``live`` is cleared when it is cancelled or fires."""
 
     __slots__ = ("order_id", "account", "side", "order_type", "tif", "price", "qty",
-                 "stop_price", "stp_mode", "accept_seq", "live")
+                 "stop_price", "stp_mode", "accept_seq", "live", "iceberg_qty", "trailing_delta",
+                 "activated", "best")
 
     def __init__(self, order_id: int, account: int, side: int, order_type: int, tif: int, price: int, qty: int,
-                 stop_price: int, stp_mode: int, accept_seq: int):
+                 stop_price: int, stp_mode: int, accept_seq: int, iceberg_qty: int = 0,
+                 trailing_delta: int = 0, activated: int = 0, best: int = 0):
         self.order_id = order_id
         self.account = account
         self.side = side
@@ -121,10 +148,29 @@ class _Stop:
         self.stp_mode = stp_mode
         self.accept_seq = accept_seq
         self.live = True
+        self.iceberg_qty = iceberg_qty
+        self.trailing_delta = trailing_delta
+        self.activated = bool(activated)     # a trailing stop tracking the price
+        self.best: int | None = best or None  # its best price since activation
 
     def row(self) -> list[int]:
-        return [self.order_id, self.account, self.side, self.order_type, self.tif, self.price,
+        base = [self.order_id, self.account, self.side, self.order_type, self.tif, self.price,
                 self.qty, self.stop_price, self.stp_mode, self.accept_seq]
+        if self.iceberg_qty or self.trailing_delta:
+            base += [self.iceberg_qty, self.trailing_delta, int(self.activated), self.best or 0]
+        return base
+
+
+@final
+class _Activation:
+    """A trailing stop a trade activated, queued with the triggered stops so that it
+    is reported in the same order as the reference book reports it."""
+
+    __slots__ = ("stop", "price")
+
+    def __init__(self, stop: _Stop, price: int | None):
+        self.stop = stop
+        self.price = price
 
 
 class FastBook(OrderBook):
@@ -142,7 +188,9 @@ class FastBook(OrderBook):
         self._spare: list[_Order] = []
         self._stops_up: list[tuple[int, int, _Stop]] = []    # (stop_price, accept_seq, _Stop): fire when last >= stop
         self._stops_down: list[tuple[int, int, _Stop]] = []  # (-stop_price, accept_seq, _Stop): when last <= stop
-        self._triggered: deque[_Stop] = deque()
+        self._trailing: list[_Stop] = []  # live trailing stops, in acceptance order
+        self._icebergs: dict[int, _Iceberg] = {}  # resting icebergs' hidden parts
+        self._triggered: deque[_Stop | _Activation] = deque()
         self._running_triggers = False
         self._live_stops = 0          # pending stops in _orders, so resting_count is O(1)
         self._last_price: int | None = None
@@ -160,7 +208,7 @@ class FastBook(OrderBook):
     # -- commands ------------------------------------------------------------------
     def new_order(self, o: NewOrder) -> list[Event]:
         t = o.order_type
-        if o.side in _SIDES and o.tif in _TIFS and o.stp_mode in _STPS:
+        if o.side in _SIDES and o.tif in _TIFS and o.stp_mode in _STPS and not o.iceberg_qty:
             if t == OrderType.LIMIT:
                 return self.new_limit(o.order_id, o.account_id, o.side, o.price, o.qty, o.tif,
                                       o.stp_mode)
@@ -178,6 +226,9 @@ class FastBook(OrderBook):
         if t in _STOP_TYPES:
             return self._accept_stop(o)
         events = [(self._next_seq(), _ORDER, o.order_id, _NEW, o.qty, 0)]
+        if o.iceberg_qty:
+            return self._new_iceberg(events, o.order_id, o.account_id, o.side, o.price, o.qty,
+                                     o.iceberg_qty, o.stp_mode)
         if t == OrderType.LIMIT_MAKER:
             return self.new_limit(o.order_id, o.account_id, o.side, o.price, o.qty, _GTC,
                                   o.stp_mode, events)
@@ -352,6 +403,8 @@ class FastBook(OrderBook):
             if key < limit_key:
                 break
             level = levels[sign * key]
+            if level.icebergs:  # refreshed slices queue behind others: match a copy
+                return self._fillable_by_dry_run(opp.side, limit_key, qty, account, stp_mode)
             if stp_mode == _STP_NONE:
                 qty -= level.total
                 if qty <= 0:
@@ -369,6 +422,14 @@ class FastBook(OrderBook):
                     return True
         return False
 
+    def _fillable_by_dry_run(self, maker_side: int, limit_key: int, qty: int, account: int,
+                             stp_mode: int) -> bool:
+        """:meth:`_fillable` when icebergs are in reach: match on a copy of the book."""
+        probe = FastBook(self.filters)
+        probe.import_state(self.export_state())
+        left = probe._take([], 0, account, probe._sides[maker_side], limit_key, qty, stp_mode)
+        return left == 0
+
     def _take(self, events: list[Event], order_id: int, account: int, opp: _BookSide, limit_key: int,
               qty: int, stp_mode: int) -> int:
         """Trade ``qty`` lots against ``opp`` while its best key is >= ``limit_key``.
@@ -385,6 +446,14 @@ class FastBook(OrderBook):
         while keys and keys[-1] >= limit_key:
             price = sign * keys[-1]
             level = levels[price]
+            if level.icebergs:
+                qty, traded, seq, trade_id = self._take_iceberg_level(
+                    events, order_id, account, opp, level, qty, stp_mode, seq, trade_id)
+                if traded:
+                    last = price
+                if qty <= 0:
+                    break
+                continue
             queue = level.orders
             total = start_total = level.total
             while True:
@@ -459,22 +528,168 @@ class FastBook(OrderBook):
         self._seq, self._trade_id = seq, trade_id
         if last:
             self._last_price = last
-            if self._stops_up or self._stops_down:
+            if self._stops_up or self._stops_down or self._trailing:
                 self._collect_triggered(events, len(events) - appended)
         return qty
+
+    # -- icebergs ---------------------------------------------------------------------
+    def _new_iceberg(self, events: list[Event], order_id: int, account: int, side: int, price: int,
+                     qty: int, slice_qty: int, stp_mode: int) -> list[Event]:
+        """An accepted iceberg (GTC): it takes with its whole quantity, then rests a
+        slice of ``slice_qty`` and hides the rest."""
+        opp, own = self._routes[side]
+        limit_key = opp.sign * price
+        left = qty
+        if opp.keys and opp.keys[-1] >= limit_key:
+            left = self._take(events, order_id, account, opp, limit_key, qty, stp_mode)
+        if left <= 0:
+            status = _FILLED if left == 0 else _EXPIRED_IN_MATCH
+            events.append((self._next_seq(), _ORDER, order_id, status, 0, qty + left))
+        else:
+            if left != qty:
+                events.append((self._next_seq(), _ORDER, order_id, _PARTIALLY_FILLED, left, qty - left))
+            level = own.levels.get(price)
+            if level is None:
+                level = own.levels[price] = _Level(price, own)
+                insort(own.keys, -limit_key)
+            shown = min(slice_qty, left)
+            order = _Order(order_id, account, shown, qty, level)
+            level.orders.append(order)
+            level.total += shown
+            level.icebergs += 1
+            self._orders[order_id] = order
+            self._icebergs[order_id] = _Iceberg(slice_qty, left - shown)
+            events.append((self._next_seq(), _LEVEL, side, price, level.total))
+        if self._triggered and not self._running_triggers:
+            self._run_triggered(events)
+        return events
+
+    def _take_iceberg_level(self, events: list[Event], order_id: int, account: int, opp: _BookSide,
+                            level: _Level, qty: int, stp_mode: int, seq: int, trade_id: int
+                            ) -> tuple[int, bool, int, int]:
+        """:meth:`_take`'s loop for one level that holds an iceberg: an iceberg trades
+        its visible slice; when that is gone the next slice queues at the back of the
+        level, so the orders behind it match first, and the taker goes on matching
+        the refreshed slice if nothing else is left.  Takes and returns ``_take``'s
+        next sequence number and trade id: ``(lots left with _take's sign
+        convention, traded, seq, trade_id)``."""
+        icebergs, orders, spare = self._icebergs, self._orders, self._spare
+        queue, price, maker_side = level.orders, level.price, opp.side
+        append = events.append
+        traded = changed = taker_expired = False
+        total = level.total
+        while total and qty:
+            maker = queue[0]
+            shown = maker.leaves
+            if not shown:  # cancelled earlier: drop the dead entry
+                queue.popleft()
+                level.dead -= 1
+                spare.append(maker)
+                continue
+            ice = icebergs.get(maker.order_id)
+            hidden = ice.hidden if ice is not None else 0
+            if maker.account == account and stp_mode:
+                append((seq, _PREVENTED, maker.order_id, order_id, price, min(shown, qty)))
+                seq += 1
+                if stp_mode != _EXPIRE_TAKER:
+                    queue.popleft()
+                    del orders[maker.order_id]
+                    maker.leaves = 0
+                    total -= shown
+                    changed = True
+                    append((seq, _ORDER, maker.order_id, _EXPIRED_IN_MATCH, 0, maker.orig - shown - hidden))
+                    seq += 1
+                    spare.append(maker)
+                    if ice is not None:
+                        del icebergs[maker.order_id]
+                        level.icebergs -= 1
+                if stp_mode != _EXPIRE_MAKER:
+                    taker_expired = True
+                    break
+                continue
+            fill = min(shown, qty)
+            shown -= fill
+            qty -= fill
+            total -= fill
+            traded = changed = True
+            append((seq, _TRADE, trade_id, price, fill, price * fill, maker_side, maker.order_id,
+                    order_id, maker.account, account))
+            seq += 1
+            trade_id += 1
+            if not shown and not hidden:
+                queue.popleft()
+                del orders[maker.order_id]
+                maker.leaves = 0
+                spare.append(maker)
+                if ice is not None:
+                    del icebergs[maker.order_id]
+                    level.icebergs -= 1
+                append((seq, _ORDER, maker.order_id, _FILLED, 0, maker.orig))
+            else:
+                if not shown:  # the next slice, at the back of the queue
+                    assert ice is not None
+                    shown = min(ice.slice, hidden)
+                    ice.hidden = hidden = hidden - shown
+                    total += shown
+                    queue.popleft()
+                    queue.append(maker)
+                maker.leaves = shown
+                append((seq, _ORDER, maker.order_id, _PARTIALLY_FILLED, shown + hidden,
+                        maker.orig - shown - hidden))
+            seq += 1
+        if changed:
+            level.total = total
+            append((seq, _LEVEL, maker_side, price, total))
+            seq += 1
+            if not total:
+                if level.dead:
+                    spare.extend(queue)  # only dead entries are left
+                opp.remove_level(level)
+        return (-qty if taker_expired else qty), traded, seq, trade_id
+
+    def _hidden(self, order: _Order) -> int:
+        """What an iceberg hides (0 for any other resting order)."""
+        ice = self._icebergs.get(order.order_id) if order.level.icebergs else None
+        return ice.hidden if ice is not None else 0
 
     # -- stops -----------------------------------------------------------------------
     def _accept_stop(self, o: NewOrder) -> list[Event]:
         seq = self._next_seq()
         stop = _Stop(o.order_id, o.account_id, o.side, o.order_type, o.tif, o.price, o.qty,
-                     o.stop_price, o.stp_mode, seq)
+                     o.stop_price, o.stp_mode, seq, o.iceberg_qty, o.trailing_delta)
         self._orders[o.order_id] = stop
         self._live_stops += 1
-        if triggers_upward(o.order_type, o.side):
+        if o.trailing_delta:
+            self._trailing.append(stop)
+            if not o.stop_price:  # trails from acceptance
+                stop.activated, stop.best = True, self._last_price
+                return [(seq, _ORDER, o.order_id, _NEW, o.qty, 0),
+                        (self._next_seq(), _ACTIVATED, o.order_id, self._last_price)]
+        elif triggers_upward(o.order_type, o.side):
             heappush(self._stops_up, (o.stop_price, seq, stop))
         else:
             heappush(self._stops_down, (-o.stop_price, seq, stop))
         return [(seq, _ORDER, o.order_id, _NEW, o.qty, 0)]
+
+    def _trail(self, price: int, batch: list[_Stop | _Activation]) -> None:
+        """The trailing stops' step for a trade at ``price`` (the rule of
+        :mod:`chalicelib.trading.trailing`): activate, move the best price, or fire
+        (then the stop leaves the list and joins ``batch``)."""
+        fired = False
+        for stop in self._trailing:
+            if not stop.activated:
+                up = triggers_upward(stop.order_type, stop.side)
+                if (price >= stop.stop_price) if up else (price <= stop.stop_price):
+                    stop.activated, stop.best = True, price
+                    batch.append(_Activation(stop, price))
+            elif stop.best is not None and fires(stop.side, stop.trailing_delta, stop.best, price):
+                batch.append(stop)
+                stop.live = False
+                fired = True
+            else:
+                stop.best = better(stop.side, stop.best, price)
+        if fired:
+            self._trailing = [s for s in self._trailing if s.live]
 
     def _collect_triggered(self, events: list[Event], start: int) -> None:
         """Queue the stops the trades in ``events[start:]`` triggered: trade by trade
@@ -485,7 +700,9 @@ class FastBook(OrderBook):
             if e[1] != _TRADE or e[3] == previous:
                 continue
             price = previous = e[3]
-            batch = []
+            batch: list[_Stop | _Activation] = []
+            if self._trailing:
+                self._trail(price, batch)
             while up and up[0][0] <= price:
                 stop = heappop(up)[2]
                 if stop.live:
@@ -494,12 +711,13 @@ class FastBook(OrderBook):
                 stop = heappop(down)[2]
                 if stop.live:
                     batch.append(stop)
-            batch.sort(key=lambda s: s.accept_seq)
-            self._live_stops -= len(batch)
-            for stop in batch:
-                stop.live = False
-                del orders[stop.order_id]
-                self._triggered.append(stop)
+            batch.sort(key=_accept_seq)
+            for item in batch:
+                if isinstance(item, _Stop):
+                    item.live = False
+                    self._live_stops -= 1
+                    del orders[item.order_id]
+                self._triggered.append(item)
 
     def _run_triggered(self, events: list[Event]) -> None:
         """Release triggered stops in trigger order; their own trades may trigger
@@ -515,10 +733,24 @@ class FastBook(OrderBook):
         finally:
             self._running_triggers = False
 
-    def _release(self, events: list[Event], s: _Stop) -> None:
+    def _release(self, events: list[Event], s: _Stop | _Activation) -> None:
+        """Release the next item of the trigger queue: report a trailing stop's
+        activation, or fire a triggered stop, re-checked against the book first (a
+        failure expires it unfilled)."""
+        if isinstance(s, _Activation):
+            events.append((self._next_seq(), _ACTIVATED, s.stop.order_id, s.price))
+            return
         events.append((self._next_seq(), _TRIGGERED, s.order_id, self._last_price))
+        opp = self._sides[s.side ^ 1]
+        if check_triggered(self.filters, s.order_type, s.qty, s.price,
+                           opp.sign * opp.keys[-1] if opp.keys else None) is not None:
+            events.append((self._next_seq(), _ORDER, s.order_id, _EXPIRED, 0, 0))
+            return
         if s.order_type in _STOP_MARKET_TYPES:
             self._market(events, s.order_id, s.account, s.side, s.qty, s.stp_mode)
+        elif s.iceberg_qty:
+            self._new_iceberg(events, s.order_id, s.account, s.side, s.price, s.qty,
+                              s.iceberg_qty, s.stp_mode)
         else:
             self.new_limit(s.order_id, s.account, s.side, s.price, s.qty, s.tif, s.stp_mode, events)
 
@@ -544,7 +776,7 @@ class FastBook(OrderBook):
 
     def _end_triggered(self, order_id: int, status: int) -> list[Event]:
         for s in self._triggered:
-            if s.order_id == order_id:
+            if isinstance(s, _Stop) and s.order_id == order_id:  # not an activation marker
                 self._triggered.remove(s)
                 return [(self._next_seq(), _ORDER, order_id, status, 0, 0)]
         return []
@@ -565,8 +797,12 @@ class FastBook(OrderBook):
         level = order.level
         total = level.total = level.total - left
         book_side = level.book_side
+        executed = order.orig - left
+        if level.icebergs and order_id in self._icebergs:
+            executed -= self._icebergs.pop(order_id).hidden
+            level.icebergs -= 1
         seq = self._seq
-        events = [(seq, _ORDER, order_id, _CANCELED, 0, order.orig - left),
+        events = [(seq, _ORDER, order_id, _CANCELED, 0, executed),
                   (seq + 1, _LEVEL, book_side.side, level.price, total)]
         self._seq = seq + 2
         if not total:
@@ -587,6 +823,8 @@ class FastBook(OrderBook):
             if order.__class__ is _Stop and order.account == account_id:
                 order.live = False
                 self._live_stops -= 1
+                if order.trailing_delta:
+                    self._trailing.remove(order)
                 return [(self._next_seq(), _ORDER, order_id, _CANCELED, 0, 0)]
             self._orders[order_id] = order
         return [self._reject_event(order_id, Reason.CANCEL_REJECTED)]
@@ -606,16 +844,24 @@ class FastBook(OrderBook):
         if isinstance(order, _Stop):
             order.qty = new_qty
             return [(nxt(), _AMENDED, order_id, new_qty, 0)]
-        executed = order.orig - order.leaves
-        leaves = max(0, new_qty - executed)
         level = order.level
-        level.total -= order.leaves - leaves
+        ice = self._icebergs.get(order_id) if level.icebergs else None
+        hidden = ice.hidden if ice is not None else 0
+        executed = order.orig - order.leaves - hidden
+        leaves = max(0, new_qty - executed)
+        shown = min(order.leaves, leaves)  # an iceberg keeps what it shows, at most
+        level.total -= order.leaves - shown
         order.orig = new_qty
-        order.leaves = leaves
+        order.leaves = shown
+        if ice is not None:
+            ice.hidden = leaves - shown
         events: list[Event] = [(nxt(), _AMENDED, order_id, leaves, executed)]
         if not leaves:
             del self._orders[order_id]
             level.dead += 1
+            if ice is not None:
+                del self._icebergs[order_id]
+                level.icebergs -= 1
             events.append((nxt(), _ORDER, order_id, _FILLED, 0, executed))
         events.append((nxt(), _LEVEL, level.book_side.side, level.price, level.total))
         if not level.total:
@@ -664,14 +910,20 @@ class FastBook(OrderBook):
             return None
         if isinstance(o, _Stop):
             return (o.side, o.price, o.qty, o.qty, True)
-        return (o.level.book_side.side, o.level.price, o.leaves, o.orig, False)
+        return (o.level.book_side.side, o.level.price, o.leaves + self._hidden(o), o.orig, False)
 
     # -- state -------------------------------------------------------------------------
     def export_state(self) -> State:
+        icebergs = self._icebergs
+
+        def row(o: _Order) -> list[int]:
+            ice = icebergs.get(o.order_id) if o.level.icebergs else None
+            if ice is None:
+                return [o.order_id, o.account, o.leaves, o.orig]
+            return [o.order_id, o.account, o.leaves + ice.hidden, o.orig, o.leaves, ice.slice]
+
         def side_state(s: _BookSide) -> list[Any]:
-            return [[s.sign * key,
-                     [[o.order_id, o.account, o.leaves, o.orig]
-                      for o in s.levels[s.sign * key].orders if o.leaves]]
+            return [[s.sign * key, [row(o) for o in s.levels[s.sign * key].orders if o.leaves]]
                     for key in reversed(s.keys)]
 
         seq, trade_id = self._seq, self._trade_id
@@ -693,17 +945,23 @@ class FastBook(OrderBook):
             for price, queue in state[key]:
                 level = s.levels[price] = _Level(price, s)
                 s.keys.append(s.sign * price)
-                for order_id, account, leaves, orig in queue:
-                    o = _Order(order_id, account, leaves, orig, level)
+                for order_id, account, leaves, orig, *ice in queue:
+                    shown = ice[0] if ice else leaves
+                    o = _Order(order_id, account, shown, orig, level)
                     level.orders.append(o)
-                    level.total += leaves
+                    level.total += shown
                     self._orders[order_id] = o
+                    if ice:
+                        self._icebergs[order_id] = _Iceberg(ice[1], leaves - shown)
+                        level.icebergs += 1
             s.keys.sort()
-        for row in state["stops"]:
+        for row in sorted(state["stops"], key=lambda r: r[9]):
             stop = _Stop(*row)
             self._orders[stop.order_id] = stop
             self._live_stops += 1
-            if triggers_upward(stop.order_type, stop.side):
+            if stop.trailing_delta:
+                self._trailing.append(stop)
+            elif triggers_upward(stop.order_type, stop.side):
                 heappush(self._stops_up, (stop.stop_price, stop.accept_seq, stop))
             else:
                 heappush(self._stops_down, (-stop.stop_price, stop.accept_seq, stop))
@@ -724,6 +982,9 @@ class FastBook(OrderBook):
                 for o in live:
                     assert o.level is level and self._orders.get(o.order_id) is o
                     assert 0 < o.leaves <= o.orig
+                    ice = self._icebergs.get(o.order_id)
+                    assert ice is None or (o.leaves <= ice.slice and o.leaves + ice.hidden <= o.orig)
+                assert level.icebergs == sum(o.order_id in self._icebergs for o in live), "iceberg count"
                 seen += len(live)
         queued = {id(o) for s in self._sides for level in s.levels.values() for o in level.orders}
         assert len({id(o) for o in self._spare}) == len(self._spare), "spare order twice"
@@ -732,7 +993,10 @@ class FastBook(OrderBook):
         assert seen + len(stops) == len(self._orders), "order index out of step with the book"
         assert all(s.live for s in stops) and len(stops) == self._live_stops
         live_in_heaps = {id(e[2]) for e in self._stops_up + self._stops_down if e[2].live}
-        assert live_in_heaps == {id(s) for s in stops}, "stop heaps out of step"
+        trailing = {id(s) for s in self._trailing}
+        assert all(s.live for s in self._trailing) and not live_in_heaps & trailing
+        assert live_in_heaps | trailing == {id(s) for s in stops}, "stop heaps out of step"
+        assert len(self._icebergs) == sum(lv.icebergs for s in self._sides for lv in s.levels.values())
         bid, ask = self.best_bid(), self.best_ask()
         assert bid is None or ask is None or bid[0] < ask[0], "book crossed at rest"
         self._validate_lists(set(self._orders))

@@ -80,13 +80,16 @@ class OrderList:
 
 def check_list_shape(cmd: NewOrderList) -> Reason | None:
     """What the engine refuses in a list's shape, whatever the book holds: the number
-    and account of its orders, an OCO's pair (same side and quantity, one stop-loss
-    leg and one LIMIT_MAKER / take-profit leg), an OTO's working type."""
+    and account of its orders, an iceberg or trailing order among them, an OCO's pair
+    (same side and quantity, one stop-loss leg and one LIMIT_MAKER / take-profit leg),
+    an OTO's working type."""
     orders = cmd.orders
     want = _LIST_SIZE.get(int(cmd.contingency))
     if want is None or len(orders) != want:
         return Reason.INVALID_PARAMETER
     if any(o.account_id != cmd.account_id for o in orders):
+        return Reason.INVALID_PARAMETER
+    if any(o.iceberg_qty or o.trailing_delta for o in orders):  # not built for lists (the API refuses them)
         return Reason.INVALID_PARAMETER
     if len({o.order_id for o in orders}) != len(orders):
         return Reason.DUPLICATE_ORDER

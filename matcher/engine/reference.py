@@ -7,13 +7,15 @@ point -- when the two disagree, this file is what the rules are read from.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import Reason
 from chalicelib.trading.commands import NewOrder
 from chalicelib.trading.events import Event, EventKind as K
-from chalicelib.trading.filters import NO_FILTERS, EngineFilters
+from chalicelib.trading.filters import NO_FILTERS, EngineFilters, check_triggered
+from chalicelib.trading.trailing import better, fires
 from chalicelib.trading.types import OrderStatus as S, OrderType as T, Side, StpMode, TimeInForce, triggers_upward
 
 from .book import Level, OpenOrder, OrderBook, State
@@ -28,6 +30,12 @@ class _Resting:
     leaves: int
     orig: int
     arrival: int  # time priority: smaller is older
+    iceberg: int = 0  # an iceberg's slice size (0: not an iceberg)
+    visible: int = 0  # what the level shows of it: all of leaves unless an iceberg
+
+    def __post_init__(self) -> None:
+        if not self.visible:
+            self.visible = min(self.iceberg, self.leaves) if self.iceberg else self.leaves
 
     @property
     def executed(self) -> int:
@@ -46,6 +54,34 @@ class _Stop:
     stop_price: int
     stp_mode: int
     accept_seq: int
+    iceberg_qty: int = 0
+    trailing_delta: int = 0
+    activated: bool = False  # a trailing stop that is tracking the price
+    best: int | None = None  # its best price since activation
+
+    def row(self) -> list[Any]:
+        base = [self.order_id, self.account, self.side, self.order_type, self.tif, self.price, self.qty,
+                self.stop_price, self.stp_mode, self.accept_seq]
+        if self.iceberg_qty or self.trailing_delta:
+            base += [self.iceberg_qty, self.trailing_delta, int(self.activated), self.best or 0]
+        return base
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> _Stop:
+        stop = cls(*row[:10])
+        if len(row) > 10:
+            stop.iceberg_qty, stop.trailing_delta, stop.activated = row[10], row[11], bool(row[12])
+            stop.best = row[13] or None
+        return stop
+
+
+@dataclass
+class _Activation:
+    """A trailing stop the trade at ``price`` activated: reported with the triggered
+    stops, in the same queue, so both books order it alike."""
+
+    stop: _Stop
+    price: int | None
 
 
 @dataclass
@@ -59,6 +95,7 @@ class _Taker:
     stp_mode: int
     executed: int = 0
     expired_in_match: bool = False
+    iceberg: int = 0  # rests as an iceberg of this slice size
 
 
 class ReferenceBook(OrderBook):
@@ -70,7 +107,7 @@ class ReferenceBook(OrderBook):
         self.trade_id = 1     # next trade id
         self._last_price: int | None = None
         self._arrivals = 0
-        self._triggered: list[_Stop] = []
+        self._triggered: list[_Stop | _Activation] = []
         self._hold_triggers = False  # placing a list's order: triggered stops wait for the list's turn
 
     # -- helpers -------------------------------------------------------------------
@@ -96,7 +133,8 @@ class ReferenceBook(OrderBook):
         self._emit(events, K.LEVEL, side, price, self._level_total(side, price))
 
     def _level_total(self, side: int, price: int) -> int:
-        return sum(o.leaves for o in self.resting if o.side == side and o.price == price)
+        """What the level shows: an iceberg counts with its visible slice only."""
+        return sum(o.visible for o in self.resting if o.side == side and o.price == price)
 
     def _makers_for(self, taker_side: int) -> list[_Resting]:
         """Opposite-side orders in priority order: best price first, then oldest."""
@@ -127,9 +165,13 @@ class ReferenceBook(OrderBook):
             return events
 
         if o.order_type in (T.STOP_LOSS, T.STOP_LOSS_LIMIT, T.TAKE_PROFIT, T.TAKE_PROFIT_LIMIT):
-            self.stops.append(_Stop(o.order_id, o.account_id, o.side, o.order_type, o.tif,
-                                    o.price, o.qty, o.stop_price, o.stp_mode, self.seq))
+            stop = _Stop(o.order_id, o.account_id, o.side, o.order_type, o.tif, o.price, o.qty,
+                         o.stop_price, o.stp_mode, self.seq, o.iceberg_qty, o.trailing_delta)
+            self.stops.append(stop)
             self._emit(events, K.ORDER, o.order_id, S.NEW, o.qty, 0)
+            if stop.trailing_delta and not stop.stop_price:  # trails from acceptance
+                stop.activated, stop.best = True, self._last_price
+                self._emit(events, K.ACTIVATED, o.order_id, self._last_price)
             return events
 
         self._emit(events, K.ORDER, o.order_id, S.NEW, o.qty, 0)
@@ -139,7 +181,8 @@ class ReferenceBook(OrderBook):
             self._execute(events, taker, TimeInForce.IOC)
         else:
             tif = TimeInForce.GTC if o.order_type == T.LIMIT_MAKER else o.tif
-            taker = _Taker(o.order_id, o.account_id, o.side, o.price, o.qty, None, o.stp_mode)
+            taker = _Taker(o.order_id, o.account_id, o.side, o.price, o.qty, None, o.stp_mode,
+                           iceberg=o.iceberg_qty)
             self._execute(events, taker, tif)
         self._run_triggered(events)
         return events
@@ -186,6 +229,7 @@ class ReferenceBook(OrderBook):
         executed = found.executed
         found.orig = new_qty
         found.leaves = max(0, new_qty - executed)
+        found.visible = min(found.visible, found.leaves)  # an iceberg keeps what it shows, at most
         self._emit(events, K.AMENDED, order_id, found.leaves, executed)
         if found.leaves == 0:
             self.resting.remove(found)
@@ -195,6 +239,8 @@ class ReferenceBook(OrderBook):
 
     # -- matching --------------------------------------------------------------------
     def _fok_fillable(self, taker: _Taker) -> bool:
+        if any(m.iceberg for m in self.resting):
+            return self._fok_dry_run(taker)
         available = 0
         for m in self._makers_for(taker.side):
             if not self._crosses(taker.side, taker.limit, m.price):
@@ -205,6 +251,14 @@ class ReferenceBook(OrderBook):
                 break  # matching would stop here
             available += m.leaves
         return available >= taker.remaining
+
+    def _fok_dry_run(self, taker: _Taker) -> bool:
+        """Whether matching ``taker`` fills it, found by matching a copy of the book:
+        with icebergs refreshing behind other orders (and self-trade prevention
+        stopping or skipping), that is the plainest statement of the rule."""
+        probe, trial = copy.deepcopy(self), copy.copy(taker)
+        probe._match([], trial)
+        return trial.remaining == 0 and not trial.expired_in_match
 
     def _execute(self, events: list[Event], taker: _Taker, tif: int) -> None:
         """Match ``taker``, then report its status and rest its remainder if GTC."""
@@ -231,7 +285,7 @@ class ReferenceBook(OrderBook):
         self._arrivals += 1
         self.resting.append(_Resting(taker.order_id, taker.account, taker.side, taker.limit,
                                      taker.remaining, taker.remaining + taker.executed,
-                                     self._arrivals))
+                                     self._arrivals, taker.iceberg))
         if taker.executed:
             self._emit(events, K.ORDER, taker.order_id, S.PARTIALLY_FILLED, taker.remaining,
                        taker.executed)
@@ -265,7 +319,7 @@ class ReferenceBook(OrderBook):
                 changed_level = None
             if taker.stp_mode != StpMode.NONE and m.account == taker.account:
                 self._emit(events, K.PREVENTED, m.order_id, taker.order_id, m.price,
-                           min(m.leaves, want))
+                           min(m.visible, want))
                 if taker.stp_mode in (StpMode.EXPIRE_MAKER, StpMode.EXPIRE_BOTH):
                     self.resting.remove(m)
                     self._emit(events, K.ORDER, m.order_id, S.EXPIRED_IN_MATCH, 0, m.executed)
@@ -274,7 +328,8 @@ class ReferenceBook(OrderBook):
                     taker.expired_in_match = True
                     break
                 continue
-            qty = min(m.leaves, want)
+            qty = min(m.visible, want)  # an iceberg trades its visible slice
+            m.visible -= qty
             m.leaves -= qty
             taker.executed += qty
             if taker.quote_left is not None:
@@ -288,6 +343,10 @@ class ReferenceBook(OrderBook):
                 self.resting.remove(m)
                 self._emit(events, K.ORDER, m.order_id, S.FILLED, 0, m.executed)
             else:
+                if m.visible == 0:  # an iceberg's slice is gone: the next one queues at the back
+                    m.visible = min(m.iceberg, m.leaves)
+                    self._arrivals += 1
+                    m.arrival = self._arrivals
                 self._emit(events, K.ORDER, m.order_id, S.PARTIALLY_FILLED, m.leaves, m.executed)
             changed_level = m.price
             self._last_price = m.price
@@ -297,15 +356,28 @@ class ReferenceBook(OrderBook):
     # -- stops -----------------------------------------------------------------------
     def _check_stops(self, price: int) -> None:
         """Queue every pending stop whose condition holds at this trade price, in
-        acceptance order."""
+        acceptance order; a trailing stop is activated by its stop condition and
+        fires on its retrace (:mod:`chalicelib.trading.trailing`)."""
         for s in list(self.stops):  # self.stops is kept in acceptance order
             up = triggers_upward(s.order_type, s.side)
-            if (price >= s.stop_price) if up else (price <= s.stop_price):
-                self.stops.remove(s)
-                self._triggered.append(s)
+            met = (price >= s.stop_price) if up else (price <= s.stop_price)
+            if s.trailing_delta:
+                if not s.activated:
+                    if met:
+                        s.activated, s.best = True, price
+                        self._triggered.append(_Activation(s, price))
+                    continue
+                if s.best is None or not fires(s.side, s.trailing_delta, s.best, price):
+                    s.best = better(s.side, s.best, price)
+                    continue
+            elif not met:
+                continue
+            self.stops.remove(s)
+            self._triggered.append(s)
 
     def _run_triggered(self, events: list[Event]) -> None:
-        """Release triggered stops one by one; their trades may trigger more.  Order
+        """Release triggered stops one by one; their trades may trigger more.  The
+        trailing stops those trades activated are reported in the same order.  Order
         lists react to what happened before each release."""
         if self._hold_triggers:
             return
@@ -316,13 +388,25 @@ class ReferenceBook(OrderBook):
                     break
             self._release(events, self._triggered.pop(0))
 
-    def _release(self, events: list[Event], s: _Stop) -> None:
+    def _release(self, events: list[Event], s: _Stop | _Activation) -> None:
+        """Release the next item of the trigger queue: report a trailing stop's
+        activation, or fire a triggered stop, re-checked against the book first (a
+        failure expires it unfilled)."""
+        if isinstance(s, _Activation):
+            self._emit(events, K.ACTIVATED, s.stop.order_id, s.price)
+            return
         self._emit(events, K.TRIGGERED, s.order_id, self._last_price)
+        makers = self._makers_for(s.side)
+        if check_triggered(self.filters, s.order_type, s.qty, s.price,
+                           makers[0].price if makers else None) is not None:
+            self._emit(events, K.ORDER, s.order_id, S.EXPIRED, 0, 0)
+            return
         if s.order_type in (T.STOP_LOSS, T.TAKE_PROFIT):
             taker = _Taker(s.order_id, s.account, s.side, None, s.qty, None, s.stp_mode)
             self._execute(events, taker, TimeInForce.IOC)
         else:
-            taker = _Taker(s.order_id, s.account, s.side, s.price, s.qty, None, s.stp_mode)
+            taker = _Taker(s.order_id, s.account, s.side, s.price, s.qty, None, s.stp_mode,
+                           iceberg=s.iceberg_qty)
             self._execute(events, taker, s.tif)
 
     # -- order lists' primitives (the rules are in .lists) -----------------------------
@@ -341,7 +425,7 @@ class ReferenceBook(OrderBook):
 
     def _end_triggered(self, order_id: int, status: int) -> list[Event]:
         for s in self._triggered:
-            if s.order_id == order_id:
+            if isinstance(s, _Stop) and s.order_id == order_id:  # not an activation marker
                 self._triggered.remove(s)
                 events: list[Event] = []
                 self._emit(events, K.ORDER, order_id, status, 0, 0)
@@ -395,15 +479,15 @@ class ReferenceBook(OrderBook):
             for price, _ in self._levels(side):
                 queue = sorted((o for o in self.resting if o.side == side and o.price == price),
                                key=lambda o: o.arrival)
-                out.append([price, [[o.order_id, o.account, o.leaves, o.orig] for o in queue]])
+                out.append([price, [[o.order_id, o.account, o.leaves, o.orig]
+                                    + ([o.visible, o.iceberg] if o.iceberg else []) for o in queue]])
             return out
 
         state: State = {
             "version": 1, "seq": self.seq, "trade_id": self.trade_id,
             "last_price": self._last_price,
             "bids": side_state(Side.BUY), "asks": side_state(Side.SELL),
-            "stops": [[s.order_id, s.account, s.side, s.order_type, s.tif, s.price, s.qty,
-                       s.stop_price, s.stp_mode, s.accept_seq] for s in self.stops],
+            "stops": [s.row() for s in self.stops],
         }
         if self._lists:
             state["lists"] = self._export_lists()
@@ -415,11 +499,12 @@ class ReferenceBook(OrderBook):
         self.resting, self._arrivals = [], 0
         for side, key in ((Side.BUY, "bids"), (Side.SELL, "asks")):
             for price, queue in state[key]:
-                for order_id, account, leaves, orig in queue:
+                for order_id, account, leaves, orig, *ice in queue:
                     self._arrivals += 1
+                    visible, iceberg = ice if ice else (leaves, 0)
                     self.resting.append(_Resting(order_id, account, int(side), price, leaves, orig,
-                                                 self._arrivals))
-        self.stops = [_Stop(*row) for row in sorted(state["stops"], key=lambda r: r[9])]
+                                                 self._arrivals, iceberg, visible))
+        self.stops = [_Stop.from_row(row) for row in sorted(state["stops"], key=lambda r: r[9])]
         self._import_lists(state.get("lists", []))
 
     def validate_internal_state(self) -> None:
@@ -429,4 +514,6 @@ class ReferenceBook(OrderBook):
         assert len(ids) == len(set(ids)), "duplicate order id"
         for o in self.resting:
             assert 0 < o.leaves <= o.orig, o
+            assert 0 < o.visible <= o.leaves and (o.iceberg or o.visible == o.leaves), o
+            assert not o.iceberg or o.visible <= o.iceberg, o
         self._validate_lists(set(ids))

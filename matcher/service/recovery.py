@@ -68,15 +68,29 @@ def state_from_aurora(aurora: AuroraBook, spec) -> dict:
     asks: dict[int, list] = {}
     stops = []
     legacy = -len(aurora.orders)  # stops settled before book_seq was kept: older than any other
+    last = None if aurora.last_price is None else spec.price_to_ticks(aurora.last_price)
     for o in aurora.orders:  # already in time priority
         if o.is_stop:
             accept = o.book_seq if o.book_seq is not None else legacy
             legacy += 1
-            c = o.cmd  # NewOrder: id, account, side, type, tif, price, qty, quote_qty, stop_price, stp_mode
-            stops.append([o.order_id, o.account_id, c[2], c[3], c[4], c[5], c[6], c[8], c[9], accept])
+            c = o.cmd  # NewOrder: id, account, side, type, tif, price, qty, quote_qty, stop_price, stp_mode, ...
+            row = [o.order_id, o.account_id, c[2], c[3], c[4], c[5], c[6], c[8], c[9], accept]
+            iceberg, trailing = (c[10], c[11]) if len(c) > 11 else (0, 0)
+            if iceberg or trailing:
+                # Aurora does not keep a trailing stop's best price: one without a stop
+                # price trails again from the last price, one with a stop price waits
+                # for it again (see docs/api-differences.md)
+                active = bool(trailing and not c[8])
+                row += [iceberg, trailing, int(active), (last or 0) if active else 0]
+            stops.append(row)
             continue
-        (bids if o.side == 0 else asks).setdefault(o.price, []).append([o.order_id, o.account_id, o.leaves, o.orig])
-    last = None if aurora.last_price is None else spec.price_to_ticks(aurora.last_price)
+        row = [o.order_id, o.account_id, o.leaves, o.orig]
+        iceberg = o.cmd[10] if len(o.cmd) > 10 else 0
+        if iceberg and o.leaves > iceberg:  # an iceberg shows a fresh slice (its last one's rest is not kept)
+            row += [iceberg, iceberg]
+        elif iceberg:
+            row += [o.leaves, iceberg]
+        (bids if o.side == 0 else asks).setdefault(o.price, []).append(row)
     state = {"version": 1, "seq": aurora.event_seq + 1, "trade_id": aurora.trade_id + 1, "last_price": last,
              "bids": [[p, bids[p]] for p in sorted(bids, reverse=True)],
              "asks": [[p, asks[p]] for p in sorted(asks)],
@@ -91,7 +105,11 @@ def lists_from_aurora(aurora: AuroraBook) -> list:
     """The engine rows (``OrderLists._export_lists``) of Aurora's live lists, as the
     engine holds them: an OCO (or an OTOCO's placed pair) while both its legs are open;
     an OTO / OTOCO in its first phase with its working order open and its pending
-    order(s) held back.  A list in any other shape binds nothing any more."""
+    order(s) held back.  A list in any other shape binds nothing any more.  A pending
+    order's row has every field of today's NewOrder (a command journaled before
+    ``iceberg_qty`` / ``trailing_delta`` existed gets their defaults), as the engine
+    exports it."""
+    from chalicelib.trading.commands import NewOrder
     from chalicelib.trading.types import ContingencyType
 
     legs: dict[int, list[int]] = {}
@@ -102,7 +120,7 @@ def lists_from_aurora(aurora: AuroraBook) -> list:
     for list_id in sorted(aurora.lists):
         account, contingency = aurora.lists[list_id]
         ids = sorted(legs.get(list_id, []))
-        pending = [list(c) for c in aurora.pending.get(list_id, [])]
+        pending = [[int(x) for x in NewOrder(*c)] for c in aurora.pending.get(list_id, [])]
         kind = int(ContingencyType[contingency])
         pair_placed = contingency != "OTO" and len(ids) == 2 and not pending
         first_phase = len(ids) == 1 and len(pending) == (1 if contingency == "OTO" else 2)

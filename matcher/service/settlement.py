@@ -37,6 +37,7 @@ from .journal import Entry
 _ORDER, _TRADE, _REJECTED, _TRIGGERED = int(EventKind.ORDER), int(EventKind.TRADE), int(EventKind.REJECTED), int(
     EventKind.TRIGGERED)
 _AMENDED, _PREVENTED, _LIST = int(EventKind.AMENDED), int(EventKind.PREVENTED), int(EventKind.LIST)
+_ACTIVATED = int(EventKind.ACTIVATED)
 _STOP_TYPES = frozenset(int(t) for t in STOP_TYPES)
 _STOP_TYPE_NAMES = frozenset(t.name for t in STOP_TYPES)
 TERMINAL = {int(OrderStatus.FILLED), int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED),
@@ -85,6 +86,7 @@ class OrderChange:
     done_seq: int = 0                # event seq of the terminal status, if any
     book_seq: int = 0                # event seq at which it entered the book (accepted / triggered)
     placed_late: bool = False        # an order list's pending order, placed by another entry's events
+    trailing_ms: int | None = None   # a trailing stop activated in the batch: its sequencing time
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,10 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
                 c.working = True
                 c.last_seq = max(c.last_seq, e[0])
                 c.book_seq = e[0]  # a fired stop takes its place in the queue now
+            elif kind == _ACTIVATED:  # Binance's trailingTime: the batch's time (the engine reads no clock)
+                c = ch(e[2])
+                c.last_seq = max(c.last_seq, e[0])
+                c.trailing_ms = a.entry.ts
             elif kind == _AMENDED:
                 c = ch(e[2])
                 c.last_seq = max(c.last_seq, e[0])
@@ -310,7 +316,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
         if oid in lefts:
             lefts[oid] = left
         else:  # a leg of a touched list that the batch did not touch
-            updates.append((oid, None, None, "0", str(left), 0, False, None, None))
+            updates.append((oid, None, None, "0", str(left), 0, False, None, None, None))
     for oid in ids:
         c, r = d.orders[oid], rows[oid]
         left = lefts[oid]
@@ -325,7 +331,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
         executed = str(codec.qty(c.executed_lots)) if c.executed_lots is not None else None
         working = c.working or (c.placed_late and r["type"] not in _STOP_TYPE_NAMES)
         updates.append((oid, status, executed, str(c.cum_quote), str(left), c.last_seq, working, c.reject_reason,
-                        c.book_seq or None))
+                        c.book_seq or None, c.trailing_ms))
     # The writes go out as one pipeline (one round trip, not one per statement: under
     # load a round trip was milliseconds, a dozen per batch); their checks come after.
     with ledger.overdraft_guard(), tx.pipeline():
@@ -517,10 +523,12 @@ _UPDATE_ORDERS = (
     " cum_quote_qty = o.cum_quote_qty + v.dq, reserved_left = v.reserved_left,"
     " last_event_seq = GREATEST(o.last_event_seq, v.seq), reject_reason = COALESCE(v.reason, o.reject_reason),"
     " working_at = CASE WHEN v.working THEN COALESCE(o.working_at, now()) ELSE o.working_at END,"
-    " book_seq = COALESCE(v.book_seq, o.book_seq), updated_at = now()"
+    " book_seq = COALESCE(v.book_seq, o.book_seq), updated_at = now(),"
+    " trailing_at = COALESCE(o.trailing_at, to_timestamp(v.trailing_ms / 1000.0))"
     " FROM unnest(CAST(:o AS bigint[]), CAST(:st AS text[]), CAST(:ex AS numeric[]), CAST(:dq AS numeric[]),"
     " CAST(:l AS numeric[]), CAST(:sq AS bigint[]), CAST(:w AS boolean[]), CAST(:r AS text[]),"
-    " CAST(:b AS bigint[])) AS v(order_id, status, executed, dq, reserved_left, seq, working, reason, book_seq)"
+    " CAST(:b AS bigint[]), CAST(:tm AS bigint[]))"
+    " AS v(order_id, status, executed, dq, reserved_left, seq, working, reason, book_seq, trailing_ms)"
     " WHERE o.order_id = v.order_id")
 
 
@@ -562,5 +570,5 @@ def _insert_prevented(tx, symbol: str, prevented: list[PreventedMatch], rows: di
 
 def _update_orders(tx, updates: list[tuple]) -> None:
     cols = zip(*updates, strict=True)
-    tx.send(_UPDATE_ORDERS, dict(zip(("o", "st", "ex", "dq", "l", "sq", "w", "r", "b"), map(array_literal, cols),
-                                        strict=True)))
+    names = ("o", "st", "ex", "dq", "l", "sq", "w", "r", "b", "tm")
+    tx.send(_UPDATE_ORDERS, dict(zip(names, map(array_literal, cols), strict=True)))

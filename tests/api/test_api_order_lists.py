@@ -131,6 +131,8 @@ def test_buy_oco_legacy_form_reserves_the_dearer_leg_and_cancels_whole(api, matc
     ({"belowType": "LIMIT_MAKER", "belowPrice": "1"}, -1166),
     ({"aboveType": "MARKET"}, -1158),
     ({"abovePrice": "0.5"}, -2010),  # the limit leg below the stop leg
+    ({"aboveIcebergQty": "0.5"}, -1014),  # iceberg legs: not built for lists (single orders take them)
+    ({"belowTrailingDelta": "100"}, -1014),  # trailing legs: the same
 ])
 def test_oco_refusals(api, traders, change, code):
     owner, _ = traders

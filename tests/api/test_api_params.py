@@ -51,7 +51,12 @@ ORDER_CASES = [
     ({"newOrderRespType": "ALL"}, -1100),
     ({"selfTradePreventionMode": "SOMETIMES"}, -1100),
     ({"recvWindow": "70000"}, -1131),
-    ({"icebergQty": "0.001"}, -1014),
+    ({"icebergQty": "0.001", "timeInForce": "IOC"}, -1014),
+    ({"icebergQty": "0.01"}, -2010),
+    ({"icebergQty": "0.0001"}, -1013),
+    ({"icebergQty": "0.000001"}, -1013),
+    ({"icebergQty": "0.000000001"}, -1111),
+    ({"trailingDelta": "100"}, -1106),
     ({"unknownParam": "1"}, -1104),
     ({"strategyType": "5"}, -1100),
 ]

@@ -24,7 +24,8 @@ def http(web_url, matcher):
 def test_exchange_info_lists_the_filter_from_the_spec(http):
     _, info = http.call("GET", "/v3/exchangeInfo", None, {"symbols": '["ETHBTC","BTCUSDT"]'})
     by = {s["symbol"]: [f["filterType"] for f in s["filters"]] for s in info["symbols"]}
-    assert by["ETHBTC"] == ["PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "PERCENT_PRICE_BY_SIDE", "NOTIONAL"]
+    assert by["ETHBTC"] == ["PRICE_FILTER", "LOT_SIZE", "ICEBERG_PARTS", "MARKET_LOT_SIZE", "TRAILING_DELTA",
+                            "PERCENT_PRICE_BY_SIDE", "NOTIONAL", "MAX_NUM_ALGO_ORDERS", "MAX_NUM_ICEBERG_ORDERS"]
     assert "PERCENT_PRICE_BY_SIDE" not in by["BTCUSDT"]
     f = next(f for s in info["symbols"] if s["symbol"] == SYM for f in s["filters"]
              if f["filterType"] == "PERCENT_PRICE_BY_SIDE")

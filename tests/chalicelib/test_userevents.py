@@ -117,3 +117,30 @@ def test_streams_and_the_published_marker(exchange_env):
     assert userevents.balance_update("USDT", D("-2"), 3, 4) == {"e": "balanceUpdate", "E": 4, "a": "USDT",
                                                                  "d": "-2.00000000", "T": 3}
     redis.delete(userevents.stream_key(acct), userevents.marker_key(sym))
+
+
+def test_iceberg_and_trailing_fields_in_reports():
+    """``F`` is the iceberg's slice; a trailing stop carries ``d`` and, once activated,
+    ``D`` (its batch's sequencing time, which settlement stamps from ACTIVATED)."""
+    spec = load_catalog().symbol(SYM)
+    codec = SymbolCodec(spec)
+    book = FastBook(codec.filters)
+    px = int(D("2000.00") / spec.tick_size)
+    lot = int(D("0.0100") / spec.step_size)
+    cmds = [NewOrder(1, 7, Side.SELL, OrderType.LIMIT, TimeInForce.GTC, px, 10 * lot, iceberg_qty=3 * lot),
+            NewOrder(2, 8, Side.SELL, OrderType.STOP_LOSS, qty=lot, trailing_delta=150)]
+    applied = [SimpleNamespace(entry=_entry(20 + i, "NEW", {"order_id": c.order_id, "cmd": list(c)}, ts=7000 + i),
+                               events=book.process(c)) for i, c in enumerate(cmds)]
+    d = derive(spec, codec, applied)
+    assert d.orders[2].trailing_ms == 7001 and d.orders[1].trailing_ms is None
+    rows = {1: {**_row(1, 7, "SELL", "0.1000", "2000.00"), "iceberg_qty": D("0.0300")},
+            2: {**_row(2, 7, "SELL", "0.0100", "0", type_="STOP_LOSS"), "price": None, "time_in_force": None,
+                "working_ms": None, "trailing_delta": 150, "trailing_ms": 7001}}
+    reports = [r for _, r in userevents.execution_reports(spec, applied, d.fills, rows, event_time=9000)]
+    assert [(r["i"], r["x"]) for r in reports] == [(1, "NEW"), (2, "NEW")]
+    assert reports[0]["F"] == "0.03000000" and "d" not in reports[0] and "D" not in reports[0]
+    assert reports[1]["F"] == "0.00000000" and (reports[1]["d"], reports[1]["D"]) == (150, 7001)
+    assert not reports[1]["w"]
+    rows[2]["trailing_ms"] = None  # not activated yet: d alone
+    reports = [r for _, r in userevents.execution_reports(spec, applied, d.fills, rows, event_time=9000)]
+    assert reports[1]["d"] == 150 and "D" not in reports[1]

@@ -234,3 +234,24 @@ def test_a_pending_order_the_book_refuses_when_placed_expires_with_its_list(book
     assert not [e for e in ev if e[0] == K.REJECTED]
     assert lists(ev) == [(1, LS.ALL_DONE, LO.ALL_DONE)]
     assert book.open_order(11) is None and book.open_order(12) is None
+
+
+def test_a_trailing_stops_activation_marker_in_the_trigger_queue_is_left_to_release(book):
+    """Order lists and trailing stops share the trigger queue: ending a list's triggered
+    leg looks past a trailing stop's activation marker (it has no order id), and the
+    lists' one-by-one release reports the marker as ACTIVATED, as the book's own run does."""
+    from matcher.engine import fast, reference
+
+    trade_at(book, 100, 1)
+    trailing = NewOrder(5, BOB, SELL, T.STOP_LOSS, TimeInForce.GTC, 0, 3, stop_price=95, trailing_delta=100)
+    assert orders(run(book, trailing)) == [(5, S.NEW)]
+    if isinstance(book, FastBook):
+        book._triggered.append(fast._Activation(book._orders[5], 95))
+    else:
+        book._triggered.append(reference._Activation(book.stops[0], 95))
+    assert book._end_triggered(10, S.EXPIRED) == []  # no such triggered stop: the marker stays
+    events: list = []
+    assert book._release_one_triggered(events)
+    assert [e[1:] for e in events] == [(K.ACTIVATED, 5, 95)]
+    assert not book._release_one_triggered(events)
+    book.validate_internal_state()

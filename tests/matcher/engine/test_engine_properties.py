@@ -31,7 +31,13 @@ from matcher.engine import (
 
 K = EventKind
 FILTERS = EngineFilters(min_price=1, max_price=200, min_qty=1, max_qty=40, market_min_qty=1,
-                        market_max_qty=30, min_notional=150, max_notional=3000)
+                        market_max_qty=30, min_notional=150, max_notional=3000, iceberg_parts=6,
+                        min_trailing_above=50, max_trailing_above=600, min_trailing_below=50,
+                        max_trailing_below=600)
+_LIMIT_PRICED = (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT,
+                 OrderType.TAKE_PROFIT_LIMIT)
+_STOPS = (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
+          OrderType.TAKE_PROFIT_LIMIT)
 DETERMINISTIC = settings(max_examples=200, derandomize=True, deadline=None, database=None,
                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -53,7 +59,14 @@ def new_orders(draw, oid: int) -> NewOrder:
                                                           OrderType.LIMIT_MAKER) else 0
     if t in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT):
         price = 0
-    return NewOrder(oid, account, side, t, tif, price, qty, quote, stop_price, stp)
+    iceberg = trailing = 0
+    if t in _LIMIT_PRICED and draw(st.integers(0, 2)) == 0:  # an iceberg (sometimes one refused)
+        iceberg = draw(st.integers(1, 8))
+        tif = TimeInForce.GTC if draw(st.integers(0, 5)) else tif
+    if t in _STOPS and draw(st.booleans()):  # a trailing stop, with or without a stop price
+        trailing = draw(st.integers(20, 700))
+        stop_price = stop_price if draw(st.booleans()) else 0
+    return NewOrder(oid, account, side, t, tif, price, qty, quote, stop_price, stp, iceberg, trailing)
 
 
 _OCO_TYPES = [OrderType.LIMIT_MAKER, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT,
@@ -132,6 +145,8 @@ def command_streams(draw, max_size: int = 60) -> list:
             o = NewOrder(oid, draw(st.integers(1, 3)), draw(st.sampled_from(list(Side))),
                          OrderType.LIMIT, TimeInForce.GTC, draw(st.integers(97, 103)),
                          draw(st.integers(1, 14)), stp_mode=draw(st.sampled_from(list(StpMode))))
+            if draw(st.integers(0, 3)) == 0:  # an iceberg at the touch
+                o = o._replace(iceberg_qty=draw(st.integers(1, 5)))
         else:
             o = draw(new_orders(oid))
         accounts[oid] = o.account_id
@@ -188,6 +203,11 @@ def random_stream(rng: random.Random, n: int) -> list:
             o = o._replace(stop_price=0)
         if t in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT):
             o = o._replace(price=0)
+        if t in _LIMIT_PRICED and rng.random() < 0.3:
+            o = o._replace(iceberg_qty=rng.randint(1, 6), tif=TimeInForce.GTC)
+        if t in _STOPS and rng.random() < 0.5:
+            o = o._replace(trailing_delta=rng.randint(50, 600),
+                           stop_price=o.stop_price if rng.random() < 0.5 else 0)
         accounts[oid] = o.account_id
         commands.append(o)
     return commands
@@ -259,7 +279,12 @@ def test_invariants_hold_after_every_command(commands):
         assert (bids, asks) == book.depth(10**6)
         totals = sum(q for _, q in book.depth(10**6)[0] + book.depth(10**6)[1])
         resting = [book.open_order(i) for i in open_ids]
-        assert totals == sum(o[2] for o in resting if o is not None and not o[4])
+        state = book.export_state()
+        rows = [r for key in ("bids", "asks") for _, queue in state[key] for r in queue]
+        assert sum(o[2] for o in resting if o is not None and not o[4]) == sum(r[2] for r in rows)
+        # depth shows what is visible: an iceberg's current slice (at most its slice size)
+        assert totals == sum(r[4] if len(r) > 4 else r[2] for r in rows)
+        assert all(0 < r[4] <= min(r[5], r[2]) for r in rows if len(r) > 4)
         if isinstance(c, NewOrder) and c.quote_qty:  # MARKET_LOT_SIZE bounds what a quote amount buys
             assert traded[c.order_id] <= FILTERS.market_max_qty
         if isinstance(c, NewOrder) and c.order_type in (OrderType.LIMIT, OrderType.MARKET):
