@@ -364,7 +364,7 @@ def main(argv=None) -> int:
     if args.child:
         return child(args)
     if args.smoke:
-        args.rates, args.seconds, args.groups, args.runs, args.accounts, args.profile = "1000", 0.2, "1", 1, 2, 0
+        args.rates, args.seconds, args.groups, args.runs, args.accounts, args.profile = "1000", 0.2, "2", 1, 2, 0
         args.passive = 10
     rates = [int(r) for r in args.rates.split(",")]
     group_counts = [int(g) for g in args.groups.split(",")]

@@ -280,6 +280,9 @@ class Worker:
         tasks, a scaled-out service)."""
         if self.slot is not None:
             return True
+        if self.fixed_symbols:  # a given list (tests, bench/capacity.py): its own symbols, no group to share
+            self.slot = 0
+            return True
         for k in range(self.slots):
             key = slot_key(self.group, k)
             lease = self.leases.get(key)
@@ -298,6 +301,8 @@ class Worker:
     def group_members(self) -> int:
         """How many tasks of the group hold a reader slot now (at least this one):
         re-read every renewal period (a GetItem per other slot, not a Scan of LEASES)."""
+        if self.fixed_symbols:
+            return 1
         now = time.monotonic()
         if now - self._last_members >= self.config.renew_every_ms / 1000:
             self._last_members = now
