@@ -115,9 +115,12 @@ def read_aurora_book(tx, spec, symbol: str, page: int = PAGE) -> AuroraBook:
             " COALESCE((SELECT sum(t.qty) FROM trades t WHERE t.buyer_order_id = o.order_id), 0)"
             " + COALESCE((SELECT sum(t.qty) FROM trades t WHERE t.seller_order_id = o.order_id), 0) AS filled"
             " FROM orders o LEFT JOIN order_lists l ON l.order_list_id = o.order_list_id"
-            " LEFT JOIN intent_outbox b ON b.order_id = COALESCE((SELECT min(x.order_id) FROM orders x"
-            " WHERE x.order_list_id = o.order_list_id), o.order_id)"
-            " AND b.kind IN ('NEW', 'CANCEL_REPLACE', 'NEW_LIST')"
+            # the placing intent, looked up per order by index (intent_outbox_placing): the
+            # order's own id, or its list's first order's id
+            " LEFT JOIN LATERAL (SELECT x.kind, x.payload FROM intent_outbox x WHERE x.order_id ="
+            " CASE WHEN o.order_list_id IS NULL THEN o.order_id ELSE (SELECT min(y.order_id) FROM orders y"
+            " WHERE y.order_list_id = o.order_list_id) END"
+            " AND x.kind IN ('NEW', 'CANCEL_REPLACE', 'NEW_LIST')) b ON TRUE"
             " WHERE o.symbol = :s AND o.status IN ('NEW', 'PARTIALLY_FILLED', 'PENDING_CANCEL') AND o.order_id > :a"
             " ORDER BY o.order_id LIMIT :n", {"s": symbol, "a": after, "n": page, "step": str(spec.step_size)})
         for r in rows:
