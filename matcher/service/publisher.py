@@ -28,27 +28,39 @@ Why the guarantees hold:
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 
 class Publisher:
     def __init__(self) -> None:
-        self._pool: ThreadPoolExecutor | None = None
         self._inflight: Future | None = None
 
     def submit(self, tail: Callable[[], None]) -> None:
         """Run ``tail`` in the background once the previous one has finished."""
         self.wait()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="publish")
-        self._inflight = self._pool.submit(tail)
+        f: Future = Future()
 
-    def wait(self) -> None:
-        """Block until the tail in flight (if any) is done; raise what it raised."""
+        def run() -> None:
+            try:
+                tail()
+            except BaseException as exc:  # handed to the worker's thread by wait()
+                f.set_exception(exc)
+            else:
+                f.set_result(None)
+
+        # A daemon thread per tail (one at a time): a stopping process never waits at exit
+        # for a tail stuck on a server that went away (recovery repeats what it did not do).
+        threading.Thread(target=run, name="publish", daemon=True).start()
+        self._inflight = f
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the tail in flight (if any) is done; raise what it raised
+        (TimeoutError after ``timeout`` seconds, the tail left running)."""
         f, self._inflight = self._inflight, None
         if f is not None:
-            f.result()
+            f.result(timeout)
 
     def busy(self) -> bool:
         """A tail is still running (one that finished is collected: its error raised)."""
@@ -58,12 +70,7 @@ class Publisher:
             return False
         return f is not None
 
-    def close(self) -> None:
-        """Wait for the tail in flight (errors are the caller's: it is stopping) and
-        stop the thread."""
-        try:
-            self.wait()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+    def close(self, timeout: float | None = None) -> None:
+        """Wait for the tail in flight (errors are the caller's: it is stopping), at most
+        ``timeout`` seconds."""
+        self.wait(timeout)

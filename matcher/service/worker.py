@@ -880,8 +880,8 @@ class Worker:
             self._renewer.stop.set()
         if self._reconciler:
             self._reconciler.stop.set()
-        try:
-            self.publisher.close()
+        try:  # a clean stop lets the last batch go out; after a step-down or a crash, a few seconds
+            self.publisher.close(None if clean else 5.0)
         except Exception:  # stopping anyway; recovery re-publishes what did not go out
             logger.exception("the last batch's publish failed")
             clean = False
