@@ -28,7 +28,7 @@ def running_stack(original_env, make_scratch_dir):
     from chalicelib.symbols import write_grouped
 
     state_dir = make_scratch_dir("exchange-stack-test-")
-    port = free_port_block()
+    port = free_port_block(below_ephemeral=True)  # no outgoing connection of another lane can take one
     # two matcher groups (issue 14): BTCUSDT in "matcher", ETHUSDT in "matcher-g1", ETHBTC by hash
     env = dict(original_env, EXCHANGE_SYMBOLS_FILE=str(write_grouped(state_dir / "symbols.json", 2, GROUPS)))
     launched = launch(state_dir, port, env, "--no-bot", timeout_s=120)
@@ -113,7 +113,7 @@ def test_busy_port_is_a_one_line_error(tmp_path, original_env):
 
 
 def test_unreachable_database_url_is_a_one_line_error(tmp_path, original_env):
-    port = free_port_block()
+    port = free_port_block(below_ephemeral=True)  # no outgoing connection of another lane can take one
     env = dict(original_env, DATABASE_URL=f"postgresql://nobody@127.0.0.1:{port}/nothing")
     res = devstack(tmp_path, "up", "--port", str(port), env=env)
     assert res.returncode == 1

@@ -64,7 +64,7 @@ def web_stack(original_env, make_scratch_dir):
     """`python -m devstack up` with the demo users and the market maker (ETH symbols
     only); yields {"url", "started", "dir"}."""
     state_dir = make_scratch_dir("exchange-web-test-")
-    port = free_port_block()
+    port = free_port_block(below_ephemeral=True)  # no outgoing connection of another lane can take one
     # the local Cognito (moto) checks TOTP codes only when asked to
     env = dict(original_env, MARKETMAKER_SYMBOLS=BOT_SYMBOLS, MARKETMAKER_INTERVAL="0.7",
                MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP="true")
