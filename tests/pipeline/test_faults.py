@@ -95,7 +95,16 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
     assert crashed, "no API crash was injected"
     assert stats["placed"] > 1000, stats
 
-    wait_until(lambda: pending_count(migrated_db) == 0, 150, "every intent sequenced (reconciler included)")
+    live = [m]
+
+    def drained() -> bool:
+        # as ECS replaces a task that exited (a matcher steps down when it finds a lease
+        # taken over), a matcher that stopped by itself is started again
+        if not live[0].alive():
+            live[0] = matcher_factory(worker_id, chaos, "matcher.instrumented").start()
+        return pending_count(migrated_db) == 0
+
+    wait_until(drained, 150, "every intent sequenced (reconciler included)")
     figures = assert_invariants(migrated_db)
     assert figures["trades"] > 200, figures
     with psycopg.connect(migrated_db) as conn:
