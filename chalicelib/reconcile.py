@@ -38,6 +38,20 @@ def _intent(intent_id: str, group: int):
         return None
 
 
+def _intents(intent_ids: list[str], group: int) -> dict:
+    """The intents ``intent_ids`` as group ``group``'s intents table holds them, by id
+    (absent: not there): consistent BatchGetItem reads of 100 keys each, not a GetItem
+    per intent -- a backlog of hundreds of unsequenced intents made every reconciler
+    pass and every takeover's re-send hundreds of round trips (tests/pipeline/test_faults.py
+    under load: a takeover spent 30-50 s re-sending before it matched anything)."""
+    from chalicelib.tables import intent_model
+
+    if not intent_ids:
+        return {}
+    model = intent_model(group)
+    return {item.intent_id: item for item in model.batch_get(set(intent_ids), consistent_read=True)}
+
+
 def _void(row: dict, group: int) -> bool:
     from chalicelib.orders import put_intent
 
@@ -88,7 +102,8 @@ def _touch(item) -> None:
     item.update(actions=[item.__class__.created_ms.set(max(now_ms(), int(item.created_ms) + 1))])
 
 
-def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None) -> dict:
+def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None,
+                  owned: Callable[[], bool] | None = None) -> dict:
     """Re-send every intent of ``symbol`` accepted in Aurora but never journaled
     (outbox rows without ``sent_at``), in acceptance order, into matcher group
     ``group``'s intents table (default: the symbol's route's): put it if that table
@@ -96,19 +111,28 @@ def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None) -
     was moved away from), else touch it (its stream record may be gone with the shard
     checkpoints).  The matcher calls this when it takes a symbol; it drops whatever
     turns out to have been sequenced after all (acknowledged rows, orders no longer
-    PENDING_NEW).  A VOID is left to :func:`run_once`."""
+    PENDING_NEW).  A VOID is left to :func:`run_once`.
+
+    ``owned`` (the caller still holds the symbol) is asked before each intent: a
+    matcher that lost the symbol meanwhile (paused, then fenced out by a takeover)
+    stops at once -- the new owner re-sends them -- instead of going on for as long
+    as the backlog takes (``left`` counts the intents it left)."""
     from chalicelib.orders import put_intent
     from chalicelib.routing import group_of
 
     group = group_of(symbol) if group is None else group
 
-    counts = {"put": 0, "touched": 0}
+    counts = {"put": 0, "touched": 0, "left": 0}
     with tx_factory() as tx:  # no transaction held open across the DynamoDB calls
         rows = tx.query("SELECT intent_id, account_id, symbol, kind, order_id, payload::text AS payload"
                         " FROM intent_outbox WHERE sent_at IS NULL AND symbol = :s ORDER BY created_at, intent_id",
                         {"s": symbol})
-    for row in rows:
-        item = _intent(row["intent_id"], group)
+    items = _intents([row["intent_id"] for row in rows], group)
+    for k, row in enumerate(rows):
+        if owned is not None and not owned():
+            counts["left"] = len(rows) - k
+            break
+        item = items.get(row["intent_id"])
         if item is None:
             if put_intent(row["intent_id"], row["symbol"], int(row["account_id"]), row["kind"], row["order_id"],
                           json.loads(row["payload"]), group=group):
@@ -136,10 +160,14 @@ def run_once(tx_factory: Callable, grace_ms: int = 5000, void_after_ms: int = 30
             " CAST(extract(epoch FROM (now() - created_at)) * 1000 AS bigint) AS age_ms FROM intent_outbox"
             " WHERE sent_at IS NULL AND created_at < now() - CAST(:g AS bigint) * interval '1 millisecond'"
             " ORDER BY created_at LIMIT :l", {"g": grace_ms, "l": limit})
+    by_group: dict[int, list[str]] = {}
+    for row in rows:
+        by_group.setdefault(group_of(row["symbol"]), []).append(row["intent_id"])
+    items = {(g, i): item for g, ids in by_group.items() for i, item in _intents(ids, g).items()}
     for row in rows:
         counts["checked"] += 1
         group = group_of(row["symbol"])
-        item = _intent(row["intent_id"], group)
+        item = items.get((group, row["intent_id"]))
         age = int(row["age_ms"])
         if item is None:
             if age < void_after_ms:
