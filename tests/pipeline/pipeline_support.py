@@ -173,8 +173,9 @@ def pipeline_state(pg_url: str, procs=(), limit: int = 15) -> str:
 
         now = int(time.time() * 1000)
         leases = sorted(LeaseModel.scan(), key=lambda x: x.lease_key)
-        out.append("leases (owner, counter, expires in ms):")
-        out += [f"  {x.lease_key}: {x.owner} #{x.counter} {int(x.expires_ms or 0) - now}"
+        out.append("leases (owner, fencing token, expiry):")
+        out += [f"  {x.lease_key}: {x.owner} #{x.counter} "
+                + (f"expires in {int(x.expires_ms) - now} ms" if x.expires_ms else "released")
                 + (f" checkpoint={x.checkpoint}" if x.checkpoint else "") for x in leases
                 if not x.lease_key.startswith("route:")]
     except Exception as exc:
