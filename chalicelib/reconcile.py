@@ -102,6 +102,22 @@ def _touch(item) -> None:
     item.update(actions=[item.__class__.created_ms.set(max(now_ms(), int(item.created_ms) + 1))])
 
 
+def _touch_all(model, items: list) -> None:
+    """:func:`_touch` for up to 25 intents in one BatchWriteItem: each put again whole
+    with the new ``created_ms`` (a MODIFY record apiece).  A put, not an update: only
+    intents just read as present and not VOID come here, a VOID is only ever put where
+    no intent is (conditional), and the rest of an intent never changes -- so the put
+    rewrites what is there.  One request per 25 intents, not one each: a takeover
+    re-sends every unacknowledged intent of the symbol (hundreds after a crash loop)."""
+    from chalicelib.orders import now_ms
+
+    now = now_ms()
+    with model.batch_write() as batch:
+        for item in items:
+            item.created_ms = max(now, int(item.created_ms) + 1)
+            batch.save(item)
+
+
 def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None,
                   owned: Callable[[], bool] | None = None) -> dict:
     """Re-send every intent of ``symbol`` accepted in Aurora but never journaled
@@ -109,9 +125,10 @@ def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None,
     ``group``'s intents table (default: the symbol's route's): put it if that table
     lacks it (a recreated table, or an intent the API put into the group the symbol
     was moved away from), else touch it (its stream record may be gone with the shard
-    checkpoints).  The matcher calls this when it takes a symbol; it drops whatever
-    turns out to have been sequenced after all (acknowledged rows, orders no longer
-    PENDING_NEW).  A VOID is left to :func:`run_once`.
+    checkpoints; 25 to a request, :func:`_touch_all`).  The matcher calls this when it
+    takes a symbol; it drops whatever turns out to have been sequenced after all
+    (acknowledged rows, orders no longer PENDING_NEW).  A VOID is left to
+    :func:`run_once`.
 
     ``owned`` (the caller still holds the symbol) is asked before each intent: a
     matcher that lost the symbol meanwhile (paused, then fenced out by a takeover)
@@ -119,10 +136,18 @@ def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None,
     as the backlog takes (``left`` counts the intents it left)."""
     from chalicelib.orders import put_intent
     from chalicelib.routing import group_of
+    from chalicelib.tables import intent_model
 
     group = group_of(symbol) if group is None else group
-
+    model = intent_model(group)
     counts = {"put": 0, "touched": 0, "left": 0}
+    touch: list = []
+
+    def flush() -> None:
+        _touch_all(model, touch)
+        counts["touched"] += len(touch)
+        touch.clear()
+
     with tx_factory() as tx:  # no transaction held open across the DynamoDB calls
         rows = tx.query("SELECT intent_id, account_id, symbol, kind, order_id, payload::text AS payload"
                         " FROM intent_outbox WHERE sent_at IS NULL AND symbol = :s ORDER BY created_at, intent_id",
@@ -130,7 +155,8 @@ def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None,
     items = _intents([row["intent_id"] for row in rows], group)
     for k, row in enumerate(rows):
         if owned is not None and not owned():
-            counts["left"] = len(rows) - k
+            counts["left"] = len(rows) - k + len(touch)
+            touch.clear()
             break
         item = items.get(row["intent_id"])
         if item is None:
@@ -140,8 +166,11 @@ def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None,
                 continue
             item = _intent(row["intent_id"], group)  # the API's own retry got there first
         if item is not None and item.kind != "VOID":
-            _touch(item)
-            counts["touched"] += 1
+            touch.append(item)
+            if len(touch) == 25:
+                flush()
+    if touch:
+        flush()
     return counts
 
 

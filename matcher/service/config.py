@@ -104,8 +104,8 @@ MATCHER = Unit(
         Access(("dynamodb:DescribeTable",), ("table:INTENTS_TABLE",), "worker: the group's intents table's stream ARN"),
         Access(("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"),
                ("stream:INTENTS_TABLE",), "streams: shards and records of the group's intents stream"),
-        Access(("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
-               ("table:INTENTS_TABLE",),
+        Access(("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                "dynamodb:BatchWriteItem"), ("table:INTENTS_TABLE",),
                "worker.resend_unsent at a takeover or move: put (or touch) the symbol's unsequenced intents "
                "into the group's own table"),
         Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"),

@@ -1,9 +1,10 @@
 """The reconciler's reads and a takeover's re-send (chalicelib/reconcile.py) against
-the session's real PostgreSQL and moto: intents are read in BatchGetItem calls, not a
-GetItem each (a backlog of hundreds made a takeover spend 30-50 s re-sending before it
-matched anything), and a re-send stops as soon as its caller no longer owns the
-symbol (a paused matcher, fenced out meanwhile, went on re-sending for 40+ s before
-it stepped down).  No matcher runs in this lane: the orders stay PENDING_NEW."""
+the session's real PostgreSQL and moto: intents are read in BatchGetItem calls and
+re-sent (touched) in BatchWriteItem calls, not a request each (a backlog of hundreds
+made a takeover spend 30-60 s re-sending before it matched anything), and a re-send
+stops as soon as its caller no longer owns the symbol (a paused matcher, fenced out
+meanwhile, went on re-sending for 43 s after SIGCONT before it stepped down).  No
+matcher runs in this lane: the orders stay PENDING_NEW."""
 from __future__ import annotations
 
 import uuid
@@ -95,12 +96,16 @@ def test_resend_reads_in_batches_puts_the_missing_and_touches_the_rest(placed, d
                            {"s": SYMBOL})
     counts = reconcile.resend_unsent(transaction, SYMBOL, 0)
     assert counts["put"] >= 1 and counts["put"] + counts["touched"] == unsent and counts["left"] == 0, counts
-    assert dynamodb_calls["BatchGetItem"] == -(-unsent // 100)
-    assert dynamodb_calls["GetItem"] == 0, dict(dynamodb_calls)
+    assert dynamodb_calls["BatchGetItem"] == -(-unsent // 100)  # read 100 to a request,
+    assert dynamodb_calls["BatchWriteItem"] == -(-counts["touched"] // 25)  # touched 25 to a request
+    assert dynamodb_calls["GetItem"] == dynamodb_calls["UpdateItem"] == 0, dict(dynamodb_calls)
     assert _item(lost) is not None and _item(lost).kind == "NEW"
     for r in rows:
-        if r["intent_id"] != lost:  # touched: a new stream record
-            assert int(_item(r["intent_id"]).created_ms) > int(before[r["intent_id"]].created_ms)
+        if r["intent_id"] != lost:  # touched: a new stream record, the intent as it was otherwise
+            after, was = _item(r["intent_id"]), before[r["intent_id"]]
+            assert int(after.created_ms) > int(was.created_ms)
+            assert (after.symbol, after.account_id, after.kind, after.order_id, after.payload) == \
+                (was.symbol, was.account_id, was.kind, was.order_id, was.payload)
 
 
 def test_resend_stops_once_the_caller_no_longer_owns_the_symbol(placed):
@@ -117,7 +122,10 @@ def test_resend_stops_once_the_caller_no_longer_owns_the_symbol(placed):
         unsent = tx.scalar("SELECT count(*) FROM intent_outbox WHERE sent_at IS NULL AND symbol = :s",
                            {"s": SYMBOL})
     counts = reconcile.resend_unsent(transaction, SYMBOL, 0, owned=owned)
-    assert counts["put"] + counts["touched"] == 2 and counts["left"] == unsent - 2, (counts, unsent)
+    # of the two intents looked at before, a missing one was put; a present one is not touched
+    # either (touches go 25 to a request): left for the symbol's new owner
+    assert counts["touched"] == 0 and counts["put"] + counts["left"] == unsent, (counts, unsent)
+    assert counts["left"] >= unsent - 2
     assert len(asked) == 3  # not asked again once it said no
 
 
