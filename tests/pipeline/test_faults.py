@@ -129,9 +129,9 @@ def test_faults_keep_money_and_orders(pipeline_env, matcher_factory, migrated_db
 
     # Killed every 0.4-1.6 s, a matcher on a busy machine rarely gets past its start and
     # recovery during the load (INFO logs: nothing sequenced before the last one), so the
-    # last one takes over the whole backlog (~1,600 intents) and re-sends each at its
-    # takeover, one UpdateItem apiece: 16-40 ms each at load 6-7 (20-40 s per symbol,
-    # ~60 s before matching when each also cost a GetItem), more at load 8-18.
+    # last one takes over the whole backlog (~1,600 intents) and re-sends it at its
+    # takeover: ~12 s at load 6-7 in batches; it was ~60 s with a GetItem and an
+    # UpdateItem per intent, and the 150 s allowed here ran out at load 8-18.
     wait_until(drained, 240, "every intent sequenced (reconciler included)", explain=state)
     figures = assert_invariants(migrated_db)
     assert figures["trades"] > 200, figures
