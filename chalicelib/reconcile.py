@@ -27,17 +27,6 @@ from decimal import Decimal
 from chalicelib import ledger
 
 
-def _intent(intent_id: str, group: int):
-    """The intent as group ``group``'s intents table holds it (None: not there)."""
-    from chalicelib.tables import intent_model
-
-    model = intent_model(group)
-    try:
-        return model.get(intent_id, consistent_read=True)
-    except model.DoesNotExist:
-        return None
-
-
 def _intents(intent_ids: list[str], group: int) -> dict:
     """The intents ``intent_ids`` as group ``group``'s intents table holds them, by id
     (absent: not there): consistent BatchGetItem reads of 100 keys each, not a GetItem
@@ -93,18 +82,11 @@ def reverse(tx, row: dict) -> bool:
     return done
 
 
-def _touch(item) -> None:
-    """Make the stream deliver an intent again: a MODIFY record.  DynamoDB writes no
-    stream record for an update that changes nothing, so ``created_ms`` becomes the
-    time of this re-send."""
-    from chalicelib.orders import now_ms
-
-    item.update(actions=[item.__class__.created_ms.set(max(now_ms(), int(item.created_ms) + 1))])
-
-
 def _touch_all(model, items: list) -> None:
-    """:func:`_touch` for up to 25 intents in one BatchWriteItem: each put again whole
-    with the new ``created_ms`` (a MODIFY record apiece).  A put, not an update: only
+    """Make the stream deliver these intents (up to 25) again: a MODIFY record each,
+    in one BatchWriteItem.  DynamoDB writes no stream record for a write that changes
+    nothing, so ``created_ms`` becomes the time of this re-send: each is put again whole
+    with it.  A put, not an update: only
     intents just read as present and not VOID come here, a VOID is only ever put where
     no intent is (conditional), and the rest of an intent never changes -- so the put
     rewrites what is there.  One request per 25 intents, not one each: a takeover
@@ -164,7 +146,7 @@ def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None,
                           json.loads(row["payload"]), group=group):
                 counts["put"] += 1
                 continue
-            item = _intent(row["intent_id"], group)  # the API's own retry got there first
+            item = _intents([row["intent_id"]], group).get(row["intent_id"])  # the API's own retry was first
         if item is not None and item.kind != "VOID":
             touch.append(item)
             if len(touch) == 25:
@@ -181,6 +163,7 @@ def run_once(tx_factory: Callable, grace_ms: int = 5000, void_after_ms: int = 30
     the right one."""
     from chalicelib.orders import put_intent
     from chalicelib.routing import group_of
+    from chalicelib.tables import intent_model
 
     counts = {"checked": 0, "completed": 0, "reversed": 0, "nudged": 0, "in_flight": 0}
     with tx_factory() as tx:
@@ -214,7 +197,7 @@ def run_once(tx_factory: Callable, grace_ms: int = 5000, void_after_ms: int = 30
                 if reverse(tx, row):
                     counts["reversed"] += 1
         elif age >= void_after_ms:
-            _touch(item)
+            _touch_all(intent_model(group), [item])
             counts["nudged"] += 1
         else:
             counts["in_flight"] += 1

@@ -441,7 +441,7 @@ def test_ops_task_halts_and_resumes_a_symbol(deployed):
     used = {x["action"] for x in deployed.d.decisions("ops") if x["allowed"] and x["resource"].endswith(leases)}
     assert {"dynamodb:GetItem", "dynamodb:PutItem"} <= used, used
     # the matcher takes it back and re-sends both into its group's table (a touch, a put): both rest
-    wait_until(lambda: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= {
+    wait_until(lambda: {"dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"} <= {
         x["action"] for x in deployed.d.decisions("matcher") if x["allowed"] and x["resource"].endswith(table)},
         60, "the matcher's re-send")
     for order in placed:

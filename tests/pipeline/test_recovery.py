@@ -242,8 +242,7 @@ def test_a_resent_intent_is_sequenced_once(pipeline_env, matcher_factory, migrat
         ids = [r[0] for r in conn.execute("SELECT intent_id FROM intent_outbox WHERE order_id = %s", (oid,))]
     assert len(ids) == 2
     for _ in range(3):  # re-sent three times each: three more stream records apiece
-        for i in ids:
-            reconcile._touch(IntentModel.get(i, consistent_read=True))
+        reconcile._touch_all(IntentModel, [IntentModel.get(i, consistent_read=True) for i in ids])
     marker = _place(a, "BTCUSDT", "BUY", "0.00100", "10000.00")  # sequenced after the repeats
     assert _status(marker)["status"] == "NEW"
     s = get_clients().settings
