@@ -121,6 +121,12 @@ def _amount(v) -> str:
     return _ZERO if v is None else f"{v:.8f}"
 
 
+def _decimal(v) -> Decimal:
+    """An orders row's amount as a Decimal (None and zeros as ``Decimal(0)``): psycopg's
+    is one already, no text round trip."""
+    return v if v and v.__class__ is Decimal else Decimal(str(v or 0))
+
+
 def _row_view(r: dict) -> dict:
     """What the reports of one order read from its ``orders`` row, in
     :func:`chalicelib.orderviews.order_dict`'s names -- only those fields: a batch
@@ -149,23 +155,25 @@ def _report(o: dict, *, E: int, x: str, X: str, T: int, I: int, z: Decimal, Z: D
             working_ms: int | None, head: tuple, r: str = "NONE", C: str = "", c: str | None = None,
             fill=None, is_buyer: bool = False, extra: dict | None = None) -> dict:
     """One ``executionReport`` in Binance's field order; ``o`` is the order's
-    :func:`_row_view`, ``head`` its :func:`_row_head`."""
+    :func:`_row_view`, ``head`` its :func:`_row_head`; ``z`` and ``Z`` are Decimals
+    (printed as :func:`chalicelib.amounts.fmt` prints them), a fill's amounts come
+    printed (:class:`_Fill`)."""
     first, created, quote_qty, stp = head
     ev = {"e": "executionReport", "E": E, **first}
     if c:
         ev["c"] = c
     ev["C"], ev["x"], ev["X"], ev["r"], ev["i"] = C, x, X, r, o["orderId"]
     if fill is None:
-        ev["l"], ev["z"], ev["L"], ev["n"], ev["N"], ev["T"], ev["t"] = _ZERO, _s(z), _ZERO, "0", None, T, -1
+        ev["l"], ev["z"], ev["L"], ev["n"], ev["N"], ev["T"], ev["t"] = _ZERO, f"{z:.8f}", _ZERO, "0", None, T, -1
     else:
-        ev["l"], ev["z"], ev["L"] = _s(fill.qty), _s(z), _s(fill.price)
-        ev["n"] = _s(fill.buyer_fee if is_buyer else fill.seller_fee)
+        ev["l"], ev["z"], ev["L"] = fill.qty_text, f"{z:.8f}", fill.price_text
+        ev["n"] = fill.buyer_fee_text if is_buyer else fill.seller_fee_text
         ev["N"], ev["T"], ev["t"] = fill.base_asset if is_buyer else fill.quote_asset, T, fill.trade_id
     if extra and "v" in extra:
         ev["v"] = extra.pop("v")
     ev["I"], ev["w"], ev["m"], ev["M"] = I, w, bool(fill is not None and fill.is_buyer_maker == is_buyer), False
-    ev["O"], ev["Z"] = created, _s(Z)
-    ev["Y"], ev["Q"] = _s(fill.quote_rounded) if fill is not None else _ZERO, quote_qty
+    ev["O"], ev["Z"] = created, f"{Z:.8f}"
+    ev["Y"], ev["Q"] = fill.quote_rounded_text if fill is not None else _ZERO, quote_qty
     if w and working_ms is not None:
         ev["W"] = working_ms
     ev["V"] = stp
@@ -179,16 +187,18 @@ def _report(o: dict, *, E: int, x: str, X: str, T: int, I: int, z: Decimal, Z: D
 
 
 class _Fill:
-    """A settled fill (``matcher.service.settlement.Fill``) with what a report needs."""
+    """A settled fill (``matcher.service.settlement.Fill``) with what a report needs,
+    its amounts printed once (both sides' reports print them)."""
 
-    __slots__ = ("trade_id", "price", "qty", "quote", "quote_rounded", "buyer_fee", "seller_fee", "is_buyer_maker",
-                 "base_asset", "quote_asset")
+    __slots__ = ("trade_id", "qty", "quote", "is_buyer_maker", "base_asset", "quote_asset", "qty_text", "price_text",
+                 "buyer_fee_text", "seller_fee_text", "quote_rounded_text")
 
-    def __init__(self, f, spec):
-        self.trade_id, self.price, self.qty, self.quote = f.trade_id, f.price, f.qty, f.quote
-        self.quote_rounded = f.quote.quantize(Decimal(1).scaleb(-spec.quote_precision))
-        self.buyer_fee, self.seller_fee, self.is_buyer_maker = f.buyer_fee, f.seller_fee, f.is_buyer_maker
+    def __init__(self, f, spec, cq: Decimal):
+        self.trade_id, self.qty, self.quote, self.is_buyer_maker = f.trade_id, f.qty, f.quote, f.is_buyer_maker
         self.base_asset, self.quote_asset = spec.base_asset, spec.quote_asset
+        self.qty_text, self.price_text = _s(f.qty), _s(f.price)
+        self.buyer_fee_text, self.seller_fee_text = _s(f.buyer_fee), _s(f.seller_fee)
+        self.quote_rounded_text = _s(f.quote.quantize(cq))
 
 
 def _ended_by_list(events: Sequence[tuple]) -> set[int]:
@@ -227,12 +237,12 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
     list's LIST events become ``listStatus`` events (``lists``: list id -> its row, see
     :func:`read_lists`)."""
     E = event_time or now_ms()
-    by_trade = {f.trade_id: _Fill(f, spec) for f in fills}
+    cq = Decimal(1).scaleb(-spec.quote_precision)
+    by_trade = {f.trade_id: _Fill(f, spec, cq) for f in fills}
     views = {oid: _row_view(r) for oid, r in rows.items()}
     heads = {oid: _row_head(r) for oid, r in rows.items()}
-    cq = Decimal(1).scaleb(-spec.quote_precision)
     # cumulative qty / quote before the batch, and each order's last trade in the batch
-    cum: dict[int, list[Decimal]] = {oid: [Decimal(str(r["executed_qty"] or 0)), Decimal(str(r["cum_quote_qty"] or 0))]
+    cum: dict[int, list[Decimal]] = {oid: [_decimal(r["executed_qty"]), _decimal(r["cum_quote_qty"])]
                                      for oid, r in rows.items()}
     last_trade: dict[int, int] = {}
     for a in applied:
