@@ -141,17 +141,18 @@ def _row_view(r: dict) -> dict:
     return view
 
 
-def _row_head(r: dict) -> tuple[dict, int, str, str]:
+def _row_head(r: dict, E: int) -> tuple[dict, int, str, str]:
     """What every report of the order in row ``r`` repeats, rendered once: the fields
-    from ``s`` to ``g`` (in order), then ``O``, ``Q`` and ``V``."""
-    return ({"s": r["symbol"], "c": r["client_order_id"], "S": r["side"], "o": r["type"],
-             "f": r["time_in_force"] or "GTC", "q": _amount(r["orig_qty"]), "p": _amount(r["price"]),
+    from ``e`` to ``g`` (in order; ``E`` is the batch's event time), which a report
+    copies, then ``O``, ``Q`` and ``V``."""
+    return ({"e": "executionReport", "E": E, "s": r["symbol"], "c": r["client_order_id"], "S": r["side"],
+             "o": r["type"], "f": r["time_in_force"] or "GTC", "q": _amount(r["orig_qty"]), "p": _amount(r["price"]),
              "P": _amount(r["stop_price"]), "F": _amount(r.get("iceberg_qty")),
              "g": int(r["order_list_id"]) if r.get("order_list_id") is not None else -1},
             int(r["created_ms"] or 0), _amount(r["orig_quote_qty"]), r["stp_mode"])
 
 
-def _report(o: dict, *, E: int, x: str, X: str, T: int, I: int, z: Decimal, Z: Decimal, w: bool,  # noqa: E741
+def _report(o: dict, *, x: str, X: str, T: int, I: int, z: Decimal, Z: Decimal, w: bool,  # noqa: E741
             working_ms: int | None, head: tuple, r: str = "NONE", C: str = "", c: str | None = None,
             fill=None, is_buyer: bool = False, extra: dict | None = None) -> dict:
     """One ``executionReport`` in Binance's field order; ``o`` is the order's
@@ -159,7 +160,7 @@ def _report(o: dict, *, E: int, x: str, X: str, T: int, I: int, z: Decimal, Z: D
     (printed as :func:`chalicelib.amounts.fmt` prints them), a fill's amounts come
     printed (:class:`_Fill`)."""
     first, created, quote_qty, stp = head
-    ev = {"e": "executionReport", "E": E, **first}
+    ev = first.copy()
     if c:
         ev["c"] = c
     ev["C"], ev["x"], ev["X"], ev["r"], ev["i"] = C, x, X, r, o["orderId"]
@@ -240,7 +241,7 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
     cq = Decimal(1).scaleb(-spec.quote_precision)
     by_trade = {f.trade_id: _Fill(f, spec, cq) for f in fills}
     views = {oid: _row_view(r) for oid, r in rows.items()}
-    heads = {oid: _row_head(r) for oid, r in rows.items()}
+    heads = {oid: _row_head(r, E) for oid, r in rows.items()}
     # cumulative qty / quote before the batch, and each order's last trade in the batch
     cum: dict[int, list[Decimal]] = {oid: [_decimal(r["executed_qty"]), _decimal(r["cum_quote_qty"])]
                                      for oid, r in rows.items()}
@@ -283,7 +284,7 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                     filled = last_trade[oid] == f.trade_id and o["status"] == "FILLED"
                     maker = f.is_buyer_maker == is_buyer
                     out.append((int(rows[oid]["account_id"]), _report(
-                        o, E=E, x="TRADE", X="FILLED" if filled else "PARTIALLY_FILLED", T=T, I=e[0], z=c[0],
+                        o, x="TRADE", X="FILLED" if filled else "PARTIALLY_FILLED", T=T, I=e[0], z=c[0],
                         Z=c[1].quantize(cq), w=maker and not filled, working_ms=o["workingTime"] if maker else None,
                         fill=f, is_buyer=is_buyer, head=heads[oid])))
             elif kind == _ORDER:
@@ -292,22 +293,25 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                     continue  # a fill's status went out with its TRADE report
                 o, c = views[oid], cum[oid]
                 acct = int(rows[oid]["account_id"])
-                common = dict(E=E, T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), working_ms=o["workingTime"],
-                              head=heads[oid])
+                C, cid, extra = "", None, None
                 if status == "NEW":
                     working[oid] = o["type"] not in _STOPS or working[oid]
-                    out.append((acct, _report(o, x="NEW", X="NEW", w=working[oid], **common)))
+                    x, w = "NEW", working[oid]
                 elif status == "CANCELED":
+                    x, w, C = "CANCELED", False, o["clientOrderId"]
                     cid = cancel_client_order_id(entry.intent_id) if cancel_of == oid else None
-                    out.append((acct, _report(o, x="CANCELED", X="CANCELED", w=False, C=o["clientOrderId"], c=cid,
-                                              **common)))
                 elif status == "EXPIRED":
                     why = ("OCO_TRIGGER" if working[oid] or o["type"] in _STOPS else "OTO_PHASE_ONE_EXPIRED") \
                         if oid in by_list else _expiry_reason(o)
-                    out.append((acct, _report(o, x="EXPIRED", X="EXPIRED", w=False, extra={"eR": why}, **common)))
+                    x, w, extra = "EXPIRED", False, {"eR": why}
                 elif status == "EXPIRED_IN_MATCH":
-                    out.append((acct, _report(o, x="TRADE_PREVENTION", X="EXPIRED_IN_MATCH", w=False,
-                                              extra=dict(prevented.get(oid, {})), **common)))
+                    x, w, extra = "TRADE_PREVENTION", False, dict(prevented.get(oid, {}))
+                else:
+                    x = None  # no report
+                if x is not None:  # one call for every status (the arguments they share built once)
+                    out.append((acct, _report(o, x=x, X=status, T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), w=w,
+                                              working_ms=o["workingTime"], head=heads[oid], C=C, c=cid,
+                                              extra=extra)))
                 working[oid] = working[oid] and status == "NEW"
             elif kind == _REJECTED:
                 oid, reason = e[2], e[3]
@@ -315,7 +319,7 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                     continue  # a refused cancel: no order changed
                 o, c = views[oid], cum[oid]
                 out.append((int(rows[oid]["account_id"]), _report(
-                    o, E=E, x="REJECTED", X="REJECTED", r=_reason(reason), T=T, I=e[0], z=c[0], Z=c[1].quantize(cq),
+                    o, x="REJECTED", X="REJECTED", r=_reason(reason), T=T, I=e[0], z=c[0], Z=c[1].quantize(cq),
                     w=False, working_ms=None, head=heads[oid])))
             elif kind == _TRIGGERED:
                 oid = e[2]
@@ -324,7 +328,7 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                 o, c = views[oid], cum[oid]
                 working[oid] = True
                 out.append((int(rows[oid]["account_id"]), _report(
-                    o, E=E, x="NEW", X="NEW", T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), w=True,
+                    o, x="NEW", X="NEW", T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), w=True,
                     working_ms=o["workingTime"] if o["workingTime"] != -1 else T, head=heads[oid])))
             elif kind == _AMENDED:  # Binance's amend keep priority: x=REPLACED, the order as amended
                 oid = e[2]
@@ -332,7 +336,7 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                     continue
                 o, c = views[oid], cum[oid]
                 out.append((int(rows[oid]["account_id"]), _report(
-                    o, E=E, x="REPLACED", X=o["status"] if e[3] == 0 else ("PARTIALLY_FILLED" if e[4] else "NEW"),
+                    o, x="REPLACED", X=o["status"] if e[3] == 0 else ("PARTIALLY_FILLED" if e[4] else "NEW"),
                     T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), w=working[oid], working_ms=o["workingTime"],
                     head=heads[oid])))
             elif kind == _LIST:
