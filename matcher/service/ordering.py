@@ -108,7 +108,7 @@ def sequence(tx, intents: list[Intent]) -> Iterator[Intent]:
     orders = {o for _, p, t in marked for o in (p, t) if o is not None}
     placing = sorted({p for _, p, _ in marked if p is not None})
     rows = tx.query(_BATCH, {"orders": array_literal(sorted(orders)),
-                             "intents": array_literal(it.intent_id for it in intents),
+                             "intents": array_literal([it.intent_id for it in intents]),
                              "placed": array_literal(placing)})
     pending = {int(r["id"]) for r in rows if r["what"] == "pending"}
     acked = {r["id"] for r in rows if r["what"] == "acked"}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
+from operator import attrgetter
 
 from chalicelib import ledger
 from chalicelib.db import array_literal
@@ -388,7 +389,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
             res.statements += 1
         res.statements += listsettlement.update_lists(tx, d.lists)
         tx.send("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = ANY(CAST(:ids AS text[]))"
-                " AND sent_at IS NULL", {"ids": array_literal(a.entry.intent_id for a in applied)})
+                " AND sent_at IS NULL", {"ids": array_literal([a.entry.intent_id for a in applied])})
         res.statements += record_cancel_outcomes(tx, todo)
         # the engine's counters go along, so that a book rebuilt from Aurora continues them
         moved = tx.send("UPDATE settlement_progress SET last_seq = :hi, fencing_token = :t, updated_at = now(),"
@@ -570,18 +571,18 @@ _UPDATE_ORDERS = (
     " WHERE o.order_id = v.order_id")
 
 
+# _INSERT_TRADES' array parameters and the Fill field each is a column of
+_TRADE_PARAMS = ("t", "p", "q", "qq", "bo", "so", "ba", "sa", "m", "bf", "sf", "e", "ts")
+_TRADE_FIELDS = attrgetter("trade_id", "price", "qty", "quote", "buyer_order_id", "seller_order_id", "buyer_account",
+                           "seller_account", "is_buyer_maker", "buyer_fee", "seller_fee", "seq", "time_ms")
+
+
 def _insert_trades(tx, symbol: str, spec, fills: list[Fill]) -> None:
     if not fills:
         return
-    a = array_literal
-    tx.send(_INSERT_TRADES, {
-        "sym": symbol, "bfa": spec.base_asset, "sfa": spec.quote_asset,
-        "t": a(f.trade_id for f in fills), "p": a(f.price for f in fills), "q": a(f.qty for f in fills),
-        "qq": a(f.quote for f in fills), "bo": a(f.buyer_order_id for f in fills),
-        "so": a(f.seller_order_id for f in fills), "ba": a(f.buyer_account for f in fills),
-        "sa": a(f.seller_account for f in fills), "m": a(f.is_buyer_maker for f in fills),
-        "bf": a(f.buyer_fee for f in fills), "sf": a(f.seller_fee for f in fills),
-        "e": a(f.seq for f in fills), "ts": a(f.time_ms for f in fills)})
+    columns = zip(*map(_TRADE_FIELDS, fills), strict=True)  # the fills' fields read in C, one pass
+    tx.send(_INSERT_TRADES, {"sym": symbol, "bfa": spec.base_asset, "sfa": spec.quote_asset,
+                             **dict(zip(_TRADE_PARAMS, map(array_literal, columns), strict=True))})
 
 
 _INSERT_PREVENTED = (
