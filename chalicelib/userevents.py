@@ -455,7 +455,7 @@ def batch_events(tx, spec, applied: Sequence, fills: Iterable) -> list[tuple[int
     rows = read_orders(tx, order_ids(applied))
     E = now_ms()
     reports = execution_reports(spec, applied, fills, rows, E, read_lists(tx, applied))
-    accounts = list(dict.fromkeys(acct for acct, _ in reports))
+    accounts = list(dict.fromkeys([acct for acct, _ in reports]))
     if not accounts:
         return reports
     held = read_balances(tx, accounts, (spec.base_asset, spec.quote_asset))
