@@ -318,9 +318,7 @@ def run_step(env: dict, url: str, accounts: list[int], tmp: Path, rate: int, sec
                 "POWERTOOLS_TRACE_DISABLED": "true", "MATCHER_POLL_MS": os.environ.get("MATCHER_POLL_MS", "5")}
         argv = [sys.executable, str(Path(__file__).resolve()), "--child", "--symbol", sym, "--rate", str(rate),
                 "--out", str(out), "--pairs", str(pairs), "--accounts-list", ",".join(map(str, accounts)),
-                "--passive", str(passive)]
-        if profile and g == 0:
-            argv += ["--profile", str(profile)]
+                "--passive", str(passive), "--profile", str(profile if g == 0 else 0)]  # 0: no cProfile
         procs.append((subprocess.Popen(argv, cwd=str(ROOT), env=menv, stdout=open(tmp / f"step{step}-{sym}.log", "ab"),
                                        stderr=subprocess.STDOUT), out))
     results = []

@@ -50,6 +50,6 @@ def check_precision(value: Decimal, precision: int, name: str) -> Decimal:
 def fmt(value, decimals: int = 8) -> str:
     """Binance prints amounts as fixed-point strings with the asset's decimals; the one
     formatter for the API, market data and the CLI (None prints as zero)."""
-    if decimals == 8 and value.__class__ is Decimal:  # the hot case (reports, market data): no copy
-        return f"{value:.8f}"
+    if value.__class__ is Decimal:  # the hot cases (reports, market data): no copy
+        return f"{value:.8f}" if decimals == 8 else f"{value:.{decimals}f}"
     return f"{Decimal(0 if value is None else value):.{decimals}f}"

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import orjson
+
 from chalicelib.amounts import fmt as _f
 
 TRADES_KEPT = 1000
@@ -99,6 +101,14 @@ def channel(symbol: str, prefix: str | None = None) -> str:
 
 
 # -- formatting -----------------------------------------------------------------------
+def _dumps(obj) -> str:
+    """Compact JSON, as ``json.dumps(obj, separators=(",", ":"))`` writes it: the same
+    bytes for what market data holds (ASCII strings, integers, booleans, lists, dicts;
+    tests/chalicelib/test_marketdata_json.py), by orjson -- a batch writes a document
+    per trade, and the standard library's encoder was most of market data's CPU."""
+    return orjson.dumps(obj).decode()
+
+
 def _decimals(symbol: str) -> tuple[int, int]:
     """(price decimals, quantity decimals) as Binance prints them."""
     from chalicelib.symbols import spec_of
@@ -162,7 +172,7 @@ def publish_depth(redis, symbol: str, last_update_id: int, bids: Iterable[Sequen
             try:
                 pipe.watch(key)
                 raw = pipe.get(key)
-                prev = json.loads(raw) if raw else None
+                prev = orjson.loads(raw) if raw else None
                 if prev is None:  # what the API serves for a book never published: empty, id 0
                     prev = {"lastUpdateId": 0, "bids": [], "asks": []}
                 if int(prev.get("lastUpdateId", 0)) >= last_id:
@@ -173,8 +183,8 @@ def publish_depth(redis, symbol: str, last_update_id: int, bids: Iterable[Sequen
                         "b": level_changes(prev.get("bids", []), bid_levels, zero),
                         "a": level_changes(prev.get("asks", []), ask_levels, zero)}
                 pipe.multi()
-                pipe.set(key, json.dumps(snap, separators=(",", ":")))
-                pipe.publish(channel(symbol, prefix), json.dumps(diff, separators=(",", ":")))
+                pipe.set(key, _dumps(snap))
+                pipe.publish(channel(symbol, prefix), _dumps(diff))
                 pipe.execute()
                 return snap
             except WatchError:  # another writer (a stale owner, a cache rebuild) got there first
@@ -270,15 +280,15 @@ def record_trades(redis, symbol: str, trades: Sequence[Trade], prefix: str | Non
     existing = pipe.execute()
     pipe = redis.pipeline(transaction=True)
     for (interval, open_ms, rs), rows in zip(touched, existing, strict=True):
-        row = json.loads(rows[0]) if rows else None
+        row = orjson.loads(rows[0]) if rows else None
         merged = _merge_kline(row, open_ms, kline_close(interval, open_ms), rs, pd, qd)
         key = kline_key(symbol, interval, prefix)
         pipe.zremrangebyscore(key, open_ms, open_ms)
-        pipe.zadd(key, {json.dumps(merged, separators=(",", ":")): open_ms})
+        pipe.zadd(key, {_dumps(merged): open_ms})
         pipe.zremrangebyrank(key, 0, -KLINES_KEPT - 1)
-    docs = [json.dumps({"id": t.trade_id, "price": _f(t.price, pd), "qty": _f(t.qty, qd),
-                        "quoteQty": _f(t.quote_qty, pd), "time": t.time_ms, "isBuyerMaker": t.is_buyer_maker,
-                        "isBestMatch": True, "o": t.taker_order_id}, separators=(",", ":")) for t in new]
+    docs = [_dumps({"id": t.trade_id, "price": _f(t.price, pd), "qty": _f(t.qty, qd),
+                    "quoteQty": _f(t.quote_qty, pd), "time": t.time_ms, "isBuyerMaker": t.is_buyer_maker,
+                    "isBestMatch": True, "o": t.taker_order_id}) for t in new]
     pipe.lpush(trades_key(symbol, prefix), *docs)
     pipe.ltrim(trades_key(symbol, prefix), 0, TRADES_KEPT - 1)
     t = new[-1]

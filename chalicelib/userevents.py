@@ -29,6 +29,7 @@ changes nothing).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -121,6 +122,12 @@ def _amount(v) -> str:
     return _ZERO if v is None else f"{v:.8f}"
 
 
+def _decimal(v) -> Decimal:
+    """An orders row's amount as a Decimal (None and zeros as ``Decimal(0)``): psycopg's
+    is one already, no text round trip."""
+    return v if v and v.__class__ is Decimal else Decimal(str(v or 0))
+
+
 def _row_view(r: dict) -> dict:
     """What the reports of one order read from its ``orders`` row, in
     :func:`chalicelib.orderviews.order_dict`'s names -- only those fields: a batch
@@ -135,37 +142,40 @@ def _row_view(r: dict) -> dict:
     return view
 
 
-def _row_head(r: dict) -> tuple[dict, int, str, str]:
+def _row_head(r: dict, E: int) -> tuple[dict, int, str, str]:
     """What every report of the order in row ``r`` repeats, rendered once: the fields
-    from ``s`` to ``g`` (in order), then ``O``, ``Q`` and ``V``."""
-    return ({"s": r["symbol"], "c": r["client_order_id"], "S": r["side"], "o": r["type"],
-             "f": r["time_in_force"] or "GTC", "q": _amount(r["orig_qty"]), "p": _amount(r["price"]),
+    from ``e`` to ``g`` (in order; ``E`` is the batch's event time), which a report
+    copies, then ``O``, ``Q`` and ``V``."""
+    return ({"e": "executionReport", "E": E, "s": r["symbol"], "c": r["client_order_id"], "S": r["side"],
+             "o": r["type"], "f": r["time_in_force"] or "GTC", "q": _amount(r["orig_qty"]), "p": _amount(r["price"]),
              "P": _amount(r["stop_price"]), "F": _amount(r.get("iceberg_qty")),
              "g": int(r["order_list_id"]) if r.get("order_list_id") is not None else -1},
             int(r["created_ms"] or 0), _amount(r["orig_quote_qty"]), r["stp_mode"])
 
 
-def _report(o: dict, *, E: int, x: str, X: str, T: int, I: int, z: Decimal, Z: Decimal, w: bool,  # noqa: E741
+def _report(o: dict, *, x: str, X: str, T: int, I: int, z: Decimal, Z: Decimal, w: bool,  # noqa: E741
             working_ms: int | None, head: tuple, r: str = "NONE", C: str = "", c: str | None = None,
             fill=None, is_buyer: bool = False, extra: dict | None = None) -> dict:
     """One ``executionReport`` in Binance's field order; ``o`` is the order's
-    :func:`_row_view`, ``head`` its :func:`_row_head`."""
+    :func:`_row_view`, ``head`` its :func:`_row_head`; ``z`` and ``Z`` are Decimals
+    (printed as :func:`chalicelib.amounts.fmt` prints them), a fill's amounts come
+    printed (:class:`_Fill`)."""
     first, created, quote_qty, stp = head
-    ev = {"e": "executionReport", "E": E, **first}
+    ev = first.copy()
     if c:
         ev["c"] = c
     ev["C"], ev["x"], ev["X"], ev["r"], ev["i"] = C, x, X, r, o["orderId"]
     if fill is None:
-        ev["l"], ev["z"], ev["L"], ev["n"], ev["N"], ev["T"], ev["t"] = _ZERO, _s(z), _ZERO, "0", None, T, -1
+        ev["l"], ev["z"], ev["L"], ev["n"], ev["N"], ev["T"], ev["t"] = _ZERO, f"{z:.8f}", _ZERO, "0", None, T, -1
     else:
-        ev["l"], ev["z"], ev["L"] = _s(fill.qty), _s(z), _s(fill.price)
-        ev["n"] = _s(fill.buyer_fee if is_buyer else fill.seller_fee)
+        ev["l"], ev["z"], ev["L"] = fill.qty_text, f"{z:.8f}", fill.price_text
+        ev["n"] = fill.buyer_fee_text if is_buyer else fill.seller_fee_text
         ev["N"], ev["T"], ev["t"] = fill.base_asset if is_buyer else fill.quote_asset, T, fill.trade_id
     if extra and "v" in extra:
         ev["v"] = extra.pop("v")
     ev["I"], ev["w"], ev["m"], ev["M"] = I, w, bool(fill is not None and fill.is_buyer_maker == is_buyer), False
-    ev["O"], ev["Z"] = created, _s(Z)
-    ev["Y"], ev["Q"] = _s(fill.quote_rounded) if fill is not None else _ZERO, quote_qty
+    ev["O"], ev["Z"] = created, f"{Z:.8f}"
+    ev["Y"], ev["Q"] = fill.quote_rounded_text if fill is not None else _ZERO, quote_qty
     if w and working_ms is not None:
         ev["W"] = working_ms
     ev["V"] = stp
@@ -179,16 +189,18 @@ def _report(o: dict, *, E: int, x: str, X: str, T: int, I: int, z: Decimal, Z: D
 
 
 class _Fill:
-    """A settled fill (``matcher.service.settlement.Fill``) with what a report needs."""
+    """A settled fill (``matcher.service.settlement.Fill``) with what a report needs,
+    its amounts printed once (both sides' reports print them)."""
 
-    __slots__ = ("trade_id", "price", "qty", "quote", "quote_rounded", "buyer_fee", "seller_fee", "is_buyer_maker",
-                 "base_asset", "quote_asset")
+    __slots__ = ("trade_id", "qty", "quote", "is_buyer_maker", "base_asset", "quote_asset", "qty_text", "price_text",
+                 "buyer_fee_text", "seller_fee_text", "quote_rounded_text")
 
-    def __init__(self, f, spec):
-        self.trade_id, self.price, self.qty, self.quote = f.trade_id, f.price, f.qty, f.quote
-        self.quote_rounded = f.quote.quantize(Decimal(1).scaleb(-spec.quote_precision))
-        self.buyer_fee, self.seller_fee, self.is_buyer_maker = f.buyer_fee, f.seller_fee, f.is_buyer_maker
+    def __init__(self, f, spec, cq: Decimal):
+        self.trade_id, self.qty, self.quote, self.is_buyer_maker = f.trade_id, f.qty, f.quote, f.is_buyer_maker
         self.base_asset, self.quote_asset = spec.base_asset, spec.quote_asset
+        self.qty_text, self.price_text = _s(f.qty), _s(f.price)
+        self.buyer_fee_text, self.seller_fee_text = _s(f.buyer_fee), _s(f.seller_fee)
+        self.quote_rounded_text = _s(f.quote.quantize(cq))
 
 
 def _ended_by_list(events: Sequence[tuple]) -> set[int]:
@@ -227,12 +239,12 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
     list's LIST events become ``listStatus`` events (``lists``: list id -> its row, see
     :func:`read_lists`)."""
     E = event_time or now_ms()
-    by_trade = {f.trade_id: _Fill(f, spec) for f in fills}
-    views = {oid: _row_view(r) for oid, r in rows.items()}
-    heads = {oid: _row_head(r) for oid, r in rows.items()}
     cq = Decimal(1).scaleb(-spec.quote_precision)
+    by_trade = {f.trade_id: _Fill(f, spec, cq) for f in fills}
+    views = {oid: _row_view(r) for oid, r in rows.items()}
+    heads = {oid: _row_head(r, E) for oid, r in rows.items()}
     # cumulative qty / quote before the batch, and each order's last trade in the batch
-    cum: dict[int, list[Decimal]] = {oid: [Decimal(str(r["executed_qty"] or 0)), Decimal(str(r["cum_quote_qty"] or 0))]
+    cum: dict[int, list[Decimal]] = {oid: [_decimal(r["executed_qty"]), _decimal(r["cum_quote_qty"])]
                                      for oid, r in rows.items()}
     last_trade: dict[int, int] = {}
     for a in applied:
@@ -273,7 +285,7 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                     filled = last_trade[oid] == f.trade_id and o["status"] == "FILLED"
                     maker = f.is_buyer_maker == is_buyer
                     out.append((int(rows[oid]["account_id"]), _report(
-                        o, E=E, x="TRADE", X="FILLED" if filled else "PARTIALLY_FILLED", T=T, I=e[0], z=c[0],
+                        o, x="TRADE", X="FILLED" if filled else "PARTIALLY_FILLED", T=T, I=e[0], z=c[0],
                         Z=c[1].quantize(cq), w=maker and not filled, working_ms=o["workingTime"] if maker else None,
                         fill=f, is_buyer=is_buyer, head=heads[oid])))
             elif kind == _ORDER:
@@ -282,22 +294,25 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                     continue  # a fill's status went out with its TRADE report
                 o, c = views[oid], cum[oid]
                 acct = int(rows[oid]["account_id"])
-                common = dict(E=E, T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), working_ms=o["workingTime"],
-                              head=heads[oid])
+                C, cid, extra = "", None, None
                 if status == "NEW":
                     working[oid] = o["type"] not in _STOPS or working[oid]
-                    out.append((acct, _report(o, x="NEW", X="NEW", w=working[oid], **common)))
+                    x, w = "NEW", working[oid]
                 elif status == "CANCELED":
+                    x, w, C = "CANCELED", False, o["clientOrderId"]
                     cid = cancel_client_order_id(entry.intent_id) if cancel_of == oid else None
-                    out.append((acct, _report(o, x="CANCELED", X="CANCELED", w=False, C=o["clientOrderId"], c=cid,
-                                              **common)))
                 elif status == "EXPIRED":
                     why = ("OCO_TRIGGER" if working[oid] or o["type"] in _STOPS else "OTO_PHASE_ONE_EXPIRED") \
                         if oid in by_list else _expiry_reason(o)
-                    out.append((acct, _report(o, x="EXPIRED", X="EXPIRED", w=False, extra={"eR": why}, **common)))
+                    x, w, extra = "EXPIRED", False, {"eR": why}
                 elif status == "EXPIRED_IN_MATCH":
-                    out.append((acct, _report(o, x="TRADE_PREVENTION", X="EXPIRED_IN_MATCH", w=False,
-                                              extra=dict(prevented.get(oid, {})), **common)))
+                    x, w, extra = "TRADE_PREVENTION", False, dict(prevented.get(oid, {}))
+                else:
+                    x = None  # no report
+                if x is not None:  # one call for every status (the arguments they share built once)
+                    out.append((acct, _report(o, x=x, X=status, T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), w=w,
+                                              working_ms=o["workingTime"], head=heads[oid], C=C, c=cid,
+                                              extra=extra)))
                 working[oid] = working[oid] and status == "NEW"
             elif kind == _REJECTED:
                 oid, reason = e[2], e[3]
@@ -305,7 +320,7 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                     continue  # a refused cancel: no order changed
                 o, c = views[oid], cum[oid]
                 out.append((int(rows[oid]["account_id"]), _report(
-                    o, E=E, x="REJECTED", X="REJECTED", r=_reason(reason), T=T, I=e[0], z=c[0], Z=c[1].quantize(cq),
+                    o, x="REJECTED", X="REJECTED", r=_reason(reason), T=T, I=e[0], z=c[0], Z=c[1].quantize(cq),
                     w=False, working_ms=None, head=heads[oid])))
             elif kind == _TRIGGERED:
                 oid = e[2]
@@ -314,7 +329,7 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                 o, c = views[oid], cum[oid]
                 working[oid] = True
                 out.append((int(rows[oid]["account_id"]), _report(
-                    o, E=E, x="NEW", X="NEW", T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), w=True,
+                    o, x="NEW", X="NEW", T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), w=True,
                     working_ms=o["workingTime"] if o["workingTime"] != -1 else T, head=heads[oid])))
             elif kind == _AMENDED:  # Binance's amend keep priority: x=REPLACED, the order as amended
                 oid = e[2]
@@ -322,7 +337,7 @@ def execution_reports(spec, applied: Sequence, fills: Iterable, rows: dict[int, 
                     continue
                 o, c = views[oid], cum[oid]
                 out.append((int(rows[oid]["account_id"]), _report(
-                    o, E=E, x="REPLACED", X=o["status"] if e[3] == 0 else ("PARTIALLY_FILLED" if e[4] else "NEW"),
+                    o, x="REPLACED", X=o["status"] if e[3] == 0 else ("PARTIALLY_FILLED" if e[4] else "NEW"),
                     T=T, I=e[0], z=c[0], Z=c[1].quantize(cq), w=working[oid], working_ms=o["workingTime"],
                     head=heads[oid])))
             elif kind == _LIST:
@@ -379,12 +394,28 @@ def read_balances(tx, accounts: Sequence[int], assets: Sequence[str]) -> dict[in
     return out
 
 
-def read_orders(tx, order_ids: Collection[int]) -> dict[int, dict]:
+#: The ``orders`` columns the reports read (:func:`_row_view`, :func:`_row_head`,
+#: :func:`execution_reports`), of :data:`chalicelib.orders._ORDER_COLS` (the one
+#: definition of each): a batch reads thousands of rows, and the six columns no report
+#: reads were about a quarter of that read's CPU (bench/capacity.py).
+REPORT_COLUMNS = ("order_id", "account_id", "symbol", "client_order_id", "side", "type", "time_in_force", "price",
+                  "stop_price", "orig_qty", "orig_quote_qty", "executed_qty", "cum_quote_qty", "status", "stp_mode",
+                  "order_list_id", "created_ms", "working_ms", "iceberg_qty", "trailing_delta", "trailing_ms")
+
+
+@functools.cache
+def _report_cols() -> str:
     from chalicelib.orders import _ORDER_COLS
 
+    cols = [c.strip() for c in _ORDER_COLS.split(",")]  # no expression of it holds a comma
+    return ", ".join(c for c in cols if c.split()[-1] in REPORT_COLUMNS)
+
+
+def read_orders(tx, order_ids: Collection[int]) -> dict[int, dict]:
+    """The rows of ``order_ids`` with the :data:`REPORT_COLUMNS`."""
     if not order_ids:
         return {}
-    return {int(r["order_id"]): r for r in tx.query(f"SELECT {_ORDER_COLS} FROM orders WHERE order_id IN "
+    return {int(r["order_id"]): r for r in tx.query(f"SELECT {_report_cols()} FROM orders WHERE order_id IN "
                                                     + _IDS.format("ids"), {"ids": _dumps(sorted(set(order_ids)))})}
 
 
@@ -424,7 +455,7 @@ def batch_events(tx, spec, applied: Sequence, fills: Iterable) -> list[tuple[int
     rows = read_orders(tx, order_ids(applied))
     E = now_ms()
     reports = execution_reports(spec, applied, fills, rows, E, read_lists(tx, applied))
-    accounts = list(dict.fromkeys(acct for acct, _ in reports))
+    accounts = list(dict.fromkeys([acct for acct, _ in reports]))
     if not accounts:
         return reports
     held = read_balances(tx, accounts, (spec.base_asset, spec.quote_asset))

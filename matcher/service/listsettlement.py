@@ -11,7 +11,7 @@ when no leg is open any more, the leg that ended last, whose terminal release th
 frees the rest.  So funds are released exactly when the list's last order ends, and
 ``locked`` always equals the open reservations (tests/invariants.py).
 
-:func:`list_statuses` reads the LIST events of a batch; :func:`update_lists` writes
+:func:`list_status` reads a LIST event of a batch; :func:`update_lists` writes
 them to ``order_lists``.
 """
 from __future__ import annotations
@@ -19,27 +19,22 @@ from __future__ import annotations
 from decimal import Decimal
 
 from chalicelib.db import array_literal
-from chalicelib.trading.events import EventKind
 from chalicelib.trading.types import ListOrderStatus, ListStatusType
 
-_LIST = int(EventKind.LIST)
 _DONE = ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED")
 
 
-def list_statuses(events: list[tuple], placing: bool) -> dict[int, tuple[str, str, int]]:
-    """list id -> (listStatusType, listOrderStatus, event seq) of the last LIST event of
-    each list in ``events`` (a journal entry's).  RESPONSE / REJECT answers the entry's
-    own request: a refused placement (``placing``) leaves its list ALL_DONE / REJECT, a
-    refused list cancel changes no list."""
-    out: dict[int, tuple[str, str, int]] = {}
-    for e in events:
-        if e[1] != _LIST:
-            continue
-        if e[3] != ListStatusType.RESPONSE:
-            out[e[2]] = (ListStatusType(e[3]).name, ListOrderStatus(e[4]).name, e[0])
-        elif placing:
-            out[e[2]] = (ListStatusType.ALL_DONE.name, ListOrderStatus.REJECT.name, e[0])
-    return out
+def list_status(e: tuple, placing: bool) -> tuple[str, str, int] | None:
+    """(listStatusType, listOrderStatus, event seq) that LIST event ``e`` of a journal
+    entry gives its list (the last one of a list in a batch stands: derive keeps it),
+    or None.  RESPONSE / REJECT answers the entry's own request: a refused placement
+    (``placing``) leaves its list ALL_DONE / REJECT, a refused list cancel changes no
+    list."""
+    if e[3] != ListStatusType.RESPONSE:
+        return (ListStatusType(e[3]).name, ListOrderStatus(e[4]).name, e[0])
+    if placing:
+        return (ListStatusType.ALL_DONE.name, ListOrderStatus.REJECT.name, e[0])
+    return None
 
 
 def pool_lefts(tx, rows: dict[int, dict], lefts: dict[int, Decimal], final: dict[int, tuple[str | None, int]]

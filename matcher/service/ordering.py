@@ -103,10 +103,12 @@ def sequence(tx, intents: list[Intent]) -> Iterator[Intent]:
     ``tx`` is the batch's transaction."""
     if not intents:
         return
-    orders = {o for it in intents for o in (placed(it), target(it)) if o is not None}
-    placing = sorted({p for it in intents if (p := placed(it)) is not None})
+    # each intent's order placed and order targeted, read from its payload once, not at each use
+    marked = [(it, placed(it), target(it)) for it in intents]
+    orders = {o for _, p, t in marked for o in (p, t) if o is not None}
+    placing = sorted({p for _, p, _ in marked if p is not None})
     rows = tx.query(_BATCH, {"orders": array_literal(sorted(orders)),
-                             "intents": array_literal(it.intent_id for it in intents),
+                             "intents": array_literal([it.intent_id for it in intents]),
                              "placed": array_literal(placing)})
     pending = {int(r["id"]) for r in rows if r["what"] == "pending"}
     acked = {r["id"] for r in rows if r["what"] == "acked"}
@@ -122,10 +124,10 @@ def sequence(tx, intents: list[Intent]) -> Iterator[Intent]:
     add_held([r for r in rows if r["what"] == "held"])
     done: set[str] = set()
 
-    def emit(it: Intent) -> Iterator[Intent]:
+    def emit(it: Intent, oid: int | None) -> Iterator[Intent]:
+        """``it`` (placing order ``oid``, if any), then what is held for that order."""
         done.add(it.intent_id)
         yield it
-        oid = placed(it)
         if oid is None:
             return
         pending.discard(oid)  # sequenced now: what targets it later in the batch goes as it comes
@@ -134,15 +136,14 @@ def sequence(tx, intents: list[Intent]) -> Iterator[Intent]:
             add_held(tx.query(_HELD, {"placed": array_literal([oid])}))
         for r in held.pop(oid, []):
             if r["id"] not in done and r["id"] not in acked:
-                yield from emit(_pulled(r, it))
+                pulled = _pulled(r, it)
+                yield from emit(pulled, placed(pulled))
 
-    for it in intents:
+    for it, p, t in marked:
         if it.intent_id in acked or it.intent_id in done:
             continue  # sequenced before (a repeat), or pulled after its order already
-        p = placed(it)
         if p is not None and p not in pending:
             continue  # the order was sequenced before (or voided)
-        t = target(it)
         if t is not None and t in pending:
             continue  # held: sequenced right after its order (from Aurora), never before it
-        yield from emit(it)
+        yield from emit(it, p)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
+from operator import attrgetter
 
 from chalicelib import ledger
 from chalicelib.db import array_literal
@@ -42,6 +43,10 @@ _STOP_TYPES = frozenset(int(t) for t in STOP_TYPES)
 _STOP_TYPE_NAMES = frozenset(t.name for t in STOP_TYPES)
 TERMINAL = {int(OrderStatus.FILLED), int(OrderStatus.CANCELED), int(OrderStatus.EXPIRED),
             int(OrderStatus.EXPIRED_IN_MATCH), int(OrderStatus.REJECTED)}
+_NEW = int(OrderStatus.NEW)
+# the engine's status -> its name, looked up (``OrderStatus(s).name`` is two enum calls,
+# twice per order of a batch: a visible part of settle's own CPU)
+_STATUS_NAMES = {int(s): s.name for s in OrderStatus}
 
 
 class Fenced(RuntimeError):
@@ -125,13 +130,27 @@ class Derived:
     last_event_seq: int = 0
 
 
+_QUANTA = {places: Decimal(1).scaleb(-places) for places in range(19)}
+
+
+def _quantum(places: int) -> Decimal:
+    """``10 ** -places`` (cached: a batch rounds three amounts per trade)."""
+    q = _QUANTA.get(places)
+    return q if q is not None else Decimal(1).scaleb(-places)
+
+
 def _floor(v: Decimal, places: int) -> Decimal:
-    return v.quantize(Decimal(1).scaleb(-places), rounding=ROUND_FLOOR)
+    return v.quantize(_quantum(places), rounding=ROUND_FLOOR)
 
 
 def derive(spec, codec, applied: list[Applied]) -> Derived:
     d = Derived()
     orders = d.orders
+    fills = d.fills
+    last_event_seq = 0
+    # the symbol's constants, read once per batch, not once per trade
+    base_q, quote_q = _quantum(spec.base_precision), _quantum(spec.quote_precision)
+    maker_fee, taker_fee = spec.maker_fee, spec.taker_fee
 
     def ch(oid: int) -> OrderChange:
         c = orders.get(oid)
@@ -141,10 +160,11 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
 
     for a in applied:
         new_ids, pending_stops = _placed(a.entry)
-        d.lists.update(listsettlement.list_statuses(a.events, placing=a.entry.kind == "NEW_LIST"))
+        placing_list = a.entry.kind == "NEW_LIST"
         for e in a.events:
             kind = e[1]
-            d.last_event_seq = max(d.last_event_seq, e[0])
+            if e[0] > last_event_seq:
+                last_event_seq = e[0]
             if kind == _TRADE:
                 _, _, trade_id, price, qty, quote_u, maker_side, maker_oid, taker_oid, maker_acct, taker_acct = e
                 buyer_is_maker = maker_side == Side.BUY
@@ -152,13 +172,13 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
                 buyer_acct, seller_acct = (maker_acct, taker_acct) if buyer_is_maker else (taker_acct, maker_acct)
                 q = codec.qty(qty)
                 quote = codec.quote(quote_u)
-                settled = _floor(quote, spec.quote_precision)
-                b_rate = spec.maker_fee if buyer_is_maker else spec.taker_fee
-                s_rate = spec.taker_fee if buyer_is_maker else spec.maker_fee
+                settled = quote.quantize(quote_q, rounding=ROUND_FLOOR)
+                b_rate = maker_fee if buyer_is_maker else taker_fee
+                s_rate = taker_fee if buyer_is_maker else maker_fee
                 f = Fill(trade_id, e[0], a.entry.seq, codec.price(price), q, quote, settled, buyer_oid, seller_oid,
-                         buyer_acct, seller_acct, buyer_is_maker, _floor(q * b_rate, spec.base_precision),
-                         _floor(settled * s_rate, spec.quote_precision), a.entry.ts)
-                d.fills.append(f)
+                         buyer_acct, seller_acct, buyer_is_maker, (q * b_rate).quantize(base_q, rounding=ROUND_FLOOR),
+                         (settled * s_rate).quantize(quote_q, rounding=ROUND_FLOOR), a.entry.ts)
+                fills.append(f)
                 b, s = ch(buyer_oid), ch(seller_oid)
                 b.cum_quote += quote
                 b.charged += settled
@@ -167,7 +187,7 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
             elif kind == _ORDER:
                 c = ch(e[2])
                 c.status, c.executed_lots, c.last_seq = e[3], e[5], e[0]
-                if e[3] == OrderStatus.NEW:
+                if e[3] == _NEW:
                     if e[2] in new_ids:
                         c.working = c.working or e[2] not in pending_stops
                     else:  # its type is in Aurora: settle() decides whether it works now
@@ -200,6 +220,11 @@ def derive(spec, codec, applied: list[Applied]) -> Derived:
                 ch(e[2]), ch(e[3])  # both orders' rows are read (account, the taker's mode)
                 d.prevented.append(PreventedMatch(e[0], e[2], e[3], codec.price(e[4]), codec.qty(e[5]),
                                                   a.entry.ts))
+            elif kind == _LIST:
+                st = listsettlement.list_status(e, placing_list)
+                if st is not None:
+                    d.lists[e[2]] = st
+    d.last_event_seq = last_event_seq
     return d
 
 
@@ -207,14 +232,19 @@ def _placed(entry: Entry) -> tuple[frozenset[int], frozenset[int]]:
     """The orders an entry places, and those of them that are stops (accepted pending,
     not working: a stop works, and rests, once triggered)."""
     p = entry.payload
-    if entry.kind in ("NEW", "CANCEL_REPLACE"):
-        cmds = [p["cmd"]]
-    elif entry.kind == "NEW_LIST":
+    if entry.kind in ("NEW", "CANCEL_REPLACE"):  # one order: no generator, no second pass
+        cmd = p["cmd"]
+        placed = frozenset((int(cmd[0]),))
+        return placed, (placed if int(cmd[3]) in _STOP_TYPES else _NONE)
+    if entry.kind == "NEW_LIST":
         cmds = p["cmds"]
     else:
-        return frozenset(), frozenset()
+        return _NONE, _NONE
     return (frozenset(int(c[0]) for c in cmds),
             frozenset(int(c[0]) for c in cmds if int(c[3]) in _STOP_TYPES))
+
+
+_NONE: frozenset[int] = frozenset()
 
 
 def ensure_progress(tx, symbol: str, token: int) -> int:
@@ -249,24 +279,41 @@ def trade_postings(symbol: str, base: str, quote: str, fills, lo: int, hi: int) 
     balances; a batch is settled once (``settlement_progress``), and the key makes a
     repeat a no-op as before."""
     net: dict[tuple[int, str, str], Decimal] = {}
+    get = net.get
     fees = ledger.FEES_ACCOUNT
-
-    def move(account: int, asset: str, bucket: str, amount: Decimal) -> None:
-        k = (account, asset, bucket)
-        net[k] = net.get(k, _ZERO) + amount
-
-    for f in fills:
-        move(f.buyer_account, quote, "locked", -f.settled)
-        move(f.seller_account, quote, "free", f.settled - f.seller_fee)
-        move(fees, quote, "free", f.seller_fee)
-        move(f.seller_account, base, "locked", -f.qty)
-        move(f.buyer_account, base, "free", f.qty - f.buyer_fee)
-        move(fees, base, "free", f.buyer_fee)
+    fees_quote, fees_base = (fees, quote, "free"), (fees, base, "free")
+    for f in fills:  # six movements per fill, in this order (inline: a call each was most of this loop)
+        k = (f.buyer_account, quote, "locked")
+        net[k] = get(k, _ZERO) + -f.settled
+        k = (f.seller_account, quote, "free")
+        net[k] = get(k, _ZERO) + (f.settled - f.seller_fee)
+        net[fees_quote] = get(fees_quote, _ZERO) + f.seller_fee
+        k = (f.seller_account, base, "locked")
+        net[k] = get(k, _ZERO) + -f.qty
+        k = (f.buyer_account, base, "free")
+        net[k] = get(k, _ZERO) + (f.qty - f.buyer_fee)
+        net[fees_base] = get(fees_base, _ZERO) + f.buyer_fee
     postings = tuple(ledger.Posting(a, s, b, m) for (a, s, b), m in sorted(net.items()) if m != 0)
     return ledger.LedgerTxn(f"trades:{symbol}:{lo}-{hi}", "TRADE", postings, ref=f"{symbol}:{lo}-{hi}")
 
 
 _ZERO = Decimal(0)
+
+
+def _decimal(v) -> Decimal:
+    """An amount of an orders row as a Decimal: psycopg gives one already (no text round
+    trip, once per order of a batch); anything else goes through its text."""
+    return v if v.__class__ is Decimal else Decimal(str(v))
+
+
+# The batch's orders rows: what every batch reads (the reservation, whose account,
+# whether a stop, the order list), and what amendments and prevented matches read
+# besides; a batch of fills only reads the first -- half the columns of thousands of
+# rows (bench/capacity.py: the read's CPU in the matcher).
+_ORDER_ROWS = ("SELECT order_id, account_id, type, reserved_asset, reserved_left, order_list_id FROM orders"
+               " WHERE order_id = ANY(CAST(:ids AS bigint[]))")
+_ORDER_ROWS_FULL = _ORDER_ROWS.replace(" FROM orders", ", side, price, stop_price, orig_qty, client_order_id, status,"
+                                                       " stp_mode FROM orders")
 
 
 @dataclass
@@ -294,9 +341,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
     base, quote = spec.base_asset, spec.quote_asset
     ids = sorted(d.orders)
     rows = {int(r["order_id"]): r for r in tx.query(
-        "SELECT order_id, account_id, side, type, price, stop_price, orig_qty, client_order_id, reserved_asset,"
-        " reserved_left, status, stp_mode, order_list_id FROM orders WHERE order_id = ANY(CAST(:ids AS bigint[]))",
-        {"ids": array_literal(ids)})}
+        _ORDER_ROWS_FULL if d.amendments or d.prevented else _ORDER_ROWS, {"ids": array_literal(ids)})}
     res.statements += 1
     missing = [i for i in ids if i not in rows]
     if missing:
@@ -307,18 +352,20 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
         txns.append(trade_postings(symbol, base, quote, d.fills, todo[0].entry.seq, hi))
     amended = _amend(spec, codec, symbol, d.amendments, rows, txns) if d.amendments else None
     updates: list[tuple] = []
-    lefts = {oid: Decimal(str(rows[oid]["reserved_left"])) - d.orders[oid].charged
-             - (amended.released.get(oid, 0) if amended else 0) for oid in ids}
-    pooled = listsettlement.pool_lefts(tx, rows, lefts, {
-        oid: (OrderStatus(c.status).name if c.status is not None else None, c.done_seq)
-        for oid, c in d.orders.items()})
-    for oid, left in pooled.items():
-        if oid in lefts:
-            lefts[oid] = left
-        else:  # a leg of a touched list that the batch did not touch
-            updates.append((oid, None, None, "0", str(left), 0, False, None, None, None))
+    released = amended.released if amended else {}
+    orders = d.orders
+    lefts = {oid: _decimal(rows[oid]["reserved_left"]) - orders[oid].charged - released.get(oid, 0) for oid in ids}
+    if any(r.get("order_list_id") is not None for r in rows.values()):  # order lists: pooled reservations
+        pooled = listsettlement.pool_lefts(tx, rows, lefts, {
+            oid: (_STATUS_NAMES[c.status] if c.status is not None else None, c.done_seq)
+            for oid, c in orders.items()})
+        for oid, left in pooled.items():
+            if oid in lefts:
+                lefts[oid] = left
+            else:  # a leg of a touched list that the batch did not touch
+                updates.append((oid, None, None, "0", str(left), 0, False, None, None, None))
     for oid in ids:
-        c, r = d.orders[oid], rows[oid]
+        c, r = orders[oid], rows[oid]
         left = lefts[oid]
         if left < 0:
             raise RuntimeError(f"order {oid} overdrew its reservation by {-left}")
@@ -327,7 +374,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
                                         (int(r["account_id"]), "locked"), (int(r["account_id"]), "free"),
                                         ref=str(oid)))
             left = Decimal(0)
-        status = OrderStatus(c.status).name if c.status is not None else None
+        status = _STATUS_NAMES[c.status] if c.status is not None else None
         executed = str(codec.qty(c.executed_lots)) if c.executed_lots is not None else None
         working = c.working or (c.placed_late and r["type"] not in _STOP_TYPE_NAMES)
         updates.append((oid, status, executed, str(c.cum_quote), str(left), c.last_seq, working, c.reject_reason,
@@ -350,7 +397,7 @@ def settle(tx, spec, codec, symbol: str, applied: list[Applied], token: int,
             res.statements += 1
         res.statements += listsettlement.update_lists(tx, d.lists)
         tx.send("UPDATE intent_outbox SET sent_at = now() WHERE intent_id = ANY(CAST(:ids AS text[]))"
-                " AND sent_at IS NULL", {"ids": array_literal(a.entry.intent_id for a in applied)})
+                " AND sent_at IS NULL", {"ids": array_literal([a.entry.intent_id for a in applied])})
         res.statements += record_cancel_outcomes(tx, todo)
         # the engine's counters go along, so that a book rebuilt from Aurora continues them
         moved = tx.send("UPDATE settlement_progress SET last_seq = :hi, fencing_token = :t, updated_at = now(),"
@@ -532,18 +579,18 @@ _UPDATE_ORDERS = (
     " WHERE o.order_id = v.order_id")
 
 
+# _INSERT_TRADES' array parameters and the Fill field each is a column of
+_TRADE_PARAMS = ("t", "p", "q", "qq", "bo", "so", "ba", "sa", "m", "bf", "sf", "e", "ts")
+_TRADE_FIELDS = attrgetter("trade_id", "price", "qty", "quote", "buyer_order_id", "seller_order_id", "buyer_account",
+                           "seller_account", "is_buyer_maker", "buyer_fee", "seller_fee", "seq", "time_ms")
+
+
 def _insert_trades(tx, symbol: str, spec, fills: list[Fill]) -> None:
     if not fills:
         return
-    a = array_literal
-    tx.send(_INSERT_TRADES, {
-        "sym": symbol, "bfa": spec.base_asset, "sfa": spec.quote_asset,
-        "t": a(f.trade_id for f in fills), "p": a(f.price for f in fills), "q": a(f.qty for f in fills),
-        "qq": a(f.quote for f in fills), "bo": a(f.buyer_order_id for f in fills),
-        "so": a(f.seller_order_id for f in fills), "ba": a(f.buyer_account for f in fills),
-        "sa": a(f.seller_account for f in fills), "m": a(f.is_buyer_maker for f in fills),
-        "bf": a(f.buyer_fee for f in fills), "sf": a(f.seller_fee for f in fills),
-        "e": a(f.seq for f in fills), "ts": a(f.time_ms for f in fills)})
+    columns = zip(*map(_TRADE_FIELDS, fills), strict=True)  # the fills' fields read in C, one pass
+    tx.send(_INSERT_TRADES, {"sym": symbol, "bfa": spec.base_asset, "sfa": spec.quote_asset,
+                             **dict(zip(_TRADE_PARAMS, map(array_literal, columns), strict=True))})
 
 
 _INSERT_PREVENTED = (
