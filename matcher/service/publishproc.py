@@ -23,7 +23,10 @@ How it runs:
   parent's, whose sockets it merely inherits), ignores SIGINT (a terminal's Ctrl-C
   is the parent's to handle: a clean stop lets the last batch go out through the
   child) and closes the parent's end of the pipe, so when the parent dies, even by
-  SIGKILL, its next read sees end-of-file and it exits.
+  SIGKILL, its next read sees end-of-file and it exits.  On Linux it also asks the
+  kernel to kill it with its parent (``PR_SET_PDEATHSIG``): a publish the child is in
+  the middle of when its parent is killed stops there, as the thread's did -- it
+  does not go on writing to Redis beside the next owner's recovery.
 * Per batch, the publisher thread sends what the publish needs and nothing else
   (per symbol: the fills, the depth and its ``lastUpdateId``, the entries with their
   engine events; pickle protocol 5 over a pipe) and waits for the answer: ``ok`` with
@@ -110,7 +113,7 @@ class PublishProcess:
 
         ctx = multiprocessing.get_context("fork")
         parent_end, child_end = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=serve, args=(child_end, parent_end, settings, connect_pg, catalog),
+        proc = ctx.Process(target=serve, args=(child_end, parent_end, os.getpid(), settings, connect_pg, catalog),
                            name="matcher-publish", daemon=True)
         proc.start()
         child_end.close()  # the child's end lives in the child only: its exit is our end-of-file
@@ -160,7 +163,24 @@ class PublishProcess:
             self.proc.join(5)
 
 
-def serve(conn: Connection, parent_end: Connection, settings, connect_pg, catalog) -> None:
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL this process when its parent (pid ``parent``) dies (Linux; elsewhere the
+    pipe's end-of-file alone ends it, once its request is done)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(0)
+
+
+def serve(conn: Connection, parent_end: Connection, parent_pid: int, settings, connect_pg, catalog) -> None:
     """The child: one request at a time until the parent's end closes."""
     from chalicelib.clients import Clients
 
@@ -168,6 +188,7 @@ def serve(conn: Connection, parent_end: Connection, settings, connect_pg, catalo
     from .settlement import Derived
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent_pid)
     parent_end.close()
     gc.freeze()  # what the parent had: not walked again by the collector (worker.freeze_heap)
     redis = Clients(settings).redis  # its own client and session, never the parent's
