@@ -23,7 +23,9 @@ Printed per step and group count (medians over ``--runs``): crossing orders/s
 settled (orders / (last settled - first released)), p50/p99 intent -> settled (the
 record's release time to the end of the batch that settled it: PostgreSQL commit,
 Redis publish, checkpoint), PostgreSQL (Aurora) transactions per order, DynamoDB
-requests per order (by operation, the stream's GetRecords included), and with
+requests per order (by operation, the stream's GetRecords included), the matcher's
+CPU per order (the process's, plus its publish process's when the publish runs in one:
+``MATCHER_PUBLISH_PROCESS``, matcher/service/publishproc.py; ``off`` for the thread), and with
 ``--profile`` the cProfile top entries of one process (where the time goes).
 
 ``--smoke``: one small step, one run (what the test suite runs; figures meaningless).
