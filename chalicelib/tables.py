@@ -53,21 +53,19 @@ class IntentModel(_Base):
 
 
 class TradeModel(_Base):
-    """A trade execution, keyed by symbol and its sequential trade id."""
+    """A trade page: one symbol's consecutive trade executions from one matcher batch,
+    keyed by symbol and the page's first trade id (``trade_id``), up to
+    ``last_trade_id``; ``trades`` holds the rows as compact JSON.  One item per page
+    rather than per trade: the layout, its limits and how to read pages that a repeated
+    batch left overlapping are in :mod:`chalicelib.tradepages`."""
 
     class Meta(_Base.Meta):
         table_name = _s.trades_table
 
     symbol = UnicodeAttribute(hash_key=True)
-    trade_id = NumberAttribute(range_key=True)
-    price = UnicodeAttribute()
-    qty = UnicodeAttribute()
-    quote_qty = UnicodeAttribute()
-    buyer_order_id = NumberAttribute()
-    seller_order_id = NumberAttribute()
-    is_buyer_maker = BooleanAttribute()
-    event_seq = NumberAttribute()
-    time_ms = NumberAttribute()
+    trade_id = NumberAttribute(range_key=True)  # the page's first trade id
+    last_trade_id = NumberAttribute()
+    trades = UnicodeAttribute()  # JSON rows, see chalicelib.tradepages.ROW_FIELDS
 
 
 class BookModel(_Base):

@@ -15,8 +15,8 @@ from chalicelib.tables import (
 
 
 def test_items_match_what_the_model_writes():
-    trade = dict(symbol="BTCUSDT", trade_id=7, price="65000.12", qty="0.0012", quote_qty="78.000144",
-                 buyer_order_id=11, seller_order_id=12, is_buyer_maker=True, event_seq=99, time_ms=1700000000000)
+    trade = dict(symbol="BTCUSDT", trade_id=7, last_trade_id=8,
+                 trades='[[7,"65000.12","0.0012","78.000144",11,12,true,99,1700000000000]]')
     assert TRADE_ITEMS.to_item(**trade) == TradeModel(**trade).serialize()
     lease = dict(lease_key="symbol:BTCUSDT", owner="w1", counter=3, expires_ms=5, finished=False)
     assert LEASE_ITEMS.to_item(**lease) == LeaseModel(**lease).serialize()

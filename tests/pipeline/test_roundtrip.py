@@ -51,12 +51,14 @@ def test_two_users_cross(pipeline_env, matcher_thread, migrated_db):
     assert theirs[0]["isMaker"] and theirs[0]["commission"] == Decimal("0.00001")
     trade_id = mine[0]["id"]
 
-    # DynamoDB: the trade and the depth snapshot
-    from chalicelib.tables import BookModel, TradeModel
+    # DynamoDB: the trade (in its batch's trade page) and the depth snapshot
+    from chalicelib.tables import BookModel
+    from chalicelib.tradepages import read_trades
 
-    t = TradeModel.get("ETHBTC", trade_id, consistent_read=True)
-    assert (t.price, t.qty, t.buyer_order_id, t.seller_order_id) == ("0.05000", "0.2000", buy["orderId"],
-                                                                     sell["orderId"])
+    t = next(read_trades("ETHBTC", trade_id))
+    assert (t.trade_id, t.price, t.qty, t.buyer_order_id, t.seller_order_id) == (
+        trade_id, Decimal("0.05000"), Decimal("0.2000"), buy["orderId"], sell["orderId"])
+    assert str(t.price) == "0.05000"  # the engine's Decimal as it was, trailing zeros and all
     depth = json.loads(BookModel.get("ETHBTC", "depth", consistent_read=True).body)
     assert ["0.05000", "0.3000"] in depth["asks"]
     # Redis: depth, last trades, ticker, kline
