@@ -50,7 +50,9 @@ Recovery's own publishes stay inline in the worker's thread (the tail is idle th
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
+import operator
 import os
 import pickle
 import signal
@@ -59,7 +61,9 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .journal import Entry
 from .obs import logger
+from .settlement import Applied, Derived, Fill
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -67,6 +71,26 @@ if TYPE_CHECKING:
 
 CPU_MAX = "/sys/fs/cgroup/cpu.max"  # cgroup v2: "<quota> <period>" or "max <period>"
 CFS_QUOTA, CFS_PERIOD = "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"  # v1
+
+
+# Fills and entries cross the pipe as tuples of their fields (rebuilt in the child): a
+# dataclass instance pickles as its class, a __dict__ and its keys, ~30% more CPU for both sides
+_FILL = operator.attrgetter(*(f.name for f in dataclasses.fields(Fill)))
+_ENTRY = operator.attrgetter(*(f.name for f in dataclasses.fields(Entry)))
+
+
+def pack(effects: dict) -> bytes:
+    """A batch's ``{symbol: Effects}`` as the child needs it (see :func:`unpack`)."""
+    return pickle.dumps([(sym, [_FILL(f) for f in e.derived.fills], e.depth, e.depth_seq,
+                          [(_ENTRY(a.entry), a.events) for a in e.applied])
+                         for sym, e in effects.items()], protocol=5)
+
+
+def unpack(data: bytes) -> list[tuple[str, list[Fill], tuple[list, list], int, list[Applied]]]:
+    """Per symbol: symbol, fills, depth (bids, asks), depth's ``lastUpdateId``, the
+    entries with their engine events."""
+    return [(sym, [Fill(*f) for f in fills], depth, depth_seq, [Applied(Entry(*e), ev) for e, ev in applied])
+            for sym, fills, depth, depth_seq, applied in pickle.loads(data)]
 
 
 class PublishFailed(RuntimeError):
@@ -130,8 +154,7 @@ class PublishProcess:
         """Publish a batch's ``effects`` (``{symbol: Effects}``) through the child; raise
         :class:`PublishFailed` if it failed or is gone.  Called by the publisher thread."""
         with stats.cpu("publish ipc"):
-            data = pickle.dumps([(sym, e.derived.fills, e.depth, e.depth_seq, e.applied)
-                                 for sym, e in effects.items()], protocol=5)
+            data = pack(effects)
         try:
             self.conn.send_bytes(data)
             answer = self.conn.recv_bytes()
@@ -185,7 +208,6 @@ def serve(conn: Connection, parent_end: Connection, parent_pid: int, settings, c
     from chalicelib.clients import Clients
 
     from . import effects as fx, userdata
-    from .settlement import Derived
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
@@ -202,7 +224,7 @@ def serve(conn: Connection, parent_end: Connection, parent_pid: int, settings, c
         t0 = time.process_time()
         cpu = {"market data": 0.0, "user data": 0.0}
         try:
-            batch = pickle.loads(data)
+            batch = unpack(data)
             if pg is None or pg.closed:
                 pg = connect_pg()
             for sym, fills, depth, depth_seq, applied in batch:
