@@ -294,7 +294,7 @@ def child(args) -> int:
            "p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)] if lat else None,
            "pg_transactions": worker.stats.pg_transactions - pg_from, "batches": worker.stats.batches,
            "trades": worker.stats.trades - trades_from, "cpu_us_per_order": cpu * 1e6 / max(1, n),
-           "publish_mode": mode,
+           "publish_mode": mode, "child_cpu_us_per_order": worker.stats.child_cpu_s * 1e6 / max(1, n),
            "cpu_us_by_step": {k: v * 1e6 / max(1, n) for k, v in worker.stats.cpu_s.items()},
            "requests": requests, "items_written": written.get("items", 0)}
     if profile:
@@ -449,9 +449,10 @@ def report(groups: int, rate: int, runs: list[list[dict]]) -> dict:
     trades = sum(p.get("trades", 0) for run in runs for p in run)
     cpu = [med(p.get("cpu_us_per_order") for p in run) for run in runs]
     modes = sorted({p.get("publish_mode", "thread") for run in runs for p in run})
+    child = med(med(p.get("child_cpu_us_per_order") for p in run) for run in runs)
     print(f"  matcher process CPU {med(cpu):,.0f} us per order (medians of {len(runs)}; the machine's load"
           f" stretches wall time, not this; runs: {', '.join(f'{c:,.0f}' for c in cpu)}; publish in a"
-          f" {'/'.join(modes)}, whose CPU is counted)")
+          f" {'/'.join(modes)}" + (f", whose {child:,.0f} are in this figure)" if child else ")"))
     steps = {k for run in runs for p in run for k in p.get("cpu_us_by_step", {})}
     by_step = {k: med(p.get("cpu_us_by_step", {}).get(k) for run in runs for p in run) for k in steps}
     print("  of which, per batch step (us of CPU per order, the thread or process doing it): " + ", ".join(

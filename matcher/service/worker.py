@@ -75,7 +75,7 @@ from .journal import Entry, Journal, JournalConflict
 from .leases import Lease, LeaseLost, LeaseTable, Renewer, now_ms, shard_prefix, slot_key
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
 from .publisher import Publisher
-from .publishproc import PublishProcess, wanted as publish_process_wanted
+from .publishproc import PublishProcess, usable_cpus, wanted as publish_process_wanted
 from .recovery import load_dynamo_book, state_from_aurora
 from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
 from .streams import SHARD_END, Intent, PollSchedule, ShardReader, list_shards, parse_record, ready_shards
@@ -860,16 +860,19 @@ class Worker:
         if self.publish_mode is not None:
             return self.publish_mode
         setting = self.config.publish_process
-        mode, why = "thread", f"MATCHER_PUBLISH_PROCESS={setting}"
-        if publish_process_wanted(setting):
+        cpus = usable_cpus()
+        mode, why, log = "thread", f"MATCHER_PUBLISH_PROCESS={setting}, {cpus:g} CPUs", logger.info
+        if publish_process_wanted(setting, cpus):
             if threading.active_count() > 1:
                 why += f": {threading.active_count()} threads run already, no fork"
+                if setting == "on":
+                    log = logger.warning
             else:
                 self.publish_process = PublishProcess.start(self.settings, self._connect_pg, self.catalog)
                 mode = "process"
         self.publish_mode = mode
-        logger.info("publish mode", extra={"mode": mode, "why": why,
-                                           "pid": self.publish_process.pid if self.publish_process else None})
+        log("publish mode", extra={"mode": mode, "why": why,
+                                   "pid": self.publish_process.pid if self.publish_process else None})
         return mode
 
     def start_background(self) -> None:
