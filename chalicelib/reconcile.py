@@ -38,6 +38,20 @@ def _intent(intent_id: str, group: int):
         return None
 
 
+def _intents(intent_ids: list[str], group: int) -> dict:
+    """The intents ``intent_ids`` as group ``group``'s intents table holds them, by id
+    (absent: not there): consistent BatchGetItem reads of 100 keys each, not a GetItem
+    per intent -- a backlog of hundreds of unsequenced intents made every reconciler
+    pass and every takeover's re-send hundreds of round trips (tests/pipeline/test_faults.py
+    under load: a takeover spent 30-50 s re-sending before it matched anything)."""
+    from chalicelib.tables import intent_model
+
+    if not intent_ids:
+        return {}
+    model = intent_model(group)
+    return {item.intent_id: item for item in model.batch_get(set(intent_ids), consistent_read=True)}
+
+
 def _void(row: dict, group: int) -> bool:
     from chalicelib.orders import put_intent
 
@@ -88,27 +102,63 @@ def _touch(item) -> None:
     item.update(actions=[item.__class__.created_ms.set(max(now_ms(), int(item.created_ms) + 1))])
 
 
-def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None) -> dict:
+def _touch_all(model, items: list) -> None:
+    """:func:`_touch` for up to 25 intents in one BatchWriteItem: each put again whole
+    with the new ``created_ms`` (a MODIFY record apiece).  A put, not an update: only
+    intents just read as present and not VOID come here, a VOID is only ever put where
+    no intent is (conditional), and the rest of an intent never changes -- so the put
+    rewrites what is there.  One request per 25 intents, not one each: a takeover
+    re-sends every unacknowledged intent of the symbol (hundreds after a crash loop)."""
+    from chalicelib.orders import now_ms
+
+    now = now_ms()
+    with model.batch_write() as batch:
+        for item in items:
+            item.created_ms = max(now, int(item.created_ms) + 1)
+            batch.save(item)
+
+
+def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None,
+                  owned: Callable[[], bool] | None = None) -> dict:
     """Re-send every intent of ``symbol`` accepted in Aurora but never journaled
     (outbox rows without ``sent_at``), in acceptance order, into matcher group
     ``group``'s intents table (default: the symbol's route's): put it if that table
     lacks it (a recreated table, or an intent the API put into the group the symbol
     was moved away from), else touch it (its stream record may be gone with the shard
-    checkpoints).  The matcher calls this when it takes a symbol; it drops whatever
-    turns out to have been sequenced after all (acknowledged rows, orders no longer
-    PENDING_NEW).  A VOID is left to :func:`run_once`."""
+    checkpoints; 25 to a request, :func:`_touch_all`).  The matcher calls this when it
+    takes a symbol; it drops whatever turns out to have been sequenced after all
+    (acknowledged rows, orders no longer PENDING_NEW).  A VOID is left to
+    :func:`run_once`.
+
+    ``owned`` (the caller still holds the symbol) is asked before each intent: a
+    matcher that lost the symbol meanwhile (paused, then fenced out by a takeover)
+    stops at once -- the new owner re-sends them -- instead of going on for as long
+    as the backlog takes (``left`` counts the intents it left)."""
     from chalicelib.orders import put_intent
     from chalicelib.routing import group_of
+    from chalicelib.tables import intent_model
 
     group = group_of(symbol) if group is None else group
+    model = intent_model(group)
+    counts = {"put": 0, "touched": 0, "left": 0}
+    touch: list = []
 
-    counts = {"put": 0, "touched": 0}
+    def flush() -> None:
+        _touch_all(model, touch)
+        counts["touched"] += len(touch)
+        touch.clear()
+
     with tx_factory() as tx:  # no transaction held open across the DynamoDB calls
         rows = tx.query("SELECT intent_id, account_id, symbol, kind, order_id, payload::text AS payload"
                         " FROM intent_outbox WHERE sent_at IS NULL AND symbol = :s ORDER BY created_at, intent_id",
                         {"s": symbol})
-    for row in rows:
-        item = _intent(row["intent_id"], group)
+    items = _intents([row["intent_id"] for row in rows], group)
+    for k, row in enumerate(rows):
+        if owned is not None and not owned():
+            counts["left"] = len(rows) - k + len(touch)
+            touch.clear()
+            break
+        item = items.get(row["intent_id"])
         if item is None:
             if put_intent(row["intent_id"], row["symbol"], int(row["account_id"]), row["kind"], row["order_id"],
                           json.loads(row["payload"]), group=group):
@@ -116,8 +166,11 @@ def resend_unsent(tx_factory: Callable, symbol: str, group: int | None = None) -
                 continue
             item = _intent(row["intent_id"], group)  # the API's own retry got there first
         if item is not None and item.kind != "VOID":
-            _touch(item)
-            counts["touched"] += 1
+            touch.append(item)
+            if len(touch) == 25:
+                flush()
+    if touch:
+        flush()
     return counts
 
 
@@ -136,10 +189,14 @@ def run_once(tx_factory: Callable, grace_ms: int = 5000, void_after_ms: int = 30
             " CAST(extract(epoch FROM (now() - created_at)) * 1000 AS bigint) AS age_ms FROM intent_outbox"
             " WHERE sent_at IS NULL AND created_at < now() - CAST(:g AS bigint) * interval '1 millisecond'"
             " ORDER BY created_at LIMIT :l", {"g": grace_ms, "l": limit})
+    by_group: dict[int, list[str]] = {}
+    for row in rows:
+        by_group.setdefault(group_of(row["symbol"]), []).append(row["intent_id"])
+    items = {(g, i): item for g, ids in by_group.items() for i, item in _intents(ids, g).items()}
     for row in rows:
         counts["checked"] += 1
         group = group_of(row["symbol"])
-        item = _intent(row["intent_id"], group)
+        item = items.get((group, row["intent_id"]))
         age = int(row["age_ms"])
         if item is None:
             if age < void_after_ms:

@@ -84,7 +84,8 @@ RECONCILER = Unit(
     settings=(*TABLES, *_DB),
     access=(
         *_DATA_API,
-        Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), ("table:INTENTS_TABLE",),
+        Access(("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+               ("table:INTENTS_TABLE",),
                "reconcile: read an intent, complete/void it, nudge it back into the stream (every group's table)"),
         Access(("dynamodb:GetItem",), ("table:LEASES_TABLE",),
                "routing.group_of: the symbol's route, i.e. which group's intents table (cached 1 s)"),

@@ -123,7 +123,8 @@ MATCHER = Unit(
         Access(("dynamodb:DescribeTable",), ("table:INTENTS_TABLE",), "worker: the group's intents table's stream ARN"),
         Access(("dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"),
                ("stream:INTENTS_TABLE",), "streams: shards and records of the group's intents stream"),
-        Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), ("table:INTENTS_TABLE",),
+        Access(("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                "dynamodb:BatchWriteItem"), ("table:INTENTS_TABLE",),
                "worker.resend_unsent at a takeover or move: put (or touch) the symbol's unsequenced intents "
                "into the group's own table"),
         Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"),
@@ -146,7 +147,8 @@ JOBS = Unit(
     settings=(*TABLES, *_PG_SETTINGS),
     secrets=_PG_SECRETS,
     access=(
-        Access(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), ("table:INTENTS_TABLE",),
+        Access(("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+               ("table:INTENTS_TABLE",),
                "reconcile: read an intent, complete/void it, nudge it back into the stream (every group's table)"),
         Access(("dynamodb:GetItem",), ("table:LEASES_TABLE",),
                "routing.group_of: the symbol's route, i.e. which group's intents table (cached 1 s)"),

@@ -619,11 +619,14 @@ class Worker:
             with conn.transaction():
                 yield PgTx(conn)
 
-        try:
-            counts = reconcile.resend_unsent(pg_tx, sym, self.group)
+        key = f"symbol:{sym}"
+        try:  # (a fenced-out worker stops re-sending at once: the lease's new holder re-sends them)
+            counts = reconcile.resend_unsent(pg_tx, sym, self.group,
+                                             owned=lambda: key in self.leases.held and key not in self.leases.lost)
         except Exception:  # an outage: the reconciler re-sends them later
             logger.exception("re-sending unacknowledged intents failed", extra={"symbol": sym})
             return 0
+        self.check_leases()  # stopped by a lost lease: step down now, not after the next symbol's recovery
         return counts["put"] + counts["touched"]
 
     # -- a batch -----------------------------------------------------------------------

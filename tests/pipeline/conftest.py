@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from pipeline_support import MatcherProcess
+from pipeline_support import MADE_ACCOUNTS, MatcherProcess, cancel_all, pipeline_state
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +27,10 @@ def pipeline_env(exchange_env):
 
 @pytest.fixture
 def matcher_factory(pipeline_env, tmp_path):
+    """``make(worker_id, extra, module)``: a :class:`MatcherProcess` logging at INFO to
+    ``<tmp_path>/matcher-<worker_id>.log``; ``make.procs`` lists every one made.  At
+    teardown, whatever the test did, every one is stopped: SIGTERM with SIGCONT (a
+    paused process keeps SIGTERM pending until continued), SIGKILL after 15 s."""
     procs: list[MatcherProcess] = []
 
     def make(worker_id: str = "w1", extra: dict | None = None, module: str = "matcher") -> MatcherProcess:
@@ -34,9 +38,52 @@ def matcher_factory(pipeline_env, tmp_path):
         procs.append(p)
         return p
 
+    make.procs = procs  # type: ignore[attr-defined]
     yield make
     for p in procs:
-        p.terminate()
+        try:
+            p.terminate()
+        finally:  # never leave one running (or stopped) for the tests after this one
+            if p.alive():
+                p.proc.kill()
+                p.proc.wait()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)  # read by leave_no_orders
+    return rep
+
+
+@pytest.fixture(autouse=True)
+def leave_no_orders(request):
+    """A pipeline test that failed leaves no open orders behind for the lane's next
+    tests (they would trade against them, or find no room for their own): after its
+    matchers are stopped (this fixture is torn down after the test's own fixtures), the
+    open orders of the accounts it made (``make_accounts``) are cancelled through a
+    matcher process started for that.  A test that passed cleans up itself."""
+    if "pipeline_env" not in request.fixturenames:
+        yield
+        return
+    env = request.getfixturevalue("pipeline_env")
+    db = request.getfixturevalue("migrated_db")
+    logs = request.getfixturevalue("tmp_path")
+    first = len(MADE_ACCOUNTS)
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    accounts = MADE_ACCOUNTS[first:]
+    if rep is None or rep.passed or not accounts:
+        return
+    from chalicelib import orders
+
+    if not any(orders.open_orders(a) for a in accounts):
+        return
+    m = MatcherProcess(env, "cleanup", logs / "matcher-cleanup.log").start()
+    try:
+        cancel_all(accounts, 120, explain=lambda: pipeline_state(db, [m]))
+    finally:
+        m.terminate()
 
 
 @pytest.fixture
