@@ -23,7 +23,9 @@ Printed per step and group count (medians over ``--runs``): crossing orders/s
 settled (orders / (last settled - first released)), p50/p99 intent -> settled (the
 record's release time to the end of the batch that settled it: PostgreSQL commit,
 Redis publish, checkpoint), PostgreSQL (Aurora) transactions per order, DynamoDB
-requests per order (by operation, the stream's GetRecords included), and with
+requests per order (by operation, the stream's GetRecords included), the matcher's
+CPU per order (the process's, plus its publish process's when the publish runs in one:
+``MATCHER_PUBLISH_PROCESS``, matcher/service/publishproc.py; ``off`` for the thread), and with
 ``--profile`` the cProfile top entries of one process (where the time goes).
 
 ``--smoke``: one small step, one run (what the test suite runs; figures meaningless).
@@ -257,6 +259,7 @@ def child(args) -> int:
             submit(run)
 
         worker.publisher.submit = profiled_submit  # type: ignore[method-assign]
+    mode = worker.start_publish_process()  # the fork, if any, before the watch thread below starts
     double.t0 = time.monotonic()
     deadline = double.t0 + (times[-1] if times else 0) + args.drain
 
@@ -271,7 +274,9 @@ def child(args) -> int:
         profile.enable()
     cpu0 = time.process_time()
     worker.run()
-    cpu = time.process_time() - cpu0  # every thread of the process: worker, publisher, lease renewer
+    # every thread of the process (worker, publisher, lease renewer), plus the publish process's
+    # whole CPU (forked just above: matcher/service/publishproc.py; 0 with the publish in a thread)
+    cpu = time.process_time() - cpu0 + worker.stats.child_cpu_s
     if profile:
         profile.disable()
     t0 = double.t0
@@ -289,6 +294,7 @@ def child(args) -> int:
            "p99_ms": lat[max(0, int(len(lat) * 0.99) - 1)] if lat else None,
            "pg_transactions": worker.stats.pg_transactions - pg_from, "batches": worker.stats.batches,
            "trades": worker.stats.trades - trades_from, "cpu_us_per_order": cpu * 1e6 / max(1, n),
+           "publish_mode": mode, "child_cpu_us_per_order": worker.stats.child_cpu_s * 1e6 / max(1, n),
            "cpu_us_by_step": {k: v * 1e6 / max(1, n) for k, v in worker.stats.cpu_s.items()},
            "requests": requests, "items_written": written.get("items", 0)}
     if profile:
@@ -406,7 +412,8 @@ def main(argv=None) -> int:
             print("\n".join(prof["profile"].splitlines()[:args.profile + 12]))
             print("by cumulative time:")
             print("\n".join(prof["profile_cumulative"].splitlines()[:args.profile + 12]))
-            print("\nthe publisher thread (a batch's Redis publish, user data stream, checkpoint), by own time:")
+            print("\nthe publisher thread (a batch's Redis publish, user data stream, checkpoint; with a publish"
+                  " process, its round trips to it), by own time:")
             print("\n".join(prof["profile_publish"].splitlines()[:args.profile + 12]))
         print(f"load average at the end {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         if args.json:
@@ -439,11 +446,14 @@ def report(groups: int, rate: int, runs: list[list[dict]]) -> dict:
           f" (medians of {len(runs)}; runs: {', '.join(f'{t:,.0f}' for t in total)})")
     trades = sum(p.get("trades", 0) for run in runs for p in run)
     cpu = [med(p.get("cpu_us_per_order") for p in run) for run in runs]
+    modes = sorted({p.get("publish_mode", "thread") for run in runs for p in run})
+    child = med(med(p.get("child_cpu_us_per_order") for p in run) for run in runs)
     print(f"  matcher process CPU {med(cpu):,.0f} us per order (medians of {len(runs)}; the machine's load"
-          f" stretches wall time, not this; runs: {', '.join(f'{c:,.0f}' for c in cpu)})")
+          f" stretches wall time, not this; runs: {', '.join(f'{c:,.0f}' for c in cpu)}; publish in a"
+          f" {'/'.join(modes)}" + (f", whose {child:,.0f} are in this figure)" if child else ")"))
     steps = {k for run in runs for p in run for k in p.get("cpu_us_by_step", {})}
     by_step = {k: med(p.get("cpu_us_by_step", {}).get(k) for run in runs for p in run) for k in steps}
-    print("  of which, per batch step (us of CPU per order, the thread doing it): " + ", ".join(
+    print("  of which, per batch step (us of CPU per order, the thread or process doing it): " + ", ".join(
         f"{k} {v:,.0f}" for k, v in sorted(by_step.items(), key=lambda kv: -kv[1])))
     print(f"  trades/order {trades / max(1, orders):.3f} (0.5: every pair crossed);"
           f" Aurora transactions/order {pg / max(1, orders):.4f}; DynamoDB requests/order"

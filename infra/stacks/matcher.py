@@ -17,7 +17,9 @@
   capacity.  Not past 2: DynamoDB Streams allows 2 readers per shard, so a third task
   could only stand by; capacity past that is added by groups (raise
   ``matcherGroups``, pin a hot symbol, ``move-symbol``).  A deployment's extra tasks
-  wait as standbys until the old ones release their slots.
+  wait as standbys until the old ones release their slots.  A task of 2 vCPUs or more
+  (``matcher_cpu`` >= 2048: prod) publishes each batch from a child process, out of
+  the worker's GIL (``MATCHER_PUBLISH_PROCESS``, matcher/service/publishproc.py).
 * Non-critical work (market-data jobs, a task-form of the reconciler) runs as a second
   service on the FARGATE_SPOT capacity provider.
 * A one-off operator task (``ops``: migrations, grant-admin) on the same image.
@@ -61,7 +63,7 @@ from infra.stacks.gateway import IDLE_TIMEOUT_S, GatewayService
 from infra.stacks.identity import IdentityStack
 from infra.stacks.network import NetworkStack
 from infra.units import environment as unit_environment, secret_refs, statements as unit_statements
-from matcher.service.config import HEALTH_PATH, HEALTH_PORT, JOBS, MATCHER, MAX_READERS
+from matcher.service.config import HEALTH_PATH, HEALTH_PORT, JOBS, MATCHER, MAX_READERS, publish_process_for
 
 DOCKERFILE = "infra/docker/matcher.Dockerfile"
 # The build context is the repository root; what is in it is decided by the one
@@ -180,7 +182,10 @@ class MatcherStack(Stack):
             td = task(MATCHER, f"MatcherTask{sfx}", cfg.matcher_cpu, cfg.matcher_memory_mib,
                       role=self.task_roles[group], family=cfg.name(name))
             container = td.add_container(
-                "matcher", image=image, environment={**self.environments["matcher"], "MATCHER_GROUP": str(group)},
+                "matcher", image=image, environment={
+                    **self.environments["matcher"], "MATCHER_GROUP": str(group),
+                    # a batch's publish in a process of its own with 2 vCPUs (matcher/service/publishproc.py)
+                    "MATCHER_PUBLISH_PROCESS": publish_process_for(cfg.matcher_cpu)},
                 secrets=matcher_secrets,
                 logging=ecs.LogDrivers.aws_logs(stream_prefix=name, log_group=self.log_group),
                 port_mappings=[ecs.PortMapping(container_port=HEALTH_PORT)],

@@ -48,7 +48,20 @@ KNOBS: dict[str, tuple[str, str, str]] = {
     "reconcile_void_after_ms": ("MATCHER_RECONCILE_VOID_MS", "300000", "an intent missing this long is voided"),
     "metrics_every_ms": ("MATCHER_METRICS_MS", "10000", "metrics flush period"),
     "health_port": ("MATCHER_HEALTH_PORT", "0", "/healthz port (Fargate: 8080); 0 = none"),
+    "publish_process": ("MATCHER_PUBLISH_PROCESS", "auto",
+                        "a batch's Redis publish (market data, user data stream) in a child process (on), in a "
+                        "thread of the worker's process (off), or on when the process may use 2 CPUs or more "
+                        "(auto); see matcher/service/publishproc.py"),
 }
+PUBLISH_PROCESS_MODES = ("auto", "on", "off")
+STRING_KNOBS = ("worker_id", "publish_process")
+
+
+def publish_process_for(task_cpu: int) -> str:
+    """MATCHER_PUBLISH_PROCESS for a Fargate task of ``task_cpu`` CPU units (1024 = one
+    vCPU): the publish gets a process of its own where the task has 2 vCPUs or more
+    (infra/stacks/matcher.py sets it, so the deployed value is a declared one)."""
+    return "on" if task_cpu >= 2048 else "off"
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class MatcherConfig:
     reconcile_void_after_ms: int
     metrics_every_ms: int
     health_port: int
+    publish_process: str = "auto"
 
     @classmethod
     def from_env(cls, environ=None) -> MatcherConfig:
@@ -80,8 +94,13 @@ class MatcherConfig:
             raw = env.get(var) or default
             if name == "worker_id":
                 values[name] = raw or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+            elif name in STRING_KNOBS:
+                values[name] = raw
             else:
                 values[name] = int(raw)
+        if values["publish_process"] not in PUBLISH_PROCESS_MODES:
+            raise ValueError(f"{KNOBS['publish_process'][0]}={values['publish_process']!r}: one of "
+                             f"{', '.join(PUBLISH_PROCESS_MODES)}")
         return cls(**values)
 
 

@@ -7,7 +7,9 @@ DynamoDB, not on the worker's own CPU.  Run inline, the worker sat idle through
 those round trips while the next batch's records were already readable
 (bench/capacity.py: about a third of a batch's wall time).  So the worker hands that
 tail to one background thread and goes on sequencing, matching and settling the
-next batch.
+next batch.  With 2 CPUs the tail's publish step is a round trip to a child process
+(:mod:`.publishproc`, which says why what follows still holds); the tail itself, and
+with it everything below, stays on this thread.
 
 Why the guarantees hold:
 

@@ -16,13 +16,17 @@ from .settlement import derive
 def publish(worker, sym: str, applied: list, fills, conn) -> None:
     """Publish ``applied`` (settled and committed) of ``sym``; reads Aurora in a
     transaction of its own on ``conn`` (the calling thread's session)."""
+    send(worker.clients.redis, worker.settings.redis_key_prefix, worker.books[sym].spec, sym, applied, fills, conn)
+
+
+def send(redis, prefix: str, spec, sym: str, applied: list, fills, conn) -> None:
+    """:func:`publish` with what it needs spelled out (the publish process,
+    :mod:`.publishproc`, has its own Redis client and PostgreSQL session, not a worker)."""
     if not applied:
         return
-    st = worker.books[sym]
     with conn.transaction():
-        events = userevents.batch_events(PgTx(conn), st.spec, applied, fills)
-    userevents.write(worker.clients.redis, events, worker.settings.redis_key_prefix,
-                     marker=(sym, max(a.entry.seq for a in applied)), dumps=dumps)
+        events = userevents.batch_events(PgTx(conn), spec, applied, fills)
+    userevents.write(redis, events, prefix, marker=(sym, max(a.entry.seq for a in applied)), dumps=dumps)
 
 
 def dumps(obj) -> str:
@@ -34,10 +38,16 @@ def dumps(obj) -> str:
     return orjson.dumps(obj).decode()
 
 
-def repair(worker, sym: str, replayed: list) -> None:
+def repair(worker, sym: str, replayed: list):
     """At recovery: re-publish the settled entries above the symbol's published marker
-    (``replayed``: the settled entries after the snapshot, with the engine's events)."""
+    (``replayed``: the settled entries after the snapshot, with the engine's events).
+    Returns what they mean (:class:`.settlement.Derived`; None if nothing was left):
+    a batch's tail publishes its trades before its user data, so their trades are the
+    only ones that may not have gone out either."""
     todo = userevents.unpublished(worker.clients.redis, sym, replayed, worker.settings.redis_key_prefix)
-    if todo:
-        st = worker.books[sym]
-        publish(worker, sym, todo, derive(st.spec, st.codec, todo).fills, worker.pg_conn())
+    if not todo:
+        return None
+    st = worker.books[sym]
+    d = derive(st.spec, st.codec, todo)
+    publish(worker, sym, todo, d.fills, worker.pg_conn())
+    return d

@@ -75,6 +75,7 @@ from .journal import Entry, Journal, JournalConflict
 from .leases import Lease, LeaseLost, LeaseTable, Renewer, now_ms, shard_prefix, slot_key
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
 from .publisher import Publisher
+from .publishproc import PublishProcess, usable_cpus, wanted as publish_process_wanted
 from .recovery import load_dynamo_book, state_from_aurora
 from .settlement import Applied, Derived, Fenced, derive, ensure_progress, progress, settle
 from .streams import SHARD_END, Intent, PollSchedule, ShardReader, list_shards, parse_record, ready_shards
@@ -142,6 +143,8 @@ class Stats:
     # CPU seconds of the thread doing each step of a batch (time.thread_time: waits on
     # PostgreSQL, Redis or DynamoDB are not in it): where a batch's CPU goes
     cpu_s: dict[str, float] = field(default_factory=dict)
+    # the publish process's whole CPU so far (publishproc.py; 0 with the publish in a thread)
+    child_cpu_s: float = 0.0
 
     @contextlib.contextmanager
     def cpu(self, step: str):
@@ -215,6 +218,8 @@ class Worker:
         self.stop = threading.Event()
         self.publisher = Publisher()
         self.pg_publish: psycopg.Connection | None = None  # the publisher thread's own session
+        self.publish_process: PublishProcess | None = None  # the tail's publish, out of this GIL
+        self.publish_mode: str | None = None  # "process" / "thread", once start_publish_process decided
         self.stats = Stats()
         self._last_describe = 0.0
         self._last_metrics = time.monotonic()
@@ -538,7 +543,10 @@ class Worker:
                 "symbol": sym, "reason": reason, "resting": book.resting_count(), "settled_seq": settled,
                 "seq": next_seq - 1, "trade_id": aurora.trade_id, "snapshot_saved": saved,
                 "redis_trades_cleared": cleared})
-        userdata.repair(self, sym, replayed)
+        repaired = userdata.repair(self, sym, replayed)
+        if repaired is not None and repaired.fills:  # and their trades (those at or below the last id: skipped)
+            fx.publish(self.clients.redis, sym, repaired, state.depth(self.config.depth_levels),
+                       state.last_event_seq, self.settings.redis_key_prefix)
         applied = [Applied(e, book.process(command(e))) for e in pending]
         state.since_snapshot = len(applied)
         if applied:
@@ -651,7 +659,11 @@ class Worker:
 
         def tail() -> None:  # after the commit, in order, beside the next batch (publisher.py)
             with segment("matcher.publish", shard=shard, records=len(records)):
-                self._publish(effects, self.pg_publish_conn())
+                if self.publish_process is not None:
+                    with subsegment("redis"):
+                        self.publish_process.publish(effects, self.stats)
+                else:
+                    self._publish(effects, self.pg_publish_conn())
                 if position is not None:
                     with cpu("checkpoint"):
                         self.check_leases()
@@ -843,6 +855,29 @@ class Worker:
             flush_metrics()
             self.hooks.flushed(self)
 
+    def start_publish_process(self) -> str:
+        """Decide where the tails' publish runs (``MATCHER_PUBLISH_PROCESS``, see
+        :mod:`.publishproc`) and start the child if it is a process: only while no other
+        thread runs (a fork copies locks other threads may hold), else the thread as
+        before.  Once; returns the mode ("process" or "thread")."""
+        if self.publish_mode is not None:
+            return self.publish_mode
+        setting = self.config.publish_process
+        cpus = usable_cpus()
+        mode, why, log = "thread", f"MATCHER_PUBLISH_PROCESS={setting}, {cpus:g} CPUs", logger.info
+        if publish_process_wanted(setting, cpus):
+            if threading.active_count() > 1:
+                why += f": {threading.active_count()} threads run already, no fork"
+                if setting == "on":
+                    log = logger.warning
+            else:
+                self.publish_process = PublishProcess.start(self.settings, self._connect_pg, self.catalog)
+                mode = "process"
+        self.publish_mode = mode
+        log("publish mode", extra={"mode": mode, "why": why,
+                                   "pid": self.publish_process.pid if self.publish_process else None})
+        return mode
+
     def start_background(self) -> None:
         self._renewer = Renewer(self.leases, self.config.renew_every_ms)
         self._renewer.start()
@@ -859,6 +894,7 @@ class Worker:
     def run(self) -> int:
         logger.info("matcher starting", extra={"worker": self.config.worker_id, "group": self.group,
                                                "symbols": self.symbols})
+        self.start_publish_process()  # before any thread of ours starts (a fork)
         self.start_background()
         freeze_heap()
         code = 0
@@ -888,6 +924,8 @@ class Worker:
         except Exception:  # stopping anyway; recovery re-publishes what did not go out
             logger.exception("the last batch's publish failed")
             clean = False
+        if self.publish_process is not None:  # after the last tail: it went out through the child
+            self.publish_process.close(5.0)
         if clean:
             try:
                 self.maybe_snapshot(force=True)

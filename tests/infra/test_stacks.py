@@ -188,6 +188,9 @@ def test_matcher_service_per_group_fargate_circuit_breaker(templates, stage):
         (c,) = [c for c in td["ContainerDefinitions"] if c["Name"] == "matcher"]
         env = {e["Name"]: e["Value"] for e in c["Environment"]}
         assert env.pop("MATCHER_GROUP") == str(group)
+        # the publish in a process of its own with 2 vCPUs (prod), in the worker's thread below
+        assert env["MATCHER_PUBLISH_PROCESS"] == ("on" if cfg.matcher_cpu >= 2048 else "off")
+        assert td["Cpu"] == str(cfg.matcher_cpu)
         shapes.add(json.dumps([env, c["Secrets"], c["Image"], td["Cpu"], td["Memory"]], sort_keys=True, default=str))
         prefix = "MatcherTaskRole" if group == 0 else f"MatcherG{group}TaskRole"
         assert td["TaskRoleArn"]["Fn::GetAtt"][0].startswith(prefix)
