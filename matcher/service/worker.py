@@ -216,7 +216,8 @@ class Worker:
         self.readers: dict[str, ShardReader] = {}
         self.stream_arn: str | None = None
         self.stop = threading.Event()
-        self.publisher = Publisher()
+        # a wait for a tail stuck on a server still steps down on a lost lease (publisher.py)
+        self.publisher = Publisher(check=self.check_leases)
         self.pg_publish: psycopg.Connection | None = None  # the publisher thread's own session
         self.publish_process: PublishProcess | None = None  # the tail's publish, out of this GIL
         self.publish_mode: str | None = None  # "process" / "thread", once start_publish_process decided
@@ -924,8 +925,10 @@ class Worker:
         except Exception:  # stopping anyway; recovery re-publishes what did not go out
             logger.exception("the last batch's publish failed")
             clean = False
+        left = not self.publisher.idle()  # a tail stuck (a wait stepped down without it), or too slow
         if self.publish_process is not None:  # after the last tail: it went out through the child
-            self.publish_process.close(5.0)
+            # (a tail left running: its child killed at once, not publishing beside the next owner)
+            self.publish_process.close(0.0 if left else 5.0)
         if clean:
             try:
                 self.maybe_snapshot(force=True)
@@ -935,8 +938,8 @@ class Worker:
                 self.leases.release(key)
         self.flush_metrics(force=True)
         for conn in (self.pg, self.pg_publish):
-            if conn is None:
-                continue
+            if conn is None or (left and conn is self.pg_publish):
+                continue  # (a session in use by a tail left running: never closed under it)
             try:
                 conn.close()
             except Exception as exc:  # stopping anyway: the server drops the session

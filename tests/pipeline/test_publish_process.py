@@ -153,3 +153,50 @@ def test_a_killed_publish_process_stops_the_matcher_and_recovery_republishes(pip
     (child,) = wait_until(lambda: _children(m2.proc.pid) or None, 10, "the new publish process")
     m2.kill()
     wait_until(lambda: _gone(child) or None, 5, "the orphaned publish process to exit")
+
+
+def test_a_stuck_publish_does_not_hide_a_lease_taken_over(pipeline_env, matcher_factory):
+    """The publish process stopped (SIGSTOP: a tail stuck on a server), a batch waiting
+    for it, its symbol's lease taken by another task: the matcher steps down within
+    moments (a clean exit, its publish process killed), not once the tail returns;
+    the next owner's recovery publishes what the stuck tail did not."""
+    from chalicelib import orders
+    from chalicelib.clients import get_clients
+    from matcher.service.leases import Lease, LeaseTable
+
+    maker, taker = make_accounts(2, {"USDT": "1000", "ETH": "1"}, tag=f"ps{uuid.uuid4().hex[:4]}")
+    m = matcher_factory("pp-stuck", {"MATCHER_PUBLISH_PROCESS": "on"}).start()
+    (child,) = wait_until(lambda: _children(m.proc.pid) or None, 10, "the publish process")
+    _, first = _cross(maker, taker, "3004.00")  # it works
+    wait_until(lambda: len(_reports(taker, first)) >= 2 or None, 15, "the first pair published")
+    os.kill(child, signal.SIGSTOP)
+    try:
+        sell = _place(maker, "SELL", "0.0100", "3005.00")
+        done = orders.wait_for_result(sell, 30)
+        assert done is not None and done["status"] == "NEW", done  # settled: its tail waits for the child
+        time.sleep(1.0)  # the worker's thread in its wait for that tail
+        assert m.alive()
+        key = f"symbol:{SYM}"
+        clients = get_clients()
+        thief = LeaseTable(clients.dynamodb, clients.settings.leases_table, "thief", 3000)
+        held = thief.get(key)
+        assert held is not None and held.owner == "pp-stuck"
+        assert thief.try_take(Lease(key, None, held.counter, 0)) is not None  # another task takes it
+        t0 = time.monotonic()
+        wait_until(lambda: not m.alive() or None, 10, "the matcher to step down")
+        assert time.monotonic() - t0 < 5  # the renewal period (0.5 s) and a poll, not the stuck tail
+        assert m.proc.returncode == 0  # a step-down
+        assert _gone(child)  # killed with its request unfinished: nothing published beside the next owner
+        assert _reports(maker, sell) == []
+    finally:
+        if not _gone(child):
+            os.kill(child, signal.SIGKILL)
+
+    # the next owner (once the thief's lease lapses) publishes what the stuck tail did not
+    matcher_factory("pp-stuck", {"MATCHER_PUBLISH_PROCESS": "on"}).start()
+    got = wait_until(lambda: _reports(maker, sell) or None, 30, "the maker's report after recovery")
+    assert got == _expected(MAKER[:1], "3005.00000000")
+    buy = _place(taker, "BUY", "0.0100", "3005.00")  # and it goes on: the resting order filled
+    got = wait_until(lambda: len(r := _reports(taker, buy)) >= 2 and r, 30, "the taker's reports")
+    assert got == _expected(TAKER, "3005.00000000")
+    assert _reports(maker, sell) == _expected(MAKER, "3005.00000000")
