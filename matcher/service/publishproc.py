@@ -28,12 +28,14 @@ How it runs:
   the middle of when its parent is killed stops there, as the thread's did -- it
   does not go on writing to Redis beside the next owner's recovery.
 * Per batch, the publisher thread sends what the publish needs and nothing else
-  (per symbol: the fills, the depth and its ``lastUpdateId``, the entries with their
-  engine events; pickle protocol 5 over a pipe) and waits for the answer: ``ok`` with
-  the CPU the child spent per step (``Stats.cpu_s`` keeps "market data" and "user
-  data"; the pickling on both sides is "publish ipc"; ``Stats.child_cpu_s`` is the
-  child's whole CPU, which bench/capacity.py adds to the process's), or the error's
-  text.
+  (per symbol: the fills, the depth -- None when it is the one last sent for the
+  symbol, which the child keeps -- and its ``lastUpdateId``, the entries with their
+  engine events; pickle protocol 5 over a pipe, Decimals as their str) and waits
+  for the answer: ``ok`` with the CPU the child spent per step (``Stats.cpu_s``
+  keeps "market data" and "user data"; the pickling on both sides is "publish
+  ipc"; ``Stats.child_cpu_s`` is the child's whole CPU, which bench/capacity.py
+  adds to the process's), or the error's text.  A failed request clears both
+  sides' depths (the next batch sends them whole).
 
 Why the guarantees of :mod:`.publisher` still hold: the tail itself is unchanged
 -- it still runs on the publisher thread, one at a time, in batch order, after the
@@ -58,6 +60,7 @@ import pickle
 import signal
 import time
 import traceback
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,23 +77,67 @@ CFS_QUOTA, CFS_PERIOD = "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/c
 
 
 # Fills and entries cross the pipe as tuples of their fields (rebuilt in the child): a
-# dataclass instance pickles as its class, a __dict__ and its keys, ~30% more CPU for both sides
-_FILL = operator.attrgetter(*(f.name for f in dataclasses.fields(Fill)))
+# dataclass instance pickles as its class, a __dict__ and its keys, ~30% more CPU for both sides.
+# A Decimal crosses as its str: pickle reduces it to exactly that (Decimal(str(d)) is d, exponent
+# included) but through a reduce call per value, ~3x the CPU of the str (a batch's fills: ~6 each)
+_FILL_FIELDS = [f.name for f in dataclasses.fields(Fill)]
+_FILL_DEC = [n for n in _FILL_FIELDS if Fill.__annotations__[n] in ("Decimal", Decimal)]
+_FILL_REST = [n for n in _FILL_FIELDS if n not in _FILL_DEC]
+_FILL_R = operator.attrgetter(*_FILL_REST)
+_FILL_D = operator.attrgetter(*_FILL_DEC)
+_FILL_ORDER = [(_FILL_REST + _FILL_DEC).index(n) for n in _FILL_FIELDS]  # wire position of each field
 _ENTRY = operator.attrgetter(*(f.name for f in dataclasses.fields(Entry)))
 
 
-def pack(effects: dict) -> bytes:
-    """A batch's ``{symbol: Effects}`` as the child needs it (see :func:`unpack`)."""
-    return pickle.dumps([(sym, [_FILL(f) for f in e.derived.fills], e.depth, e.depth_seq,
-                          [(_ENTRY(a.entry), a.events) for a in e.applied])
-                         for sym, e in effects.items()], protocol=5)
+def _wire_depth(depth: tuple[list, list]) -> tuple[list, list]:
+    bids, asks = depth
+    return [(str(p), str(q)) for p, q in bids], [(str(p), str(q)) for p, q in asks]
 
 
-def unpack(data: bytes) -> list[tuple[str, list[Fill], tuple[list, list], int, list[Applied]]]:
+def pack(effects: dict, sent: dict | None = None) -> bytes:
+    """A batch's ``{symbol: Effects}`` as the child needs it (see :func:`unpack`).
+
+    ``sent`` (symbol -> the depth last packed for it, updated here): a depth equal to
+    the one last sent for its symbol goes as None, the child reusing its own copy --
+    100 levels a side, re-sent by every batch that left the book's top as it was.
+    (Equal Decimals print alike here: a symbol's prices and quantities are quantized
+    to its tick and step, one exponent each.)"""
+    out = []
+    for sym, e in effects.items():
+        depth = e.depth
+        if sent is not None:
+            if sent.get(sym) == depth:
+                depth = None
+            else:
+                sent[sym] = depth
+        out.append((sym, [(*_FILL_R(f), *map(str, _FILL_D(f))) for f in e.derived.fills],
+                    None if depth is None else _wire_depth(depth), e.depth_seq,
+                    [(_ENTRY(a.entry), a.events) for a in e.applied]))
+    return pickle.dumps(out, protocol=5)
+
+
+def _fill(wire: tuple, n: int = len(_FILL_REST)) -> Fill:
+    vals = (*wire[:n], *map(Decimal, wire[n:]))
+    return Fill(*[vals[i] for i in _FILL_ORDER])
+
+
+def unpack(data: bytes, depths: dict | None = None
+           ) -> list[tuple[str, list[Fill], tuple[list, list], int, list[Applied]]]:
     """Per symbol: symbol, fills, depth (bids, asks), depth's ``lastUpdateId``, the
-    entries with their engine events."""
-    return [(sym, [Fill(*f) for f in fills], depth, depth_seq, [Applied(Entry(*e), ev) for e, ev in applied])
-            for sym, fills, depth, depth_seq, applied in pickle.loads(data)]
+    entries with their engine events.  ``depths`` (symbol -> the depth last received,
+    updated here) stands in for a depth sent as None (unchanged)."""
+    out = []
+    for sym, fills, depth, depth_seq, applied in pickle.loads(data):
+        if depth is None:
+            if depths is None or sym not in depths:
+                raise ValueError(f"{sym}: depth sent as unchanged, but none received before")
+            book = depths[sym]
+        else:
+            book = ([(Decimal(p), Decimal(q)) for p, q in depth[0]], [(Decimal(p), Decimal(q)) for p, q in depth[1]])
+            if depths is not None:
+                depths[sym] = book
+        out.append((sym, [_fill(f) for f in fills], book, depth_seq, [Applied(Entry(*e), ev) for e, ev in applied]))
+    return out
 
 
 class PublishFailed(RuntimeError):
@@ -129,6 +176,7 @@ class PublishProcess:
     def __init__(self, proc: BaseProcess, conn: Connection):
         self.proc = proc
         self.conn = conn
+        self.sent: dict[str, tuple[list, list]] = {}  # symbol -> the depth last sent (pack)
 
     @classmethod
     def start(cls, settings, connect_pg, catalog) -> PublishProcess:
@@ -154,11 +202,12 @@ class PublishProcess:
         """Publish a batch's ``effects`` (``{symbol: Effects}``) through the child; raise
         :class:`PublishFailed` if it failed or is gone.  Called by the publisher thread."""
         with stats.cpu("publish ipc"):
-            data = pack(effects)
+            data = pack(effects, self.sent)
         try:
             self.conn.send_bytes(data)
             answer = self.conn.recv_bytes()
         except (EOFError, OSError) as exc:
+            self.sent.clear()
             raise PublishFailed(f"the publish process is gone ({self._exit()}): {exc!r}") from None
         with stats.cpu("publish ipc"):
             status, detail, cpu_s, total_s = pickle.loads(answer)
@@ -166,6 +215,7 @@ class PublishProcess:
             stats.cpu_s[step] = stats.cpu_s.get(step, 0.0) + s
         stats.child_cpu_s = total_s
         if status != "ok":
+            self.sent.clear()  # (the child forgot its depths: the next batch sends them whole)
             raise PublishFailed(f"the publish process failed: {detail}")
 
     def _exit(self) -> str:
@@ -216,6 +266,7 @@ def serve(conn: Connection, parent_end: Connection, parent_pid: int, settings, c
     redis = Clients(settings).redis  # its own client and session, never the parent's
     prefix = settings.redis_key_prefix
     pg = None
+    depths: dict = {}  # symbol -> the depth last received (unpack)
     while True:
         try:
             data = conn.recv_bytes()
@@ -224,7 +275,7 @@ def serve(conn: Connection, parent_end: Connection, parent_pid: int, settings, c
         t0 = time.process_time()
         cpu = {"market data": 0.0, "user data": 0.0}
         try:
-            batch = unpack(data)
+            batch = unpack(data, depths)
             if pg is None or pg.closed:
                 pg = connect_pg()
             for sym, fills, depth, depth_seq, applied in batch:
@@ -237,6 +288,7 @@ def serve(conn: Connection, parent_end: Connection, parent_pid: int, settings, c
             answer: tuple = ("ok", "", cpu)
         except Exception as exc:
             answer = ("error", "".join(traceback.format_exception_only(exc)).strip()[:2000], cpu)
+            depths.clear()  # in step with the parent's (PublishProcess.publish)
             if pg is not None:
                 try:
                     pg.close()  # a fresh session for the next request (if the parent sends one)
