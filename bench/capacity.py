@@ -16,7 +16,11 @@ disjoint symbols; each process holds its own leases), with:
 * the DynamoDB writes of the hot path (BatchWriteItem; journal and snapshot
   PutItem) answered by a **stand-in** inside botocore (the request is built and
   serialised as for AWS, the answer is "all processed" at once) -- so DynamoDB is
-  not the bottleneck; leases and checkpoints go to moto server;
+  not the bottleneck; leases and checkpoints go to moto server (whose Werkzeug
+  server answers every request with ``Connection: close``: each checkpoint and
+  lease renewal here pays a new TCP connection that AWS, keeping botocore's pooled
+  connections alive across threads, does not -- the "checkpoint" step's CPU is an
+  upper bound);
 * real PostgreSQL for settlement and real Redis for market data.
 
 Printed per step and group count (medians over ``--runs``): crossing orders/s
