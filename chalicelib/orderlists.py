@@ -6,6 +6,9 @@ triggers the other expires.  Placing one is :func:`chalicelib.orders.place_order
 twice over, in one transaction: each leg is planned (validated, priced) as a plain
 order, the list row and both order rows (``orders.order_list_id``) are inserted, the
 funds reserved and one NEW_LIST intent written to the outbox, then put to DynamoDB.
+The list's first statement checks MAX_NUM_ALGO_ORDERS / MAX_NUM_ICEBERG_ORDERS for all
+its orders together, under the (account, symbol) lock that order entry takes
+(``chalicelib.orders.LIMIT_SLOT_CTE``), held until the transaction commits.
 
 Funds: the two legs never both execute, so the list reserves once, the larger of
 what the two legs would reserve alone (a SELL: the quantity; a BUY: the dearer leg's
@@ -163,6 +166,14 @@ _INSERT_LIST = (
     "INSERT INTO order_lists (order_list_id, account_id, symbol, list_client_order_id, contingency_type)"
     " VALUES (nextval('order_list_id_seq'), :a, :s, :lc, :ct)"
     " ON CONFLICT (account_id, list_client_order_id) DO NOTHING RETURNING order_list_id")
+# the same, after MAX_NUM_ALGO_ORDERS / MAX_NUM_ICEBERG_ORDERS of all the list's orders
+# together (chalicelib/orders.py, LIMIT_SLOT_CTE): its lock is held to the commit, so
+# through the legs' inserts; one row, the refusal or the list id (NULL: a retry)
+_INSERT_LIST_IN_LIMITS = (
+    "WITH " + orders.LIMIT_SLOT_CTE + ", l AS (INSERT INTO order_lists (order_list_id, account_id, symbol,"
+    " list_client_order_id, contingency_type) SELECT nextval('order_list_id_seq'), :a, :s, :lc, :ct FROM slot"
+    " WHERE slot.refused IS NULL ON CONFLICT (account_id, list_client_order_id) DO NOTHING RETURNING order_list_id)"
+    " SELECT slot.refused, l.order_list_id FROM slot LEFT JOIN l ON true")
 _INSERT_LEG = (
     "INSERT INTO orders (order_id, account_id, symbol, client_order_id, side, type, time_in_force, price, stop_price,"
     " orig_qty, status, stp_mode, reserved_asset, reserved_amount, reserved_left, order_list_id)"
@@ -194,9 +205,15 @@ def place_oco(account_id: int, req: OcoRequest | OtoRequest, clients=None) -> di
         spec, cmds, assets, amounts = plan_oto(req, account_id, clients)
     intent_id = f"{account_id}:list:{req.list_client_order_id}"
     payload = None
+    list_params = {"a": account_id, "s": spec.symbol, "lc": req.list_client_order_id, "ct": req.contingency}
+    limits = orders.limit_params(spec, req.orders)
     with transaction(clients) as tx:
-        list_id = tx.scalar(_INSERT_LIST, {"a": account_id, "s": spec.symbol, "lc": req.list_client_order_id,
-                                           "ct": req.contingency})
+        if limits:
+            got = tx.row(_INSERT_LIST_IN_LIMITS, {**list_params, **limits})
+            orders.refuse_over_limit(got["refused"])
+            list_id = got["order_list_id"]
+        else:
+            list_id = tx.scalar(_INSERT_LIST, list_params)
         if list_id is None:
             return _retry_existing_list(tx, account_id, req, intent_id)
         ids = []

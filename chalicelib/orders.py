@@ -7,7 +7,9 @@
    order id, insert the order as ``PENDING_NEW``, reserve its funds in the ledger
    (``reserve:<order_id>``, free -> locked; -2010 when the free balance is short) and
    write an ``intent_outbox`` row, as data-modifying CTEs of one statement.  Either
-   all of it happens or none of it.
+   all of it happens or none of it.  An algo or iceberg order's MAX_NUM_ALGO_ORDERS /
+   MAX_NUM_ICEBERG_ORDERS check is part of that statement, under a lock on (account,
+   symbol) (see :data:`LIMIT_SLOT_CTE`), so simultaneous orders cannot both pass it.
 2. A conditional put of the intent into the DynamoDB intents table (PynamoDB),
    keyed ``<account_id>:<clientOrderId>`` (``...:cancel:<orderId>`` for a cancel),
    so a retry of the same request writes nothing twice.
@@ -339,13 +341,17 @@ def put_intent(intent_id: str, symbol: str, account_id: int, kind: str, order_id
 
 
 def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str, amount: Decimal, intent_id: str,
-                  kind: str = "NEW", extra: dict | None = None) -> tuple[dict, dict] | None:
+                  kind: str = "NEW", extra: dict | None = None, freed: int | None = None) -> tuple[dict, dict] | None:
     """Insert the order, its outbox row and its reservation (ledger entries
     ``reserve:<order_id>`` + the balance move free -> locked) in ONE statement of
     data-modifying CTEs; ``(order row, intent payload)``, or None if the client order
     id is taken, by an order or by an amend that renamed one away (nothing was
     written then).  -2010 (INSUFFICIENT_BALANCE) when the
-    free balance is short: the statement fails as a whole.
+    free balance is short: the statement fails as a whole.  An order that counts for
+    MAX_NUM_ALGO_ORDERS / MAX_NUM_ICEBERG_ORDERS is checked by the same statement,
+    under the (account, symbol) lock, before its insert (:data:`LIMIT_SLOT_CTE`;
+    ``freed``: the order a cancel-replace cancels): -1013 and nothing written when it
+    does not fit.
 
     One statement, so that ``place_order`` needs a single Data API call (no
     Begin/Commit round trips): the order id is allocated by the statement itself and
@@ -363,13 +369,16 @@ def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str,
               "stp": (req.stp_mode or "NONE").upper(), "ra": asset, "rm": str(amount), "iid": intent_id,
               "kind": kind, "rest": json.dumps(engine_command_json(cmd)[1:]), "extra": json.dumps(extra or {}),
               "iq": None if req.iceberg_qty is None else str(req.iceberg_qty), "td": req.trailing_delta}
-    ctes = [
+    limits = limit_params(spec, [req], freed)
+    ctes = [LIMIT_SLOT_CTE] if limits else []
+    ctes += [
         "o AS (INSERT INTO orders (order_id, account_id, symbol, client_order_id, side, type, time_in_force,"
         " price, stop_price, orig_qty, orig_quote_qty, status, stp_mode, reserved_asset, reserved_amount,"
         " reserved_left, iceberg_qty, trailing_delta) SELECT nextval('order_id_seq'), :a, :s, :c, :side, :type,"
         " :tif, CAST(:p AS numeric), CAST(:sp AS numeric), CAST(:q AS numeric), CAST(:qq AS numeric), 'PENDING_NEW',"
         " :stp, :ra, CAST(:rm AS numeric), CAST(:rm AS numeric), CAST(:iq AS numeric), CAST(:td AS bigint)"
-        " WHERE NOT EXISTS (SELECT 1 FROM order_amendments"
+        + (" FROM slot WHERE slot.refused IS NULL AND" if limits else " WHERE")
+        + " NOT EXISTS (SELECT 1 FROM order_amendments"
         " WHERE account_id = :a AND orig_client_order_id = :c) ON CONFLICT (account_id, client_order_id) DO NOTHING"
         f" RETURNING {_ORDER_COLS})",
         "b AS (INSERT INTO intent_outbox (intent_id, account_id, symbol, kind, order_id, payload)"
@@ -381,9 +390,17 @@ def _insert_order(tx, account_id: int, req: OrderRequest, spec, cmd, asset: str,
     if amount > 0:
         reserve = ledger.transfer("reserve:", "RESERVE", asset, amount, (account_id, "free"), (account_id, "locked"))
         ctes.append(ledger.post_ctes(reserve, "o", "o.order_id", "CAST(o.order_id AS text)", params))
+    main = " SELECT o.*, (SELECT CAST(payload AS text) FROM b) AS payload FROM o"
+    if limits:  # a row even when nothing was inserted: the refusal, if that is why
+        params.update(limits)
+        main = (" SELECT o.*, (SELECT CAST(payload AS text) FROM b) AS payload, slot.refused AS limit_refused"
+                " FROM slot LEFT JOIN o ON true")
     with ledger.overdraft_guard():
-        row = tx.one("WITH " + ", ".join(ctes) + " SELECT o.*, (SELECT CAST(payload AS text) FROM b) AS payload FROM o",
-                     params)
+        row = tx.one("WITH " + ", ".join(ctes) + main, params)
+    if row is not None and limits:
+        refuse_over_limit(row.pop("limit_refused"))
+        if row["order_id"] is None:
+            row = None
     if row is None:
         return None
     payload = json.loads(row.pop("payload"))
@@ -441,10 +458,8 @@ def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
 
     clients = _clients(clients)
     spec, cmd, asset, amount = plan_order(req, account_id, clients)
-    if cmd.iceberg_qty or req.type.upper() in _ALGO_TYPES:
-        check_open_order_limits(autocommit(clients), account_id, spec, req)
     intent_id = f"{account_id}:{req.client_order_id}"
-    # one statement, autocommitted: a single Data API call (see _insert_order)
+    # one statement, autocommitted: a single Data API call, MAX_NUM_* check included (see _insert_order)
     inserted = _insert_order(autocommit(clients), account_id, req, spec, cmd, asset, amount, intent_id)
     if inserted is None:  # a retried clientOrderId (its insert is committed: ours waited on it)
         row, box = _retry_existing(autocommit(clients), account_id, req)
@@ -459,21 +474,38 @@ def place_order(account_id: int, req: OrderRequest, clients=None) -> dict:
 _ALGO_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 
 
-def check_open_order_limits(tx, account_id: int, spec, req: OrderRequest) -> None:
-    """Binance's MAX_NUM_ALGO_ORDERS (open stop / take-profit orders) and
-    MAX_NUM_ICEBERG_ORDERS (open icebergs) of the account on the symbol, -1013 when
-    the new order would exceed one.  Counted in Aurora just before the insert: two
-    orders placed at the same instant may both pass (one over the limit), a race a
-    conditional insert would close at the cost of telling its two refusals apart."""
-    row = tx.one("SELECT count(*) FILTER (WHERE type IN ('STOP_LOSS', 'STOP_LOSS_LIMIT', 'TAKE_PROFIT',"
-                 " 'TAKE_PROFIT_LIMIT')) AS algo, count(*) FILTER (WHERE iceberg_qty > 0) AS iceberg"
-                 f" FROM orders WHERE account_id = :a AND symbol = :s AND status IN {_OPEN_SQL}"
-                 " AND client_order_id <> :c", {"a": account_id, "s": spec.symbol, "c": req.client_order_id})
-    algo, iceberg = (int(row["algo"]), int(row["iceberg"])) if row else (0, 0)
-    if req.type.upper() in _ALGO_TYPES and algo >= spec.max_num_algo_orders:
-        raise ExchangeError(Reason.FILTER_MAX_NUM_ALGO_ORDERS)
-    if req.iceberg_qty and iceberg >= spec.max_num_iceberg_orders:
-        raise ExchangeError(Reason.FILTER_MAX_NUM_ICEBERG_ORDERS)
+# Binance's MAX_NUM_ALGO_ORDERS (open stop / take-profit orders) and MAX_NUM_ICEBERG_ORDERS
+# (open icebergs) of an account on a symbol, -1013 when new orders would exceed one.
+# Checked by the statement that inserts the order (the first statement of an order
+# list's transaction), in the database function open_order_limit (migration 0010): it
+# takes a transaction-scoped advisory lock on (account, symbol) and counts on a
+# snapshot taken after the lock, so two entries at the same instant cannot both pass
+# the count (each waits for the other's commit); orders that count for no limit skip
+# it, and with it the lock.
+LIMIT_SLOT_CTE = ("slot AS (SELECT open_order_limit(CAST(:a AS bigint), CAST(:s AS text), CAST(:lim_algo AS int),"
+                  " CAST(:lim_iceberg AS int), CAST(:lim_max_algo AS int), CAST(:lim_max_iceberg AS int),"
+                  " CAST(:lim_own AS text[]), CAST(:lim_freed AS bigint)) AS refused)")
+
+
+def limit_params(spec, reqs, freed: int | None = None) -> dict | None:
+    """The parameters of :data:`LIMIT_SLOT_CTE` (besides ``:a`` and ``:s``) for placing
+    ``reqs`` together (an order, or an order list's orders), ``freed`` being the order a
+    cancel-replace cancels; None when none of them counts for a limit."""
+    from chalicelib.db import array_literal
+
+    algo = sum(1 for r in reqs if r.type.upper() in _ALGO_TYPES)
+    iceberg = sum(1 for r in reqs if r.iceberg_qty)
+    if not algo and not iceberg:
+        return None
+    return {"lim_algo": algo, "lim_iceberg": iceberg, "lim_max_algo": spec.max_num_algo_orders,
+            "lim_max_iceberg": spec.max_num_iceberg_orders,
+            "lim_own": array_literal([r.client_order_id for r in reqs]), "lim_freed": freed}
+
+
+def refuse_over_limit(refused: str | None) -> None:
+    """-1013 ``Filter failure: <filter>`` for what open_order_limit refused (None: nothing)."""
+    if refused:
+        raise ExchangeError(Reason["FILTER_" + refused])
 
 
 # -- cancels: answered from the engine's outcome for THIS request -----------------------------
@@ -644,7 +676,7 @@ def cancel_replace(account_id: int, symbol: str, cancel_order_id: int | None, ca
     intent_id = f"{account_id}:{new.client_order_id}"
     with transaction(clients) as tx:
         inserted = _insert_order(tx, account_id, new, spec, cmd, asset, amount, intent_id, "CANCEL_REPLACE",
-                                 {"cancel_order_id": old_id, "mode": mode})
+                                 {"cancel_order_id": old_id, "mode": mode}, freed=old_id or None)
         if inserted is None:
             row, box = _retry_existing(tx, account_id, new)
             payload = json.loads(box["payload"]) if box else None
