@@ -63,7 +63,15 @@ from infra.stacks.gateway import IDLE_TIMEOUT_S, GatewayService
 from infra.stacks.identity import IdentityStack
 from infra.stacks.network import NetworkStack
 from infra.units import environment as unit_environment, secret_refs, statements as unit_statements
-from matcher.service.config import HEALTH_PATH, HEALTH_PORT, JOBS, MATCHER, MAX_READERS, publish_process_for
+from matcher.service.config import (
+    HEALTH_PATH,
+    HEALTH_PORT,
+    JOBS,
+    MATCHER,
+    MAX_READERS,
+    STOP_TIMEOUT_S,
+    publish_process_for,
+)
 
 DOCKERFILE = "infra/docker/matcher.Dockerfile"
 # The build context is the repository root; what is in it is decided by the one
@@ -189,7 +197,7 @@ class MatcherStack(Stack):
                 secrets=matcher_secrets,
                 logging=ecs.LogDrivers.aws_logs(stream_prefix=name, log_group=self.log_group),
                 port_mappings=[ecs.PortMapping(container_port=HEALTH_PORT)],
-                stop_timeout=Duration.seconds(60))
+                stop_timeout=Duration.seconds(STOP_TIMEOUT_S))
             container.add_ulimits(ecs.Ulimit(name=ecs.UlimitName.NOFILE, soft_limit=65536, hard_limit=65536))
             xray_daemon = td.add_container(
                 "xray-daemon", image=ecs.ContainerImage.from_registry(XRAY_DAEMON_IMAGE), essential=False,

@@ -57,6 +57,16 @@ PUBLISH_PROCESS_MODES = ("auto", "on", "off")
 STRING_KNOBS = ("worker_id", "publish_process")
 
 
+#: Seconds ECS waits after SIGTERM before it SIGKILLs a matcher task (the container's
+#: ``stopTimeout``, infra/stacks/matcher.py).  A clean stop waits for the last batch's
+#: publish at most half of it (:data:`CLEAN_STOP_PUBLISH_S`): a publish stuck on a
+#: server that went away must not hold the task's leases until the SIGKILL; past it
+#: the stop is an unclean one (no final snapshot, leases left to expire, recovery
+#: repeats the publish).
+STOP_TIMEOUT_S = 60
+CLEAN_STOP_PUBLISH_S = STOP_TIMEOUT_S / 2
+
+
 def publish_process_for(task_cpu: int) -> str:
     """MATCHER_PUBLISH_PROCESS for a Fargate task of ``task_cpu`` CPU units (1024 = one
     vCPU): the publish gets a process of its own where the task has 2 vCPUs or more

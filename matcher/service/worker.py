@@ -70,7 +70,7 @@ from chalicelib.trading.types import CancelReplaceMode, ContingencyType
 from matcher.engine import FastBook, OrderBook
 
 from . import effects as fx, ordering, userdata
-from .config import MAX_READERS, MatcherConfig
+from .config import CLEAN_STOP_PUBLISH_S, MAX_READERS, MatcherConfig
 from .journal import Entry, Journal, JournalConflict
 from .leases import Lease, LeaseLost, LeaseTable, Renewer, now_ms, shard_prefix, slot_key
 from .obs import Unit, flush_metrics, logger, metrics, segment, subsegment
@@ -920,8 +920,8 @@ class Worker:
             self._renewer.stop.set()
         if self._reconciler:
             self._reconciler.stop.set()
-        try:  # a clean stop lets the last batch go out; after a step-down or a crash, a few seconds
-            self.publisher.close(None if clean else 5.0)
+        try:  # a clean stop lets the last batch go out (bounded); after a step-down or a crash, a few seconds
+            self.publisher.close(CLEAN_STOP_PUBLISH_S if clean else 5.0)
         except Exception:  # stopping anyway; recovery re-publishes what did not go out
             logger.exception("the last batch's publish failed")
             clean = False

@@ -103,3 +103,33 @@ def test_a_stuck_tail_does_not_hide_a_lease_taken_over(exchange_env):
         release.set()
         renewer.stop.set()
         renewer.join(5)
+
+
+def test_a_clean_stop_waits_for_a_stuck_publish_only_so_long(exchange_env, monkeypatch):
+    """SIGTERM while the last batch's publish hangs: the clean stop waits at most
+    CLEAN_STOP_PUBLISH_S (half the task's stopTimeout), then stops as an unclean one --
+    its leases are not released (a standby takes them once they expire, after this
+    process is gone, so the hung publish can never run beside the next owner's)."""
+    from matcher.service import worker as worker_mod
+    from matcher.service.config import CLEAN_STOP_PUBLISH_S, STOP_TIMEOUT_S, MatcherConfig
+    from matcher.service.worker import Worker
+
+    assert CLEAN_STOP_PUBLISH_S < STOP_TIMEOUT_S
+    monkeypatch.setattr(worker_mod, "CLEAN_STOP_PUBLISH_S", 0.5)
+    cfg = MatcherConfig.from_env()
+    cfg = type(cfg)(**{**cfg.__dict__, "worker_id": f"stop-{uuid.uuid4().hex[:6]}", "reconcile_every_ms": 0})
+    w = Worker(cfg, symbols=["ETHBTC"])
+    key = f"test:{uuid.uuid4().hex[:8]}"
+    w.leases.create(key)
+    assert w.leases.try_take(w.leases.get(key)) is not None
+    release, started = threading.Event(), threading.Event()
+    try:
+        w.publisher.submit(_blocking_tail(release, started))
+        assert started.wait(5)
+        t0 = time.monotonic()
+        w.shutdown(clean=True)
+        assert time.monotonic() - t0 < 3.0
+        lease = w.leases.get(key)
+        assert lease.owner == cfg.worker_id and lease.expires_ms > 0  # not released: left to expire
+    finally:
+        release.set()
