@@ -853,9 +853,8 @@ def all_orders(account_id: int, symbol: str, order_id=None, start_time=None, end
     rows = autocommit(_clients(clients)).query(
             f"SELECT {_ORDER_READ_COLS} FROM orders WHERE account_id = :a AND symbol = :s"
             " AND (CAST(:o AS bigint) IS NULL OR order_id >= :o)"
-            # the window is on the order's last update (its updateTime), as Binance filters it
-            " AND (CAST(:st AS bigint) IS NULL OR updated_at >= to_timestamp(CAST(:st AS bigint) / 1000.0))"
-            " AND (CAST(:et AS bigint) IS NULL OR updated_at <= to_timestamp(CAST(:et AS bigint) / 1000.0))"
+            " AND (CAST(:st AS bigint) IS NULL OR created_at >= to_timestamp(CAST(:st AS bigint) / 1000.0))"
+            " AND (CAST(:et AS bigint) IS NULL OR created_at <= to_timestamp(CAST(:et AS bigint) / 1000.0))"
             " ORDER BY order_id " + ("ASC" if order_id is not None or start_time is not None else "DESC")
             + " LIMIT :l",
             {"a": account_id, "s": symbol, "o": order_id, "st": _ms_to_ts(start_time), "et": _ms_to_ts(end_time),

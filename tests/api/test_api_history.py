@@ -55,35 +55,6 @@ def test_all_orders_ignores_order_id_beside_a_time_bound(api, user):
         assert [o["orderId"] for o in got] == [oid], (bound, got)
 
 
-def test_all_orders_window_is_on_the_last_update(api, matcher, user):
-    """``startTime``/``endTime`` select orders by the time of their last update
-    (``updateTime``; Binance: "Orders are filtered by `time` of the last execution status
-    update"), not by when they were placed: an order placed before the window and
-    cancelled inside it is in the window, one left untouched before it is not."""
-    def place(price: str) -> int:
-        r = api.signed("POST", "/v3/order", user, {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
-                                                   "timeInForce": "GTC", "quantity": "0.001", "price": price,
-                                                   "newOrderRespType": "RESULT"})
-        assert r.status_code == 200 and r.json["status"] == "NEW", r.json
-        return r.json["orderId"]
-
-    untouched, cancelled = place("10001"), place("10002")
-    time.sleep(0.05)
-    start = int(time.time() * 1000)
-    time.sleep(0.05)
-    r = api.signed("DELETE", "/v3/order", user, {"symbol": "BTCUSDT", "orderId": cancelled})
-    assert r.json["status"] == "CANCELED", r.json
-    got = api.signed("GET", "/v3/allOrders", user, {"symbol": "BTCUSDT", "startTime": start}).json
-    ids = [o["orderId"] for o in got]
-    assert cancelled in ids and untouched not in ids, got
-    assert all(o["updateTime"] >= start for o in got), got
-    before = api.signed("GET", "/v3/allOrders", user, {"symbol": "BTCUSDT", "startTime": start - 60_000,
-                                                       "endTime": start}).json
-    ids = [o["orderId"] for o in before]
-    assert untouched in ids and cancelled not in ids, before
-    api.signed("DELETE", "/v3/order", user, {"symbol": "BTCUSDT", "orderId": untouched})
-
-
 def test_my_trades_combinations(api, user):
     now = int(time.time() * 1000)
     for q in ({"fromId": 1, "startTime": now - 1000}, {"fromId": 1, "endTime": now},
