@@ -770,7 +770,7 @@ class Worker:
             for sym, applied in by_symbol.items():
                 st = self.books[sym]
                 try:
-                    res = settle(tx, st.spec, st.codec, sym, applied, st.token, effects[sym].derived)
+                    res = settle_retrying(tx, st.spec, st.codec, sym, applied, st.token, effects[sym].derived)
                 except Fenced as exc:
                     raise StepDown(str(exc)) from None
                 self.stats.trades += res.fills
@@ -946,6 +946,32 @@ class Worker:
                 logger.warning("closing the PostgreSQL connection failed", extra={"error": repr(exc)[:300]})
         logger.info("matcher stopped", extra={"clean": clean, "intents": self.stats.intents,
                                               "trades": self.stats.trades})
+
+
+SETTLE_DEADLOCK_TRIES = 3
+
+
+def settle_retrying(tx: PgTx, *args):
+    """:func:`settle` in a savepoint, again (at most :data:`SETTLE_DEADLOCK_TRIES`
+    times) when PostgreSQL chose it as a deadlock's victim.  Settlement locks its
+    balance rows in one global order, but a transaction of the API may hold an order
+    row and wait for a balance row settlement holds (it locks balances, then updates
+    the orders): PostgreSQL then aborts one of the two.  Rolling back to the savepoint
+    undoes only the settlement (the batch's sequencing read stays), and the other
+    transaction, no longer blocked, commits; retried, the settlement finds the rows
+    free.  Without it the matcher crashed on the deadlock (the pipeline's randomized
+    run, once in several full runs) and recovery repeated the batch after a restart."""
+    import psycopg
+
+    for attempt in range(1, SETTLE_DEADLOCK_TRIES + 1):
+        try:
+            with tx.conn.transaction():
+                return settle(tx, *args)
+        except psycopg.errors.DeadlockDetected:
+            if attempt == SETTLE_DEADLOCK_TRIES:
+                raise
+            logger.warning("settlement was a deadlock's victim: retried", extra={"attempt": attempt})
+    raise AssertionError("unreachable")
 
 
 def freeze_heap() -> None:
