@@ -72,6 +72,8 @@ def test_history_by_period_in_the_trading_view(pages, funded_user):
     # trade history has its own period; today's trades with "1 day"
     seller = pages.sign_in(pages.new(), funded_user({"BTC": "0.01"}))
     place(seller, "Sell", "40002", "0.001")
+    # the buyer's 40,002 order filled (it leaves the open orders): the trade is settled before the read
+    expect(page.locator("[data-testid=panel-open] tr[data-order-id]")).to_have_count(2, timeout=20_000)
     page.get_by_role("tab", name="Trade history").click()
     trades = page.locator("[data-testid=panel-trades]")
     trades.get_by_label("Period").select_option("1d")
