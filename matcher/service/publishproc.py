@@ -61,6 +61,7 @@ import signal
 import time
 import traceback
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -144,24 +145,25 @@ class PublishFailed(RuntimeError):
     """The publish process failed a batch's publish, or is gone."""
 
 
-def usable_cpus(cpu_max: str = CPU_MAX, cfs: tuple[str, str] = (CFS_QUOTA, CFS_PERIOD)) -> float:
-    """The CPUs this process may use: its affinity, capped by the cgroup's quota."""
-    n = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+def usable_cpus(cpu_max: str = CPU_MAX, cfs: tuple[str, str] = (CFS_QUOTA, CFS_PERIOD)) -> Fraction:
+    """The CPUs this process may use: its affinity, capped by the cgroup's quota
+    (exact: a quota of 50,000 us per 100,000 us is 1/2)."""
+    n = Fraction(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     try:
         quota, period = Path(cpu_max).read_text().split()[:2]
         if quota != "max":
-            return min(n, int(quota) / int(period))
+            return min(n, Fraction(int(quota), int(period)))
         return n
-    except (OSError, ValueError):
+    except (OSError, ValueError, ZeroDivisionError):
         pass
     try:
         q, p = int(Path(cfs[0]).read_text()), int(Path(cfs[1]).read_text())
-        return min(n, q / p) if q > 0 and p > 0 else n
+        return min(n, Fraction(q, p)) if q > 0 and p > 0 else n
     except (OSError, ValueError):
         return n
 
 
-def wanted(setting: str, cpus: float | None = None) -> bool:
+def wanted(setting: str, cpus: Fraction | int | None = None) -> bool:
     """``MATCHER_PUBLISH_PROCESS`` -> publish from a child process?"""
     if setting == "on":
         return True

@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import psycopg
+
 from chalicelib import bookaudit, marketdata, reconcile
 from chalicelib.db import PgTx
 from chalicelib.routing import (
@@ -82,8 +84,6 @@ from .streams import SHARD_END, Intent, PollSchedule, ShardReader, list_shards, 
 
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
-
-    import psycopg
 
     from chalicelib.symbols import SymbolSpec
 
@@ -246,8 +246,6 @@ class Worker:
     def _connect_pg(self):
         if self._pg_connect:
             return self._pg_connect()
-        import psycopg
-
         return psycopg.connect(self.settings.database_url, autocommit=False,
                                options="-c idle_in_transaction_session_timeout=10000"
                                        " -c statement_timeout=30000")
@@ -865,7 +863,7 @@ class Worker:
             return self.publish_mode
         setting = self.config.publish_process
         cpus = usable_cpus()
-        mode, why, log = "thread", f"MATCHER_PUBLISH_PROCESS={setting}, {cpus:g} CPUs", logger.info
+        mode, why, log = "thread", f"MATCHER_PUBLISH_PROCESS={setting}, {cpus} CPUs", logger.info
         if publish_process_wanted(setting, cpus):
             if threading.active_count() > 1:
                 why += f": {threading.active_count()} threads run already, no fork"
@@ -961,17 +959,14 @@ def settle_retrying(tx: PgTx, *args):
     transaction, no longer blocked, commits; retried, the settlement finds the rows
     free.  Without it the matcher crashed on the deadlock (the pipeline's randomized
     run, once in several full runs) and recovery repeated the batch after a restart."""
-    import psycopg
-
-    for attempt in range(1, SETTLE_DEADLOCK_TRIES + 1):
+    for attempt in range(1, SETTLE_DEADLOCK_TRIES):
         try:
             with tx.conn.transaction():
                 return settle(tx, *args)
         except psycopg.errors.DeadlockDetected:
-            if attempt == SETTLE_DEADLOCK_TRIES:
-                raise
             logger.warning("settlement was a deadlock's victim: retried", extra={"attempt": attempt})
-    raise AssertionError("unreachable")
+    with tx.conn.transaction():  # the last try: a deadlock now is raised
+        return settle(tx, *args)
 
 
 def freeze_heap() -> None:
